@@ -1,0 +1,114 @@
+//! API errors and bodies: every refusal is `{ "error": { code, message } }`
+//! with the right status, and JSON bodies are read with Herald's own limits
+//! and messages (400 for bad JSON or types, 413 for oversize).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::hub::HubError;
+
+/// Largest accepted request body.
+pub const MAX_BODY: usize = 1_000_000;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
+        (self.status, body).into_response()
+    }
+}
+
+impl From<HubError> for ApiError {
+    fn from(e: HubError) -> Self {
+        match e {
+            HubError::Store(e) => {
+                tracing::error!(error = %e, "store unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the notification store is unavailable; nothing was stored",
+                )
+            }
+            HubError::Invalid(e) => Self::bad_request("invalid_notification", e.to_string()),
+            HubError::BadRequest(m) => Self::bad_request("invalid_request", m),
+            HubError::NotFound(m) => Self::not_found(m),
+            HubError::Forbidden(m) => Self::new(StatusCode::CONFLICT, "session_expired", m),
+        }
+    }
+}
+
+/// A JSON body of type `T`, with contract errors for every way it can be wrong.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("body exceeds {MAX_BODY} bytes"),
+            )
+        };
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY) {
+            return Err(too_large());
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                ApiError::bad_request("invalid_body", "could not read the request body")
+            }
+        })?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request("invalid_json", format!("body is not valid JSON: {e}"))
+        })?;
+        serde_json::from_value(value).map(Body).map_err(|e| {
+            ApiError::bad_request("invalid_payload", format!("body has the wrong shape: {e}"))
+        })
+    }
+}
+
+/// Checks an id taken from a URL path.
+pub fn path_id(kind: &str, id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > crate::auth::MAX_ID_LEN || id.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_id",
+            format!("{kind} is not a valid id"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! Plain event routes: to a role, to a user, to everyone.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::{path_id, ApiError, Body};
+use crate::hub::Hub;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventBody {
+    event: String,
+    #[serde(default, deserialize_with = "present")]
+    data: Option<Value>,
+}
+
+/// Keeps an explicit `null` as `Some(Null)`; only an absent field is `None`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+type Answer = Result<(StatusCode, Json<Value>), ApiError>;
+
+fn accepted(n: usize) -> Answer {
+    Ok((StatusCode::ACCEPTED, Json(json!({ "deliveredTo": n }))))
+}
+
+pub async fn to_role(
+    State(hub): State<Arc<Hub>>,
+    Path(role): Path<String>,
+    Body(b): Body<EventBody>,
+) -> Answer {
+    path_id("role", &role)?;
+    accepted(
+        hub.broadcast_to_role(&role, &b.event, b.data.as_ref())
+            .await?,
+    )
+}
+
+pub async fn to_user(
+    State(hub): State<Arc<Hub>>,
+    Path(user): Path<String>,
+    Body(b): Body<EventBody>,
+) -> Answer {
+    path_id("userId", &user)?;
+    accepted(
+        hub.send_event_to_user(&user, &b.event, b.data.as_ref())
+            .await?,
+    )
+}
+
+pub async fn to_all(State(hub): State<Arc<Hub>>, Body(b): Body<EventBody>) -> Answer {
+    accepted(hub.broadcast_to_all(&b.event, b.data.as_ref()).await?)
+}

@@ -1,0 +1,70 @@
+//! Session routes: read a session, record activity the backend saw, extend
+//! it, or log it out everywhere.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::{path_id, ApiError};
+use super::views;
+use crate::clock::rfc3339;
+use crate::hub::Hub;
+
+pub async fn get(
+    State(hub): State<Arc<Hub>>,
+    Path(session): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    path_id("sessionId", &session)?;
+    let view = hub
+        .session_view(&session)
+        .await
+        .ok_or_else(|| ApiError::not_found(format!("session {session} not found")))?;
+    let s = &view.snapshot;
+    let sockets: Vec<Value> = view.sockets.iter().map(views::connection).collect();
+    Ok(Json(json!({
+        "sessionId": s.session_id,
+        "userId": s.user_id,
+        "role": s.role,
+        "lastActivity": rfc3339(s.last_activity),
+        "expiresAt": rfc3339(s.expires_at),
+        "warned": s.warned,
+        "sockets": sockets,
+    })))
+}
+
+pub async fn activity(
+    State(hub): State<Arc<Hub>>,
+    Path(session): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    path_id("sessionId", &session)?;
+    let at = hub.session_activity(&session).await?;
+    Ok(Json(
+        json!({ "sessionId": session, "lastActivity": rfc3339(at) }),
+    ))
+}
+
+pub async fn extend(
+    State(hub): State<Arc<Hub>>,
+    Path(session): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    path_id("sessionId", &session)?;
+    let at = hub.extend_session(&session).await?;
+    Ok(Json(
+        json!({ "sessionId": session, "extendedAt": rfc3339(at) }),
+    ))
+}
+
+pub async fn logout(
+    State(hub): State<Arc<Hub>>,
+    Path(session): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    path_id("sessionId", &session)?;
+    let n = hub.logout_session(&session).await?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "sessionId": session, "disconnected": n })),
+    ))
+}

@@ -1,0 +1,125 @@
+//! User routes: who is connected, their sockets, disconnecting them, and the
+//! backend-driven session warning and expiry.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::{path_id, ApiError, Body};
+use super::views;
+use crate::hub::Hub;
+
+pub async fn list(State(hub): State<Arc<Hub>>) -> Json<Value> {
+    let users = hub.connected_users().await;
+    Json(json!({ "count": users.len(), "users": users }))
+}
+
+pub async fn get(
+    State(hub): State<Arc<Hub>>,
+    Path(user): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    path_id("userId", &user)?;
+    let n = hub.user_sessions(&user).await.len();
+    Ok(Json(
+        json!({ "userId": user, "connected": n > 0, "connections": n }),
+    ))
+}
+
+pub async fn sessions(
+    State(hub): State<Arc<Hub>>,
+    Path(user): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    path_id("userId", &user)?;
+    let sessions: Vec<Value> = hub
+        .user_sessions(&user)
+        .await
+        .iter()
+        .map(views::connection)
+        .collect();
+    Ok(Json(json!({ "sessions": sessions })))
+}
+
+#[derive(Deserialize)]
+pub struct DisconnectQuery {
+    reason: Option<String>,
+}
+
+pub async fn disconnect(
+    State(hub): State<Arc<Hub>>,
+    Path(user): Path<String>,
+    Query(q): Query<DisconnectQuery>,
+) -> Result<Json<Value>, ApiError> {
+    path_id("userId", &user)?;
+    let reason: String = q
+        .reason
+        .unwrap_or_else(|| "api".into())
+        .chars()
+        .take(200)
+        .collect();
+    let n = hub.disconnect_user(&user, &reason).await;
+    Ok(Json(json!({ "disconnected": n })))
+}
+
+/// A session id in a body: a string, or an integer made a string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum SessionId {
+    Text(String),
+    Number(u64),
+}
+
+impl SessionId {
+    fn into_string(self) -> String {
+        match self {
+            Self::Text(s) => s,
+            Self::Number(n) => n.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Warning {
+    session_id: SessionId,
+    time_remaining: u64,
+}
+
+pub async fn session_warning(
+    State(hub): State<Arc<Hub>>,
+    Path(user): Path<String>,
+    Body(b): Body<Warning>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    path_id("userId", &user)?;
+    let session = b.session_id.into_string();
+    path_id("sessionId", &session)?;
+    let n = hub
+        .send_session_timeout_warning(
+            &user,
+            &session,
+            b.time_remaining.min(i64::MAX as u64) as i64,
+        )
+        .await;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "deliveredTo": n }))))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Expired {
+    session_id: SessionId,
+}
+
+pub async fn session_expired(
+    State(hub): State<Arc<Hub>>,
+    Path(user): Path<String>,
+    Body(b): Body<Expired>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    path_id("userId", &user)?;
+    let session = b.session_id.into_string();
+    path_id("sessionId", &session)?;
+    let n = hub.send_session_expired(&user, &session, "api").await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "deliveredTo": n }))))
+}

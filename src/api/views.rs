@@ -1,0 +1,44 @@
+//! JSON shapes of the API's answers, shared by its resources.
+
+use serde_json::{json, Value};
+
+use crate::clock::{rfc3339, Millis};
+use crate::connections::ConnectionInfo;
+use crate::notification::Recipient;
+use crate::store::UserNotification;
+
+pub fn time(t: Option<Millis>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(rfc3339(t)))
+}
+
+pub fn recipient(r: &Recipient) -> Value {
+    json!({
+        "userId": r.user_id,
+        "state": r.state(),
+        "deliveredAt": time(r.delivered_at),
+        "acknowledgedAt": time(r.acknowledged_at),
+    })
+}
+
+pub fn user_notification(u: &UserNotification) -> Value {
+    json!({
+        "notification": u.notification,
+        "userId": u.recipient.user_id,
+        "state": u.recipient.state(),
+        "deliveredAt": time(u.recipient.delivered_at),
+        "acknowledgedAt": time(u.recipient.acknowledged_at),
+    })
+}
+
+pub fn connection(c: &ConnectionInfo) -> Value {
+    json!({
+        "socketId": c.socket_id,
+        "sessionId": c.session_id,
+        "userId": c.user_id,
+        "role": c.role,
+        "connectedAt": rfc3339(c.connected_at),
+        "lastActivity": rfc3339(c.last_activity),
+        "transport": c.transport,
+        "remoteAddress": c.remote_addr,
+    })
+}

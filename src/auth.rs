@@ -1,0 +1,352 @@
+//! JWT authentication: a token becomes an [`Identity`] or one of the three
+//! refusals the contract names. The algorithm and key come from configuration
+//! only; `exp` is required and checked against Herald's injectable clock.
+
+use std::collections::HashSet;
+
+use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde_json::{Map, Value};
+
+use crate::clock::{Millis, SharedClock};
+use crate::config::{JwtAlgorithm, JwtConfig};
+
+/// Who a verified token speaks for. Ids are always strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    pub session_id: String,
+    pub role: String,
+    /// Token expiry, Unix milliseconds.
+    pub expires_at: Millis,
+}
+
+/// Why a connection was refused. [`AuthError::message`] is what the client
+/// sees; [`AuthError::reason`] goes to logs and metrics only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("Authentication token required")]
+    Missing,
+    #[error("Invalid authentication token")]
+    Invalid(&'static str),
+    #[error("Authentication failed")]
+    Failed(&'static str),
+}
+
+impl AuthError {
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "token_missing",
+            AuthError::Invalid(r) | AuthError::Failed(r) => r,
+        }
+    }
+}
+
+fn algorithm(a: JwtAlgorithm) -> Algorithm {
+    match a {
+        JwtAlgorithm::Hs256 => Algorithm::HS256,
+        JwtAlgorithm::Hs384 => Algorithm::HS384,
+        JwtAlgorithm::Hs512 => Algorithm::HS512,
+    }
+}
+
+/// Longest id Herald accepts from a token.
+pub const MAX_ID_LEN: usize = 256;
+
+/// A claim as an id string: strings as they are, integers in decimal.
+fn id_claim(claims: &Map<String, Value>, name: &str) -> Option<String> {
+    let s = match claims.get(name)? {
+        Value::String(s) => s.clone(),
+        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        _ => return None,
+    };
+    let ok = !s.is_empty() && s.len() <= MAX_ID_LEN && !s.chars().any(char::is_control);
+    ok.then_some(s)
+}
+
+fn secs_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, AuthError> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .map(|f| Some(f.floor() as i64))
+            .ok_or(AuthError::Invalid("claims_invalid")),
+        Some(_) => Err(AuthError::Invalid("claims_invalid")),
+    }
+}
+
+/// Verifies tokens with the configured key, algorithm and clock.
+#[derive(Clone)]
+pub struct Verifier {
+    key: DecodingKey,
+    validation: Validation,
+    leeway_ms: Millis,
+    clock: SharedClock,
+}
+
+impl Verifier {
+    pub fn new(config: &JwtConfig, clock: SharedClock) -> Self {
+        let mut validation = Validation::new(algorithm(config.algorithm));
+        // Time claims are checked below against Herald's clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
+        validation.required_spec_claims = HashSet::from(["exp".to_string()]);
+        match &config.audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        if let Some(iss) = &config.issuer {
+            validation.set_issuer(&[iss]);
+        }
+        Self {
+            key: DecodingKey::from_secret(config.secret.expose().as_bytes()),
+            validation,
+            leeway_ms: config.leeway.as_millis() as Millis,
+            clock,
+        }
+    }
+
+    /// Verifies `token` and extracts the identity it carries.
+    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
+            .map_err(|e| {
+            AuthError::Invalid(match e.kind() {
+                ErrorKind::InvalidSignature => "bad_signature",
+                ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => "wrong_algorithm",
+                ErrorKind::MissingRequiredClaim(_) => "exp_missing",
+                ErrorKind::InvalidAudience => "wrong_audience",
+                ErrorKind::InvalidIssuer => "wrong_issuer",
+                ErrorKind::InvalidClaimFormat(_) => "claims_invalid",
+                _ => "token_malformed",
+            })
+        })?;
+        let claims = data.claims;
+        let now = self.clock.now_ms();
+        let exp = secs_claim(&claims, "exp")?.ok_or(AuthError::Invalid("exp_missing"))?;
+        let expires_at = exp.saturating_mul(1000);
+        if now >= expires_at.saturating_add(self.leeway_ms) {
+            return Err(AuthError::Invalid("token_expired"));
+        }
+        if let Some(nbf) = secs_claim(&claims, "nbf")? {
+            if now.saturating_add(self.leeway_ms) < nbf.saturating_mul(1000) {
+                return Err(AuthError::Invalid("token_not_yet_valid"));
+            }
+        }
+        let user_id = id_claim(&claims, "userId")
+            .or_else(|| id_claim(&claims, "sub"))
+            .ok_or(AuthError::Failed("claims_invalid"))?;
+        let session_id =
+            id_claim(&claims, "sessionId").ok_or(AuthError::Failed("claims_invalid"))?;
+        let role = id_claim(&claims, "role").ok_or(AuthError::Failed("claims_invalid"))?;
+        Ok(Identity {
+            user_id,
+            session_id,
+            role,
+            expires_at: expires_at.saturating_add(self.leeway_ms),
+        })
+    }
+}
+
+/// Signs tokens with the configured key (the `herald token` command, tests).
+pub struct Signer {
+    key: EncodingKey,
+    header: Header,
+}
+
+impl Signer {
+    pub fn new(config: &JwtConfig) -> Self {
+        Self {
+            key: EncodingKey::from_secret(config.secret.expose().as_bytes()),
+            header: Header::new(algorithm(config.algorithm)),
+        }
+    }
+
+    /// A token for `user`/`session`/`role`, valid from `now` for `ttl_ms`.
+    pub fn sign(
+        &self,
+        user: &str,
+        session: &str,
+        role: &str,
+        now: Millis,
+        ttl_ms: Millis,
+    ) -> String {
+        let claims = serde_json::json!({
+            "userId": user,
+            "sessionId": session,
+            "role": role,
+            "iat": now / 1000,
+            "exp": (now + ttl_ms) / 1000,
+        });
+        // Encoding a JSON object with an HMAC key cannot fail.
+        jsonwebtoken::encode(&self.header, &claims, &self.key).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::Secret;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    const NOW: Millis = 1_795_600_800_000;
+
+    fn config(alg: JwtAlgorithm) -> JwtConfig {
+        JwtConfig {
+            secret: Secret::new("test-secret-test-secret"),
+            algorithm: alg,
+            leeway: Duration::ZERO,
+            audience: None,
+            issuer: None,
+            development_secret: false,
+        }
+    }
+
+    fn verifier() -> (Verifier, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(NOW));
+        (
+            Verifier::new(&config(JwtAlgorithm::Hs256), clock.clone()),
+            clock,
+        )
+    }
+
+    fn raw(claims: Value, alg: Algorithm, secret: &str) -> String {
+        jsonwebtoken::encode(
+            &Header::new(alg),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn accepts_a_good_token_and_stringifies_numeric_ids() {
+        let (v, _) = verifier();
+        let t = raw(
+            serde_json::json!({"userId": 42, "sessionId": "s1", "role": "radiologist", "exp": NOW / 1000 + 60}),
+            Algorithm::HS256,
+            "test-secret-test-secret",
+        );
+        let id = v.verify(&t).unwrap();
+        assert_eq!(id.user_id, "42");
+        assert_eq!(id.session_id, "s1");
+        assert_eq!(id.expires_at, NOW + 60_000);
+    }
+
+    #[test]
+    fn sub_stands_in_for_user_id() {
+        let (v, _) = verifier();
+        let t = raw(
+            serde_json::json!({"sub": "u7", "sessionId": "s1", "role": "r", "exp": NOW / 1000 + 60}),
+            Algorithm::HS256,
+            "test-secret-test-secret",
+        );
+        assert_eq!(v.verify(&t).unwrap().user_id, "u7");
+    }
+
+    #[test]
+    fn expiry_is_checked_against_the_injected_clock_without_leeway() {
+        let (v, clock) = verifier();
+        let t = Signer::new(&config(JwtAlgorithm::Hs256)).sign("u", "s", "r", NOW, 10_000);
+        assert!(v.verify(&t).is_ok());
+        clock.advance(9_999);
+        assert!(v.verify(&t).is_ok());
+        clock.advance(1);
+        assert_eq!(v.verify(&t), Err(AuthError::Invalid("token_expired")));
+    }
+
+    #[test]
+    fn refusals_carry_the_contract_messages() {
+        let (v, _) = verifier();
+        assert_eq!(
+            v.verify("").unwrap_err().message(),
+            "Authentication token required"
+        );
+        assert_eq!(
+            v.verify("garbage").unwrap_err().message(),
+            "Invalid authentication token"
+        );
+        let claims = serde_json::json!({"userId": "u", "sessionId": "s", "role": "r", "exp": NOW / 1000 + 60});
+        let wrong_key = raw(claims.clone(), Algorithm::HS256, "another-secret-entirely");
+        assert_eq!(
+            v.verify(&wrong_key),
+            Err(AuthError::Invalid("bad_signature"))
+        );
+        let wrong_alg = raw(claims, Algorithm::HS512, "test-secret-test-secret");
+        assert_eq!(
+            v.verify(&wrong_alg),
+            Err(AuthError::Invalid("wrong_algorithm"))
+        );
+        let no_exp = raw(
+            serde_json::json!({"userId": "u", "sessionId": "s", "role": "r"}),
+            Algorithm::HS256,
+            "test-secret-test-secret",
+        );
+        assert_eq!(
+            v.verify(&no_exp).unwrap_err().message(),
+            "Invalid authentication token"
+        );
+        let no_session = raw(
+            serde_json::json!({"userId": "u", "role": "r", "exp": NOW / 1000 + 60}),
+            Algorithm::HS256,
+            "test-secret-test-secret",
+        );
+        assert_eq!(
+            v.verify(&no_session).unwrap_err().message(),
+            "Authentication failed"
+        );
+        let future = raw(
+            serde_json::json!({"userId": "u", "sessionId": "s", "role": "r", "exp": NOW / 1000 + 60, "nbf": NOW / 1000 + 30}),
+            Algorithm::HS256,
+            "test-secret-test-secret",
+        );
+        assert_eq!(
+            v.verify(&future),
+            Err(AuthError::Invalid("token_not_yet_valid"))
+        );
+    }
+
+    #[test]
+    fn alg_none_is_never_accepted() {
+        let (v, _) = verifier();
+        use base64::Engine;
+        let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let body = format!(
+            r#"{{"userId":"u","sessionId":"s","role":"r","exp":{}}}"#,
+            NOW / 1000 + 60
+        );
+        let t = format!("{}.{}.", enc(r#"{"alg":"none","typ":"JWT"}"#), enc(&body));
+        assert_eq!(
+            v.verify(&t).unwrap_err().message(),
+            "Invalid authentication token"
+        );
+    }
+
+    #[test]
+    fn audience_and_issuer_are_checked_only_when_configured() {
+        let clock = Arc::new(ManualClock::new(NOW));
+        let mut c = config(JwtAlgorithm::Hs256);
+        let claims = serde_json::json!({"userId": "u", "sessionId": "s", "role": "r", "exp": NOW / 1000 + 60, "aud": "other", "iss": "x"});
+        let t = raw(claims, Algorithm::HS256, "test-secret-test-secret");
+        assert!(Verifier::new(&c, clock.clone()).verify(&t).is_ok());
+        c.audience = Some("pacs".into());
+        assert_eq!(
+            Verifier::new(&c, clock.clone()).verify(&t),
+            Err(AuthError::Invalid("wrong_audience"))
+        );
+        c.audience = None;
+        c.issuer = Some("herald".into());
+        assert_eq!(
+            Verifier::new(&c, clock).verify(&t),
+            Err(AuthError::Invalid("wrong_issuer"))
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! The environment layer: `JWT_SECRET` and the `HERALD_*` variables, applied
+//! over whatever `herald.toml` said.
+
+use super::file::TimeoutsFile;
+use super::{ConfigError, FileConfig};
+
+fn list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+fn number<T: std::str::FromStr>(name: &str, s: &str) -> Result<T, ConfigError> {
+    s.trim()
+        .parse()
+        .map_err(|_| ConfigError::invalid(name, format!("{s:?} is not a valid number")))
+}
+
+/// Applies environment variables (read through `get`) onto `file`.
+pub fn apply_env(
+    file: &mut FileConfig,
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+    if let Some(v) = var("JWT_SECRET") {
+        file.jwt.secret = Some(v);
+    }
+    if let Some(v) = var("HERALD_JWT_ALGORITHM") {
+        file.jwt.algorithm = Some(v);
+    }
+    if let Some(v) = var("HERALD_JWT_LEEWAY") {
+        file.jwt.leeway = Some(v);
+    }
+    if let Some(v) = var("HERALD_JWT_AUDIENCE") {
+        file.jwt.audience = Some(v);
+    }
+    if let Some(v) = var("HERALD_JWT_ISSUER") {
+        file.jwt.issuer = Some(v);
+    }
+    if let Some(v) = var("HERALD_API_KEYS") {
+        file.api_keys = Some(list(&v));
+    }
+    if let Some(v) = var("HERALD_HOST") {
+        file.host = Some(v);
+    }
+    if let Some(v) = var("HERALD_PORT") {
+        file.port = Some(number("HERALD_PORT", &v)?);
+    }
+    if let Some(v) = var("HERALD_DATA_DIR") {
+        file.data_dir = Some(v.into());
+    }
+    if let Some(v) = var("HERALD_DATABASE_URL") {
+        file.database_url = Some(v);
+    }
+    if let Some(v) = var("HERALD_CORS_ORIGINS") {
+        file.cors_origins = Some(list(&v));
+    }
+    if let Some(v) = var("HERALD_PING_INTERVAL") {
+        file.socket.ping_interval = Some(v);
+    }
+    if let Some(v) = var("HERALD_PING_TIMEOUT") {
+        file.socket.ping_timeout = Some(v);
+    }
+    if let Some(v) = var("HERALD_MAX_PAYLOAD") {
+        file.socket.max_payload = Some(number("HERALD_MAX_PAYLOAD", &v)?);
+    }
+    if let Some(v) = var("HERALD_MAX_BUFFER_SIZE") {
+        file.socket.max_buffer_size = Some(number("HERALD_MAX_BUFFER_SIZE", &v)?);
+    }
+    if let Some(v) = var("HERALD_RATE_LIMIT_PER_SECOND") {
+        file.rate_limit.per_second = Some(number("HERALD_RATE_LIMIT_PER_SECOND", &v)?);
+    }
+    if let Some(v) = var("HERALD_RATE_LIMIT_BURST") {
+        file.rate_limit.burst = Some(number("HERALD_RATE_LIMIT_BURST", &v)?);
+    }
+    if let Some(v) = var("HERALD_SESSION_IDLE_TIMEOUT") {
+        file.session.idle_timeout = Some(v);
+    }
+    if let Some(v) = var("HERALD_SESSION_WARNING_BEFORE") {
+        file.session.warning_before = Some(v);
+    }
+    if let Some(v) = var("HERALD_SESSION_ROLES") {
+        // technologist=5m/1m,radiologist=30m/5m
+        for entry in list(&v) {
+            let (role, times) = entry.split_once('=').ok_or_else(|| {
+                ConfigError::invalid(
+                    "HERALD_SESSION_ROLES",
+                    format!("{entry:?} is not role=idle/warning"),
+                )
+            })?;
+            let (idle, warning) = match times.split_once('/') {
+                Some((i, w)) => (Some(i.to_string()), Some(w.to_string())),
+                None => (Some(times.to_string()), None),
+            };
+            file.session.roles.insert(
+                role.trim().to_string(),
+                TimeoutsFile {
+                    idle_timeout: idle,
+                    warning_before: warning,
+                },
+            );
+        }
+    }
+    if let Some(v) = var("HERALD_RETENTION_ACKNOWLEDGED") {
+        file.retention.acknowledged = Some(v);
+    }
+    if let Some(v) = var("HERALD_RETENTION_UNACKNOWLEDGED") {
+        file.retention.unacknowledged = Some(v);
+    }
+    if let Some(v) = var("HERALD_LOG_FORMAT") {
+        file.log.format = Some(v);
+    }
+    if let Some(v) = var("HERALD_LOG") {
+        file.log.level = Some(v);
+    }
+    if let Some(v) = var("HERALD_SHUTDOWN_TIMEOUT") {
+        file.shutdown_timeout = Some(v);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<crate::config::Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = FileConfig::parse(Path::new("herald.toml"), toml)?;
+        let mut vars: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        vars.entry("HERALD_DATA_DIR".into())
+            .or_insert_with(|| dir.path().to_string_lossy().into_owned());
+        apply_env(&mut file, |k| vars.get(k).cloned())?;
+        file.resolve()
+    }
+
+    #[test]
+    fn defaults_are_the_contracts() {
+        let c = load("", &[]).unwrap();
+        assert_eq!(c.port, 8001);
+        assert_eq!(c.host, "0.0.0.0");
+        assert_eq!(c.socket.ping_interval, Duration::from_secs(25));
+        assert_eq!(c.socket.ping_timeout, Duration::from_secs(60));
+        assert_eq!(c.socket.max_payload, 1_000_000);
+        assert_eq!(c.cors_origins.len(), 3);
+        assert!(c.jwt.development_secret);
+        assert!(c.development_api_key);
+        assert_eq!(c.session.default.idle_timeout, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn environment_wins_over_file() {
+        let c = load(
+            "port = 9000\n[session]\nidle_timeout = \"20m\"\n",
+            &[
+                ("HERALD_PORT", "9100"),
+                ("HERALD_SESSION_IDLE_TIMEOUT", "90s"),
+                ("HERALD_SESSION_WARNING_BEFORE", "30s"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.port, 9100);
+        assert_eq!(c.session.default.idle_timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn api_keys_and_origins_are_comma_separated() {
+        let c = load(
+            "",
+            &[
+                ("HERALD_API_KEYS", "aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb"),
+                ("HERALD_CORS_ORIGINS", "http://a.example,https://b.example"),
+                ("JWT_SECRET", "0123456789abcdef0123"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.api_keys.len(), 2);
+        assert!(!c.development_api_key);
+        assert!(!c.jwt.development_secret);
+        assert_eq!(
+            c.cors_origins,
+            vec!["http://a.example", "https://b.example"]
+        );
+    }
+
+    #[test]
+    fn per_role_timeouts_override_the_default() {
+        let c = load(
+            "[session.roles.technologist]\nidle_timeout = \"5m\"\nwarning_before = \"1m\"\n",
+            &[("HERALD_SESSION_ROLES", "nurse=10m/2m")],
+        )
+        .unwrap();
+        assert_eq!(
+            c.session.for_role("technologist").idle_timeout,
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            c.session.for_role("nurse").warning_before,
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            c.session.for_role("radiologist").idle_timeout,
+            Duration::from_secs(900)
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let e = load("", &[("HERALD_PORT", "eighty")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HERALD_PORT"), "{e}");
+        let e = load("", &[("HERALD_SESSION_IDLE_TIMEOUT", "soon")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("session.idle_timeout"), "{e}");
+        let e = load("[jwt]\nalgorithm = \"none\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("jwt.algorithm"), "{e}");
+        let e = load("colour = 3\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("colour"), "{e}");
+        let e = load("", &[("HERALD_SESSION_WARNING_BEFORE", "20m")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("warning_before"), "{e}");
+        let e = load("", &[("JWT_SECRET", "short")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("JWT_SECRET"), "{e}");
+    }
+}

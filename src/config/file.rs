@@ -1,0 +1,320 @@
+//! The shape of `herald.toml` (every field optional, unknown keys refused),
+//! and its resolution into a validated [`Config`] with defaults filled in.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::secrets::development_secret;
+use super::{
+    parse_duration, Config, ConfigError, JwtAlgorithm, JwtConfig, LogFormat, RateLimitConfig,
+    RetentionConfig, Secret, SessionConfig, SessionTimeouts, SocketConfig, DEFAULT_CORS_ORIGINS,
+};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub api_keys: Option<Vec<String>>,
+    pub cors_origins: Option<Vec<String>>,
+    pub shutdown_timeout: Option<String>,
+    #[serde(default)]
+    pub jwt: JwtFile,
+    #[serde(default)]
+    pub socket: SocketFile,
+    #[serde(default)]
+    pub rate_limit: RateLimitFile,
+    #[serde(default)]
+    pub session: SessionFile,
+    #[serde(default)]
+    pub retention: RetentionFile,
+    #[serde(default)]
+    pub log: LogFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtFile {
+    pub secret: Option<String>,
+    pub algorithm: Option<String>,
+    pub leeway: Option<String>,
+    pub audience: Option<String>,
+    pub issuer: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketFile {
+    pub ping_interval: Option<String>,
+    pub ping_timeout: Option<String>,
+    pub max_payload: Option<u64>,
+    pub max_buffer_size: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitFile {
+    pub per_second: Option<u32>,
+    pub burst: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsFile {
+    pub idle_timeout: Option<String>,
+    pub warning_before: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionFile {
+    pub idle_timeout: Option<String>,
+    pub warning_before: Option<String>,
+    #[serde(default)]
+    pub roles: HashMap<String, TimeoutsFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionFile {
+    pub acknowledged: Option<String>,
+    pub unacknowledged: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFile {
+    pub format: Option<String>,
+    pub level: Option<String>,
+}
+
+fn duration_or(
+    setting: &str,
+    v: &Option<String>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    v.as_deref()
+        .map_or(Ok(default), |s| parse_duration(setting, s))
+}
+
+fn non_empty(list: Vec<String>) -> Vec<String> {
+    list.into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+impl FileConfig {
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    fn timeouts(
+        prefix: &str,
+        idle: &Option<String>,
+        warning: &Option<String>,
+        base: SessionTimeouts,
+    ) -> Result<SessionTimeouts, ConfigError> {
+        let t = SessionTimeouts {
+            idle_timeout: duration_or(&format!("{prefix}idle_timeout"), idle, base.idle_timeout)?,
+            warning_before: duration_or(
+                &format!("{prefix}warning_before"),
+                warning,
+                base.warning_before,
+            )?,
+        };
+        if t.idle_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                &format!("{prefix}idle_timeout"),
+                "must be greater than zero",
+            ));
+        }
+        if t.warning_before >= t.idle_timeout {
+            return Err(ConfigError::invalid(
+                &format!("{prefix}warning_before"),
+                "must be shorter than idle_timeout",
+            ));
+        }
+        Ok(t)
+    }
+
+    /// Fills defaults, validates, and creates development secrets if needed.
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
+
+        let algorithm = match self.jwt.algorithm.as_deref() {
+            None => JwtAlgorithm::Hs256,
+            Some(a) => JwtAlgorithm::parse(a).ok_or_else(|| {
+                ConfigError::invalid(
+                    "jwt.algorithm",
+                    format!("{a:?} is not one of HS256, HS384, HS512"),
+                )
+            })?,
+        };
+        let (secret, development_secret_used) = match self.jwt.secret {
+            Some(s) if s.len() < 16 => {
+                return Err(ConfigError::invalid(
+                    "JWT_SECRET",
+                    "must be at least 16 characters",
+                ))
+            }
+            Some(s) => (Secret::new(s), false),
+            None => (development_secret(&data_dir, "dev-jwt-secret")?, true),
+        };
+        let jwt = JwtConfig {
+            secret,
+            algorithm,
+            leeway: duration_or("jwt.leeway", &self.jwt.leeway, Duration::ZERO)?,
+            audience: self.jwt.audience.filter(|s| !s.is_empty()),
+            issuer: self.jwt.issuer.filter(|s| !s.is_empty()),
+            development_secret: development_secret_used,
+        };
+
+        let keys = non_empty(self.api_keys.unwrap_or_default());
+        if keys.iter().any(|k| k.len() < 16) {
+            return Err(ConfigError::invalid(
+                "HERALD_API_KEYS",
+                "each key must be at least 16 characters",
+            ));
+        }
+        let development_api_key = keys.is_empty();
+        let api_keys = if development_api_key {
+            vec![development_secret(&data_dir, "dev-api-key")?]
+        } else {
+            keys.into_iter().map(Secret::new).collect()
+        };
+
+        let cors_origins = match self.cors_origins {
+            Some(list) => non_empty(list),
+            None => DEFAULT_CORS_ORIGINS.iter().map(|s| s.to_string()).collect(),
+        };
+        if let Some(bad) = cors_origins
+            .iter()
+            .find(|o| *o != "*" && !(o.starts_with("http://") || o.starts_with("https://")))
+        {
+            return Err(ConfigError::invalid(
+                "HERALD_CORS_ORIGINS",
+                format!("{bad:?} is not an origin like http://host:port"),
+            ));
+        }
+
+        let socket = SocketConfig {
+            ping_interval: duration_or(
+                "socket.ping_interval",
+                &self.socket.ping_interval,
+                Duration::from_secs(25),
+            )?,
+            ping_timeout: duration_or(
+                "socket.ping_timeout",
+                &self.socket.ping_timeout,
+                Duration::from_secs(60),
+            )?,
+            max_payload: self.socket.max_payload.unwrap_or(1_000_000),
+            max_buffer_size: self.socket.max_buffer_size.unwrap_or(256),
+        };
+        if socket.max_payload < 1024 {
+            return Err(ConfigError::invalid(
+                "socket.max_payload",
+                "must be at least 1024 bytes",
+            ));
+        }
+        if socket.max_buffer_size < 16 {
+            return Err(ConfigError::invalid(
+                "socket.max_buffer_size",
+                "must be at least 16",
+            ));
+        }
+
+        let rate_limit = RateLimitConfig {
+            per_second: self.rate_limit.per_second.unwrap_or(20),
+            burst: self.rate_limit.burst.unwrap_or(50),
+        };
+        if rate_limit.per_second == 0 || rate_limit.burst == 0 {
+            return Err(ConfigError::invalid(
+                "rate_limit",
+                "per_second and burst must be positive",
+            ));
+        }
+
+        let default = Self::timeouts(
+            "session.",
+            &self.session.idle_timeout,
+            &self.session.warning_before,
+            SessionTimeouts {
+                idle_timeout: Duration::from_secs(15 * 60),
+                warning_before: Duration::from_secs(5 * 60),
+            },
+        )?;
+        let mut roles = HashMap::new();
+        for (role, t) in &self.session.roles {
+            let prefix = format!("session.roles.{role}.");
+            roles.insert(
+                role.clone(),
+                Self::timeouts(&prefix, &t.idle_timeout, &t.warning_before, default)?,
+            );
+        }
+
+        let day = Duration::from_secs(24 * 3600);
+        let retention = RetentionConfig {
+            acknowledged: duration_or(
+                "retention.acknowledged",
+                &self.retention.acknowledged,
+                30 * day,
+            )?,
+            unacknowledged: duration_or(
+                "retention.unacknowledged",
+                &self.retention.unacknowledged,
+                30 * day,
+            )?,
+        };
+
+        let log_format = match self.log.format.as_deref().unwrap_or("text") {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::invalid(
+                    "log.format",
+                    format!("{other:?} is not text or json"),
+                ))
+            }
+        };
+
+        Ok(Config {
+            host: self.host.unwrap_or_else(|| "0.0.0.0".into()),
+            port: self.port.unwrap_or(8001),
+            data_dir,
+            database_url: self.database_url.filter(|s| !s.is_empty()),
+            jwt,
+            api_keys,
+            development_api_key,
+            cors_origins,
+            socket,
+            rate_limit,
+            session: SessionConfig { default, roles },
+            retention,
+            log_format,
+            log_filter: self.log.level.unwrap_or_else(|| "info".into()),
+            shutdown_timeout: duration_or(
+                "shutdown_timeout",
+                &self.shutdown_timeout,
+                Duration::from_secs(10),
+            )?,
+        })
+    }
+}

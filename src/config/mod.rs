@@ -1,0 +1,165 @@
+//! Herald's configuration: defaults < `herald.toml` < environment, resolved
+//! and validated into one [`Config`] before anything starts.
+
+mod env;
+mod file;
+mod secrets;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use env::apply_env;
+pub use file::FileConfig;
+pub use secrets::Secret;
+
+/// A configuration problem, naming the setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid setting {setting}: {message}")]
+    Invalid { setting: String, message: String },
+    #[error("cannot prepare data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl ConfigError {
+    pub fn invalid(setting: &str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            setting: setting.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The JWT algorithms Herald accepts; the token's own header never picks one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    Hs256,
+    Hs384,
+    Hs512,
+}
+
+impl JwtAlgorithm {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "HS256" => Some(Self::Hs256),
+            "HS384" => Some(Self::Hs384),
+            "HS512" => Some(Self::Hs512),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub secret: Secret,
+    pub algorithm: JwtAlgorithm,
+    pub leeway: Duration,
+    pub audience: Option<String>,
+    pub issuer: Option<String>,
+    /// True when the secret was generated for development.
+    pub development_secret: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SocketConfig {
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    pub max_payload: u64,
+    /// Packets queued per socket before a send is refused.
+    pub max_buffer_size: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimitConfig {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// Idle timeout and warning lead time of one class of sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTimeouts {
+    pub idle_timeout: Duration,
+    pub warning_before: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub default: SessionTimeouts,
+    pub roles: HashMap<String, SessionTimeouts>,
+}
+
+impl SessionConfig {
+    /// The timeouts that apply to a session of `role`.
+    pub fn for_role(&self, role: &str) -> SessionTimeouts {
+        self.roles.get(role).copied().unwrap_or(self.default)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RetentionConfig {
+    pub acknowledged: Duration,
+    pub unacknowledged: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub jwt: JwtConfig,
+    pub api_keys: Vec<Secret>,
+    pub development_api_key: bool,
+    pub cors_origins: Vec<String>,
+    pub socket: SocketConfig,
+    pub rate_limit: RateLimitConfig,
+    pub session: SessionConfig,
+    pub retention: RetentionConfig,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub shutdown_timeout: Duration,
+}
+
+pub const DEFAULT_CORS_ORIGINS: [&str; 3] = [
+    "http://localhost:3010",
+    "http://localhost:5173",
+    "http://localhost:3000",
+];
+
+impl Config {
+    /// Loads `path` (or `herald.toml` when it exists), then the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut file = match path {
+            Some(p) => FileConfig::read(p)?,
+            None if Path::new("herald.toml").exists() => {
+                FileConfig::read(Path::new("herald.toml"))?
+            }
+            None => FileConfig::default(),
+        };
+        apply_env(&mut file, |k| std::env::var(k).ok())?;
+        file.resolve()
+    }
+}
+
+/// Parses a human duration (`15m`, `90s`, `250ms`, `1h 30m`).
+pub fn parse_duration(setting: &str, s: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| ConfigError::invalid(setting, format!("{s:?} is not a duration ({e})")))
+}

@@ -1,0 +1,246 @@
+//! The sockets connected to this node: per-socket state ([`Conn`]), the
+//! handles to reach them, and indexes by user, session and role. Its
+//! [`Registry`] view answers "who is connected" for a single node.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::{Mutex, RwLock};
+use socketioxide::extract::SocketRef;
+use socketioxide::socket::Sid;
+use socketioxide::TransportType;
+
+use crate::clock::Millis;
+use crate::rate::TokenBucket;
+
+/// One authenticated socket's state. Lives in the socket's extensions and
+/// in [`Connections`]; it never holds the socket itself (no cycle).
+#[derive(Debug)]
+pub struct Conn {
+    pub sid: Sid,
+    pub user_id: String,
+    pub session_id: String,
+    pub role: String,
+    pub connected_at: Millis,
+    pub remote_addr: Option<String>,
+    last_activity: AtomicI64,
+    token_expires_at: AtomicI64,
+    /// Unacknowledged notification ids already handed to this socket.
+    delivered: Mutex<HashSet<String>>,
+    rate: Mutex<TokenBucket>,
+}
+
+impl Conn {
+    pub fn new(
+        sid: Sid,
+        identity: &crate::auth::Identity,
+        remote_addr: Option<String>,
+        now: Millis,
+        burst: u32,
+    ) -> Self {
+        Self {
+            sid,
+            user_id: identity.user_id.clone(),
+            session_id: identity.session_id.clone(),
+            role: identity.role.clone(),
+            connected_at: now,
+            remote_addr,
+            last_activity: AtomicI64::new(now),
+            token_expires_at: AtomicI64::new(identity.expires_at),
+            delivered: Mutex::new(HashSet::new()),
+            rate: Mutex::new(TokenBucket::new(burst, now)),
+        }
+    }
+
+    pub fn last_activity(&self) -> Millis {
+        self.last_activity.load(Ordering::Relaxed)
+    }
+    pub fn touch(&self, now: Millis) {
+        self.last_activity.fetch_max(now, Ordering::Relaxed);
+    }
+    pub fn token_expires_at(&self) -> Millis {
+        self.token_expires_at.load(Ordering::Relaxed)
+    }
+    pub fn set_token_expires_at(&self, at: Millis) {
+        self.token_expires_at.store(at, Ordering::Relaxed);
+    }
+    pub fn allow_event(&self, now: Millis, per_second: u32, burst: u32) -> bool {
+        self.rate.lock().try_take(now, per_second, burst)
+    }
+    /// Claims `id` for delivery on this socket: false if it already had it.
+    pub fn claim(&self, id: &str) -> bool {
+        self.delivered.lock().insert(id.to_string())
+    }
+    /// Gives back a claim whose delivery failed.
+    pub fn unclaim(&self, id: &str) {
+        self.delivered.lock().remove(id);
+    }
+}
+
+/// What "who is connected" answers show about one socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    pub socket_id: String,
+    pub user_id: String,
+    pub session_id: String,
+    pub role: String,
+    pub connected_at: Millis,
+    pub last_activity: Millis,
+    pub transport: &'static str,
+    pub remote_addr: Option<String>,
+}
+
+/// Cluster-wide view of connected sockets.
+#[async_trait]
+pub trait Registry: Send + Sync + 'static {
+    async fn user_connections(&self, user_id: &str) -> Vec<ConnectionInfo>;
+    async fn session_connections(&self, session_id: &str) -> Vec<ConnectionInfo>;
+    /// Distinct connected user ids.
+    async fn connected_users(&self) -> Vec<String>;
+    async fn socket_count(&self) -> usize;
+}
+
+/// A socket handle with its state.
+#[derive(Clone)]
+pub struct Handle {
+    pub conn: Arc<Conn>,
+    pub socket: SocketRef,
+}
+
+impl Handle {
+    pub fn info(&self) -> ConnectionInfo {
+        ConnectionInfo {
+            socket_id: self.conn.sid.to_string(),
+            user_id: self.conn.user_id.clone(),
+            session_id: self.conn.session_id.clone(),
+            role: self.conn.role.clone(),
+            connected_at: self.conn.connected_at,
+            last_activity: self.conn.last_activity(),
+            transport: match self.socket.transport_type() {
+                TransportType::Websocket => "websocket",
+                TransportType::Polling => "polling",
+            },
+            remote_addr: self.conn.remote_addr.clone(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    by_sid: HashMap<Sid, Handle>,
+    by_user: HashMap<String, Vec<Sid>>,
+    by_session: HashMap<String, Vec<Sid>>,
+    by_role: HashMap<String, usize>,
+}
+
+fn unindex(map: &mut HashMap<String, Vec<Sid>>, key: &str, sid: Sid) {
+    if let Some(list) = map.get_mut(key) {
+        list.retain(|s| *s != sid);
+        if list.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Connections {
+    inner: RwLock<Inner>,
+}
+
+impl Connections {
+    pub fn add(&self, handle: Handle) {
+        let mut inner = self.inner.write();
+        let c = handle.conn.clone();
+        if inner.by_sid.insert(c.sid, handle).is_some() {
+            return;
+        }
+        inner
+            .by_user
+            .entry(c.user_id.clone())
+            .or_default()
+            .push(c.sid);
+        inner
+            .by_session
+            .entry(c.session_id.clone())
+            .or_default()
+            .push(c.sid);
+        *inner.by_role.entry(c.role.clone()).or_default() += 1;
+    }
+
+    pub fn remove(&self, sid: Sid) -> Option<Handle> {
+        let mut inner = self.inner.write();
+        let handle = inner.by_sid.remove(&sid)?;
+        let c = &handle.conn;
+        unindex(&mut inner.by_user, &c.user_id, sid);
+        unindex(&mut inner.by_session, &c.session_id, sid);
+        if let Some(n) = inner.by_role.get_mut(&c.role) {
+            *n -= 1;
+            if *n == 0 {
+                inner.by_role.remove(&c.role);
+            }
+        }
+        Some(handle)
+    }
+
+    pub fn get(&self, sid: Sid) -> Option<Handle> {
+        self.inner.read().by_sid.get(&sid).cloned()
+    }
+
+    fn collect(&self, pick: impl Fn(&Inner) -> Option<&Vec<Sid>>) -> Vec<Handle> {
+        let inner = self.inner.read();
+        pick(&inner)
+            .map(|sids| {
+                sids.iter()
+                    .filter_map(|s| inner.by_sid.get(s).cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn of_user(&self, user_id: &str) -> Vec<Handle> {
+        self.collect(|i| i.by_user.get(user_id))
+    }
+
+    pub fn of_session(&self, session_id: &str) -> Vec<Handle> {
+        self.collect(|i| i.by_session.get(session_id))
+    }
+
+    pub fn role_count(&self, role: &str) -> usize {
+        self.inner.read().by_role.get(role).copied().unwrap_or(0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.read().by_sid.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn all(&self) -> Vec<Handle> {
+        self.inner.read().by_sid.values().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl Registry for Connections {
+    async fn user_connections(&self, user_id: &str) -> Vec<ConnectionInfo> {
+        self.of_user(user_id).iter().map(Handle::info).collect()
+    }
+    async fn session_connections(&self, session_id: &str) -> Vec<ConnectionInfo> {
+        self.of_session(session_id)
+            .iter()
+            .map(Handle::info)
+            .collect()
+    }
+    async fn connected_users(&self) -> Vec<String> {
+        let mut users: Vec<String> = self.inner.read().by_user.keys().cloned().collect();
+        users.sort();
+        users
+    }
+    async fn socket_count(&self) -> usize {
+        self.len()
+    }
+}

@@ -1,0 +1,141 @@
+//! A socket's life in the hub: authentication, attachment (rooms, registry,
+//! session clock, token timer), token refresh and expiry, detachment, and
+//! the "who is connected" questions.
+
+use std::time::Duration;
+
+use serde_json::json;
+use socketioxide::socket::Sid;
+
+use super::{role_room, session_room, user_room, Hub, ALL_ROOM};
+use crate::audit;
+use crate::auth::{AuthError, Identity};
+use crate::clock::Millis;
+use crate::connections::{ConnectionInfo, Handle};
+use crate::outbox;
+use crate::session::{SessionKey, Touch};
+
+/// Why a token refresh was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshError {
+    Invalid,
+    Forbidden,
+}
+
+impl Hub {
+    /// Verifies a handshake token and checks its session is still alive.
+    pub async fn authenticate(&self, token: Option<&str>) -> Result<Identity, AuthError> {
+        let identity = self.verifier.verify(token.unwrap_or_default())?;
+        if self.sessions.is_expired(&identity.session_id).await {
+            return Err(AuthError::Failed("session_expired"));
+        }
+        Ok(identity)
+    }
+
+    fn key(h: &Handle) -> SessionKey {
+        SessionKey {
+            session_id: h.conn.session_id.clone(),
+            user_id: h.conn.user_id.clone(),
+            role: h.conn.role.clone(),
+        }
+    }
+
+    /// Makes a socket reachable: rooms, registry, session clock, token timer.
+    /// Returns false when the session expired meanwhile (the socket is told
+    /// and disconnected).
+    pub async fn attach(&self, h: Handle) -> bool {
+        let now = self.now();
+        if self.sessions.touch(&Self::key(&h), now).await == Touch::Expired {
+            let payload =
+                json!({ "sessionId": h.conn.session_id, "timestamp": crate::clock::rfc3339(now) });
+            let _ = outbox::emit(&h.socket, "session_expired", &payload, Duration::ZERO).await;
+            outbox::disconnect(h.socket, self.patience()).await;
+            return false;
+        }
+        h.socket.join([
+            user_room(&h.conn.user_id),
+            role_room(&h.conn.role),
+            session_room(&h.conn.session_id),
+            ALL_ROOM.to_string(),
+        ]);
+        let (sid, exp) = (h.conn.sid, h.conn.token_expires_at());
+        self.connections.add(h.clone());
+        self.tokens.lock().schedule(sid, exp);
+        self.wake_for(exp);
+        metrics::gauge!("herald_connected_sockets").set(self.connections.len() as f64);
+        // A disconnect that raced the attachment must not leave a ghost.
+        if !h.socket.connected() {
+            self.detach(sid);
+            return false;
+        }
+        true
+    }
+
+    /// Forgets a socket (on disconnect). Idempotent.
+    pub fn detach(&self, sid: Sid) {
+        self.tokens.lock().cancel(&sid);
+        if self.connections.remove(sid).is_some() {
+            metrics::gauge!("herald_connected_sockets").set(self.connections.len() as f64);
+        }
+    }
+
+    /// Records activity of a socket's session.
+    pub async fn activity(&self, h: &Handle) -> Touch {
+        let now = self.now();
+        h.conn.touch(now);
+        self.sessions.touch(&Self::key(h), now).await
+    }
+
+    /// Moves a socket's expiry to that of a fresh token of the same user and session.
+    pub async fn refresh_token(&self, h: &Handle, token: &str) -> Result<Millis, RefreshError> {
+        let identity = self
+            .verifier
+            .verify(token)
+            .map_err(|_| RefreshError::Invalid)?;
+        if identity.user_id != h.conn.user_id || identity.session_id != h.conn.session_id {
+            return Err(RefreshError::Forbidden);
+        }
+        h.conn.set_token_expires_at(identity.expires_at);
+        if self.connections.get(h.conn.sid).is_some() {
+            self.tokens.lock().schedule(h.conn.sid, identity.expires_at);
+        }
+        audit::token_refreshed(&h.conn.user_id, &h.conn.session_id, &h.conn.sid.to_string());
+        Ok(identity.expires_at)
+    }
+
+    pub(super) async fn on_token_expired(&self, sid: Sid) {
+        let Some(h) = self.connections.get(sid) else {
+            return;
+        };
+        let payload = json!({
+            "event": "token",
+            "code": "token_expired",
+            "message": "Authentication token expired",
+        });
+        let _ = outbox::emit(&h.socket, "error", &payload, self.patience()).await;
+        self.detach(sid);
+        audit::token_expired(&h.conn.user_id, &h.conn.session_id, &sid.to_string());
+        tokio::spawn(outbox::disconnect(h.socket, self.patience()));
+    }
+
+    /// `disconnectUser`: closes every socket of `user`.
+    pub async fn disconnect_user(&self, user: &str, reason: &str) -> usize {
+        let handles = self.connections.of_user(user);
+        for h in &handles {
+            self.detach(h.conn.sid);
+            outbox::disconnect(h.socket.clone(), self.patience()).await;
+        }
+        audit::user_disconnected(user, reason, handles.len());
+        handles.len()
+    }
+
+    /// `getUserSessions`.
+    pub async fn user_sessions(&self, user: &str) -> Vec<ConnectionInfo> {
+        self.registry.user_connections(user).await
+    }
+
+    /// `getConnectedUsers`.
+    pub async fn connected_users(&self) -> Vec<String> {
+        self.registry.connected_users().await
+    }
+}

@@ -1,0 +1,166 @@
+//! Herald: a real-time notification and session-monitoring server speaking
+//! Socket.IO. This file only assembles the parts from a [`Config`].
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod connections;
+pub mod deadlines;
+pub mod hub;
+pub mod notification;
+pub mod ops;
+pub mod origin;
+pub mod outbox;
+pub mod rate;
+pub mod session;
+pub mod socket;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use config::Config;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::hub::Hub;
+use crate::session::{MemorySessions, SessionClocks};
+use crate::store::{SqliteStore, Store, StoreError};
+
+/// How often retention is enforced.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Builds the hub and its background tasks from `config`.
+pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Arc<Hub>, StoreError> {
+    let config = Arc::new(config);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
+    let sessions: Arc<dyn SessionClocks> = Arc::new(MemorySessions::new(config.session.clone()));
+    let since = clock.now_ms() - config.retention.unacknowledged.as_millis() as i64;
+    sessions
+        .restore_expired(store.expired_sessions(since).await?, clock.now_ms())
+        .await;
+    Ok(Hub::new(config, clock, store, sessions))
+}
+
+/// The whole HTTP application: Socket.IO, the API and the ops endpoints.
+pub fn app(hub: Arc<Hub>) -> Router {
+    let origins = Arc::new(origin::Origins::new(&hub.config.cors_origins));
+    let io_layer = socket::layer(hub.clone());
+    Router::new()
+        .merge(api::router(hub.clone()))
+        .merge(ops::router(hub))
+        .layer(io_layer)
+        .layer(origins.cors_layer())
+        .layer(axum::middleware::from_fn_with_state(
+            origins,
+            origin::check_origin,
+        ))
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub hub: Arc<Hub>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Waits for the server to finish (after its shutdown signal).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Starts Herald with the system clock; it stops when `shutdown` resolves:
+/// sockets are closed cleanly, in-flight API calls finish, the store is flushed.
+pub async fn start(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
+    start_with_clock(config, Arc::new(SystemClock), shutdown).await
+}
+
+pub async fn start_with_clock(
+    config: Config,
+    clock: SharedClock,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
+    let addr = format!("{}:{}", config.host, config.port);
+    let shutdown_timeout = config.shutdown_timeout;
+    let hub = build_hub(config, clock).await?;
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    ops::metrics_handle();
+
+    let scheduler = tokio::spawn(hub.clone().run_scheduler());
+    let purger = {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            loop {
+                hub.purge().await;
+                tokio::time::sleep(PURGE_EVERY).await;
+            }
+        })
+    };
+
+    let app = app(hub.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let closing = hub.clone();
+    let task = tokio::spawn(async move {
+        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+        let sockets = closing.clone();
+        let graceful = async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing sockets");
+            sockets.shutdown_sockets().await;
+            let _ = stopped_tx.send(());
+        };
+        let server = axum::serve(listener, app).with_graceful_shutdown(graceful);
+        let result = tokio::select! {
+            r = server => r,
+            _ = async {
+                let _ = stopped_rx.await;
+                tokio::time::sleep(shutdown_timeout).await;
+            } => {
+                tracing::warn!("in-flight requests did not finish in time");
+                Ok(())
+            }
+        };
+        scheduler.abort();
+        purger.abort();
+        closing.store.close().await;
+        tracing::info!("stopped");
+        result
+    });
+    Ok(Running {
+        addr: local,
+        hub,
+        task,
+    })
+}

@@ -1,0 +1,227 @@
+//! The notification model: a backend's JSON object, kept whole, with the
+//! `id` and `createdAt` Herald fills in, and each recipient's state.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::clock::{rfc3339, Millis};
+
+/// Longest notification id the API accepts.
+pub const MAX_ID_LEN: usize = 128;
+
+/// A stored notification: the backend's object with `id` and `createdAt` set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub id: String,
+    pub created_at: Millis,
+    pub body: Map<String, Value>,
+}
+
+/// Why a notification body was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidNotification {
+    #[error("notification must be a JSON object")]
+    NotAnObject,
+    #[error("id must be a string of 1 to 128 characters from A-Z a-z 0-9 . _ : -")]
+    BadId,
+}
+
+/// True for ids of 1..=128 characters from `A-Z a-z 0-9 . _ : -`.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+impl Notification {
+    /// Builds a notification from a backend body. `id` is taken from the
+    /// body, else `fallback_id`; `createdAt` is set to `now`. A `redelivered`
+    /// field is dropped: only Herald sets it, on catch-up deliveries.
+    pub fn from_body(
+        body: Value,
+        fallback_id: impl FnOnce() -> String,
+        now: Millis,
+    ) -> Result<Self, InvalidNotification> {
+        let Value::Object(mut body) = body else {
+            return Err(InvalidNotification::NotAnObject);
+        };
+        let id = match body.get("id") {
+            None | Some(Value::Null) => fallback_id(),
+            Some(Value::String(s)) if valid_id(s) => s.clone(),
+            Some(_) => return Err(InvalidNotification::BadId),
+        };
+        body.remove("redelivered");
+        body.insert("id".into(), Value::String(id.clone()));
+        body.insert("createdAt".into(), Value::String(rfc3339(now)));
+        Ok(Self {
+            id,
+            created_at: now,
+            body,
+        })
+    }
+
+    /// Rebuilds a stored notification from its JSON text.
+    pub fn from_stored(
+        id: String,
+        created_at: Millis,
+        json: &str,
+    ) -> Result<Self, serde_json::Error> {
+        let body: Map<String, Value> = serde_json::from_str(json)?;
+        Ok(Self {
+            id,
+            created_at,
+            body,
+        })
+    }
+
+    /// The JSON text to store.
+    pub fn to_json(&self) -> String {
+        Value::Object(self.body.clone()).to_string()
+    }
+}
+
+impl Serialize for Notification {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.body.serialize(s)
+    }
+}
+
+/// The same notification marked as sent in a catch-up, not live.
+pub struct Redelivered<'a>(pub &'a Notification);
+
+impl Serialize for Redelivered<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.body.len() + 1))?;
+        for (k, v) in &self.0.body {
+            map.serialize_entry(k, v)?;
+        }
+        map.serialize_entry("redelivered", &true)?;
+        map.end()
+    }
+}
+
+/// Where one recipient stands with one notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Acknowledged,
+}
+
+/// One recipient's delivery record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub user_id: String,
+    pub delivered_at: Option<Millis>,
+    pub acknowledged_at: Option<Millis>,
+}
+
+impl Recipient {
+    pub fn state(&self) -> DeliveryState {
+        match (self.acknowledged_at, self.delivered_at) {
+            (Some(_), _) => DeliveryState::Acknowledged,
+            (None, Some(_)) => DeliveryState::Delivered,
+            (None, None) => DeliveryState::Pending,
+        }
+    }
+}
+
+/// Which of a user's notifications to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateFilter {
+    All,
+    Unacknowledged,
+    Pending,
+    Delivered,
+    Acknowledged,
+}
+
+impl StateFilter {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "all" => Self::All,
+            "unacknowledged" => Self::Unacknowledged,
+            "pending" => Self::Pending,
+            "delivered" => Self::Delivered,
+            "acknowledged" => Self::Acknowledged,
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_follow_the_contract_alphabet() {
+        assert!(valid_id("notification-456"));
+        assert!(valid_id("a.b_c:d-E9"));
+        assert!(!valid_id(""));
+        assert!(!valid_id("a/b"));
+        assert!(!valid_id("a b"));
+        assert!(!valid_id(&"x".repeat(129)));
+        assert!(valid_id(&"x".repeat(128)));
+    }
+
+    #[test]
+    fn fills_id_and_created_at_and_keeps_unknown_fields() {
+        let n = Notification::from_body(
+            json!({"title": "t", "extra": {"a": [1, 2]}, "redelivered": true}),
+            || "gen".into(),
+            0,
+        )
+        .unwrap();
+        assert_eq!(n.id, "gen");
+        assert_eq!(n.body["id"], "gen");
+        assert_eq!(n.body["createdAt"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(n.body["extra"], json!({"a": [1, 2]}));
+        assert!(!n.body.contains_key("redelivered"));
+    }
+
+    #[test]
+    fn refuses_bad_bodies() {
+        assert_eq!(
+            Notification::from_body(json!([1]), || "g".into(), 0),
+            Err(InvalidNotification::NotAnObject)
+        );
+        assert_eq!(
+            Notification::from_body(json!({"id": 5}), || "g".into(), 0),
+            Err(InvalidNotification::BadId)
+        );
+        assert_eq!(
+            Notification::from_body(json!({"id": "a/b"}), || "g".into(), 0),
+            Err(InvalidNotification::BadId)
+        );
+    }
+
+    #[test]
+    fn redelivered_adds_the_flag_to_a_copy() {
+        let n = Notification::from_body(json!({"id": "x"}), || "g".into(), 0).unwrap();
+        let v = serde_json::to_value(Redelivered(&n)).unwrap();
+        assert_eq!(v["redelivered"], true);
+        assert!(serde_json::to_value(&n)
+            .unwrap()
+            .get("redelivered")
+            .is_none());
+    }
+
+    #[test]
+    fn state_follows_timestamps() {
+        let mut r = Recipient {
+            user_id: "u".into(),
+            delivered_at: None,
+            acknowledged_at: None,
+        };
+        assert_eq!(r.state(), DeliveryState::Pending);
+        r.delivered_at = Some(1);
+        assert_eq!(r.state(), DeliveryState::Delivered);
+        r.acknowledged_at = Some(2);
+        assert_eq!(r.state(), DeliveryState::Acknowledged);
+    }
+}

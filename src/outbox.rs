@@ -1,0 +1,78 @@
+//! Sending to one socket without losing what matters: an emit or a
+//! disconnect that meets a full send buffer waits for it to drain (bounded
+//! by a deadline) instead of failing silently.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use socketioxide::extract::SocketRef;
+use socketioxide::{SendError, SocketError};
+
+/// Why a reliable send gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undelivered {
+    /// The socket is gone.
+    Closed,
+    /// The buffer stayed full until the deadline.
+    Stalled,
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((2u64 << attempt.min(5)).min(50))
+}
+
+/// Emits `event` with one argument `data`, retrying while the buffer is full.
+pub async fn emit<T: Serialize + ?Sized>(
+    socket: &SocketRef,
+    event: &str,
+    data: &T,
+    patience: Duration,
+) -> Result<(), Undelivered> {
+    let start = tokio::time::Instant::now();
+    let mut attempt = 0;
+    loop {
+        match socket.emit(event, &(data,)) {
+            Ok(()) => return Ok(()),
+            Err(SendError::Socket(SocketError::InternalChannelFull))
+                if start.elapsed() < patience =>
+            {
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+            }
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                return Err(Undelivered::Stalled)
+            }
+            Err(e) => {
+                tracing::debug!(sid = %socket.id, event, error = %e, "emit failed");
+                return Err(Undelivered::Closed);
+            }
+        }
+    }
+}
+
+/// Emits an event with no argument at all.
+pub fn emit_bare(socket: &SocketRef, event: &str) -> bool {
+    socket.emit(event, &[(); 0]).is_ok()
+}
+
+/// Disconnects `socket` after everything queued before, retrying while the
+/// buffer is full; closes the transport if it never drains.
+pub async fn disconnect(socket: SocketRef, patience: Duration) {
+    let start = tokio::time::Instant::now();
+    let mut attempt = 0;
+    loop {
+        match socket.clone().disconnect() {
+            Err(SocketError::InternalChannelFull) if start.elapsed() < patience => {
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+            }
+            Err(SocketError::InternalChannelFull) => {
+                tracing::warn!(sid = %socket.id, "send buffer never drained; dropping the transport");
+                // The engine closes a socket whose buffer it cannot use.
+                let _ = socket.disconnect();
+                return;
+            }
+            _ => return,
+        }
+    }
+}

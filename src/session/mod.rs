@@ -1,0 +1,83 @@
+//! Session clocks: one idle clock per `sessionId` shared by all its sockets,
+//! the warning before automatic logoff, expiry, and the record of expired
+//! sessions whose tokens are refused. Behind a trait so a cluster can keep
+//! the clocks in Redis.
+
+mod memory;
+
+use async_trait::async_trait;
+
+pub use memory::MemorySessions;
+
+use crate::clock::Millis;
+
+/// The session a socket belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionKey {
+    pub session_id: String,
+    pub user_id: String,
+    pub role: String,
+}
+
+/// What the clocks decided at a deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// Idle for `idle_timeout - warning_before`: warn every socket of the session.
+    Warning {
+        session_id: String,
+        user_id: String,
+        time_remaining: Millis,
+    },
+    /// Idle for `idle_timeout`: the session is over.
+    Expired { session_id: String, user_id: String },
+}
+
+/// A session as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSnapshot {
+    pub session_id: String,
+    pub user_id: String,
+    pub role: String,
+    pub last_activity: Millis,
+    pub expires_at: Millis,
+    pub warned: bool,
+}
+
+/// Outcome of recording activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touch {
+    Active,
+    /// The session had already expired; nothing changed.
+    Expired,
+}
+
+#[async_trait]
+pub trait SessionClocks: Send + Sync + 'static {
+    /// Records activity of `key` at `now`, starting its clock if new.
+    async fn touch(&self, key: &SessionKey, now: Millis) -> Touch;
+
+    /// Records activity of a known session by id; `None` if it is unknown.
+    async fn touch_id(&self, session_id: &str, now: Millis) -> Option<Touch>;
+
+    /// Ends `session_id` now. True when it was not already expired.
+    async fn expire(&self, session_id: &str, now: Millis) -> bool;
+
+    async fn is_expired(&self, session_id: &str) -> bool;
+
+    /// Marks sessions as expired (loaded from the durable store at start).
+    async fn restore_expired(&self, sessions: Vec<String>, at: Millis);
+
+    /// Forgets expired sessions older than `before`.
+    async fn forget_expired_before(&self, before: Millis);
+
+    async fn snapshot(&self, session_id: &str) -> Option<SessionSnapshot>;
+
+    /// Every warning and expiry due at `now`.
+    async fn due(&self, now: Millis) -> Vec<SessionEvent>;
+
+    /// When the next deadline falls.
+    async fn next_deadline(&self) -> Option<Millis>;
+
+    /// Number of live sessions.
+    async fn active_count(&self) -> usize;
+}

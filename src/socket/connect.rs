@@ -1,0 +1,145 @@
+//! The connect path: the middleware authenticates the handshake (before the
+//! client is told it is connected) and registers the event handlers; the
+//! connect handler sends `connected` first, then joins rooms and starts the
+//! catch-up, so no broadcast can overtake `connected`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::ConnectInfo;
+use serde_json::{json, Value};
+use socketioxide::extract::{SocketRef, State, TryData};
+
+use super::dispatch;
+use crate::audit;
+use crate::auth::AuthError;
+use crate::clock::rfc3339;
+use crate::connections::{Conn, Handle};
+use crate::hub::Hub;
+
+/// The token from `auth.token`, else the `token` query parameter, else an
+/// `Authorization: Bearer` header.
+fn handshake_token(auth: Option<&Value>, parts: &http::request::Parts) -> Option<String> {
+    if let Some(Value::String(t)) = auth.and_then(|a| a.get("token")) {
+        if !t.is_empty() {
+            return Some(t.clone());
+        }
+    }
+    if let Some(q) = parts.uri.query() {
+        if let Some((_, t)) =
+            form_urlencoded::parse(q.as_bytes()).find(|(k, v)| k == "token" && !v.is_empty())
+        {
+            return Some(t.into_owned());
+        }
+    }
+    let header = parts
+        .headers
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = header.trim().split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .then(|| token.trim().to_string())
+}
+
+fn remote_addr(parts: &http::request::Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.to_string())
+}
+
+/// Connect middleware: refuses with one of the contract's three messages.
+pub async fn authenticate(
+    s: SocketRef,
+    TryData(auth): TryData<Value>,
+    State(hub): State<Arc<Hub>>,
+) -> Result<(), AuthError> {
+    let parts = s.req_parts();
+    let remote = remote_addr(parts);
+    let token = handshake_token(auth.ok().as_ref(), parts);
+    let identity = match hub.authenticate(token.as_deref()).await {
+        Ok(identity) => identity,
+        Err(e) => {
+            audit::connection_refused(e.reason(), remote.as_deref());
+            return Err(e);
+        }
+    };
+    let conn = Conn::new(
+        s.id,
+        &identity,
+        remote,
+        hub.now(),
+        hub.config.rate_limit.burst,
+    );
+    s.extensions.insert(Arc::new(conn));
+    dispatch::register(&s);
+    Ok(())
+}
+
+/// Connect handler: `connected` first, then rooms, registry and catch-up.
+pub async fn on_connect(s: SocketRef, State(hub): State<Arc<Hub>>) {
+    let Some(conn) = s.extensions.get::<Arc<Conn>>() else {
+        let _ = s.disconnect();
+        return;
+    };
+    let hello = json!({
+        "socketId": s.id.to_string(),
+        "userId": conn.user_id,
+        "timestamp": rfc3339(hub.now()),
+    });
+    if s.emit("connected", &(hello,)).is_err() {
+        return;
+    }
+    let h = Handle { conn, socket: s };
+    if !hub.attach(h.clone()).await {
+        return;
+    }
+    audit::connection_accepted(
+        &h.conn.user_id,
+        &h.conn.session_id,
+        &h.conn.sid.to_string(),
+        h.conn.remote_addr.as_deref(),
+    );
+    hub.catch_up(&h).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, auth: Option<&str>) -> http::request::Parts {
+        let mut b = http::Request::builder().uri(uri);
+        if let Some(a) = auth {
+            b = b.header("authorization", a);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn token_sources_in_contract_order() {
+        let auth = json!({"token": "from-auth"});
+        let p = parts(
+            "/socket.io/?EIO=4&token=from-query",
+            Some("Bearer from-header"),
+        );
+        assert_eq!(
+            handshake_token(Some(&auth), &p).as_deref(),
+            Some("from-auth")
+        );
+        assert_eq!(handshake_token(None, &p).as_deref(), Some("from-query"));
+        let p = parts("/socket.io/?EIO=4", Some("bearer from-header"));
+        assert_eq!(
+            handshake_token(Some(&json!({})), &p).as_deref(),
+            Some("from-header")
+        );
+        let p = parts("/socket.io/?EIO=4&token=", Some("Basic abc"));
+        assert_eq!(handshake_token(None, &p), None);
+    }
+
+    #[test]
+    fn query_tokens_are_url_decoded() {
+        let p = parts("/socket.io/?token=a%2Eb.c", None);
+        assert_eq!(handshake_token(None, &p).as_deref(), Some("a.b.c"));
+    }
+}

@@ -1,0 +1,110 @@
+//! The durable notification inbox and the record of expired sessions,
+//! behind one trait so the embedded SQLite store and a PostgreSQL store are
+//! interchangeable.
+
+mod sqlite;
+
+use async_trait::async_trait;
+
+pub use sqlite::SqliteStore;
+
+use crate::clock::Millis;
+use crate::notification::{Notification, Recipient, StateFilter};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+/// What storing a notification for some users did.
+#[derive(Debug, Clone)]
+pub struct Inserted {
+    /// The stored notification: the first body given for this id.
+    pub notification: Notification,
+    /// For each requested user, in order: true when that user is a new recipient.
+    pub new_for: Vec<bool>,
+}
+
+/// A notification as one user sees it.
+#[derive(Debug, Clone)]
+pub struct UserNotification {
+    /// Position in the user's inbox; increases with insertion.
+    pub seq: i64,
+    pub notification: Notification,
+    pub recipient: Recipient,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores `notification` for every user in `users` (deduplicated by the
+    /// caller) in one transaction. An existing id keeps its first body.
+    async fn insert(
+        &self,
+        notification: &Notification,
+        users: &[String],
+    ) -> Result<Inserted, StoreError>;
+
+    /// Records the first hand-over of `id` to one of `user`'s sockets.
+    async fn mark_delivered(&self, id: &str, user: &str, at: Millis) -> Result<(), StoreError>;
+
+    /// Acknowledges `id` for `user`; returns the first acknowledgement time,
+    /// or `None` when `user` is not a recipient of `id`.
+    async fn acknowledge(
+        &self,
+        id: &str,
+        user: &str,
+        at: Millis,
+    ) -> Result<Option<Millis>, StoreError>;
+
+    /// A notification with all its recipients.
+    async fn notification(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Notification, Vec<Recipient>)>, StoreError>;
+
+    /// A notification as `user` sees it.
+    async fn user_notification(
+        &self,
+        id: &str,
+        user: &str,
+    ) -> Result<Option<UserNotification>, StoreError>;
+
+    /// `user`'s notifications matching `filter` with `seq > after`, oldest
+    /// first, at most `limit`.
+    async fn list(
+        &self,
+        user: &str,
+        filter: StateFilter,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<UserNotification>, StoreError>;
+
+    /// Deletes notifications past retention; returns how many recipient rows went.
+    async fn purge(
+        &self,
+        acknowledged_before: Millis,
+        unacknowledged_before: Millis,
+    ) -> Result<u64, StoreError>;
+
+    /// Records that `session` has expired; its tokens are refused from now on.
+    async fn expire_session(&self, session: &str, user: &str, at: Millis)
+        -> Result<(), StoreError>;
+
+    /// Every session expired at or after `since`.
+    async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError>;
+
+    /// Answers when the store can serve requests.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Flushes and closes the store.
+    async fn close(&self);
+}

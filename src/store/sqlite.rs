@@ -1,0 +1,393 @@
+//! The embedded store: SQLite in WAL mode with full fsync, in the data
+//! directory. A write returns only after its transaction is committed.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
+
+use super::{Inserted, Store, StoreError, UserNotification};
+use crate::clock::Millis;
+use crate::notification::{Notification, Recipient, StateFilter};
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+const SELECT_USER: &str =
+    "SELECT r.seq, r.user_id, r.delivered_at, r.acknowledged_at, n.id, n.body, n.created_at \
+     FROM recipients r JOIN notifications n ON n.id = r.notification_id";
+
+fn recipient(row: &SqliteRow) -> Result<Recipient, sqlx::Error> {
+    Ok(Recipient {
+        user_id: row.try_get("user_id")?,
+        delivered_at: row.try_get("delivered_at")?,
+        acknowledged_at: row.try_get("acknowledged_at")?,
+    })
+}
+
+fn notification(row: &SqliteRow) -> Result<Notification, StoreError> {
+    let id: String = row.try_get("id")?;
+    let body: String = row.try_get("body")?;
+    let created_at: i64 = row.try_get("created_at")?;
+    Notification::from_stored(id, created_at, &body).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn user_notification(row: &SqliteRow) -> Result<UserNotification, StoreError> {
+    Ok(UserNotification {
+        seq: row.try_get("seq")?,
+        notification: notification(row)?,
+        recipient: recipient(row)?,
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `dir/herald.db` and runs migrations.
+    pub async fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let url = format!("sqlite://{}", dir.join("herald.db").display());
+        let options = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert(&self, n: &Notification, users: &[String]) -> Result<Inserted, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT OR IGNORE INTO notifications (id, body, created_at) VALUES (?, ?, ?)")
+            .bind(&n.id)
+            .bind(n.to_json())
+            .bind(n.created_at)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query("SELECT id, body, created_at FROM notifications WHERE id = ?")
+            .bind(&n.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let stored = notification(&row)?;
+        let mut new_for = Vec::with_capacity(users.len());
+        for user in users {
+            let done = sqlx::query(
+                "INSERT OR IGNORE INTO recipients (notification_id, user_id, created_at) VALUES (?, ?, ?)",
+            )
+            .bind(&n.id)
+            .bind(user)
+            .bind(n.created_at)
+            .execute(&mut *tx)
+            .await?;
+            new_for.push(done.rows_affected() == 1);
+        }
+        tx.commit().await?;
+        Ok(Inserted {
+            notification: stored,
+            new_for,
+        })
+    }
+
+    async fn mark_delivered(&self, id: &str, user: &str, at: Millis) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE recipients SET delivered_at = ? \
+             WHERE notification_id = ? AND user_id = ? AND delivered_at IS NULL",
+        )
+        .bind(at)
+        .bind(id)
+        .bind(user)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn acknowledge(
+        &self,
+        id: &str,
+        user: &str,
+        at: Millis,
+    ) -> Result<Option<Millis>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE recipients SET acknowledged_at = COALESCE(acknowledged_at, ?) \
+             WHERE notification_id = ? AND user_id = ? RETURNING acknowledged_at",
+        )
+        .bind(at)
+        .bind(id)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<Option<i64>, _>("acknowledged_at")?,
+            None => None,
+        })
+    }
+
+    async fn notification(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Notification, Vec<Recipient>)>, StoreError> {
+        let Some(row) = sqlx::query("SELECT id, body, created_at FROM notifications WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let n = notification(&row)?;
+        let rows = sqlx::query(
+            "SELECT user_id, delivered_at, acknowledged_at FROM recipients WHERE notification_id = ? ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let recipients = rows.iter().map(recipient).collect::<Result<Vec<_>, _>>()?;
+        Ok(Some((n, recipients)))
+    }
+
+    async fn user_notification(
+        &self,
+        id: &str,
+        user: &str,
+    ) -> Result<Option<UserNotification>, StoreError> {
+        let row = sqlx::query(&format!(
+            "{SELECT_USER} WHERE r.notification_id = ? AND r.user_id = ?"
+        ))
+        .bind(id)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_notification).transpose()
+    }
+
+    async fn list(
+        &self,
+        user: &str,
+        filter: StateFilter,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<UserNotification>, StoreError> {
+        let condition = match filter {
+            StateFilter::All => "",
+            StateFilter::Unacknowledged => "AND r.acknowledged_at IS NULL",
+            StateFilter::Pending => "AND r.acknowledged_at IS NULL AND r.delivered_at IS NULL",
+            StateFilter::Delivered => {
+                "AND r.acknowledged_at IS NULL AND r.delivered_at IS NOT NULL"
+            }
+            StateFilter::Acknowledged => "AND r.acknowledged_at IS NOT NULL",
+        };
+        let sql = format!(
+            "{SELECT_USER} WHERE r.user_id = ? AND r.seq > ? {condition} ORDER BY r.seq LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user)
+            .bind(after)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(user_notification).collect()
+    }
+
+    async fn purge(
+        &self,
+        acknowledged_before: Millis,
+        unacknowledged_before: Millis,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let gone = sqlx::query(
+            "DELETE FROM recipients WHERE (acknowledged_at IS NOT NULL AND acknowledged_at < ?) \
+             OR (acknowledged_at IS NULL AND created_at < ?)",
+        )
+        .bind(acknowledged_before)
+        .bind(unacknowledged_before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM notifications WHERE NOT EXISTS (SELECT 1 FROM recipients r WHERE r.notification_id = notifications.id)")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    async fn expire_session(
+        &self,
+        session: &str,
+        user: &str,
+        at: Millis,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR IGNORE INTO expired_sessions (session_id, user_id, expired_at) VALUES (?, ?, ?)")
+            .bind(session)
+            .bind(user)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT session_id FROM expired_sessions WHERE expired_at >= ?")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("session_id"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    async fn store() -> (SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        (SqliteStore::open(dir.path()).await.unwrap(), dir)
+    }
+
+    fn note(id: &str, title: &str, at: Millis) -> Notification {
+        Notification::from_body(json!({"id": id, "title": title}), || unreachable!(), at).unwrap()
+    }
+
+    #[tokio::test]
+    async fn first_body_stands_and_recipients_are_idempotent() {
+        let (s, _d) = store().await;
+        let a = s
+            .insert(&note("n1", "first", 1), &["u1".into()])
+            .await
+            .unwrap();
+        assert_eq!(a.new_for, vec![true]);
+        let b = s
+            .insert(&note("n1", "second", 2), &["u1".into(), "u2".into()])
+            .await
+            .unwrap();
+        assert_eq!(b.new_for, vec![false, true]);
+        assert_eq!(b.notification.body["title"], "first");
+        let (_, recipients) = s.notification("n1").await.unwrap().unwrap();
+        assert_eq!(recipients.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn acknowledgement_is_per_recipient_and_first_time_stands() {
+        let (s, _d) = store().await;
+        s.insert(&note("n1", "t", 1), &["u1".into(), "u2".into()])
+            .await
+            .unwrap();
+        assert_eq!(s.acknowledge("n1", "u1", 10).await.unwrap(), Some(10));
+        assert_eq!(s.acknowledge("n1", "u1", 20).await.unwrap(), Some(10));
+        assert_eq!(s.acknowledge("n1", "u3", 20).await.unwrap(), None);
+        assert_eq!(s.acknowledge("nope", "u1", 20).await.unwrap(), None);
+        let u2 = s.user_notification("n1", "u2").await.unwrap().unwrap();
+        assert_eq!(u2.recipient.acknowledged_at, None);
+    }
+
+    #[tokio::test]
+    async fn lists_filter_by_state_oldest_first_and_page() {
+        let (s, _d) = store().await;
+        for i in 0..5 {
+            s.insert(&note(&format!("n{i}"), "t", i), &["u".into()])
+                .await
+                .unwrap();
+        }
+        s.mark_delivered("n1", "u", 100).await.unwrap();
+        s.acknowledge("n2", "u", 100).await.unwrap();
+        let ids =
+            |v: Vec<UserNotification>| v.into_iter().map(|x| x.notification.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(s.list("u", StateFilter::All, 0, 100).await.unwrap()),
+            ["n0", "n1", "n2", "n3", "n4"]
+        );
+        assert_eq!(
+            ids(s
+                .list("u", StateFilter::Unacknowledged, 0, 100)
+                .await
+                .unwrap()),
+            ["n0", "n1", "n3", "n4"]
+        );
+        assert_eq!(
+            ids(s.list("u", StateFilter::Pending, 0, 100).await.unwrap()),
+            ["n0", "n3", "n4"]
+        );
+        assert_eq!(
+            ids(s.list("u", StateFilter::Delivered, 0, 100).await.unwrap()),
+            ["n1"]
+        );
+        assert_eq!(
+            ids(s
+                .list("u", StateFilter::Acknowledged, 0, 100)
+                .await
+                .unwrap()),
+            ["n2"]
+        );
+        let page = s.list("u", StateFilter::All, 0, 2).await.unwrap();
+        let next = s.list("u", StateFilter::All, page[1].seq, 2).await.unwrap();
+        assert_eq!(ids(next), ["n2", "n3"]);
+    }
+
+    #[tokio::test]
+    async fn purge_respects_both_retentions() {
+        let (s, _d) = store().await;
+        s.insert(&note("old-unacked", "t", 1), &["u".into()])
+            .await
+            .unwrap();
+        s.insert(&note("old-acked", "t", 1), &["u".into()])
+            .await
+            .unwrap();
+        s.insert(&note("new", "t", 50), &["u".into()])
+            .await
+            .unwrap();
+        s.acknowledge("old-acked", "u", 60).await.unwrap();
+        assert_eq!(s.purge(10, 10).await.unwrap(), 1);
+        assert!(s.notification("old-unacked").await.unwrap().is_none());
+        assert!(s.notification("old-acked").await.unwrap().is_some());
+        assert_eq!(s.purge(70, 10).await.unwrap(), 1);
+        assert!(s.notification("new").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = SqliteStore::open(dir.path()).await.unwrap();
+            s.insert(&note("n1", "t", 1), &["u".into()]).await.unwrap();
+            s.expire_session("s1", "u", 5).await.unwrap();
+            s.close().await;
+        }
+        let s = SqliteStore::open(dir.path()).await.unwrap();
+        assert_eq!(
+            s.list("u", StateFilter::Unacknowledged, 0, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(s.expired_sessions(0).await.unwrap(), vec!["s1".to_string()]);
+        assert!(s.expired_sessions(6).await.unwrap().is_empty());
+    }
+}
