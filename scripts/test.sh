@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every test Herald has, from a fresh machine: setup, format and lint
+# checks, Rust unit and integration tests, end-to-end tests with the real
+# socket.io-client and python-socketio, and the benchmark harness smoke run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+echo "=== cargo fmt --check ==="
+cargo fmt --all -- --check
+echo "=== cargo clippy ==="
+cargo clippy -p herald --all-targets -- -D warnings
+echo "=== cargo test ==="
+cargo test -p herald
+echo "=== e2e ==="
+cargo build -p herald
+HERALD_BIN="$PWD/target/debug/herald" bash e2e/run.sh
+if [ -f bench/smoke.sh ]; then
+  echo "=== bench smoke (no timing assertions) ==="
+  bash bench/smoke.sh
+fi
+echo "=== all tests passed ==="

@@ -1,0 +1,259 @@
+//! The backend API against a real server: authentication, validation,
+//! durable notifications and their states, events and reserved names.
+
+mod common;
+
+use common::{TestServer, API_KEY};
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn refuses_missing_and_wrong_api_keys_and_changes_nothing() {
+    let s = TestServer::start().await;
+    let url = format!("{}/api/v1/users/u1/notifications", s.base);
+    let none = s
+        .http
+        .post(&url)
+        .json(&json!({"id": "n1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 401);
+    let body: serde_json::Value = none.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let wrong = s
+        .http
+        .post(&url)
+        .bearer_auth(format!("{API_KEY}x"))
+        .json(&json!({"id": "n1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let (status, _) = s.get("/api/v1/notifications/n1").await;
+    assert_eq!(status, 404, "nothing was stored");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn stores_fills_and_keeps_unknown_fields_idempotently() {
+    let s = TestServer::start().await;
+    let (status, body) = s
+        .post(
+            "/api/v1/users/u1/notifications",
+            json!({"type": "critical_finding", "extra": {"a": 1}}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let id = body["notification"]["id"].as_str().unwrap().to_string();
+    assert_eq!(body["notification"]["extra"], json!({"a": 1}));
+    assert!(body["notification"]["createdAt"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+    assert_eq!(body["deliveredTo"], 0);
+
+    let (status, first) = s
+        .post(
+            "/api/v1/users/u1/notifications",
+            json!({"id": "n-1", "title": "first"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let (status, again) = s
+        .post(
+            "/api/v1/users/u1/notifications",
+            json!({"id": "n-1", "title": "second"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(again["deliveredTo"], 0);
+    assert_eq!(
+        again["notification"], first["notification"],
+        "the first body stands"
+    );
+
+    let (status, one) = s.get(&format!("/api/v1/users/u1/notifications/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(one["state"], "pending");
+    assert_eq!(one["deliveredAt"], serde_json::Value::Null);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_bodies_get_400_with_an_error_code() {
+    let s = TestServer::start().await;
+    for (path, body, code) in [
+        (
+            "/api/v1/users/u1/notifications",
+            json!({"id": "a/b"}),
+            "invalid_notification",
+        ),
+        (
+            "/api/v1/users/u1/notifications",
+            json!({"id": "x".repeat(129)}),
+            "invalid_notification",
+        ),
+        (
+            "/api/v1/users/u1/notifications",
+            json!([1, 2]),
+            "invalid_notification",
+        ),
+        (
+            "/api/v1/notifications",
+            json!({"userIds": [], "notification": {}}),
+            "invalid_payload",
+        ),
+        (
+            "/api/v1/notifications",
+            json!({"userIds": "u1", "notification": {}}),
+            "invalid_payload",
+        ),
+        (
+            "/api/v1/roles/r/events",
+            json!({"event": "connected", "data": 1}),
+            "invalid_request",
+        ),
+        ("/api/v1/events", json!({"event": 5}), "invalid_payload"),
+        (
+            "/api/v1/users/u1/session-warning",
+            json!({"sessionId": "s", "timeRemaining": "soon"}),
+            "invalid_payload",
+        ),
+    ] {
+        let (status, res) = s.post(path, body.clone()).await;
+        assert_eq!(status, 400, "{path} {body}");
+        assert_eq!(res["error"]["code"], code, "{path} {body}: {res}");
+        assert!(res["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+    let raw = s
+        .http
+        .post(format!("{}/api/v1/users/u1/notifications", s.base))
+        .bearer_auth(API_KEY)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    let body: serde_json::Value = raw.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_json");
+    let (_, list) = s.get("/api/v1/users/u1/notifications").await;
+    assert_eq!(
+        list["notifications"].as_array().unwrap().len(),
+        0,
+        "nothing was stored"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413() {
+    let s = TestServer::start().await;
+    let big = json!({"blob": "x".repeat(1_100_000)});
+    let (status, body) = s.post("/api/v1/users/u1/notifications", big).await;
+    assert_eq!(status, 413);
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn broadcast_shares_one_id_with_per_recipient_state() {
+    let s = TestServer::start().await;
+    let (status, body) = s
+        .post(
+            "/api/v1/notifications",
+            json!({"userIds": ["a", "b", 42, "a"], "notification": {"title": "t"}}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "duplicates collapse: {body}");
+    let id = results[0]["notificationId"].as_str().unwrap();
+    assert!(results.iter().all(|r| r["notificationId"] == id));
+    assert_eq!(results[2]["userId"], "42");
+    let (status, n) = s.get(&format!("/api/v1/notifications/{id}")).await;
+    assert_eq!(status, 200);
+    let states: Vec<_> = n["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].clone())
+        .collect();
+    assert_eq!(states, vec![json!("pending"); 3]);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn lists_filter_by_state_and_reject_unknown_states() {
+    let s = TestServer::start().await;
+    for i in 0..3 {
+        s.post(
+            "/api/v1/users/u1/notifications",
+            json!({"id": format!("n{i}")}),
+        )
+        .await;
+    }
+    let (status, all) = s
+        .get("/api/v1/users/u1/notifications?state=unacknowledged")
+        .await;
+    assert_eq!(status, 200);
+    let ids: Vec<_> = all["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["notification"]["id"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!("n0"), json!("n1"), json!("n2")]);
+    let (status, page) = s.get("/api/v1/users/u1/notifications?limit=2").await;
+    assert_eq!(status, 200);
+    assert_eq!(page["notifications"].as_array().unwrap().len(), 2);
+    let after = page["nextAfter"].as_i64().unwrap();
+    let (_, rest) = s
+        .get(&format!("/api/v1/users/u1/notifications?after={after}"))
+        .await;
+    assert_eq!(rest["notifications"][0]["notification"]["id"], "n2");
+    let (status, bad) = s.get("/api/v1/users/u1/notifications?state=seen").await;
+    assert_eq!(status, 400);
+    assert_eq!(bad["error"]["code"], "invalid_query");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn ops_endpoints_need_no_key() {
+    let s = TestServer::start().await;
+    for (path, status) in [
+        ("/healthz", 200),
+        ("/readyz", 200),
+        ("/metrics", 200),
+        ("/api/v1/openapi.json", 200),
+    ] {
+        let res = s
+            .http
+            .get(format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), status, "{path}");
+    }
+    let (status, users) = s.api(Method::GET, "/api/v1/users", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(users, json!({"count": 0, "users": []}));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn session_routes_404_for_unknown_sessions() {
+    let s = TestServer::start().await;
+    for (m, p) in [
+        (Method::GET, "/api/v1/sessions/nope"),
+        (Method::POST, "/api/v1/sessions/nope/activity"),
+        (Method::POST, "/api/v1/sessions/nope/extend"),
+        (Method::DELETE, "/api/v1/sessions/nope"),
+    ] {
+        let (status, body) = s.api(m, p, None).await;
+        assert_eq!(status, 404, "{p}: {body}");
+    }
+    s.stop().await;
+}

@@ -1,0 +1,290 @@
+//! Socket.IO behaviour with a raw protocol client against a real server:
+//! authentication refusals, `connected` first, live and catch-up delivery,
+//! acknowledgement across tabs, refusals that keep the socket up.
+
+mod common;
+
+use common::{EioClient, Incoming, TestServer};
+use serde_json::json;
+
+const HOUR: i64 = 3_600_000;
+
+#[tokio::test]
+async fn refusals_carry_the_contract_messages() {
+    let s = TestServer::start().await;
+    let err = EioClient::connect(&s.ws, None).await.err().unwrap();
+    assert_eq!(err, "Authentication token required");
+    let err = s.connect("not.a.token").await.err().unwrap();
+    assert_eq!(err, "Invalid authentication token");
+    let expired = s.token("u1", "s1", "radiologist", -1000);
+    assert_eq!(
+        s.connect(&expired).await.err().unwrap(),
+        "Invalid authentication token"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn connected_comes_first_then_catch_up_oldest_first() {
+    let s = TestServer::start().await;
+    for i in 0..3 {
+        s.post(
+            "/api/v1/users/u1/notifications",
+            json!({"id": format!("n{i}"), "title": i}),
+        )
+        .await;
+    }
+    let (mut c, hello) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    assert_eq!(hello["userId"], "u1");
+    assert!(hello["socketId"].as_str().is_some_and(|id| !id.is_empty()));
+    for i in 0..3 {
+        let n = c.expect_event("critical_notification").await;
+        assert_eq!(n["id"], format!("n{i}"));
+        assert_eq!(n["redelivered"], true);
+    }
+    let (_, n) = s.get("/api/v1/users/u1/notifications/n0").await;
+    assert_eq!(n["state"], "delivered");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn live_notifications_reach_every_tab_of_the_user_only() {
+    let s = TestServer::start().await;
+    let (mut a, _) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    let (mut b, _) = s
+        .connect_ok(&s.token("u1", "s2", "radiologist", HOUR))
+        .await;
+    let (mut other, _) = s
+        .connect_ok(&s.token("u2", "s3", "radiologist", HOUR))
+        .await;
+    let (status, res) = s
+        .post(
+            "/api/v1/users/u1/notifications",
+            json!({"id": "live-1", "severity": "critical"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(res["deliveredTo"], 2);
+    for c in [&mut a, &mut b] {
+        let n = c.expect_event("critical_notification").await;
+        assert_eq!(n["id"], "live-1");
+        assert!(
+            n.get("redelivered").is_none(),
+            "live deliveries carry no redelivered flag"
+        );
+    }
+    assert!(other.silent_for(300).await);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn acknowledging_tells_every_tab_and_is_idempotent() {
+    let s = TestServer::start().await;
+    let (mut a, _) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    let (mut b, _) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    s.post("/api/v1/users/u1/notifications", json!({"id": "n1"}))
+        .await;
+    a.expect_event("critical_notification").await;
+    b.expect_event("critical_notification").await;
+
+    let ack = a
+        .call(
+            "acknowledge_notification",
+            Some(json!({"notificationId": "n1", "userId": "u1"})),
+        )
+        .await;
+    assert_eq!(ack["ok"], true);
+    let at = ack["acknowledgedAt"].clone();
+    assert_eq!(
+        b.expect_event("notification_acknowledged").await["acknowledgedAt"],
+        at
+    );
+
+    s.clock.advance(5000);
+    let again = b
+        .call(
+            "acknowledge_notification",
+            Some(json!({"notificationId": "n1"})),
+        )
+        .await;
+    assert_eq!(
+        again["acknowledgedAt"], at,
+        "the first acknowledgement stands"
+    );
+
+    // A new tab does not get acknowledged notifications again.
+    let (mut c, _) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    assert!(c.silent_for(300).await);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn refused_events_change_nothing_and_keep_the_socket() {
+    let s = TestServer::start().await;
+    s.post("/api/v1/users/u2/notifications", json!({"id": "theirs"}))
+        .await;
+    let (mut c, _) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    let cases = [
+        ("acknowledge_notification", json!("n1"), "invalid_payload"),
+        (
+            "acknowledge_notification",
+            json!({"notificationId": 5.5}),
+            "invalid_payload",
+        ),
+        (
+            "acknowledge_notification",
+            json!({"notificationId": "theirs", "userId": "u2"}),
+            "forbidden",
+        ),
+        (
+            "acknowledge_notification",
+            json!({"notificationId": "theirs"}),
+            "not_found",
+        ),
+        (
+            "extend_session",
+            json!({"sessionId": "someone-else"}),
+            "forbidden",
+        ),
+        ("extend_session", json!({}), "invalid_payload"),
+        (
+            "refresh_token",
+            json!({"token": "garbage"}),
+            "token_invalid",
+        ),
+        ("refresh_token", json!({"token": 7}), "invalid_payload"),
+    ];
+    for (event, data, code) in cases {
+        let res = c.call(event, Some(data.clone())).await;
+        assert_eq!(res["ok"], false, "{event} {data}");
+        assert_eq!(res["error"]["code"], code, "{event} {data}: {res}");
+    }
+    // Without a callback the refusal comes as an `error` event.
+    c.emit("acknowledge_notification", Some(json!(null))).await;
+    let err = c.expect_event("error").await;
+    assert_eq!(
+        err,
+        json!({"event": "acknowledge_notification", "code": "invalid_payload", "message": "payload must be an object"})
+    );
+    assert_eq!(
+        c.call("activity", None).await,
+        json!({"ok": true}),
+        "socket still up"
+    );
+    let (_, theirs) = s.get("/api/v1/users/u2/notifications/theirs").await;
+    assert_eq!(theirs["state"], "pending");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn over_rate_clients_are_refused_but_stay_connected() {
+    let s = TestServer::start_with(|f| {
+        f.rate_limit.per_second = Some(1);
+        f.rate_limit.burst = Some(3);
+    })
+    .await;
+    let (mut c, _) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        let r = c.call("activity", None).await;
+        codes.push(r["error"]["code"].as_str().unwrap_or("ok").to_string());
+    }
+    assert_eq!(codes, ["ok", "ok", "ok", "rate_limited", "rate_limited"]);
+    s.clock.advance(1000);
+    assert_eq!(c.call("activity", None).await["ok"], true);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn events_api_reaches_roles_users_and_everyone() {
+    let s = TestServer::start().await;
+    let (mut rad, _) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    let (mut tech, _) = s
+        .connect_ok(&s.token("u2", "s2", "technologist", HOUR))
+        .await;
+    let (status, r) = s
+        .post(
+            "/api/v1/roles/radiologist/events",
+            json!({"event": "worklist", "data": [1, 2]}),
+        )
+        .await;
+    assert_eq!((status, r["deliveredTo"].clone()), (202, json!(1)));
+    assert_eq!(
+        rad.expect_event("worklist").await,
+        json!([1, 2]),
+        "an array stays one argument"
+    );
+    let (_, r) = s
+        .post("/api/v1/users/u2/events", json!({"event": "ping_me"}))
+        .await;
+    assert_eq!(r["deliveredTo"], 1);
+    match tech.next().await {
+        Incoming::Event(name, args) => assert_eq!(
+            (name.as_str(), args.len()),
+            ("ping_me", 0),
+            "absent data sends no argument"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let (_, r) = s
+        .post(
+            "/api/v1/events",
+            json!({"event": "maintenance", "data": {"in": 5}}),
+        )
+        .await;
+    assert_eq!(r["deliveredTo"], 2);
+    assert_eq!(tech.expect_event("maintenance").await, json!({"in": 5}));
+    assert_eq!(rad.expect_event("maintenance").await, json!({"in": 5}));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn who_is_connected_answers_from_the_registry() {
+    let s = TestServer::start().await;
+    let (_a, hello) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    let (_b, _) = s
+        .connect_ok(&s.token("u1", "s2", "radiologist", HOUR))
+        .await;
+    let (_c, _) = s.connect_ok(&s.token("7", "s3", "nurse", HOUR)).await;
+    let (_, users) = s.get("/api/v1/users").await;
+    assert_eq!(users, json!({"count": 2, "users": ["7", "u1"]}));
+    let (_, u1) = s.get("/api/v1/users/u1").await;
+    assert_eq!(
+        u1,
+        json!({"userId": "u1", "connected": true, "connections": 2})
+    );
+    let (_, sessions) = s.get("/api/v1/users/u1/sessions").await;
+    let first = &sessions["sessions"].as_array().unwrap()[0];
+    assert_eq!(first["socketId"], hello["socketId"]);
+    assert_eq!(first["transport"], "websocket");
+    assert_eq!(first["role"], "radiologist");
+    let (status, d) = s
+        .api(
+            reqwest::Method::DELETE,
+            "/api/v1/users/u1/connections?reason=test",
+            None,
+        )
+        .await;
+    assert_eq!((status, d), (200, json!({"disconnected": 2})));
+    let (_, u1) = s.get("/api/v1/users/u1").await;
+    assert_eq!(u1["connected"], false);
+    s.stop().await;
+}
