@@ -55,6 +55,30 @@ pub fn emit_bare(socket: &SocketRef, event: &str) -> bool {
     socket.emit(event, &[(); 0]).is_ok()
 }
 
+/// Sends a last event and then disconnects, without making the caller
+/// wait on a slow socket: true when the event was handed over at once
+/// (otherwise a background task keeps trying until `patience` runs out).
+pub fn last_word(
+    socket: SocketRef,
+    event: &'static str,
+    payload: serde_json::Value,
+    patience: Duration,
+) -> bool {
+    let now = socket.emit(event, &(&payload,));
+    let handed = now.is_ok();
+    let stalled = matches!(
+        now,
+        Err(SendError::Socket(SocketError::InternalChannelFull))
+    );
+    tokio::spawn(async move {
+        if stalled {
+            let _ = emit(&socket, event, &payload, patience).await;
+        }
+        disconnect(socket, patience).await;
+    });
+    handed
+}
+
 /// Disconnects `socket` after everything queued before, retrying while the
 /// buffer is full; closes the transport if it never drains.
 pub async fn disconnect(socket: SocketRef, patience: Duration) {

@@ -288,3 +288,28 @@ async fn who_is_connected_answers_from_the_registry() {
     assert_eq!(u1["connected"], false);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_long_catch_up_is_paced_to_the_send_buffer_and_arrives_whole() {
+    let s = TestServer::start_with(|f| f.socket.max_buffer_size = Some(16)).await;
+    let ids: Vec<String> = (0..300).map(|i| format!("n{i:03}")).collect();
+    for id in &ids {
+        s.post("/api/v1/users/u1/notifications", json!({"id": id}))
+            .await;
+    }
+    let (mut c, _) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    let mut got = Vec::new();
+    while got.len() < ids.len() {
+        let n = c.expect_event("critical_notification").await;
+        got.push(n["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(got, ids, "every notification, once, oldest first");
+    assert_eq!(
+        c.call("activity", None).await["ok"],
+        true,
+        "the socket survived"
+    );
+    s.stop().await;
+}

@@ -2,8 +2,6 @@
 //! session clock, token timer), token refresh and expiry, detachment, and
 //! the "who is connected" questions.
 
-use std::time::Duration;
-
 use serde_json::json;
 use socketioxide::socket::Sid;
 
@@ -48,8 +46,7 @@ impl Hub {
         if self.sessions.touch(&Self::key(&h), now).await == Touch::Expired {
             let payload =
                 json!({ "sessionId": h.conn.session_id, "timestamp": crate::clock::rfc3339(now) });
-            let _ = outbox::emit(&h.socket, "session_expired", &payload, Duration::ZERO).await;
-            outbox::disconnect(h.socket, self.patience()).await;
+            outbox::last_word(h.socket, "session_expired", payload, self.patience());
             return false;
         }
         h.socket.join([
@@ -112,10 +109,9 @@ impl Hub {
             "code": "token_expired",
             "message": "Authentication token expired",
         });
-        let _ = outbox::emit(&h.socket, "error", &payload, self.patience()).await;
         self.detach(sid);
         audit::token_expired(&h.conn.user_id, &h.conn.session_id, &sid.to_string());
-        tokio::spawn(outbox::disconnect(h.socket, self.patience()));
+        outbox::last_word(h.socket, "error", payload, self.patience());
     }
 
     /// `disconnectUser`: closes every socket of `user`.
@@ -123,7 +119,7 @@ impl Hub {
         let handles = self.connections.of_user(user);
         for h in &handles {
             self.detach(h.conn.sid);
-            outbox::disconnect(h.socket.clone(), self.patience()).await;
+            tokio::spawn(outbox::disconnect(h.socket.clone(), self.patience()));
         }
         audit::user_disconnected(user, reason, handles.len());
         handles.len()

@@ -125,11 +125,15 @@ impl Hub {
             Some(Touch::Active) => {}
         }
         let payload = json!({ "sessionId": session, "extendedAt": rfc3339(now) });
-        let mut user = String::new();
         for h in self.connections.of_session(session) {
-            user.clone_from(&h.conn.user_id);
             let _ = outbox::emit(&h.socket, "session_extended", &payload, Duration::ZERO).await;
         }
+        let user = self
+            .sessions
+            .snapshot(session)
+            .await
+            .map(|s| s.user_id)
+            .unwrap_or_default();
         audit::session_extended(&user, session);
         Ok(now)
     }
