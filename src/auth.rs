@@ -95,11 +95,15 @@ impl Verifier {
         validation.leeway = 0;
         validation.required_spec_claims = HashSet::from(["exp".to_string()]);
         match &config.audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                validation.required_spec_claims.insert("aud".to_string());
+            }
             None => validation.validate_aud = false,
         }
         if let Some(iss) = &config.issuer {
             validation.set_issuer(&[iss]);
+            validation.required_spec_claims.insert("iss".to_string());
         }
         Self {
             key: DecodingKey::from_secret(config.secret.expose().as_bytes()),
@@ -120,7 +124,9 @@ impl Verifier {
             AuthError::Invalid(match e.kind() {
                 ErrorKind::InvalidSignature => "bad_signature",
                 ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => "wrong_algorithm",
-                ErrorKind::MissingRequiredClaim(_) => "exp_missing",
+                ErrorKind::MissingRequiredClaim(c) if c == "exp" => "exp_missing",
+                ErrorKind::MissingRequiredClaim(c) if c == "aud" => "wrong_audience",
+                ErrorKind::MissingRequiredClaim(_) => "wrong_issuer",
                 ErrorKind::InvalidAudience => "wrong_audience",
                 ErrorKind::InvalidIssuer => "wrong_issuer",
                 ErrorKind::InvalidClaimFormat(_) => "claims_invalid",
@@ -342,11 +348,26 @@ mod tests {
             Verifier::new(&c, clock.clone()).verify(&t),
             Err(AuthError::Invalid("wrong_audience"))
         );
+        let bare = raw(
+            serde_json::json!({"userId": "u", "sessionId": "s", "role": "r", "exp": NOW / 1000 + 60}),
+            Algorithm::HS256,
+            "test-secret-test-secret",
+        );
+        assert_eq!(
+            Verifier::new(&c, clock.clone()).verify(&bare),
+            Err(AuthError::Invalid("wrong_audience")),
+            "a configured audience is required"
+        );
         c.audience = None;
         c.issuer = Some("herald".into());
         assert_eq!(
-            Verifier::new(&c, clock).verify(&t),
+            Verifier::new(&c, clock.clone()).verify(&t),
             Err(AuthError::Invalid("wrong_issuer"))
+        );
+        assert_eq!(
+            Verifier::new(&c, clock).verify(&bare),
+            Err(AuthError::Invalid("wrong_issuer")),
+            "a configured issuer is required"
         );
     }
 }

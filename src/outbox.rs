@@ -17,8 +17,11 @@ pub enum Undelivered {
     Stalled,
 }
 
+/// A full buffer means the client reads slower than we write: give it
+/// time to drain a good part of the buffer before the next try, so the
+/// Engine.IO heartbeat (which shares the buffer) finds room.
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis((2u64 << attempt.min(5)).min(50))
+    Duration::from_millis(25 * (u64::from(attempt.min(3)) + 1))
 }
 
 /// Emits `event` with one argument `data`, retrying while the buffer is full.

@@ -257,3 +257,35 @@ async fn session_routes_404_for_unknown_sessions() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn malformed_queries_get_a_json_400() {
+    let s = TestServer::start().await;
+    for path in [
+        "/api/v1/users/u1/notifications?after=soon",
+        "/api/v1/users/u1/notifications?limit=-1",
+    ] {
+        let (status, body) = s.get(path).await;
+        assert_eq!(status, 400, "{path}");
+        assert_eq!(body["error"]["code"], "invalid_query", "{path}: {body}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn session_expiry_for_the_wrong_user_changes_nothing() {
+    let s = TestServer::start().await;
+    let token = s.token("u1", "s1", "radiologist", 3_600_000);
+    let (_c, _) = s.connect_ok(&token).await;
+    let (status, body) = s
+        .post(
+            "/api/v1/users/u2/session-expired",
+            json!({"sessionId": "s1"}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = s.get("/api/v1/sessions/s1").await;
+    assert_eq!(status, 200, "s1 is still alive");
+    assert!(s.connect(&token).await.is_ok());
+    s.stop().await;
+}

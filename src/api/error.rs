@@ -102,6 +102,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
+/// Query parameters of type `T`; a malformed query is a JSON 400.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Params(q.0))
+            .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+    }
+}
+
 /// Checks an id taken from a URL path.
 pub fn path_id(kind: &str, id: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.len() > crate::auth::MAX_ID_LEN || id.chars().any(char::is_control) {

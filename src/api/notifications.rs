@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{path_id, ApiError, Body};
+use super::error::{path_id, ApiError, Body, Params};
 use super::views;
 use crate::hub::Hub;
 use crate::notification::StateFilter;
@@ -117,7 +117,7 @@ const MAX_PAGE: u32 = 1000;
 pub async fn list_for_user(
     State(hub): State<Arc<Hub>>,
     Path(user): Path<String>,
-    Query(q): Query<ListQuery>,
+    Params(q): Params<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     path_id("userId", &user)?;
     let filter = match q.state.as_deref() {

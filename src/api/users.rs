@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{path_id, ApiError, Body};
+use super::error::{path_id, ApiError, Body, Params};
 use super::views;
 use crate::hub::Hub;
 
@@ -51,7 +51,7 @@ pub struct DisconnectQuery {
 pub async fn disconnect(
     State(hub): State<Arc<Hub>>,
     Path(user): Path<String>,
-    Query(q): Query<DisconnectQuery>,
+    Params(q): Params<DisconnectQuery>,
 ) -> Result<Json<Value>, ApiError> {
     path_id("userId", &user)?;
     let reason: String = q

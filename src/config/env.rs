@@ -50,9 +50,6 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_DATA_DIR") {
         file.data_dir = Some(v.into());
     }
-    if let Some(v) = var("HERALD_DATABASE_URL") {
-        file.database_url = Some(v);
-    }
     if let Some(v) = var("HERALD_CORS_ORIGINS") {
         file.cors_origins = Some(list(&v));
     }

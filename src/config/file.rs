@@ -19,7 +19,6 @@ pub struct FileConfig {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub data_dir: Option<PathBuf>,
-    pub database_url: Option<String>,
     pub api_keys: Option<Vec<String>>,
     pub cors_origins: Option<Vec<String>>,
     pub shutdown_timeout: Option<String>,
@@ -226,7 +225,7 @@ impl FileConfig {
                 Duration::from_secs(60),
             )?,
             max_payload: self.socket.max_payload.unwrap_or(1_000_000),
-            max_buffer_size: self.socket.max_buffer_size.unwrap_or(256),
+            max_buffer_size: self.socket.max_buffer_size.unwrap_or(1024),
         };
         if socket.max_payload < 1024 {
             return Err(ConfigError::invalid(
@@ -299,7 +298,6 @@ impl FileConfig {
             host: self.host.unwrap_or_else(|| "0.0.0.0".into()),
             port: self.port.unwrap_or(8001),
             data_dir,
-            database_url: self.database_url.filter(|s| !s.is_empty()),
             jwt,
             api_keys,
             development_api_key,

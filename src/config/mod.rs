@@ -123,7 +123,6 @@ pub struct Config {
     pub host: String,
     pub port: u16,
     pub data_dir: PathBuf,
-    pub database_url: Option<String>,
     pub jwt: JwtConfig,
     pub api_keys: Vec<Secret>,
     pub development_api_key: bool,

@@ -5,7 +5,7 @@
 use serde_json::json;
 use socketioxide::socket::Sid;
 
-use super::{role_room, session_room, user_room, Hub, ALL_ROOM};
+use super::{role_room, user_room, Hub, ALL_ROOM};
 use crate::audit;
 use crate::auth::{AuthError, Identity};
 use crate::clock::Millis;
@@ -52,13 +52,15 @@ impl Hub {
         h.socket.join([
             user_room(&h.conn.user_id),
             role_room(&h.conn.role),
-            session_room(&h.conn.session_id),
             ALL_ROOM.to_string(),
         ]);
         let (sid, exp) = (h.conn.sid, h.conn.token_expires_at());
         self.connections.add(h.clone());
         self.tokens.lock().schedule(sid, exp);
         self.wake_for(exp);
+        if let Some(next) = self.sessions.next_deadline().await {
+            self.wake_for(next);
+        }
         metrics::gauge!("herald_connected_sockets").set(self.connections.len() as f64);
         // A disconnect that raced the attachment must not leave a ghost.
         if !h.socket.connected() {
@@ -95,6 +97,7 @@ impl Hub {
         h.conn.set_token_expires_at(identity.expires_at);
         if self.connections.get(h.conn.sid).is_some() {
             self.tokens.lock().schedule(h.conn.sid, identity.expires_at);
+            self.wake_for(identity.expires_at);
         }
         audit::token_refreshed(&h.conn.user_id, &h.conn.session_id, &h.conn.sid.to_string());
         Ok(identity.expires_at)

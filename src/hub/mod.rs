@@ -37,9 +37,6 @@ pub fn user_room(user: &str) -> String {
 pub fn role_room(role: &str) -> String {
     format!("role:{role}")
 }
-pub fn session_room(session: &str) -> String {
-    format!("session:{session}")
-}
 pub const ALL_ROOM: &str = "herald:all";
 
 #[derive(Debug, thiserror::Error)]
@@ -160,9 +157,7 @@ impl Hub {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purge failed"),
         }
-        self.sessions
-            .forget_expired_before(unacked.min(acked))
-            .await;
+        self.sessions.forget_expired_before(unacked).await;
     }
 
     /// Disconnects every socket cleanly (graceful shutdown).

@@ -78,6 +78,13 @@ impl Hub {
         session: &str,
         cause: &str,
     ) -> Result<usize, HubError> {
+        if let Some(s) = self.sessions.snapshot(session).await {
+            if s.user_id != user {
+                return Err(HubError::NotFound(format!(
+                    "session {session} not found for user {user}"
+                )));
+            }
+        }
         let now = self.now();
         self.store.expire_session(session, user, now).await?;
         self.sessions.expire(session, now).await;

@@ -88,7 +88,8 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<UserNotification>, StoreError>;
 
-    /// Deletes notifications past retention; returns how many recipient rows went.
+    /// Deletes notifications past retention, and expired-session records
+    /// older than `unacknowledged_before`; returns how many recipient rows went.
     async fn purge(
         &self,
         acknowledged_before: Millis,

@@ -221,6 +221,10 @@ impl Store for SqliteStore {
         sqlx::query("DELETE FROM notifications WHERE NOT EXISTS (SELECT 1 FROM recipients r WHERE r.notification_id = notifications.id)")
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM expired_sessions WHERE expired_at < ?")
+            .bind(unacknowledged_before)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(gone)
     }
