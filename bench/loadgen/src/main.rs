@@ -1,1 +1,190 @@
-fn main() {}
+//! herald-loadgen: a load generator for Herald and its Node.js reference that
+//! speaks raw Engine.IO v4 / Socket.IO v5 text frames (websocket and
+//! long-polling). One subcommand per scenario; each prints one JSON object on
+//! stdout and exits non-zero when the scenario could not run. Runs on one
+//! thread, so pin it to one core (`taskset -c 0`).
+
+mod board;
+mod clock;
+mod http;
+mod measure;
+mod polling;
+mod scenario;
+mod session;
+mod target;
+mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+
+use scenario::{Ctx, Transport};
+
+#[derive(Parser)]
+#[command(about = "Raw Engine.IO/Socket.IO load generator for Herald benchmarks")]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Args)]
+struct Common {
+    /// Server address (loopback only).
+    #[arg(long, global = true, default_value = "127.0.0.1:8001")]
+    addr: SocketAddr,
+    /// API key for the backend API.
+    #[arg(
+        long,
+        global = true,
+        env = "BENCH_API_KEY",
+        default_value = "bench-api-key"
+    )]
+    api_key: String,
+    /// HS256 secret the server verifies JWTs with.
+    #[arg(
+        long,
+        global = true,
+        env = "BENCH_JWT_SECRET",
+        default_value = "bench-jwt-secret"
+    )]
+    jwt_secret: String,
+    /// Server process id, for its CPU (/proc/PID/stat) and RSS.
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
+    /// Number of 127.0.0.x source addresses to spread client sockets over.
+    #[arg(long, global = true, default_value_t = 8)]
+    sources: usize,
+    /// Connections allowed in flight while connecting.
+    #[arg(long, global = true, default_value_t = 200)]
+    inflight: usize,
+    /// Limit on every wait, in seconds.
+    #[arg(long, global = true, default_value_t = 120)]
+    timeout: u64,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Connect N websockets (comma-separated steps), report RSS, hold them.
+    Idle {
+        #[arg(long, value_delimiter = ',', default_value = "1000")]
+        conns: Vec<usize>,
+        /// Seconds to let the server settle before reading RSS.
+        #[arg(long, default_value_t = 2.0)]
+        settle: f64,
+        /// Seconds to hold all connections while measuring idle CPU.
+        #[arg(long, default_value_t = 10.0)]
+        hold: f64,
+    },
+    /// JWT connection storm with `--inflight` connects in flight.
+    Storm {
+        #[arg(long, default_value_t = 1000)]
+        conns: usize,
+    },
+    /// Role-room fan-out to N websockets, round by round, then a burst.
+    Fanout {
+        #[arg(long, default_value_t = 1000)]
+        conns: usize,
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
+    /// Durable targeted notifications through the API; clients acknowledge.
+    Notify {
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        #[arg(long, default_value_t = 10000)]
+        count: usize,
+        /// API connections sending at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Notifications per second (0 = as fast as the API accepts).
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
+    },
+    /// Role-room fan-out to N long-polling clients.
+    Polling {
+        #[arg(long, default_value_t = 1000)]
+        conns: usize,
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let (name, outcome) = runtime.block_on(run(cli));
+    let (ok, mut report) = match outcome {
+        Ok(report) => (true, report),
+        Err(error) => (false, json!({ "error": error })),
+    };
+    if let Value::Object(map) = &mut report {
+        map.insert("scenario".into(), json!(name));
+        map.insert("ok".into(), json!(ok));
+    }
+    println!("{report}");
+    // Skip tearing down thousands of sockets one by one.
+    std::process::exit(if ok { 0 } else { 1 });
+}
+
+async fn run(cli: Cli) -> (&'static str, scenario::Outcome) {
+    let c = cli.common;
+    let target = match target::Target::new(c.addr, c.api_key, &c.jwt_secret, c.sources) {
+        Ok(t) => Arc::new(t),
+        Err(e) => return ("setup", Err(e)),
+    };
+    clock::now_ns();
+    let rounds = match cli.scenario {
+        Scenario::Fanout { rounds, .. } => 2 * rounds,
+        Scenario::Polling { rounds, .. } => rounds,
+        _ => 0,
+    };
+    let ctx = Ctx {
+        target,
+        board: Arc::new(board::Board::new(rounds)),
+        pid: c.server_pid,
+        timeout: Duration::from_secs(c.timeout),
+    };
+    match cli.scenario {
+        Scenario::Idle {
+            conns,
+            settle,
+            hold,
+        } => {
+            let (settle, hold) = (
+                Duration::from_secs_f64(settle),
+                Duration::from_secs_f64(hold),
+            );
+            (
+                "idle",
+                scenario::idle::run(&ctx, &conns, c.inflight, settle, hold).await,
+            )
+        }
+        Scenario::Storm { conns } => ("storm", scenario::storm::run(&ctx, conns, c.inflight).await),
+        Scenario::Fanout { conns, rounds } => (
+            "fanout",
+            scenario::fanout::run(&ctx, Transport::Websocket, conns, rounds, c.inflight, true)
+                .await,
+        ),
+        Scenario::Notify {
+            users,
+            count,
+            concurrency,
+            rate,
+        } => (
+            "notify",
+            scenario::notify::run(&ctx, users, count, concurrency, rate, c.inflight).await,
+        ),
+        Scenario::Polling { conns, rounds } => (
+            "polling",
+            scenario::fanout::run(&ctx, Transport::Polling, conns, rounds, c.inflight, false).await,
+        ),
+    }
+}
