@@ -14,7 +14,7 @@ cargo clippy -p herald --all-targets -- -D warnings
 echo "=== cargo test ==="
 cargo test -p herald
 echo "=== e2e ==="
-cargo build -p herald
+cargo build -p herald --bins
 HERALD_BIN="$PWD/target/debug/herald" bash e2e/run.sh
 if [ -f bench/smoke.sh ]; then
   echo "=== bench smoke (no timing assertions) ==="

@@ -1,7 +1,9 @@
 //! The browser-origin allow-list for the Socket.IO endpoint: a listed
 //! `Origin` gets CORS headers with credentials; an unlisted one gets 403 and
 //! no session, for polling requests and websocket upgrades alike. Requests
-//! without `Origin` (servers, native clients) pass.
+//! without `Origin` (servers, native clients) pass, and so do same-origin
+//! requests (an `Origin` naming the server's own `Host`, as native clients
+//! such as python-socketio send on websocket upgrades).
 
 use std::sync::Arc;
 
@@ -52,6 +54,14 @@ impl Origins {
     }
 }
 
+/// True when `origin` (`scheme://host[:port]`) names `host` itself.
+pub fn same_origin(origin: &str, host: Option<&str>) -> bool {
+    let Some(host) = host else { return false };
+    origin
+        .split_once("://")
+        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+}
+
 /// Refuses Socket.IO requests from unlisted browser origins.
 pub async fn check_origin(
     State(origins): State<Arc<Origins>>,
@@ -60,7 +70,14 @@ pub async fn check_origin(
 ) -> Response {
     if req.uri().path().starts_with("/socket.io") {
         if let Some(origin) = req.headers().get(header::ORIGIN) {
-            let ok = origin.to_str().map(|o| origins.allows(o)).unwrap_or(false);
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok());
+            let ok = origin
+                .to_str()
+                .map(|o| origins.allows(o) || same_origin(o, host))
+                .unwrap_or(false);
             if !ok {
                 metrics::counter!("herald_origin_refused_total").increment(1);
                 return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
@@ -86,5 +103,20 @@ mod tests {
         assert!(!o.allows("http://evil.example"));
         assert!(!o.allows("null"));
         assert!(Origins::new(&["*".into()]).allows("http://anything"));
+    }
+
+    #[test]
+    fn same_origin_means_the_request_host_itself() {
+        assert!(same_origin("http://127.0.0.1:8001", Some("127.0.0.1:8001")));
+        assert!(same_origin(
+            "http://Herald.local:8001",
+            Some("herald.local:8001")
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:8002",
+            Some("127.0.0.1:8001")
+        ));
+        assert!(!same_origin("http://evil.example", Some("127.0.0.1:8001")));
+        assert!(!same_origin("http://127.0.0.1:8001", None));
     }
 }
