@@ -289,3 +289,34 @@ async fn session_expiry_for_the_wrong_user_changes_nothing() {
     assert!(s.connect(&token).await.is_ok());
     s.stop().await;
 }
+
+#[tokio::test]
+async fn over_rate_api_keys_get_429_and_nothing_changes() {
+    let s = TestServer::start_with(|f| {
+        f.api_rate_limit.per_second = Some(1);
+        f.api_rate_limit.burst = Some(2);
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let (status, _) = s
+            .post(
+                "/api/v1/users/u1/notifications",
+                json!({"id": format!("n{i}")}),
+            )
+            .await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [202, 202, 429]);
+    let (status, body) = s.get("/api/v1/users/u1/notifications").await;
+    assert_eq!(status, 429);
+    assert_eq!(body["error"]["code"], "rate_limited");
+    s.clock.advance(1000);
+    let (_, list) = s.get("/api/v1/users/u1/notifications").await;
+    assert_eq!(
+        list["notifications"].as_array().unwrap().len(),
+        2,
+        "the refused call stored nothing"
+    );
+    s.stop().await;
+}

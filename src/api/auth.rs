@@ -1,5 +1,6 @@
-//! API-key authentication for `/api/v1`: `Authorization: Bearer <key>`,
-//! compared in constant time against every configured key.
+//! API-key authentication and per-key rate limits for `/api/v1`:
+//! `Authorization: Bearer <key>`, compared in constant time against every
+//! configured key; each key has its own token bucket.
 
 use std::sync::Arc;
 
@@ -7,45 +8,92 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use crate::config::Secret;
 use crate::hub::Hub;
+use crate::rate::TokenBucket;
 
-/// True when `presented` equals one of `keys`; every key is compared, in constant time.
-pub fn key_matches(keys: &[Secret], presented: &str) -> bool {
-    keys.iter().fold(false, |found, k| {
+/// The index of the key `presented` equals, comparing every key in constant time.
+pub fn key_index(keys: &[Secret], presented: &str) -> Option<usize> {
+    keys.iter().enumerate().fold(None, |found, (i, k)| {
         let same: bool = k.expose().as_bytes().ct_eq(presented.as_bytes()).into();
-        found | same
+        if same {
+            Some(i)
+        } else {
+            found
+        }
     })
 }
 
-pub async fn require_api_key(State(hub): State<Arc<Hub>>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
+/// What the API middleware needs: the hub, and one bucket per API key.
+#[derive(Clone)]
+pub struct Gate {
+    hub: Arc<Hub>,
+    buckets: Arc<Vec<Mutex<TokenBucket>>>,
+}
+
+impl Gate {
+    pub fn new(hub: Arc<Hub>) -> Self {
+        let now = hub.now();
+        let burst = hub.config.api_rate_limit.burst;
+        let buckets = hub
+            .config
+            .api_keys
+            .iter()
+            .map(|_| Mutex::new(TokenBucket::new(burst, now)))
+            .collect();
+        Self {
+            hub,
+            buckets: Arc::new(buckets),
+        }
+    }
+}
+
+fn presented(headers: &header::HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, key)| key.trim());
-    match presented {
-        Some(key) if key_matches(&hub.config.api_keys, key) => next.run(req).await,
-        _ => {
-            metrics::counter!("herald_api_unauthorized_total").increment(1);
-            let mut res = ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "a valid API key is required",
-            )
-            .into_response();
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-            res
-        }
+        .map(|(_, key)| key.trim())
+}
+
+pub async fn require_api_key(State(gate): State<Gate>, req: Request, next: Next) -> Response {
+    let Some(i) = presented(req.headers()).and_then(|k| key_index(&gate.hub.config.api_keys, k))
+    else {
+        metrics::counter!("herald_api_unauthorized_total").increment(1);
+        let mut res = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid API key is required",
+        )
+        .into_response();
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        return res;
+    };
+    let limit = gate.hub.config.api_rate_limit;
+    let allowed = gate.buckets[i]
+        .lock()
+        .try_take(gate.hub.now(), limit.per_second, limit.burst);
+    if !allowed {
+        metrics::counter!("herald_api_rate_limited_total").increment(1);
+        let mut res = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests for this API key; slow down",
+        )
+        .into_response();
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return res;
     }
+    next.run(req).await
 }
 
 #[cfg(test)]
@@ -58,10 +106,10 @@ mod tests {
             Secret::new("first-key-0123456789"),
             Secret::new("second-key-0123456789"),
         ];
-        assert!(key_matches(&keys, "first-key-0123456789"));
-        assert!(key_matches(&keys, "second-key-0123456789"));
-        assert!(!key_matches(&keys, "first-key-012345678"));
-        assert!(!key_matches(&keys, ""));
-        assert!(!key_matches(&[], "anything"));
+        assert_eq!(key_index(&keys, "first-key-0123456789"), Some(0));
+        assert_eq!(key_index(&keys, "second-key-0123456789"), Some(1));
+        assert_eq!(key_index(&keys, "first-key-012345678"), None);
+        assert_eq!(key_index(&keys, ""), None);
+        assert_eq!(key_index(&[], "anything"), None);
     }
 }

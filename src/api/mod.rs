@@ -54,7 +54,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/sessions/{session_id}/activity", post(sessions::activity))
         .route("/sessions/{session_id}/extend", post(sessions::extend))
         .layer(axum::middleware::from_fn_with_state(
-            hub.clone(),
+            auth::Gate::new(hub.clone()),
             auth::require_api_key,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))

@@ -71,6 +71,12 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_RATE_LIMIT_BURST") {
         file.rate_limit.burst = Some(number("HERALD_RATE_LIMIT_BURST", &v)?);
     }
+    if let Some(v) = var("HERALD_API_RATE_LIMIT_PER_SECOND") {
+        file.api_rate_limit.per_second = Some(number("HERALD_API_RATE_LIMIT_PER_SECOND", &v)?);
+    }
+    if let Some(v) = var("HERALD_API_RATE_LIMIT_BURST") {
+        file.api_rate_limit.burst = Some(number("HERALD_API_RATE_LIMIT_BURST", &v)?);
+    }
     if let Some(v) = var("HERALD_SESSION_IDLE_TIMEOUT") {
         file.session.idle_timeout = Some(v);
     }

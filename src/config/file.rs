@@ -29,6 +29,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub rate_limit: RateLimitFile,
     #[serde(default)]
+    pub api_rate_limit: RateLimitFile,
+    #[serde(default)]
     pub session: SessionFile,
     #[serde(default)]
     pub retention: RetentionFile,
@@ -153,6 +155,25 @@ impl FileConfig {
         Ok(t)
     }
 
+    fn rate(
+        setting: &str,
+        f: &RateLimitFile,
+        per_second: u32,
+        burst: u32,
+    ) -> Result<RateLimitConfig, ConfigError> {
+        let r = RateLimitConfig {
+            per_second: f.per_second.unwrap_or(per_second),
+            burst: f.burst.unwrap_or(burst),
+        };
+        if r.per_second == 0 || r.burst == 0 {
+            return Err(ConfigError::invalid(
+                setting,
+                "per_second and burst must be positive",
+            ));
+        }
+        Ok(r)
+    }
+
     /// Fills defaults, validates, and creates development secrets if needed.
     pub fn resolve(self) -> Result<Config, ConfigError> {
         let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
@@ -240,16 +261,8 @@ impl FileConfig {
             ));
         }
 
-        let rate_limit = RateLimitConfig {
-            per_second: self.rate_limit.per_second.unwrap_or(20),
-            burst: self.rate_limit.burst.unwrap_or(50),
-        };
-        if rate_limit.per_second == 0 || rate_limit.burst == 0 {
-            return Err(ConfigError::invalid(
-                "rate_limit",
-                "per_second and burst must be positive",
-            ));
-        }
+        let rate_limit = Self::rate("rate_limit", &self.rate_limit, 20, 50)?;
+        let api_rate_limit = Self::rate("api_rate_limit", &self.api_rate_limit, 500, 1000)?;
 
         let default = Self::timeouts(
             "session.",
@@ -304,6 +317,7 @@ impl FileConfig {
             cors_origins,
             socket,
             rate_limit,
+            api_rate_limit,
             session: SessionConfig { default, roles },
             retention,
             log_format,

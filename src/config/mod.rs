@@ -129,6 +129,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     pub socket: SocketConfig,
     pub rate_limit: RateLimitConfig,
+    /// Budget per API key.
+    pub api_rate_limit: RateLimitConfig,
     pub session: SessionConfig,
     pub retention: RetentionConfig,
     pub log_format: LogFormat,
