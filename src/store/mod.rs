@@ -3,6 +3,7 @@
 //! interchangeable.
 
 mod sqlite;
+mod writer;
 
 use async_trait::async_trait;
 

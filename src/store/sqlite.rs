@@ -1,5 +1,6 @@
 //! The embedded store: SQLite in WAL mode with full fsync, in the data
-//! directory. A write returns only after its transaction is committed.
+//! directory. Reads use a small pool; every write goes through the
+//! group-commit writer and returns only after its transaction is committed.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -9,14 +10,17 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, SqlitePool};
+use sqlx::{ConnectOptions, Row, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
 
+use super::writer::{self, Write};
 use super::{Inserted, Store, StoreError, UserNotification};
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: mpsc::Sender<Write>,
 }
 
 const SELECT_USER: &str =
@@ -31,7 +35,7 @@ fn recipient(row: &SqliteRow) -> Result<Recipient, sqlx::Error> {
     })
 }
 
-fn notification(row: &SqliteRow) -> Result<Notification, StoreError> {
+pub(super) fn notification(row: &SqliteRow) -> Result<Notification, StoreError> {
     let id: String = row.try_get("id")?;
     let body: String = row.try_get("body")?;
     let created_at: i64 = row.try_get("created_at")?;
@@ -60,61 +64,45 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite")
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { pool })
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(writer::run(options.connect().await?, rx));
+        Ok(Self { pool, writer: tx })
+    }
+
+    /// Queues a write and waits for its committed result.
+    async fn write<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Write,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || StoreError::Unavailable("the store is closed".into());
+        self.writer.send(make(reply)).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
     }
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert(&self, n: &Notification, users: &[String]) -> Result<Inserted, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT OR IGNORE INTO notifications (id, body, created_at) VALUES (?, ?, ?)")
-            .bind(&n.id)
-            .bind(n.to_json())
-            .bind(n.created_at)
-            .execute(&mut *tx)
-            .await?;
-        let row = sqlx::query("SELECT id, body, created_at FROM notifications WHERE id = ?")
-            .bind(&n.id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let stored = notification(&row)?;
-        let mut new_for = Vec::with_capacity(users.len());
-        for user in users {
-            let done = sqlx::query(
-                "INSERT OR IGNORE INTO recipients (notification_id, user_id, created_at) VALUES (?, ?, ?)",
-            )
-            .bind(&n.id)
-            .bind(user)
-            .bind(n.created_at)
-            .execute(&mut *tx)
-            .await?;
-            new_for.push(done.rows_affected() == 1);
-        }
-        tx.commit().await?;
-        Ok(Inserted {
-            notification: stored,
-            new_for,
-        })
+        let (n, users) = (n.clone(), users.to_vec());
+        self.write(|reply| Write::Insert { n, users, reply }).await
     }
 
     async fn mark_delivered(&self, id: &str, user: &str, at: Millis) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE recipients SET delivered_at = ? \
-             WHERE notification_id = ? AND user_id = ? AND delivered_at IS NULL",
-        )
-        .bind(at)
-        .bind(id)
-        .bind(user)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let (id, user) = (id.to_string(), user.to_string());
+        self.write(|reply| Write::Delivered {
+            id,
+            user,
+            at,
+            reply,
+        })
+        .await
     }
 
     async fn acknowledge(
@@ -123,19 +111,14 @@ impl Store for SqliteStore {
         user: &str,
         at: Millis,
     ) -> Result<Option<Millis>, StoreError> {
-        let row = sqlx::query(
-            "UPDATE recipients SET acknowledged_at = COALESCE(acknowledged_at, ?) \
-             WHERE notification_id = ? AND user_id = ? RETURNING acknowledged_at",
-        )
-        .bind(at)
-        .bind(id)
-        .bind(user)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(match row {
-            Some(r) => r.try_get::<Option<i64>, _>("acknowledged_at")?,
-            None => None,
+        let (id, user) = (id.to_string(), user.to_string());
+        self.write(|reply| Write::Acknowledge {
+            id,
+            user,
+            at,
+            reply,
         })
+        .await
     }
 
     async fn notification(
@@ -208,25 +191,12 @@ impl Store for SqliteStore {
         acknowledged_before: Millis,
         unacknowledged_before: Millis,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let gone = sqlx::query(
-            "DELETE FROM recipients WHERE (acknowledged_at IS NOT NULL AND acknowledged_at < ?) \
-             OR (acknowledged_at IS NULL AND created_at < ?)",
-        )
-        .bind(acknowledged_before)
-        .bind(unacknowledged_before)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query("DELETE FROM notifications WHERE NOT EXISTS (SELECT 1 FROM recipients r WHERE r.notification_id = notifications.id)")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM expired_sessions WHERE expired_at < ?")
-            .bind(unacknowledged_before)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(gone)
+        self.write(|reply| Write::Purge {
+            acknowledged_before,
+            unacknowledged_before,
+            reply,
+        })
+        .await
     }
 
     async fn expire_session(
@@ -235,13 +205,14 @@ impl Store for SqliteStore {
         user: &str,
         at: Millis,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR IGNORE INTO expired_sessions (session_id, user_id, expired_at) VALUES (?, ?, ?)")
-            .bind(session)
-            .bind(user)
-            .bind(at)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let (session, user) = (session.to_string(), user.to_string());
+        self.write(|reply| Write::ExpireSession {
+            session,
+            user,
+            at,
+            reply,
+        })
+        .await
     }
 
     async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError> {
@@ -261,6 +232,10 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.writer.send(Write::Close { reply }).await.is_ok() {
+            let _ = done.await;
+        }
         self.pool.close().await;
     }
 }
@@ -372,6 +347,40 @@ mod tests {
         assert!(s.notification("old-acked").await.unwrap().is_some());
         assert_eq!(s.purge(70, 10).await.unwrap(), 1);
         assert!(s.notification("new").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_are_committed_together_and_each_answered() {
+        let (s, _d) = store().await;
+        let s = std::sync::Arc::new(s);
+        let writes: Vec<_> = (0..200)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.insert(&note(&format!("n{i}"), "t", i), &["u".into()])
+                        .await
+                })
+            })
+            .collect();
+        for w in writes {
+            assert_eq!(w.await.unwrap().unwrap().new_for, vec![true]);
+        }
+        let acks: Vec<_> = (0..200)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move { s.acknowledge(&format!("n{i}"), "u", 1000 + i).await })
+            })
+            .collect();
+        for (i, a) in acks.into_iter().enumerate() {
+            assert_eq!(a.await.unwrap().unwrap(), Some(1000 + i as i64));
+        }
+        assert_eq!(
+            s.list("u", StateFilter::Acknowledged, 0, 1000)
+                .await
+                .unwrap()
+                .len(),
+            200
+        );
     }
 
     #[tokio::test]
