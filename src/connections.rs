@@ -27,7 +27,9 @@ pub struct Conn {
     pub remote_addr: Option<String>,
     last_activity: AtomicI64,
     token_expires_at: AtomicI64,
-    /// Unacknowledged notification ids already handed to this socket.
+    /// Notification ids already handed to this socket. Kept for the
+    /// socket's life (not dropped on acknowledgement), so a catch-up page
+    /// read before an acknowledgement cannot hand the same id over again.
     delivered: Mutex<HashSet<String>>,
     rate: Mutex<TokenBucket>,
 }

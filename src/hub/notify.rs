@@ -177,7 +177,6 @@ impl Hub {
             counter!("herald_acknowledgements_total").increment(1);
             let payload = json!({ "notificationId": id, "acknowledgedAt": rfc3339(at) });
             for h in self.connections.of_user(user) {
-                h.conn.unclaim(id);
                 let _ = outbox::emit(
                     &h.socket,
                     "notification_acknowledged",
