@@ -108,9 +108,7 @@ impl Hub {
         }
         counter!("herald_deliveries_total", "kind" => "live").increment(delivered as u64);
         if delivered > 0 {
-            if let Err(e) = self.store.mark_delivered(&n.id, user, self.now()).await {
-                tracing::warn!(error = %e, "could not record delivery");
-            }
+            self.store.mark_delivered(&n.id, user, self.now());
         }
         delivered
     }
@@ -153,9 +151,7 @@ impl Hub {
                 }
                 counter!("herald_deliveries_total", "kind" => "catch_up").increment(1);
                 if un.recipient.delivered_at.is_none() {
-                    if let Err(e) = self.store.mark_delivered(&n.id, user, self.now()).await {
-                        tracing::warn!(error = %e, "could not record delivery");
-                    }
+                    self.store.mark_delivered(&n.id, user, self.now());
                 }
             }
             if !full {

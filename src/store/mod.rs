@@ -55,7 +55,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Inserted, StoreError>;
 
     /// Records the first hand-over of `id` to one of `user`'s sockets.
-    async fn mark_delivered(&self, id: &str, user: &str, at: Millis) -> Result<(), StoreError>;
+    /// Queued, not awaited: the mark rides with the next commit (a crash may
+    /// lose it; the notification then reads `pending` and, being
+    /// unacknowledged, is redelivered anyway). Writes commit in order, so a
+    /// later awaited write (an acknowledgement) commits the mark first.
+    fn mark_delivered(&self, id: &str, user: &str, at: Millis);
 
     /// Acknowledges `id` for `user`; returns the first acknowledgement time,
     /// or `None` when `user` is not a recipient of `id`.

@@ -94,15 +94,16 @@ impl Store for SqliteStore {
         self.write(|reply| Write::Insert { n, users, reply }).await
     }
 
-    async fn mark_delivered(&self, id: &str, user: &str, at: Millis) -> Result<(), StoreError> {
-        let (id, user) = (id.to_string(), user.to_string());
-        self.write(|reply| Write::Delivered {
-            id,
-            user,
+    fn mark_delivered(&self, id: &str, user: &str, at: Millis) {
+        let write = Write::Delivered {
+            id: id.to_string(),
+            user: user.to_string(),
             at,
-            reply,
-        })
-        .await
+        };
+        if let Err(mpsc::error::TrySendError::Full(write)) = self.writer.try_send(write) {
+            let writer = self.writer.clone();
+            tokio::spawn(async move { writer.send(write).await });
+        }
     }
 
     async fn acknowledge(
@@ -294,7 +295,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        s.mark_delivered("n1", "u", 100).await.unwrap();
+        s.mark_delivered("n1", "u", 100);
         s.acknowledge("n2", "u", 100).await.unwrap();
         let ids =
             |v: Vec<UserNotification>| v.into_iter().map(|x| x.notification.id).collect::<Vec<_>>();

@@ -4,6 +4,8 @@
 //! commit; throughput under load grows with the batch instead of queueing
 //! on SQLite's write lock.
 
+use std::time::Duration;
+
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
@@ -22,11 +24,11 @@ pub enum Write {
         users: Vec<String>,
         reply: oneshot::Sender<Result<Inserted, StoreError>>,
     },
+    /// Nobody waits for this one; it joins the next commit.
     Delivered {
         id: String,
         user: String,
         at: Millis,
-        reply: oneshot::Sender<Result<(), StoreError>>,
     },
     Acknowledge {
         id: String,
@@ -62,9 +64,11 @@ impl Write {
         match (self, result) {
             (Write::Insert { reply, .. }, Ok(Done::Inserted(i))) => drop(reply.send(Ok(i))),
             (Write::Insert { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
-            (Write::Delivered { reply, .. } | Write::ExpireSession { reply, .. }, r) => {
-                drop(reply.send(r.map(|_| ())))
+            (Write::Delivered { .. }, Ok(_)) => {}
+            (Write::Delivered { .. }, Err(e)) => {
+                tracing::warn!(error = %e, "could not record a delivery")
             }
+            (Write::ExpireSession { reply, .. }, r) => drop(reply.send(r.map(|_| ()))),
             (Write::Acknowledge { reply, .. }, Ok(Done::Acknowledged(a))) => {
                 drop(reply.send(Ok(a)))
             }
@@ -214,14 +218,28 @@ async fn commit(conn: &mut SqliteConnection, batch: Vec<Write>) {
     }
 }
 
+/// How long a batch of nothing but delivery marks waits for a write that
+/// someone is waiting on, so the marks share its commit.
+const MARKS_LINGER: Duration = Duration::from_millis(20);
+
 /// The writer task: runs until a `Close` or until every sender is gone.
 pub async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Write>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(w) => batch.push(w),
-                Err(_) => break,
+        loop {
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(w) => batch.push(w),
+                    Err(_) => break,
+                }
+            }
+            let marks_only = batch.iter().all(|w| matches!(w, Write::Delivered { .. }));
+            if !marks_only || batch.len() >= MAX_BATCH {
+                break;
+            }
+            match tokio::time::timeout(MARKS_LINGER, rx.recv()).await {
+                Ok(Some(w)) => batch.push(w),
+                _ => break,
             }
         }
         let closing = batch.iter().any(|w| matches!(w, Write::Close { .. }));
