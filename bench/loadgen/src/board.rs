@@ -1,0 +1,118 @@
+//! The scoreboard shared by every simulated client and the scenario driving
+//! them: connection counts, fan-out rounds, notification deliveries and acks,
+//! latencies, and the stop signal. The generator runs on one thread, so the
+//! atomics and mutexes here are never contended.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+
+/// Receipts of one fan-out round (one event sent through the API).
+#[derive(Default)]
+pub struct Round {
+    pub received: AtomicUsize,
+    pub last_ns: AtomicU64,
+}
+
+pub struct Board {
+    pub connected: AtomicUsize,
+    pub failed: AtomicUsize,
+    pub closed: AtomicUsize,
+    pub notifications: AtomicUsize,
+    pub acks_ok: AtomicUsize,
+    pub acks_refused: AtomicUsize,
+    /// Engine.IO pings answered (every transport).
+    pub pings: AtomicUsize,
+    pub rounds: Vec<Round>,
+    /// End-to-end latencies (ns) of every delivery that carried a `t`.
+    pub latencies: Mutex<Vec<u64>>,
+    first_error: Mutex<Option<String>>,
+    progress: Notify,
+    stop_tx: watch::Sender<bool>,
+}
+
+impl Board {
+    pub fn new(rounds: usize) -> Self {
+        Board {
+            connected: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+            closed: AtomicUsize::new(0),
+            notifications: AtomicUsize::new(0),
+            acks_ok: AtomicUsize::new(0),
+            acks_refused: AtomicUsize::new(0),
+            pings: AtomicUsize::new(0),
+            rounds: (0..rounds).map(|_| Round::default()).collect(),
+            latencies: Mutex::new(Vec::new()),
+            first_error: Mutex::new(None),
+            progress: Notify::new(),
+            stop_tx: watch::channel(false).0,
+        }
+    }
+
+    pub fn bump(&self, counter: &AtomicUsize) {
+        counter.fetch_add(1, Relaxed);
+        self.progress.notify_waiters();
+    }
+
+    pub fn error(&self, message: impl Into<String>) {
+        let mut first = self.first_error.lock().unwrap();
+        if first.is_none() {
+            *first = Some(message.into());
+        }
+    }
+
+    pub fn first_error(&self) -> Option<String> {
+        self.first_error.lock().unwrap().clone()
+    }
+
+    pub fn latency(&self, sent_ns: u64, now_ns: u64) {
+        self.latencies
+            .lock()
+            .unwrap()
+            .push(now_ns.saturating_sub(sent_ns));
+    }
+
+    /// A fan-out event of round `r` reached one client at `now_ns`.
+    pub fn round_receipt(&self, r: usize, sent_ns: u64, now_ns: u64) {
+        if let Some(round) = self.rounds.get(r) {
+            round.last_ns.fetch_max(now_ns, Relaxed);
+            self.latency(sent_ns, now_ns);
+            self.bump(&round.received);
+        }
+    }
+
+    pub fn get(counter: &AtomicUsize) -> usize {
+        counter.load(Relaxed)
+    }
+
+    /// Waits until `done()` holds; false when `timeout` passed first.
+    pub async fn wait_until(&self, timeout: Duration, done: impl Fn() -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.progress.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if done() {
+                return true;
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return done();
+            }
+        }
+    }
+
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop_tx.subscribe()
+    }
+
+    /// Tells every client task to close its connection.
+    pub fn stop_all(&self) {
+        let _ = self.stop_tx.send(true);
+    }
+}

@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Runs Herald's benchmark scenarios against Herald and the Node.js reference in
+one invocation: builds both, starts each server fresh per scenario pinned to
+core 1, runs herald-loadgen pinned to core 0, turns the raw measurements into
+per-unit costs, and writes bench/results/<date>.json plus a Markdown table
+(stdout and bench/results/latest.md). Standard library only.
+
+    python3 bench/run.py            # full sizes (minutes)
+    python3 bench/run.py --quick    # smoke run (seconds), what CI runs
+"""
+
+import argparse
+import datetime
+import json
+import os
+import resource
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import report
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+NODE_DIR = os.path.join(BENCH, "node-reference")
+RESULTS = os.path.join(BENCH, "results")
+JWT_SECRET = "bench-jwt-secret-0123456789abcdef"
+API_KEY = "bench-api-key-0123456789abcdef"
+
+# Scenario sizes: (name, loadgen arguments, per-scenario timeout in seconds).
+# A name "base@variant" is the base scenario with other arguments.
+FULL = [
+    ("idle", "idle --conns 1000,5000,19000 --settle 3 --hold 30", 600),
+    ("storm", "storm --conns 10000", 600),
+    ("fanout", "fanout --conns 5000 --rounds 20", 600),
+    ("notify", "notify --users 1000 --count 10000 --concurrency 8", 600),
+    ("notify@1000/s", "notify --users 1000 --count 10000 --rate 1000", 600),
+    ("polling", "polling --conns 2000 --rounds 20", 600),
+]
+QUICK = [
+    ("idle", "idle --conns 100,300 --settle 1 --hold 2", 120),
+    ("storm", "storm --conns 300", 120),
+    ("fanout", "fanout --conns 300 --rounds 5", 120),
+    ("notify", "notify --users 100 --count 500", 120),
+    ("notify@200/s", "notify --users 100 --count 400 --rate 200", 120),
+    ("polling", "polling --conns 200 --rounds 5", 120),
+]
+
+
+def log(message):
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def raise_fd_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    log(f"fd limit {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}")
+
+
+# target/<PROFILE>/ holds the binaries; "debug" only for smoke runs (no timings).
+PROFILE = "release"
+
+
+def binary(name):
+    return os.path.join(ROOT, "target", PROFILE, name)
+
+
+def build(skip):
+    if skip:
+        return
+    flags = ["--release"] if PROFILE == "release" else []
+    log(f"cargo build {' '.join(flags)} -p herald -p herald-loadgen")
+    subprocess.run(["cargo", "build", *flags, "-p", "herald", "-p", "herald-loadgen"], cwd=ROOT, check=True)
+    log("npm ci (node reference)")
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, stdout=subprocess.DEVNULL)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_command(name, port, data_dir):
+    """The command line and environment that start server `name`."""
+    env = dict(os.environ)
+    if name == "herald":
+        env.update({
+            "HERALD_PORT": str(port), "HERALD_HOST": "127.0.0.1", "HERALD_DATA_DIR": data_dir,
+            "JWT_SECRET": JWT_SECRET, "HERALD_API_KEYS": API_KEY, "HERALD_LOG": "warn",
+            "HERALD_RATE_LIMIT_PER_SECOND": "1000000", "HERALD_RATE_LIMIT_BURST": "1000000",
+            "HERALD_API_RATE_LIMIT_PER_SECOND": "1000000", "HERALD_API_RATE_LIMIT_BURST": "1000000",
+        })
+        herald = os.environ.get("HERALD_BIN", binary("herald"))
+        return [herald] + shlex.split(os.environ.get("HERALD_ARGS", "")), env
+    env.update({"PORT": str(port), "JWT_SECRET": JWT_SECRET, "API_KEY": API_KEY})
+    return ["node", os.path.join(NODE_DIR, "server.js")], env
+
+
+class Server:
+    """One fresh server process pinned to core 1, ready when /healthz says 200."""
+
+    def __init__(self, name, log_dir):
+        self.name = name
+        self.port = free_port()
+        self.data_dir = tempfile.mkdtemp(prefix=f"bench-{name}-")
+        command, env = server_command(name, self.port, self.data_dir)
+        self.log_path = os.path.join(log_dir, f"{name}-{self.port}.log")
+        self.log_file = open(self.log_path, "w")
+        # taskset execs the server, so the child's pid is the server's.
+        self.process = subprocess.Popen(["taskset", "-c", "1"] + command, env=env, cwd=self.data_dir,
+                                        stdout=self.log_file, stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+    def wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log_tail()
+                self.stop()
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}: {tail}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        tail = self.log_tail()
+        self.stop()
+        raise RuntimeError(f"{self.name} not ready in {timeout}s: {tail}")
+
+    def log_tail(self, lines=15):
+        self.log_file.flush()
+        with open(self.log_path) as f:
+            return "".join(f.readlines()[-lines:])
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log_file.close()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s():
+    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat:
+    user, nice, system, irq, softirq (not idle, iowait, steal; guest is in user)."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq = [int(v) for v in f.readline().split()[1:8]]
+    return (user + nice + system + irq + softirq) / TICK
+
+
+def process_cpu_s(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def run_scenario(server_name, scenario, args, timeout, log_dir):
+    """Runs one scenario against a fresh server; returns the loadgen's JSON,
+    plus how much CPU other processes on the machine used meanwhile."""
+    busy_before, children_before, started = machine_busy_s(), os.times(), time.time()
+    try:
+        server = Server(server_name, log_dir)
+    except RuntimeError as e:
+        return {"scenario": scenario, "ok": False, "error": str(e)}
+    command = ["taskset", "-c", "0", binary("herald-loadgen"),
+               "--addr", f"127.0.0.1:{server.port}", "--api-key", API_KEY, "--jwt-secret", JWT_SECRET,
+               "--server-pid", str(server.process.pid), "--timeout", str(min(timeout, 120))] + args.split()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        lines = done.stdout.strip().splitlines()
+        result = json.loads(lines[-1]) if lines else {"ok": False, "error": done.stderr.strip()[-500:]}
+    except subprocess.TimeoutExpired:
+        result = {"scenario": scenario, "ok": False, "error": f"loadgen exceeded {timeout}s"}
+    except json.JSONDecodeError as e:
+        result = {"scenario": scenario, "ok": False, "error": f"unreadable loadgen output: {e}"}
+    if server.process.poll() is None:
+        children = os.times()
+        ours = process_cpu_s(server.process.pid) + (children.children_user - children_before.children_user
+                                                    + children.children_system - children_before.children_system)
+        result["other_cpu_pct"] = round((machine_busy_s() - busy_before - ours) / (time.time() - started) * 100, 1)
+    else:
+        result["ok"] = False
+        result.setdefault("error", f"server died: {server.log_tail()}")
+    if not result.get("ok"):
+        result["server_log_tail"] = server.log_tail()
+    result["command"] = " ".join(command)
+    server.stop()
+    time.sleep(1)
+    return result
+
+
+def herald_identity():
+    """Which Herald binary ran: path, size, mtime, and the repository's HEAD."""
+    path = os.environ.get("HERALD_BIN", binary("herald"))
+    head = subprocess.run(["git", "log", "-1", "--format=%h %s"], cwd=ROOT, capture_output=True, text=True)
+    try:
+        stat = os.stat(path)
+        built = datetime.datetime.fromtimestamp(stat.st_mtime, datetime.timezone.utc).isoformat(timespec="seconds")
+    except OSError:
+        stat, built = None, None
+    return {"binary": path, "profile": PROFILE, "bytes": stat and stat.st_size, "built": built, "repo_head": head.stdout.strip()}
+
+
+def machine():
+    def out(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, shell=True).stdout.strip()
+        except OSError:
+            return ""
+    return {"nproc": out("nproc"), "lscpu": out("lscpu | grep -v '^Flags' | head -12"), "kernel": out("uname -r"),
+            "node": out("node --version"), "fd_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke sizes: a few hundred connections")
+    parser.add_argument("--servers", default="herald,node", help="comma-separated: herald,node")
+    parser.add_argument("--scenarios", default="", help="comma-separated subset of names (default: all)")
+    parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    parser.add_argument("--report", metavar="JSON", help="only re-render the table of a saved results file")
+    parser.add_argument("--debug", action="store_true",
+                        help="build and run debug binaries (a smoke run that reuses a debug build; no timings)")
+    options = parser.parse_args()
+    global PROFILE
+    PROFILE = "debug" if options.debug else "release"
+    if options.report:
+        with open(options.report) as f:
+            document = json.load(f)
+        document["rows"], document["notes"] = report.rows(document["runs"])
+        print(report.markdown(document))
+        return 0
+
+    raise_fd_limit()
+    build(options.no_build)
+    os.makedirs(RESULTS, exist_ok=True)
+    log_dir = tempfile.mkdtemp(prefix="bench-logs-")
+    servers = [s for s in options.servers.split(",") if s]
+    wanted = set(s for s in options.scenarios.split(",") if s)
+    plan = [p for p in (QUICK if options.quick else FULL) if not wanted or p[0] in wanted]
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    runs = {}
+    for scenario, args, timeout in plan:
+        for server in servers:
+            log(f"{scenario} on {server}: {args}")
+            result = run_scenario(server, scenario, args, timeout, log_dir)
+            runs.setdefault(scenario, {})[server] = result
+            log(f"  -> {'ok' if result.get('ok') else 'FAILED: ' + str(result.get('error'))[:300]}")
+
+    rows, notes = report.rows(runs)
+    document = {
+        "date": started.isoformat(timespec="seconds"),
+        "quick": options.quick,
+        "command": " ".join([f"{k}={os.environ[k]}" for k in ("HERALD_BIN", "HERALD_ARGS") if k in os.environ]
+                            + ["python3", "bench/run.py"] + sys.argv[1:]),
+        "herald": herald_identity(),
+        "machine": machine(),
+        "runs": runs,
+        "rows": rows,
+        "notes": notes,
+    }
+    stamp = started.strftime("%Y-%m-%dT%H%M%SZ") + ("-quick" if options.quick else "")
+    with open(os.path.join(RESULTS, f"{stamp}.json"), "w") as f:
+        json.dump(document, f, indent=2)
+    table = report.markdown(document)
+    with open(os.path.join(RESULTS, "latest.md"), "w") as f:
+        f.write(table)
+    print(table)
+    failed = [f"{s}/{srv}" for s, by in runs.items() for srv, r in by.items() if not r.get("ok")]
+    log(f"raw results: bench/results/{stamp}.json; server logs: {log_dir}")
+    if failed:
+        log(f"scenarios that failed to run: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
