@@ -65,6 +65,9 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_MAX_BUFFER_SIZE") {
         file.socket.max_buffer_size = Some(number("HERALD_MAX_BUFFER_SIZE", &v)?);
     }
+    if let Some(v) = var("HERALD_WS_READ_BUFFER_SIZE") {
+        file.socket.ws_read_buffer_size = Some(number("HERALD_WS_READ_BUFFER_SIZE", &v)?);
+    }
     if let Some(v) = var("HERALD_RATE_LIMIT_PER_SECOND") {
         file.rate_limit.per_second = Some(number("HERALD_RATE_LIMIT_PER_SECOND", &v)?);
     }

@@ -55,6 +55,7 @@ pub struct SocketFile {
     pub ping_timeout: Option<String>,
     pub max_payload: Option<u64>,
     pub max_buffer_size: Option<usize>,
+    pub ws_read_buffer_size: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -247,6 +248,7 @@ impl FileConfig {
             )?,
             max_payload: self.socket.max_payload.unwrap_or(1_000_000),
             max_buffer_size: self.socket.max_buffer_size.unwrap_or(1024),
+            ws_read_buffer_size: self.socket.ws_read_buffer_size.unwrap_or(1024),
         };
         if socket.max_payload < 1024 {
             return Err(ConfigError::invalid(
@@ -258,6 +260,12 @@ impl FileConfig {
             return Err(ConfigError::invalid(
                 "socket.max_buffer_size",
                 "must be at least 16",
+            ));
+        }
+        if !(256..=1 << 20).contains(&socket.ws_read_buffer_size) {
+            return Err(ConfigError::invalid(
+                "socket.ws_read_buffer_size",
+                "must be between 256 and 1048576 bytes",
             ));
         }
 

@@ -78,6 +78,8 @@ pub struct SocketConfig {
     pub max_payload: u64,
     /// Packets queued per socket before a send is refused.
     pub max_buffer_size: usize,
+    /// Bytes each websocket reads at a time (held for the socket's life).
+    pub ws_read_buffer_size: usize,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -27,6 +27,7 @@ pub fn layer(hub: Arc<Hub>) -> SocketIoLayer {
         .ws_max_message_size(c.max_payload as usize)
         .ws_max_frame_size(c.max_payload as usize)
         .max_buffer_size(c.max_buffer_size)
+        .ws_read_buffer_size(c.ws_read_buffer_size)
         .with_state(hub.clone())
         .build_layer();
     io.ns("/", connect::on_connect.with(connect::authenticate));
