@@ -2,6 +2,7 @@
 //! behind one trait so the embedded SQLite store and a PostgreSQL store are
 //! interchangeable.
 
+mod pending;
 mod sqlite;
 mod writer;
 

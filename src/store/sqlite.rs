@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,6 +14,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use super::pending::Pending;
 use super::writer::{self, Write};
 use super::{Inserted, Store, StoreError, UserNotification};
 use crate::clock::Millis;
@@ -21,6 +23,7 @@ use crate::notification::{Notification, Recipient, StateFilter};
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: mpsc::Sender<Write>,
+    pending: Arc<Pending>,
 }
 
 const SELECT_USER: &str =
@@ -70,9 +73,16 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut conn = options.connect().await?;
+        let pending = Arc::new(Pending::default());
+        pending.reload(&mut conn).await?;
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(writer::run(options.connect().await?, rx));
-        Ok(Self { pool, writer: tx })
+        tokio::spawn(writer::run(conn, rx, pending.clone()));
+        Ok(Self {
+            pool,
+            writer: tx,
+            pending,
+        })
     }
 
     /// Queues a write and waits for its committed result.
@@ -166,6 +176,13 @@ impl Store for SqliteStore {
         after: i64,
         limit: u32,
     ) -> Result<Vec<UserNotification>, StoreError> {
+        if matches!(
+            filter,
+            StateFilter::Unacknowledged | StateFilter::Pending | StateFilter::Delivered
+        ) && !self.pending.has(user)
+        {
+            return Ok(Vec::new());
+        }
         let condition = match filter {
             StateFilter::All => "",
             StateFilter::Unacknowledged => "AND r.acknowledged_at IS NULL",
@@ -382,6 +399,34 @@ mod tests {
                 .len(),
             200
         );
+    }
+
+    async fn unacked(s: &SqliteStore) -> usize {
+        s.list("u", StateFilter::Unacknowledged, 0, 100)
+            .await
+            .unwrap()
+            .len()
+    }
+
+    #[tokio::test]
+    async fn the_pending_index_follows_inserts_acks_and_purges() {
+        let (s, _d) = store().await;
+        assert_eq!(unacked(&s).await, 0);
+        s.insert(&note("a", "t", 1), &["u".into()]).await.unwrap();
+        s.insert(&note("b", "t", 50), &["u".into()]).await.unwrap();
+        s.insert(&note("a", "t", 60), &["u".into()]).await.unwrap();
+        assert_eq!(unacked(&s).await, 2, "a repeated id is not counted twice");
+        s.acknowledge("a", "u", 70).await.unwrap();
+        s.acknowledge("a", "u", 80).await.unwrap();
+        assert_eq!(
+            unacked(&s).await,
+            1,
+            "a second acknowledgement is not counted twice"
+        );
+        s.purge(0, 60).await.unwrap();
+        assert_eq!(unacked(&s).await, 0, "purged: b was older than 60");
+        s.insert(&note("c", "t", 90), &["u".into()]).await.unwrap();
+        assert_eq!(unacked(&s).await, 1);
     }
 
     #[tokio::test]

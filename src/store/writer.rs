@@ -4,12 +4,14 @@
 //! commit; throughput under load grows with the batch instead of queueing
 //! on SQLite's write lock.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
+use super::pending::Pending;
 use super::{Inserted, StoreError};
 use crate::clock::Millis;
 use crate::notification::Notification;
@@ -55,7 +57,8 @@ pub enum Write {
 enum Done {
     Inserted(Inserted),
     Unit,
-    Acknowledged(Option<Millis>),
+    /// The (first) acknowledgement time, and whether this write was the first.
+    Acknowledged(Option<Millis>, bool),
     Count(u64),
 }
 
@@ -69,7 +72,7 @@ impl Write {
                 tracing::warn!(error = %e, "could not record a delivery")
             }
             (Write::ExpireSession { reply, .. }, r) => drop(reply.send(r.map(|_| ()))),
-            (Write::Acknowledge { reply, .. }, Ok(Done::Acknowledged(a))) => {
+            (Write::Acknowledge { reply, .. }, Ok(Done::Acknowledged(a, _))) => {
                 drop(reply.send(Ok(a)))
             }
             (Write::Acknowledge { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
@@ -126,19 +129,29 @@ async fn apply(c: &mut SqliteConnection, w: &Write) -> Result<Done, StoreError> 
             Done::Unit
         }
         Write::Acknowledge { id, user, at, .. } => {
-            let row = sqlx::query(
-                "UPDATE recipients SET acknowledged_at = COALESCE(acknowledged_at, ?) \
-                 WHERE notification_id = ? AND user_id = ? RETURNING acknowledged_at",
+            let first = sqlx::query(
+                "UPDATE recipients SET acknowledged_at = ? \
+                 WHERE notification_id = ? AND user_id = ? AND acknowledged_at IS NULL",
             )
             .bind(at)
             .bind(id)
             .bind(user)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+                == 1;
+            let row = sqlx::query(
+                "SELECT acknowledged_at FROM recipients WHERE notification_id = ? AND user_id = ?",
+            )
+            .bind(id)
+            .bind(user)
             .fetch_optional(&mut *c)
             .await?;
-            Done::Acknowledged(match row {
+            let at = match row {
                 Some(r) => r.try_get::<Option<i64>, _>("acknowledged_at")?,
                 None => None,
-            })
+            };
+            Done::Acknowledged(at, first)
         }
         Write::ExpireSession {
             session, user, at, ..
@@ -178,9 +191,32 @@ async fn apply(c: &mut SqliteConnection, w: &Write) -> Result<Done, StoreError> 
     })
 }
 
+/// Keeps the pending counts in step with a committed write.
+fn account(w: &Write, d: &Done, pending: &Pending) {
+    match (w, d) {
+        (Write::Insert { users, .. }, Done::Inserted(i)) => {
+            for (user, new) in users.iter().zip(&i.new_for) {
+                if *new {
+                    pending.add(user);
+                }
+            }
+        }
+        (Write::Acknowledge { user, .. }, Done::Acknowledged(_, true)) => {
+            pending.acknowledged(user)
+        }
+        _ => {}
+    }
+}
+
+async fn reload(conn: &mut SqliteConnection, pending: &Pending) {
+    if let Err(e) = pending.reload(conn).await {
+        tracing::error!(error = %e, "could not recount pending notifications");
+    }
+}
+
 /// Applies `batch` in one transaction; on failure, each write alone, so one
 /// bad write cannot fail the others.
-async fn commit(conn: &mut SqliteConnection, batch: Vec<Write>) {
+async fn commit(conn: &mut SqliteConnection, batch: Vec<Write>, pending: &Pending) {
     let together: Result<Vec<Done>, StoreError> = async {
         let mut tx = conn.begin().await?;
         let mut done = Vec::with_capacity(batch.len());
@@ -194,6 +230,13 @@ async fn commit(conn: &mut SqliteConnection, batch: Vec<Write>) {
     match together {
         Ok(done) => {
             metrics::histogram!("herald_store_batch_size").record(batch.len() as f64);
+            let purged = batch.iter().any(|w| matches!(w, Write::Purge { .. }));
+            for (w, d) in batch.iter().zip(&done) {
+                account(w, d, pending);
+            }
+            if purged {
+                reload(conn, pending).await;
+            }
             for (w, d) in batch.into_iter().zip(done) {
                 w.reply(Ok(d));
             }
@@ -209,6 +252,7 @@ async fn commit(conn: &mut SqliteConnection, batch: Vec<Write>) {
                 .await;
                 w.reply(alone);
             }
+            reload(conn, pending).await;
         }
         Err(e) => {
             for w in batch {
@@ -223,7 +267,7 @@ async fn commit(conn: &mut SqliteConnection, batch: Vec<Write>) {
 const MARKS_LINGER: Duration = Duration::from_millis(20);
 
 /// The writer task: runs until a `Close` or until every sender is gone.
-pub async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Write>) {
+pub async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Write>, pending: Arc<Pending>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         loop {
@@ -243,7 +287,7 @@ pub async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Write>) {
             }
         }
         let closing = batch.iter().any(|w| matches!(w, Write::Close { .. }));
-        commit(&mut conn, batch).await;
+        commit(&mut conn, batch, &pending).await;
         if closing {
             break;
         }

@@ -1,0 +1,78 @@
+//! Which users have unacknowledged notifications, counted by the SQLite
+//! writer as it commits, so that a connection of a user with nothing
+//! pending costs no query. It may over-count (a query that finds nothing),
+//! never under-count: it is reloaded from the database after a purge or a
+//! failed batch.
+
+use std::collections::HashMap;
+
+use parking_lot::Mutex;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::Row;
+
+use super::StoreError;
+
+#[derive(Debug, Default)]
+pub struct Pending(Mutex<HashMap<String, u32>>);
+
+impl Pending {
+    /// True when `user` may have unacknowledged notifications.
+    pub fn has(&self, user: &str) -> bool {
+        self.0.lock().get(user).is_some_and(|n| *n > 0)
+    }
+
+    pub fn add(&self, user: &str) {
+        *self.0.lock().entry(user.to_string()).or_default() += 1;
+    }
+
+    /// One of `user`'s notifications was acknowledged for the first time.
+    pub fn acknowledged(&self, user: &str) {
+        let mut map = self.0.lock();
+        if let Some(n) = map.get_mut(user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(user);
+            }
+        }
+    }
+
+    /// Recounts from the database.
+    pub async fn reload(&self, c: &mut SqliteConnection) -> Result<(), StoreError> {
+        let rows = sqlx::query("SELECT user_id, COUNT(*) AS n FROM recipients WHERE acknowledged_at IS NULL GROUP BY user_id")
+            .fetch_all(&mut *c)
+            .await?;
+        let mut counts = HashMap::with_capacity(rows.len());
+        for r in rows {
+            let n: i64 = r.try_get("n")?;
+            counts.insert(
+                r.try_get::<String, _>("user_id")?,
+                n.clamp(0, u32::MAX as i64) as u32,
+            );
+        }
+        *self.0.lock() = counts;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_up_and_down_and_never_below_zero() {
+        let p = Pending::default();
+        assert!(!p.has("u"));
+        p.add("u");
+        p.add("u");
+        p.acknowledged("u");
+        assert!(p.has("u"));
+        p.acknowledged("u");
+        assert!(!p.has("u"));
+        p.acknowledged("u");
+        p.add("u");
+        assert!(
+            p.has("u"),
+            "an extra acknowledgement cannot hide a new notification"
+        );
+    }
+}
