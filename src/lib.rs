@@ -57,6 +57,7 @@ pub fn app(hub: Arc<Hub>) -> Router {
         .merge(api::router(hub.clone()))
         .merge(ops::router(hub))
         .layer(io_layer)
+        .layer(axum::middleware::from_fn(socket::own_request))
         .layer(origins.cors_layer())
         .layer(axum::middleware::from_fn_with_state(
             origins,

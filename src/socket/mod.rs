@@ -5,6 +5,7 @@
 mod connect;
 mod dispatch;
 mod events;
+mod owned_request;
 mod reply;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
 
+pub use owned_request::own_request;
 pub use reply::ClientError;
 
 use crate::hub::Hub;
