@@ -2,8 +2,8 @@
 //! `Origin` gets CORS headers with credentials; an unlisted one gets 403 and
 //! no session, for polling requests and websocket upgrades alike. Requests
 //! without `Origin` (servers, native clients) pass, and so do same-origin
-//! requests (an `Origin` naming the server's own `Host`, as native clients
-//! such as python-socketio send on websocket upgrades).
+//! requests to an IP address (an `Origin` naming the request's own `Host`,
+//! as python-socketio sends on websocket upgrades).
 
 use std::sync::Arc;
 
@@ -54,12 +54,24 @@ impl Origins {
     }
 }
 
-/// True when `origin` (`scheme://host[:port]`) names `host` itself.
+/// True when `origin` (`scheme://host[:port]`) names `host` itself and that
+/// host is an IP address. A hostname is never exempt: a DNS-rebinding page
+/// at `http://evil.example:8001` pointed at Herald would otherwise pass.
 pub fn same_origin(origin: &str, host: Option<&str>) -> bool {
     let Some(host) = host else { return false };
-    origin
-        .split_once("://")
-        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let is_ip = name
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok();
+    is_ip
+        && origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
 }
 
 /// Refuses Socket.IO requests from unlisted browser origins.
@@ -108,10 +120,11 @@ mod tests {
     #[test]
     fn same_origin_means_the_request_host_itself() {
         assert!(same_origin("http://127.0.0.1:8001", Some("127.0.0.1:8001")));
-        assert!(same_origin(
-            "http://Herald.local:8001",
-            Some("herald.local:8001")
-        ));
+        assert!(same_origin("http://[::1]:8001", Some("[::1]:8001")));
+        assert!(
+            !same_origin("http://herald.local:8001", Some("herald.local:8001")),
+            "hostnames are not exempt (DNS rebinding)"
+        );
         assert!(!same_origin(
             "http://127.0.0.1:8002",
             Some("127.0.0.1:8001")

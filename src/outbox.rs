@@ -21,7 +21,7 @@ pub enum Undelivered {
 /// time to drain a good part of the buffer before the next try, so the
 /// Engine.IO heartbeat (which shares the buffer) finds room.
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(25 * (u64::from(attempt.min(3)) + 1))
+    Duration::from_millis(100 * (u64::from(attempt.min(4)) + 1))
 }
 
 /// Emits `event` with one argument `data`, retrying while the buffer is full.
@@ -85,19 +85,21 @@ pub fn last_word(
 /// Disconnects `socket` after everything queued before, retrying while the
 /// buffer is full; closes the transport if it never drains.
 pub async fn disconnect(socket: SocketRef, patience: Duration) {
+    // Out of every room at once: a socket on its way out receives no more
+    // broadcasts, even while its buffer drains.
+    socket.leave_all();
     let start = tokio::time::Instant::now();
     let mut attempt = 0;
     loop {
         match socket.clone().disconnect() {
-            Err(SocketError::InternalChannelFull) if start.elapsed() < patience => {
+            Err(SocketError::InternalChannelFull) => {
+                if start.elapsed() > patience && attempt % 20 == 0 {
+                    tracing::warn!(sid = %socket.id, "send buffer still full; waiting to disconnect");
+                }
+                // socketioxide cannot drop a transport whose buffer is full;
+                // keep trying: the buffer drains or the heartbeat ends it.
                 tokio::time::sleep(backoff(attempt)).await;
                 attempt += 1;
-            }
-            Err(SocketError::InternalChannelFull) => {
-                tracing::warn!(sid = %socket.id, "send buffer never drained; dropping the transport");
-                // The engine closes a socket whose buffer it cannot use.
-                let _ = socket.disconnect();
-                return;
             }
             _ => return,
         }

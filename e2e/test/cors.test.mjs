@@ -77,6 +77,12 @@ describe('CORS with the default allow-list', () => {
     assert.equal(await tryUpgrade(srv.port, {}, own), 'open');
   });
 
+  it('a same-origin hostname is not exempt (DNS rebinding): Origin http://localhost:<port> on Host localhost:<port> -> 403', async () => {
+    const own = `http://localhost:${srv.port}`;
+    const r = await handshake(own, own);
+    assert.equal(r.status, 403, r.text);
+  });
+
   it('polling requests after the handshake are checked too', async () => {
     const r = await handshake(srv.url, 'http://localhost:5173');
     const sid = JSON.parse(r.text.slice(1)).sid;

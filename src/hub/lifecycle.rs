@@ -24,7 +24,14 @@ impl Hub {
     /// Verifies a handshake token and checks its session is still alive.
     pub async fn authenticate(&self, token: Option<&str>) -> Result<Identity, AuthError> {
         let identity = self.verifier.verify(token.unwrap_or_default())?;
-        if self.sessions.is_expired(&identity.session_id).await {
+        // Connecting is activity; touching here (before the client is told
+        // it is connected) also means events it sends at once find the session.
+        let key = SessionKey {
+            session_id: identity.session_id.clone(),
+            user_id: identity.user_id.clone(),
+            role: identity.role.clone(),
+        };
+        if self.sessions.touch(&key, self.now()).await == Touch::Expired {
             return Err(AuthError::Failed("session_expired"));
         }
         Ok(identity)
@@ -62,9 +69,20 @@ impl Hub {
             self.wake_for(next);
         }
         metrics::gauge!("herald_connected_sockets").set(self.connections.len() as f64);
-        // A disconnect that raced the attachment must not leave a ghost.
+        // A disconnect that raced the attachment must not leave a ghost
+        // (socketioxide already cleared the rooms; our join re-added them).
         if !h.socket.connected() {
             self.detach(sid);
+            h.socket.leave_all();
+            return false;
+        }
+        // An expiry that raced the attachment took its list of sockets before
+        // this one was added: either it saw this socket, or this sees it.
+        if self.sessions.is_expired(&h.conn.session_id).await && self.connections.get(sid).is_some()
+        {
+            self.detach(sid);
+            let payload = json!({ "sessionId": h.conn.session_id, "timestamp": crate::clock::rfc3339(self.now()) });
+            outbox::last_word(h.socket, "session_expired", payload, self.patience());
             return false;
         }
         true
@@ -107,6 +125,12 @@ impl Hub {
         let Some(h) = self.connections.get(sid) else {
             return;
         };
+        // A refresh may have won the race with this deadline.
+        let exp = h.conn.token_expires_at();
+        if exp > self.now() {
+            self.tokens.lock().schedule(sid, exp);
+            return;
+        }
         let payload = json!({
             "event": "token",
             "code": "token_expired",

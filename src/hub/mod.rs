@@ -136,6 +136,8 @@ impl Hub {
     /// The timer loop: one task for every session and token deadline.
     pub async fn run_scheduler(self: Arc<Self>) {
         loop {
+            // While deadlines run, any new one must leave a wake-up behind.
+            self.next_wake.store(Millis::MAX, Ordering::SeqCst);
             let next = self.run_due().await.unwrap_or(Millis::MAX);
             self.next_wake.store(next, Ordering::SeqCst);
             let wait = (next.saturating_sub(self.now())).clamp(0, 60_000) as u64;

@@ -16,6 +16,9 @@ use crate::outbox::{self, Undelivered};
 /// Notifications read from the store per catch-up page.
 const CATCH_UP_PAGE: u32 = 64;
 
+/// Pause between catch-up pages.
+const CATCH_UP_PAUSE: Duration = Duration::from_millis(10);
+
 /// One recipient's outcome of a broadcast.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -157,6 +160,9 @@ impl Hub {
             if !full {
                 return;
             }
+            // Let the transport drain between pages: the send buffer keeps
+            // headroom, so the Engine.IO heartbeat ping always finds room.
+            tokio::time::sleep(CATCH_UP_PAUSE).await;
         }
     }
 

@@ -103,17 +103,17 @@ impl Hub {
     /// disconnects them (the event is queued first, so it arrives first).
     async fn notify_expired(&self, session: &str, user: &str, cause: &str) -> usize {
         let payload = json!({ "sessionId": session, "timestamp": rfc3339(self.now()) });
-        let handles = self.connections.of_session(session);
         let mut delivered = 0;
-        for h in handles {
-            if outbox::emit(&h.socket, "session_expired", &payload, self.patience())
-                .await
-                .is_ok()
-            {
+        for h in self.connections.of_session(session) {
+            self.detach(h.conn.sid);
+            if outbox::last_word(
+                h.socket,
+                "session_expired",
+                payload.clone(),
+                self.patience(),
+            ) {
                 delivered += 1;
             }
-            self.detach(h.conn.sid);
-            tokio::spawn(outbox::disconnect(h.socket.clone(), self.patience()));
         }
         audit::session_expired(user, session, cause);
         delivered

@@ -75,11 +75,11 @@ pub async fn acknowledge(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, C
             ));
         }
     }
+    touch(hub, h).await?;
     let at = hub
         .acknowledge(&h.conn.user_id, &id)
         .await
         .map_err(hub_error)?;
-    touch(hub, h).await?;
     Ok(json!({ "ok": true, "notificationId": id, "acknowledgedAt": rfc3339(at) }))
 }
 
@@ -104,12 +104,12 @@ pub async fn refresh_token(hub: &Hub, h: &Handle, data: &Value) -> Result<Value,
             ))
         }
     };
+    touch(hub, h).await?;
     let expires_at = hub.refresh_token(h, &token).await.map_err(|e| match e {
         RefreshError::Invalid => ClientError::TokenInvalid("token does not verify".into()),
         RefreshError::Forbidden => {
             ClientError::Forbidden("token is for another user or session".into())
         }
     })?;
-    touch(hub, h).await?;
     Ok(json!({ "ok": true, "expiresAt": rfc3339(expires_at) }))
 }

@@ -13,21 +13,35 @@ use sqlx::Row;
 use super::StoreError;
 
 #[derive(Debug, Default)]
-pub struct Pending(Mutex<HashMap<String, u32>>);
+struct Counts {
+    per_user: HashMap<String, u32>,
+    /// A recount failed: the counts cannot be trusted until one succeeds.
+    unknown: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Pending(Mutex<Counts>);
 
 impl Pending {
     /// True when `user` may have unacknowledged notifications.
     pub fn has(&self, user: &str) -> bool {
-        self.0.lock().get(user).is_some_and(|n| *n > 0)
+        let c = self.0.lock();
+        c.unknown || c.per_user.get(user).is_some_and(|n| *n > 0)
     }
 
     pub fn add(&self, user: &str) {
-        *self.0.lock().entry(user.to_string()).or_default() += 1;
+        *self.0.lock().per_user.entry(user.to_string()).or_default() += 1;
+    }
+
+    /// Until the next successful recount, every user may have some.
+    pub fn mark_unknown(&self) {
+        self.0.lock().unknown = true;
     }
 
     /// One of `user`'s notifications was acknowledged for the first time.
     pub fn acknowledged(&self, user: &str) {
-        let mut map = self.0.lock();
+        let mut guard = self.0.lock();
+        let map = &mut guard.per_user;
         if let Some(n) = map.get_mut(user) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -49,7 +63,10 @@ impl Pending {
                 n.clamp(0, u32::MAX as i64) as u32,
             );
         }
-        *self.0.lock() = counts;
+        *self.0.lock() = Counts {
+            per_user: counts,
+            unknown: false,
+        };
         Ok(())
     }
 }

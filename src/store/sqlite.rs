@@ -110,9 +110,10 @@ impl Store for SqliteStore {
             user: user.to_string(),
             at,
         };
-        if let Err(mpsc::error::TrySendError::Full(write)) = self.writer.try_send(write) {
-            let writer = self.writer.clone();
-            tokio::spawn(async move { writer.send(write).await });
+        if self.writer.try_send(write).is_err() {
+            // A full queue: the mark is informational, drop it rather than
+            // pile up tasks (the notification stays unacknowledged either way).
+            metrics::counter!("herald_store_marks_dropped_total").increment(1);
         }
     }
 

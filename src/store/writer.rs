@@ -210,7 +210,8 @@ fn account(w: &Write, d: &Done, pending: &Pending) {
 
 async fn reload(conn: &mut SqliteConnection, pending: &Pending) {
     if let Err(e) = pending.reload(conn).await {
-        tracing::error!(error = %e, "could not recount pending notifications");
+        tracing::error!(error = %e, "could not recount pending notifications; every catch-up queries the store until a recount succeeds");
+        pending.mark_unknown();
     }
 }
 
@@ -250,6 +251,9 @@ async fn commit(conn: &mut SqliteConnection, batch: Vec<Write>, pending: &Pendin
                     Ok(d)
                 }
                 .await;
+                if let Ok(d) = &alone {
+                    account(&w, d, pending);
+                }
                 w.reply(alone);
             }
             reload(conn, pending).await;
