@@ -28,7 +28,14 @@ pub fn own_headers(headers: &HeaderMap) -> HeaderMap {
 }
 
 pub async fn own_request(mut req: Request, next: Next) -> Response {
-    if req.uri().path().starts_with("/socket.io") {
+    // Only a request that opens a session (no `sid` yet) is kept; the
+    // requests of an open session (polls, posts, the upgrade) pass as they are.
+    let opens_session = req.uri().path().starts_with("/socket.io")
+        && !req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("sid=")));
+    if opens_session {
         let headers = own_headers(req.headers());
         *req.headers_mut() = headers;
         if let Ok(uri) = req.uri().to_string().parse::<Uri>() {
