@@ -56,6 +56,21 @@ impl Board {
         self.progress.notify_waiters();
     }
 
+    /// A client that could not start.
+    pub fn fail(&self, message: String) {
+        self.error(message);
+        self.bump(&self.failed);
+    }
+
+    /// A client's connection ended: closed after connecting, or failed before.
+    pub fn finished(&self, connected: bool) {
+        self.bump(if connected {
+            &self.closed
+        } else {
+            &self.failed
+        });
+    }
+
     pub fn error(&self, message: impl Into<String>) {
         let mut first = self.first_error.lock().unwrap();
         if first.is_none() {

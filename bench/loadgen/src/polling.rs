@@ -32,18 +32,18 @@ pub async fn run(
     let open = match get.request("GET", &handshake, None, None).await {
         Ok(r) if r.status == 200 => r.body,
         Ok(r) => {
-            return fail(
-                &board,
-                format!("polling handshake: HTTP {} {:.200}", r.status, r.body),
-            )
+            return board.fail(format!(
+                "polling handshake: HTTP {} {:.200}",
+                r.status, r.body
+            ))
         }
-        Err(e) => return fail(&board, format!("polling handshake: {e}")),
+        Err(e) => return board.fail(format!("polling handshake: {e}")),
     };
     let sid = serde_json::from_str::<Value>(open.get(1..).unwrap_or(""))
         .ok()
         .and_then(|v| v.get("sid").and_then(Value::as_str).map(str::to_owned));
     let Some(sid) = sid else {
-        return fail(&board, format!("no sid in {open:.200}"));
+        return board.fail(format!("no sid in {open:.200}"));
     };
     let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
     let mut out = Vec::new();
@@ -97,14 +97,5 @@ pub async fn run(
             permit.take();
         }
     }
-    if session.connected {
-        board.bump(&board.closed);
-    } else {
-        board.bump(&board.failed);
-    }
-}
-
-fn fail(board: &Board, message: String) {
-    board.error(message);
-    board.bump(&board.failed);
+    board.finished(session.connected);
 }

@@ -25,7 +25,7 @@ pub async fn run(
     let mut stop = board.stop_signal();
     let tcp = match target.connect(index).await {
         Ok(tcp) => tcp,
-        Err(e) => return fail(&board, format!("tcp connect: {e}")),
+        Err(e) => return board.fail(format!("tcp connect: {e}")),
     };
     let url = format!(
         "ws://{}/socket.io/?EIO=4&transport=websocket&token={}",
@@ -37,7 +37,7 @@ pub async fn run(
         .write_buffer_size(0);
     let ws = match tokio_tungstenite::client_async_with_config(url, tcp, Some(config)).await {
         Ok((ws, _)) => ws,
-        Err(e) => return fail(&board, format!("websocket upgrade: {e}")),
+        Err(e) => return board.fail(format!("websocket upgrade: {e}")),
     };
     let (mut sink, mut frames) = ws.split();
     let mut out = Vec::new();
@@ -67,14 +67,5 @@ pub async fn run(
         }
     }
     let _ = sink.close().await;
-    if session.connected {
-        board.bump(&board.closed);
-    } else {
-        board.bump(&board.failed);
-    }
-}
-
-fn fail(board: &Board, message: String) {
-    board.error(message);
-    board.bump(&board.failed);
+    board.finished(session.connected);
 }
