@@ -3,7 +3,7 @@
 //! [`Registry`] view answers "who is connected" for a single node.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -11,6 +11,7 @@ use parking_lot::{Mutex, RwLock};
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::TransportType;
+use tokio::sync::Notify;
 
 use crate::clock::Millis;
 use crate::rate::TokenBucket;
@@ -32,6 +33,10 @@ pub struct Conn {
     /// read before an acknowledgement cannot hand the same id over again.
     delivered: Mutex<HashSet<String>>,
     rate: Mutex<TokenBucket>,
+    /// Set once the connect handler is done with the socket (attached or
+    /// refused): client events wait for it, so nothing overtakes `connected`.
+    settled: AtomicBool,
+    settled_notify: Notify,
 }
 
 impl Conn {
@@ -53,6 +58,8 @@ impl Conn {
             token_expires_at: AtomicI64::new(identity.expires_at),
             delivered: Mutex::new(HashSet::new()),
             rate: Mutex::new(TokenBucket::new(burst, now)),
+            settled: AtomicBool::new(false),
+            settled_notify: Notify::new(),
         }
     }
 
@@ -68,6 +75,26 @@ impl Conn {
     pub fn set_token_expires_at(&self, at: Millis) {
         self.token_expires_at.store(at, Ordering::Relaxed);
     }
+    /// Marks the connect handler as done with this socket.
+    pub fn settle(&self) {
+        self.settled.store(true, Ordering::SeqCst);
+        self.settled_notify.notify_waiters();
+    }
+
+    /// Waits (at most `limit`) until the connect handler is done.
+    pub async fn settled(&self, limit: std::time::Duration) {
+        let wait = async {
+            loop {
+                let notified = self.settled_notify.notified();
+                if self.settled.load(Ordering::SeqCst) {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+    }
+
     pub fn allow_event(&self, now: Millis, per_second: u32, burst: u32) -> bool {
         self.rate.lock().try_take(now, per_second, burst)
     }

@@ -321,3 +321,38 @@ async fn a_long_catch_up_is_paced_to_the_send_buffer_and_arrives_whole() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_sent_with_the_connect_packet_never_overtake_connected() {
+    let s = TestServer::start().await;
+    for _ in 0..20 {
+        let token = s.token("u1", "s1", "radiologist", HOUR);
+        let early = [
+            r#"421["activity"]"#,
+            r#"42["acknowledge_notification","bad"]"#,
+        ];
+        let mut c = EioClient::connect_sending(&s.ws, Some(&token), &early)
+            .await
+            .unwrap();
+        match c.next().await {
+            Incoming::Event(name, _) => assert_eq!(name, "connected", "connected must come first"),
+            other => panic!("wanted connected first, got {other:?}"),
+        }
+        let mut got_ack = false;
+        let mut got_error = false;
+        while !(got_ack && got_error) {
+            match c.next().await {
+                Incoming::Ack(1, args) => {
+                    assert_eq!(args[0], json!({"ok": true}));
+                    got_ack = true;
+                }
+                Incoming::Event(name, args) if name == "error" => {
+                    assert_eq!(args[0]["code"], "invalid_payload");
+                    got_error = true;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    s.stop().await;
+}

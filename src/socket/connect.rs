@@ -89,10 +89,13 @@ pub async fn on_connect(s: SocketRef, State(hub): State<Arc<Hub>>) {
         "timestamp": rfc3339(hub.now()),
     });
     if s.emit("connected", &(hello,)).is_err() {
+        conn.settle();
         return;
     }
     let h = Handle { conn, socket: s };
-    if !hub.attach(h.clone()).await {
+    let attached = hub.attach(h.clone()).await;
+    h.conn.settle();
+    if !attached {
         return;
     }
     audit::connection_accepted(

@@ -38,6 +38,9 @@ impl ClientEvent {
     }
 }
 
+/// Longest a client event waits for its socket's connect handler.
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Registers every client event handler on a just-authenticated socket,
 /// before its CONNECT reply is sent (so no early event is dropped).
 pub fn register(s: &SocketRef) {
@@ -61,6 +64,9 @@ async fn handle(hub: &Hub, socket: SocketRef, event: ClientEvent, data: Value, r
     let Some(conn) = socket.extensions.get::<Arc<Conn>>() else {
         return;
     };
+    // Events the client sent right after CONNECT wait for `connected` and
+    // the socket's attachment (a few microseconds at most).
+    conn.settled(SETTLE_LIMIT).await;
     let limits = hub.config.rate_limit;
     let result = if conn.allow_event(hub.now(), limits.per_second, limits.burst) {
         let h = Handle {

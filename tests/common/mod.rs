@@ -157,6 +157,17 @@ const WAIT: Duration = Duration::from_secs(5);
 
 impl EioClient {
     pub async fn connect(url: &str, token: Option<&str>) -> Result<Self, String> {
+        Self::connect_sending(url, token, &[]).await
+    }
+
+    /// Connects, sending `early` packets the moment the CONNECT reply arrives,
+    /// before reading anything else (as socket.io-client flushes the emits it
+    /// buffered while connecting).
+    pub async fn connect_sending(
+        url: &str,
+        token: Option<&str>,
+        early: &[&str],
+    ) -> Result<Self, String> {
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .map_err(|e| e.to_string())?;
@@ -176,6 +187,11 @@ impl EioClient {
             return Err(v["message"].as_str().unwrap_or_default().to_string());
         }
         assert!(reply.starts_with("40"), "connect reply: {reply}");
+        for p in early {
+            c.ws.send(Message::text(p.to_string()))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         Ok(c)
     }
 
