@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// Milliseconds since the Unix epoch.
@@ -40,9 +39,6 @@ impl ManualClock {
     pub fn advance(&self, ms: Millis) {
         self.0.fetch_add(ms, Ordering::SeqCst);
     }
-    pub fn set(&self, ms: Millis) {
-        self.0.store(ms, Ordering::SeqCst);
-    }
 }
 
 impl Clock for ManualClock {
@@ -74,13 +70,6 @@ pub fn rfc3339(ms: Millis) -> String {
     }
 }
 
-/// Parses an RFC 3339 timestamp into Unix milliseconds.
-pub fn parse_rfc3339(s: &str) -> Option<Millis> {
-    OffsetDateTime::parse(s, &Rfc3339)
-        .ok()
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as Millis)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,13 +78,6 @@ mod tests {
     fn formats_with_milliseconds_in_utc() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_795_600_800_123), "2026-11-25T10:00:00.123Z");
-    }
-
-    #[test]
-    fn parses_what_it_formats() {
-        let ms = 1_795_600_800_123;
-        assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms));
-        assert_eq!(parse_rfc3339("not a time"), None);
     }
 
     #[test]

@@ -247,10 +247,6 @@ impl Connections {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    pub fn all(&self) -> Vec<Handle> {
-        self.inner.read().by_sid.values().cloned().collect()
-    }
 }
 
 #[async_trait]

@@ -64,6 +64,12 @@ impl From<HubError> for ApiError {
     }
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        HubError::from(e).into()
+    }
+}
+
 /// A JSON body of type `T`, with contract errors for every way it can be wrong.
 pub struct Body<T>(pub T);
 

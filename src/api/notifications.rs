@@ -80,8 +80,7 @@ pub async fn get(
     let (notification, recipients) = hub
         .store
         .notification(&id)
-        .await
-        .map_err(crate::hub::HubError::from)?
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("notification {id} not found")))?;
     let recipients: Vec<Value> = recipients.iter().map(views::recipient).collect();
     Ok(Json(
@@ -96,8 +95,7 @@ pub async fn get_for_user(
     let found = hub
         .store
         .user_notification(&id, &user)
-        .await
-        .map_err(crate::hub::HubError::from)?
+        .await?
         .ok_or_else(|| {
             ApiError::not_found(format!("notification {id} not found for user {user}"))
         })?;
@@ -133,8 +131,7 @@ pub async fn list_for_user(
     let page = hub
         .store
         .list(&user, filter, q.after.unwrap_or(0), limit)
-        .await
-        .map_err(crate::hub::HubError::from)?;
+        .await?;
     let next = (page.len() as u32 == limit)
         .then(|| page.last().map(|u| u.seq))
         .flatten();

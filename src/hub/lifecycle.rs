@@ -26,11 +26,7 @@ impl Hub {
         let identity = self.verifier.verify(token.unwrap_or_default())?;
         // Connecting is activity; touching here (before the client is told
         // it is connected) also means events it sends at once find the session.
-        let key = SessionKey {
-            session_id: identity.session_id.clone(),
-            user_id: identity.user_id.clone(),
-            role: identity.role.clone(),
-        };
+        let key = SessionKey::new(&identity.session_id, &identity.user_id, &identity.role);
         if self.sessions.touch(&key, self.now()).await == Touch::Expired {
             return Err(AuthError::Failed("session_expired"));
         }
@@ -38,24 +34,15 @@ impl Hub {
     }
 
     fn key(h: &Handle) -> SessionKey {
-        SessionKey {
-            session_id: h.conn.session_id.clone(),
-            user_id: h.conn.user_id.clone(),
-            role: h.conn.role.clone(),
-        }
+        SessionKey::new(&h.conn.session_id, &h.conn.user_id, &h.conn.role)
     }
 
     /// Makes a socket reachable: rooms, registry, session clock, token timer.
     /// Returns false when the session expired meanwhile (the socket is told
     /// and disconnected).
     pub async fn attach(&self, h: Handle) -> bool {
-        let now = self.now();
-        if self.sessions.touch(&Self::key(&h), now).await == Touch::Expired {
-            let payload =
-                json!({ "sessionId": h.conn.session_id, "timestamp": crate::clock::rfc3339(now) });
-            outbox::last_word(h.socket, "session_expired", payload, self.patience());
-            return false;
-        }
+        // `authenticate` started the session's clock; an expiry since then is
+        // caught below, once the socket is in the table.
         h.socket.join([
             user_room(&h.conn.user_id),
             role_room(&h.conn.role),

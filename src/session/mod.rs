@@ -19,6 +19,16 @@ pub struct SessionKey {
     pub role: String,
 }
 
+impl SessionKey {
+    pub fn new(session_id: &str, user_id: &str, role: &str) -> Self {
+        Self {
+            session_id: session_id.to_string(),
+            user_id: user_id.to_string(),
+            role: role.to_string(),
+        }
+    }
+}
+
 /// What the clocks decided at a deadline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEvent {
