@@ -4,15 +4,16 @@
 //! Other functions are used internally to handle the websocket connection through tasks and channels
 //! and to handle upgrade from polling to ws
 
-use std::sync::Arc;
-
-use futures_util::{
-    SinkExt, StreamExt, TryStreamExt,
-    stream::{SplitSink, SplitStream},
+use std::{
+    pin::{Pin, pin},
+    sync::Arc,
 };
+
+use futures_util::{SinkExt, StreamExt};
 use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
 use smallvec::smallvec;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::{
@@ -21,13 +22,14 @@ use tokio_tungstenite::{
         protocol::{Role, WebSocketConfig},
     },
 };
-use tokio_util::future::FutureExt as _;
+use tokio_util::{future::FutureExt as _, sync::CancellationToken};
 
-use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
+use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Sid, Str, TransportType};
 
 use crate::{
     DisconnectReason, Socket, body::ResponseBody, config::EngineIoConfig, engine::EngineIo,
-    errors::Error, handler::EngineIoHandler, socket::InternalRx, transport::make_open_packet,
+    errors::Error, handler::EngineIoHandler, queue::Receiver, socket::InternalRx,
+    transport::make_open_packet,
 };
 
 /// Create a response for websocket upgrade
@@ -164,16 +166,8 @@ where
             .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
         (socket, ws)
     };
-    let (tx, rx) = ws.split();
-
-    // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
-
-    // pipe between internal socket channel and websocket
-    match forward_to_handler(&engine, rx, &socket)
-        .with_cancellation_token(&socket.cancellation_token)
-        .await
-    {
+    // One task reads and writes the websocket (no split halves, no second task).
+    match connection(&engine, &socket, ws).await {
         Some(Err(ref e)) => {
             let reason =
                 Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
@@ -195,160 +189,246 @@ where
     Ok(())
 }
 
-/// Forwards all packets received from a websocket to a EngineIo [`Socket`]
-async fn forward_to_handler<H: EngineIoHandler, S>(
+/// What woke the connection task.
+enum Wake {
+    Incoming(Option<Result<Message, tungstenite::Error>>),
+    Outgoing(Option<PacketBuf>),
+    Volatile,
+    Cancelled,
+}
+
+/// How long a closing session may take to hand its last packets (a close
+/// packet, a final event) to a client that has stopped reading.
+const CLOSING_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Drives a websocket in one task: packets from the client go to the
+/// handler, buffered packets go to the client, until the client closes
+/// (`Some(Ok)`), the transport fails (`Some(Err)`) or the session is
+/// cancelled (`None`). On cancellation the packets already buffered (the
+/// close packet among them) are still written, within [`CLOSING_FLUSH_LIMIT`].
+///
+/// One task per websocket instead of a reader and a writer over split
+/// halves saves a task cell (~2.4 KiB) and the shared lock of the halves
+/// per connection, and a wake per delivery.
+async fn connection<H: EngineIoHandler, S>(
     engine: &Arc<EngineIo<H>>,
-    mut rx: SplitStream<WebSocketStream<S>>,
     socket: &Arc<Socket<H::Data>>,
-) -> Result<(), Error>
+    mut ws: WebSocketStream<S>,
+) -> Option<Result<(), Error>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    while let Some(msg) = rx.try_next().await? {
-        match msg {
-            Message::Text(msg) => match Packet::parse(socket.protocol, ws_bytes_to_str(msg))? {
-                Packet::Close => {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] closing session", socket.id);
-                    engine.close_session(socket.id, DisconnectReason::TransportClose);
-                    break;
-                }
-                Packet::Pong | Packet::Ping => {
-                    // A full channel means that the client is already known to be alive.
-                    socket.heartbeat_tx.try_send(()).ok();
-                    Ok::<(), Error>(())
-                }
-                Packet::Message(msg) => {
-                    engine.handler.on_message(msg, socket.clone());
-                    Ok(())
-                }
-                p => return Err(Error::BadPacket(p)),
-            },
-            Message::Binary(mut data) => {
-                if socket.protocol == ProtocolVersion::V3 && !data.is_empty() {
-                    // The first byte is the message type, which we don't need.
-                    data = data.split_off(1);
-                }
-                engine.handler.on_binary(data, socket.clone());
-                Ok(())
-            }
-            Message::Close(_) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!("websocket closed, closing session");
-                engine.close_session(socket.id, DisconnectReason::TransportClose);
-                break;
-            }
-            _ => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(sid = ?socket.id, "unexpected ws message");
-                Ok(())
-            }
-        }?
-    }
-    Ok(())
-}
-
-/// Forwards all packets waiting to be sent to the websocket
-///
-/// The websocket stream is flushed only when the internal channel is drained
-async fn forward_to_socket<H: EngineIoHandler, S>(
-    socket: Arc<Socket<H::Data>>,
-    mut tx: SplitSink<WebSocketStream<S>, Message>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
     // A polling request that was in progress during the upgrade may still hold the lock.
-    let lock = socket.internal_rx.lock();
-    let Some(mut internal_rx) = lock
+    let mut internal_rx = socket
+        .internal_rx
+        .lock()
         .with_cancellation_token(&socket.cancellation_token)
-        .await
-    else {
-        #[cfg(feature = "tracing")]
-        tracing::debug!(sid = %socket.id, "session closed before starting the ws writer");
-        return;
-    };
+        .await?;
     let InternalRx {
         buffered_rx,
         volatile_rx,
         ..
     } = &mut *internal_rx;
+    let token = &socket.cancellation_token;
 
-    // map a packet to a websocket message
-    // It is declared as a macro rather than a closure to avoid ownership issues
-    macro_rules! map_fn {
-            ($item:ident) => {
-                let res = match $item {
-                    Packet::Binary(bin) | Packet::BinaryV3(bin) => {
-                        if socket.protocol == ProtocolVersion::V3 {
-                            // v3 protocol requires packet type as the first byte.
-                            // This requires a new buffer. This is OK as it is only for the V3 protocol.
-                            let mut buff = Vec::with_capacity(bin.len() + 1);
-                            buff.push(0x04);
-                            buff.extend(bin);
-                            tx.feed(Message::Binary(buff.into())).await
-                        } else {
-                            tx.feed(Message::Binary(bin)).await
-                        }
-                    }
-                    // A Noop Packet maybe sent by the server to upgrade from a polling connection
-                    // In the case that the packet was not poll in time it will remain in the buffer and therefore
-                    // it should be discarded here
-                    Packet::Noop => Ok(()),
-                    _ => {
-                        let packet: String = $item.try_into().unwrap();
-                        tx.feed(Message::Text(packet.into())).await
-                    }
-                };
-                if let Err(_e) = res {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
-                }
-            };
-        }
-
-    // Forward buffered packets until the channel is closed or the session is cancelled.
     loop {
-        tokio::select! {
-            biased;
-            items = buffered_rx.recv() => {
-                match items {
-                    Some(packets) => {
-                        for item in packets {
-                            map_fn!(item);
-                        }
-                        while let Ok(packets) = buffered_rx.try_recv() {
-                            for item in packets {
-                                map_fn!(item);
-                            }
-                        }
-                    }
-                    None => break
+        let wake = tokio::select! {
+            _ = token.cancelled() => Wake::Cancelled,
+            msg = ws.next() => Wake::Incoming(msg),
+            items = buffered_rx.recv() => Wake::Outgoing(items),
+            Ok(()) = volatile_rx.changed() => Wake::Volatile,
+        };
+        match wake {
+            Wake::Incoming(None) => return Some(Ok(())),
+            Wake::Incoming(Some(msg)) => match handle_message(engine, socket, msg) {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Answers the client's close frame (boxed: see below).
+                    bounded(Box::pin(async {
+                        ws.close(None).await.ok();
+                    }))
+                    .await;
+                    return Some(Ok(()));
                 }
+                Err(e) => return Some(Err(e)),
+            },
+            Wake::Outgoing(None) => return None,
+            Wake::Outgoing(Some(packets)) => {
+                let write = pin!(write_all(socket, &mut ws, buffered_rx, Some(packets)));
+                finish_unless_stuck(token, write).await;
             }
-            _ = socket.cancellation_token.cancelled() => break,
-            Ok(()) = volatile_rx.changed() => {
+            Wake::Volatile => {
                 let val = volatile_rx.borrow_and_update().clone();
                 if let Some(packets) = val {
                     #[cfg(feature = "tracing")]
                     tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    for item in packets {
-                        map_fn!(item);
-                    }
+                    let write = pin!(async {
+                        write_packets(socket, &mut ws, packets).await;
+                        ws.flush().await.ok();
+                    });
+                    finish_unless_stuck(token, write).await;
                 }
-            },
+            }
+            Wake::Cancelled => {
+                #[cfg(feature = "tracing")]
+                tracing::trace!(sid = %socket.id, "ws closing flush");
+                // Boxed: it runs once, and would otherwise enlarge every
+                // connection's task by its size.
+                let closing = Box::pin(async move {
+                    write_all(socket, &mut ws, buffered_rx, None).await;
+                    ws.close(None).await.ok();
+                });
+                bounded(closing).await;
+                return None;
+            }
         }
-
-        #[cfg(feature = "tracing")]
-        tracing::trace!(sid = %socket.id, "ws flush");
-        tx.flush().await.ok();
     }
-
-    #[cfg(feature = "tracing")]
-    tracing::trace!(sid = %socket.id, "ws closing flush");
-
-    tx.flush().await.ok();
-    tx.close().await.ok();
 }
+
+/// Runs a write to its end; once the session is cancelled, the write gets
+/// [`CLOSING_FLUSH_LIMIT`] more, so a client that stopped reading cannot
+/// hold the task (and its socket) forever. Cancelling a write outright would
+/// drop the packets it carries, the close packet among them.
+///
+/// The write is pinned by the caller (`pin!`), so the task's state holds it
+/// once rather than once per move.
+async fn finish_unless_stuck<F: Future<Output = ()>>(
+    token: &CancellationToken,
+    mut write: Pin<&mut F>,
+) {
+    tokio::select! {
+        biased;
+        () = &mut write => {}
+        () = token.cancelled() => bounded(write).await,
+    }
+}
+
+/// Waits at most [`CLOSING_FLUSH_LIMIT`] for `fut`. The timer is boxed:
+/// closing happens once per connection, and a timer held in the task's
+/// state would enlarge every idle connection by its size.
+async fn bounded<F: Future<Output = ()>>(fut: F) {
+    Box::pin(tokio::time::timeout(CLOSING_FLUSH_LIMIT, fut))
+        .await
+        .ok();
+}
+
+/// Writes `first` and then every packet buffered now, and flushes once.
+async fn write_all<D, S>(
+    socket: &Socket<D>,
+    ws: &mut WebSocketStream<S>,
+    buffered_rx: &mut Receiver<PacketBuf>,
+    first: Option<PacketBuf>,
+) where
+    D: Default + Send + Sync + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut next = first.or_else(|| buffered_rx.try_recv().ok());
+    while let Some(packets) = next.take() {
+        // The loop of `write_packets`, inlined: a call would hold the
+        // packets twice in this future's state (argument and iterator).
+        for item in packets {
+            let Some(msg) = to_message(socket.protocol, item) else {
+                continue;
+            };
+            if let Err(_e) = ws.feed(msg).await {
+                #[cfg(feature = "tracing")]
+                tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
+            }
+        }
+        next = buffered_rx.try_recv().ok();
+    }
+    ws.flush().await.ok();
+}
+
+/// Handles one websocket message from the client. `Ok(false)` ends the
+/// connection (the client closed it).
+fn handle_message<H: EngineIoHandler>(
+    engine: &Arc<EngineIo<H>>,
+    socket: &Arc<Socket<H::Data>>,
+    msg: Result<Message, tungstenite::Error>,
+) -> Result<bool, Error> {
+    match msg? {
+        Message::Text(msg) => match Packet::parse(socket.protocol, ws_bytes_to_str(msg))? {
+            Packet::Close => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!("[sid={}] closing session", socket.id);
+                engine.close_session(socket.id, DisconnectReason::TransportClose);
+                Ok(false)
+            }
+            Packet::Pong | Packet::Ping => {
+                // A full channel means that the client is already known to be alive.
+                socket.heartbeat_tx.try_send(()).ok();
+                Ok(true)
+            }
+            Packet::Message(msg) => {
+                engine.handler.on_message(msg, socket.clone());
+                Ok(true)
+            }
+            p => Err(Error::BadPacket(p)),
+        },
+        Message::Binary(mut data) => {
+            if socket.protocol == ProtocolVersion::V3 && !data.is_empty() {
+                // The first byte is the message type, which we don't need.
+                data = data.split_off(1);
+            }
+            engine.handler.on_binary(data, socket.clone());
+            Ok(true)
+        }
+        Message::Close(_) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!("websocket closed, closing session");
+            engine.close_session(socket.id, DisconnectReason::TransportClose);
+            Ok(false)
+        }
+        _ => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = ?socket.id, "unexpected ws message");
+            Ok(true)
+        }
+    }
+}
+
+/// Feeds buffered packets to the websocket (flushed by the caller).
+async fn write_packets<D, S>(socket: &Socket<D>, ws: &mut WebSocketStream<S>, packets: PacketBuf)
+where
+    D: Default + Send + Sync + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    for item in packets {
+        let Some(msg) = to_message(socket.protocol, item) else {
+            continue;
+        };
+        if let Err(_e) = ws.feed(msg).await {
+            #[cfg(feature = "tracing")]
+            tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
+        }
+    }
+}
+
+/// The websocket message of a packet; `None` for a Noop, which a server
+/// may have queued for a polling request that the upgrade ended.
+fn to_message(protocol: ProtocolVersion, item: Packet) -> Option<Message> {
+    match item {
+        Packet::Binary(bin) | Packet::BinaryV3(bin) => {
+            if protocol == ProtocolVersion::V3 {
+                // v3 protocol requires packet type as the first byte.
+                // This requires a new buffer. This is OK as it is only for the V3 protocol.
+                let mut buff = Vec::with_capacity(bin.len() + 1);
+                buff.push(0x04);
+                buff.extend(bin);
+                Some(Message::Binary(buff.into()))
+            } else {
+                Some(Message::Binary(bin))
+            }
+        }
+        Packet::Noop => None,
+        item => {
+            let packet = String::from(item);
+            Some(Message::Text(packet.into()))
+        }
+    }
+}
+
 /// Send a Engine.IO [`OpenPacket`] to initiate a websocket connection
 async fn init_handshake<S>(
     sid: Sid,
@@ -406,11 +486,11 @@ where
     socket.start_upgrade();
 
     // We send a last Noop request to close a potential waiting polling request.
-    socket
-        .internal_tx
-        .send(smallvec![Packet::Noop])
-        .await
-        .map_err(|_| Error::Upgrade)?;
+    // A full buffer needs no Noop: its packets already end a waiting poll.
+    match socket.internal_tx.try_send(smallvec![Packet::Noop]) {
+        Ok(()) | Err(TrySendError::Full(_)) => {}
+        Err(TrySendError::Closed(_)) => return Err(Error::Upgrade),
+    }
 
     // wait for any current polling connection to finish by waiting for the socket to be unlocked
     // All other polling connection will be immediately closed with a NOOP packet.
@@ -505,15 +585,29 @@ mod tests {
         )
     }
 
+    fn engine() -> Arc<EngineIo<StubHandler>> {
+        Arc::new(EngineIo::new(
+            Arc::new(StubHandler),
+            EngineIoConfig::default(),
+        ))
+    }
+
+    fn spawn_connection(
+        socket: &Arc<Socket<()>>,
+        server: WebSocketStream<DuplexStream>,
+    ) -> tokio::task::JoinHandle<Option<Result<(), Error>>> {
+        let socket = socket.clone();
+        tokio::spawn(async move { connection(&engine(), &socket, server).await })
+    }
+
     /// A polling request can still hold the lock at the end of an upgrade.
     #[tokio::test]
     async fn writer_waits_for_the_lock_of_a_polling_request() {
         let socket = socket();
         let (server, mut client) = ws_pair().await;
-        let (tx, _rx) = server.split();
 
         let polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let writer = spawn_connection(&socket, server);
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!writer.is_finished(), "the writer should wait for the lock");
 
@@ -531,10 +625,9 @@ mod tests {
     async fn writer_waiting_for_the_lock_stops_with_the_session() {
         let socket = socket();
         let (server, _client) = ws_pair().await;
-        let (tx, _rx) = server.split();
 
         let _polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let writer = spawn_connection(&socket, server);
         tokio::time::sleep(Duration::from_millis(20)).await;
 
         socket.cancellation_token.cancel();
@@ -542,5 +635,138 @@ mod tests {
             .await
             .expect("the writer should stop")
             .unwrap();
+    }
+
+    /// Packets buffered before the session is cancelled (a last event, the
+    /// close packet) still reach the client, then the websocket closes.
+    #[tokio::test]
+    async fn a_cancelled_session_writes_what_it_buffered_then_closes() {
+        let socket = socket();
+        let (server, mut client) = ws_pair().await;
+
+        let conn = spawn_connection(&socket, server);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        socket.emit(Str::from("last")).unwrap();
+        socket.cancellation_token.cancel();
+        let mut got = Vec::new();
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout(TIMEOUT, client.next()).await {
+            got.push(msg);
+        }
+        assert_eq!(got.first(), Some(&Message::text("4last")));
+        assert!(matches!(got.last(), Some(Message::Close(_))));
+        assert!(
+            tokio::time::timeout(TIMEOUT, conn)
+                .await
+                .unwrap()
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    /// One task both reads and writes: a pong from the client reaches the
+    /// heartbeat while packets flow the other way.
+    #[tokio::test]
+    async fn reads_and_writes_in_one_task() {
+        let socket = socket();
+        let (server, mut client) = ws_pair().await;
+        let conn = spawn_connection(&socket, server);
+
+        socket.emit(Str::from("one")).unwrap();
+        client.send(Message::text("3")).await.unwrap();
+        socket.emit(Str::from("two")).unwrap();
+        for want in ["4one", "4two"] {
+            let msg = tokio::time::timeout(TIMEOUT, client.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert_eq!(msg, Message::text(want));
+        }
+        let mut heartbeat_rx = socket.heartbeat_rx.lock().await;
+        tokio::time::timeout(TIMEOUT, heartbeat_rx.recv())
+            .await
+            .expect("the pong should reach the heartbeat");
+
+        client.close(None).await.unwrap();
+        let end = tokio::time::timeout(TIMEOUT, conn).await.unwrap().unwrap();
+        assert!(matches!(end, Some(Ok(()))));
+    }
+}
+/// Prints the sizes that make up a websocket connection's task:
+/// `cargo test --release --features __test_harness --lib size_probe -- --ignored --nocapture`
+#[cfg(test)]
+mod size_probe {
+    use super::*;
+    #[test]
+    #[ignore = "a diagnostic that prints sizes; it asserts nothing"]
+    fn future_sizes() {
+        #[derive(Debug)]
+        struct H;
+        impl EngineIoHandler for H {
+            type Data = ();
+            fn on_connect(self: Arc<Self>, _: Arc<Socket<()>>) {}
+            fn on_disconnect(&self, _: Arc<Socket<()>>, _: DisconnectReason) {}
+            fn on_message(self: &Arc<Self>, _: Str, _: Arc<Socket<()>>) {}
+            fn on_binary(self: &Arc<Self>, _: bytes::Bytes, _: Arc<Socket<()>>) {}
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let engine = Arc::new(EngineIo::new(Arc::new(H), EngineIoConfig::default()));
+            let (a, _b) = tokio::io::duplex(64);
+            let parts = http::Request::<()>::default().into_parts().0;
+            let f = on_init(engine.clone(), a, ProtocolVersion::V4, None, parts.clone());
+            println!("on_init future: {}", std::mem::size_of_val(&f));
+            let (a, _b) = tokio::io::duplex(64);
+            let ws = WebSocketStream::from_raw_socket(a, Role::Server, None).await;
+            println!("WebSocketStream: {}", std::mem::size_of_val(&ws));
+            let s = engine.create_session(
+                ProtocolVersion::V4,
+                TransportType::Websocket,
+                parts.clone(),
+                false,
+            );
+            let c = connection(&engine, &s, ws);
+            println!("connection future: {}", std::mem::size_of_val(&c));
+            let (a, _b) = tokio::io::duplex(64);
+            let mut ws = WebSocketStream::from_raw_socket(a, Role::Server, None).await;
+            let u = upgrade_handshake::<H, _>(&s, &mut ws);
+            println!("upgrade future: {}", std::mem::size_of_val(&u));
+            drop(u);
+            println!("Socket: {}", std::mem::size_of::<Socket<()>>());
+            let mut rx = s.internal_rx.lock().await;
+            let InternalRx {
+                buffered_rx,
+                volatile_rx,
+                ..
+            } = &mut *rx;
+            {
+                let w = write_all(&s, &mut ws, buffered_rx, None);
+                println!("write_all: {}", std::mem::size_of_val(&w));
+            }
+            {
+                let w = write_packets(&s, &mut ws, PacketBuf::new());
+                println!("write_packets: {}", std::mem::size_of_val(&w));
+            }
+            {
+                let f = pin!(write_all(&s, &mut ws, buffered_rx, None));
+                let w = finish_unless_stuck(&s.cancellation_token, f);
+                println!("finish_unless_stuck: {}", std::mem::size_of_val(&w));
+            }
+            println!(
+                "cancelled: {}",
+                std::mem::size_of_val(&s.cancellation_token.cancelled())
+            );
+            println!("changed: {}", std::mem::size_of_val(&volatile_rx.changed()));
+            println!("recv: {}", std::mem::size_of_val(&buffered_rx.recv()));
+            println!(
+                "feed: {}",
+                std::mem::size_of_val(&ws.feed(Message::text("x")))
+            );
+            println!("flush: {}", std::mem::size_of_val(&ws.flush()));
+            println!("PacketBuf: {}", std::mem::size_of::<PacketBuf>());
+        });
     }
 }
