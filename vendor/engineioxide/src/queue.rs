@@ -195,6 +195,29 @@ impl<T> Receiver<T> {
         if state.closed {
             return Poll::Ready(None);
         }
+        Self::park(&mut state, cx);
+        Poll::Pending
+    }
+
+    /// Resolves when an item can be received (`true`) or the queue is
+    /// closed and drained (`false`), without taking the item.
+    pub(crate) async fn ready(&mut self) -> bool {
+        poll_fn(|cx| {
+            let mut state = self.shared.lock();
+            if !state.items.is_empty() {
+                return Poll::Ready(true);
+            }
+            if state.closed {
+                return Poll::Ready(false);
+            }
+            Self::park(&mut state, cx);
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Releases the empty queue's buffer and registers the consumer's waker.
+    fn park(state: &mut State<T>, cx: &mut Context<'_>) {
         if state.items.capacity() > 0 {
             state.items = VecDeque::new();
         }
@@ -202,7 +225,6 @@ impl<T> Receiver<T> {
             Some(waker) if waker.will_wake(cx.waker()) => {}
             _ => state.rx_waker = Some(cx.waker().clone()),
         }
-        Poll::Pending
     }
 
     /// The next item if one is queued now.
@@ -280,6 +302,21 @@ mod tests {
         assert_eq!(rx.try_recv(), Ok(1));
         assert_eq!(rx.try_recv(), Ok(3));
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    }
+
+    #[tokio::test]
+    async fn ready_waits_for_an_item_without_taking_it() {
+        let (tx, mut rx) = queue::<u32>(4);
+        let tx = Arc::new(tx);
+        let sender = tx.clone();
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            sender.try_send(5).unwrap();
+        });
+        assert!(rx.ready().await);
+        assert_eq!(rx.try_recv(), Ok(5));
+        rx.close();
+        assert!(!rx.ready().await);
     }
 
     #[tokio::test]

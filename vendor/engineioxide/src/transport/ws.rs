@@ -9,7 +9,7 @@ use std::{
     sync::Arc,
 };
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt as _, SinkExt, StreamExt, future::Either};
 use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
 use smallvec::smallvec;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -67,37 +67,46 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
         .ok_or(Error::InvalidWebSocketKey)?
         .clone();
 
-    tokio::spawn(async move {
-        let conn = hyper::upgrade::on(req)
-            .await
-            .map(hyper_util::rt::TokioIo::new);
-
-        let res = match conn {
-            Ok(conn) => on_init(engine.clone(), conn, protocol, sid, parts).await,
-            Err(_e) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!("ws upgrade error: {}", _e);
-                return;
-            }
-        };
-
-        match res {
-            Ok(_) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(?sid, "ws closed")
-            }
-            Err(Error::MultipleWebsocketRequests) => {}
-            Err(_e) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(?sid, "ws closed with error: {_e}");
-                if let Some(sid) = sid {
-                    engine.close_session(sid, DisconnectReason::TransportError);
-                }
-            }
+    // Built from combinators rather than one `async` block: the request
+    // parts and the upgrade are only needed until the websocket is open, and
+    // an `async` block would keep them in the task for the connection's life.
+    let on_upgrade = hyper::upgrade::on(req);
+    let task = on_upgrade.then(move |conn| match conn {
+        Ok(conn) => {
+            let conn = hyper_util::rt::TokioIo::new(conn);
+            let done = on_init(engine.clone(), conn, protocol, sid, parts).map(move |res| {
+                ws_closed(&engine, sid, res);
+            });
+            Either::Left(done)
+        }
+        Err(_e) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!("ws upgrade error: {}", _e);
+            Either::Right(std::future::ready(()))
         }
     });
+    tokio::spawn(task);
 
     Ok(ws_response(&ws_key))
+}
+
+/// Logs how a websocket ended, and closes an upgraded session whose
+/// websocket failed.
+fn ws_closed<H: EngineIoHandler>(engine: &EngineIo<H>, sid: Option<Sid>, res: Result<(), Error>) {
+    match res {
+        Ok(_) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(?sid, "ws closed")
+        }
+        Err(Error::MultipleWebsocketRequests) => {}
+        Err(_e) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(?sid, "ws closed with error: {_e}");
+            if let Some(sid) = sid {
+                engine.close_session(sid, DisconnectReason::TransportError);
+            }
+        }
+    }
 }
 
 /// Handle a websocket connection upgrade
@@ -105,17 +114,38 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
 /// Sends an open packet if it is not an upgrade from a polling request
 ///
 /// Read packets from the websocket and handle them, it will block until the connection is closed
-#[cfg_attr(
-    feature = "tracing",
-    tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
-)]
-pub async fn on_init<H: EngineIoHandler, S>(
+pub fn on_init<H: EngineIoHandler, S>(
     engine: Arc<EngineIo<H>>,
     conn: S,
     protocol: ProtocolVersion,
     sid: Option<Sid>,
     req_data: Parts,
-) -> Result<(), Error>
+) -> impl Future<Output = Result<(), Error>> + Send + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // Two phases chained with `then`, so the connection's long-lived state
+    // does not also carry the opening's (the upgrade handshake, the request
+    // parts): their sizes overlap instead of adding up.
+    open(engine, conn, protocol, sid, req_data).then(|opened| match opened {
+        Ok((engine, socket, ws)) => Either::Left(connection(engine, socket, ws).map(Ok)),
+        Err(e) => Either::Right(std::future::ready(Err(e))),
+    })
+}
+
+/// Opens the websocket of a new session, or upgrades an existing polling
+/// session to it.
+#[cfg_attr(
+    feature = "tracing",
+    tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
+)]
+async fn open<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
+    conn: S,
+    protocol: ProtocolVersion,
+    sid: Option<Sid>,
+    req_data: Parts,
+) -> Result<(Arc<EngineIo<H>>, Arc<Socket<H::Data>>, WebSocketStream<S>), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -166,33 +196,14 @@ where
             .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
         (socket, ws)
     };
-    // One task reads and writes the websocket (no split halves, no second task).
-    match connection(&engine, &socket, ws).await {
-        Some(Err(ref e)) => {
-            let reason =
-                Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
-
-            #[cfg(feature = "tracing")]
-            tracing::debug!("error when handling packet: {:?}", e);
-            engine.close_session(socket.id, reason);
-        }
-        Some(Ok(())) => {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = %socket.id, "ws transport was closed");
-            engine.close_session(socket.id, DisconnectReason::TransportClose);
-        }
-        None => {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = %socket.id, "socket is closing");
-        }
-    }
-    Ok(())
+    Ok((engine, socket, ws))
 }
 
 /// What woke the connection task.
 enum Wake {
     Incoming(Option<Result<Message, tungstenite::Error>>),
-    Outgoing(Option<PacketBuf>),
+    /// Packets are buffered (`true`), or the buffer is closed (`false`).
+    Outgoing(bool),
     Volatile,
     Cancelled,
 }
@@ -201,23 +212,61 @@ enum Wake {
 /// packet, a final event) to a client that has stopped reading.
 const CLOSING_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Drives a websocket in one task: packets from the client go to the
-/// handler, buffered packets go to the client, until the client closes
-/// (`Some(Ok)`), the transport fails (`Some(Err)`) or the session is
-/// cancelled (`None`). On cancellation the packets already buffered (the
-/// close packet among them) are still written, within [`CLOSING_FLUSH_LIMIT`].
+/// Drives an open websocket in one task (see [`run`]), then closes its
+/// session.
 ///
 /// One task per websocket instead of a reader and a writer over split
 /// halves saves a task cell (~2.4 KiB) and the shared lock of the halves
-/// per connection, and a wake per delivery.
-async fn connection<H: EngineIoHandler, S>(
-    engine: &Arc<EngineIo<H>>,
-    socket: &Arc<Socket<H::Data>>,
+/// per connection.
+fn connection<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
+    socket: Arc<Socket<H::Data>>,
+    ws: WebSocketStream<S>,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // `run` takes the websocket directly (an `async` wrapper would hold it
+    // twice in the task's state); the closure keeps two `Arc`s.
+    let ids = (engine.clone(), socket.clone());
+    run(engine, socket, ws).map(move |end| {
+        let (engine, socket) = ids;
+        match end {
+            Some(Err(ref e)) => {
+                let reason =
+                    Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
+
+                #[cfg(feature = "tracing")]
+                tracing::debug!("error when handling packet: {:?}", e);
+                engine.close_session(socket.id, reason);
+            }
+            Some(Ok(())) => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(sid = %socket.id, "ws transport was closed");
+                engine.close_session(socket.id, DisconnectReason::TransportClose);
+            }
+            None => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(sid = %socket.id, "socket is closing");
+            }
+        }
+    })
+}
+
+/// Packets from the client go to the handler, buffered packets go to the
+/// client, until the client closes (`Some(Ok)`), the transport fails
+/// (`Some(Err)`) or the session is cancelled (`None`). On cancellation the
+/// packets already buffered (the close packet among them) are still
+/// written, within [`CLOSING_FLUSH_LIMIT`].
+async fn run<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
+    socket: Arc<Socket<H::Data>>,
     mut ws: WebSocketStream<S>,
 ) -> Option<Result<(), Error>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let (engine, socket) = (&engine, &socket);
     // A polling request that was in progress during the upgrade may still hold the lock.
     let mut internal_rx = socket
         .internal_rx
@@ -235,7 +284,7 @@ where
         let wake = tokio::select! {
             _ = token.cancelled() => Wake::Cancelled,
             msg = ws.next() => Wake::Incoming(msg),
-            items = buffered_rx.recv() => Wake::Outgoing(items),
+            open = buffered_rx.ready() => Wake::Outgoing(open),
             Ok(()) = volatile_rx.changed() => Wake::Volatile,
         };
         match wake {
@@ -252,21 +301,25 @@ where
                 }
                 Err(e) => return Some(Err(e)),
             },
-            Wake::Outgoing(None) => return None,
-            Wake::Outgoing(Some(packets)) => {
-                let write = pin!(write_all(socket, &mut ws, buffered_rx, Some(packets)));
+            Wake::Outgoing(false) => return None,
+            Wake::Outgoing(true) => {
+                let write = pin!(write_all(socket, &mut ws, buffered_rx));
                 finish_unless_stuck(token, write).await;
             }
             Wake::Volatile => {
+                // Boxed: volatile packets are rare, and their write would
+                // otherwise enlarge every connection's task by its size.
                 let val = volatile_rx.borrow_and_update().clone();
-                if let Some(packets) = val {
+                let write = val.map(|packets| {
                     #[cfg(feature = "tracing")]
                     tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    let write = pin!(async {
+                    Box::pin(async {
                         write_packets(socket, &mut ws, packets).await;
                         ws.flush().await.ok();
-                    });
-                    finish_unless_stuck(token, write).await;
+                    })
+                });
+                if let Some(mut write) = write {
+                    finish_unless_stuck(token, write.as_mut()).await;
                 }
             }
             Wake::Cancelled => {
@@ -275,7 +328,7 @@ where
                 // Boxed: it runs once, and would otherwise enlarge every
                 // connection's task by its size.
                 let closing = Box::pin(async move {
-                    write_all(socket, &mut ws, buffered_rx, None).await;
+                    write_all(socket, &mut ws, buffered_rx).await;
                     ws.close(None).await.ok();
                 });
                 bounded(closing).await;
@@ -312,18 +365,16 @@ async fn bounded<F: Future<Output = ()>>(fut: F) {
         .ok();
 }
 
-/// Writes `first` and then every packet buffered now, and flushes once.
+/// Writes every packet buffered now, and flushes once.
 async fn write_all<D, S>(
     socket: &Socket<D>,
     ws: &mut WebSocketStream<S>,
     buffered_rx: &mut Receiver<PacketBuf>,
-    first: Option<PacketBuf>,
 ) where
     D: Default + Send + Sync + 'static,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut next = first.or_else(|| buffered_rx.try_recv().ok());
-    while let Some(packets) = next.take() {
+    while let Ok(packets) = buffered_rx.try_recv() {
         // The loop of `write_packets`, inlined: a call would hold the
         // packets twice in this future's state (argument and iterator).
         for item in packets {
@@ -335,7 +386,6 @@ async fn write_all<D, S>(
                 tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
             }
         }
-        next = buffered_rx.try_recv().ok();
     }
     ws.flush().await.ok();
 }
@@ -597,7 +647,7 @@ mod tests {
         server: WebSocketStream<DuplexStream>,
     ) -> tokio::task::JoinHandle<Option<Result<(), Error>>> {
         let socket = socket.clone();
-        tokio::spawn(async move { connection(&engine(), &socket, server).await })
+        tokio::spawn(run(engine(), socket, server))
     }
 
     /// A polling request can still hold the lock at the end of an upgrade.
@@ -728,7 +778,12 @@ mod size_probe {
                 parts.clone(),
                 false,
             );
-            let c = connection(&engine, &s, ws);
+            let c = run(engine.clone(), s.clone(), ws);
+            println!("run future: {}", std::mem::size_of_val(&c));
+            drop(c);
+            let (a, _b) = tokio::io::duplex(64);
+            let ws = WebSocketStream::from_raw_socket(a, Role::Server, None).await;
+            let c = connection(engine.clone(), s.clone(), ws);
             println!("connection future: {}", std::mem::size_of_val(&c));
             let (a, _b) = tokio::io::duplex(64);
             let mut ws = WebSocketStream::from_raw_socket(a, Role::Server, None).await;
@@ -743,7 +798,7 @@ mod size_probe {
                 ..
             } = &mut *rx;
             {
-                let w = write_all(&s, &mut ws, buffered_rx, None);
+                let w = write_all(&s, &mut ws, buffered_rx);
                 println!("write_all: {}", std::mem::size_of_val(&w));
             }
             {
@@ -751,7 +806,7 @@ mod size_probe {
                 println!("write_packets: {}", std::mem::size_of_val(&w));
             }
             {
-                let f = pin!(write_all(&s, &mut ws, buffered_rx, None));
+                let f = pin!(write_all(&s, &mut ws, buffered_rx));
                 let w = finish_unless_stuck(&s.cancellation_token, f);
                 println!("finish_unless_stuck: {}", std::mem::size_of_val(&w));
             }
