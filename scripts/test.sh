@@ -13,6 +13,9 @@ echo "=== cargo clippy ==="
 cargo clippy -p herald --all-targets -- -D warnings
 echo "=== cargo test ==="
 cargo test -p herald
+echo "=== cargo test: the patched engineioxide (vendor/README.md) ==="
+CARGO_TARGET_DIR="$PWD/target/vendor-engineioxide" \
+  cargo test --locked --manifest-path vendor/engineioxide/Cargo.toml --features __test_harness --lib --tests
 echo "=== e2e ==="
 cargo build -p herald --bins
 HERALD_BIN="$PWD/target/debug/herald" bash e2e/run.sh
