@@ -7,8 +7,6 @@
 use std::collections::HashMap;
 
 use parking_lot::Mutex;
-use sqlx::sqlite::SqliteConnection;
-use sqlx::Row;
 
 use super::StoreError;
 
@@ -51,18 +49,16 @@ impl Pending {
     }
 
     /// Recounts from the database.
-    pub async fn reload(&self, c: &mut SqliteConnection) -> Result<(), StoreError> {
-        let rows = sqlx::query("SELECT user_id, COUNT(*) AS n FROM recipients WHERE acknowledged_at IS NULL GROUP BY user_id")
-            .fetch_all(&mut *c)
-            .await?;
-        let mut counts = HashMap::with_capacity(rows.len());
-        for r in rows {
-            let n: i64 = r.try_get("n")?;
-            counts.insert(
-                r.try_get::<String, _>("user_id")?,
-                n.clamp(0, u32::MAX as i64) as u32,
-            );
-        }
+    pub fn reload(&self, c: &rusqlite::Connection) -> Result<(), StoreError> {
+        let mut query = c.prepare_cached(
+            "SELECT user_id, COUNT(*) FROM recipients WHERE acknowledged_at IS NULL GROUP BY user_id",
+        )?;
+        let counts = query
+            .query_map((), |r| {
+                let n: i64 = r.get(1)?;
+                Ok((r.get::<_, String>(0)?, n.clamp(0, u32::MAX as i64) as u32))
+            })?
+            .collect::<Result<HashMap<_, _>, _>>()?;
         *self.0.lock() = Counts {
             per_user: counts,
             unknown: false,

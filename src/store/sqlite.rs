@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Row, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
+use sqlx::{Row, SqlitePool};
+use tokio::sync::oneshot;
 
 use super::pending::Pending;
 use super::writer::{self, Write};
@@ -22,7 +22,7 @@ use crate::notification::{Notification, Recipient, StateFilter};
 
 pub struct SqliteStore {
     pool: SqlitePool,
-    writer: mpsc::Sender<Write>,
+    writer: flume::Sender<Write>,
     pending: Arc<Pending>,
 }
 
@@ -53,6 +53,17 @@ fn user_notification(row: &SqliteRow) -> Result<UserNotification, StoreError> {
     })
 }
 
+/// The writer's own connection, with the pool's settings: WAL, a full
+/// fsync at every commit, foreign keys, and a wait for a busy database.
+fn writer_connection(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) `dir/herald.db` and runs migrations.
     pub async fn open(dir: &Path) -> Result<Self, StoreError> {
@@ -67,17 +78,18 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone())
+            .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/sqlite")
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut conn = options.connect().await?;
+        let conn = writer_connection(&dir.join("herald.db"))?;
         let pending = Arc::new(Pending::default());
-        pending.reload(&mut conn).await?;
-        let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(writer::run(conn, rx, pending.clone()));
+        pending.reload(&conn)?;
+        let (tx, rx) = flume::bounded(4096);
+        writer::spawn(conn, rx, pending.clone())
+            .map_err(|e| StoreError::Unavailable(format!("could not start the writer: {e}")))?;
         Ok(Self {
             pool,
             writer: tx,
@@ -92,7 +104,10 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         let gone = || StoreError::Unavailable("the store is closed".into());
-        self.writer.send(make(reply)).await.map_err(|_| gone())?;
+        self.writer
+            .send_async(make(reply))
+            .await
+            .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
 }
@@ -252,7 +267,7 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         let (reply, done) = oneshot::channel();
-        if self.writer.send(Write::Close { reply }).await.is_ok() {
+        if self.writer.send_async(Write::Close { reply }).await.is_ok() {
             let _ = done.await;
         }
         self.pool.close().await;
