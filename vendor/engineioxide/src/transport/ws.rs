@@ -14,6 +14,7 @@ use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
 use smallvec::smallvec;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::time::Instant;
 use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::{
@@ -26,6 +27,7 @@ use tokio_util::{future::FutureExt as _, sync::CancellationToken};
 
 use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Sid, Str, TransportType};
 
+use crate::heartbeat::{Due, Heartbeat};
 use crate::{
     DisconnectReason, Socket, body::ResponseBody, config::EngineIoConfig, engine::EngineIo,
     errors::Error, handler::EngineIoHandler, queue::Receiver, socket::InternalRx,
@@ -128,10 +130,21 @@ where
     // does not also carry the opening's (the upgrade handshake, the request
     // parts): their sizes overlap instead of adding up.
     open(engine, conn, protocol, sid, req_data).then(|opened| match opened {
-        Ok((engine, socket, ws)) => Either::Left(connection(engine, socket, ws).map(Ok)),
+        Ok((engine, socket, ws, beat)) => {
+            Either::Left(connection(engine, socket, ws, beat).map(Ok))
+        }
         Err(e) => Either::Right(std::future::ready(Err(e))),
     })
 }
+
+/// An open websocket, its session, and the heartbeat its task runs (when
+/// the session started on this websocket).
+type Opened<H, S> = (
+    Arc<EngineIo<H>>,
+    Arc<Socket<<H as EngineIoHandler>::Data>>,
+    WebSocketStream<S>,
+    Option<Heartbeat>,
+);
 
 /// Opens the websocket of a new session, or upgrades an existing polling
 /// session to it.
@@ -145,7 +158,7 @@ async fn open<H: EngineIoHandler, S>(
     protocol: ProtocolVersion,
     sid: Option<Sid>,
     req_data: Parts,
-) -> Result<(Arc<EngineIo<H>>, Arc<Socket<H::Data>>, WebSocketStream<S>), Error>
+) -> Result<Opened<H, S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -191,12 +204,19 @@ where
 
         let mut ws = ws_init().await;
         init_handshake(socket.id, &mut ws, &engine.config).await?;
+        if socket.protocol == ProtocolVersion::V4 {
+            // Runs in the websocket's own task (no heartbeat task).
+            let (interval, timeout) = (engine.config.ping_interval, engine.config.ping_timeout);
+            let beat = Heartbeat::new(interval, timeout, Instant::now());
+            return Ok((engine, socket, ws, Some(beat)));
+        }
         socket
             .clone()
             .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
         (socket, ws)
     };
-    Ok((engine, socket, ws))
+    // An upgraded session keeps the heartbeat task its polling start spawned.
+    Ok((engine, socket, ws, None))
 }
 
 /// What woke the connection task.
@@ -206,6 +226,16 @@ enum Wake {
     Outgoing(bool),
     Volatile,
     Cancelled,
+    Heartbeat,
+}
+
+/// What a message from the client asks of the connection task.
+enum Flow {
+    Continue,
+    /// A pong (or a v3 ping): the client is alive.
+    Pong,
+    /// The client closed the connection.
+    Closed,
 }
 
 /// How long a closing session may take to hand its last packets (a close
@@ -222,6 +252,7 @@ fn connection<H: EngineIoHandler, S>(
     engine: Arc<EngineIo<H>>,
     socket: Arc<Socket<H::Data>>,
     ws: WebSocketStream<S>,
+    beat: Option<Heartbeat>,
 ) -> impl Future<Output = ()> + Send + 'static
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -229,7 +260,7 @@ where
     // `run` takes the websocket directly (an `async` wrapper would hold it
     // twice in the task's state); the closure keeps two `Arc`s.
     let ids = (engine.clone(), socket.clone());
-    run(engine, socket, ws).map(move |end| {
+    run(engine, socket, ws, beat).map(move |end| {
         let (engine, socket) = ids;
         match end {
             Some(Err(ref e)) => {
@@ -262,6 +293,7 @@ async fn run<H: EngineIoHandler, S>(
     engine: Arc<EngineIo<H>>,
     socket: Arc<Socket<H::Data>>,
     mut ws: WebSocketStream<S>,
+    mut beat: Option<Heartbeat>,
 ) -> Option<Result<(), Error>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -279,6 +311,9 @@ where
         ..
     } = &mut *internal_rx;
     let token = &socket.cancellation_token;
+    let mut timer = pin!(tokio::time::sleep_until(
+        beat.as_ref().map_or_else(Instant::now, Heartbeat::deadline)
+    ));
 
     loop {
         let wake = tokio::select! {
@@ -286,12 +321,36 @@ where
             msg = ws.next() => Wake::Incoming(msg),
             open = buffered_rx.ready() => Wake::Outgoing(open),
             Ok(()) = volatile_rx.changed() => Wake::Volatile,
+            () = &mut timer, if beat.is_some() => Wake::Heartbeat,
         };
         match wake {
+            Wake::Heartbeat => {
+                let Some(b) = beat.as_mut() else { continue };
+                let alive = match b.due(Instant::now()) {
+                    Due::Ping => socket.internal_tx.try_send(smallvec![Packet::Ping]).is_ok(),
+                    Due::TimedOut => false,
+                };
+                if alive {
+                    timer.as_mut().reset(b.deadline());
+                } else {
+                    // As the heartbeat task does: a close packet, then the
+                    // session closes (this task flushes it when cancelled).
+                    beat = None;
+                    socket.close(DisconnectReason::HeartbeatTimeout);
+                }
+            }
             Wake::Incoming(None) => return Some(Ok(())),
             Wake::Incoming(Some(msg)) => match handle_message(engine, socket, msg) {
-                Ok(true) => {}
-                Ok(false) => {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Pong) => match beat.as_mut() {
+                    Some(b) => {
+                        b.pong();
+                        timer.as_mut().reset(b.deadline());
+                    }
+                    // A full channel means that the client is already known to be alive.
+                    None => drop(socket.heartbeat_tx.try_send(())),
+                },
+                Ok(Flow::Closed) => {
                     // Answers the client's close frame (boxed: see below).
                     bounded(Box::pin(async {
                         ws.close(None).await.ok();
@@ -390,29 +449,24 @@ async fn write_all<D, S>(
     ws.flush().await.ok();
 }
 
-/// Handles one websocket message from the client. `Ok(false)` ends the
-/// connection (the client closed it).
+/// Handles one websocket message from the client.
 fn handle_message<H: EngineIoHandler>(
     engine: &Arc<EngineIo<H>>,
     socket: &Arc<Socket<H::Data>>,
     msg: Result<Message, tungstenite::Error>,
-) -> Result<bool, Error> {
+) -> Result<Flow, Error> {
     match msg? {
         Message::Text(msg) => match Packet::parse(socket.protocol, ws_bytes_to_str(msg))? {
             Packet::Close => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!("[sid={}] closing session", socket.id);
                 engine.close_session(socket.id, DisconnectReason::TransportClose);
-                Ok(false)
+                Ok(Flow::Closed)
             }
-            Packet::Pong | Packet::Ping => {
-                // A full channel means that the client is already known to be alive.
-                socket.heartbeat_tx.try_send(()).ok();
-                Ok(true)
-            }
+            Packet::Pong | Packet::Ping => Ok(Flow::Pong),
             Packet::Message(msg) => {
                 engine.handler.on_message(msg, socket.clone());
-                Ok(true)
+                Ok(Flow::Continue)
             }
             p => Err(Error::BadPacket(p)),
         },
@@ -422,18 +476,18 @@ fn handle_message<H: EngineIoHandler>(
                 data = data.split_off(1);
             }
             engine.handler.on_binary(data, socket.clone());
-            Ok(true)
+            Ok(Flow::Continue)
         }
         Message::Close(_) => {
             #[cfg(feature = "tracing")]
             tracing::debug!("websocket closed, closing session");
             engine.close_session(socket.id, DisconnectReason::TransportClose);
-            Ok(false)
+            Ok(Flow::Closed)
         }
         _ => {
             #[cfg(feature = "tracing")]
             tracing::debug!(sid = ?socket.id, "unexpected ws message");
-            Ok(true)
+            Ok(Flow::Continue)
         }
     }
 }
@@ -647,7 +701,7 @@ mod tests {
         server: WebSocketStream<DuplexStream>,
     ) -> tokio::task::JoinHandle<Option<Result<(), Error>>> {
         let socket = socket.clone();
-        tokio::spawn(run(engine(), socket, server))
+        tokio::spawn(run(engine(), socket, server, None))
     }
 
     /// A polling request can still hold the lock at the end of an upgrade.
@@ -704,6 +758,41 @@ mod tests {
         }
         assert_eq!(got.first(), Some(&Message::text("4last")));
         assert!(matches!(got.last(), Some(Message::Close(_))));
+        assert!(
+            tokio::time::timeout(TIMEOUT, conn)
+                .await
+                .unwrap()
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    /// A session that started on its websocket runs its heartbeat in the
+    /// same task: a ping at once, another after a pong and the interval, and
+    /// a close packet when a ping goes unanswered. (Real time, short
+    /// intervals; the schedule itself is tested in `heartbeat.rs`.)
+    #[tokio::test]
+    async fn the_connection_task_runs_the_heartbeat() {
+        let socket = socket();
+        let (server, mut client) = ws_pair().await;
+        let period = Duration::from_millis(30);
+        let beat = Heartbeat::new(period, period, Instant::now());
+        let conn = tokio::spawn(run(engine(), socket.clone(), server, Some(beat)));
+
+        async fn next(client: &mut WebSocketStream<DuplexStream>) -> Message {
+            tokio::time::timeout(TIMEOUT, client.next())
+                .await
+                .expect("a packet in time")
+                .unwrap()
+                .unwrap()
+        }
+        assert_eq!(next(&mut client).await, Message::text("2"));
+        client.send(Message::text("3")).await.unwrap();
+        assert_eq!(next(&mut client).await, Message::text("2"));
+        // No pong this time: the heartbeat closes the session.
+        assert_eq!(next(&mut client).await, Message::text("1"));
+
+        socket.cancellation_token.cancel();
         assert!(
             tokio::time::timeout(TIMEOUT, conn)
                 .await
@@ -778,12 +867,12 @@ mod size_probe {
                 parts.clone(),
                 false,
             );
-            let c = run(engine.clone(), s.clone(), ws);
+            let c = run(engine.clone(), s.clone(), ws, None);
             println!("run future: {}", std::mem::size_of_val(&c));
             drop(c);
             let (a, _b) = tokio::io::duplex(64);
             let ws = WebSocketStream::from_raw_socket(a, Role::Server, None).await;
-            let c = connection(engine.clone(), s.clone(), ws);
+            let c = connection(engine.clone(), s.clone(), ws, None);
             println!("connection future: {}", std::mem::size_of_val(&c));
             let (a, _b) = tokio::io::duplex(64);
             let mut ws = WebSocketStream::from_raw_socket(a, Role::Server, None).await;
