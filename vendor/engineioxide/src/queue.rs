@@ -10,7 +10,10 @@
 //!
 //! The API mirrors the part of `mpsc` the crate uses (`try_send`,
 //! `try_reserve` + `Permit::send`, `recv`, `poll_recv`, `try_recv`, `close`,
-//! `is_closed`, `closed`), with tokio's error types.
+//! `is_closed`, `closed`), with tokio's error types. It also holds the
+//! socket's volatile slot (the latest volatile packet, received after the
+//! buffered ones), which was a tokio `watch` channel of its own (~0.5 KiB
+//! per socket).
 
 use std::{
     collections::VecDeque,
@@ -33,6 +36,7 @@ pub(crate) fn queue<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             reserved: 0,
             capacity,
             closed: false,
+            volatile: None,
             rx_waker: None,
         }),
         closed: Notify::new(),
@@ -58,7 +62,20 @@ struct State<T> {
     capacity: usize,
     /// No more items are accepted (the receiver closed or was dropped).
     closed: bool,
+    /// The latest volatile item: outside the bound, replaced by the next.
+    volatile: Option<T>,
     rx_waker: Option<Waker>,
+}
+
+impl<T> State<T> {
+    /// The next item: buffered ones first, then the volatile slot.
+    fn pop(&mut self) -> Option<T> {
+        self.items.pop_front().or_else(|| self.volatile.take())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.volatile.is_none()
+    }
 }
 
 impl<T> Shared<T> {
@@ -120,6 +137,22 @@ impl<T> Sender<T> {
         Ok(Permit {
             shared: &self.shared,
         })
+    }
+
+    /// Puts `item` in the volatile slot, replacing one not yet received;
+    /// false when the queue is closed.
+    pub(crate) fn set_volatile(&self, item: T) -> bool {
+        let mut state = self.shared.lock();
+        if state.closed {
+            return false;
+        }
+        state.volatile = Some(item);
+        let waker = state.rx_waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
     }
 
     /// Whether the queue accepts no more items.
@@ -189,7 +222,7 @@ impl<T> Receiver<T> {
     /// released before the consumer sleeps, so an idle socket holds none.
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut state = self.shared.lock();
-        if let Some(item) = state.items.pop_front() {
+        if let Some(item) = state.pop() {
             return Poll::Ready(Some(item));
         }
         if state.closed {
@@ -204,7 +237,7 @@ impl<T> Receiver<T> {
     pub(crate) async fn ready(&mut self) -> bool {
         poll_fn(|cx| {
             let mut state = self.shared.lock();
-            if !state.items.is_empty() {
+            if !state.is_empty() {
                 return Poll::Ready(true);
             }
             if state.closed {
@@ -230,7 +263,7 @@ impl<T> Receiver<T> {
     /// The next item if one is queued now.
     pub(crate) fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let mut state = self.shared.lock();
-        match state.items.pop_front() {
+        match state.pop() {
             Some(item) => Ok(item),
             None if state.closed => Err(TryRecvError::Disconnected),
             None => Err(TryRecvError::Empty),
@@ -302,6 +335,19 @@ mod tests {
         assert_eq!(rx.try_recv(), Ok(1));
         assert_eq!(rx.try_recv(), Ok(3));
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    }
+
+    #[test]
+    fn the_volatile_slot_keeps_the_latest_and_comes_after_buffered_items() {
+        let (tx, mut rx) = queue::<u32>(1);
+        tx.try_send(1).unwrap();
+        assert!(tx.set_volatile(2));
+        assert!(tx.set_volatile(3), "the slot is outside the bound");
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!(rx.try_recv(), Ok(3));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        rx.close();
+        assert!(!tx.set_volatile(4));
     }
 
     #[tokio::test]

@@ -70,7 +70,7 @@ use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Str, TransportType};
 use futures_util::FutureExt;
 use http::request::Parts;
 use smallvec::{SmallVec, smallvec};
-use tokio::sync::{Mutex, mpsc::error::TrySendError, watch};
+use tokio::sync::{Mutex, mpsc::error::TrySendError};
 
 use crate::queue::{self, Receiver, Sender};
 
@@ -154,20 +154,16 @@ impl Permit<'_> {
 
 #[derive(Debug)]
 pub(crate) struct InternalRx {
+    /// The buffered packets, then the volatile slot.
     pub buffered_rx: Receiver<PacketBuf>,
     pub peeked_packet: Option<PacketBuf>,
-    pub volatile_rx: watch::Receiver<Option<PacketBuf>>,
 }
 
 impl InternalRx {
-    fn new(
-        buffered_rx: Receiver<PacketBuf>,
-        volatile_rx: watch::Receiver<Option<PacketBuf>>,
-    ) -> Self {
+    fn new(buffered_rx: Receiver<PacketBuf>) -> Self {
         Self {
             buffered_rx,
             peeked_packet: None,
-            volatile_rx,
         }
     }
 }
@@ -214,11 +210,6 @@ where
     /// Channel to send [PacketBuf] to the internal connection
     pub(crate) internal_tx: Sender<PacketBuf>,
 
-    /// Channel to send volatile [PacketBuf]s that bypass the internal buffer.
-    /// Uses a [`watch`](tokio::sync::watch) channel so only the latest volatile
-    /// message is retained; subsequent volatile sends overwrite the previous one.
-    volatile_tx: watch::Sender<Option<PacketBuf>>,
-
     /// Internal channel to receive Pong [`Packets`](Packet) (v4 protocol) or Ping (v3 protocol) in the heartbeat job
     /// which is running in a separate task
     pub(crate) heartbeat_rx: Mutex<Receiver<()>>,
@@ -255,7 +246,6 @@ where
     ) -> Self {
         let (internal_tx, internal_rx) = queue::queue(config.max_buffer_size);
         let (heartbeat_tx, heartbeat_rx) = queue::queue(1);
-        let (volatile_tx, volatile_rx) = watch::channel(None);
 
         Self {
             id: Sid::new(),
@@ -263,10 +253,8 @@ where
             transport: AtomicU8::new(transport as u8),
             upgrading: AtomicBool::new(false),
 
-            internal_rx: Mutex::new(InternalRx::new(internal_rx, volatile_rx)),
+            internal_rx: Mutex::new(InternalRx::new(internal_rx)),
             internal_tx,
-
-            volatile_tx,
 
             heartbeat_rx: Mutex::new(heartbeat_rx),
             heartbeat_tx,
@@ -544,7 +532,8 @@ where
     }
 
     pub(crate) fn send_volatile(&self, packets: PacketBuf) -> bool {
-        self.volatile_tx.send(Some(packets)).is_ok()
+        // The queue's volatile slot keeps only the latest one.
+        self.internal_tx.set_volatile(packets)
     }
 }
 
@@ -606,7 +595,6 @@ where
     ) -> (Arc<Socket<D>>, tokio::sync::mpsc::Receiver<Packet>) {
         let (internal_tx, internal_rx) = queue::queue(buffer_size);
         let (heartbeat_tx, heartbeat_rx) = queue::queue(1);
-        let (volatile_tx, volatile_rx) = watch::channel(None);
 
         let sock = Self {
             id: sid,
@@ -614,10 +602,8 @@ where
             transport: AtomicU8::new(TransportType::Websocket as u8),
             upgrading: AtomicBool::new(false),
 
-            internal_rx: Mutex::new(InternalRx::new(internal_rx, volatile_rx)),
+            internal_rx: Mutex::new(InternalRx::new(internal_rx)),
             internal_tx,
-
-            volatile_tx,
 
             heartbeat_rx: Mutex::new(heartbeat_rx),
             heartbeat_tx,

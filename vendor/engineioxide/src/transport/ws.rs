@@ -224,7 +224,6 @@ enum Wake {
     Incoming(Option<Result<Message, tungstenite::Error>>),
     /// Packets are buffered (`true`), or the buffer is closed (`false`).
     Outgoing(bool),
-    Volatile,
     Cancelled,
     Heartbeat,
 }
@@ -305,11 +304,7 @@ where
         .lock()
         .with_cancellation_token(&socket.cancellation_token)
         .await?;
-    let InternalRx {
-        buffered_rx,
-        volatile_rx,
-        ..
-    } = &mut *internal_rx;
+    let InternalRx { buffered_rx, .. } = &mut *internal_rx;
     let token = &socket.cancellation_token;
     let mut timer = pin!(tokio::time::sleep_until(
         beat.as_ref().map_or_else(Instant::now, Heartbeat::deadline)
@@ -320,7 +315,6 @@ where
             _ = token.cancelled() => Wake::Cancelled,
             msg = ws.next() => Wake::Incoming(msg),
             open = buffered_rx.ready() => Wake::Outgoing(open),
-            Ok(()) = volatile_rx.changed() => Wake::Volatile,
             () = &mut timer, if beat.is_some() => Wake::Heartbeat,
         };
         match wake {
@@ -364,22 +358,6 @@ where
             Wake::Outgoing(true) => {
                 let write = pin!(write_all(socket, &mut ws, buffered_rx));
                 finish_unless_stuck(token, write).await;
-            }
-            Wake::Volatile => {
-                // Boxed: volatile packets are rare, and their write would
-                // otherwise enlarge every connection's task by its size.
-                let val = volatile_rx.borrow_and_update().clone();
-                let write = val.map(|packets| {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    Box::pin(async {
-                        write_packets(socket, &mut ws, packets).await;
-                        ws.flush().await.ok();
-                    })
-                });
-                if let Some(mut write) = write {
-                    finish_unless_stuck(token, write.as_mut()).await;
-                }
             }
             Wake::Cancelled => {
                 #[cfg(feature = "tracing")]
@@ -434,8 +412,8 @@ async fn write_all<D, S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     while let Ok(packets) = buffered_rx.try_recv() {
-        // The loop of `write_packets`, inlined: a call would hold the
-        // packets twice in this future's state (argument and iterator).
+        // Written inline: a helper taking the packets would hold them twice
+        // in this future's state (argument and iterator).
         for item in packets {
             let Some(msg) = to_message(socket.protocol, item) else {
                 continue;
@@ -488,23 +466,6 @@ fn handle_message<H: EngineIoHandler>(
             #[cfg(feature = "tracing")]
             tracing::debug!(sid = ?socket.id, "unexpected ws message");
             Ok(Flow::Continue)
-        }
-    }
-}
-
-/// Feeds buffered packets to the websocket (flushed by the caller).
-async fn write_packets<D, S>(socket: &Socket<D>, ws: &mut WebSocketStream<S>, packets: PacketBuf)
-where
-    D: Default + Send + Sync + 'static,
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    for item in packets {
-        let Some(msg) = to_message(socket.protocol, item) else {
-            continue;
-        };
-        if let Err(_e) = ws.feed(msg).await {
-            #[cfg(feature = "tracing")]
-            tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
         }
     }
 }
@@ -881,18 +842,10 @@ mod size_probe {
             drop(u);
             println!("Socket: {}", std::mem::size_of::<Socket<()>>());
             let mut rx = s.internal_rx.lock().await;
-            let InternalRx {
-                buffered_rx,
-                volatile_rx,
-                ..
-            } = &mut *rx;
+            let InternalRx { buffered_rx, .. } = &mut *rx;
             {
                 let w = write_all(&s, &mut ws, buffered_rx);
                 println!("write_all: {}", std::mem::size_of_val(&w));
-            }
-            {
-                let w = write_packets(&s, &mut ws, PacketBuf::new());
-                println!("write_packets: {}", std::mem::size_of_val(&w));
             }
             {
                 let f = pin!(write_all(&s, &mut ws, buffered_rx));
@@ -903,7 +856,6 @@ mod size_probe {
                 "cancelled: {}",
                 std::mem::size_of_val(&s.cancellation_token.cancelled())
             );
-            println!("changed: {}", std::mem::size_of_val(&volatile_rx.changed()));
             println!("recv: {}", std::mem::size_of_val(&buffered_rx.recv()));
             println!(
                 "feed: {}",
