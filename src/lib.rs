@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod deadlines;
+pub mod guard;
 pub mod hub;
 pub mod notification;
 pub mod ops;
@@ -23,13 +24,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tower::util::{MapRequest, MapResponse};
+use tower::{Layer, Service};
 
 pub use config::Config;
 
 use crate::clock::{SharedClock, SystemClock};
+use crate::guard::Guard;
 use crate::hub::Hub;
 use crate::session::{MemorySessions, SessionClocks};
 use crate::store::{SqliteStore, Store, StoreError};
@@ -49,20 +58,32 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Arc<Hub>, S
     Ok(Hub::new(config, clock, store, sessions))
 }
 
-/// The whole HTTP application: Socket.IO, the API and the ops endpoints.
-pub fn app(hub: Arc<Hub>) -> Router {
+/// The whole HTTP application: Socket.IO, the API and the ops endpoints,
+/// behind the origin check and CORS.
+///
+/// The layers wrap the router as one service. `Router::layer` would wrap
+/// every route and the fallback instead, and axum clones a route's whole
+/// service stack (the CORS settings, the Socket.IO service) for every
+/// request; `from_fn` middleware would box and clone the stack under it
+/// (the origin check is a [`Guard`] for that reason).
+pub fn app(
+    hub: Arc<Hub>,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
     let origins = Arc::new(origin::Origins::new(&hub.config.cors_origins));
     let io_layer = socket::layer(hub.clone());
-    Router::new()
+    let router = Router::new()
         .merge(api::router(hub.clone()))
-        .merge(ops::router(hub))
-        .layer(io_layer)
-        .layer(axum::middleware::from_fn(socket::own_request))
-        .layer(origins.cors_layer())
-        .layer(axum::middleware::from_fn_with_state(
-            origins,
-            origin::check_origin,
-        ))
+        .merge(ops::router(hub));
+    let io = MapResponse::new(io_layer.layer(router), |r: http::Response<_>| {
+        r.map(Body::new)
+    });
+    let owned = MapRequest::new(io, socket::own_request);
+    let cors = origins.cors_layer().layer(owned);
+    Guard::new(cors, move |req: &Request| origin::refusal(&origins, req))
 }
 
 /// A running server.
@@ -131,7 +152,9 @@ pub async fn start_with_clock(
         })
     };
 
-    let app = app(hub.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app(
+        hub.clone(),
+    ));
     let closing = hub.clone();
     let task = tokio::spawn(async move {
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();

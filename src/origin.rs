@@ -5,11 +5,8 @@
 //! requests to an IP address (an `Origin` naming the request's own `Host`,
 //! as python-socketio sends on websocket upgrades).
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -74,29 +71,27 @@ pub fn same_origin(origin: &str, host: Option<&str>) -> bool {
             .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
 }
 
-/// Refuses Socket.IO requests from unlisted browser origins.
-pub async fn check_origin(
-    State(origins): State<Arc<Origins>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if req.uri().path().starts_with("/socket.io") {
-        if let Some(origin) = req.headers().get(header::ORIGIN) {
-            let host = req
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok());
-            let ok = origin
-                .to_str()
-                .map(|o| origins.allows(o) || same_origin(o, host))
-                .unwrap_or(false);
-            if !ok {
-                metrics::counter!("herald_origin_refused_total").increment(1);
-                return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
-            }
-        }
+/// The `403` for a Socket.IO request from an unlisted origin; `None` lets
+/// the request through. Used as the check of a [`crate::guard::Guard`] in
+/// front of everything else.
+pub fn refusal(origins: &Origins, req: &Request) -> Option<Response> {
+    if !req.uri().path().starts_with("/socket.io") {
+        return None;
     }
-    next.run(req).await
+    let origin = req.headers().get(header::ORIGIN)?;
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let ok = origin
+        .to_str()
+        .map(|o| origins.allows(o) || same_origin(o, host))
+        .unwrap_or(false);
+    if ok {
+        return None;
+    }
+    metrics::counter!("herald_origin_refused_total").increment(1);
+    Some((StatusCode::FORBIDDEN, "origin not allowed").into_response())
 }
 
 #[cfg(test)]

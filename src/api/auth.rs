@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 use subtle::ConstantTimeEq;
@@ -28,7 +27,7 @@ pub fn key_index(keys: &[Secret], presented: &str) -> Option<usize> {
     })
 }
 
-/// What the API middleware needs: the hub, and one bucket per API key.
+/// What the API key check needs: the hub, and one bucket per API key.
 #[derive(Clone)]
 pub struct Gate {
     hub: Arc<Hub>,
@@ -61,39 +60,46 @@ fn presented(headers: &header::HeaderMap) -> Option<&str> {
         .map(|(_, key)| key.trim())
 }
 
-pub async fn require_api_key(State(gate): State<Gate>, req: Request, next: Next) -> Response {
-    let Some(i) = presented(req.headers()).and_then(|k| key_index(&gate.hub.config.api_keys, k))
-    else {
-        metrics::counter!("herald_api_unauthorized_total").increment(1);
-        let mut res = ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid API key is required",
-        )
-        .into_response();
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
-        return res;
-    };
-    let limit = gate.hub.config.api_rate_limit;
-    let allowed = gate.buckets[i]
-        .lock()
-        .try_take(gate.hub.now(), limit.per_second, limit.burst);
-    if !allowed {
-        metrics::counter!("herald_api_rate_limited_total").increment(1);
-        let mut res = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests for this API key; slow down",
-        )
-        .into_response();
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        return res;
+impl Gate {
+    /// The `401` or `429` answer for `req`; `None` lets it through (the
+    /// check of the [`crate::guard::Guard`] in front of the API).
+    pub fn refusal(&self, req: &Request) -> Option<Response> {
+        let gate = self;
+        let Some(i) =
+            presented(req.headers()).and_then(|k| key_index(&gate.hub.config.api_keys, k))
+        else {
+            metrics::counter!("herald_api_unauthorized_total").increment(1);
+            let mut res = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a valid API key is required",
+            )
+            .into_response();
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            return Some(res);
+        };
+        let limit = gate.hub.config.api_rate_limit;
+        let allowed =
+            gate.buckets[i]
+                .lock()
+                .try_take(gate.hub.now(), limit.per_second, limit.burst);
+        if !allowed {
+            metrics::counter!("herald_api_rate_limited_total").increment(1);
+            let mut res = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests for this API key; slow down",
+            )
+            .into_response();
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            return Some(res);
+        }
+        None
     }
-    next.run(req).await
 }
 
 #[cfg(test)]

@@ -11,11 +11,13 @@ mod views;
 
 use std::sync::Arc;
 
+use axum::extract::Request;
 use axum::routing::{delete, get, post};
 use axum::Router;
 
 pub use error::{ApiError, MAX_BODY};
 
+use crate::guard::Guard;
 use crate::hub::Hub;
 
 /// The authenticated `/api/v1` routes (the OpenAPI document is public and
@@ -53,11 +55,11 @@ pub fn router(hub: Arc<Hub>) -> Router {
         )
         .route("/sessions/{session_id}/activity", post(sessions::activity))
         .route("/sessions/{session_id}/extend", post(sessions::extend))
-        .layer(axum::middleware::from_fn_with_state(
-            auth::Gate::new(hub.clone()),
-            auth::require_api_key,
-        ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .with_state(hub);
-    Router::new().nest("/api/v1", routes)
+        .with_state(hub.clone());
+    // The key check wraps the API as one service (see `crate::guard`), so
+    // an unknown path under /api/v1 also needs a key before its 404.
+    let gate = auth::Gate::new(hub);
+    let guarded = Guard::new(routes, move |req: &Request| gate.refusal(req));
+    Router::new().nest_service("/api/v1", guarded)
 }
