@@ -29,6 +29,7 @@ use std::convert::Infallible;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -165,6 +166,13 @@ pub async fn start_with_clock(
             sockets.shutdown_sockets().await;
             let _ = stopped_tx.send(());
         };
+        // Small frames go out at once (no Nagle delay behind an unacknowledged
+        // one): a real-time server writes many small, separate messages.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         let server = axum::serve(listener, app).with_graceful_shutdown(graceful);
         let result = tokio::select! {
             r = server => r,

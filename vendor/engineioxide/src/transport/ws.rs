@@ -863,6 +863,9 @@ mod size_probe {
             );
             println!("flush: {}", std::mem::size_of_val(&ws.flush()));
             println!("PacketBuf: {}", std::mem::size_of::<PacketBuf>());
+            println!("Sleep: {}", std::mem::size_of::<tokio::time::Sleep>());
+            println!("Heartbeat: {}", std::mem::size_of::<Heartbeat>());
+            println!("Wake: {}", std::mem::size_of::<Wake>());
         });
     }
 }
