@@ -23,6 +23,9 @@ use crate::notification::{Notification, Recipient, StateFilter};
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: flume::Sender<Write>,
+    /// Joined at `close`, so the connection is closed (and the WAL
+    /// checkpointed) before the process exits.
+    writer_thread: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
     pending: Arc<Pending>,
 }
 
@@ -88,11 +91,12 @@ impl SqliteStore {
         let pending = Arc::new(Pending::default());
         pending.reload(&conn)?;
         let (tx, rx) = flume::bounded(4096);
-        writer::spawn(conn, rx, pending.clone())
+        let thread = writer::spawn(conn, rx, pending.clone())
             .map_err(|e| StoreError::Unavailable(format!("could not start the writer: {e}")))?;
         Ok(Self {
             pool,
             writer: tx,
+            writer_thread: parking_lot::Mutex::new(Some(thread)),
             pending,
         })
     }
@@ -269,6 +273,10 @@ impl Store for SqliteStore {
         let (reply, done) = oneshot::channel();
         if self.writer.send_async(Write::Close { reply }).await.is_ok() {
             let _ = done.await;
+        }
+        let thread = self.writer_thread.lock().take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         self.pool.close().await;
     }

@@ -14,7 +14,7 @@ use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
 use smallvec::smallvec;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::{
@@ -23,7 +23,7 @@ use tokio_tungstenite::{
         protocol::{Role, WebSocketConfig},
     },
 };
-use tokio_util::{future::FutureExt as _, sync::CancellationToken};
+use tokio_util::future::FutureExt as _;
 
 use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Sid, Str, TransportType};
 
@@ -203,7 +203,10 @@ where
         tracing::debug!("new websocket connection");
 
         let mut ws = ws_init().await;
-        init_handshake(socket.id, &mut ws, &engine.config).await?;
+        if let Err(e) = init_handshake(socket.id, &mut ws, &engine.config).await {
+            engine.close_session(socket.id, DisconnectReason::TransportError);
+            return Err(e);
+        }
         if socket.protocol == ProtocolVersion::V4 {
             // Runs in the websocket's own task (no heartbeat task).
             let (interval, timeout) = (engine.config.ping_interval, engine.config.ping_timeout);
@@ -304,35 +307,41 @@ where
         .lock()
         .with_cancellation_token(&socket.cancellation_token)
         .await?;
-    let InternalRx { buffered_rx, .. } = &mut *internal_rx;
+    let InternalRx {
+        buffered_rx,
+        peeked_packet,
+    } = &mut *internal_rx;
     let token = &socket.cancellation_token;
     let mut timer = pin!(tokio::time::sleep_until(
         beat.as_ref().map_or_else(Instant::now, Heartbeat::deadline)
     ));
-
-    loop {
-        let wake = tokio::select! {
-            _ = token.cancelled() => Wake::Cancelled,
-            msg = ws.next() => Wake::Incoming(msg),
-            open = buffered_rx.ready() => Wake::Outgoing(open),
-            () = &mut timer, if beat.is_some() => Wake::Heartbeat,
-        };
-        match wake {
-            Wake::Heartbeat => {
-                let Some(b) = beat.as_mut() else { continue };
-                let alive = match b.due(Instant::now()) {
-                    Due::Ping => socket.internal_tx.try_send(smallvec![Packet::Ping]).is_ok(),
-                    Due::TimedOut => false,
-                };
-                if alive {
-                    timer.as_mut().reset(b.deadline());
-                } else {
-                    // As the heartbeat task does: a close packet, then the
-                    // session closes (this task flushes it when cancelled).
-                    beat = None;
-                    socket.close(DisconnectReason::HeartbeatTimeout);
+    // A packet the last poll took but could not fit goes first (boxed: it
+    // happens once, on some upgrades).
+    if let Some(packets) = peeked_packet.take() {
+        let mut write = Box::pin(async {
+            for item in packets {
+                if let Some(msg) = to_message(socket.protocol, item) {
+                    ws.feed(msg).await.ok();
                 }
             }
+            ws.flush().await.ok();
+        });
+        finish_unless_stuck(socket, write.as_mut(), &mut beat, timer.as_mut()).await;
+    }
+
+    loop {
+        // Reading first: a pong that has arrived is seen before the
+        // heartbeat's deadline is judged, and a client that is always sent
+        // something is still read (writes go in rounds, see `write_all`).
+        let wake = tokio::select! {
+            biased;
+            _ = token.cancelled() => Wake::Cancelled,
+            msg = ws.next() => Wake::Incoming(msg),
+            () = &mut timer, if beat.is_some() => Wake::Heartbeat,
+            open = buffered_rx.ready() => Wake::Outgoing(open),
+        };
+        match wake {
+            Wake::Heartbeat => heartbeat_due(socket, &mut beat, timer.as_mut()),
             Wake::Incoming(None) => return Some(Ok(())),
             Wake::Incoming(Some(msg)) => match handle_message(engine, socket, msg) {
                 Ok(Flow::Continue) => {}
@@ -352,12 +361,23 @@ where
                     .await;
                     return Some(Ok(()));
                 }
-                Err(e) => return Some(Err(e)),
+                Err(e) => {
+                    // What was buffered still goes out, then the websocket
+                    // closes (boxed: see below).
+                    let closing = Box::pin(async {
+                        while buffered_rx.ready().now_or_never() == Some(true) {
+                            write_all(socket, &mut ws, buffered_rx).await;
+                        }
+                        ws.close(None).await.ok();
+                    });
+                    bounded(closing).await;
+                    return Some(Err(e));
+                }
             },
             Wake::Outgoing(false) => return None,
             Wake::Outgoing(true) => {
                 let write = pin!(write_all(socket, &mut ws, buffered_rx));
-                finish_unless_stuck(token, write).await;
+                finish_unless_stuck(socket, write, &mut beat, timer.as_mut()).await;
             }
             Wake::Cancelled => {
                 #[cfg(feature = "tracing")]
@@ -365,7 +385,9 @@ where
                 // Boxed: it runs once, and would otherwise enlarge every
                 // connection's task by its size.
                 let closing = Box::pin(async move {
-                    write_all(socket, &mut ws, buffered_rx).await;
+                    while buffered_rx.ready().now_or_never() == Some(true) {
+                        write_all(socket, &mut ws, buffered_rx).await;
+                    }
                     ws.close(None).await.ok();
                 });
                 bounded(closing).await;
@@ -380,16 +402,58 @@ where
 /// hold the task (and its socket) forever. Cancelling a write outright would
 /// drop the packets it carries, the close packet among them.
 ///
+/// The heartbeat keeps running meanwhile: a client that stops reading
+/// blocks the write, misses its pong deadline and is closed, as with a
+/// heartbeat task of its own.
+///
 /// The write is pinned by the caller (`pin!`), so the task's state holds it
 /// once rather than once per move.
-async fn finish_unless_stuck<F: Future<Output = ()>>(
-    token: &CancellationToken,
+async fn finish_unless_stuck<D, F>(
+    socket: &Socket<D>,
     mut write: Pin<&mut F>,
-) {
-    tokio::select! {
-        biased;
-        () = &mut write => {}
-        () = token.cancelled() => bounded(write).await,
+    beat: &mut Option<Heartbeat>,
+    mut timer: Pin<&mut Sleep>,
+) where
+    D: Default + Send + Sync + 'static,
+    F: Future<Output = ()>,
+{
+    enum Step {
+        Written,
+        Cancelled,
+        Heartbeat,
+    }
+    loop {
+        let step = tokio::select! {
+            biased;
+            () = &mut write => Step::Written,
+            () = socket.cancellation_token.cancelled() => Step::Cancelled,
+            () = &mut timer, if beat.is_some() => Step::Heartbeat,
+        };
+        match step {
+            Step::Written => return,
+            Step::Cancelled => return bounded(write).await,
+            Step::Heartbeat => heartbeat_due(socket, beat, timer.as_mut()),
+        }
+    }
+}
+
+/// The heartbeat's deadline has passed: a ping to send, or a pong that did
+/// not come, which closes the session as the heartbeat task does (a close
+/// packet, then the session closes; the task flushes it when cancelled).
+fn heartbeat_due<D>(socket: &Socket<D>, beat: &mut Option<Heartbeat>, timer: Pin<&mut Sleep>)
+where
+    D: Default + Send + Sync + 'static,
+{
+    let Some(b) = beat.as_mut() else { return };
+    let alive = match b.due(Instant::now()) {
+        Due::Ping => socket.internal_tx.try_send(smallvec![Packet::Ping]).is_ok(),
+        Due::TimedOut => false,
+    };
+    if alive {
+        timer.reset(b.deadline());
+    } else {
+        *beat = None;
+        socket.close(DisconnectReason::HeartbeatTimeout);
     }
 }
 
@@ -402,7 +466,12 @@ async fn bounded<F: Future<Output = ()>>(fut: F) {
         .ok();
 }
 
-/// Writes every packet buffered now, and flushes once.
+/// Most buffered packets written before the task looks at the client's
+/// side again.
+const WRITE_ROUND: usize = 64;
+
+/// Writes the packets buffered now, at most [`WRITE_ROUND`] of them, and
+/// flushes once.
 async fn write_all<D, S>(
     socket: &Socket<D>,
     ws: &mut WebSocketStream<S>,
@@ -411,7 +480,11 @@ async fn write_all<D, S>(
     D: Default + Send + Sync + 'static,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    while let Ok(packets) = buffered_rx.try_recv() {
+    let mut round = 0;
+    while round < WRITE_ROUND
+        && let Ok(packets) = buffered_rx.try_recv()
+    {
+        round += 1;
         // Written inline: a helper taking the packets would hold them twice
         // in this future's state (argument and iterator).
         for item in packets {
@@ -763,6 +836,37 @@ mod tests {
         );
     }
 
+    /// A client that stops reading blocks the writes; its heartbeat still
+    /// runs and closes the session when the pong does not come.
+    #[tokio::test]
+    async fn the_heartbeat_closes_a_client_that_stopped_reading() {
+        let closed = Arc::new(std::sync::Mutex::new(None));
+        let reason = closed.clone();
+        let socket = Arc::new(Socket::new(
+            ProtocolVersion::V4,
+            TransportType::Websocket,
+            &EngineIoConfig::default(),
+            Request::<()>::default().into_parts().0,
+            Box::new(move |_, r| *reason.lock().unwrap() = Some(r)),
+            false,
+        ));
+        let (server, _client) = ws_pair().await; // the client never reads
+        let period = Duration::from_millis(30);
+        let beat = Heartbeat::new(period, period, Instant::now());
+        tokio::spawn(run(engine(), socket.clone(), server, Some(beat)));
+        for _ in 0..100 {
+            socket.emit(Str::from("x".repeat(200))).ok();
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        while closed.lock().unwrap().is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            *closed.lock().unwrap(),
+            Some(DisconnectReason::HeartbeatTimeout)
+        );
+    }
+
     /// One task both reads and writes: a pong from the client reaches the
     /// heartbeat while packets flow the other way.
     #[tokio::test]
@@ -849,7 +953,9 @@ mod size_probe {
             }
             {
                 let f = pin!(write_all(&s, &mut ws, buffered_rx));
-                let w = finish_unless_stuck(&s.cancellation_token, f);
+                let mut beat = None;
+                let timer = pin!(tokio::time::sleep(std::time::Duration::from_secs(1)));
+                let w = finish_unless_stuck(&s, f, &mut beat, timer);
                 println!("finish_unless_stuck: {}", std::mem::size_of_val(&w));
             }
             println!(
