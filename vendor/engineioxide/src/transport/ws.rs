@@ -326,20 +326,36 @@ where
             }
             ws.flush().await.ok();
         });
-        finish_unless_stuck(socket, write.as_mut(), &mut beat, timer.as_mut()).await;
+        if !finish_unless_stuck(socket, write.as_mut(), &mut beat, timer.as_mut()).await {
+            return None;
+        }
     }
 
+    let mut read_first = true;
     loop {
-        // Reading first: a pong that has arrived is seen before the
-        // heartbeat's deadline is judged, and a client that is always sent
-        // something is still read (writes go in rounds, see `write_all`).
-        let wake = tokio::select! {
-            biased;
-            _ = token.cancelled() => Wake::Cancelled,
-            msg = ws.next() => Wake::Incoming(msg),
-            () = &mut timer, if beat.is_some() => Wake::Heartbeat,
-            open = buffered_rx.ready() => Wake::Outgoing(open),
+        // Reading and writing take turns: after a write the client's side is
+        // polled first (a pong that has arrived is seen before the heartbeat
+        // is judged), after a read the heartbeat and the buffer are. So a
+        // client that is always sent something is still read, and one that
+        // floods us is still written to (writes go in rounds, `write_all`).
+        let wake = if read_first {
+            tokio::select! {
+                biased;
+                _ = token.cancelled() => Wake::Cancelled,
+                msg = ws.next() => Wake::Incoming(msg),
+                () = &mut timer, if beat.is_some() => Wake::Heartbeat,
+                open = buffered_rx.ready() => Wake::Outgoing(open),
+            }
+        } else {
+            tokio::select! {
+                biased;
+                _ = token.cancelled() => Wake::Cancelled,
+                () = &mut timer, if beat.is_some() => Wake::Heartbeat,
+                open = buffered_rx.ready() => Wake::Outgoing(open),
+                msg = ws.next() => Wake::Incoming(msg),
+            }
         };
+        read_first = !matches!(wake, Wake::Incoming(_));
         match wake {
             Wake::Heartbeat => heartbeat_due(socket, &mut beat, timer.as_mut()),
             Wake::Incoming(None) => return Some(Ok(())),
@@ -364,6 +380,7 @@ where
                 Err(e) => {
                     // What was buffered still goes out, then the websocket
                     // closes (boxed: see below).
+                    buffered_rx.close();
                     let closing = Box::pin(async {
                         while buffered_rx.ready().now_or_never() == Some(true) {
                             write_all(socket, &mut ws, buffered_rx).await;
@@ -377,13 +394,21 @@ where
             Wake::Outgoing(false) => return None,
             Wake::Outgoing(true) => {
                 let write = pin!(write_all(socket, &mut ws, buffered_rx));
-                finish_unless_stuck(socket, write, &mut beat, timer.as_mut()).await;
+                if !finish_unless_stuck(socket, write, &mut beat, timer.as_mut()).await {
+                    // Cut off mid-round after the session was cancelled:
+                    // later packets would follow a gap. The client is not
+                    // reading anyway.
+                    return None;
+                }
             }
             Wake::Cancelled => {
                 #[cfg(feature = "tracing")]
                 tracing::trace!(sid = %socket.id, "ws closing flush");
                 // Boxed: it runs once, and would otherwise enlarge every
                 // connection's task by its size.
+                // The buffer is closed first, so the drain ends with what is
+                // queued now (the engine closes it after this task anyway).
+                buffered_rx.close();
                 let closing = Box::pin(async move {
                     while buffered_rx.ready().now_or_never() == Some(true) {
                         write_all(socket, &mut ws, buffered_rx).await;
@@ -408,12 +433,15 @@ where
 ///
 /// The write is pinned by the caller (`pin!`), so the task's state holds it
 /// once rather than once per move.
+///
+/// Returns whether the write finished (not cut off by the limit).
 async fn finish_unless_stuck<D, F>(
     socket: &Socket<D>,
     mut write: Pin<&mut F>,
     beat: &mut Option<Heartbeat>,
     mut timer: Pin<&mut Sleep>,
-) where
+) -> bool
+where
     D: Default + Send + Sync + 'static,
     F: Future<Output = ()>,
 {
@@ -430,7 +458,7 @@ async fn finish_unless_stuck<D, F>(
             () = &mut timer, if beat.is_some() => Step::Heartbeat,
         };
         match step {
-            Step::Written => return,
+            Step::Written => return true,
             Step::Cancelled => return bounded(write).await,
             Step::Heartbeat => heartbeat_due(socket, beat, timer.as_mut()),
         }
@@ -460,18 +488,22 @@ where
 /// Waits at most [`CLOSING_FLUSH_LIMIT`] for `fut`. The timer is boxed:
 /// closing happens once per connection, and a timer held in the task's
 /// state would enlarge every idle connection by its size.
-async fn bounded<F: Future<Output = ()>>(fut: F) {
+///
+/// Returns whether `fut` finished in time.
+async fn bounded<F: Future<Output = ()>>(fut: F) -> bool {
     Box::pin(tokio::time::timeout(CLOSING_FLUSH_LIMIT, fut))
         .await
-        .ok();
+        .is_ok()
 }
 
-/// Most buffered packets written before the task looks at the client's
-/// side again.
+/// Most buffered packets, and bytes, written in one round before the task
+/// looks at the client's side again: a pong is read between rounds, so a
+/// round must not outlast the heartbeat's timeout on a slow link.
 const WRITE_ROUND: usize = 64;
+const WRITE_ROUND_BYTES: usize = 64 * 1024;
 
-/// Writes the packets buffered now, at most [`WRITE_ROUND`] of them, and
-/// flushes once.
+/// Writes the packets buffered now, at most [`WRITE_ROUND`] of them or
+/// [`WRITE_ROUND_BYTES`], and flushes once.
 async fn write_all<D, S>(
     socket: &Socket<D>,
     ws: &mut WebSocketStream<S>,
@@ -480,8 +512,9 @@ async fn write_all<D, S>(
     D: Default + Send + Sync + 'static,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut round = 0;
+    let (mut round, mut bytes) = (0, 0);
     while round < WRITE_ROUND
+        && bytes < WRITE_ROUND_BYTES
         && let Ok(packets) = buffered_rx.try_recv()
     {
         round += 1;
@@ -491,6 +524,7 @@ async fn write_all<D, S>(
             let Some(msg) = to_message(socket.protocol, item) else {
                 continue;
             };
+            bytes += msg.len();
             if let Err(_e) = ws.feed(msg).await {
                 #[cfg(feature = "tracing")]
                 tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
@@ -865,6 +899,28 @@ mod tests {
             *closed.lock().unwrap(),
             Some(DisconnectReason::HeartbeatTimeout)
         );
+    }
+
+    /// Reading and writing take turns: a client that floods the server
+    /// with messages still receives what is sent to it.
+    #[tokio::test]
+    async fn a_flooding_client_is_still_written_to() {
+        let socket = socket();
+        let (server, client) = ws_pair().await;
+        let (mut tx, mut rx) = client.split();
+        let conn = spawn_connection(&socket, server);
+        let flood =
+            tokio::spawn(async move { while tx.send(Message::text("4flood")).await.is_ok() {} });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        socket.emit(Str::from("hello")).unwrap();
+        let msg = tokio::time::timeout(TIMEOUT, rx.next())
+            .await
+            .expect("the packet arrives while the client floods")
+            .unwrap()
+            .unwrap();
+        assert_eq!(msg, Message::text("4hello"));
+        flood.abort();
+        conn.abort();
     }
 
     /// One task both reads and writes: a pong from the client reaches the
