@@ -60,43 +60,46 @@ fn presented(headers: &header::HeaderMap) -> Option<&str> {
         .map(|(_, key)| key.trim())
 }
 
+/// An API error answer with one extra header.
+fn refuse(
+    status: StatusCode,
+    code: &'static str,
+    message: &'static str,
+    extra: (header::HeaderName, &'static str),
+) -> Response {
+    let mut res = ApiError::new(status, code, message).into_response();
+    res.headers_mut()
+        .insert(extra.0, header::HeaderValue::from_static(extra.1));
+    res
+}
+
 impl Gate {
     /// The `401` or `429` answer for `req`; `None` lets it through (the
     /// check of the [`crate::guard::Guard`] in front of the API).
     pub fn refusal(&self, req: &Request) -> Option<Response> {
-        let gate = self;
-        let Some(i) =
-            presented(req.headers()).and_then(|k| key_index(&gate.hub.config.api_keys, k))
-        else {
+        let keys = &self.hub.config.api_keys;
+        let Some(i) = presented(req.headers()).and_then(|k| key_index(keys, k)) else {
             metrics::counter!("herald_api_unauthorized_total").increment(1);
-            let mut res = ApiError::new(
+            return Some(refuse(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "a valid API key is required",
-            )
-            .into_response();
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-            return Some(res);
+                (header::WWW_AUTHENTICATE, "Bearer"),
+            ));
         };
-        let limit = gate.hub.config.api_rate_limit;
+        let limit = self.hub.config.api_rate_limit;
         let allowed =
-            gate.buckets[i]
+            self.buckets[i]
                 .lock()
-                .try_take(gate.hub.now(), limit.per_second, limit.burst);
+                .try_take(self.hub.now(), limit.per_second, limit.burst);
         if !allowed {
             metrics::counter!("herald_api_rate_limited_total").increment(1);
-            let mut res = ApiError::new(
+            return Some(refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "too many requests for this API key; slow down",
-            )
-            .into_response();
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-            return Some(res);
+                (header::RETRY_AFTER, "1"),
+            ));
         }
         None
     }
