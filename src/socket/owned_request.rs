@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Uri};
 
-/// The headers read after this middleware: the bearer token (Herald's
+/// The headers read after this step: the bearer token (Herald's
 /// authentication), the websocket key (the upgrade answer) and the content
 /// type (a polling POST).
 const KEPT_HEADERS: [HeaderName; 3] = [
@@ -38,7 +38,7 @@ pub fn own_headers(headers: &HeaderMap) -> HeaderMap {
     owned
 }
 
-/// The extensions read after this middleware: the peer address (audit) and
+/// The extensions read after this step: the peer address (audit) and
 /// hyper's upgrade handle (the websocket).
 fn kept_extensions(extensions: &mut Extensions) -> Extensions {
     let mut kept = Extensions::new();
