@@ -15,6 +15,7 @@ pub mod ops;
 pub mod origin;
 pub mod outbox;
 pub mod rate;
+pub mod serve;
 pub mod session;
 pub mod socket;
 pub mod store;
@@ -29,7 +30,6 @@ use std::convert::Infallible;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -153,9 +153,7 @@ pub async fn start_with_clock(
         })
     };
 
-    let app = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app(
-        hub.clone(),
-    ));
+    let app = app(hub.clone());
     let closing = hub.clone();
     let task = tokio::spawn(async move {
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
@@ -166,14 +164,7 @@ pub async fn start_with_clock(
             sockets.shutdown_sockets().await;
             let _ = stopped_tx.send(());
         };
-        // Small frames go out at once (no Nagle delay behind an unacknowledged
-        // one): a real-time server writes many small, separate messages.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        let server = axum::serve(listener, app).with_graceful_shutdown(graceful);
+        let server = serve::serve(listener, app, graceful);
         let result = tokio::select! {
             r = server => r,
             _ = async {
