@@ -14,6 +14,10 @@
 //! socket's volatile slot (the latest volatile packet, received after the
 //! buffered ones), which was a tokio `watch` channel of its own (~0.5 KiB
 //! per socket).
+//!
+//! A websocket can be attached as the queue's [`Direct`] connection: while
+//! nothing is queued, a send is written to the connection at once, by the
+//! sending thread, and the consumer is not woken at all.
 
 use std::{
     collections::VecDeque,
@@ -38,6 +42,7 @@ pub(crate) fn queue<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             closed: false,
             volatile: None,
             rx_waker: None,
+            direct: None,
         }),
         closed: Notify::new(),
     });
@@ -47,6 +52,26 @@ pub(crate) fn queue<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         },
         Receiver { shared },
     )
+}
+
+/// A connection a queue writes to directly while nothing is queued ahead.
+///
+/// Both methods run under the queue's lock, so a send cannot slip past
+/// items that are queued or being flushed.
+pub(crate) trait Direct<T>: Send + Sync {
+    /// Writes `item` now, unless earlier bytes still wait unsent (the item
+    /// is then given back, to be queued). `Ok(true)` when part of it now
+    /// waits unsent: the consumer must flush it once the connection can
+    /// take more.
+    fn offer(&self, item: T) -> Result<bool, T>;
+
+    /// `Ready(true)` when bytes wait unsent and the connection can take
+    /// more, `Ready(false)` when none wait; `Pending` while the connection
+    /// cannot take more (`cx` is woken when it can).
+    fn poll_unsent(&self, cx: &mut Context<'_>) -> Poll<bool>;
+
+    /// Writes what waits unsent, then items taken with `next`.
+    fn flush(&self, next: &mut dyn FnMut() -> Option<T>) -> std::io::Result<()>;
 }
 
 struct Shared<T> {
@@ -65,6 +90,8 @@ struct State<T> {
     /// The latest volatile item: outside the bound, replaced by the next.
     volatile: Option<T>,
     rx_waker: Option<Waker>,
+    /// The connection written to directly while nothing is queued.
+    direct: Option<Arc<dyn Direct<T>>>,
 }
 
 impl<T> State<T> {
@@ -85,8 +112,25 @@ impl<T> Shared<T> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `item` under the lock and wakes the receiver after it.
+    /// Writes `item` to the direct connection when nothing is queued ahead
+    /// of it, or else queues it; wakes the receiver when it has work.
     fn push(&self, mut state: MutexGuard<'_, State<T>>, item: T) {
+        let item = match state.direct.as_deref() {
+            Some(direct) if state.is_empty() => match direct.offer(item) {
+                Ok(false) => return,
+                Ok(true) => {
+                    // Part of it waits unsent: the receiver flushes it.
+                    let waker = state.rx_waker.take();
+                    drop(state);
+                    if let Some(waker) = waker {
+                        waker.wake();
+                    }
+                    return;
+                }
+                Err(item) => item,
+            },
+            _ => item,
+        };
         state.items.push_back(item);
         let waker = state.rx_waker.take();
         drop(state);
@@ -233,10 +277,19 @@ impl<T> Receiver<T> {
     }
 
     /// Resolves when an item can be received (`true`) or the queue is
-    /// closed and drained (`false`), without taking the item.
+    /// closed and drained (`false`), without taking the item. With a
+    /// direct connection, also when bytes wait unsent and it can take more
+    /// (`true`: [`Receiver::flush_direct`] writes them).
     pub(crate) async fn ready(&mut self) -> bool {
         poll_fn(|cx| {
             let mut state = self.shared.lock();
+            if let Some(direct) = state.direct.as_deref() {
+                match direct.poll_unsent(cx) {
+                    Poll::Ready(false) => {}
+                    // Unsent bytes go before any queued item.
+                    unsent => return unsent,
+                }
+            }
             if !state.is_empty() {
                 return Poll::Ready(true);
             }
@@ -260,6 +313,30 @@ impl<T> Receiver<T> {
         }
     }
 
+    /// Attaches a direct connection (`Some`) or detaches it (`None`).
+    pub(crate) fn set_direct(&mut self, direct: Option<Arc<dyn Direct<T>>>) {
+        self.shared.lock().direct = direct;
+    }
+
+    /// A guard that detaches the direct connection when dropped, so the
+    /// connection is released however its task ends.
+    pub(crate) fn detach_on_drop(&self) -> DetachOnDrop<T> {
+        DetachOnDrop {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Lets the direct connection write what waits unsent and then the
+    /// queued items, under the lock (no send slips past them). Without a
+    /// direct connection, does nothing.
+    pub(crate) fn flush_direct(&mut self) -> std::io::Result<()> {
+        let mut state = self.shared.lock();
+        let Some(direct) = state.direct.clone() else {
+            return Ok(());
+        };
+        direct.flush(&mut || state.pop())
+    }
+
     /// The next item if one is queued now.
     pub(crate) fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let mut state = self.shared.lock();
@@ -279,6 +356,17 @@ impl<T> Receiver<T> {
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.shared.close();
+    }
+}
+
+/// Detaches a queue's direct connection when dropped.
+pub(crate) struct DetachOnDrop<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Drop for DetachOnDrop<T> {
+    fn drop(&mut self) {
+        self.shared.lock().direct = None;
     }
 }
 

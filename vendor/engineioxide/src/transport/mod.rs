@@ -6,6 +6,9 @@ use crate::config::EngineIoConfig;
 
 pub mod polling;
 pub mod ws;
+mod direct;
+mod wire;
+mod ws_direct;
 
 fn make_open_packet(transport: TransportType, id: Sid, config: &EngineIoConfig) -> OpenPacket {
     let upgrades = if transport == TransportType::Polling {

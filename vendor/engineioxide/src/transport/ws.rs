@@ -74,13 +74,32 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
     // an `async` block would keep them in the task for the connection's life.
     let on_upgrade = hyper::upgrade::on(req);
     let task = on_upgrade.then(move |conn| match conn {
-        Ok(conn) => {
-            let conn = hyper_util::rt::TokioIo::new(conn);
-            let done = on_init(engine.clone(), conn, protocol, sid, parts).map(move |res| {
-                ws_closed(&engine, sid, res);
-            });
-            Either::Left(done)
-        }
+        // A TCP connection served by hyper's HTTP/1 connection: frames go
+        // straight to it (see `ws_direct`).
+        Ok(conn) => match conn.downcast::<hyper_util::rt::TokioIo<tokio::net::TcpStream>>() {
+            Ok(up) => {
+                let stream = up.io.into_inner();
+                let done = super::ws_direct::serve(
+                    engine.clone(),
+                    stream,
+                    up.read_buf,
+                    protocol,
+                    sid,
+                    parts,
+                );
+                Either::Left(Either::Left(
+                    done.map(move |res| ws_closed(&engine, sid, res)),
+                ))
+            }
+            Err(conn) => {
+                // Boxed: the direct path's task would otherwise be as large as this one.
+                let conn = hyper_util::rt::TokioIo::new(conn);
+                let done = Box::pin(on_init(engine.clone(), conn, protocol, sid, parts));
+                Either::Left(Either::Right(
+                    done.map(move |res| ws_closed(&engine, sid, res)),
+                ))
+            }
+        },
         Err(_e) => {
             #[cfg(feature = "tracing")]
             tracing::debug!("ws upgrade error: {}", _e);
@@ -232,7 +251,7 @@ enum Wake {
 }
 
 /// What a message from the client asks of the connection task.
-enum Flow {
+pub(super) enum Flow {
     Continue,
     /// A pong (or a v3 ping): the client is alive.
     Pong,
@@ -262,28 +281,36 @@ where
     // `run` takes the websocket directly (an `async` wrapper would hold it
     // twice in the task's state); the closure keeps two `Arc`s.
     let ids = (engine.clone(), socket.clone());
-    run(engine, socket, ws, beat).map(move |end| {
-        let (engine, socket) = ids;
-        match end {
-            Some(Err(ref e)) => {
-                let reason =
-                    Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
+    run(engine, socket, ws, beat).map(move |end| finish(&ids.0, &ids.1, end))
+}
 
-                #[cfg(feature = "tracing")]
-                tracing::debug!("error when handling packet: {:?}", e);
-                engine.close_session(socket.id, reason);
-            }
-            Some(Ok(())) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(sid = %socket.id, "ws transport was closed");
-                engine.close_session(socket.id, DisconnectReason::TransportClose);
-            }
-            None => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(sid = %socket.id, "socket is closing");
-            }
+/// Closes the session as its websocket ended: `Some(Ok)` the client
+/// closed, `Some(Err)` the transport failed, `None` the session was
+/// already closing.
+pub(super) fn finish<H: EngineIoHandler>(
+    engine: &EngineIo<H>,
+    socket: &Socket<H::Data>,
+    end: Option<Result<(), Error>>,
+) {
+    match end {
+        Some(Err(ref e)) => {
+            let reason =
+                Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
+
+            #[cfg(feature = "tracing")]
+            tracing::debug!("error when handling packet: {:?}", e);
+            engine.close_session(socket.id, reason);
         }
-    })
+        Some(Ok(())) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = %socket.id, "ws transport was closed");
+            engine.close_session(socket.id, DisconnectReason::TransportClose);
+        }
+        None => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = %socket.id, "socket is closing");
+        }
+    }
 }
 
 /// Packets from the client go to the handler, buffered packets go to the
@@ -468,8 +495,11 @@ where
 /// The heartbeat's deadline has passed: a ping to send, or a pong that did
 /// not come, which closes the session as the heartbeat task does (a close
 /// packet, then the session closes; the task flushes it when cancelled).
-fn heartbeat_due<D>(socket: &Socket<D>, beat: &mut Option<Heartbeat>, timer: Pin<&mut Sleep>)
-where
+pub(super) fn heartbeat_due<D>(
+    socket: &Socket<D>,
+    beat: &mut Option<Heartbeat>,
+    timer: Pin<&mut Sleep>,
+) where
     D: Default + Send + Sync + 'static,
 {
     let Some(b) = beat.as_mut() else { return };
@@ -490,7 +520,7 @@ where
 /// state would enlarge every idle connection by its size.
 ///
 /// Returns whether `fut` finished in time.
-async fn bounded<F: Future<Output = ()>>(fut: F) -> bool {
+pub(super) async fn bounded<F: Future<Output = ()>>(fut: F) -> bool {
     Box::pin(tokio::time::timeout(CLOSING_FLUSH_LIMIT, fut))
         .await
         .is_ok()
@@ -1000,6 +1030,22 @@ mod size_probe {
             let u = upgrade_handshake::<H, _>(&s, &mut ws);
             println!("upgrade future: {}", std::mem::size_of_val(&u));
             drop(u);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let d = super::super::ws_direct::serve(
+                engine.clone(),
+                tcp,
+                bytes::Bytes::new(),
+                ProtocolVersion::V4,
+                None,
+                parts.clone(),
+            );
+            println!(
+                "direct websocket task future: {}",
+                std::mem::size_of_val(&d)
+            );
             println!("Socket: {}", std::mem::size_of::<Socket<()>>());
             let mut rx = s.internal_rx.lock().await;
             let InternalRx { buffered_rx, .. } = &mut *rx;

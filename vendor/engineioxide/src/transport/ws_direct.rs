@@ -1,0 +1,499 @@
+//! The websocket transport over a plain TCP connection, without a
+//! websocket library in between: the socket's packet buffer writes frames
+//! straight to the connection ([`Wire`]), and one task per connection reads
+//! the client's frames ([`Reader`]), runs the heartbeat and flushes what the
+//! kernel could not take at once.
+//!
+//! [`ws::new_req`](super::ws::new_req) takes this path when the upgraded
+//! connection is a `TcpStream` served by hyper's HTTP/1 connection; any
+//! other connection goes through tungstenite as before. Protocol and
+//! behaviour are those of the tungstenite path (same handshakes, heartbeat,
+//! closing flush and errors); what differs is where the work and the memory
+//! go: no reader or writer buffer, and no task wake-up per sent packet.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{FutureExt as _, future::Either};
+use http::request::Parts;
+use smallvec::smallvec;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::time::Instant;
+use tokio_util::future::FutureExt as _;
+
+use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
+
+use super::direct::Wire;
+use super::wire::{self, Incoming, Limits, Reader};
+use super::ws::{Flow, bounded, finish, heartbeat_due};
+use crate::heartbeat::Heartbeat;
+use crate::{
+    DisconnectReason, Socket, engine::EngineIo, errors::Error, handler::EngineIoHandler,
+    queue::Direct, socket::InternalRx, transport::make_open_packet,
+};
+
+/// Most bytes read per turn before the task looks at its other work, so a
+/// flooding client cannot starve its own outbound traffic.
+const READ_ROUND_BYTES: usize = 64 * 1024;
+
+/// Serves an upgraded websocket over `stream`; `early` holds bytes the
+/// client sent right behind its upgrade request.
+pub(crate) fn serve<H: EngineIoHandler>(
+    engine: Arc<EngineIo<H>>,
+    stream: TcpStream,
+    early: Bytes,
+    protocol: ProtocolVersion,
+    sid: Option<Sid>,
+    req_data: Parts,
+) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+    let wire = Arc::new(Wire::new(stream, protocol));
+    let mut reader = Reader::default();
+    reader.hold(&early);
+    open(engine, wire, reader, protocol, sid, req_data).then(|opened| match opened {
+        Ok((engine, socket, wire, reader, beat)) => {
+            let ids = (engine.clone(), socket.clone());
+            let run = run(engine, socket, wire, reader, beat);
+            Either::Left(run.map(move |end| {
+                finish(&ids.0, &ids.1, end);
+                Ok(())
+            }))
+        }
+        Err(e) => Either::Right(std::future::ready(Err(e))),
+    })
+}
+
+fn limits(config: &crate::config::EngineIoConfig) -> Limits {
+    Limits {
+        max_frame: config.ws_max_frame_size,
+        max_message: config.ws_max_message_size,
+    }
+}
+
+type Opened<H> = (
+    Arc<EngineIo<H>>,
+    Arc<Socket<<H as EngineIoHandler>::Data>>,
+    Arc<Wire>,
+    Reader,
+    Option<Heartbeat>,
+);
+
+/// Opens a new session on the websocket, or upgrades a polling session.
+async fn open<H: EngineIoHandler>(
+    engine: Arc<EngineIo<H>>,
+    wire: Arc<Wire>,
+    mut reader: Reader,
+    protocol: ProtocolVersion,
+    sid: Option<Sid>,
+    req_data: Parts,
+) -> Result<Opened<H>, Error> {
+    let limits = limits(&engine.config);
+    let Some(sid) = sid else {
+        let socket = engine.create_session(protocol, TransportType::Websocket, req_data, false);
+        let open = Packet::Open(make_open_packet(
+            TransportType::Websocket,
+            socket.id,
+            &engine.config,
+        ));
+        let sent = async {
+            wire.put_frame(wire::OP_TEXT, String::from(open).as_bytes())?;
+            wire.drain().await
+        };
+        if let Err(e) = sent.await {
+            engine.close_session(socket.id, DisconnectReason::TransportError);
+            return Err(tokio_tungstenite::tungstenite::Error::Io(e).into());
+        }
+        if socket.protocol == ProtocolVersion::V4 {
+            let (interval, timeout) = (engine.config.ping_interval, engine.config.ping_timeout);
+            let beat = Heartbeat::new(interval, timeout, Instant::now());
+            return Ok((engine, socket, wire, reader, Some(beat)));
+        }
+        socket
+            .clone()
+            .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
+        return Ok((engine, socket, wire, reader, None));
+    };
+    let socket = match engine.get_socket(sid) {
+        None => return Err(Error::UnknownSessionID(sid)),
+        Some(socket) if socket.is_ws() => return Err(Error::MultipleWebsocketRequests),
+        Some(socket) => socket,
+    };
+    // Boxed: it runs once, and would otherwise enlarge every connection's
+    // task by its size.
+    let handshake = upgrade_handshake(&socket, &wire, &mut reader, limits);
+    let handshake = tokio::time::timeout(engine.config.upgrade_timeout, handshake);
+    match Box::pin(handshake.with_cancellation_token(&socket.cancellation_token)).await {
+        Some(Ok(res)) => res?,
+        Some(Err(_)) => {
+            engine.close_session(socket.id, DisconnectReason::TransportError);
+            return Err(Error::Upgrade);
+        }
+        None => return Err(Error::Upgrade),
+    }
+    // An upgraded session keeps the heartbeat task its polling start spawned.
+    Ok((engine, socket, wire, reader, None))
+}
+
+/// The polling-to-websocket upgrade (see [`super::ws`] for the exchange).
+async fn upgrade_handshake<D>(
+    socket: &Arc<Socket<D>>,
+    wire: &Wire,
+    reader: &mut Reader,
+    limits: Limits,
+) -> Result<(), Error>
+where
+    D: Default + Send + Sync + 'static,
+{
+    socket.start_upgrade();
+    // A last Noop ends a waiting poll; a full buffer already ends it.
+    match socket.internal_tx.try_send(smallvec![Packet::Noop]) {
+        Ok(()) | Err(TrySendError::Full(_)) => {}
+        Err(TrySendError::Closed(_)) => return Err(Error::Upgrade),
+    }
+    // Waits for a poll in progress to finish.
+    let _lock = socket.internal_rx.lock().await;
+
+    match Packet::parse(socket.protocol, next_text(wire, reader, limits).await?)? {
+        Packet::PingUpgrade => {
+            wire.put_frame(wire::OP_TEXT, String::from(Packet::PongUpgrade).as_bytes())
+                .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
+            wire.drain()
+                .await
+                .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
+        }
+        p => return Err(Error::BadPacket(p)),
+    }
+    match Packet::parse(socket.protocol, next_text(wire, reader, limits).await?)? {
+        Packet::Upgrade => {}
+        p => return Err(Error::BadPacket(p)),
+    }
+    socket.upgrade_to_websocket();
+    Ok(())
+}
+
+/// The next message of the handshake, which must be text.
+async fn next_text(wire: &Wire, reader: &mut Reader, limits: Limits) -> Result<Str, Error> {
+    loop {
+        if let Some(message) = reader.next(&mut &[][..], limits)? {
+            return match message {
+                Incoming::Text(text) => Ok(text_str(text)),
+                _ => Err(Error::Upgrade),
+            };
+        }
+        wire.stream
+            .readable()
+            .await
+            .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
+        let mut buf = [0u8; 4096];
+        match wire.stream.try_read(&mut buf) {
+            Ok(0) => return Err(Error::Upgrade),
+            Ok(n) => reader.hold(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(tokio_tungstenite::tungstenite::Error::Io(e).into()),
+        }
+    }
+}
+
+fn text_str(text: Bytes) -> Str {
+    // SAFETY: the reader hands out text only once it is checked UTF-8.
+    unsafe { Str::from_bytes_unchecked(text) }
+}
+
+/// What woke the connection task.
+enum Wake {
+    Readable(std::io::Result<()>),
+    /// Packets or unsent bytes to write (`true`), or the buffer is closed
+    /// and empty (`false`).
+    Outgoing(bool),
+    Cancelled,
+    Heartbeat,
+}
+
+/// Reads the client's messages and writes what waits, until the client
+/// closes (`Some(Ok)`), the transport fails (`Some(Err)`) or the session is
+/// cancelled (`None`). Then the buffered packets still go out, within the
+/// closing limit, and the connection closes.
+async fn run<H: EngineIoHandler>(
+    engine: Arc<EngineIo<H>>,
+    socket: Arc<Socket<H::Data>>,
+    wire: Arc<Wire>,
+    mut reader: Reader,
+    mut beat: Option<Heartbeat>,
+) -> Option<Result<(), Error>> {
+    let (engine, socket) = (&engine, &socket);
+    let limits = limits(&engine.config);
+    // A polling request that was in progress during the upgrade may still hold the lock.
+    let mut internal_rx = socket
+        .internal_rx
+        .lock()
+        .with_cancellation_token(&socket.cancellation_token)
+        .await?;
+    let InternalRx {
+        buffered_rx,
+        peeked_packet,
+    } = &mut *internal_rx;
+    let token = &socket.cancellation_token;
+    // A packet the last poll took but could not fit goes first.
+    if let Some(packets) = peeked_packet.take() {
+        let _ = wire.offer(packets);
+    }
+    let _detach = buffered_rx.detach_on_drop();
+    buffered_rx.set_direct(Some(wire.clone()));
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(
+        beat.as_ref().map_or_else(Instant::now, Heartbeat::deadline)
+    ));
+
+    // Messages that came with the handshake are handled first.
+    let mut end = read(engine, socket, &wire, &mut reader, limits);
+    let mut read_first = true;
+    loop {
+        match end {
+            Ok(Read { pong, end: None }) => {
+                if pong {
+                    match beat.as_mut() {
+                        Some(b) => {
+                            b.pong();
+                            timer.as_mut().reset(b.deadline());
+                        }
+                        // A full channel means the client is already known to be alive.
+                        None => drop(socket.heartbeat_tx.try_send(())),
+                    }
+                }
+            }
+            Ok(Read {
+                end: Some(closed), ..
+            }) => {
+                if closed == End::CloseFrame {
+                    // Answers the client's close frame; nothing may follow it.
+                    buffered_rx.set_direct(None);
+                    let _ = wire.put_frame(wire::OP_CLOSE, &[]);
+                    bounded(Box::pin(async {
+                        let _ = wire.drain().await;
+                    }))
+                    .await;
+                }
+                return Some(Ok(()));
+            }
+            Err(e) => {
+                close(buffered_rx, &wire).await;
+                return Some(Err(e));
+            }
+        }
+        // Reading and writing take turns (see the tungstenite path).
+        let wake = if read_first {
+            tokio::select! {
+                biased;
+                _ = token.cancelled() => Wake::Cancelled,
+                r = wire.stream.readable() => Wake::Readable(r),
+                () = &mut timer, if beat.is_some() => Wake::Heartbeat,
+                open = buffered_rx.ready() => Wake::Outgoing(open),
+            }
+        } else {
+            tokio::select! {
+                biased;
+                _ = token.cancelled() => Wake::Cancelled,
+                () = &mut timer, if beat.is_some() => Wake::Heartbeat,
+                open = buffered_rx.ready() => Wake::Outgoing(open),
+                r = wire.stream.readable() => Wake::Readable(r),
+            }
+        };
+        read_first = !matches!(wake, Wake::Readable(_));
+        end = Ok(Read::default());
+        match wake {
+            Wake::Readable(Ok(())) => end = read(engine, socket, &wire, &mut reader, limits),
+            Wake::Readable(Err(e)) => {
+                end = Err(tokio_tungstenite::tungstenite::Error::Io(e).into())
+            }
+            Wake::Heartbeat => heartbeat_due(socket, &mut beat, timer.as_mut()),
+            Wake::Outgoing(true) => {
+                if let Err(e) = buffered_rx.flush_direct() {
+                    end = Err(tokio_tungstenite::tungstenite::Error::Io(e).into());
+                }
+            }
+            Wake::Outgoing(false) => return None,
+            Wake::Cancelled => {
+                close(buffered_rx, &wire).await;
+                return None;
+            }
+        }
+    }
+}
+
+/// Writes what was buffered (the buffer is closed first, so this ends),
+/// then a close frame, within the closing limit.
+async fn close(
+    buffered_rx: &mut crate::queue::Receiver<engineioxide_core::PacketBuf>,
+    wire: &Wire,
+) {
+    buffered_rx.close();
+    let closing = Box::pin(async move {
+        while buffered_rx.ready().await {
+            if buffered_rx.flush_direct().is_err() {
+                return;
+            }
+        }
+        // A place reserved before the buffer closed may still be used:
+        // nothing may follow the close frame.
+        buffered_rx.set_direct(None);
+        if wire.put_frame(wire::OP_CLOSE, &[]).is_ok() {
+            let _ = wire.drain().await;
+        }
+    });
+    bounded(closing).await;
+}
+
+/// How the client ended the connection.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    CloseFrame,
+    Eof,
+}
+
+/// What one turn of reading found.
+#[derive(Debug, Default)]
+struct Read {
+    /// A pong (or a v3 ping): the client is alive.
+    pong: bool,
+    end: Option<End>,
+}
+
+/// Reads what the connection has (at most [`READ_ROUND_BYTES`]) and hands
+/// each complete message on. Messages held from earlier reads go first.
+fn read<H: EngineIoHandler>(
+    engine: &Arc<EngineIo<H>>,
+    socket: &Arc<Socket<H::Data>>,
+    wire: &Wire,
+    reader: &mut Reader,
+    limits: Limits,
+) -> Result<Read, Error> {
+    let mut read = Read::default();
+    let mut buf = [0u8; 4096];
+    let mut input: &[u8] = &[];
+    let mut total = 0;
+    loop {
+        while let Some(message) = reader.next(&mut input, limits)? {
+            match handle(engine, socket, wire, message)? {
+                Flow::Continue => {}
+                Flow::Pong => read.pong = true,
+                Flow::Closed => {
+                    read.end = Some(End::CloseFrame);
+                    return Ok(read);
+                }
+            }
+        }
+        if total >= READ_ROUND_BYTES {
+            return Ok(read);
+        }
+        match wire.stream.try_read(&mut buf) {
+            Ok(0) => {
+                read.end = Some(End::Eof);
+                return Ok(read);
+            }
+            Ok(n) => {
+                total += n;
+                input = &buf[..n];
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(read),
+            Err(e) => return Err(tokio_tungstenite::tungstenite::Error::Io(e).into()),
+        }
+    }
+}
+
+/// Handles one message from the client.
+fn handle<H: EngineIoHandler>(
+    engine: &Arc<EngineIo<H>>,
+    socket: &Arc<Socket<H::Data>>,
+    wire: &Wire,
+    message: Incoming,
+) -> Result<Flow, Error> {
+    match message {
+        Incoming::Text(text) => match Packet::parse(socket.protocol, text_str(text))? {
+            Packet::Close => {
+                engine.close_session(socket.id, DisconnectReason::TransportClose);
+                Ok(Flow::Closed)
+            }
+            Packet::Pong | Packet::Ping => Ok(Flow::Pong),
+            Packet::Message(msg) => {
+                engine.handler.on_message(msg, socket.clone());
+                Ok(Flow::Continue)
+            }
+            p => Err(Error::BadPacket(p)),
+        },
+        Incoming::Binary(mut data) => {
+            if socket.protocol == ProtocolVersion::V3 && !data.is_empty() {
+                // The first byte is the message type, which we don't need.
+                data = data.split_off(1);
+            }
+            engine.handler.on_binary(data, socket.clone());
+            Ok(Flow::Continue)
+        }
+        Incoming::Ping(payload) => {
+            // A write error shows on the next read or write.
+            let _ = wire.put_frame(wire::OP_PONG, &payload);
+            Ok(Flow::Continue)
+        }
+        Incoming::Pong => Ok(Flow::Continue),
+        Incoming::Close => {
+            engine.close_session(socket.id, DisconnectReason::TransportClose);
+            Ok(Flow::Closed)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[ignore = "a diagnostic that prints sizes; it asserts nothing"]
+    fn size_probe_direct() {
+        #[derive(Debug)]
+        struct H;
+        impl EngineIoHandler for H {
+            type Data = ();
+            fn on_connect(self: Arc<Self>, _: Arc<Socket<()>>) {}
+            fn on_disconnect(&self, _: Arc<Socket<()>>, _: DisconnectReason) {}
+            fn on_message(self: &Arc<Self>, _: Str, _: Arc<Socket<()>>) {}
+            fn on_binary(self: &Arc<Self>, _: bytes::Bytes, _: Arc<Socket<()>>) {}
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let engine = Arc::new(EngineIo::new(Arc::new(H), Default::default()));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let tcp = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let wire = Arc::new(Wire::new(tcp, ProtocolVersion::V4));
+            let parts = http::Request::<()>::default().into_parts().0;
+            let o = open(
+                engine.clone(),
+                wire.clone(),
+                Reader::default(),
+                ProtocolVersion::V4,
+                None,
+                parts.clone(),
+            );
+            println!("open: {}", std::mem::size_of_val(&o));
+            let s =
+                engine.create_session(ProtocolVersion::V4, TransportType::Websocket, parts, false);
+            let mut reader = Reader::default();
+            let u = upgrade_handshake(&s, &wire, &mut reader, limits(&engine.config));
+            println!("upgrade_handshake: {}", std::mem::size_of_val(&u));
+            drop(u);
+            let r = run(
+                engine.clone(),
+                s.clone(),
+                wire.clone(),
+                Reader::default(),
+                None,
+            );
+            println!("run: {}", std::mem::size_of_val(&r));
+            println!("Wire: {}", std::mem::size_of::<Wire>());
+            println!("Sleep: {}", std::mem::size_of::<tokio::time::Sleep>());
+            println!("Parts: {}", std::mem::size_of::<Parts>());
+        });
+    }
+}
