@@ -25,9 +25,14 @@ const KEPT_HEADERS: [HeaderName; 3] = [
     axum::http::header::CONTENT_TYPE,
 ];
 
-/// Owned copies of the headers in [`KEPT_HEADERS`].
+/// Owned copies of the headers in [`KEPT_HEADERS`], in a map of their
+/// exact size (a map grown by inserting reserves room for six: ~0.6 KiB).
 pub fn own_headers(headers: &HeaderMap) -> HeaderMap {
-    let mut owned = HeaderMap::new();
+    let count = KEPT_HEADERS
+        .iter()
+        .map(|name| headers.get_all(name).iter().count())
+        .sum();
+    let mut owned = HeaderMap::with_capacity(count);
     for name in &KEPT_HEADERS {
         for value in headers.get_all(name) {
             if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {

@@ -88,7 +88,9 @@ struct State<T> {
     /// No more items are accepted (the receiver closed or was dropped).
     closed: bool,
     /// The latest volatile item: outside the bound, replaced by the next.
-    volatile: Option<T>,
+    /// Boxed: a socket's slot is nearly always empty, and a `PacketBuf`
+    /// inline would cost every socket ~170 bytes.
+    volatile: Option<Box<T>>,
     rx_waker: Option<Waker>,
     /// The connection written to directly while nothing is queued.
     direct: Option<Arc<dyn Direct<T>>>,
@@ -97,7 +99,9 @@ struct State<T> {
 impl<T> State<T> {
     /// The next item: buffered ones first, then the volatile slot.
     fn pop(&mut self) -> Option<T> {
-        self.items.pop_front().or_else(|| self.volatile.take())
+        self.items
+            .pop_front()
+            .or_else(|| self.volatile.take().map(|item| *item))
     }
 
     fn is_empty(&self) -> bool {
@@ -190,7 +194,7 @@ impl<T> Sender<T> {
         if state.closed {
             return false;
         }
-        state.volatile = Some(item);
+        state.volatile = Some(Box::new(item));
         let waker = state.rx_waker.take();
         drop(state);
         if let Some(waker) = waker {

@@ -112,7 +112,8 @@ async fn next_text(client: &mut Client) -> String {
 
 #[tokio::test]
 async fn opens_and_echoes_in_order() {
-    let srv = server(EngineIoConfig::default()).await;
+    // The echoes of one read are buffered together: room for all of them.
+    let srv = server(EngineIoConfig::builder().max_buffer_size(1000).build()).await;
     let mut client = connect(srv.addr, "").await;
     assert!(next_text(&mut client).await.starts_with("0{\"sid\":"));
     for i in 0..300 {

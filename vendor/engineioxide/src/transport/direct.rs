@@ -176,3 +176,65 @@ impl Direct<PacketBuf> for Wire {
         self.write_unsent(&mut unsent).map(drop)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smallvec::smallvec;
+    use tokio::io::AsyncReadExt;
+
+    async fn pair() -> (Wire, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let wire = Wire::new(accepted.unwrap().0, ProtocolVersion::V4);
+        (wire, client.unwrap())
+    }
+
+    fn message(text: &'static str) -> PacketBuf {
+        smallvec![Packet::Message(text.into())]
+    }
+
+    #[tokio::test]
+    async fn packets_are_written_at_once_and_queued_ones_are_flushed_together() {
+        let (wire, mut client) = pair().await;
+        assert_eq!(wire.offer(message("a")), Ok(false), "written at once");
+        let mut queue = vec![message("b"), message("c")].into_iter();
+        wire.flush(&mut || queue.next()).unwrap();
+        let mut got = [0u8; 12];
+        client.read_exact(&mut got).await.unwrap();
+        let frame = |c| [0x81, 2, b'4', c];
+        assert_eq!(got, [frame(b'a'), frame(b'b'), frame(b'c')].concat()[..]);
+        assert_eq!(wire.unsent().capacity(), 0, "no buffer kept");
+    }
+
+    #[tokio::test]
+    async fn bytes_the_kernel_does_not_take_wait_and_go_first() {
+        let (wire, mut client) = pair().await;
+        let big: String = "x".repeat(8 << 20);
+        let packets: PacketBuf = smallvec![Packet::Message(big.into())];
+        assert_eq!(wire.offer(packets), Ok(true), "part of it waits unsent");
+        let later = wire
+            .offer(message("z"))
+            .expect_err("given back, to be queued behind the unsent bytes");
+        let total = 10 + 1 + (8 << 20) + 4;
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            let mut buf = vec![0u8; 1 << 16];
+            while all.len() < total {
+                let n = client.read(&mut buf).await.unwrap();
+                all.extend_from_slice(&buf[..n]);
+            }
+            all
+        });
+        let mut queue = vec![later].into_iter();
+        while !wire.unsent().is_empty() || queue.len() > 0 {
+            std::future::poll_fn(|cx| wire.poll_unsent(cx).map(drop)).await;
+            wire.flush(&mut || queue.next()).unwrap();
+        }
+        let all = reader.await.unwrap();
+        assert_eq!(&all[..2], &[0x81, 127]);
+        assert!(all[11..11 + (8 << 20)].iter().all(|b| *b == b'x'));
+        assert_eq!(&all[all.len() - 4..], &[0x81, 2, b'4', b'z']);
+    }
+}
