@@ -24,7 +24,8 @@ use tokio_tungstenite::{
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Echoes every message; "flood N" answers with N numbered 4 KiB messages.
+/// Echoes every message; "flood N" answers with N numbered 4 KiB messages;
+/// "panic" panics.
 #[derive(Debug)]
 struct Echo {
     disconnects: mpsc::UnboundedSender<DisconnectReason>,
@@ -40,6 +41,7 @@ impl EngineIoHandler for Echo {
         self.disconnects.send(reason).ok();
     }
     fn on_message(self: &Arc<Self>, msg: Str, socket: Arc<Socket<()>>) {
+        assert_ne!(msg.as_str(), "panic", "a handler that panics");
         if let Some(n) = msg.as_str().strip_prefix("flood ") {
             let pad = "x".repeat(4096);
             for i in 0..n.parse::<usize>().unwrap() {
@@ -237,4 +239,16 @@ async fn upgrades_a_polling_session_with_messages_right_behind_the_upgrade() {
         text
     };
     assert_eq!(text, "4first");
+}
+
+#[tokio::test]
+async fn a_task_that_panics_still_closes_its_session() {
+    let mut srv = server(EngineIoConfig::default()).await;
+    let mut client = connect(srv.addr, "").await;
+    next_text(&mut client).await;
+    client.send(Message::text("4panic")).await.unwrap();
+    // The heartbeat ran in the task that died: without the close on drop,
+    // the session would stay open forever.
+    let reason = tokio::time::timeout(TIMEOUT, srv.disconnects.recv()).await;
+    assert_eq!(reason.unwrap(), Some(DisconnectReason::TransportError));
 }

@@ -2,7 +2,7 @@
 //! directly: frames are encoded and written by whichever thread sends them
 //! (for a broadcast, the broadcasting thread), with one vectored write and
 //! no wake-up of the connection's task. Bytes the kernel does not take at
-//! once wait in `unsent` (the only buffer, held only while they wait) and
+//! once wait in [`Unsent`] (the only buffer, held only while they wait) and
 //! go before anything else; the connection's task writes them when the
 //! socket can take more.
 
@@ -15,6 +15,7 @@ use std::{
     task::{Context, Poll},
 };
 
+use bytes::Bytes;
 use engineioxide_core::{Packet, PacketBuf, ProtocolVersion};
 use tokio::net::TcpStream;
 
@@ -25,15 +26,43 @@ use crate::queue::Direct;
 /// the client's side again (a pong is read between rounds).
 const FLUSH_ROUND_BYTES: usize = 64 * 1024;
 
+/// Encoded bytes the kernel has not taken yet, and the answer to the
+/// client's latest ping while they wait.
+#[derive(Debug, Default)]
+struct Unsent {
+    bytes: Vec<u8>,
+    /// How much of `bytes` is written: a large message is written from a
+    /// cursor, not moved down after every write.
+    written: usize,
+    /// The payload of the latest ping not answered yet. Only the latest is
+    /// answered (RFC 6455 5.5.3), so a client that pings without reading
+    /// cannot make the server buffer pongs.
+    pong: Option<Bytes>,
+}
+
+impl Unsent {
+    fn is_empty(&self) -> bool {
+        self.written == self.bytes.len() && self.pong.is_none()
+    }
+
+    /// Appends, after what waits, the bytes of a frame or several.
+    fn buffer(&mut self) -> &mut Vec<u8> {
+        if self.written == self.bytes.len() {
+            self.bytes.clear();
+            self.written = 0;
+        }
+        &mut self.bytes
+    }
+}
+
 /// An open websocket over TCP, written from any thread.
 #[derive(Debug)]
 pub(crate) struct Wire {
     pub(crate) stream: TcpStream,
     protocol: ProtocolVersion,
-    /// Encoded bytes the kernel has not taken yet.
-    unsent: Mutex<Vec<u8>>,
-    /// A write failed: what follows is dropped (the reading side sees the
-    /// failure and closes the session).
+    unsent: Mutex<Unsent>,
+    /// A write failed: what follows is dropped, and the connection's task
+    /// ends the session (`flush` reports the failure).
     failed: AtomicBool,
 }
 
@@ -42,21 +71,37 @@ impl Wire {
         Self {
             stream,
             protocol,
-            unsent: Mutex::new(Vec::new()),
+            unsent: Mutex::new(Unsent::default()),
             failed: AtomicBool::new(false),
         }
     }
 
-    fn unsent(&self) -> MutexGuard<'_, Vec<u8>> {
+    fn unsent(&self) -> MutexGuard<'_, Unsent> {
         // Every critical section leaves the buffer whole.
         self.unsent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a frame behind what waits unsent (a control frame, the open
+    /// Queues a frame behind what waits unsent (a close frame, the open
     /// packet, a handshake answer) and writes what it can now.
     pub(crate) fn put_frame(&self, opcode: u8, payload: &[u8]) -> io::Result<()> {
         let mut unsent = self.unsent();
-        wire::put_frame(&mut unsent, opcode, &[payload]);
+        wire::put_frame(unsent.buffer(), opcode, &[payload]);
+        self.write_unsent(&mut unsent).map(drop)
+    }
+
+    /// Queues packets behind what waits unsent, whatever waits, and writes
+    /// what it can now.
+    pub(crate) fn put_packets(&self, packets: PacketBuf) -> io::Result<()> {
+        let mut unsent = self.unsent();
+        encode(unsent.buffer(), self.protocol, packets);
+        self.write_unsent(&mut unsent).map(drop)
+    }
+
+    /// Answers a ping: at once, or once what waits is written (a later ping
+    /// replaces it).
+    pub(crate) fn pong(&self, payload: Bytes) -> io::Result<()> {
+        let mut unsent = self.unsent();
+        unsent.pong = Some(payload);
         self.write_unsent(&mut unsent).map(drop)
     }
 
@@ -70,46 +115,66 @@ impl Wire {
         }
     }
 
+    fn fail(&self, unsent: &mut Unsent, e: io::Error) -> io::Error {
+        self.failed.store(true, Ordering::Relaxed);
+        *unsent = Unsent::default();
+        e
+    }
+
     /// Whether bytes still wait unsent after writing what the kernel takes.
-    fn write_unsent(&self, unsent: &mut Vec<u8>) -> io::Result<bool> {
+    fn write_unsent(&self, unsent: &mut Unsent) -> io::Result<bool> {
         if self.failed.load(Ordering::Relaxed) {
-            *unsent = Vec::new();
+            *unsent = Unsent::default();
             return Err(io::ErrorKind::BrokenPipe.into());
         }
-        while !unsent.is_empty() {
-            match self.stream.try_write(unsent) {
-                Ok(n) => drop(unsent.drain(..n)),
+        loop {
+            if unsent.written == unsent.bytes.len() {
+                let Some(pong) = unsent.pong.take() else {
+                    break;
+                };
+                let buffer = unsent.buffer();
+                wire::put_frame(buffer, wire::OP_PONG, &[&pong]);
+            }
+            match self.stream.try_write(&unsent.bytes[unsent.written..]) {
+                Ok(0) => return Err(self.fail(unsent, io::ErrorKind::WriteZero.into())),
+                Ok(n) => unsent.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
-                Err(e) => {
-                    self.failed.store(true, Ordering::Relaxed);
-                    *unsent = Vec::new();
-                    return Err(e);
-                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.fail(unsent, e)),
             }
         }
         // Gives the buffer back: an idle connection holds none.
-        *unsent = Vec::new();
+        *unsent = Unsent::default();
         Ok(false)
     }
 
     /// Writes one message packet without copying it: its header, the
     /// packet type and the payload in one vectored write. Returns whether
-    /// part of it waits unsent.
-    fn write_message(&self, unsent: &mut Vec<u8>, msg: &[u8]) -> bool {
+    /// part of it waits unsent (or the write failed: the task is woken to
+    /// report it).
+    fn write_message(&self, unsent: &mut Unsent, msg: &[u8]) -> bool {
         let header = Header::new(wire::OP_TEXT, msg.len() + 1);
         let parts = [header.as_slice(), b"4", msg];
         let slices = parts.map(IoSlice::new);
-        let mut written = match self.stream.try_write_vectored(&slices) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-            Err(_) => {
-                self.failed.store(true, Ordering::Relaxed);
-                return false;
+        let mut written = loop {
+            match self.stream.try_write_vectored(&slices) {
+                Ok(0) => {
+                    self.fail(unsent, io::ErrorKind::WriteZero.into());
+                    return true;
+                }
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 0,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.fail(unsent, e);
+                    return true;
+                }
             }
         };
+        let buffer = unsent.buffer();
         for part in parts {
             let skip = written.min(part.len());
-            unsent.extend_from_slice(&part[skip..]);
+            buffer.extend_from_slice(&part[skip..]);
             written -= skip;
         }
         !unsent.is_empty()
@@ -117,10 +182,10 @@ impl Wire {
 }
 
 /// Appends the frames of `packets` (a Noop has none: it only ends a poll).
-fn encode(unsent: &mut Vec<u8>, protocol: ProtocolVersion, packets: PacketBuf) {
+fn encode(out: &mut Vec<u8>, protocol: ProtocolVersion, packets: PacketBuf) {
     for packet in packets {
         match packet {
-            Packet::Message(msg) => wire::put_frame(unsent, wire::OP_TEXT, &[b"4", msg.as_bytes()]),
+            Packet::Message(msg) => wire::put_frame(out, wire::OP_TEXT, &[b"4", msg.as_bytes()]),
             Packet::Binary(bin) | Packet::BinaryV3(bin) => {
                 // v3 puts the packet type before binary data.
                 let kind: &[u8] = if protocol == ProtocolVersion::V3 {
@@ -128,12 +193,12 @@ fn encode(unsent: &mut Vec<u8>, protocol: ProtocolVersion, packets: PacketBuf) {
                 } else {
                     &[]
                 };
-                wire::put_frame(unsent, wire::OP_BINARY, &[kind, &bin]);
+                wire::put_frame(out, wire::OP_BINARY, &[kind, &bin]);
             }
             Packet::Noop => {}
             other => {
                 let text = String::from(other);
-                wire::put_frame(unsent, wire::OP_TEXT, &[text.as_bytes()]);
+                wire::put_frame(out, wire::OP_TEXT, &[text.as_bytes()]);
             }
         }
     }
@@ -146,21 +211,34 @@ impl Direct<PacketBuf> for Wire {
             return Err(packets);
         }
         if self.failed.load(Ordering::Relaxed) {
+            // Dropped; the task, already woken, ends the session.
             return Ok(false);
         }
         if let [Packet::Message(msg)] = packets.as_slice() {
             return Ok(self.write_message(&mut unsent, msg.as_bytes()));
         }
-        encode(&mut unsent, self.protocol, packets);
-        Ok(self.write_unsent(&mut unsent).unwrap_or(false))
+        encode(unsent.buffer(), self.protocol, packets);
+        // A failure wakes the task too, so that it ends the session.
+        Ok(self.write_unsent(&mut unsent).unwrap_or(true))
     }
 
     fn poll_unsent(&self, cx: &mut Context<'_>) -> Poll<bool> {
+        if self.failed.load(Ordering::Relaxed) {
+            // `flush` reports it.
+            return Poll::Ready(true);
+        }
         if self.unsent().is_empty() {
             return Poll::Ready(false);
         }
-        // An error is reported by the write that follows.
-        self.stream.poll_write_ready(cx).map(|_| true)
+        match self.stream.poll_write_ready(cx) {
+            Poll::Ready(Err(_)) => {
+                // The I/O driver is gone (runtime shutdown): a write would
+                // only say "would block", forever.
+                self.failed.store(true, Ordering::Relaxed);
+                Poll::Ready(true)
+            }
+            ready => ready.map(|_| true),
+        }
     }
 
     fn flush(&self, next: &mut dyn FnMut() -> Option<PacketBuf>) -> io::Result<()> {
@@ -168,10 +246,11 @@ impl Direct<PacketBuf> for Wire {
         if self.write_unsent(&mut unsent)? {
             return Ok(());
         }
-        while unsent.len() < FLUSH_ROUND_BYTES
+        let buffer = unsent.buffer();
+        while buffer.len() < FLUSH_ROUND_BYTES
             && let Some(packets) = next()
         {
-            encode(&mut unsent, self.protocol, packets);
+            encode(buffer, self.protocol, packets);
         }
         self.write_unsent(&mut unsent).map(drop)
     }
@@ -205,7 +284,27 @@ mod tests {
         client.read_exact(&mut got).await.unwrap();
         let frame = |c| [0x81, 2, b'4', c];
         assert_eq!(got, [frame(b'a'), frame(b'b'), frame(b'c')].concat()[..]);
-        assert_eq!(wire.unsent().capacity(), 0, "no buffer kept");
+        assert_eq!(wire.unsent().bytes.capacity(), 0, "no buffer kept");
+    }
+
+    #[tokio::test]
+    async fn pings_from_a_client_that_does_not_read_get_one_pending_pong() {
+        let (wire, _client) = pair().await;
+        let big: String = "x".repeat(8 << 20);
+        assert_eq!(wire.offer(smallvec![Packet::Message(big.into())]), Ok(true));
+        let waiting = {
+            let unsent = wire.unsent();
+            unsent.bytes.len() - unsent.written
+        };
+        for i in 0..100_000u32 {
+            wire.pong(Bytes::from(i.to_be_bytes().to_vec())).unwrap();
+        }
+        let unsent = wire.unsent();
+        assert!(
+            unsent.bytes.len() - unsent.written <= waiting,
+            "no pong buffered"
+        );
+        assert_eq!(unsent.pong.as_deref(), Some(&99_999u32.to_be_bytes()[..]));
     }
 
     #[tokio::test]

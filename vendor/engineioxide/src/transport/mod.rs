@@ -4,10 +4,10 @@ use engineioxide_core::{OpenPacket, Sid, TransportType};
 
 use crate::config::EngineIoConfig;
 
-pub mod polling;
-pub mod ws;
 mod direct;
+pub mod polling;
 mod wire;
+pub mod ws;
 mod ws_direct;
 
 fn make_open_packet(transport: TransportType, id: Sid, config: &EngineIoConfig) -> OpenPacket {

@@ -250,7 +250,8 @@ fn parse(buf: &[u8], limits: Limits) -> Result<Option<Frame>, tungstenite::Error
     };
     let mask = [mask[0], mask[1], mask[2], mask[3]];
     at += 4;
-    let Some(masked) = buf.get(at..at + len) else {
+    // No `at + len`: with limits near `usize::MAX` it could overflow.
+    let Some(masked) = buf.get(at..).and_then(|rest| rest.get(..len)) else {
         return Ok(None);
     };
     let payload = masked
@@ -427,6 +428,22 @@ mod tests {
         assert!(matches!(
             error(&client_frame(true, 0x3, b"")),
             tungstenite::Error::Protocol(ProtocolError::UnknownDataFrameType(3))
+        ));
+    }
+
+    #[test]
+    fn a_huge_length_under_unlimited_limits_waits_without_overflow() {
+        let mut frame = vec![0x81, 0x80 | 127];
+        frame.extend_from_slice(&u64::MAX.to_be_bytes());
+        frame.extend_from_slice(&[1, 2, 3, 4, b'x']);
+        let unlimited = Limits {
+            max_frame: usize::MAX,
+            max_message: usize::MAX,
+        };
+        let mut input = &frame[..];
+        assert!(matches!(
+            Reader::default().next(&mut input, unlimited),
+            Ok(None)
         ));
     }
 

@@ -280,14 +280,48 @@ where
 {
     // `run` takes the websocket directly (an `async` wrapper would hold it
     // twice in the task's state); the closure keeps two `Arc`s.
-    let ids = (engine.clone(), socket.clone());
-    run(engine, socket, ws, beat).map(move |end| finish(&ids.0, &ids.1, end))
+    let ending = Ending::new(&engine, &socket);
+    run(engine, socket, ws, beat).map(move |end| ending.finish(end))
 }
 
-/// Closes the session as its websocket ended: `Some(Ok)` the client
-/// closed, `Some(Err)` the transport failed, `None` the session was
-/// already closing.
-pub(super) fn finish<H: EngineIoHandler>(
+/// Closes the session when its websocket's task ends: as the task says
+/// ([`Ending::finish`]), or, when the task is dropped before it could (a
+/// panic), as a transport error. Without it a session whose heartbeat ran
+/// in that task would stay open forever.
+pub(super) struct Ending<H: EngineIoHandler> {
+    engine: Arc<EngineIo<H>>,
+    socket: Arc<Socket<H::Data>>,
+    finished: bool,
+}
+
+impl<H: EngineIoHandler> Ending<H> {
+    pub(super) fn new(engine: &Arc<EngineIo<H>>, socket: &Arc<Socket<H::Data>>) -> Self {
+        Self {
+            engine: engine.clone(),
+            socket: socket.clone(),
+            finished: false,
+        }
+    }
+
+    /// `Some(Ok)` the client closed, `Some(Err)` the transport failed,
+    /// `None` the session was already closing.
+    pub(super) fn finish(mut self, end: Option<Result<(), Error>>) {
+        self.finished = true;
+        finish(&self.engine, &self.socket, end);
+    }
+}
+
+impl<H: EngineIoHandler> Drop for Ending<H> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let err = Error::WsTransport(Box::new(tungstenite::Error::ConnectionClosed));
+            finish(&self.engine, &self.socket, Some(Err(err)));
+        }
+    }
+}
+
+/// Closes the session as its websocket ended (see [`Ending::finish`]).
+fn finish<H: EngineIoHandler>(
     engine: &EngineIo<H>,
     socket: &Socket<H::Data>,
     end: Option<Result<(), Error>>,

@@ -26,11 +26,11 @@ use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
 
 use super::direct::Wire;
 use super::wire::{self, Incoming, Limits, Reader};
-use super::ws::{Flow, bounded, finish, heartbeat_due};
+use super::ws::{Ending, Flow, bounded, heartbeat_due};
 use crate::heartbeat::Heartbeat;
 use crate::{
     DisconnectReason, Socket, engine::EngineIo, errors::Error, handler::EngineIoHandler,
-    queue::Direct, socket::InternalRx, transport::make_open_packet,
+    socket::InternalRx, transport::make_open_packet,
 };
 
 /// Most bytes read per turn before the task looks at its other work, so a
@@ -52,10 +52,10 @@ pub(crate) fn serve<H: EngineIoHandler>(
     reader.hold(&early);
     open(engine, wire, reader, protocol, sid, req_data).then(|opened| match opened {
         Ok((engine, socket, wire, reader, beat)) => {
-            let ids = (engine.clone(), socket.clone());
+            let ending = Ending::new(&engine, &socket);
             let run = run(engine, socket, wire, reader, beat);
             Either::Left(run.map(move |end| {
-                finish(&ids.0, &ids.1, end);
+                ending.finish(end);
                 Ok(())
             }))
         }
@@ -235,7 +235,8 @@ async fn run<H: EngineIoHandler>(
     let token = &socket.cancellation_token;
     // A packet the last poll took but could not fit goes first.
     if let Some(packets) = peeked_packet.take() {
-        let _ = wire.offer(packets);
+        // A failure shows at the next read or write.
+        let _ = wire.put_packets(packets);
     }
     let _detach = buffered_rx.detach_on_drop();
     buffered_rx.set_direct(Some(wire.clone()));
@@ -371,7 +372,10 @@ fn read<H: EngineIoHandler>(
     let mut input: &[u8] = &[];
     let mut total = 0;
     loop {
-        while let Some(message) = reader.next(&mut input, limits)? {
+        // A handler may close the session: what follows is not handled.
+        while !socket.cancellation_token.is_cancelled()
+            && let Some(message) = reader.next(&mut input, limits)?
+        {
             match handle(engine, socket, wire, message)? {
                 Flow::Continue => {}
                 Flow::Pong => read.pong = true,
@@ -429,7 +433,7 @@ fn handle<H: EngineIoHandler>(
         }
         Incoming::Ping(payload) => {
             // A write error shows on the next read or write.
-            let _ = wire.put_frame(wire::OP_PONG, &payload);
+            let _ = wire.pong(payload);
             Ok(Flow::Continue)
         }
         Incoming::Pong => Ok(Flow::Continue),
