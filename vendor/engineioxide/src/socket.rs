@@ -156,7 +156,9 @@ impl Permit<'_> {
 pub(crate) struct InternalRx {
     /// The buffered packets, then the volatile slot.
     pub buffered_rx: Receiver<PacketBuf>,
-    pub peeked_packet: Option<PacketBuf>,
+    /// Boxed: nearly always empty, and a `PacketBuf` inline would cost
+    /// every socket ~170 bytes.
+    pub peeked_packet: Option<Box<PacketBuf>>,
 }
 
 impl InternalRx {

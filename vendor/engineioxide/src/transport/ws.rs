@@ -378,7 +378,7 @@ where
     ));
     // A packet the last poll took but could not fit goes first (boxed: it
     // happens once, on some upgrades).
-    if let Some(packets) = peeked_packet.take() {
+    if let Some(packets) = peeked_packet.take().map(|p| *p) {
         let mut write = Box::pin(async {
             for item in packets {
                 if let Some(msg) = to_message(socket.protocol, item) {

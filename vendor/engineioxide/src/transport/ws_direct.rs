@@ -234,7 +234,7 @@ async fn run<H: EngineIoHandler>(
     } = &mut *internal_rx;
     let token = &socket.cancellation_token;
     // A packet the last poll took but could not fit goes first.
-    if let Some(packets) = peeked_packet.take() {
+    if let Some(packets) = peeked_packet.take().map(|p| *p) {
         // A failure shows at the next read or write.
         let _ = wire.put_packets(packets);
     }
