@@ -252,3 +252,34 @@ async fn a_task_that_panics_still_closes_its_session() {
     let reason = tokio::time::timeout(TIMEOUT, srv.disconnects.recv()).await;
     assert_eq!(reason.unwrap(), Some(DisconnectReason::TransportError));
 }
+
+#[tokio::test]
+async fn a_server_close_with_unread_input_still_delivers_everything_sent() {
+    let mut srv = server(EngineIoConfig::builder().max_buffer_size(1000).build()).await;
+    // A small receive window: what the server sends waits in its kernel.
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let tcp = tcp.connect(srv.addr).await.unwrap();
+    let url = format!("ws://{}/engine.io/?EIO=4&transport=websocket", srv.addr);
+    let mut client = client_async(url, tcp).await.unwrap().0;
+    next_text(&mut client).await;
+    let socket = srv.sockets.recv().await.unwrap();
+    let pad = "y".repeat(4096);
+    for i in 0..100 {
+        socket.emit(format!("{i} {pad}")).unwrap();
+    }
+    socket.close(DisconnectReason::ClosingServer);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Input the closing server never reads: closing the connection with it
+    // unread would reset it and drop what is still on its way.
+    client.send(Message::text("4late")).await.unwrap();
+    for i in 0..100 {
+        let text = next_text(&mut client).await;
+        assert!(text.starts_with(&format!("4{i} ")), "message {i}");
+    }
+    assert_eq!(next_text(&mut client).await, "1");
+    match tokio::time::timeout(TIMEOUT, client.next()).await.unwrap() {
+        Some(Ok(Message::Close(_))) => {}
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}

@@ -115,6 +115,25 @@ impl Wire {
         }
     }
 
+    /// Ends the connection without a reset: shuts down the writing side
+    /// (the client reads everything sent, then the end of the stream) and
+    /// reads and drops what the client still sends until it closes its
+    /// side. Closing with unread input would make the kernel answer with a
+    /// reset, which can destroy what the client has not read yet: the last
+    /// event, the close packet, the close frame. The caller bounds the wait.
+    pub(crate) async fn linger(&self) {
+        let _ = socket2::SockRef::from(&self.stream).shutdown(std::net::Shutdown::Write);
+        let mut buf = [0u8; 1024];
+        while self.stream.readable().await.is_ok() {
+            match self.stream.try_read(&mut buf) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    }
+
     fn fail(&self, unsent: &mut Unsent, e: io::Error) -> io::Error {
         self.failed.store(true, Ordering::Relaxed);
         *unsent = Unsent::default();

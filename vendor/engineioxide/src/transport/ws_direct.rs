@@ -267,11 +267,7 @@ async fn run<H: EngineIoHandler>(
                 if closed == End::CloseFrame {
                     // Answers the client's close frame; nothing may follow it.
                     buffered_rx.set_direct(None);
-                    let _ = wire.put_frame(wire::OP_CLOSE, &[]);
-                    bounded(Box::pin(async {
-                        let _ = wire.drain().await;
-                    }))
-                    .await;
+                    bounded(Box::pin(close_frame(&wire))).await;
                 }
                 return Some(Ok(()));
             }
@@ -336,11 +332,17 @@ async fn close(
         // A place reserved before the buffer closed may still be used:
         // nothing may follow the close frame.
         buffered_rx.set_direct(None);
-        if wire.put_frame(wire::OP_CLOSE, &[]).is_ok() {
-            let _ = wire.drain().await;
-        }
+        close_frame(wire).await;
     });
     bounded(closing).await;
+}
+
+/// Writes a close frame, then ends the connection without a reset
+/// ([`Wire::linger`]).
+async fn close_frame(wire: &Wire) {
+    if wire.put_frame(wire::OP_CLOSE, &[]).is_ok() && wire.drain().await.is_ok() {
+        wire.linger().await;
+    }
 }
 
 /// How the client ended the connection.
