@@ -387,7 +387,7 @@ fn read<H: EngineIoHandler>(
                 }
             }
         }
-        if total >= READ_ROUND_BYTES {
+        if total >= READ_ROUND_BYTES || socket.cancellation_token.is_cancelled() {
             return Ok(read);
         }
         match wire.stream.try_read(&mut buf) {
