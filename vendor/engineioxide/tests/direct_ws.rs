@@ -283,3 +283,29 @@ async fn a_server_close_with_unread_input_still_delivers_everything_sent() {
         other => panic!("expected a close frame, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_disconnect_does_not_wait_for_a_client_that_never_closes() {
+    let mut srv = server(EngineIoConfig::default()).await;
+    // A raw client: it never answers the close frame nor closes its side.
+    let mut tcp = TcpStream::connect(srv.addr).await.unwrap();
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let req = format!(
+        "GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n\
+         Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: {key}\r\n\r\n"
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let socket = srv.sockets.recv().await.unwrap();
+    let started = std::time::Instant::now();
+    socket.close(DisconnectReason::ClosingServer);
+    let reason = tokio::time::timeout(TIMEOUT, srv.disconnects.recv()).await;
+    assert_eq!(reason.unwrap(), Some(DisconnectReason::ClosingServer));
+    // The connection lingers up to a second for the client's end; the
+    // disconnect is not held up by it.
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -64,6 +64,8 @@ pub(crate) struct Wire {
     /// A write failed: what follows is dropped, and the connection's task
     /// ends the session (`flush` reports the failure).
     failed: AtomicBool,
+    /// The close frame is written: the connection may [`Wire::linger`].
+    closed: AtomicBool,
 }
 
 impl Wire {
@@ -73,6 +75,7 @@ impl Wire {
             protocol,
             unsent: Mutex::new(Unsent::default()),
             failed: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -81,8 +84,8 @@ impl Wire {
         self.unsent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a frame behind what waits unsent (a close frame, the open
-    /// packet, a handshake answer) and writes what it can now.
+    /// Queues a frame behind what waits unsent (the open packet, a
+    /// handshake answer) and writes what it can now.
     pub(crate) fn put_frame(&self, opcode: u8, payload: &[u8]) -> io::Result<()> {
         let mut unsent = self.unsent();
         wire::put_frame(unsent.buffer(), opcode, &[payload]);
@@ -105,6 +108,27 @@ impl Wire {
         self.write_unsent(&mut unsent).map(drop)
     }
 
+    /// Writes a close frame, the last frame (a pong that waits goes before
+    /// it), and everything before it.
+    pub(crate) async fn close(&self) -> io::Result<()> {
+        {
+            let mut unsent = self.unsent();
+            if let Some(pong) = unsent.pong.take() {
+                wire::put_frame(unsent.buffer(), wire::OP_PONG, &[&pong]);
+            }
+            wire::put_frame(unsent.buffer(), wire::OP_CLOSE, &[]);
+            self.write_unsent(&mut unsent)?;
+        }
+        self.drain().await?;
+        self.closed.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether the close frame was written.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
     /// Writes until nothing waits unsent.
     pub(crate) async fn drain(&self) -> io::Result<()> {
         loop {
@@ -120,7 +144,9 @@ impl Wire {
     /// reads and drops what the client still sends until it closes its
     /// side. Closing with unread input would make the kernel answer with a
     /// reset, which can destroy what the client has not read yet: the last
-    /// event, the close packet, the close frame. The caller bounds the wait.
+    /// event, the close packet, the close frame. The caller bounds the wait,
+    /// and runs it once the session is closed (it would otherwise delay the
+    /// disconnect handlers).
     pub(crate) async fn linger(&self) {
         let _ = socket2::SockRef::from(&self.stream).shutdown(std::net::Shutdown::Write);
         let mut buf = [0u8; 1024];
@@ -324,6 +350,25 @@ mod tests {
             "no pong buffered"
         );
         assert_eq!(unsent.pong.as_deref(), Some(&99_999u32.to_be_bytes()[..]));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_pong_goes_before_the_close_frame() {
+        let (wire, mut client) = pair().await;
+        let big: String = "x".repeat(8 << 20);
+        assert_eq!(wire.offer(smallvec![Packet::Message(big.into())]), Ok(true));
+        wire.pong(Bytes::from_static(b"pp")).unwrap();
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            client.read_to_end(&mut all).await.unwrap();
+            all
+        });
+        wire.close().await.unwrap();
+        assert!(wire.is_closed());
+        wire.linger().await;
+        drop(wire);
+        let all = reader.await.unwrap();
+        assert_eq!(&all[all.len() - 6..], &[0x8A, 2, b'p', b'p', 0x88, 0]);
     }
 
     #[tokio::test]

@@ -53,10 +53,18 @@ pub(crate) fn serve<H: EngineIoHandler>(
     open(engine, wire, reader, protocol, sid, req_data).then(|opened| match opened {
         Ok((engine, socket, wire, reader, beat)) => {
             let ending = Ending::new(&engine, &socket);
+            let kept = wire.clone();
             let run = run(engine, socket, wire, reader, beat);
-            Either::Left(run.map(move |end| {
+            // The session is closed (and `run`'s hold on the socket's buffer
+            // released, which its disconnect waits for) before lingering.
+            Either::Left(run.then(move |end| {
                 ending.finish(end);
-                Ok(())
+                async move {
+                    if kept.is_closed() {
+                        bounded(Box::pin(kept.linger())).await;
+                    }
+                    Ok(())
+                }
             }))
         }
         Err(e) => Either::Right(std::future::ready(Err(e))),
@@ -337,12 +345,11 @@ async fn close(
     bounded(closing).await;
 }
 
-/// Writes a close frame, then ends the connection without a reset
-/// ([`Wire::linger`]).
+/// Writes a close frame; the connection then ends without a reset
+/// ([`Wire::linger`], once the session is closed).
 async fn close_frame(wire: &Wire) {
-    if wire.put_frame(wire::OP_CLOSE, &[]).is_ok() && wire.drain().await.is_ok() {
-        wire.linger().await;
-    }
+    // A failure ends the connection all the same.
+    let _ = wire.close().await;
 }
 
 /// How the client ended the connection.
