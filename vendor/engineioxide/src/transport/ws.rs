@@ -60,19 +60,21 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
     sid: Option<Sid>,
     req: Request<R>,
 ) -> Result<Response<ResponseBody<B>>, Error> {
-    let (parts, body) = req.into_parts();
-    let req = Request::from_parts(parts.clone(), body);
-
-    let ws_key = parts
-        .headers
+    let mut req = req;
+    let ws_key = req
+        .headers()
         .get("Sec-WebSocket-Key")
         .ok_or(Error::InvalidWebSocketKey)?
         .clone();
+    // The upgrade handle is taken out of the request, so the parts the
+    // session keeps for its life do not hold a copy of it (and need no
+    // clone).
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let (parts, _body) = req.into_parts();
 
     // Built from combinators rather than one `async` block: the request
     // parts and the upgrade are only needed until the websocket is open, and
     // an `async` block would keep them in the task for the connection's life.
-    let on_upgrade = hyper::upgrade::on(req);
     let task = on_upgrade.then(move |conn| match conn {
         // A TCP connection served by hyper's HTTP/1 connection: frames go
         // straight to it (see `ws_direct`).
