@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
+use smallvec::SmallVec;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::TransportType;
@@ -159,12 +160,16 @@ impl Handle {
 #[derive(Default)]
 struct Inner {
     by_sid: HashMap<Sid, Handle>,
-    by_user: HashMap<String, Vec<Sid>>,
-    by_session: HashMap<String, Vec<Sid>>,
+    by_user: HashMap<String, Sids>,
+    by_session: HashMap<String, Sids>,
     by_role: HashMap<String, usize>,
 }
 
-fn unindex(map: &mut HashMap<String, Vec<Sid>>, key: &str, sid: Sid) {
+/// The sockets of one user or session: nearly always one, kept inline (a
+/// `Vec` would be an allocation of its own per connection, ~80 bytes).
+type Sids = SmallVec<[Sid; 1]>;
+
+fn unindex(map: &mut HashMap<String, Sids>, key: &str, sid: Sid) {
     if let Some(list) = map.get_mut(key) {
         list.retain(|s| *s != sid);
         if list.is_empty() {
@@ -217,7 +222,7 @@ impl Connections {
         self.inner.read().by_sid.get(&sid).cloned()
     }
 
-    fn collect(&self, pick: impl Fn(&Inner) -> Option<&Vec<Sid>>) -> Vec<Handle> {
+    fn collect(&self, pick: impl Fn(&Inner) -> Option<&Sids>) -> Vec<Handle> {
         let inner = self.inner.read();
         pick(&inner)
             .map(|sids| {
