@@ -10,6 +10,7 @@ use std::{
 };
 
 use futures_util::{FutureExt as _, SinkExt, StreamExt, future::Either};
+use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
 use smallvec::smallvec;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -607,28 +608,8 @@ fn handle_message<H: EngineIoHandler>(
     msg: Result<Message, tungstenite::Error>,
 ) -> Result<Flow, Error> {
     match msg? {
-        Message::Text(msg) => match Packet::parse(socket.protocol, ws_bytes_to_str(msg))? {
-            Packet::Close => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!("[sid={}] closing session", socket.id);
-                engine.close_session(socket.id, DisconnectReason::TransportClose);
-                Ok(Flow::Closed)
-            }
-            Packet::Pong | Packet::Ping => Ok(Flow::Pong),
-            Packet::Message(msg) => {
-                engine.handler.on_message(msg, socket.clone());
-                Ok(Flow::Continue)
-            }
-            p => Err(Error::BadPacket(p)),
-        },
-        Message::Binary(mut data) => {
-            if socket.protocol == ProtocolVersion::V3 && !data.is_empty() {
-                // The first byte is the message type, which we don't need.
-                data = data.split_off(1);
-            }
-            engine.handler.on_binary(data, socket.clone());
-            Ok(Flow::Continue)
-        }
+        Message::Text(msg) => on_text(engine, socket, ws_bytes_to_str(msg)),
+        Message::Binary(data) => Ok(on_binary(engine, socket, data)),
         Message::Close(_) => {
             #[cfg(feature = "tracing")]
             tracing::debug!("websocket closed, closing session");
@@ -640,6 +621,58 @@ fn handle_message<H: EngineIoHandler>(
             tracing::debug!(sid = ?socket.id, "unexpected ws message");
             Ok(Flow::Continue)
         }
+    }
+}
+
+/// Handles a text message from the client (an Engine.IO packet), on
+/// either websocket path.
+pub(super) fn on_text<H: EngineIoHandler>(
+    engine: &Arc<EngineIo<H>>,
+    socket: &Arc<Socket<H::Data>>,
+    text: Str,
+) -> Result<Flow, Error> {
+    match Packet::parse(socket.protocol, text)? {
+        Packet::Close => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!("[sid={}] closing session", socket.id);
+            engine.close_session(socket.id, DisconnectReason::TransportClose);
+            Ok(Flow::Closed)
+        }
+        Packet::Pong | Packet::Ping => Ok(Flow::Pong),
+        Packet::Message(msg) => {
+            engine.handler.on_message(msg, socket.clone());
+            Ok(Flow::Continue)
+        }
+        p => Err(Error::BadPacket(p)),
+    }
+}
+
+/// Handles a binary message from the client, on either websocket path.
+pub(super) fn on_binary<H: EngineIoHandler>(
+    engine: &Arc<EngineIo<H>>,
+    socket: &Arc<Socket<H::Data>>,
+    mut data: Bytes,
+) -> Flow {
+    if socket.protocol == ProtocolVersion::V3 && !data.is_empty() {
+        // The first byte is the message type, which we don't need.
+        data = data.split_off(1);
+    }
+    engine.handler.on_binary(data, socket.clone());
+    Flow::Continue
+}
+
+/// The first steps of an upgrade from polling, on either websocket path:
+/// polls answer Noop from now on, and a last Noop ends a waiting poll (a
+/// full buffer needs none: its packets already end it). The caller then
+/// waits for a poll in progress by taking the socket's buffer lock.
+pub(super) fn begin_upgrade<D>(socket: &Socket<D>) -> Result<(), Error>
+where
+    D: Default + Send + Sync + 'static,
+{
+    socket.start_upgrade();
+    match socket.internal_tx.try_send(smallvec![Packet::Noop]) {
+        Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
+        Err(TrySendError::Closed(_)) => Err(Error::Upgrade),
     }
 }
 
@@ -719,16 +752,7 @@ where
     #[cfg(feature = "tracing")]
     tracing::debug!("starting websocket connection upgrade");
 
-    // The socket is upgrading, from now on all polling
-    // request will return a `Packet::Noop`
-    socket.start_upgrade();
-
-    // We send a last Noop request to close a potential waiting polling request.
-    // A full buffer needs no Noop: its packets already end a waiting poll.
-    match socket.internal_tx.try_send(smallvec![Packet::Noop]) {
-        Ok(()) | Err(TrySendError::Full(_)) => {}
-        Err(TrySendError::Closed(_)) => return Err(Error::Upgrade),
-    }
+    begin_upgrade(socket)?;
 
     // wait for any current polling connection to finish by waiting for the socket to be unlocked
     // All other polling connection will be immediately closed with a NOOP packet.

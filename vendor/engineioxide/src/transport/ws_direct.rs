@@ -16,9 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::{FutureExt as _, future::Either};
 use http::request::Parts;
-use smallvec::smallvec;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 use tokio_util::future::FutureExt as _;
 
@@ -26,7 +24,7 @@ use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
 
 use super::direct::Wire;
 use super::wire::{self, Incoming, Limits, Reader};
-use super::ws::{Ending, Flow, bounded, heartbeat_due};
+use super::ws::{Ending, Flow, begin_upgrade, bounded, heartbeat_due, on_binary, on_text};
 use crate::heartbeat::Heartbeat;
 use crate::{
     DisconnectReason, Socket, engine::EngineIo, errors::Error, handler::EngineIoHandler,
@@ -109,7 +107,7 @@ async fn open<H: EngineIoHandler>(
         };
         if let Err(e) = sent.await {
             engine.close_session(socket.id, DisconnectReason::TransportError);
-            return Err(tokio_tungstenite::tungstenite::Error::Io(e).into());
+            return Err(io_error(e));
         }
         if socket.protocol == ProtocolVersion::V4 {
             let (interval, timeout) = (engine.config.ping_interval, engine.config.ping_timeout);
@@ -152,22 +150,15 @@ async fn upgrade_handshake<D>(
 where
     D: Default + Send + Sync + 'static,
 {
-    socket.start_upgrade();
-    // A last Noop ends a waiting poll; a full buffer already ends it.
-    match socket.internal_tx.try_send(smallvec![Packet::Noop]) {
-        Ok(()) | Err(TrySendError::Full(_)) => {}
-        Err(TrySendError::Closed(_)) => return Err(Error::Upgrade),
-    }
+    begin_upgrade(socket)?;
     // Waits for a poll in progress to finish.
     let _lock = socket.internal_rx.lock().await;
 
     match Packet::parse(socket.protocol, next_text(wire, reader, limits).await?)? {
         Packet::PingUpgrade => {
             wire.put_frame(wire::OP_TEXT, String::from(Packet::PongUpgrade).as_bytes())
-                .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
-            wire.drain()
-                .await
-                .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
+                .map_err(io_error)?;
+            wire.drain().await.map_err(io_error)?;
         }
         p => return Err(Error::BadPacket(p)),
     }
@@ -188,18 +179,21 @@ async fn next_text(wire: &Wire, reader: &mut Reader, limits: Limits) -> Result<S
                 _ => Err(Error::Upgrade),
             };
         }
-        wire.stream
-            .readable()
-            .await
-            .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
+        wire.stream.readable().await.map_err(io_error)?;
         let mut buf = [0u8; 4096];
         match wire.stream.try_read(&mut buf) {
             Ok(0) => return Err(Error::Upgrade),
             Ok(n) => reader.hold(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(tokio_tungstenite::tungstenite::Error::Io(e).into()),
+            Err(e) => return Err(io_error(e)),
         }
     }
+}
+
+/// An I/O failure of the connection, as the tungstenite path reports it
+/// (a transport error).
+fn io_error(e: std::io::Error) -> Error {
+    tokio_tungstenite::tungstenite::Error::Io(e).into()
 }
 
 fn text_str(text: Bytes) -> Str {
@@ -306,13 +300,11 @@ async fn run<H: EngineIoHandler>(
         end = Ok(Read::default());
         match wake {
             Wake::Readable(Ok(())) => end = read(engine, socket, &wire, &mut reader, limits),
-            Wake::Readable(Err(e)) => {
-                end = Err(tokio_tungstenite::tungstenite::Error::Io(e).into())
-            }
+            Wake::Readable(Err(e)) => end = Err(io_error(e)),
             Wake::Heartbeat => heartbeat_due(socket, &mut beat, timer.as_mut()),
             Wake::Outgoing(true) => {
                 if let Err(e) = buffered_rx.flush_direct() {
-                    end = Err(tokio_tungstenite::tungstenite::Error::Io(e).into());
+                    end = Err(io_error(e));
                 }
             }
             Wake::Outgoing(false) => return None,
@@ -407,7 +399,7 @@ fn read<H: EngineIoHandler>(
                 input = &buf[..n];
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(read),
-            Err(e) => return Err(tokio_tungstenite::tungstenite::Error::Io(e).into()),
+            Err(e) => return Err(io_error(e)),
         }
     }
 }
@@ -420,26 +412,8 @@ fn handle<H: EngineIoHandler>(
     message: Incoming,
 ) -> Result<Flow, Error> {
     match message {
-        Incoming::Text(text) => match Packet::parse(socket.protocol, text_str(text))? {
-            Packet::Close => {
-                engine.close_session(socket.id, DisconnectReason::TransportClose);
-                Ok(Flow::Closed)
-            }
-            Packet::Pong | Packet::Ping => Ok(Flow::Pong),
-            Packet::Message(msg) => {
-                engine.handler.on_message(msg, socket.clone());
-                Ok(Flow::Continue)
-            }
-            p => Err(Error::BadPacket(p)),
-        },
-        Incoming::Binary(mut data) => {
-            if socket.protocol == ProtocolVersion::V3 && !data.is_empty() {
-                // The first byte is the message type, which we don't need.
-                data = data.split_off(1);
-            }
-            engine.handler.on_binary(data, socket.clone());
-            Ok(Flow::Continue)
-        }
+        Incoming::Text(text) => on_text(engine, socket, text_str(text)),
+        Incoming::Binary(data) => Ok(on_binary(engine, socket, data)),
         Incoming::Ping(payload) => {
             // A write error shows on the next read or write.
             let _ = wire.pong(payload);
@@ -450,63 +424,5 @@ fn handle<H: EngineIoHandler>(
             engine.close_session(socket.id, DisconnectReason::TransportClose);
             Ok(Flow::Closed)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    #[ignore = "a diagnostic that prints sizes; it asserts nothing"]
-    fn size_probe_direct() {
-        #[derive(Debug)]
-        struct H;
-        impl EngineIoHandler for H {
-            type Data = ();
-            fn on_connect(self: Arc<Self>, _: Arc<Socket<()>>) {}
-            fn on_disconnect(&self, _: Arc<Socket<()>>, _: DisconnectReason) {}
-            fn on_message(self: &Arc<Self>, _: Str, _: Arc<Socket<()>>) {}
-            fn on_binary(self: &Arc<Self>, _: bytes::Bytes, _: Arc<Socket<()>>) {}
-        }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let engine = Arc::new(EngineIo::new(Arc::new(H), Default::default()));
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let tcp = TcpStream::connect(listener.local_addr().unwrap())
-                .await
-                .unwrap();
-            let wire = Arc::new(Wire::new(tcp, ProtocolVersion::V4));
-            let parts = http::Request::<()>::default().into_parts().0;
-            let o = open(
-                engine.clone(),
-                wire.clone(),
-                Reader::default(),
-                ProtocolVersion::V4,
-                None,
-                parts.clone(),
-            );
-            println!("open: {}", std::mem::size_of_val(&o));
-            let s =
-                engine.create_session(ProtocolVersion::V4, TransportType::Websocket, parts, false);
-            let mut reader = Reader::default();
-            let u = upgrade_handshake(&s, &wire, &mut reader, limits(&engine.config));
-            println!("upgrade_handshake: {}", std::mem::size_of_val(&u));
-            drop(u);
-            let r = run(
-                engine.clone(),
-                s.clone(),
-                wire.clone(),
-                Reader::default(),
-                None,
-            );
-            println!("run: {}", std::mem::size_of_val(&r));
-            println!("Wire: {}", std::mem::size_of::<Wire>());
-            println!("Sleep: {}", std::mem::size_of::<tokio::time::Sleep>());
-            println!("Parts: {}", std::mem::size_of::<Parts>());
-        });
     }
 }
