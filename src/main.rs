@@ -9,6 +9,11 @@ use herald::auth::Signer;
 use herald::clock::{Clock, SystemClock};
 use herald::config::{Config, LogFormat};
 
+/// mimalloc, not glibc's malloc: a connection's many small allocations and
+/// frees cost about half the user CPU (bench/BENCHMARKS.md, "mimalloc").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "herald",

@@ -78,7 +78,7 @@ impl Notification {
 
     /// The JSON text to store.
     pub fn to_json(&self) -> String {
-        Value::Object(self.body.clone()).to_string()
+        serde_json::to_string(&self.body).expect("a JSON map always serialises")
     }
 }
 

@@ -99,6 +99,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 ApiError::bad_request("invalid_body", "could not read the request body")
             }
         })?;
+        // One pass for a good body; a bad one is parsed again in two steps,
+        // so that bad JSON and a wrong shape get their own errors.
+        if let Ok(body) = serde_json::from_slice(&bytes) {
+            return Ok(Body(body));
+        }
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::bad_request("invalid_json", format!("body is not valid JSON: {e}"))
         })?;

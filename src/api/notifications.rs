@@ -6,29 +6,41 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::error::{path_id, ApiError, Body, Params};
 use super::views;
 use crate::hub::Hub;
-use crate::notification::StateFilter;
+use crate::notification::{Notification, StateFilter};
 
 /// Most recipients one broadcast may name.
 pub const MAX_RECIPIENTS: usize = 10_000;
 
 type Answer = Result<(StatusCode, Json<Value>), ApiError>;
 
+/// The answer to a send: serialised straight from the notification, not
+/// through a copy of it as a `Value`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sent {
+    notification: Notification,
+    delivered_to: usize,
+}
+
 pub async fn send_to_user(
     State(hub): State<Arc<Hub>>,
     Path(user): Path<String>,
     Body(body): Body<Value>,
-) -> Answer {
+) -> Result<(StatusCode, Json<Sent>), ApiError> {
     path_id("userId", &user)?;
     let (notification, delivered_to) = hub.send_notification_to_user(&user, body).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "notification": notification, "deliveredTo": delivered_to })),
+        Json(Sent {
+            notification,
+            delivered_to,
+        }),
     ))
 }
 

@@ -4,6 +4,7 @@
 
 mod pending;
 mod sqlite;
+mod statements;
 mod writer;
 
 use async_trait::async_trait;

@@ -15,6 +15,7 @@ use sqlx::{Row, SqlitePool};
 use tokio::sync::oneshot;
 
 use super::pending::Pending;
+use super::statements::Statements;
 use super::writer::{self, Write};
 use super::{Inserted, Store, StoreError, UserNotification};
 use crate::clock::Millis;
@@ -88,6 +89,8 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let conn = writer_connection(&dir.join("herald.db"))?;
+        // Fails here, at start, rather than on the first write.
+        drop(Statements::prepare(&conn)?);
         let pending = Arc::new(Pending::default());
         pending.reload(&conn)?;
         let (tx, rx) = flume::bounded(4096);

@@ -4,17 +4,18 @@
 //! is one commit; throughput under load grows with the batch instead of
 //! queueing on SQLite's write lock.
 //!
-//! The thread runs SQLite directly (rusqlite, cached prepared statements):
+//! The thread runs SQLite directly (rusqlite, statements prepared once):
 //! a whole batch costs one hand-over between threads each way, where an
 //! async driver pays one per statement.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::pending::Pending;
+use super::statements::Statements;
 use super::{Inserted, StoreError};
 use crate::clock::Millis;
 use crate::notification::Notification;
@@ -87,85 +88,28 @@ impl Write {
     }
 }
 
-fn insert(c: &Connection, n: &Notification, users: &[String]) -> Result<Inserted, StoreError> {
-    c.prepare_cached(
-        "INSERT OR IGNORE INTO notifications (id, body, created_at) VALUES (?1, ?2, ?3)",
-    )?
-    .execute((&n.id, n.to_json(), n.created_at))?;
-    let notification = c
-        .prepare_cached("SELECT id, body, created_at FROM notifications WHERE id = ?1")?
-        .query_row([&n.id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-    let (id, body, created_at) = notification;
-    let notification = Notification::from_stored(id, created_at, &body)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let mut add = c.prepare_cached(
-        "INSERT OR IGNORE INTO recipients (notification_id, user_id, created_at) VALUES (?1, ?2, ?3)",
-    )?;
-    let mut new_for = Vec::with_capacity(users.len());
-    for user in users {
-        new_for.push(add.execute((&n.id, user, n.created_at))? == 1);
-    }
-    Ok(Inserted {
-        notification,
-        new_for,
-    })
-}
-
-fn apply(c: &Connection, w: &Write) -> Result<Done, StoreError> {
+fn apply(s: &mut Statements, w: &Write) -> Result<Done, StoreError> {
     Ok(match w {
-        Write::Insert { n, users, .. } => Done::Inserted(insert(c, n, users)?),
-        Write::Delivered { id, user, at, .. } => {
-            c.prepare_cached("UPDATE recipients SET delivered_at = ?1 WHERE notification_id = ?2 AND user_id = ?3 AND delivered_at IS NULL")?
-                .execute((at, id, user))?;
+        Write::Insert { n, users, .. } => Done::Inserted(s.insert(n, users)?),
+        Write::Delivered { id, user, at } => {
+            s.mark_delivered(id, user, *at)?;
             Done::Unit
         }
         Write::Acknowledge { id, user, at, .. } => {
-            let first = c
-                .prepare_cached(
-                    "UPDATE recipients SET acknowledged_at = ?1 \
-                     WHERE notification_id = ?2 AND user_id = ?3 AND acknowledged_at IS NULL",
-                )?
-                .execute((at, id, user))?
-                == 1;
-            let at = c
-                .prepare_cached(
-                    "SELECT acknowledged_at FROM recipients WHERE notification_id = ?1 AND user_id = ?2",
-                )?
-                .query_row((id, user), |r| r.get::<_, Option<i64>>(0))
-                .optional()?
-                .flatten();
+            let (at, first) = s.acknowledge(id, user, *at)?;
             Done::Acknowledged(at, first)
         }
         Write::ExpireSession {
             session, user, at, ..
         } => {
-            c.prepare_cached("INSERT OR IGNORE INTO expired_sessions (session_id, user_id, expired_at) VALUES (?1, ?2, ?3)")?
-                .execute((session, user, at))?;
+            s.expire_session(session, user, *at)?;
             Done::Unit
         }
         Write::Purge {
             acknowledged_before,
             unacknowledged_before,
             ..
-        } => {
-            let gone = c
-                .prepare_cached(
-                    "DELETE FROM recipients WHERE (acknowledged_at IS NOT NULL AND acknowledged_at < ?1) \
-                     OR (acknowledged_at IS NULL AND created_at < ?2)",
-                )?
-                .execute((acknowledged_before, unacknowledged_before))?;
-            c.prepare_cached("DELETE FROM notifications WHERE NOT EXISTS (SELECT 1 FROM recipients r WHERE r.notification_id = notifications.id)")?
-                .execute(())?;
-            c.prepare_cached("DELETE FROM expired_sessions WHERE expired_at < ?1")?
-                .execute([unacknowledged_before])?;
-            Done::Count(gone as u64)
-        }
+        } => Done::Count(s.purge(*acknowledged_before, *unacknowledged_before)?),
         Write::Close { .. } => Done::Unit,
     })
 }
@@ -195,20 +139,23 @@ fn reload(conn: &Connection, pending: &Pending) {
 }
 
 /// Applies `writes` in one transaction (rolled back on any error).
-fn transaction(conn: &mut Connection, writes: &[Write]) -> Result<Vec<Done>, StoreError> {
-    let tx = conn.transaction()?;
+fn transaction(s: &mut Statements, writes: &[Write]) -> Result<Vec<Done>, StoreError> {
+    s.begin()?;
     let done = writes
         .iter()
-        .map(|w| apply(&tx, w))
-        .collect::<Result<Vec<_>, _>>()?;
-    tx.commit()?;
-    Ok(done)
+        .map(|w| apply(s, w))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|done| s.commit().map(|()| done));
+    if done.is_err() {
+        s.rollback();
+    }
+    done
 }
 
 /// Applies `batch` in one transaction; on failure, each write alone, so one
 /// bad write cannot fail the others.
-fn commit(conn: &mut Connection, batch: Vec<Write>, pending: &Pending) {
-    match transaction(conn, &batch) {
+fn commit(s: &mut Statements, batch: Vec<Write>, pending: &Pending) {
+    match transaction(s, &batch) {
         Ok(done) => {
             metrics::histogram!("herald_store_batch_size").record(batch.len() as f64);
             let purged = batch.iter().any(|w| matches!(w, Write::Purge { .. }));
@@ -216,7 +163,7 @@ fn commit(conn: &mut Connection, batch: Vec<Write>, pending: &Pending) {
                 account(w, d, pending);
             }
             if purged {
-                reload(conn, pending);
+                reload(s.conn(), pending);
             }
             for (w, d) in batch.into_iter().zip(done) {
                 w.reply(Ok(d));
@@ -224,13 +171,13 @@ fn commit(conn: &mut Connection, batch: Vec<Write>, pending: &Pending) {
         }
         Err(_) if batch.len() > 1 => {
             for w in batch {
-                let alone = transaction(conn, std::slice::from_ref(&w)).map(|mut d| d.remove(0));
+                let alone = transaction(s, std::slice::from_ref(&w)).map(|mut d| d.remove(0));
                 if let Ok(d) = &alone {
                     account(&w, d, pending);
                 }
                 w.reply(alone);
             }
-            reload(conn, pending);
+            reload(s.conn(), pending);
         }
         Err(e) => {
             for w in batch {
@@ -256,7 +203,17 @@ pub fn spawn(
         .spawn(move || run(conn, rx, &pending))
 }
 
-fn run(mut conn: Connection, rx: flume::Receiver<Write>, pending: &Pending) {
+fn run(conn: Connection, rx: flume::Receiver<Write>, pending: &Pending) {
+    let mut statements = match Statements::prepare(&conn) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "the store's writer could not prepare its statements; every write fails");
+            for w in rx.iter() {
+                w.reply(Err(StoreError::Unavailable(e.to_string())));
+            }
+            return;
+        }
+    };
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         loop {
@@ -276,7 +233,7 @@ fn run(mut conn: Connection, rx: flume::Receiver<Write>, pending: &Pending) {
             }
         }
         let closing = batch.iter().any(|w| matches!(w, Write::Close { .. }));
-        commit(&mut conn, batch, pending);
+        commit(&mut statements, batch, pending);
         if closing {
             break;
         }

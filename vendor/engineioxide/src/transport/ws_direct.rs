@@ -369,7 +369,8 @@ fn read<H: EngineIoHandler>(
     limits: Limits,
 ) -> Result<Read, Error> {
     let mut read = Read::default();
-    let mut buf = [0u8; 4096];
+    // Not zeroed: the kernel writes what is read, and only that is looked at.
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
     let mut input: &[u8] = &[];
     let mut total = 0;
     loop {
@@ -389,14 +390,15 @@ fn read<H: EngineIoHandler>(
         if total >= READ_ROUND_BYTES || socket.cancellation_token.is_cancelled() {
             return Ok(read);
         }
-        match wire.stream.try_read(&mut buf) {
+        match wire.stream.try_read_buf(&mut &mut buf[..]) {
             Ok(0) => {
                 read.end = Some(End::Eof);
                 return Ok(read);
             }
             Ok(n) => {
                 total += n;
-                input = &buf[..n];
+                // SAFETY: `try_read_buf` initialised the first `n` bytes.
+                input = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(read),
             Err(e) => return Err(io_error(e)),
