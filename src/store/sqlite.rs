@@ -457,6 +457,73 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_stored_notification_is_the_one_answered() {
+        let (s, _d) = store().await;
+        // A float whose nearest double a fast parser can miss by one unit:
+        // the answer (the notification as received) and every later read
+        // (parsed from the stored text) must agree.
+        let body = serde_json::from_str(r#"{"id":"lab-1","value":914.90173876894448}"#).unwrap();
+        let n = Notification::from_body(body, || unreachable!(), 1).unwrap();
+        let answered = s.insert(&n, &["u".into()]).await.unwrap().notification;
+        let (stored, _) = s.notification("lab-1").await.unwrap().unwrap();
+        assert_eq!(stored.body, answered.body);
+        assert_eq!(
+            serde_json::to_string(&stored).unwrap(),
+            serde_json::to_string(&answered).unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_is_undone_and_fails_alone() {
+        let (s, d) = store().await;
+        // A trigger refuses one user's recipient row, after the
+        // notification's own row is written in the same transaction.
+        rusqlite::Connection::open(d.path().join("herald.db"))
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON recipients WHEN NEW.user_id = 'bad' \
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap();
+        let s = std::sync::Arc::new(s);
+        let writes: Vec<_> = ["u1", "bad", "u3", "bad", "u5"]
+            .iter()
+            .enumerate()
+            .map(|(i, user)| {
+                let (s, user) = (s.clone(), user.to_string());
+                tokio::spawn(
+                    async move { s.insert(&note(&format!("n{i}"), "t", 1), &[user]).await },
+                )
+            })
+            .collect();
+        let results: Vec<bool> = futures::future::join_all(writes)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().is_ok())
+            .collect();
+        assert_eq!(results, vec![true, false, true, false, true]);
+        for (i, stored) in [(0, true), (1, false), (2, true), (3, false), (4, true)] {
+            assert_eq!(
+                s.notification(&format!("n{i}")).await.unwrap().is_some(),
+                stored,
+                "n{i}: a refused insert leaves no notification row"
+            );
+        }
+        // The writer is in a clean state: later writes commit.
+        s.insert(&note("later", "t", 2), &["u1".into()])
+            .await
+            .unwrap();
+        assert_eq!(s.acknowledge("later", "u1", 3).await.unwrap(), Some(3));
+        assert_eq!(
+            s.list("u1", StateFilter::Unacknowledged, 0, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
     async fn data_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         {

@@ -62,6 +62,9 @@ impl<'c> Statements<'c> {
     }
 
     pub fn begin(&mut self) -> Result<(), StoreError> {
+        // A transaction left open by a failed rollback would make every
+        // later BEGIN fail: end it first.
+        self.rollback();
         self.begin.execute(())?;
         Ok(())
     }

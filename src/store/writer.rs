@@ -209,7 +209,11 @@ fn run(conn: Connection, rx: flume::Receiver<Write>, pending: &Pending) {
         Err(e) => {
             tracing::error!(error = %e, "the store's writer could not prepare its statements; every write fails");
             for w in rx.iter() {
+                let closing = matches!(w, Write::Close { .. });
                 w.reply(Err(StoreError::Unavailable(e.to_string())));
+                if closing {
+                    break;
+                }
             }
             return;
         }
