@@ -9,7 +9,7 @@
 //! async driver pays one per statement.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -191,6 +191,51 @@ fn commit(s: &mut Statements, batch: Vec<Write>, pending: &Pending) {
 /// someone is waiting on, so the marks share its commit.
 const MARKS_LINGER: Duration = Duration::from_millis(20);
 
+/// How long a batch of acknowledgements (and marks) waits for more writes,
+/// so that at moderate rates an acknowledgement shares the fsync of the
+/// next notification's insert instead of paying its own. The client's
+/// acknowledgement reply waits as long; an insert never waits.
+const ACKS_LINGER: Duration = Duration::from_millis(5);
+
+/// How long `batch` may still wait for company, counted from its first
+/// write: `None` when it commits now.
+fn patience(batch: &[Write]) -> Option<Duration> {
+    if batch.len() >= MAX_BATCH {
+        return None;
+    }
+    let mut acks = false;
+    for w in batch {
+        match w {
+            Write::Delivered { .. } => {}
+            Write::Acknowledge { .. } => acks = true,
+            _ => return None,
+        }
+    }
+    Some(if acks { ACKS_LINGER } else { MARKS_LINGER })
+}
+
+/// Collects the batch that starts with `first`: everything already queued,
+/// then, while [`patience`] allows, whatever comes next.
+fn gather(rx: &flume::Receiver<Write>, first: Write) -> Vec<Write> {
+    let started = Instant::now();
+    let mut batch = vec![first];
+    loop {
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(w) => batch.push(w),
+                Err(_) => break,
+            }
+        }
+        let Some(wait) = patience(&batch) else {
+            return batch;
+        };
+        match rx.recv_deadline(started + wait) {
+            Ok(w) => batch.push(w),
+            Err(_) => return batch,
+        }
+    }
+}
+
 /// Starts the writer thread; it runs until a `Close` or until every sender
 /// is gone.
 pub fn spawn(
@@ -219,27 +264,78 @@ fn run(conn: Connection, rx: flume::Receiver<Write>, pending: &Pending) {
         }
     };
     while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        loop {
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(w) => batch.push(w),
-                    Err(_) => break,
-                }
-            }
-            let marks_only = batch.iter().all(|w| matches!(w, Write::Delivered { .. }));
-            if !marks_only || batch.len() >= MAX_BATCH {
-                break;
-            }
-            match rx.recv_timeout(MARKS_LINGER) {
-                Ok(w) => batch.push(w),
-                Err(_) => break,
-            }
-        }
+        let batch = gather(&rx, first);
         let closing = batch.iter().any(|w| matches!(w, Write::Close { .. }));
         commit(&mut statements, batch, pending);
         if closing {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mark() -> Write {
+        Write::Delivered {
+            id: "n".into(),
+            user: "u".into(),
+            at: 1,
+        }
+    }
+
+    fn ack() -> Write {
+        Write::Acknowledge {
+            id: "n".into(),
+            user: "u".into(),
+            at: 1,
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn expiry() -> Write {
+        Write::ExpireSession {
+            session: "s".into(),
+            user: "u".into(),
+            at: 1,
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn only_marks_and_acknowledgements_wait_for_company() {
+        assert_eq!(patience(&[mark(), mark()]), Some(MARKS_LINGER));
+        assert_eq!(patience(&[mark(), ack()]), Some(ACKS_LINGER));
+        assert_eq!(patience(&[ack()]), Some(ACKS_LINGER));
+        assert_eq!(patience(&[ack(), expiry()]), None);
+        assert_eq!(patience(&[mark(), expiry()]), None);
+        let full: Vec<Write> = (0..MAX_BATCH).map(|_| mark()).collect();
+        assert_eq!(patience(&full), None);
+    }
+
+    #[test]
+    fn a_batch_takes_what_is_queued_and_waits_only_as_long_as_its_patience() {
+        let (tx, rx) = flume::unbounded();
+        tx.send(mark()).unwrap();
+        tx.send(ack()).unwrap();
+        // Queued behind the acknowledgement: joins at once.
+        tx.send(expiry()).unwrap();
+        let batch = gather(&rx, mark());
+        assert_eq!(batch.len(), 4);
+
+        // An acknowledgement alone waits its patience, then commits alone.
+        let started = Instant::now();
+        let batch = gather(&rx, ack());
+        assert_eq!(batch.len(), 1);
+        assert!(started.elapsed() >= ACKS_LINGER);
+
+        // Nothing but marks and acknowledgements queued: they all join, and
+        // the batch then waits for company before it commits.
+        for _ in 0..3 {
+            tx.send(mark()).unwrap();
+        }
+        tx.send(ack()).unwrap();
+        assert_eq!(gather(&rx, mark()).len(), 5);
     }
 }
