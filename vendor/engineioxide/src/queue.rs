@@ -262,6 +262,7 @@ pub(crate) struct Receiver<T> {
 
 impl<T> Receiver<T> {
     /// The next item; `None` once the queue is closed and drained.
+    #[cfg(any(test, feature = "__test_harness"))]
     pub(crate) async fn recv(&mut self) -> Option<T> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }

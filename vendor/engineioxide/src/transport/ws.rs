@@ -9,8 +9,8 @@ use std::{
     sync::Arc,
 };
 
-use futures_util::{FutureExt as _, SinkExt, StreamExt, future::Either};
 use bytes::Bytes;
+use futures_util::{FutureExt as _, SinkExt, StreamExt, future::Either};
 use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
 use smallvec::smallvec;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -431,7 +431,7 @@ where
                         timer.as_mut().reset(b.deadline());
                     }
                     // A full channel means that the client is already known to be alive.
-                    None => drop(socket.heartbeat_tx.try_send(())),
+                    None => socket.heartbeat.notify_one(),
                 },
                 Ok(Flow::Closed) => {
                     // Answers the client's close frame (boxed: see below).
@@ -1032,8 +1032,7 @@ mod tests {
                 .unwrap();
             assert_eq!(msg, Message::text(want));
         }
-        let mut heartbeat_rx = socket.heartbeat_rx.lock().await;
-        tokio::time::timeout(TIMEOUT, heartbeat_rx.recv())
+        tokio::time::timeout(TIMEOUT, socket.heartbeat.notified())
             .await
             .expect("the pong should reach the heartbeat");
 

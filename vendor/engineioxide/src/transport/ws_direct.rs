@@ -259,7 +259,7 @@ async fn run<H: EngineIoHandler>(
                             timer.as_mut().reset(b.deadline());
                         }
                         // A full channel means the client is already known to be alive.
-                        None => drop(socket.heartbeat_tx.try_send(())),
+                        None => socket.heartbeat.notify_one(),
                     }
                 }
             }
