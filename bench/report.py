@@ -25,20 +25,20 @@ def _idle(r, label):
     out = {}
     base = r.get("baseline_rss_kib", 0)
     for step in r.get("steps", []):
-        out[f"idle RSS per connection @ {step['conns']} (KiB)"] = (step["rss_kib"] - base) / step["conns"]
+        out[f"{label} RSS per connection @ {step['conns']} (KiB)"] = (step["rss_kib"] - base) / step["conns"]
     hold, quiet = r.get("hold"), r.get("quiet")
     last = r["steps"][-1]["conns"] if r.get("steps") else 0
     if quiet:
         # The window between the last connect and the first ping of the hold;
         # under a second it says nothing (the ping schedule already runs).
         seconds = quiet["wall_ms"] / 1000
-        out[f"idle quiet window before the next ping @ {last} (s)"] = seconds
-        out[f"idle server CPU @ {last} between pings (% of a core)"] = (
+        out[f"{label} quiet window before the next ping @ {last} (s)"] = seconds
+        out[f"{label} server CPU @ {last} between pings (% of a core)"] = (
             quiet["server_sched_us"] / (quiet["wall_ms"] * 1000) * 100 if seconds >= 1 else None)
     if hold:
-        out[f"idle server CPU @ {last}, pings included (% of a core)"] = (
+        out[f"{label} server CPU @ {last}, pings included (% of a core)"] = (
             hold["server_sched_us"] / (hold["wall_ms"] * 1000) * 100)
-        out["idle pings answered during the hold (per s)"] = r.get("pings_during_hold", 0) / (hold["wall_ms"] / 1000)
+        out[f"{label} pings answered during the hold (per s)"] = r.get("pings_during_hold", 0) / (hold["wall_ms"] / 1000)
     return out
 
 

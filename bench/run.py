@@ -36,6 +36,8 @@ API_KEY = "bench-api-key-0123456789abcdef"
 # A name "base@variant" is the base scenario with other arguments.
 FULL = [
     ("idle", "idle --conns 1000,5000,19000 --settle 3 --hold 30", 600),
+    # The JWT only in the CONNECT packet's auth, as a browser's socket.io-client sends it.
+    ("idle@auth-token", "idle --conns 1000,5000,19000 --settle 3 --hold 5 --no-query-token", 600),
     ("storm", "storm --conns 10000", 600),
     ("fanout", "fanout --conns 5000 --rounds 20", 600),
     ("notify", "notify --users 1000 --count 10000 --concurrency 8", 600),
@@ -44,6 +46,7 @@ FULL = [
 ]
 QUICK = [
     ("idle", "idle --conns 100,300 --settle 1 --hold 2", 120),
+    ("idle@auth-token", "idle --conns 100 --settle 1 --hold 1 --no-query-token", 120),
     ("storm", "storm --conns 300", 120),
     ("fanout", "fanout --conns 300 --rounds 5", 120),
     ("notify", "notify --users 100 --count 500", 120),

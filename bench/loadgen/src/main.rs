@@ -65,6 +65,11 @@ struct Common {
     /// Limit on every wait, in seconds.
     #[arg(long, global = true, default_value_t = 120)]
     timeout: u64,
+    /// Send the JWT only in the CONNECT packet's `auth`, as socket.io-client's
+    /// `auth` option does; by default it also goes in the handshake's query,
+    /// which the server keeps for the connection's life.
+    #[arg(long, global = true)]
+    no_query_token: bool,
 }
 
 #[derive(Subcommand)]
@@ -136,7 +141,13 @@ fn main() {
 
 async fn run(cli: Cli) -> (&'static str, scenario::Outcome) {
     let c = cli.common;
-    let target = match target::Target::new(c.addr, c.api_key, &c.jwt_secret, c.sources) {
+    let target = match target::Target::new(
+        c.addr,
+        c.api_key,
+        &c.jwt_secret,
+        c.sources,
+        !c.no_query_token,
+    ) {
         Ok(t) => Arc::new(t),
         Err(e) => return ("setup", Err(e)),
     };

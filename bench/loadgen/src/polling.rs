@@ -25,10 +25,7 @@ pub async fn run(
     let mut stop = board.stop_signal();
     let mut get = HttpConn::new(target.clone(), index);
     let mut post = HttpConn::new(target.clone(), index);
-    let handshake = format!(
-        "/socket.io/?EIO=4&transport=polling&token={}",
-        session.token
-    );
+    let handshake = target.handshake_path("polling", &session.token);
     let open = match get.request("GET", &handshake, None, None).await {
         Ok(r) if r.status == 200 => r.body,
         Ok(r) => {

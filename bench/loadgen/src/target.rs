@@ -14,6 +14,8 @@ pub struct Target {
     pub api_key: String,
     key: EncodingKey,
     sources: Vec<Ipv4Addr>,
+    /// Whether the handshake's query carries the token too.
+    query_token: bool,
 }
 
 #[derive(Serialize)]
@@ -33,6 +35,7 @@ impl Target {
         api_key: String,
         secret: &str,
         sources: usize,
+        query_token: bool,
     ) -> Result<Self, String> {
         if !addr.ip().is_loopback() {
             return Err(format!("{addr} is not a loopback address; refusing"));
@@ -45,7 +48,19 @@ impl Target {
             api_key,
             key: EncodingKey::from_secret(secret.as_bytes()),
             sources,
+            query_token,
         })
+    }
+
+    /// The handshake's path and query for `transport`, with `token` in the
+    /// query unless `--no-query-token`.
+    pub fn handshake_path(&self, transport: &str, token: &str) -> String {
+        let mut path = format!("/socket.io/?EIO=4&transport={transport}");
+        if self.query_token {
+            path.push_str("&token=");
+            path.push_str(token);
+        }
+        path
     }
 
     /// A JWT for `user_id` in role `role`, valid for an hour.

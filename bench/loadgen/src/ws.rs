@@ -28,8 +28,9 @@ pub async fn run(
         Err(e) => return board.fail(format!("tcp connect: {e}")),
     };
     let url = format!(
-        "ws://{}/socket.io/?EIO=4&transport=websocket&token={}",
-        target.addr, session.token
+        "ws://{}{}",
+        target.addr,
+        target.handshake_path("websocket", &session.token)
     );
     // Small buffers: the generator holds up to 19k of these.
     let config = WebSocketConfig::default()
