@@ -1,31 +1,48 @@
 //! The security audit trail: one structured line per security event under
 //! the `herald::audit` target, and a counter per kind. Never a token.
 
+use std::fmt;
+use std::net::SocketAddr;
+
 use metrics::counter;
+use socketioxide::socket::Sid;
+
+/// A peer address on an audit line, `-` when unknown; formatted only when
+/// the line is written.
+struct Peer(Option<SocketAddr>);
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(a) => a.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}
 
 fn count(event: &'static str) {
     counter!("herald_audit_events_total", "event" => event).increment(1);
 }
 
-pub fn connection_accepted(user: &str, session: &str, sid: &str, remote: Option<&str>) {
+pub fn connection_accepted(user: &str, session: &str, sid: Sid, remote: Option<SocketAddr>) {
     count("connection_accepted");
-    tracing::info!(target: "herald::audit", event = "connection_accepted", user, session, sid, remote = remote.unwrap_or("-"));
+    tracing::info!(target: "herald::audit", event = "connection_accepted", user, session, %sid, remote = %Peer(remote));
 }
 
-pub fn connection_refused(reason: &str, remote: Option<&str>) {
+pub fn connection_refused(reason: &'static str, remote: Option<SocketAddr>) {
     count("connection_refused");
-    counter!("herald_auth_refused_total", "reason" => reason.to_string()).increment(1);
-    tracing::info!(target: "herald::audit", event = "connection_refused", reason, remote = remote.unwrap_or("-"));
+    counter!("herald_auth_refused_total", "reason" => reason).increment(1);
+    tracing::info!(target: "herald::audit", event = "connection_refused", reason, remote = %Peer(remote));
 }
 
-pub fn token_refreshed(user: &str, session: &str, sid: &str) {
+pub fn token_refreshed(user: &str, session: &str, sid: Sid) {
     count("token_refreshed");
-    tracing::info!(target: "herald::audit", event = "token_refreshed", user, session, sid);
+    tracing::info!(target: "herald::audit", event = "token_refreshed", user, session, %sid);
 }
 
-pub fn token_expired(user: &str, session: &str, sid: &str) {
+pub fn token_expired(user: &str, session: &str, sid: Sid) {
     count("token_expired");
-    tracing::info!(target: "herald::audit", event = "token_expired", user, session, sid);
+    tracing::info!(target: "herald::audit", event = "token_expired", user, session, %sid);
 }
 
 pub fn session_warned(user: &str, session: &str, time_remaining_ms: i64) {

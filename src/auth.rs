@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::clock::{Millis, SharedClock};
 use crate::config::{JwtAlgorithm, JwtConfig};
@@ -55,9 +55,22 @@ fn algorithm(a: JwtAlgorithm) -> Algorithm {
 /// Longest id Herald accepts from a token.
 pub const MAX_ID_LEN: usize = 256;
 
+/// The claims Herald reads; any other claim is skipped unread.
+#[derive(serde::Deserialize)]
+struct Claims {
+    exp: Option<Value>,
+    nbf: Option<Value>,
+    #[serde(rename = "userId")]
+    user_id: Option<Value>,
+    sub: Option<Value>,
+    #[serde(rename = "sessionId")]
+    session_id: Option<Value>,
+    role: Option<Value>,
+}
+
 /// A claim as an id string: strings as they are, integers in decimal.
-fn id_claim(claims: &Map<String, Value>, name: &str) -> Option<String> {
-    let s = match claims.get(name)? {
+fn id_claim(claim: &Option<Value>) -> Option<String> {
+    let s = match claim.as_ref()? {
         Value::String(s) => s.clone(),
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
         _ => return None,
@@ -66,8 +79,8 @@ fn id_claim(claims: &Map<String, Value>, name: &str) -> Option<String> {
     ok.then_some(s)
 }
 
-fn secs_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, AuthError> {
-    match claims.get(name) {
+fn secs_claim(claim: &Option<Value>) -> Result<Option<i64>, AuthError> {
+    match claim {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_f64()
@@ -119,38 +132,37 @@ impl Verifier {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
-            .map_err(|e| {
-            AuthError::Invalid(match e.kind() {
-                ErrorKind::InvalidSignature => "bad_signature",
-                ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => "wrong_algorithm",
-                ErrorKind::MissingRequiredClaim(c) if c == "exp" => "exp_missing",
-                ErrorKind::MissingRequiredClaim(c) if c == "aud" => "wrong_audience",
-                ErrorKind::MissingRequiredClaim(_) => "wrong_issuer",
-                ErrorKind::InvalidAudience => "wrong_audience",
-                ErrorKind::InvalidIssuer => "wrong_issuer",
-                ErrorKind::InvalidClaimFormat(_) => "claims_invalid",
-                _ => "token_malformed",
-            })
-        })?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
+                AuthError::Invalid(match e.kind() {
+                    ErrorKind::InvalidSignature => "bad_signature",
+                    ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => "wrong_algorithm",
+                    ErrorKind::MissingRequiredClaim(c) if c == "exp" => "exp_missing",
+                    ErrorKind::MissingRequiredClaim(c) if c == "aud" => "wrong_audience",
+                    ErrorKind::MissingRequiredClaim(_) => "wrong_issuer",
+                    ErrorKind::InvalidAudience => "wrong_audience",
+                    ErrorKind::InvalidIssuer => "wrong_issuer",
+                    ErrorKind::InvalidClaimFormat(_) => "claims_invalid",
+                    _ => "token_malformed",
+                })
+            })?;
         let claims = data.claims;
         let now = self.clock.now_ms();
-        let exp = secs_claim(&claims, "exp")?.ok_or(AuthError::Invalid("exp_missing"))?;
+        let exp = secs_claim(&claims.exp)?.ok_or(AuthError::Invalid("exp_missing"))?;
         let expires_at = exp.saturating_mul(1000);
         if now >= expires_at.saturating_add(self.leeway_ms) {
             return Err(AuthError::Invalid("token_expired"));
         }
-        if let Some(nbf) = secs_claim(&claims, "nbf")? {
+        if let Some(nbf) = secs_claim(&claims.nbf)? {
             if now.saturating_add(self.leeway_ms) < nbf.saturating_mul(1000) {
                 return Err(AuthError::Invalid("token_not_yet_valid"));
             }
         }
-        let user_id = id_claim(&claims, "userId")
-            .or_else(|| id_claim(&claims, "sub"))
+        let user_id = id_claim(&claims.user_id)
+            .or_else(|| id_claim(&claims.sub))
             .ok_or(AuthError::Failed("claims_invalid"))?;
-        let session_id =
-            id_claim(&claims, "sessionId").ok_or(AuthError::Failed("claims_invalid"))?;
-        let role = id_claim(&claims, "role").ok_or(AuthError::Failed("claims_invalid"))?;
+        let session_id = id_claim(&claims.session_id).ok_or(AuthError::Failed("claims_invalid"))?;
+        let role = id_claim(&claims.role).ok_or(AuthError::Failed("claims_invalid"))?;
         Ok(Identity {
             user_id,
             session_id,
@@ -318,6 +330,40 @@ mod tests {
             v.verify(&future),
             Err(AuthError::Invalid("token_not_yet_valid"))
         );
+    }
+
+    #[test]
+    fn claims_of_the_wrong_type_are_refused_and_others_ignored() {
+        let (v, _) = verifier();
+        let token = |claims| raw(claims, Algorithm::HS256, "test-secret-test-secret");
+        let exp = NOW / 1000 + 60;
+        let cases = [
+            (
+                serde_json::json!({"userId": {"id": 1}, "sessionId": "s", "role": "r", "exp": exp}),
+                Err(AuthError::Failed("claims_invalid")),
+            ),
+            (
+                serde_json::json!({"userId": "u", "sessionId": 1.5, "role": "r", "exp": exp}),
+                Err(AuthError::Failed("claims_invalid")),
+            ),
+            (
+                serde_json::json!({"userId": "u", "sessionId": "s", "role": null, "exp": exp}),
+                Err(AuthError::Failed("claims_invalid")),
+            ),
+            (
+                serde_json::json!({"userId": "u", "sessionId": "s", "role": "r", "exp": exp, "nbf": "soon"}),
+                Err(AuthError::Invalid("claims_invalid")),
+            ),
+            (
+                // A userId of the wrong type does not hide a good `sub`.
+                serde_json::json!({"userId": [], "sub": 7, "sessionId": "s", "role": "r", "exp": exp, "nbf": null, "extra": {"a": [1]}}),
+                Ok("7".to_string()),
+            ),
+        ];
+        for (claims, expected) in cases {
+            let got = v.verify(&token(claims.clone())).map(|i| i.user_id);
+            assert_eq!(got, expected, "{claims}");
+        }
     }
 
     #[test]

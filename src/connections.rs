@@ -3,6 +3,7 @@
 //! [`Registry`] view answers "who is connected" for a single node.
 
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -26,7 +27,8 @@ pub struct Conn {
     pub session_id: String,
     pub role: String,
     pub connected_at: Millis,
-    pub remote_addr: Option<String>,
+    /// The peer's address, formatted only when shown (no string per socket).
+    pub remote_addr: Option<SocketAddr>,
     last_activity: AtomicI64,
     token_expires_at: AtomicI64,
     /// Notification ids already handed to this socket. Kept for the
@@ -44,7 +46,7 @@ impl Conn {
     pub fn new(
         sid: Sid,
         identity: &crate::auth::Identity,
-        remote_addr: Option<String>,
+        remote_addr: Option<SocketAddr>,
         now: Millis,
         burst: u32,
     ) -> Self {
@@ -152,7 +154,7 @@ impl Handle {
                 TransportType::Websocket => "websocket",
                 TransportType::Polling => "polling",
             },
-            remote_addr: self.conn.remote_addr.clone(),
+            remote_addr: self.conn.remote_addr.map(|a| a.to_string()),
         }
     }
 }

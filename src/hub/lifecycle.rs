@@ -104,7 +104,7 @@ impl Hub {
             self.tokens.lock().schedule(h.conn.sid, identity.expires_at);
             self.wake_for(identity.expires_at);
         }
-        audit::token_refreshed(&h.conn.user_id, &h.conn.session_id, &h.conn.sid.to_string());
+        audit::token_refreshed(&h.conn.user_id, &h.conn.session_id, h.conn.sid);
         Ok(identity.expires_at)
     }
 
@@ -124,7 +124,7 @@ impl Hub {
             "message": "Authentication token expired",
         });
         self.detach(sid);
-        audit::token_expired(&h.conn.user_id, &h.conn.session_id, &sid.to_string());
+        audit::token_expired(&h.conn.user_id, &h.conn.session_id, sid);
         outbox::last_word(h.socket, "error", payload, self.patience());
     }
 

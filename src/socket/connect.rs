@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::ConnectInfo;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use socketioxide::extract::{SocketRef, State, TryData};
 
 use super::dispatch;
@@ -42,11 +43,11 @@ fn handshake_token(auth: Option<&Value>, parts: &http::request::Parts) -> Option
         .then(|| token.trim().to_string())
 }
 
-fn remote_addr(parts: &http::request::Parts) -> Option<String> {
+fn remote_addr(parts: &http::request::Parts) -> Option<SocketAddr> {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.to_string())
+        .map(|c| c.0)
 }
 
 /// Connect middleware: refuses with one of the contract's three messages.
@@ -61,7 +62,7 @@ pub async fn authenticate(
     let identity = match hub.authenticate(token.as_deref()).await {
         Ok(identity) => identity,
         Err(e) => {
-            audit::connection_refused(e.reason(), remote.as_deref());
+            audit::connection_refused(e.reason(), remote);
             return Err(e);
         }
     };
@@ -77,17 +78,26 @@ pub async fn authenticate(
     Ok(())
 }
 
+/// The `connected` event's payload, serialised as it is (no `Value` copy).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Connected<'a> {
+    socket_id: socketioxide::socket::Sid,
+    user_id: &'a str,
+    timestamp: String,
+}
+
 /// Connect handler: `connected` first, then rooms, registry and catch-up.
 pub async fn on_connect(s: SocketRef, State(hub): State<Arc<Hub>>) {
     let Some(conn) = s.extensions.get::<Arc<Conn>>() else {
         let _ = s.disconnect();
         return;
     };
-    let hello = json!({
-        "socketId": s.id.to_string(),
-        "userId": conn.user_id,
-        "timestamp": rfc3339(hub.now()),
-    });
+    let hello = Connected {
+        socket_id: s.id,
+        user_id: &conn.user_id,
+        timestamp: rfc3339(hub.now()),
+    };
     if s.emit("connected", &(hello,)).is_err() {
         conn.settle();
         return;
@@ -101,8 +111,8 @@ pub async fn on_connect(s: SocketRef, State(hub): State<Arc<Hub>>) {
     audit::connection_accepted(
         &h.conn.user_id,
         &h.conn.session_id,
-        &h.conn.sid.to_string(),
-        h.conn.remote_addr.as_deref(),
+        h.conn.sid,
+        h.conn.remote_addr,
     );
     hub.catch_up(&h).await;
 }
@@ -110,6 +120,7 @@ pub async fn on_connect(s: SocketRef, State(hub): State<Arc<Hub>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn parts(uri: &str, auth: Option<&str>) -> http::request::Parts {
         let mut b = http::Request::builder().uri(uri);
