@@ -1133,6 +1133,15 @@ mod size_probe {
             println!("Sleep: {}", std::mem::size_of::<tokio::time::Sleep>());
             println!("Heartbeat: {}", std::mem::size_of::<Heartbeat>());
             println!("Wake: {}", std::mem::size_of::<Wake>());
+            println!("Error: {}", std::mem::size_of::<crate::errors::Error>());
+            println!(
+                "Reader: {}",
+                std::mem::size_of::<super::super::wire::Reader>()
+            );
+            println!(
+                "buffer ready: {}",
+                std::mem::size_of_val(&buffered_rx.ready())
+            );
         });
     }
 }
