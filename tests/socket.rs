@@ -90,6 +90,43 @@ async fn live_notifications_reach_every_tab_of_the_user_only() {
 }
 
 #[tokio::test]
+async fn a_second_acknowledgement_in_the_same_millisecond_tells_no_tab_again() {
+    let s = TestServer::start().await;
+    let (mut a, _) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    let (mut b, _) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    s.post("/api/v1/users/u1/notifications", json!({"id": "n1"}))
+        .await;
+    a.expect_event("critical_notification").await;
+    b.expect_event("critical_notification").await;
+    let first = a
+        .call(
+            "acknowledge_notification",
+            Some(json!({"notificationId": "n1"})),
+        )
+        .await;
+    assert_eq!(first["ok"], true);
+    b.expect_event("notification_acknowledged").await;
+    // The test clock has not moved: the second tab acknowledges in the same
+    // millisecond, and is told the first time, but nobody is told again.
+    let second = b
+        .call(
+            "acknowledge_notification",
+            Some(json!({"notificationId": "n1"})),
+        )
+        .await;
+    assert_eq!(second["acknowledgedAt"], first["acknowledgedAt"]);
+    assert!(
+        a.silent_for(300).await,
+        "no second notification_acknowledged"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn acknowledging_tells_every_tab_and_is_idempotent() {
     let s = TestServer::start().await;
     let (mut a, _) = s

@@ -167,15 +167,16 @@ impl Hub {
     }
 
     /// Acknowledges `id` for `user`; tells every socket of the user the
-    /// first time. Returns the (first) acknowledgement time.
+    /// first time (as the store decides: two tabs acknowledging in the same
+    /// millisecond tell them once). Returns the (first) acknowledgement time.
     pub async fn acknowledge(&self, user: &str, id: &str) -> Result<i64, HubError> {
-        let now = self.now();
-        let at = self
+        let ack = self
             .store
-            .acknowledge(id, user, now)
+            .acknowledge(id, user, self.now())
             .await?
             .ok_or_else(|| HubError::NotFound(format!("notification {id} not found")))?;
-        if at == now {
+        let at = ack.at;
+        if ack.first {
             counter!("herald_acknowledgements_total").increment(1);
             let payload = json!({ "notificationId": id, "acknowledgedAt": rfc3339(at) });
             for h in self.connections.of_user(user) {

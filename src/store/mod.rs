@@ -43,6 +43,15 @@ pub struct Inserted {
     pub new_for: Vec<bool>,
 }
 
+/// What an acknowledgement did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acknowledged {
+    /// The time of the first acknowledgement, which stands.
+    pub at: Millis,
+    /// Whether this acknowledgement was that first one.
+    pub first: bool,
+}
+
 /// A notification as one user sees it.
 #[derive(Debug, Clone)]
 pub struct UserNotification {
@@ -69,14 +78,15 @@ pub trait Store: Send + Sync + 'static {
     /// later awaited write (an acknowledgement) commits the mark first.
     fn mark_delivered(&self, id: &str, user: &str, at: Millis);
 
-    /// Acknowledges `id` for `user`; returns the first acknowledgement time,
-    /// or `None` when `user` is not a recipient of `id`.
+    /// Acknowledges `id` for `user` at `at`: the first acknowledgement's
+    /// time and whether this was it, or `None` when `user` is not a
+    /// recipient of `id`.
     async fn acknowledge(
         &self,
         id: &str,
         user: &str,
         at: Millis,
-    ) -> Result<Option<Millis>, StoreError>;
+    ) -> Result<Option<Acknowledged>, StoreError>;
 
     /// A notification with all its recipients.
     async fn notification(

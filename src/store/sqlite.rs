@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use super::pending::Pending;
 use super::statements::Statements;
 use super::writer::{self, Write};
-use super::{Inserted, Store, StoreError, UserNotification};
+use super::{Acknowledged, Inserted, Store, StoreError, UserNotification};
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
 
@@ -144,7 +144,7 @@ impl Store for SqliteStore {
         id: &str,
         user: &str,
         at: Millis,
-    ) -> Result<Option<Millis>, StoreError> {
+    ) -> Result<Option<Acknowledged>, StoreError> {
         let (id, user) = (id.to_string(), user.to_string());
         self.write(|reply| Write::Acknowledge {
             id,
@@ -323,8 +323,19 @@ mod tests {
         s.insert(&note("n1", "t", 1), &["u1".into(), "u2".into()])
             .await
             .unwrap();
-        assert_eq!(s.acknowledge("n1", "u1", 10).await.unwrap(), Some(10));
-        assert_eq!(s.acknowledge("n1", "u1", 20).await.unwrap(), Some(10));
+        let first = Acknowledged {
+            at: 10,
+            first: true,
+        };
+        assert_eq!(s.acknowledge("n1", "u1", 10).await.unwrap(), Some(first));
+        // Again, even at the same millisecond: the first time stands, and
+        // this one is not the first.
+        let again = Acknowledged {
+            at: 10,
+            first: false,
+        };
+        assert_eq!(s.acknowledge("n1", "u1", 20).await.unwrap(), Some(again));
+        assert_eq!(s.acknowledge("n1", "u1", 10).await.unwrap(), Some(again));
         assert_eq!(s.acknowledge("n1", "u3", 20).await.unwrap(), None);
         assert_eq!(s.acknowledge("nope", "u1", 20).await.unwrap(), None);
         let u2 = s.user_notification("n1", "u2").await.unwrap().unwrap();
@@ -417,7 +428,8 @@ mod tests {
             })
             .collect();
         for (i, a) in acks.into_iter().enumerate() {
-            assert_eq!(a.await.unwrap().unwrap(), Some(1000 + i as i64));
+            let a = a.await.unwrap().unwrap().unwrap();
+            assert_eq!((a.at, a.first), (1000 + i as i64, true));
         }
         assert_eq!(
             s.list("u", StateFilter::Acknowledged, 0, 1000)
@@ -513,7 +525,10 @@ mod tests {
         s.insert(&note("later", "t", 2), &["u1".into()])
             .await
             .unwrap();
-        assert_eq!(s.acknowledge("later", "u1", 3).await.unwrap(), Some(3));
+        assert_eq!(
+            s.acknowledge("later", "u1", 3).await.unwrap().map(|a| a.at),
+            Some(3)
+        );
         assert_eq!(
             s.list("u1", StateFilter::Unacknowledged, 0, 10)
                 .await

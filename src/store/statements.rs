@@ -4,7 +4,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Statement};
 
-use super::{Inserted, StoreError};
+use super::{Acknowledged, Inserted, StoreError};
 use crate::clock::Millis;
 use crate::notification::Notification;
 
@@ -113,23 +113,22 @@ impl<'c> Statements<'c> {
         Ok(())
     }
 
-    /// The (first) acknowledgement time, `None` when `user` is not a
-    /// recipient of `id`, and whether this call was the first.
+    /// What acknowledging did; `None` when `user` is not a recipient of `id`.
     pub fn acknowledge(
         &mut self,
         id: &str,
         user: &str,
         at: Millis,
-    ) -> Result<(Option<Millis>, bool), StoreError> {
+    ) -> Result<Option<Acknowledged>, StoreError> {
         if self.acknowledge.execute((at, id, user))? == 1 {
-            return Ok((Some(at), true));
+            return Ok(Some(Acknowledged { at, first: true }));
         }
         let first_at = self
             .acknowledged_at
             .query_row((id, user), |r| r.get::<_, Option<i64>>(0))
             .optional()?
             .flatten();
-        Ok((first_at, false))
+        Ok(first_at.map(|at| Acknowledged { at, first: false }))
     }
 
     pub fn expire_session(

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 
 use super::pending::Pending;
 use super::statements::Statements;
-use super::{Inserted, StoreError};
+use super::{Acknowledged, Inserted, StoreError};
 use crate::clock::Millis;
 use crate::notification::Notification;
 
@@ -40,7 +40,7 @@ pub enum Write {
         id: String,
         user: String,
         at: Millis,
-        reply: oneshot::Sender<Result<Option<Millis>, StoreError>>,
+        reply: oneshot::Sender<Result<Option<Acknowledged>, StoreError>>,
     },
     ExpireSession {
         session: String,
@@ -61,8 +61,8 @@ pub enum Write {
 enum Done {
     Inserted(Inserted),
     Unit,
-    /// The (first) acknowledgement time, and whether this write was the first.
-    Acknowledged(Option<Millis>, bool),
+    /// What the acknowledgement did (`None`: not a recipient).
+    Acknowledged(Option<Acknowledged>),
     Count(u64),
 }
 
@@ -76,7 +76,7 @@ impl Write {
                 tracing::warn!(error = %e, "could not record a delivery")
             }
             (Write::ExpireSession { reply, .. }, r) => drop(reply.send(r.map(|_| ()))),
-            (Write::Acknowledge { reply, .. }, Ok(Done::Acknowledged(a, _))) => {
+            (Write::Acknowledge { reply, .. }, Ok(Done::Acknowledged(a))) => {
                 drop(reply.send(Ok(a)))
             }
             (Write::Acknowledge { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
@@ -96,8 +96,7 @@ fn apply(s: &mut Statements, w: &Write) -> Result<Done, StoreError> {
             Done::Unit
         }
         Write::Acknowledge { id, user, at, .. } => {
-            let (at, first) = s.acknowledge(id, user, *at)?;
-            Done::Acknowledged(at, first)
+            Done::Acknowledged(s.acknowledge(id, user, *at)?)
         }
         Write::ExpireSession {
             session, user, at, ..
@@ -124,7 +123,7 @@ fn account(w: &Write, d: &Done, pending: &Pending) {
                 }
             }
         }
-        (Write::Acknowledge { user, .. }, Done::Acknowledged(_, true)) => {
+        (Write::Acknowledge { user, .. }, Done::Acknowledged(Some(a))) if a.first => {
             pending.acknowledged(user)
         }
         _ => {}

@@ -430,7 +430,7 @@ where
                         b.pong();
                         timer.as_mut().reset(b.deadline());
                     }
-                    // A full channel means that the client is already known to be alive.
+                    // A signal already stored means the client is already known to be alive.
                     None => socket.heartbeat.notify_one(),
                 },
                 Ok(Flow::Closed) => {

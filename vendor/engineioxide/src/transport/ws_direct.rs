@@ -258,7 +258,7 @@ async fn run<H: EngineIoHandler>(
                             b.pong();
                             timer.as_mut().reset(b.deadline());
                         }
-                        // A full channel means the client is already known to be alive.
+                        // A signal already stored means the client is already known to be alive.
                         None => socket.heartbeat.notify_one(),
                     }
                 }
