@@ -13,6 +13,9 @@ pub struct HttpConn {
     target: Arc<Target>,
     source_index: usize,
     stream: Option<BufReader<TcpStream>>,
+    /// The last bodiless request's head, reused while the request repeats
+    /// (a long-poll GET): the generator must cost far less than the server.
+    cached_head: Option<(String, String, String)>,
 }
 
 pub struct Response {
@@ -28,6 +31,7 @@ impl HttpConn {
             target,
             source_index,
             stream: None,
+            cached_head: None,
         }
     }
 
@@ -65,20 +69,30 @@ impl HttpConn {
                 .map_err(|e| format!("connect: {e}"))?;
             self.stream = Some(BufReader::with_capacity(4096, tcp));
         }
+        let repeated = body.is_none()
+            && auth.is_none()
+            && self
+                .cached_head
+                .as_ref()
+                .is_some_and(|(m, p, _)| m == method && p == path);
+        if !repeated {
+            let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.target.addr);
+            if let Some(key) = auth {
+                head.push_str(&format!("Authorization: Bearer {key}\r\n"));
+            }
+            let (content_type, text) = body.unwrap_or(("", ""));
+            if body.is_some() {
+                head.push_str(&format!(
+                    "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+                    text.len()
+                ));
+            }
+            head.push_str("\r\n");
+            head.push_str(text);
+            self.cached_head = Some((method.to_owned(), path.to_owned(), head));
+        }
+        let head = &self.cached_head.as_ref().expect("set above").2;
         let stream = self.stream.as_mut().expect("connected above");
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.target.addr);
-        if let Some(key) = auth {
-            head.push_str(&format!("Authorization: Bearer {key}\r\n"));
-        }
-        let (content_type, text) = body.unwrap_or(("", ""));
-        if body.is_some() {
-            head.push_str(&format!(
-                "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
-                text.len()
-            ));
-        }
-        head.push_str("\r\n");
-        head.push_str(text);
         let result = async {
             stream
                 .get_mut()
@@ -103,20 +117,30 @@ impl HttpConn {
     }
 }
 
-async fn read_line(stream: &mut BufReader<TcpStream>) -> Result<String> {
-    let mut line = String::new();
+/// Reads one line into `line` (cleared first), without its line end.
+async fn read_line<'a>(stream: &mut BufReader<TcpStream>, line: &'a mut String) -> Result<&'a str> {
+    line.clear();
     let n = stream
-        .read_line(&mut line)
+        .read_line(line)
         .await
         .map_err(|e| format!("read: {e}"))?;
     if n == 0 {
         return Err("connection closed".into());
     }
-    Ok(line.trim_end().to_owned())
+    Ok(line.trim_end())
+}
+
+/// Whether `haystack` contains `needle` (lowercase), ignoring ASCII case.
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 async fn read_response(stream: &mut BufReader<TcpStream>) -> Result<(Response, bool)> {
-    let status_line = read_line(stream).await?;
+    let mut line = String::with_capacity(128);
+    let status_line = read_line(stream, &mut line).await?;
     let status = status_line
         .split(' ')
         .nth(1)
@@ -124,23 +148,24 @@ async fn read_response(stream: &mut BufReader<TcpStream>) -> Result<(Response, b
         .ok_or_else(|| format!("bad status line: {status_line}"))?;
     let (mut length, mut chunked, mut keep_alive) = (None, false, true);
     loop {
-        let line = read_line(stream).await?;
-        if line.is_empty() {
+        let header = read_line(stream, &mut line).await?;
+        if header.is_empty() {
             break;
         }
-        let (name, value) = line.split_once(':').unwrap_or((&line, ""));
-        let value = value.trim().to_ascii_lowercase();
-        match name.to_ascii_lowercase().as_str() {
-            "content-length" => length = value.parse::<usize>().ok(),
-            "transfer-encoding" => chunked = value.contains("chunked"),
-            "connection" => keep_alive = !value.contains("close"),
-            _ => {}
+        let (name, value) = header.split_once(':').unwrap_or((header, ""));
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = value.parse::<usize>().ok();
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = contains_ignore_case(value, "chunked");
+        } else if name.eq_ignore_ascii_case("connection") {
+            keep_alive = !contains_ignore_case(value, "close");
         }
     }
     let mut body = Vec::new();
     if chunked {
         loop {
-            let size_line = read_line(stream).await?;
+            let size_line = read_line(stream, &mut line).await?;
             let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
                 .map_err(|_| format!("bad chunk size: {size_line}"))?;
             let start = body.len();
@@ -149,9 +174,11 @@ async fn read_response(stream: &mut BufReader<TcpStream>) -> Result<(Response, b
                 .read_exact(&mut body[start..])
                 .await
                 .map_err(|e| format!("read: {e}"))?;
-            read_line(stream)
-                .await
-                .or_else(|e| if size == 0 { Ok(String::new()) } else { Err(e) })?;
+            if let Err(e) = read_line(stream, &mut line).await {
+                if size != 0 {
+                    return Err(e);
+                }
+            }
             if size == 0 {
                 break;
             }
