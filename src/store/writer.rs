@@ -190,15 +190,20 @@ fn commit(s: &mut Statements, batch: Vec<Write>, pending: &Pending) {
 /// someone is waiting on, so the marks share its commit.
 const MARKS_LINGER: Duration = Duration::from_millis(20);
 
-/// How long a batch of acknowledgements (and marks) waits for more writes,
-/// so that at moderate rates an acknowledgement shares the fsync of the
-/// next notification's insert instead of paying its own. The client's
-/// acknowledgement reply waits as long; an insert never waits.
+/// How long a batch of acknowledgements (and marks) waits for more writes
+/// while notifications are flowing, so that an acknowledgement shares the
+/// fsync of the next notification's insert instead of paying its own. The
+/// client's acknowledgement reply waits as long; an insert never waits.
 const ACKS_LINGER: Duration = Duration::from_millis(5);
+
+/// Notifications are flowing when one was inserted this recently (ten or
+/// more a second); otherwise an acknowledgement commits at once, as no
+/// insert is likely to come within [`ACKS_LINGER`].
+const INSERTS_FLOWING: Duration = Duration::from_millis(100);
 
 /// How long `batch` may still wait for company, counted from its first
 /// write: `None` when it commits now.
-fn patience(batch: &[Write]) -> Option<Duration> {
+fn patience(batch: &[Write], inserts_flowing: bool) -> Option<Duration> {
     if batch.len() >= MAX_BATCH {
         return None;
     }
@@ -210,12 +215,16 @@ fn patience(batch: &[Write]) -> Option<Duration> {
             _ => return None,
         }
     }
-    Some(if acks { ACKS_LINGER } else { MARKS_LINGER })
+    match (acks, inserts_flowing) {
+        (false, _) => Some(MARKS_LINGER),
+        (true, true) => Some(ACKS_LINGER),
+        (true, false) => None,
+    }
 }
 
 /// Collects the batch that starts with `first`: everything already queued,
 /// then, while [`patience`] allows, whatever comes next.
-fn gather(rx: &flume::Receiver<Write>, first: Write) -> Vec<Write> {
+fn gather(rx: &flume::Receiver<Write>, first: Write, inserts_flowing: bool) -> Vec<Write> {
     let started = Instant::now();
     let mut batch = vec![first];
     loop {
@@ -225,7 +234,7 @@ fn gather(rx: &flume::Receiver<Write>, first: Write) -> Vec<Write> {
                 Err(_) => break,
             }
         }
-        let Some(wait) = patience(&batch) else {
+        let Some(wait) = patience(&batch, inserts_flowing) else {
             return batch;
         };
         match rx.recv_deadline(started + wait) {
@@ -262,8 +271,13 @@ fn run(conn: Connection, rx: flume::Receiver<Write>, pending: &Pending) {
             return;
         }
     };
+    let mut last_insert: Option<Instant> = None;
     while let Ok(first) = rx.recv() {
-        let batch = gather(&rx, first);
+        let flowing = last_insert.is_some_and(|at| at.elapsed() < INSERTS_FLOWING);
+        let batch = gather(&rx, first, flowing);
+        if batch.iter().any(|w| matches!(w, Write::Insert { .. })) {
+            last_insert = Some(Instant::now());
+        }
         let closing = batch.iter().any(|w| matches!(w, Write::Close { .. }));
         commit(&mut statements, batch, pending);
         if closing {
@@ -304,13 +318,18 @@ mod tests {
 
     #[test]
     fn only_marks_and_acknowledgements_wait_for_company() {
-        assert_eq!(patience(&[mark(), mark()]), Some(MARKS_LINGER));
-        assert_eq!(patience(&[mark(), ack()]), Some(ACKS_LINGER));
-        assert_eq!(patience(&[ack()]), Some(ACKS_LINGER));
-        assert_eq!(patience(&[ack(), expiry()]), None);
-        assert_eq!(patience(&[mark(), expiry()]), None);
-        let full: Vec<Write> = (0..MAX_BATCH).map(|_| mark()).collect();
-        assert_eq!(patience(&full), None);
+        for flowing in [true, false] {
+            assert_eq!(patience(&[mark(), mark()], flowing), Some(MARKS_LINGER));
+            assert_eq!(patience(&[ack(), expiry()], flowing), None);
+            assert_eq!(patience(&[mark(), expiry()], flowing), None);
+            let full: Vec<Write> = (0..MAX_BATCH).map(|_| mark()).collect();
+            assert_eq!(patience(&full, flowing), None);
+        }
+        // Acknowledgements wait only while notifications are flowing.
+        assert_eq!(patience(&[mark(), ack()], true), Some(ACKS_LINGER));
+        assert_eq!(patience(&[ack()], true), Some(ACKS_LINGER));
+        assert_eq!(patience(&[mark(), ack()], false), None);
+        assert_eq!(patience(&[ack()], false), None);
     }
 
     #[test]
@@ -320,12 +339,12 @@ mod tests {
         tx.send(ack()).unwrap();
         // Queued behind the acknowledgement: joins at once.
         tx.send(expiry()).unwrap();
-        let batch = gather(&rx, mark());
+        let batch = gather(&rx, mark(), true);
         assert_eq!(batch.len(), 4);
 
         // An acknowledgement alone waits its patience, then commits alone.
         let started = Instant::now();
-        let batch = gather(&rx, ack());
+        let batch = gather(&rx, ack(), true);
         assert_eq!(batch.len(), 1);
         assert!(started.elapsed() >= ACKS_LINGER);
 
@@ -335,6 +354,6 @@ mod tests {
             tx.send(mark()).unwrap();
         }
         tx.send(ack()).unwrap();
-        assert_eq!(gather(&rx, mark()).len(), 5);
+        assert_eq!(gather(&rx, mark(), true).len(), 5);
     }
 }
