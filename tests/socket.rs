@@ -89,9 +89,8 @@ async fn live_notifications_reach_every_tab_of_the_user_only() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn a_second_acknowledgement_in_the_same_millisecond_tells_no_tab_again() {
-    let s = TestServer::start().await;
+/// Two tabs of user `u1` that have both received notification `n1`.
+async fn two_tabs_with_notification(s: &TestServer) -> (EioClient, EioClient) {
     let (mut a, _) = s
         .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
         .await;
@@ -102,6 +101,13 @@ async fn a_second_acknowledgement_in_the_same_millisecond_tells_no_tab_again() {
         .await;
     a.expect_event("critical_notification").await;
     b.expect_event("critical_notification").await;
+    (a, b)
+}
+
+#[tokio::test]
+async fn a_second_acknowledgement_in_the_same_millisecond_tells_no_tab_again() {
+    let s = TestServer::start().await;
+    let (mut a, mut b) = two_tabs_with_notification(&s).await;
     let first = a
         .call(
             "acknowledge_notification",
@@ -129,16 +135,7 @@ async fn a_second_acknowledgement_in_the_same_millisecond_tells_no_tab_again() {
 #[tokio::test]
 async fn acknowledging_tells_every_tab_and_is_idempotent() {
     let s = TestServer::start().await;
-    let (mut a, _) = s
-        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
-        .await;
-    let (mut b, _) = s
-        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
-        .await;
-    s.post("/api/v1/users/u1/notifications", json!({"id": "n1"}))
-        .await;
-    a.expect_event("critical_notification").await;
-    b.expect_event("critical_notification").await;
+    let (mut a, mut b) = two_tabs_with_notification(&s).await;
 
     let ack = a
         .call(
