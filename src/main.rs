@@ -10,7 +10,8 @@ use herald::clock::{Clock, SystemClock};
 use herald::config::{Config, LogFormat};
 
 /// mimalloc, not glibc's malloc: a connection's many small allocations and
-/// frees cost about half the user CPU (bench/BENCHMARKS.md, "mimalloc").
+/// frees cost about a quarter of the user CPU per connect under glibc
+/// (bench/BENCHMARKS.md, "mimalloc").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
