@@ -3,6 +3,7 @@
 //! only; `exp` is required and checked against Herald's injectable clock.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::Value;
@@ -13,9 +14,11 @@ use crate::config::{JwtAlgorithm, JwtConfig};
 /// Who a verified token speaks for. Ids are always strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    pub user_id: String,
-    pub session_id: String,
-    pub role: String,
+    /// Shared (not copied) by the socket's state, the registry's indexes and
+    /// the session clock: one allocation per id per connection.
+    pub user_id: Arc<str>,
+    pub session_id: Arc<str>,
+    pub role: Arc<str>,
     /// Token expiry, Unix milliseconds.
     pub expires_at: Millis,
 }
@@ -164,9 +167,9 @@ impl Verifier {
         let session_id = id_claim(&claims.session_id).ok_or(AuthError::Failed("claims_invalid"))?;
         let role = id_claim(&claims.role).ok_or(AuthError::Failed("claims_invalid"))?;
         Ok(Identity {
-            user_id,
-            session_id,
-            role,
+            user_id: user_id.into(),
+            session_id: session_id.into(),
+            role: role.into(),
             expires_at: expires_at.saturating_add(self.leeway_ms),
         })
     }
@@ -254,8 +257,8 @@ mod tests {
             "test-secret-test-secret",
         );
         let id = v.verify(&t).unwrap();
-        assert_eq!(id.user_id, "42");
-        assert_eq!(id.session_id, "s1");
+        assert_eq!(&*id.user_id, "42");
+        assert_eq!(&*id.session_id, "s1");
         assert_eq!(id.expires_at, NOW + 60_000);
     }
 
@@ -267,7 +270,7 @@ mod tests {
             Algorithm::HS256,
             "test-secret-test-secret",
         );
-        assert_eq!(v.verify(&t).unwrap().user_id, "u7");
+        assert_eq!(&*v.verify(&t).unwrap().user_id, "u7");
     }
 
     #[test]
@@ -361,7 +364,9 @@ mod tests {
             ),
         ];
         for (claims, expected) in cases {
-            let got = v.verify(&token(claims.clone())).map(|i| i.user_id);
+            let got = v
+                .verify(&token(claims.clone()))
+                .map(|i| i.user_id.to_string());
             assert_eq!(got, expected, "{claims}");
         }
     }

@@ -18,14 +18,15 @@ use tokio::sync::Notify;
 use crate::clock::Millis;
 use crate::rate::TokenBucket;
 
-/// One authenticated socket's state. Lives in the socket's extensions and
-/// in [`Connections`]; it never holds the socket itself (no cycle).
+/// One authenticated socket's state. Held by the socket's event handler and
+/// in [`Connections`] (before the connect handler runs, among its
+/// authenticated sockets); it never holds the socket itself (no cycle).
 #[derive(Debug)]
 pub struct Conn {
     pub sid: Sid,
-    pub user_id: String,
-    pub session_id: String,
-    pub role: String,
+    pub user_id: Arc<str>,
+    pub session_id: Arc<str>,
+    pub role: Arc<str>,
     pub connected_at: Millis,
     /// The peer's address, formatted only when shown (no string per socket).
     pub remote_addr: Option<SocketAddr>,
@@ -145,9 +146,9 @@ impl Handle {
     pub fn info(&self) -> ConnectionInfo {
         ConnectionInfo {
             socket_id: self.conn.sid.to_string(),
-            user_id: self.conn.user_id.clone(),
-            session_id: self.conn.session_id.clone(),
-            role: self.conn.role.clone(),
+            user_id: self.conn.user_id.to_string(),
+            session_id: self.conn.session_id.to_string(),
+            role: self.conn.role.to_string(),
             connected_at: self.conn.connected_at,
             last_activity: self.conn.last_activity(),
             transport: match self.socket.transport_type() {
@@ -162,16 +163,17 @@ impl Handle {
 #[derive(Default)]
 struct Inner {
     by_sid: HashMap<Sid, Handle>,
-    by_user: HashMap<String, Sids>,
-    by_session: HashMap<String, Sids>,
-    by_role: HashMap<String, usize>,
+    // Keys share the socket's `Conn` ids (no copy per index).
+    by_user: HashMap<Arc<str>, Sids>,
+    by_session: HashMap<Arc<str>, Sids>,
+    by_role: HashMap<Arc<str>, usize>,
 }
 
 /// The sockets of one user or session: nearly always one, kept inline (a
 /// `Vec` would be an allocation of its own per connection, ~80 bytes).
 type Sids = SmallVec<[Sid; 1]>;
 
-fn unindex(map: &mut HashMap<String, Sids>, key: &str, sid: Sid) {
+fn unindex(map: &mut HashMap<Arc<str>, Sids>, key: &str, sid: Sid) {
     if let Some(list) = map.get_mut(key) {
         list.retain(|s| *s != sid);
         if list.is_empty() {
@@ -180,12 +182,42 @@ fn unindex(map: &mut HashMap<String, Sids>, key: &str, sid: Sid) {
     }
 }
 
+/// How many authenticated sockets may wait for their connect handler
+/// before strays are looked for (a connection storm has ~200).
+const STRAYS_CHECKED_FROM: usize = 1024;
+/// An authenticated socket still waiting for its connect handler after this
+/// long never gets it (the handler runs right after authentication).
+const STRAY_AFTER_MS: Millis = 60_000;
+
 #[derive(Default)]
 pub struct Connections {
     inner: RwLock<Inner>,
+    /// Sockets that passed authentication and wait for their connect
+    /// handler: a handful at any time. (Not socketioxide's per-socket
+    /// extensions: their map costs ~150 bytes per socket for its life.)
+    authenticated: Mutex<HashMap<Sid, Arc<Conn>>>,
 }
 
 impl Connections {
+    /// Keeps an authenticated socket's state until its connect handler
+    /// takes it. A socket whose transport closed between authentication and
+    /// its connect handler gets neither that handler nor a disconnect, so
+    /// its entry stays behind: once the map holds [`STRAYS_CHECKED_FROM`]
+    /// entries, those older than [`STRAY_AFTER_MS`] are dropped.
+    pub fn authenticated(&self, conn: Arc<Conn>, now: Millis) {
+        let mut held = self.authenticated.lock();
+        if held.len() >= STRAYS_CHECKED_FROM {
+            held.retain(|_, c| now - c.connected_at < STRAY_AFTER_MS);
+        }
+        held.insert(conn.sid, conn);
+    }
+
+    /// The authenticated socket's state, for its connect handler (or its
+    /// disconnect, if it never got that far).
+    pub fn take_authenticated(&self, sid: Sid) -> Option<Arc<Conn>> {
+        self.authenticated.lock().remove(&sid)
+    }
+
     pub fn add(&self, handle: Handle) {
         let mut inner = self.inner.write();
         let c = handle.conn.clone();
@@ -268,11 +300,61 @@ impl Registry for Connections {
             .collect()
     }
     async fn connected_users(&self) -> Vec<String> {
-        let mut users: Vec<String> = self.inner.read().by_user.keys().cloned().collect();
+        let mut users: Vec<String> = self
+            .inner
+            .read()
+            .by_user
+            .keys()
+            .map(|u| u.to_string())
+            .collect();
         users.sort();
         users
     }
     async fn socket_count(&self) -> usize {
         self.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Identity;
+
+    fn conn(at: Millis) -> Arc<Conn> {
+        let identity = Identity {
+            user_id: Arc::from("u"),
+            session_id: Arc::from("s"),
+            role: Arc::from("r"),
+            expires_at: at + 3_600_000,
+        };
+        Arc::new(Conn::new(Sid::new(), &identity, None, at, 10))
+    }
+
+    #[test]
+    fn authenticated_sockets_are_taken_once() {
+        let c = Connections::default();
+        let a = conn(0);
+        c.authenticated(a.clone(), 0);
+        assert!(Arc::ptr_eq(&c.take_authenticated(a.sid).unwrap(), &a));
+        assert!(c.take_authenticated(a.sid).is_none());
+    }
+
+    #[test]
+    fn strays_that_never_got_their_connect_handler_are_dropped() {
+        let c = Connections::default();
+        let strays: Vec<_> = (0..STRAYS_CHECKED_FROM).map(|_| conn(1_000)).collect();
+        for s in &strays {
+            c.authenticated(s.clone(), 1_000);
+        }
+        // Below the threshold, or not yet old enough: nothing is dropped.
+        let young = conn(1_000 + STRAY_AFTER_MS - 1);
+        c.authenticated(young.clone(), young.connected_at);
+        assert_eq!(c.authenticated.lock().len(), STRAYS_CHECKED_FROM + 1);
+        let fresh = conn(1_000 + STRAY_AFTER_MS);
+        c.authenticated(fresh.clone(), fresh.connected_at);
+        assert_eq!(c.authenticated.lock().len(), 2);
+        assert!(c.take_authenticated(strays[0].sid).is_none());
+        assert!(c.take_authenticated(young.sid).is_some());
+        assert!(c.take_authenticated(fresh.sid).is_some());
     }
 }

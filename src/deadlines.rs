@@ -1,6 +1,7 @@
 //! A deadline queue: one entry per key, ordered by time, so one task can
 //! serve every session and token timer (no sleeping task per socket).
 
+use std::borrow::Borrow;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
 
@@ -30,9 +31,13 @@ impl<K: Ord + Hash + Clone> Deadlines<K> {
         self.by_time.insert((at, key));
     }
 
-    pub fn cancel(&mut self, key: &K) {
-        if let Some(old) = self.by_key.remove(key) {
-            self.by_time.remove(&(old, key.clone()));
+    pub fn cancel<Q>(&mut self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if let Some((key, old)) = self.by_key.remove_entry(key) {
+            self.by_time.remove(&(old, key));
         }
     }
 

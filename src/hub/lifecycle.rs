@@ -2,6 +2,8 @@
 //! session clock, token timer), token refresh and expiry, detachment, and
 //! the "who is connected" questions.
 
+use std::borrow::Cow;
+
 use serde_json::json;
 use socketioxide::socket::Sid;
 
@@ -43,10 +45,12 @@ impl Hub {
     pub async fn attach(&self, h: Handle) -> bool {
         // `authenticate` started the session's clock; an expiry since then is
         // caught below, once the socket is in the table.
-        h.socket.join([
-            user_room(&h.conn.user_id),
-            role_room(&h.conn.role),
-            ALL_ROOM.to_string(),
+        // The shared room's name is borrowed: socketioxide keeps a copy of an
+        // owned name in each socket's set of rooms.
+        h.socket.join(vec![
+            Cow::Owned(user_room(&h.conn.user_id)),
+            Cow::Owned(role_room(&h.conn.role)),
+            Cow::Borrowed(ALL_ROOM),
         ]);
         let (sid, exp) = (h.conn.sid, h.conn.token_expires_at());
         self.connections.add(h.clone());

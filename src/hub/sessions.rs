@@ -54,7 +54,7 @@ impl Hub {
         });
         let mut delivered = 0;
         for h in self.connections.of_session(session) {
-            if h.conn.user_id == user
+            if *h.conn.user_id == *user
                 && outbox::emit(
                     &h.socket,
                     "session_timeout_warning",

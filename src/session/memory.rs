@@ -3,6 +3,7 @@
 //! itself when it fires early).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -14,16 +15,17 @@ use crate::deadlines::Deadlines;
 
 #[derive(Debug)]
 struct Entry {
-    user_id: String,
-    role: String,
+    user_id: Arc<str>,
+    role: Arc<str>,
     last_activity: Millis,
     warned: bool,
 }
 
 #[derive(Default)]
 struct Inner {
-    sessions: HashMap<String, Entry>,
-    deadlines: Deadlines<String>,
+    /// Keys and ids are shared with the sockets' state (no copies).
+    sessions: HashMap<Arc<str>, Entry>,
+    deadlines: Deadlines<Arc<str>>,
     expired: HashMap<String, Millis>,
 }
 
@@ -55,7 +57,7 @@ impl MemorySessions {
 impl SessionClocks for MemorySessions {
     async fn touch(&self, key: &SessionKey, now: Millis) -> Touch {
         let mut inner = self.inner.lock();
-        if inner.expired.contains_key(&key.session_id) {
+        if inner.expired.contains_key(&*key.session_id) {
             return Touch::Expired;
         }
         if let Some(e) = inner.sessions.get_mut(&key.session_id) {
@@ -89,7 +91,7 @@ impl SessionClocks for MemorySessions {
     async fn expire(&self, session_id: &str, now: Millis) -> bool {
         let mut inner = self.inner.lock();
         inner.sessions.remove(session_id);
-        inner.deadlines.cancel(&session_id.to_string());
+        inner.deadlines.cancel(session_id);
         inner.expired.insert(session_id.to_string(), now).is_none()
     }
 
@@ -100,8 +102,8 @@ impl SessionClocks for MemorySessions {
     async fn restore_expired(&self, sessions: Vec<String>, at: Millis) {
         let mut inner = self.inner.lock();
         for s in sessions {
-            inner.sessions.remove(&s);
-            inner.deadlines.cancel(&s);
+            inner.sessions.remove(s.as_str());
+            inner.deadlines.cancel(s.as_str());
             inner.expired.insert(s, at);
         }
     }
@@ -116,8 +118,8 @@ impl SessionClocks for MemorySessions {
         let (_, expires_at) = self.times(e);
         Some(SessionSnapshot {
             session_id: session_id.to_string(),
-            user_id: e.user_id.clone(),
-            role: e.role.clone(),
+            user_id: e.user_id.to_string(),
+            role: e.role.to_string(),
             last_activity: e.last_activity,
             expires_at,
             warned: e.warned,
@@ -134,18 +136,18 @@ impl SessionClocks for MemorySessions {
             };
             let (warn_at, expire_at) = self.times(e);
             if now >= expire_at {
-                let user_id = e.user_id.clone();
+                let user_id = e.user_id.to_string();
                 inner.sessions.remove(&session_id);
-                inner.expired.insert(session_id.clone(), now);
+                inner.expired.insert(session_id.to_string(), now);
                 events.push(SessionEvent::Expired {
-                    session_id,
+                    session_id: session_id.to_string(),
                     user_id,
                 });
             } else if now >= warn_at && !e.warned {
                 e.warned = true;
                 events.push(SessionEvent::Warning {
-                    session_id: session_id.clone(),
-                    user_id: e.user_id.clone(),
+                    session_id: session_id.to_string(),
+                    user_id: e.user_id.to_string(),
                     time_remaining: expire_at - now,
                 });
                 inner.deadlines.schedule(session_id, expire_at);

@@ -5,6 +5,8 @@
 
 mod memory;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 pub use memory::MemorySessions;
@@ -14,17 +16,18 @@ use crate::clock::Millis;
 /// The session a socket belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionKey {
-    pub session_id: String,
-    pub user_id: String,
-    pub role: String,
+    pub session_id: Arc<str>,
+    pub user_id: Arc<str>,
+    pub role: Arc<str>,
 }
 
 impl SessionKey {
-    pub fn new(session_id: &str, user_id: &str, role: &str) -> Self {
+    /// Shares the ids (a reference count each, no copy).
+    pub fn new(session_id: &Arc<str>, user_id: &Arc<str>, role: &Arc<str>) -> Self {
         Self {
-            session_id: session_id.to_string(),
-            user_id: user_id.to_string(),
-            role: role.to_string(),
+            session_id: session_id.clone(),
+            user_id: user_id.clone(),
+            role: role.clone(),
         }
     }
 }

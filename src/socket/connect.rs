@@ -66,15 +66,16 @@ pub async fn authenticate(
             return Err(e);
         }
     };
-    let conn = Conn::new(
+    let now = hub.now();
+    let conn = Arc::new(Conn::new(
         s.id,
         &identity,
         remote,
-        hub.now(),
+        now,
         hub.config.rate_limit.burst,
-    );
-    s.extensions.insert(Arc::new(conn));
-    dispatch::register(&s);
+    ));
+    hub.connections.authenticated(conn.clone(), now);
+    dispatch::register(&s, conn);
     Ok(())
 }
 
@@ -89,7 +90,7 @@ struct Connected<'a> {
 
 /// Connect handler: `connected` first, then rooms, registry and catch-up.
 pub async fn on_connect(s: SocketRef, State(hub): State<Arc<Hub>>) {
-    let Some(conn) = s.extensions.get::<Arc<Conn>>() else {
+    let Some(conn) = hub.connections.take_authenticated(s.id) else {
         let _ = s.disconnect();
         return;
     };

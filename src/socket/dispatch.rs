@@ -52,27 +52,32 @@ const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// per event: socketioxide keeps a map of a socket's handlers for the
 /// socket's life (about 0.5 KiB per socket for four). Events of other names
 /// are ignored, as they were without a handler.
-pub fn register(s: &SocketRef) {
+pub fn register(s: &SocketRef, conn: Arc<Conn>) {
     s.on_fallback(
-        |s: SocketRef,
-         Event(name): Event,
-         TryData(data): TryData<Value>,
-         reply: Reply,
-         State(hub): State<Arc<Hub>>| async move {
+        move |s: SocketRef,
+              Event(name): Event,
+              TryData(data): TryData<Value>,
+              reply: Reply,
+              State(hub): State<Arc<Hub>>| async move {
             if let Some(event) = ClientEvent::from_name(&name) {
-                handle(&hub, s, event, data.unwrap_or(Value::Null), reply).await;
+                handle(&hub, s, conn, event, data.unwrap_or(Value::Null), reply).await;
             }
         },
     );
     s.on_disconnect(|s: SocketRef, State(hub): State<Arc<Hub>>| async move {
+        hub.connections.take_authenticated(s.id);
         hub.detach(s.id);
     });
 }
 
-async fn handle(hub: &Hub, socket: SocketRef, event: ClientEvent, data: Value, reply: Reply) {
-    let Some(conn) = socket.extensions.get::<Arc<Conn>>() else {
-        return;
-    };
+async fn handle(
+    hub: &Hub,
+    socket: SocketRef,
+    conn: Arc<Conn>,
+    event: ClientEvent,
+    data: Value,
+    reply: Reply,
+) {
     // Events the client sent right after CONNECT wait for `connected` and
     // the socket's attachment (a few microseconds at most).
     conn.settled(SETTLE_LIMIT).await;

@@ -69,7 +69,7 @@ pub async fn acknowledge(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, C
         ));
     }
     if let Some(user) = id_field(obj, "userId")? {
-        if user != h.conn.user_id {
+        if *user != *h.conn.user_id {
             return Err(ClientError::Forbidden(
                 "userId is not this socket's user".into(),
             ));
@@ -85,7 +85,7 @@ pub async fn acknowledge(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, C
 
 pub async fn extend_session(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, ClientError> {
     let session = required(object(data)?, "sessionId")?;
-    if session != h.conn.session_id {
+    if *session != *h.conn.session_id {
         return Err(ClientError::Forbidden(
             "sessionId is not this socket's session".into(),
         ));
