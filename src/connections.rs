@@ -18,9 +18,10 @@ use tokio::sync::Notify;
 use crate::clock::Millis;
 use crate::rate::TokenBucket;
 
-/// One authenticated socket's state. Held by the socket's event handler and
-/// in [`Connections`] (before the connect handler runs, among its
-/// authenticated sockets); it never holds the socket itself (no cycle).
+/// One authenticated socket's state. Held by the socket's event handler, in
+/// [`Connections`], and before its connect handler runs in
+/// [`crate::authenticated::Authenticated`]; it never holds the socket itself
+/// (no cycle).
 #[derive(Debug)]
 pub struct Conn {
     pub sid: Sid,
@@ -182,42 +183,12 @@ fn unindex(map: &mut HashMap<Arc<str>, Sids>, key: &str, sid: Sid) {
     }
 }
 
-/// How many authenticated sockets may wait for their connect handler
-/// before strays are looked for (a connection storm has ~200).
-const STRAYS_CHECKED_FROM: usize = 1024;
-/// An authenticated socket still waiting for its connect handler after this
-/// long never gets it (the handler runs right after authentication).
-const STRAY_AFTER_MS: Millis = 60_000;
-
 #[derive(Default)]
 pub struct Connections {
     inner: RwLock<Inner>,
-    /// Sockets that passed authentication and wait for their connect
-    /// handler: a handful at any time. (Not socketioxide's per-socket
-    /// extensions: their map costs ~150 bytes per socket for its life.)
-    authenticated: Mutex<HashMap<Sid, Arc<Conn>>>,
 }
 
 impl Connections {
-    /// Keeps an authenticated socket's state until its connect handler
-    /// takes it. A socket whose transport closed between authentication and
-    /// its connect handler gets neither that handler nor a disconnect, so
-    /// its entry stays behind: once the map holds [`STRAYS_CHECKED_FROM`]
-    /// entries, those older than [`STRAY_AFTER_MS`] are dropped.
-    pub fn authenticated(&self, conn: Arc<Conn>, now: Millis) {
-        let mut held = self.authenticated.lock();
-        if held.len() >= STRAYS_CHECKED_FROM {
-            held.retain(|_, c| now - c.connected_at < STRAY_AFTER_MS);
-        }
-        held.insert(conn.sid, conn);
-    }
-
-    /// The authenticated socket's state, for its connect handler (or its
-    /// disconnect, if it never got that far).
-    pub fn take_authenticated(&self, sid: Sid) -> Option<Arc<Conn>> {
-        self.authenticated.lock().remove(&sid)
-    }
-
     pub fn add(&self, handle: Handle) {
         let mut inner = self.inner.write();
         let c = handle.conn.clone();
@@ -312,49 +283,5 @@ impl Registry for Connections {
     }
     async fn socket_count(&self) -> usize {
         self.len()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::auth::Identity;
-
-    fn conn(at: Millis) -> Arc<Conn> {
-        let identity = Identity {
-            user_id: Arc::from("u"),
-            session_id: Arc::from("s"),
-            role: Arc::from("r"),
-            expires_at: at + 3_600_000,
-        };
-        Arc::new(Conn::new(Sid::new(), &identity, None, at, 10))
-    }
-
-    #[test]
-    fn authenticated_sockets_are_taken_once() {
-        let c = Connections::default();
-        let a = conn(0);
-        c.authenticated(a.clone(), 0);
-        assert!(Arc::ptr_eq(&c.take_authenticated(a.sid).unwrap(), &a));
-        assert!(c.take_authenticated(a.sid).is_none());
-    }
-
-    #[test]
-    fn strays_that_never_got_their_connect_handler_are_dropped() {
-        let c = Connections::default();
-        let strays: Vec<_> = (0..STRAYS_CHECKED_FROM).map(|_| conn(1_000)).collect();
-        for s in &strays {
-            c.authenticated(s.clone(), 1_000);
-        }
-        // Below the threshold, or not yet old enough: nothing is dropped.
-        let young = conn(1_000 + STRAY_AFTER_MS - 1);
-        c.authenticated(young.clone(), young.connected_at);
-        assert_eq!(c.authenticated.lock().len(), STRAYS_CHECKED_FROM + 1);
-        let fresh = conn(1_000 + STRAY_AFTER_MS);
-        c.authenticated(fresh.clone(), fresh.connected_at);
-        assert_eq!(c.authenticated.lock().len(), 2);
-        assert!(c.take_authenticated(strays[0].sid).is_none());
-        assert!(c.take_authenticated(young.sid).is_some());
-        assert!(c.take_authenticated(fresh.sid).is_some());
     }
 }

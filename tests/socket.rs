@@ -25,6 +25,20 @@ async fn refusals_carry_the_contract_messages() {
 }
 
 #[tokio::test]
+async fn authenticated_sockets_are_handed_to_their_connect_handler_and_not_kept() {
+    let s = TestServer::start().await;
+    let (_a, _) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    let (_b, _) = s.connect_ok(&s.token("u2", "s2", "nurse", HOUR)).await;
+    assert!(s.connect("not.a.token").await.is_err());
+    // `connected` is sent after the connect handler took the socket's state.
+    assert_eq!(s.hub.authenticated.len(), 0);
+    assert_eq!(s.hub.connections.len(), 2);
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn connected_comes_first_then_catch_up_oldest_first() {
     let s = TestServer::start().await;
     for i in 0..3 {

@@ -72,7 +72,7 @@ impl Hub {
         if self.sessions.is_expired(&h.conn.session_id).await && self.connections.get(sid).is_some()
         {
             self.detach(sid);
-            let payload = json!({ "sessionId": h.conn.session_id, "timestamp": crate::clock::rfc3339(self.now()) });
+            let payload = json!({ "sessionId": &*h.conn.session_id, "timestamp": crate::clock::rfc3339(self.now()) });
             outbox::last_word(h.socket, "session_expired", payload, self.patience());
             return false;
         }

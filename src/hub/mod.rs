@@ -22,6 +22,7 @@ pub use notify::Delivery;
 pub use sessions::SessionView;
 
 use crate::auth::Verifier;
+use crate::authenticated::Authenticated;
 use crate::clock::{Millis, SharedClock};
 use crate::config::Config;
 use crate::connections::{Connections, Registry};
@@ -60,6 +61,8 @@ pub struct Hub {
     pub store: Arc<dyn Store>,
     pub sessions: Arc<dyn SessionClocks>,
     pub connections: Arc<Connections>,
+    /// Sockets authenticated, whose connect handler has not run yet.
+    pub authenticated: Authenticated,
     pub registry: Arc<dyn Registry>,
     io: OnceLock<SocketIo>,
     tokens: Mutex<Deadlines<Sid>>,
@@ -84,6 +87,7 @@ impl Hub {
             sessions,
             registry: connections.clone(),
             connections,
+            authenticated: Authenticated::default(),
             io: OnceLock::new(),
             tokens: Mutex::new(Deadlines::default()),
             wake: Notify::new(),

@@ -74,7 +74,7 @@ pub async fn authenticate(
         now,
         hub.config.rate_limit.burst,
     ));
-    hub.connections.authenticated(conn.clone(), now);
+    hub.authenticated.hold(conn.clone(), now);
     dispatch::register(&s, conn);
     Ok(())
 }
@@ -90,8 +90,11 @@ struct Connected<'a> {
 
 /// Connect handler: `connected` first, then rooms, registry and catch-up.
 pub async fn on_connect(s: SocketRef, State(hub): State<Arc<Hub>>) {
-    let Some(conn) = hub.connections.take_authenticated(s.id) else {
-        let _ = s.disconnect();
+    let Some(conn) = hub.authenticated.take(s.id) else {
+        // Its disconnect came first (and settled it).
+        if s.connected() {
+            let _ = s.disconnect();
+        }
         return;
     };
     let hello = Connected {

@@ -65,7 +65,11 @@ pub fn register(s: &SocketRef, conn: Arc<Conn>) {
         },
     );
     s.on_disconnect(|s: SocketRef, State(hub): State<Arc<Hub>>| async move {
-        hub.connections.take_authenticated(s.id);
+        // Closed before its connect handler ran: events waiting for that
+        // handler go on (and find the socket gone).
+        if let Some(conn) = hub.authenticated.take(s.id) {
+            conn.settle();
+        }
         hub.detach(s.id);
     });
 }

@@ -1,0 +1,128 @@
+//! Sockets between authentication and their connect handler: the connect
+//! middleware leaves each socket's [`Conn`] here and the connect handler
+//! takes it (socketioxide's per-socket extension map would hold it instead,
+//! at ~150 bytes per socket for the socket's whole life).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use socketioxide::socket::Sid;
+
+use crate::clock::Millis;
+use crate::connections::Conn;
+
+/// The map is first looked over for strays when it holds this many sockets
+/// (a connection storm of 200 in flight holds about 200).
+const SWEEP_FROM: usize = 1024;
+/// A socket still waiting for its connect handler after this long never
+/// gets it: the handler runs right after authentication.
+const STRAY_AFTER_MS: Millis = 60_000;
+
+#[derive(Default)]
+pub struct Authenticated {
+    inner: Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    conns: HashMap<Sid, Arc<Conn>>,
+    /// Size at which the next look for strays happens: it doubles with the
+    /// map, so a long burst pays for a look once per doubling, not per socket.
+    sweep_at: usize,
+}
+
+impl Authenticated {
+    /// Keeps an authenticated socket's state until its connect handler
+    /// takes it. A socket whose transport closed between authentication and
+    /// the CONNECT reply gets neither a connect handler nor a disconnect
+    /// (socketioxide drops it silently), so its entry stays behind: such
+    /// strays, older than [`STRAY_AFTER_MS`], are dropped when the map grows.
+    pub fn hold(&self, conn: Arc<Conn>, now: Millis) {
+        let mut held = self.inner.lock();
+        if held.conns.len() >= held.sweep_at.max(SWEEP_FROM) {
+            held.conns.retain(|_, c| {
+                let young = now - c.connected_at < STRAY_AFTER_MS;
+                if !young {
+                    // Nothing of the socket's may still wait on it.
+                    c.settle();
+                }
+                young
+            });
+            held.sweep_at = held.conns.len() * 2;
+        }
+        held.conns.insert(conn.sid, conn);
+    }
+
+    /// The socket's state, for its connect handler (or its disconnect, if
+    /// it never got that far).
+    pub fn take(&self, sid: Sid) -> Option<Arc<Conn>> {
+        self.inner.lock().conns.remove(&sid)
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().conns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Identity;
+
+    fn conn(at: Millis) -> Arc<Conn> {
+        let identity = Identity {
+            user_id: Arc::from("u"),
+            session_id: Arc::from("s"),
+            role: Arc::from("r"),
+            expires_at: at + 3_600_000,
+        };
+        Arc::new(Conn::new(Sid::new(), &identity, None, at, 10))
+    }
+
+    #[test]
+    fn a_socket_is_taken_once() {
+        let a = Authenticated::default();
+        let c = conn(0);
+        a.hold(c.clone(), 0);
+        assert!(Arc::ptr_eq(&a.take(c.sid).unwrap(), &c));
+        assert!(a.take(c.sid).is_none());
+        assert!(a.is_empty());
+    }
+
+    #[test]
+    fn strays_are_dropped_once_the_map_is_large_and_they_are_old() {
+        let a = Authenticated::default();
+        let old = 1_000;
+        let strays: Vec<_> = (0..SWEEP_FROM - 1).map(|_| conn(old)).collect();
+        for s in &strays {
+            a.hold(s.clone(), old);
+        }
+        // Old enough, but the map is below the threshold: nothing is looked at.
+        let late = old + STRAY_AFTER_MS;
+        a.hold(conn(late), late);
+        assert_eq!(a.len(), SWEEP_FROM);
+        // At the threshold, strays not yet old enough stay...
+        let waiting = conn(late);
+        a.hold(waiting.clone(), old + STRAY_AFTER_MS - 1);
+        assert_eq!(a.len(), SWEEP_FROM + 1);
+        // ...and the next look (the map has doubled since: it looked when
+        // it held SWEEP_FROM) drops the strays.
+        for _ in 0..SWEEP_FROM - 1 {
+            a.hold(conn(late), late);
+        }
+        assert_eq!(a.len(), 2 * SWEEP_FROM);
+        a.hold(conn(late), late);
+        assert_eq!(
+            a.len(),
+            SWEEP_FROM + 2,
+            "the strays are gone, the rest stay"
+        );
+        assert!(a.take(strays[0].sid).is_none());
+        assert!(a.take(waiting.sid).is_some());
+    }
+}
