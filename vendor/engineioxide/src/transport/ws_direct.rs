@@ -85,59 +85,66 @@ type Opened<H> = (
 );
 
 /// Opens a new session on the websocket, or upgrades a polling session.
-async fn open<H: EngineIoHandler>(
+///
+/// An `async` block, not an `async fn` (see [`run`]), and each wait that
+/// happens once is boxed: the connection's task is as large as the largest
+/// of its phases, and this one would otherwise be the largest.
+#[allow(clippy::manual_async_fn)] // on purpose: see above
+fn open<H: EngineIoHandler>(
     engine: Arc<EngineIo<H>>,
     wire: Arc<Wire>,
     mut reader: Reader,
     protocol: ProtocolVersion,
     sid: Option<Sid>,
     req_data: Parts,
-) -> Result<Opened<H>, Error> {
-    let limits = limits(&engine.config);
-    let Some(sid) = sid else {
-        let socket = engine.create_session(protocol, TransportType::Websocket, req_data, false);
-        let open = Packet::Open(make_open_packet(
-            TransportType::Websocket,
-            socket.id,
-            &engine.config,
-        ));
-        let sent = async {
-            wire.put_frame(wire::OP_TEXT, String::from(open).as_bytes())?;
-            wire.drain().await
+) -> impl Future<Output = Result<Opened<H>, Error>> {
+    async move {
+        let limits = limits(&engine.config);
+        let Some(sid) = sid else {
+            let socket = engine.create_session(protocol, TransportType::Websocket, req_data, false);
+            let open = Packet::Open(make_open_packet(
+                TransportType::Websocket,
+                socket.id,
+                &engine.config,
+            ));
+            let sent = async {
+                wire.put_frame(wire::OP_TEXT, String::from(open).as_bytes())?;
+                wire.drain().await
+            };
+            if let Err(e) = Box::pin(sent).await {
+                engine.close_session(socket.id, DisconnectReason::TransportError);
+                return Err(io_error(e));
+            }
+            if socket.protocol == ProtocolVersion::V4 {
+                let (interval, timeout) = (engine.config.ping_interval, engine.config.ping_timeout);
+                let beat = Heartbeat::new(interval, timeout, Instant::now());
+                return Ok((engine, socket, wire, reader, Some(beat)));
+            }
+            socket
+                .clone()
+                .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
+            return Ok((engine, socket, wire, reader, None));
         };
-        if let Err(e) = sent.await {
-            engine.close_session(socket.id, DisconnectReason::TransportError);
-            return Err(io_error(e));
+        let socket = match engine.get_socket(sid) {
+            None => return Err(Error::UnknownSessionID(sid)),
+            Some(socket) if socket.is_ws() => return Err(Error::MultipleWebsocketRequests),
+            Some(socket) => socket,
+        };
+        // Boxed: it runs once, and would otherwise enlarge every connection's
+        // task by its size.
+        let handshake = upgrade_handshake(&socket, &wire, &mut reader, limits);
+        let handshake = tokio::time::timeout(engine.config.upgrade_timeout, handshake);
+        match Box::pin(handshake.with_cancellation_token(&socket.cancellation_token)).await {
+            Some(Ok(res)) => res?,
+            Some(Err(_)) => {
+                engine.close_session(socket.id, DisconnectReason::TransportError);
+                return Err(Error::Upgrade);
+            }
+            None => return Err(Error::Upgrade),
         }
-        if socket.protocol == ProtocolVersion::V4 {
-            let (interval, timeout) = (engine.config.ping_interval, engine.config.ping_timeout);
-            let beat = Heartbeat::new(interval, timeout, Instant::now());
-            return Ok((engine, socket, wire, reader, Some(beat)));
-        }
-        socket
-            .clone()
-            .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
-        return Ok((engine, socket, wire, reader, None));
-    };
-    let socket = match engine.get_socket(sid) {
-        None => return Err(Error::UnknownSessionID(sid)),
-        Some(socket) if socket.is_ws() => return Err(Error::MultipleWebsocketRequests),
-        Some(socket) => socket,
-    };
-    // Boxed: it runs once, and would otherwise enlarge every connection's
-    // task by its size.
-    let handshake = upgrade_handshake(&socket, &wire, &mut reader, limits);
-    let handshake = tokio::time::timeout(engine.config.upgrade_timeout, handshake);
-    match Box::pin(handshake.with_cancellation_token(&socket.cancellation_token)).await {
-        Some(Ok(res)) => res?,
-        Some(Err(_)) => {
-            engine.close_session(socket.id, DisconnectReason::TransportError);
-            return Err(Error::Upgrade);
-        }
-        None => return Err(Error::Upgrade),
+        // An upgraded session keeps the heartbeat task its polling start spawned.
+        Ok((engine, socket, wire, reader, None))
     }
-    // An upgraded session keeps the heartbeat task its polling start spawned.
-    Ok((engine, socket, wire, reader, None))
 }
 
 /// The polling-to-websocket upgrade (see [`super::ws`] for the exchange).
@@ -215,102 +222,116 @@ enum Wake {
 /// closes (`Some(Ok)`), the transport fails (`Some(Err)`) or the session is
 /// cancelled (`None`). Then the buffered packets still go out, within the
 /// closing limit, and the connection closes.
-async fn run<H: EngineIoHandler>(
+///
+/// An `async` block, not an `async fn`: an `async fn` keeps its arguments
+/// twice in its state (as received, and moved into the body), and this state
+/// is most of the connection's task (tokio rounds a task to 128 bytes; this
+/// one is 768, see `size_probe` in `ws.rs`).
+#[allow(clippy::manual_async_fn)] // on purpose: see above
+fn run<H: EngineIoHandler>(
     engine: Arc<EngineIo<H>>,
     socket: Arc<Socket<H::Data>>,
     wire: Arc<Wire>,
     mut reader: Reader,
     mut beat: Option<Heartbeat>,
-) -> Option<Result<(), Error>> {
-    let (engine, socket) = (&engine, &socket);
-    let limits = limits(&engine.config);
-    // A polling request that was in progress during the upgrade may still hold the lock.
-    let mut internal_rx = socket
-        .internal_rx
-        .lock()
-        .with_cancellation_token(&socket.cancellation_token)
-        .await?;
-    let InternalRx {
-        buffered_rx,
-        peeked_packet,
-    } = &mut *internal_rx;
-    let token = &socket.cancellation_token;
-    // A packet the last poll took but could not fit goes first.
-    if let Some(packets) = peeked_packet.take().map(|p| *p) {
-        // A failure shows at the next read or write.
-        let _ = wire.put_packets(packets);
-    }
-    let _detach = buffered_rx.detach_on_drop();
-    buffered_rx.set_direct(Some(wire.clone()));
-    let mut timer = std::pin::pin!(tokio::time::sleep_until(
-        beat.as_ref().map_or_else(Instant::now, Heartbeat::deadline)
-    ));
+) -> impl Future<Output = Option<Result<(), Error>>> {
+    async move {
+        // The arguments are used in place (no references or copies held as
+        // locals of their own: each would add to the task's state).
+        // A polling request that was in progress during the upgrade may still hold the lock.
+        let mut internal_rx = socket
+            .internal_rx
+            .lock()
+            .with_cancellation_token(&socket.cancellation_token)
+            .await?;
+        let InternalRx {
+            buffered_rx,
+            peeked_packet,
+        } = &mut *internal_rx;
+        let token = &socket.cancellation_token;
+        // A packet the last poll took but could not fit goes first.
+        if let Some(packets) = peeked_packet.take().map(|p| *p) {
+            // A failure shows at the next read or write.
+            let _ = wire.put_packets(packets);
+        }
+        let _detach = buffered_rx.detach_on_drop();
+        buffered_rx.set_direct(Some(wire.clone()));
+        let mut timer = std::pin::pin!(tokio::time::sleep_until(
+            beat.as_ref().map_or_else(Instant::now, Heartbeat::deadline)
+        ));
 
-    // Messages that came with the handshake are handled first.
-    let mut end = read(engine, socket, &wire, &mut reader, limits);
-    let mut read_first = true;
-    loop {
-        match end {
-            Ok(Read { pong, end: None }) => {
-                if pong {
-                    match beat.as_mut() {
-                        Some(b) => {
-                            b.pong();
-                            timer.as_mut().reset(b.deadline());
+        // Messages that came with the handshake are handled first.
+        // The error is boxed: it is rare, and held inline it would make the
+        // task's state 64 bytes larger across every wait.
+        let mut end =
+            read(&engine, &socket, &wire, &mut reader, limits(&engine.config)).map_err(Box::new);
+        let mut read_first = true;
+        loop {
+            match end {
+                Ok(Read { pong, end: None }) => {
+                    if pong {
+                        match beat.as_mut() {
+                            Some(b) => {
+                                b.pong();
+                                timer.as_mut().reset(b.deadline());
+                            }
+                            // A signal already stored means the client is already known to be alive.
+                            None => socket.heartbeat.notify_one(),
                         }
-                        // A signal already stored means the client is already known to be alive.
-                        None => socket.heartbeat.notify_one(),
                     }
                 }
-            }
-            Ok(Read {
-                end: Some(closed), ..
-            }) => {
-                if closed == End::CloseFrame {
-                    // Answers the client's close frame; nothing may follow it.
-                    buffered_rx.set_direct(None);
-                    bounded(Box::pin(close_frame(&wire))).await;
+                Ok(Read {
+                    end: Some(closed), ..
+                }) => {
+                    if closed == End::CloseFrame {
+                        // Answers the client's close frame; nothing may follow it.
+                        buffered_rx.set_direct(None);
+                        bounded(Box::pin(close_frame(&wire))).await;
+                    }
+                    return Some(Ok(()));
                 }
-                return Some(Ok(()));
-            }
-            Err(e) => {
-                close(buffered_rx, &wire).await;
-                return Some(Err(e));
-            }
-        }
-        // Reading and writing take turns (see the tungstenite path).
-        let wake = if read_first {
-            tokio::select! {
-                biased;
-                _ = token.cancelled() => Wake::Cancelled,
-                r = wire.stream.readable() => Wake::Readable(r),
-                () = &mut timer, if beat.is_some() => Wake::Heartbeat,
-                open = buffered_rx.ready() => Wake::Outgoing(open),
-            }
-        } else {
-            tokio::select! {
-                biased;
-                _ = token.cancelled() => Wake::Cancelled,
-                () = &mut timer, if beat.is_some() => Wake::Heartbeat,
-                open = buffered_rx.ready() => Wake::Outgoing(open),
-                r = wire.stream.readable() => Wake::Readable(r),
-            }
-        };
-        read_first = !matches!(wake, Wake::Readable(_));
-        end = Ok(Read::default());
-        match wake {
-            Wake::Readable(Ok(())) => end = read(engine, socket, &wire, &mut reader, limits),
-            Wake::Readable(Err(e)) => end = Err(io_error(e)),
-            Wake::Heartbeat => heartbeat_due(socket, &mut beat, timer.as_mut()),
-            Wake::Outgoing(true) => {
-                if let Err(e) = buffered_rx.flush_direct() {
-                    end = Err(io_error(e));
+                Err(e) => {
+                    close(buffered_rx, &wire).await;
+                    return Some(Err(*e));
                 }
             }
-            Wake::Outgoing(false) => return None,
-            Wake::Cancelled => {
-                close(buffered_rx, &wire).await;
-                return None;
+            // Reading and writing take turns (see the tungstenite path).
+            let wake = if read_first {
+                tokio::select! {
+                    biased;
+                    _ = token.cancelled() => Wake::Cancelled,
+                    r = wire.stream.readable() => Wake::Readable(r),
+                    () = &mut timer, if beat.is_some() => Wake::Heartbeat,
+                    open = buffered_rx.ready() => Wake::Outgoing(open),
+                }
+            } else {
+                tokio::select! {
+                    biased;
+                    _ = token.cancelled() => Wake::Cancelled,
+                    () = &mut timer, if beat.is_some() => Wake::Heartbeat,
+                    open = buffered_rx.ready() => Wake::Outgoing(open),
+                    r = wire.stream.readable() => Wake::Readable(r),
+                }
+            };
+            read_first = !matches!(wake, Wake::Readable(_));
+            end = Ok(Read::default());
+            match wake {
+                Wake::Readable(Ok(())) => {
+                    end = read(&engine, &socket, &wire, &mut reader, limits(&engine.config))
+                        .map_err(Box::new)
+                }
+                Wake::Readable(Err(e)) => end = Err(Box::new(io_error(e))),
+                Wake::Heartbeat => heartbeat_due(&socket, &mut beat, timer.as_mut()),
+                Wake::Outgoing(true) => {
+                    if let Err(e) = buffered_rx.flush_direct() {
+                        end = Err(Box::new(io_error(e)));
+                    }
+                }
+                Wake::Outgoing(false) => return None,
+                Wake::Cancelled => {
+                    close(buffered_rx, &wire).await;
+                    return None;
+                }
             }
         }
     }
