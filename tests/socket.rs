@@ -332,6 +332,11 @@ async fn who_is_connected_answers_from_the_registry() {
     assert_eq!(first["socketId"], hello["socketId"]);
     assert_eq!(first["transport"], "websocket");
     assert_eq!(first["role"], "radiologist");
+    let peer: std::net::SocketAddr = first["remoteAddress"].as_str().unwrap().parse().unwrap();
+    assert!(
+        peer.ip().is_loopback() && !s.base.ends_with(&format!(":{}", peer.port())),
+        "{peer}"
+    );
     let (status, d) = s
         .api(
             reqwest::Method::DELETE,

@@ -3,10 +3,8 @@
 //! connect handler sends `connected` first, then joins rooms and starts the
 //! catch-up, so no broadcast can overtake `connected`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ConnectInfo;
 use serde::Serialize;
 use serde_json::Value;
 use socketioxide::extract::{SocketRef, State, TryData};
@@ -43,13 +41,6 @@ fn handshake_token(auth: Option<&Value>, parts: &http::request::Parts) -> Option
         .then(|| token.trim().to_string())
 }
 
-fn remote_addr(parts: &http::request::Parts) -> Option<SocketAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
-}
-
 /// Connect middleware: refuses with one of the contract's three messages.
 pub async fn authenticate(
     s: SocketRef,
@@ -57,7 +48,7 @@ pub async fn authenticate(
     State(hub): State<Arc<Hub>>,
 ) -> Result<(), AuthError> {
     let parts = s.req_parts();
-    let remote = remote_addr(parts);
+    let remote = super::owned_request::peer(parts);
     let token = handshake_token(auth.ok().as_ref(), parts);
     let identity = match hub.authenticate(token.as_deref()).await {
         Ok(identity) => identity,

@@ -8,12 +8,19 @@
 //! pin that whole buffer. And most of the head is of no use after the
 //! handshake: the browser's dozen headers, axum's routing extensions. So the
 //! socket keeps an owned URI (the `token` query), the headers Engine.IO
-//! reads ([`KEPT_HEADERS`]) and the extensions Herald and hyper read
-//! (the peer address, the websocket upgrade): about 1 KiB less per socket.
+//! reads ([`KEPT_HEADERS`]) and, for a websocket, hyper's upgrade handle:
+//! about 1 KiB less per socket.
+//!
+//! The peer's address rides in the kept URI's authority
+//! (`http://203.0.113.7:51234/socket.io/?...`), read back by [`peer`]: the
+//! request's extension map would hold it at ~220 bytes per socket for the
+//! socket's life, the authority at ~16. The authority is always Herald's
+//! own: a client's absolute-form URI loses its authority here.
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request};
+use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Uri};
 
 /// The headers read after this step: the bearer token (Herald's
@@ -43,17 +50,37 @@ pub fn own_headers(headers: &HeaderMap) -> HeaderMap {
     owned
 }
 
-/// The extensions read after this step: the peer address (audit) and
-/// hyper's upgrade handle (the websocket).
-fn kept_extensions(extensions: &mut Extensions) -> Extensions {
+/// The extensions read after this step: hyper's upgrade handle, for a
+/// websocket (Engine.IO takes it out before it keeps the rest; nothing at
+/// all is kept for a polling request, so no extension map is allocated).
+fn kept_extensions(extensions: &mut Extensions, websocket: bool) -> Extensions {
     let mut kept = Extensions::new();
-    if let Some(upgrade) = extensions.remove::<hyper::upgrade::OnUpgrade>() {
-        kept.insert(upgrade);
-    }
-    if let Some(peer) = extensions.remove::<ConnectInfo<SocketAddr>>() {
-        kept.insert(peer);
+    if websocket {
+        if let Some(upgrade) = extensions.remove::<hyper::upgrade::OnUpgrade>() {
+            kept.insert(upgrade);
+        }
     }
     kept
+}
+
+/// An owned copy of `uri`'s path and query, with `peer` as its authority.
+/// A URI that cannot be rebuilt (none can: both parts were parsed already)
+/// becomes one Engine.IO refuses, rather than keep a client's authority.
+fn uri_with_peer(uri: &Uri, peer: Option<SocketAddr>) -> Uri {
+    let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let mut builder = Uri::builder();
+    if let Some(peer) = peer {
+        builder = builder.scheme("http").authority(peer.to_string());
+    }
+    builder
+        .path_and_query(path_and_query)
+        .build()
+        .unwrap_or_else(|_| Uri::from_static("/"))
+}
+
+/// The peer's address, from a kept request's URI (see the module's text).
+pub fn peer(parts: &Parts) -> Option<SocketAddr> {
+    parts.uri.authority()?.as_str().parse().ok()
 }
 
 pub fn own_request(mut req: Request) -> Request {
@@ -67,11 +94,17 @@ pub fn own_request(mut req: Request) -> Request {
     if opens_session {
         let headers = own_headers(req.headers());
         *req.headers_mut() = headers;
-        let extensions = kept_extensions(req.extensions_mut());
+        let websocket = req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv == "transport=websocket"));
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let extensions = kept_extensions(req.extensions_mut(), websocket);
         *req.extensions_mut() = extensions;
-        if let Ok(uri) = req.uri().to_string().parse::<Uri>() {
-            *req.uri_mut() = uri;
-        }
+        *req.uri_mut() = uri_with_peer(req.uri(), peer);
     }
     req
 }
@@ -98,18 +131,63 @@ mod tests {
         assert_eq!(owned["content-type"], "text/plain");
     }
 
+    fn opening(uri: &str, peer: Option<&str>) -> Parts {
+        let mut req = Request::builder()
+            .uri(uri)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        if let Some(p) = peer {
+            let p: SocketAddr = p.parse().unwrap();
+            req.extensions_mut().insert(ConnectInfo(p));
+        }
+        req.extensions_mut()
+            .insert(axum::extract::OriginalUri(Uri::from_static("/socket.io/")));
+        own_request(req).into_parts().0
+    }
+
     #[test]
-    fn keeps_the_peer_address_and_the_upgrade_only() {
-        let mut ext = Extensions::new();
-        let peer: SocketAddr = "127.0.0.1:4000".parse().unwrap();
-        ext.insert(ConnectInfo(peer));
-        ext.insert(axum::extract::OriginalUri(Uri::from_static("/socket.io/")));
-        let kept = kept_extensions(&mut ext);
-        assert_eq!(
-            kept.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
-            Some(peer)
+    fn the_peer_rides_in_the_uri_and_no_extension_is_kept() {
+        for addr in ["127.0.0.1:4000", "[2001:db8::7]:51234"] {
+            let parts = opening(
+                "/socket.io/?EIO=4&transport=polling&token=a.b.c",
+                Some(addr),
+            );
+            assert_eq!(peer(&parts), Some(addr.parse().unwrap()));
+            assert_eq!(parts.uri.path(), "/socket.io/");
+            assert_eq!(
+                parts.uri.query(),
+                Some("EIO=4&transport=polling&token=a.b.c")
+            );
+            assert!(parts.extensions.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_clients_absolute_uri_does_not_name_the_peer() {
+        let forged = "http://198.51.100.1:9/socket.io/?EIO=4&transport=polling";
+        let parts = opening(forged, Some("127.0.0.1:4000"));
+        assert_eq!(peer(&parts), Some("127.0.0.1:4000".parse().unwrap()));
+        let parts = opening(forged, None);
+        assert_eq!(peer(&parts), None);
+        assert_eq!(parts.uri.query(), Some("EIO=4&transport=polling"));
+    }
+
+    #[test]
+    fn requests_of_an_open_session_pass_as_they_are() {
+        let parts = opening(
+            "/socket.io/?EIO=4&transport=polling&sid=abc",
+            Some("127.0.0.1:4000"),
         );
-        assert!(kept.get::<axum::extract::OriginalUri>().is_none());
-        assert_eq!(kept.len(), 1);
+        assert_eq!(peer(&parts), None);
+        assert_eq!(parts.extensions.len(), 2);
+    }
+
+    #[test]
+    fn nothing_but_the_upgrade_handle_is_kept() {
+        let mut ext = Extensions::new();
+        ext.insert(axum::extract::OriginalUri(Uri::from_static("/socket.io/")));
+        assert!(kept_extensions(&mut ext, true).is_empty());
+        assert!(kept_extensions(&mut ext, false).is_empty());
+        assert_eq!(ext.len(), 1);
     }
 }

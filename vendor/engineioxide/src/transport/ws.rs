@@ -62,16 +62,25 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
     req: Request<R>,
 ) -> Result<Response<ResponseBody<B>>, Error> {
     let mut req = req;
+    // Taken out: the key is only needed for this answer, and the parts a
+    // session keeps for its life would otherwise hold it (and a header map
+    // allocated for it alone, ~150 bytes).
     let ws_key = req
-        .headers()
-        .get("Sec-WebSocket-Key")
-        .ok_or(Error::InvalidWebSocketKey)?
-        .clone();
+        .headers_mut()
+        .remove(http::header::SEC_WEBSOCKET_KEY)
+        .ok_or(Error::InvalidWebSocketKey)?;
+    if req.headers().is_empty() {
+        *req.headers_mut() = http::HeaderMap::new();
+    }
     // The upgrade handle is taken out of the request, so the parts the
     // session keeps for its life do not hold a copy of it (and need no
     // clone).
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let (parts, _body) = req.into_parts();
+    let (mut parts, _body) = req.into_parts();
+    // A map emptied by taking the upgrade out still holds its allocation.
+    if parts.extensions.is_empty() {
+        parts.extensions = http::Extensions::new();
+    }
 
     // Built from combinators rather than one `async` block: the request
     // parts and the upgrade are only needed until the websocket is open, and
