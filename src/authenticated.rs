@@ -72,17 +72,7 @@ impl Authenticated {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Identity;
-
-    fn conn(at: Millis) -> Arc<Conn> {
-        let identity = Identity {
-            user_id: Arc::from("u"),
-            session_id: Arc::from("s"),
-            role: Arc::from("r"),
-            expires_at: at + 3_600_000,
-        };
-        Arc::new(Conn::new(Sid::new(), &identity, None, at, 10))
-    }
+    use crate::connections::test_conn as conn;
 
     #[test]
     fn a_socket_is_taken_once() {
