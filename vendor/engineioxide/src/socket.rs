@@ -227,7 +227,10 @@ where
     pub data: D,
 
     /// Http Request data used to create a socket
-    pub req_parts: Parts,
+    ///
+    /// Boxed: 224 bytes inline made the socket 560 bytes, allocated in a
+    /// 640-byte block; with the parts apart, 384 + 224.
+    pub req_parts: Box<Parts>,
 
     /// If the client supports binary packets (via polling XHR2)
     pub(crate) supports_binary: bool,
@@ -262,7 +265,7 @@ where
             close_fn,
 
             data: D::default(),
-            req_parts,
+            req_parts: Box::new(req_parts),
 
             supports_binary,
         }
@@ -595,7 +598,7 @@ where
             close_fn,
 
             data: D::default(),
-            req_parts: http::Request::<()>::default().into_parts().0,
+            req_parts: Box::new(http::Request::<()>::default().into_parts().0),
 
             supports_binary: true,
         };
