@@ -315,6 +315,10 @@ mod tests {
     fn a_notification_is_claimed_once_until_given_back() {
         let c = test_conn(0);
         c.unclaim("n1");
+        assert!(
+            c.delivered.lock().is_none(),
+            "no set before the first claim"
+        );
         assert!(c.claim("n1"));
         assert!(!c.claim("n1"));
         assert!(c.claim("n2"));

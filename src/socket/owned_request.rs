@@ -14,8 +14,9 @@
 //! The peer's address rides in the kept URI's authority
 //! (`http://203.0.113.7:51234/socket.io/?...`), read back by [`peer`]: the
 //! request's extension map would hold it at ~220 bytes per socket for the
-//! socket's life, the authority at ~16. The authority is always Herald's
-//! own: a client's absolute-form URI loses its authority here.
+//! socket's life, the authority at 16-48 (the text of the address). The
+//! authority is always Herald's own: a client's absolute-form URI loses its
+//! authority here.
 
 use std::net::SocketAddr;
 
@@ -63,14 +64,26 @@ fn kept_extensions(extensions: &mut Extensions, websocket: bool) -> Extensions {
     kept
 }
 
+/// The transport a request asks for, read as Engine.IO reads it (the first
+/// `transport=` item, its value up to the next `=`).
+fn transport(uri: &Uri) -> Option<&str> {
+    uri.query()?
+        .split('&')
+        .find(|kv| kv.starts_with("transport="))?
+        .split('=')
+        .nth(1)
+}
+
 /// An owned copy of `uri`'s path and query, with `peer` as its authority.
 /// A URI that cannot be rebuilt (none can: both parts were parsed already)
-/// becomes one Engine.IO refuses, rather than keep a client's authority.
+/// becomes `/`, which no route serves (404), rather than keep a client's
+/// authority.
 fn uri_with_peer(uri: &Uri, peer: Option<SocketAddr>) -> Uri {
     let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
     let mut builder = Uri::builder();
     if let Some(peer) = peer {
-        builder = builder.scheme("http").authority(peer.to_string());
+        // From a `&str`: one copy of exactly its length.
+        builder = builder.scheme("http").authority(peer.to_string().as_str());
     }
     builder
         .path_and_query(path_and_query)
@@ -94,10 +107,7 @@ pub fn own_request(mut req: Request) -> Request {
     if opens_session {
         let headers = own_headers(req.headers());
         *req.headers_mut() = headers;
-        let websocket = req
-            .uri()
-            .query()
-            .is_some_and(|q| q.split('&').any(|kv| kv == "transport=websocket"));
+        let websocket = transport(req.uri()) == Some("websocket");
         let peer = req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -182,6 +192,28 @@ mod tests {
         assert_eq!(parts.extensions.len(), 2);
     }
 
+    #[test]
+    fn the_transport_is_read_as_engine_io_reads_it() {
+        let t = |q: &str| transport(&q.parse::<Uri>().unwrap()).map(str::to_string);
+        assert_eq!(
+            t("/socket.io/?EIO=4&transport=websocket").as_deref(),
+            Some("websocket")
+        );
+        assert_eq!(
+            t("/socket.io/?transport=websocket=x").as_deref(),
+            Some("websocket")
+        );
+        assert_eq!(
+            t("/socket.io/?transport=polling&transport=websocket").as_deref(),
+            Some("polling")
+        );
+        assert_eq!(t("/socket.io/?EIO=4"), None);
+        assert_eq!(t("/socket.io/"), None);
+    }
+
+    /// Other extensions go; that the upgrade handle stays for a websocket is
+    /// shown end to end (hyper cannot make one here): every websocket test
+    /// of this repository opens through this step.
     #[test]
     fn nothing_but_the_upgrade_handle_is_kept() {
         let mut ext = Extensions::new();

@@ -130,6 +130,21 @@ async fn opens_and_echoes_in_order() {
 }
 
 #[tokio::test]
+async fn the_session_keeps_neither_the_websocket_key_nor_the_upgrade_handle() {
+    let mut srv = server(EngineIoConfig::default()).await;
+    let mut client = connect(srv.addr, "").await;
+    assert!(next_text(&mut client).await.starts_with("0{\"sid\":"));
+    let socket = tokio::time::timeout(TIMEOUT, srv.sockets.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let parts = &socket.req_parts;
+    assert!(parts.headers.get(http::header::SEC_WEBSOCKET_KEY).is_none());
+    assert!(parts.headers.get(http::header::HOST).is_some());
+    assert!(parts.extensions.is_empty());
+}
+
+#[tokio::test]
 async fn a_client_that_reads_late_gets_everything_in_order() {
     let config = EngineIoConfig::builder().max_buffer_size(5000).build();
     let srv = server(config).await;

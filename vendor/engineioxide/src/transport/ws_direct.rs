@@ -225,8 +225,8 @@ enum Wake {
 ///
 /// An `async` block, not an `async fn`: an `async fn` keeps its arguments
 /// twice in its state (as received, and moved into the body), and this state
-/// is most of the connection's task (tokio rounds a task to 128 bytes; this
-/// one is 768, see `size_probe` in `ws.rs`).
+/// is most of the connection's task, whose tokio cell is a multiple of 128
+/// bytes (768 here; `size_probe` in `ws.rs` prints the future's size).
 #[allow(clippy::manual_async_fn)] // on purpose: see above
 fn run<H: EngineIoHandler>(
     engine: Arc<EngineIo<H>>,
@@ -236,8 +236,8 @@ fn run<H: EngineIoHandler>(
     mut beat: Option<Heartbeat>,
 ) -> impl Future<Output = Option<Result<(), Error>>> {
     async move {
-        // The arguments are used in place (no references or copies held as
-        // locals of their own: each would add to the task's state).
+        // The arguments are used in place rather than through references or
+        // copies of their own (the limits are recomputed per read).
         // A polling request that was in progress during the upgrade may still hold the lock.
         let mut internal_rx = socket
             .internal_rx
