@@ -10,6 +10,11 @@ command -v npm >/dev/null || need+=(npm)
 command -v python3 >/dev/null || need+=(python3 python3-pip python3-venv)
 command -v cc >/dev/null || need+=(build-essential)
 command -v curl >/dev/null || need+=(curl)
+# the cluster e2e tests: a private redis-server per file, psql to create their databases, nginx for the
+# tested example in docs/nginx/
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v psql >/dev/null || need+=(postgresql-client)
+command -v nginx >/dev/null || need+=(nginx-light)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -1,0 +1,447 @@
+// Cluster e2e harness: N Herald processes sharing one private redis-server and one fresh PostgreSQL database.
+//
+// Every cluster test file gets its own redis-server on a spare port (so a file may stop it, and files that
+// node --test runs concurrently never see each other's keys) and its own database, dropped at the end.
+// Nodes reuse HeraldServer from helpers.mjs: same JWT_SECRET and API keys, distinct ports and data dirs,
+// HERALD_NODE_ID=node-a/node-b/node-c.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { HeraldServer, HERALD_BIN, freePort, sleep, rid } from './helpers.mjs';
+
+/** Base URL of the PostgreSQL server, without a database name. */
+export const PG_URL = (process.env.HERALD_E2E_PG_URL || 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
+
+export const NODE_IDS = ['node-a', 'node-b', 'node-c', 'node-d', 'node-e'];
+
+// ---------------------------------------------------------------------------------------------------------
+// Child processes: whatever this file starts is SIGKILLed when the test process goes away, even on a crash.
+
+const children = new Set();
+export function track(proc) {
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  return proc;
+}
+function killAll() {
+  for (const p of children) {
+    try {
+      p.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+process.once('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    killAll();
+    process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+  });
+}
+
+/** Wait for a child to exit (after sending `signal`, if given); SIGKILL after `ms`. */
+export async function waitExit(proc, signal, ms = 5000) {
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+  const done = new Promise((r) => proc.once('exit', r));
+  if (signal) proc.kill(signal);
+  const t = await Promise.race([done.then(() => 'exit'), sleep(ms).then(() => 'timeout')]);
+  if (t === 'timeout') {
+    proc.kill('SIGKILL');
+    await done;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Redis
+
+function redisPing(port, ms = 500) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    let buf = '';
+    const done = (v) => {
+      clearTimeout(t);
+      s.destroy();
+      resolve(v);
+    };
+    const t = setTimeout(() => done(false), ms);
+    s.on('connect', () => s.write('PING\r\n'));
+    s.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+    });
+    s.on('error', () => done(false));
+  });
+}
+
+/** A private redis-server child on a spare port; stop() and start() keep the port. */
+export class RedisServer {
+  constructor(port) {
+    this.port = port;
+    this.url = `redis://127.0.0.1:${port}`;
+    this.proc = null;
+    this.log = '';
+  }
+
+  async start() {
+    const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+    if (probe.error) {
+      throw new Error(
+        `redis-server is not runnable (${probe.error.message}): the cluster tests start their own redis-server; ` +
+          'install the Debian package redis-server (scripts/setup.sh does)',
+      );
+    }
+    this.log = '';
+    const proc = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+      { stdio: ['ignore', 'pipe', 'pipe'], cwd: tmpdir() },
+    );
+    track(proc);
+    this.proc = proc;
+    const onData = (d) => {
+      this.log += d.toString();
+      if (this.log.length > 50_000) this.log = this.log.slice(-20_000);
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        throw new Error(`redis-server on port ${this.port} exited at start:\n${this.log.slice(-2000)}`);
+      }
+      if (await redisPing(this.port)) return;
+      await sleep(30);
+    }
+    throw new Error(`redis-server on port ${this.port} did not answer PING within 10s:\n${this.log.slice(-2000)}`);
+  }
+
+  /** Stop it (SIGKILL by default: an outage, not a maintenance). */
+  async stop(signal = 'SIGKILL') {
+    await waitExit(this.proc, signal);
+    this.proc = null;
+  }
+
+  get running() {
+    return this.proc !== null && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+}
+
+export async function startRedis() {
+  const r = new RedisServer(await freePort());
+  await r.start();
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// PostgreSQL
+
+function psql(sql) {
+  const r = spawnSync('psql', [`${PG_URL}/postgres`, '-v', 'ON_ERROR_STOP=1', '-qAtX', '-c', sql], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  if (r.error) {
+    throw new Error(
+      `psql is not runnable (${r.error.message}): install the Debian package postgresql-client (scripts/setup.sh does)`,
+    );
+  }
+  if (r.status !== 0) {
+    throw new Error(
+      `PostgreSQL at ${PG_URL} refused \`${sql}\` (is it running? scripts/setup.sh starts it; ` +
+        `HERALD_E2E_PG_URL overrides the address):\n${r.stderr.trim()}`,
+    );
+  }
+  return r.stdout;
+}
+
+/** A fresh, empty database; drop() removes it (WITH (FORCE): PostgreSQL 13+). */
+export function createDatabase() {
+  const name = `herald_e2e_${randomBytes(6).toString('hex')}`;
+  psql(`CREATE DATABASE ${name}`);
+  return {
+    name,
+    url: `${PG_URL}/${name}`,
+    drop() {
+      try {
+        psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } catch (e) {
+        process.stderr.write(`cluster e2e: could not drop database ${name}: ${e.message}\n`);
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Herald nodes
+
+/** GET /readyz; { status, body }. status 0 when nothing answered. */
+export async function readyz(node) {
+  try {
+    const r = await fetch(`${node.url}/readyz`, { signal: AbortSignal.timeout(2000) });
+    const text = await r.text();
+    let body = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
+    return { status: r.status, body, text };
+  } catch (e) {
+    return { status: 0, body: null, text: String(e) };
+  }
+}
+
+/** Poll until GET /readyz says ready and (cluster mode) "redis": "ok". */
+export async function waitReady(node, { ms = 20_000, redis = 'ok' } = {}) {
+  const deadline = Date.now() + ms;
+  let last;
+  let noRedisSince = null;
+  while (Date.now() < deadline) {
+    if (node.proc && (node.proc.exitCode !== null || node.proc.signalCode !== null)) {
+      throw new Error(`${node.nodeId ?? node.url} exited while waiting for /readyz\n${node.log.slice(-4000)}`);
+    }
+    last = await readyz(node);
+    if (last.status === 200 && (redis === null || last.body?.redis === redis)) return last.body;
+    // ready, but no "redis" field at all: a binary without cluster mode ignores REDIS_URL
+    if (redis !== null && last.status === 200 && last.body && !('redis' in last.body)) {
+      noRedisSince ??= Date.now();
+      if (Date.now() - noRedisSince > 5000) {
+        throw new Error(
+          `${node.nodeId}: /readyz answers ${last.text} with no "redis" field although REDIS_URL is set: ` +
+            `does ${HERALD_BIN} have cluster mode?\n${node.log.slice(-2000)}`,
+        );
+      }
+    }
+    await sleep(50);
+  }
+  throw new Error(
+    `${node.nodeId ?? node.url}: /readyz not ready with redis=${redis} within ${ms}ms; last: ${last?.status} ${last?.text}\n${node.log.slice(-4000)}`,
+  );
+}
+
+/** A HeraldServer that remembers its node id and is tracked for clean-up. */
+class ClusterNode extends HeraldServer {
+  constructor(opts, nodeId) {
+    super(opts);
+    this.nodeId = nodeId;
+  }
+
+  async start() {
+    try {
+      await super.start();
+    } finally {
+      if (this.proc) track(this.proc);
+    }
+  }
+
+  get running() {
+    return this.proc !== null && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+}
+
+export class Cluster {
+  constructor({ redis, db, nodes, secret, apiKeys, ownsRedis, ownsDb }) {
+    this.redis = redis;
+    this.db = db;
+    this.nodes = nodes;
+    this.secret = secret;
+    this.apiKeys = apiKeys;
+    this.ownsRedis = ownsRedis;
+    this.ownsDb = ownsDb;
+    [this.a, this.b, this.c] = nodes;
+  }
+
+  /** Tokens and identities are valid on every node (one JWT_SECRET). */
+  token(...args) {
+    return this.nodes[0].token(...args);
+  }
+
+  identity(...args) {
+    return this.nodes[0].identity(...args);
+  }
+
+  live() {
+    return this.nodes.filter((n) => n.running);
+  }
+
+  /** kill -9 one node: no goodbye, its client sockets are left to notice on their own. */
+  async kill9(node) {
+    await waitExit(node.proc, 'SIGKILL');
+  }
+
+  /** Start a stopped or killed node again on its port, data dir and node id; wait until ready. */
+  async restart(node) {
+    if (node.running) await waitExit(node.proc, 'SIGTERM');
+    await node.start();
+    await waitReady(node);
+  }
+
+  /**
+   * Positive signal that the cluster is formed: one probe socket per live node, until every live node
+   * counts all of them; then they leave and every node counts none.
+   */
+  async converged(ms = 20_000) {
+    const nodes = this.live();
+    const probe = rid('probe');
+    const token = this.token({ userId: probe, sessionId: rid('probe-s'), role: 'herald-e2e-probe' });
+    const socks = [];
+    try {
+      for (const n of nodes) socks.push(await n.connect({ token, transports: ['websocket'] }));
+      await this.waitCount(probe, nodes.length, ms);
+    } finally {
+      for (const s of socks) s.close();
+    }
+    await this.waitCount(probe, 0, ms);
+  }
+
+  /** Poll GET /users/{id} on every live node until each answers `connections === n`. */
+  async waitCount(userId, n, ms = 10_000, nodes = this.live()) {
+    const deadline = Date.now() + ms;
+    let last = {};
+    while (true) {
+      let ok = true;
+      for (const node of nodes) {
+        const r = await node.api('GET', `/api/v1/users/${encodeURIComponent(userId)}`).catch((e) => ({ status: 0, text: String(e) }));
+        last[node.nodeId] = r.status === 200 ? r.body.connections : `${r.status} ${r.text}`;
+        if (r.status !== 200 || r.body.connections !== n) ok = false;
+      }
+      if (ok) return;
+      if (Date.now() > deadline) {
+        throw new Error(`user ${userId}: expected ${n} connections on every node within ${ms}ms; last: ${JSON.stringify(last)}`);
+      }
+      await sleep(50);
+    }
+  }
+
+  /** The last lines of every node's log, for assertion messages. */
+  logs(lines = 40) {
+    return this.nodes.map((n) => `--- ${n.nodeId} ---\n${n.log.split('\n').slice(-lines).join('\n')}`).join('\n');
+  }
+
+  async stop() {
+    await Promise.allSettled(this.nodes.map((n) => n.stop()));
+    if (this.ownsRedis) await this.redis?.stop().catch(() => {});
+    if (this.ownsDb) this.db?.drop();
+  }
+}
+
+/**
+ * Start a cluster of `nodes` Herald processes.
+ *  env:      extra environment for every node (HERALD_CLUSTER_NODE_TIMEOUT, HERALD_PRESENCE_GRACE, ...)
+ *  nodeEnv:  per-node extra environment, by index
+ *  redis/db: reuse a RedisServer / database (else a private one each, owned and removed by stop())
+ *  warmup:   wait for converged() (a positive signal that every node sees every other)
+ * The first node starts alone (it may create the schema), the others in parallel after it.
+ */
+export async function startCluster({ nodes = 3, env = {}, nodeEnv = [], redis, db, warmup = true } = {}) {
+  const ownsRedis = !redis;
+  const ownsDb = !db;
+  redis = redis ?? (await startRedis());
+  try {
+    db = db ?? createDatabase();
+  } catch (e) {
+    if (ownsRedis) await redis.stop();
+    throw e;
+  }
+  const secret = randomBytes(32).toString('hex');
+  const apiKeys = [`k1-${randomBytes(12).toString('hex')}`, `k2-${randomBytes(12).toString('hex')}`];
+  const list = [];
+  for (let i = 0; i < nodes; i++) {
+    list.push(
+      new ClusterNode(
+        {
+          port: await freePort(),
+          dataDir: mkdtempSync(join(tmpdir(), `herald-e2e-${NODE_IDS[i]}-`)),
+          secret,
+          apiKeys,
+          extraEnv: {
+            REDIS_URL: redis.url,
+            DATABASE_URL: db.url,
+            HERALD_NODE_ID: NODE_IDS[i],
+            ...env,
+            ...(nodeEnv[i] ?? {}),
+          },
+        },
+        NODE_IDS[i],
+      ),
+    );
+  }
+  const cluster = new Cluster({ redis, db, nodes: list, secret, apiKeys, ownsRedis, ownsDb });
+  try {
+    await list[0].start();
+    await Promise.all(list.slice(1).map((n) => n.start()));
+    await Promise.all(list.map((n) => waitReady(n)));
+    if (warmup) await cluster.converged();
+  } catch (e) {
+    await cluster.stop();
+    throw e;
+  }
+  return cluster;
+}
+
+/** Spawn `herald serve` with a full environment and wait for it to exit (or `ms`); { code, signal, log, exited }. */
+export async function runToExit(env, ms = 15_000) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'herald-e2e-exit-'));
+  const full = { ...process.env, HERALD_HOST: '127.0.0.1', HERALD_PORT: String(await freePort()), HERALD_DATA_DIR: dataDir, ...env };
+  for (const [k, v] of Object.entries(full)) if (v === undefined || v === null) delete full[k];
+  const proc = track(spawn(HERALD_BIN, ['serve'], { env: full, stdio: ['ignore', 'pipe', 'pipe'] }));
+  let log = '';
+  proc.stdout.on('data', (d) => (log += d));
+  proc.stderr.on('data', (d) => (log += d));
+  const res = await new Promise((resolve) => {
+    const t = setTimeout(() => {
+      proc.kill('SIGKILL');
+      resolve({ exited: false });
+    }, ms);
+    proc.once('exit', (code, signal) => {
+      clearTimeout(t);
+      resolve({ exited: true, code, signal });
+    });
+  });
+  if (!res.exited) await new Promise((r) => (proc.exitCode !== null || proc.signalCode !== null ? r() : proc.once('exit', r)));
+  rmSync(dataDir, { recursive: true, force: true });
+  return { ...res, log };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Small assertions helpers shared by the cluster files
+
+/** Resolve after every client got one `event` matching `pred`; the matching payloads, in client order. */
+export async function eachGets(clients, event, pred = () => true, ms = 5000) {
+  return Promise.all(
+    clients.map(async (c) => {
+      const deadline = Date.now() + ms;
+      while (true) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`timeout waiting for a matching ${event}; got: ${JSON.stringify(c.summary())}`);
+        const v = await c.waitFor(event, left);
+        if (pred(v)) return v;
+      }
+    }),
+  );
+}
+
+/** All recorded payloads of `event` on `client` matching `pred` (used or not). */
+export function recorded(client, event, pred = () => true) {
+  return client.all(event).filter(pred);
+}
+
+/**
+ * Poll until `client` has recorded an `event` whose payload matches `pred` (consumed or not, so it never
+ * steals events from waitFor); resolves with the first such payload.
+ */
+export async function waitRecorded(client, event, pred = () => true, ms = 5000) {
+  const deadline = Date.now() + ms;
+  while (true) {
+    const hit = client.events.find((e) => e.event === event && pred(e.args[0]));
+    if (hit) return hit.args[0];
+    if (Date.now() > deadline) {
+      throw new Error(`timeout ${ms}ms waiting for a matching ${event}; got: ${JSON.stringify(client.summary())}`);
+    }
+    await sleep(20);
+  }
+}

@@ -1,0 +1,192 @@
+// Cluster mode, presence: GET /api/v1/presence and the `presence` event across nodes, with
+// HERALD_PRESENCE_GRACE=1s and each HERALD_PRESENCE_AUDIENCE (role, all, none).
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { rid, sleep, TS_RE } from '../helpers.mjs';
+import { startCluster, waitRecorded } from '../cluster.mjs';
+
+const GRACE_MS = 1000;
+const SLACK_MS = 3000;
+
+const of = (userId) => (p) => p?.userId === userId;
+/** The `presence` payloads a client recorded for one user, in arrival order. */
+const presenceOf = (client, userId) => client.all('presence').filter(of(userId));
+
+/**
+ * A positive signal for "nothing (more) came": the backend sends a role event after the fact; once the
+ * client has it, anything sent before it on the same path has had its chance.
+ */
+async function marker(node, client, role) {
+  const tag = rid('marker');
+  const r = await node.api('POST', `/api/v1/roles/${encodeURIComponent(role)}/events`, { event: 'e2e_marker', data: tag });
+  assert.equal(r.status, 202, r.text);
+  await waitRecorded(client, 'e2e_marker', (d) => d === tag, 5000);
+  await sleep(200);
+}
+
+describe('presence, audience "role" (the default), grace 1s', () => {
+  let cl;
+  before(async () => {
+    cl = await startCluster({ nodes: 3, env: { HERALD_PRESENCE_GRACE: '1s' } });
+  });
+  after(async () => {
+    await cl?.stop();
+  });
+
+  it('GET /presence: 1 to 1000 ids; never-seen users are offline with since null; empty or over 1000 -> 400', async () => {
+    const p = rid('p');
+    const ids = Array.from({ length: 1000 }, (_, i) => `${p}.${i}`);
+    const r = await cl.b.api('GET', `/api/v1/presence?userIds=${ids.join(',')}`);
+    assert.equal(r.status, 200, r.text.slice(0, 300));
+    assert.equal(r.body.presence.length, 1000);
+    assert.deepEqual(new Set(r.body.presence.map((x) => x.userId)), new Set(ids));
+    for (const x of r.body.presence) {
+      assert.deepEqual([x.status, x.since, x.connections], ['offline', null, 0], JSON.stringify(x));
+    }
+
+    const one = await cl.a.api('GET', `/api/v1/presence?userIds=${encodeURIComponent(rid('nobody'))}`);
+    assert.equal(one.status, 200, one.text);
+    assert.equal(one.body.presence.length, 1);
+
+    for (const q of ['', '?userIds=', `?userIds=${[...ids, `${p}.x`].join(',')}`]) {
+      const bad = await cl.c.api('GET', `/api/v1/presence${q}`);
+      assert.equal(bad.status, 400, `${q.slice(0, 40)} -> ${bad.status} ${bad.text.slice(0, 200)}`);
+      assert.equal(typeof bad.body?.error?.code, 'string', bad.text.slice(0, 200));
+    }
+    assert.equal((await cl.a.api('GET', '/api/v1/presence?userIds=x', undefined, { key: null })).status, 401);
+  });
+
+  it('online when the first socket connects anywhere, offline after the last one left and the grace passed; only the same role hears it', async () => {
+    const role = rid('role');
+    const otherRole = rid('other');
+    const watcher = await cl.a.connect({ token: cl.token({ userId: rid('w'), sessionId: rid('s'), role }) });
+    const stranger = await cl.c.connect({ token: cl.token({ userId: rid('x'), sessionId: rid('s'), role: otherRole }) });
+    const subject = rid('subject');
+    const token = cl.token({ userId: subject, sessionId: rid('s'), role });
+    const onB = await cl.b.connect({ token });
+    const on = await waitRecorded(watcher, 'presence', of(subject), 5000);
+    assert.deepEqual(Object.keys(on).sort(), ['at', 'status', 'userId']);
+    assert.equal(on.status, 'online');
+    assert.match(on.at, TS_RE);
+
+    for (const node of cl.nodes) {
+      const p = await node.api('GET', `/api/v1/presence?userIds=${subject}`);
+      assert.equal(p.status, 200, p.text);
+      assert.equal(p.body.presence[0].status, 'online', `${node.nodeId}: ${p.text}`);
+      assert.equal(p.body.presence[0].connections, 1, `${node.nodeId}: ${p.text}`);
+      assert.match(p.body.presence[0].since, TS_RE);
+      assert.ok(Math.abs(Date.parse(p.body.presence[0].since) - Date.parse(on.at)) < 1000, `since ${p.body.presence[0].since} vs at ${on.at}`);
+    }
+
+    // a second socket on c, then the first one leaves: still online, nothing sent
+    const onC = await cl.c.connect({ token, transports: ['websocket'] });
+    await cl.waitCount(subject, 2);
+    onB.close();
+    await cl.waitCount(subject, 1);
+    await sleep(GRACE_MS + 500);
+    await marker(cl.b, watcher, role);
+    assert.deepEqual(presenceOf(watcher, subject).map((p) => p.status), ['online'], 'no second online, no offline while a socket remains');
+
+    // the last one leaves: offline once the grace has passed
+    const leftAt = Date.now();
+    onC.close();
+    const off = await waitRecorded(watcher, 'presence', (p) => of(subject)(p) && p.status === 'offline', GRACE_MS + SLACK_MS);
+    const took = Date.now() - leftAt;
+    assert.ok(took >= GRACE_MS - 150, `offline after ${took}ms, before the ${GRACE_MS}ms grace`);
+    assert.match(off.at, TS_RE);
+    const p = await cl.b.api('GET', `/api/v1/presence?userIds=${subject}`);
+    assert.equal(p.body.presence[0].status, 'offline', p.text);
+    assert.equal(p.body.presence[0].connections, 0, p.text);
+    assert.ok(Math.abs(Date.parse(p.body.presence[0].since) - Date.parse(off.at)) < 1000, p.text);
+    assert.ok(Date.parse(p.body.presence[0].since) >= Date.parse(on.at), p.text);
+
+    // the other role heard none of it
+    await marker(cl.a, stranger, otherRole);
+    assert.deepEqual(presenceOf(stranger, subject), [], 'a socket of another role gets no presence of this user');
+    await sleep(300);
+    assert.deepEqual(presenceOf(watcher, subject).map((p) => p.status), ['online', 'offline'], 'each once');
+    watcher.close();
+    stranger.close();
+  });
+
+  it('a page reload (reconnect within the grace, on another node) sends nothing', async () => {
+    const role = rid('role');
+    const watcher = await cl.c.connect({ token: cl.token({ userId: rid('w'), sessionId: rid('s'), role }) });
+    const subject = rid('subject');
+    const token = cl.token({ userId: subject, sessionId: rid('s'), role });
+    const first = await cl.a.connect({ token });
+    await waitRecorded(watcher, 'presence', of(subject), 5000);
+    first.close();
+    const second = await cl.b.connect({ token, transports: ['websocket'] });
+    await sleep(GRACE_MS + 700);
+    await marker(cl.a, watcher, role);
+    assert.deepEqual(presenceOf(watcher, subject).map((p) => p.status), ['online'], 'the reload was not seen');
+    const p = await cl.a.api('GET', `/api/v1/presence?userIds=${subject}`);
+    assert.equal(p.body.presence[0].status, 'online', p.text);
+    second.close();
+    await waitRecorded(watcher, 'presence', (x) => of(subject)(x) && x.status === 'offline', GRACE_MS + SLACK_MS);
+    assert.deepEqual(presenceOf(watcher, subject).map((x) => x.status), ['online', 'offline']);
+    watcher.close();
+  });
+
+  it('`presence` is a reserved event name for the event API', async () => {
+    for (const path of ['/api/v1/events', `/api/v1/roles/${rid('r')}/events`, `/api/v1/users/${rid('u')}/events`]) {
+      const r = await cl.a.api('POST', path, { event: 'presence', data: { userId: 'x', status: 'online' } });
+      assert.equal(r.status, 400, `${path}: ${r.status} ${r.text}`);
+      assert.equal(r.body.error.code, 'invalid_request', r.text);
+    }
+  });
+});
+
+describe('presence, HERALD_PRESENCE_AUDIENCE=all', () => {
+  let cl;
+  before(async () => {
+    cl = await startCluster({ nodes: 2, env: { HERALD_PRESENCE_GRACE: '1s', HERALD_PRESENCE_AUDIENCE: 'all' } });
+  });
+  after(async () => {
+    await cl?.stop();
+  });
+
+  it('every socket hears it, whatever its role and node', async () => {
+    const a = await cl.a.connect({ token: cl.token({ userId: rid('w1'), sessionId: rid('s'), role: rid('role-1') }) });
+    const b = await cl.b.connect({ token: cl.token({ userId: rid('w2'), sessionId: rid('s'), role: rid('role-2') }), transports: ['polling'] });
+    const subject = rid('subject');
+    const s = await cl.b.connect({ token: cl.token({ userId: subject, sessionId: rid('s'), role: rid('role-3') }) });
+    for (const w of [a, b]) assert.equal((await waitRecorded(w, 'presence', of(subject), 5000)).status, 'online');
+    s.close();
+    for (const w of [a, b]) await waitRecorded(w, 'presence', (p) => of(subject)(p) && p.status === 'offline', GRACE_MS + SLACK_MS);
+    await sleep(300);
+    for (const w of [a, b]) assert.deepEqual(presenceOf(w, subject).map((p) => p.status), ['online', 'offline']);
+    a.close();
+    b.close();
+  });
+});
+
+describe('presence, HERALD_PRESENCE_AUDIENCE=none', () => {
+  let cl;
+  before(async () => {
+    cl = await startCluster({ nodes: 2, env: { HERALD_PRESENCE_GRACE: '1s', HERALD_PRESENCE_AUDIENCE: 'none' } });
+  });
+  after(async () => {
+    await cl?.stop();
+  });
+
+  it('nobody hears it; GET /presence still answers', async () => {
+    const role = rid('role');
+    const w = await cl.a.connect({ token: cl.token({ userId: rid('w'), sessionId: rid('s'), role }) });
+    const subject = rid('subject');
+    const s = await cl.b.connect({ token: cl.token({ userId: subject, sessionId: rid('s'), role }) });
+    await cl.waitCount(subject, 1);
+    const p = await cl.a.api('GET', `/api/v1/presence?userIds=${subject}`);
+    assert.equal(p.status, 200, p.text);
+    assert.equal(p.body.presence[0].status, 'online', p.text);
+    await marker(cl.b, w, role);
+    s.close();
+    await sleep(GRACE_MS + 500);
+    await marker(cl.b, w, role);
+    assert.deepEqual(w.all('presence'), [], 'audience none: no presence event at all');
+    const q = await cl.b.api('GET', `/api/v1/presence?userIds=${subject}`);
+    assert.equal(q.body.presence[0].status, 'offline', q.text);
+    w.close();
+  });
+});

@@ -1,0 +1,123 @@
+// Cluster mode, Redis outage: this file's own redis-server is killed and started again on the same port.
+// Down: each node serves its own sockets, /readyz says 200 "redis": "degraded", answers that need the other
+// nodes say "partial": true. Back: the nodes rejoin without a restart within HERALD_CLUSTER_NODE_TIMEOUT.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { rid } from '../helpers.mjs';
+import { startCluster, readyz, waitReady } from '../cluster.mjs';
+
+const NODE_TIMEOUT_MS = 3000;
+const SLACK_MS = 3000;
+
+describe('Redis outage and return (HERALD_CLUSTER_NODE_TIMEOUT=3s)', () => {
+  let cl;
+  // sockets that live through the whole outage, one user per node
+  const stay = [];
+  before(async () => {
+    cl = await startCluster({ nodes: 3, env: { HERALD_CLUSTER_NODE_TIMEOUT: '3s', HERALD_PING_INTERVAL: '1s', HERALD_PING_TIMEOUT: '2s' } });
+    for (const node of cl.nodes) {
+      const id = cl.identity();
+      stay.push({ id, node, sock: await node.connect({ token: id.token, transports: ['websocket'] }) });
+    }
+    for (const s of stay) await cl.waitCount(s.id.userId, 1);
+  });
+  after(async () => {
+    for (const s of stay) s.sock.close();
+    await cl?.stop();
+  });
+
+  it('before: a notification posted on a reaches the socket on b', async () => {
+    const r = await cl.a.notify(stay[1].id.userId, { title: 'cross-node before' });
+    assert.equal(r.body.deliveredTo, 1, r.text);
+    assert.equal((await stay[1].sock.waitFor('critical_notification')).title, 'cross-node before');
+  });
+
+  it('Redis down: /readyz 200 "redis": "degraded" on every node', async () => {
+    await cl.redis.stop('SIGKILL');
+    for (const node of cl.nodes) {
+      const deadline = Date.now() + NODE_TIMEOUT_MS + SLACK_MS;
+      let r;
+      do {
+        r = await readyz(node);
+        if (r.status === 200 && r.body?.redis === 'degraded') break;
+        assert.ok(r.status === 200 || r.status === 0 || r.body?.redis === 'ok', `${node.nodeId}: readyz ${r.status} while only Redis is down: ${r.text}`);
+        await new Promise((res) => setTimeout(res, 100));
+      } while (Date.now() < deadline);
+      assert.equal(r.status, 200, `${node.nodeId}: ${r.text}`);
+      assert.equal(r.body.redis, 'degraded', `${node.nodeId}: ${r.text}`);
+      assert.match(r.text, /"redis"\s*:\s*"degraded"/);
+    }
+  });
+
+  it('Redis down: each node keeps delivering to its own sockets; answers needing other nodes are partial', async () => {
+    assert.equal(cl.redis.running, false);
+    for (const [i, s] of stay.entries()) {
+      const r = await s.node.notify(s.id.userId, { id: rid('local'), title: `local on ${s.node.nodeId}` });
+      assert.equal(r.status, 202, r.text);
+      assert.equal(r.body.deliveredTo, 1, `${s.node.nodeId}: ${r.text}`);
+      assert.strictEqual(r.body.partial, true, `${s.node.nodeId}: a notification answer without the other nodes is partial: ${r.text}`);
+      assert.equal((await s.sock.waitFor('critical_notification')).title, `local on ${s.node.nodeId}`);
+
+      const users = await s.node.api('GET', '/api/v1/users');
+      assert.equal(users.status, 200, users.text);
+      assert.strictEqual(users.body.partial, true, `${s.node.nodeId}: ${users.text}`);
+      assert.ok(users.body.users.includes(s.id.userId), `${s.node.nodeId} lists its own socket's user: ${users.text}`);
+
+      const one = await s.node.api('GET', `/api/v1/users/${s.id.userId}`);
+      assert.equal(one.status, 200, one.text);
+      assert.equal(one.body.connections, 1, one.text);
+
+      // role events and acknowledgements keep working locally too
+      const ev = await s.node.api('POST', `/api/v1/users/${s.id.userId}/events`, { event: 'local_ping', data: i });
+      assert.equal(ev.body.deliveredTo, 1, ev.text);
+      assert.equal(await s.sock.waitFor('local_ping'), i);
+    }
+  });
+
+  it('Redis down: a new socket on a node connects, catches up, and gets live notifications there', async () => {
+    const id = cl.identity();
+    const pending = await cl.b.notify(id.userId, { id: rid('pend'), title: 'stored while offline' });
+    assert.equal(pending.status, 202, pending.text);
+    const s = await cl.b.connect({ token: id.token });
+    try {
+      const n = await s.waitFor('critical_notification');
+      assert.equal(n.title, 'stored while offline');
+      assert.strictEqual(n.redelivered, true);
+      const r = await cl.b.notify(id.userId, { title: 'live while degraded' });
+      assert.equal(r.body.deliveredTo, 1, r.text);
+      assert.equal((await s.waitFor('critical_notification')).title, 'live while degraded');
+      const ack = await s.emitAck('acknowledge_notification', { notificationId: n.id });
+      assert.equal(ack.ok, true, JSON.stringify(ack));
+    } finally {
+      s.close();
+    }
+  });
+
+  it('Redis back on the same port: readyz "ok" and cross-node answers and delivery again within the node timeout', async () => {
+    await cl.redis.start();
+    const back = Date.now();
+    const limit = NODE_TIMEOUT_MS + SLACK_MS;
+    await Promise.all(cl.nodes.map((n) => waitReady(n, { ms: limit, redis: 'ok' })));
+    // the sockets that lived through the outage are known cluster-wide again (Redis came back empty)
+    for (const s of stay) await cl.waitCount(s.id.userId, 1, Math.max(500, limit - (Date.now() - back)));
+    const took = Date.now() - back;
+    assert.ok(took <= limit, `rejoined after ${took}ms`);
+    for (const node of cl.nodes) {
+      const users = await node.api('GET', '/api/v1/users');
+      assert.ok(!users.body.partial, `${node.nodeId}: not partial any more: ${users.text}`);
+      for (const s of stay) assert.ok(users.body.users.includes(s.id.userId), `${node.nodeId}: ${users.text}`);
+    }
+    // cross-node delivery, each way round
+    for (const [i, s] of stay.entries()) {
+      const from = cl.nodes[(i + 1) % 3];
+      const r = await from.notify(s.id.userId, { title: `cross-node after, from ${from.nodeId}` });
+      assert.equal(r.status, 202, r.text);
+      assert.equal(r.body.deliveredTo, 1, `${from.nodeId} -> ${s.node.nodeId}: ${r.text}`);
+      assert.ok(!r.body.partial, r.text);
+      assert.equal((await s.sock.waitFor('critical_notification', 5000)).title, `cross-node after, from ${from.nodeId}`);
+    }
+    const all = await cl.c.api('POST', '/api/v1/events', { event: 'all_back' });
+    assert.equal(all.body.deliveredTo, 3, `the three sockets that lived through the outage: ${all.text}`);
+    for (const s of stay) await s.sock.waitFor('all_back');
+  });
+});
