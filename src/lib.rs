@@ -5,9 +5,11 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod authenticated;
+pub mod broker;
 pub mod clock;
+pub mod cluster;
 pub mod config;
-pub mod connections;
+pub mod conn;
 pub mod deadlines;
 pub mod guard;
 pub mod hub;
@@ -16,9 +18,11 @@ pub mod ops;
 pub mod origin;
 pub mod outbox;
 pub mod rate;
+pub mod registry;
 pub mod serve;
 pub mod session;
 pub mod socket;
+pub mod sockets;
 pub mod store;
 
 use std::future::Future;
@@ -39,25 +43,113 @@ use tower::{Layer, Service};
 
 pub use config::Config;
 
-use crate::clock::{SharedClock, SystemClock};
+use crate::broker::{Broker, LocalBroker, RedisBroker};
+use crate::clock::{Millis, SharedClock, SystemClock};
+use crate::cluster::{RedisLink, Rejoin, Resync};
 use crate::guard::Guard;
-use crate::hub::Hub;
-use crate::session::{MemorySessions, SessionClocks};
+use crate::hub::{Engines, Hub};
+use crate::registry::{MemoryRegistry, RedisRegistry, Registry};
+use crate::session::{MemorySessions, RedisSessions, SessionClocks};
+use crate::sockets::Sockets;
 use crate::store::{SqliteStore, Store, StoreError};
 
 /// How often retention is enforced.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
-/// Builds the hub and its background tasks from `config`.
-pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Arc<Hub>, StoreError> {
+/// The hub and, in a cluster, what keeps it joined.
+pub struct Built {
+    pub hub: Arc<Hub>,
+    cluster: Option<ClusterParts>,
+}
+
+struct ClusterParts {
+    link: Arc<RedisLink>,
+    broker: Arc<RedisBroker>,
+    rejoin: Arc<Rejoin>,
+}
+
+/// Builds the hub from `config`: SQLite or PostgreSQL for the store, and
+/// with a Redis URL the cluster engines (registry, broker, session clocks).
+pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, StartError> {
     let config = Arc::new(config);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
-    let sessions: Arc<dyn SessionClocks> = Arc::new(MemorySessions::new(config.session.clone()));
-    let since = clock.now_ms() - config.retention.unacknowledged.as_millis() as i64;
-    sessions
-        .restore_expired(store.expired_sessions(since).await?, clock.now_ms())
-        .await;
-    Ok(Hub::new(config, clock, store, sessions))
+    let node: Arc<str> = Arc::from(config.cluster.node_id.as_str());
+    let store: Arc<dyn Store> = match &config.database_url {
+        Some(_url) => {
+            return Err(StoreError::Unavailable("TEMP: postgres store not merged".into()).into())
+        }
+        None => Arc::new(SqliteStore::open(&config.data_dir).await?),
+    };
+    let sockets = Arc::new(Sockets::default());
+    let grace = config.presence.grace.as_millis() as Millis;
+    let patience = config.socket.ping_timeout;
+    let local_broker = |registry: Arc<dyn Registry>| {
+        Arc::new(LocalBroker::new(
+            node.clone(),
+            sockets.clone(),
+            registry,
+            store.clone(),
+            clock.clone(),
+            patience,
+        ))
+    };
+    let Some(url) = &config.cluster.redis_url else {
+        let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new(sockets.clone(), grace));
+        let local = local_broker(registry.clone());
+        let sessions: Arc<dyn SessionClocks> =
+            Arc::new(MemorySessions::new(config.session.clone()));
+        let since = clock.now_ms() - config.retention.unacknowledged.as_millis() as i64;
+        sessions
+            .restore_expired(store.expired_sessions(since).await?, clock.now_ms())
+            .await;
+        let engines = Engines {
+            store,
+            sessions,
+            registry,
+            broker: local.clone(),
+            local,
+            redis: None,
+        };
+        return Ok(Built {
+            hub: Hub::new(config, clock, engines),
+            cluster: None,
+        });
+    };
+    let link = RedisLink::new(url.expose(), node.clone(), config.cluster.request_timeout)
+        .map_err(|e| StartError::Redis(e.to_string()))?;
+    let registry = Arc::new(RedisRegistry::new(link.clone(), grace));
+    let local = local_broker(registry.clone());
+    let broker = Arc::new(RedisBroker::new(
+        local.clone(),
+        link.clone(),
+        registry.clone(),
+    ));
+    let sessions = Arc::new(RedisSessions::new(link.clone(), config.session.clone()));
+    let engines = Engines {
+        store,
+        sessions: sessions.clone(),
+        registry: registry.clone(),
+        broker: broker.clone() as Arc<dyn Broker>,
+        local,
+        redis: Some(link.clone()),
+    };
+    let node_timeout = config.cluster.node_timeout;
+    let hub = Hub::new(config, clock, engines);
+    let rejoin = Arc::new(Rejoin::new(
+        Arc::downgrade(&hub),
+        registry,
+        sessions,
+        node_timeout,
+    ));
+    // The rejoin holds the hub weakly: no cycle through the link.
+    link.on_resync(rejoin.clone() as Arc<dyn Resync>);
+    Ok(Built {
+        hub,
+        cluster: Some(ClusterParts {
+            link,
+            broker,
+            rejoin,
+        }),
+    })
 }
 
 /// The whole HTTP application: Socket.IO, the API and the ops endpoints,
@@ -75,7 +167,7 @@ pub fn app(
        + Send
        + Sync
        + 'static {
-    let origins = Arc::new(origin::Origins::new(&hub.config.cors_origins));
+    let origins = Arc::new(origin::Origins::new(&hub.config().cors_origins));
     let io_layer = socket::layer(hub.clone());
     let router = Router::new()
         .merge(api::router(hub.clone()))
@@ -108,6 +200,8 @@ impl Running {
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("invalid REDIS_URL: {0}")]
+    Redis(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -131,7 +225,7 @@ pub async fn start_with_clock(
 ) -> Result<Running, StartError> {
     let addr = format!("{}:{}", config.host, config.port);
     let shutdown_timeout = config.shutdown_timeout;
-    let hub = build_hub(config, clock).await?;
+    let Built { hub, cluster } = build_hub(config, clock).await?;
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|source| StartError::Bind {
@@ -143,7 +237,14 @@ pub async fn start_with_clock(
         .map_err(|source| StartError::Bind { addr, source })?;
     ops::metrics_handle();
 
-    let scheduler = tokio::spawn(hub.clone().run_scheduler());
+    let mut background = vec![tokio::spawn(hub.clone().run_scheduler())];
+    let rejoin = cluster.map(|c| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        background.push(tokio::spawn(c.link.clone().supervise(tx)));
+        background.push(tokio::spawn(c.broker.serve(rx)));
+        background.push(tokio::spawn(c.rejoin.clone().beat_forever()));
+        c.rejoin
+    });
     let purger = {
         let hub = hub.clone();
         tokio::spawn(async move {
@@ -176,9 +277,14 @@ pub async fn start_with_clock(
                 Ok(())
             }
         };
-        scheduler.abort();
+        if let Some(rejoin) = &rejoin {
+            rejoin.leave().await;
+        }
+        for task in background {
+            task.abort();
+        }
         purger.abort();
-        closing.store.close().await;
+        closing.close_store().await;
         tracing::info!("stopped");
         result
     });

@@ -30,25 +30,30 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
+/// 200 while the store answers; in a cluster a Redis outage is reported
+/// in the body with 200, because the node still serves its own sockets.
 async fn readyz(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
-    match hub.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ready", "store": "ok" })),
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "store": "unavailable" })),
-            )
-        }
+    let r = hub.readiness().await;
+    let mut body = if r.store {
+        json!({ "status": "ready", "store": "ok" })
+    } else {
+        json!({ "status": "unavailable", "store": "unavailable" })
+    };
+    if let Some(up) = r.redis {
+        body["redis"] = json!(if up { "ok" } else { "degraded" });
+        body["node"] = json!(hub.node_id());
     }
+    let status = if r.store {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
 }
 
 async fn metrics_text(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
-    metrics::gauge!("herald_connected_sockets").set(hub.connections.len() as f64);
-    metrics::gauge!("herald_active_sessions").set(hub.sessions.active_count().await as f64);
+    metrics::gauge!("herald_connected_sockets").set(hub.local_sockets() as f64);
+    metrics::gauge!("herald_active_sessions").set(hub.active_sessions().await as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics_handle().render(),
@@ -91,6 +96,7 @@ mod tests {
             "/api/v1/sessions/{sessionId}",
             "/api/v1/sessions/{sessionId}/activity",
             "/api/v1/sessions/{sessionId}/extend",
+            "/api/v1/presence",
         ] {
             assert!(paths.contains_key(p), "missing {p}");
         }

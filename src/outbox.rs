@@ -2,6 +2,7 @@
 //! disconnect that meets a full send buffer waits for it to drain (bounded
 //! by a deadline) instead of failing silently.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -53,21 +54,16 @@ pub async fn emit<T: Serialize + ?Sized>(
     }
 }
 
-/// Emits an event with no argument at all.
-pub fn emit_bare(socket: &SocketRef, event: &str) -> bool {
-    socket.emit(event, &[(); 0]).is_ok()
-}
-
 /// Sends a last event and then disconnects, without making the caller
 /// wait on a slow socket: true when the event was handed over at once
 /// (otherwise a background task keeps trying until `patience` runs out).
 pub fn last_word(
     socket: SocketRef,
-    event: &'static str,
+    event: Cow<'static, str>,
     payload: serde_json::Value,
     patience: Duration,
 ) -> bool {
-    let now = socket.emit(event, &(&payload,));
+    let now = socket.emit(&*event, &(&payload,));
     let handed = now.is_ok();
     let stalled = matches!(
         now,
@@ -75,7 +71,7 @@ pub fn last_word(
     );
     tokio::spawn(async move {
         if stalled {
-            let _ = emit(&socket, event, &payload, patience).await;
+            let _ = emit(&socket, &event, &payload, patience).await;
         }
         disconnect(socket, patience).await;
     });

@@ -33,8 +33,8 @@ async fn authenticated_sockets_are_handed_to_their_connect_handler_and_not_kept(
     let (_b, _) = s.connect_ok(&s.token("u2", "s2", "nurse", HOUR)).await;
     assert!(s.connect("not.a.token").await.is_err());
     // `connected` is sent after the connect handler took the socket's state.
-    assert_eq!(s.hub.authenticated.len(), 0);
-    assert_eq!(s.hub.connections.len(), 2);
+    assert_eq!(s.hub.authenticated().len(), 0);
+    assert_eq!(s.hub.local_sockets(), 2);
     s.stop().await;
 }
 

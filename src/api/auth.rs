@@ -37,9 +37,9 @@ pub struct Gate {
 impl Gate {
     pub fn new(hub: Arc<Hub>) -> Self {
         let now = hub.now();
-        let burst = hub.config.api_rate_limit.burst;
+        let burst = hub.config().api_rate_limit.burst;
         let buckets = hub
-            .config
+            .config()
             .api_keys
             .iter()
             .map(|_| Mutex::new(TokenBucket::new(burst, now)))
@@ -77,7 +77,7 @@ impl Gate {
     /// The `401` or `429` answer for `req`; `None` lets it through (the
     /// check of the [`crate::guard::Guard`] in front of the API).
     pub fn refusal(&self, req: &Request) -> Option<Response> {
-        let keys = &self.hub.config.api_keys;
+        let keys = &self.hub.config().api_keys;
         let Some(i) = presented(req.headers()).and_then(|k| key_index(keys, k)) else {
             metrics::counter!("herald_api_unauthorized_total").increment(1);
             return Some(refuse(
@@ -87,7 +87,7 @@ impl Gate {
                 (header::WWW_AUTHENTICATE, "Bearer"),
             ));
         };
-        let limit = self.hub.config.api_rate_limit;
+        let limit = self.hub.config().api_rate_limit;
         let allowed =
             self.buckets[i]
                 .lock()

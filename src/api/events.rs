@@ -6,9 +6,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::error::{path_id, ApiError, Body};
+use super::views;
+use crate::broker::Reach;
 use crate::hub::Hub;
 
 #[derive(Deserialize)]
@@ -26,8 +28,11 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
 
 type Answer = Result<(StatusCode, Json<Value>), ApiError>;
 
-fn accepted(n: usize) -> Answer {
-    Ok((StatusCode::ACCEPTED, Json(json!({ "deliveredTo": n }))))
+fn accepted(reach: Reach) -> Answer {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(views::reach("deliveredTo", &reach)),
+    ))
 }
 
 pub async fn to_role(

@@ -5,6 +5,7 @@ mod auth;
 mod error;
 mod events;
 mod notifications;
+mod presence;
 mod sessions;
 mod users;
 mod views;
@@ -55,6 +56,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         )
         .route("/sessions/{session_id}/activity", post(sessions::activity))
         .route("/sessions/{session_id}/extend", post(sessions::extend))
+        .route("/presence", get(presence::get))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(hub.clone());
     // The key check wraps the API as one service (see `crate::guard`), so

@@ -26,6 +26,9 @@ type Answer = Result<(StatusCode, Json<Value>), ApiError>;
 pub struct Sent {
     notification: Notification,
     delivered_to: usize,
+    /// Present (true) only when some node could not be reached.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    partial: bool,
 }
 
 pub async fn send_to_user(
@@ -34,12 +37,13 @@ pub async fn send_to_user(
     Body(body): Body<Value>,
 ) -> Result<(StatusCode, Json<Sent>), ApiError> {
     path_id("userId", &user)?;
-    let (notification, delivered_to) = hub.send_notification_to_user(&user, body).await?;
+    let sent = hub.send_notification_to_user(&user, body).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Sent {
-            notification,
-            delivered_to,
+            notification: sent.notification,
+            delivered_to: sent.delivered_to,
+            partial: sent.partial,
         }),
     ))
 }
@@ -77,12 +81,15 @@ pub async fn broadcast(State(hub): State<Arc<Hub>>, Body(b): Body<Broadcast>) ->
     for u in &users {
         path_id("userIds[]", u)?;
     }
-    let results = hub.broadcast_notification(&users, b.notification).await?;
-    let results: Vec<Value> = results
+    let sent = hub.broadcast_notification(&users, b.notification).await?;
+    let results: Vec<Value> = sent
+        .results
         .iter()
         .map(|d| json!({ "userId": d.user_id, "notificationId": d.notification_id, "deliveredTo": d.delivered_to }))
         .collect();
-    Ok((StatusCode::ACCEPTED, Json(json!({ "results": results }))))
+    let mut answer = json!({ "results": results });
+    views::mark_partial(&mut answer, sent.partial);
+    Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 
 pub async fn get(
@@ -90,7 +97,6 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (notification, recipients) = hub
-        .store
         .notification(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("notification {id} not found")))?;
@@ -104,13 +110,9 @@ pub async fn get_for_user(
     State(hub): State<Arc<Hub>>,
     Path((user, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let found = hub
-        .store
-        .user_notification(&id, &user)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("notification {id} not found for user {user}"))
-        })?;
+    let found = hub.user_notification(&id, &user).await?.ok_or_else(|| {
+        ApiError::not_found(format!("notification {id} not found for user {user}"))
+    })?;
     Ok(Json(views::user_notification(&found)))
 }
 
@@ -141,8 +143,7 @@ pub async fn list_for_user(
     };
     let limit = q.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
     let page = hub
-        .store
-        .list(&user, filter, q.after.unwrap_or(0), limit)
+        .user_notifications(&user, filter, q.after.unwrap_or(0), limit)
         .await?;
     let next = (page.len() as u32 == limit)
         .then(|| page.last().map(|u| u.seq))

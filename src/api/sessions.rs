@@ -24,7 +24,7 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found(format!("session {session} not found")))?;
     let s = &view.snapshot;
     let sockets: Vec<Value> = view.sockets.iter().map(views::connection).collect();
-    Ok(Json(json!({
+    let mut answer = json!({
         "sessionId": s.session_id,
         "userId": s.user_id,
         "role": s.role,
@@ -32,7 +32,9 @@ pub async fn get(
         "expiresAt": rfc3339(s.expires_at),
         "warned": s.warned,
         "sockets": sockets,
-    })))
+    });
+    views::mark_partial(&mut answer, view.partial);
+    Ok(Json(answer))
 }
 
 pub async fn activity(
@@ -62,9 +64,8 @@ pub async fn logout(
     Path(session): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     path_id("sessionId", &session)?;
-    let n = hub.logout_session(&session).await?;
-    Ok((
-        StatusCode::OK,
-        Json(json!({ "sessionId": session, "disconnected": n })),
-    ))
+    let reach = hub.logout_session(&session).await?;
+    let mut answer = json!({ "sessionId": session, "disconnected": reach.total() });
+    views::mark_partial(&mut answer, reach.partial);
+    Ok((StatusCode::OK, Json(answer)))
 }

@@ -15,7 +15,9 @@ use crate::hub::Hub;
 
 pub async fn list(State(hub): State<Arc<Hub>>) -> Json<Value> {
     let users = hub.connected_users().await;
-    Json(json!({ "count": users.len(), "users": users }))
+    let mut answer = json!({ "count": users.value.len(), "users": users.value });
+    views::mark_partial(&mut answer, users.partial);
+    Json(answer)
 }
 
 pub async fn get(
@@ -23,10 +25,10 @@ pub async fn get(
     Path(user): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     path_id("userId", &user)?;
-    let n = hub.user_sessions(&user).await.len();
-    Ok(Json(
-        json!({ "userId": user, "connected": n > 0, "connections": n }),
-    ))
+    let n = hub.user_connections(&user).await;
+    let mut answer = json!({ "userId": user, "connected": n.value > 0, "connections": n.value });
+    views::mark_partial(&mut answer, n.partial);
+    Ok(Json(answer))
 }
 
 pub async fn sessions(
@@ -34,13 +36,11 @@ pub async fn sessions(
     Path(user): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     path_id("userId", &user)?;
-    let sessions: Vec<Value> = hub
-        .user_sessions(&user)
-        .await
-        .iter()
-        .map(views::connection)
-        .collect();
-    Ok(Json(json!({ "sessions": sessions })))
+    let listing = hub.user_sessions(&user).await;
+    let sessions: Vec<Value> = listing.sockets.iter().map(views::connection).collect();
+    let mut answer = json!({ "sessions": sessions });
+    views::mark_partial(&mut answer, listing.partial);
+    Ok(Json(answer))
 }
 
 #[derive(Deserialize)]
@@ -60,8 +60,8 @@ pub async fn disconnect(
         .chars()
         .take(200)
         .collect();
-    let n = hub.disconnect_user(&user, &reason).await;
-    Ok(Json(json!({ "disconnected": n })))
+    let reach = hub.disconnect_user(&user, &reason).await;
+    Ok(Json(views::reach("disconnected", &reach)))
 }
 
 /// A session id in a body: a string, or an integer made a string.
@@ -96,14 +96,17 @@ pub async fn session_warning(
     path_id("userId", &user)?;
     let session = b.session_id.into_string();
     path_id("sessionId", &session)?;
-    let n = hub
+    let reach = hub
         .send_session_timeout_warning(
             &user,
             &session,
             b.time_remaining.min(i64::MAX as u64) as i64,
         )
         .await;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "deliveredTo": n }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(views::reach("deliveredTo", &reach)),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -120,6 +123,9 @@ pub async fn session_expired(
     path_id("userId", &user)?;
     let session = b.session_id.into_string();
     path_id("sessionId", &session)?;
-    let n = hub.send_session_expired(&user, &session, "api").await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "deliveredTo": n }))))
+    let reach = hub.send_session_expired(&user, &session, "api").await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(views::reach("deliveredTo", &reach)),
+    ))
 }

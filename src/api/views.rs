@@ -2,8 +2,9 @@
 
 use serde_json::{json, Value};
 
+use crate::broker::Reach;
 use crate::clock::{rfc3339, Millis};
-use crate::connections::ConnectionInfo;
+use crate::conn::ConnectionInfo;
 use crate::notification::Recipient;
 use crate::store::UserNotification;
 
@@ -40,5 +41,21 @@ pub fn connection(c: &ConnectionInfo) -> Value {
         "lastActivity": rfc3339(c.last_activity),
         "transport": c.transport,
         "remoteAddress": c.remote_addr,
+        "node": c.node,
     })
+}
+
+/// Adds `"partial": true` to an answer that may miss other nodes' share
+/// (Redis unreachable, or a node that did not answer in time).
+pub fn mark_partial(answer: &mut Value, partial: bool) {
+    if let (true, Some(map)) = (partial, answer.as_object_mut()) {
+        map.insert("partial".into(), Value::Bool(true));
+    }
+}
+
+/// `{ <name>: <sockets reached> }`, marked partial when it may miss some.
+pub fn reach(name: &str, reach: &Reach) -> Value {
+    let mut answer = json!({ name: reach.total() });
+    mark_partial(&mut answer, reach.partial);
+    answer
 }

@@ -65,9 +65,6 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_MAX_BUFFER_SIZE") {
         file.socket.max_buffer_size = Some(number("HERALD_MAX_BUFFER_SIZE", &v)?);
     }
-    if let Some(v) = var("HERALD_WS_READ_BUFFER_SIZE") {
-        file.socket.ws_read_buffer_size = Some(number("HERALD_WS_READ_BUFFER_SIZE", &v)?);
-    }
     if let Some(v) = var("HERALD_RATE_LIMIT_PER_SECOND") {
         file.rate_limit.per_second = Some(number("HERALD_RATE_LIMIT_PER_SECOND", &v)?);
     }
@@ -120,6 +117,27 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_LOG") {
         file.log.level = Some(v);
     }
+    if let Some(v) = var("DATABASE_URL") {
+        file.database_url = Some(v);
+    }
+    if let Some(v) = var("REDIS_URL") {
+        file.cluster.redis_url = Some(v);
+    }
+    if let Some(v) = var("HERALD_NODE_ID") {
+        file.cluster.node_id = Some(v);
+    }
+    if let Some(v) = var("HERALD_CLUSTER_NODE_TIMEOUT") {
+        file.cluster.node_timeout = Some(v);
+    }
+    if let Some(v) = var("HERALD_CLUSTER_REQUEST_TIMEOUT") {
+        file.cluster.request_timeout = Some(v);
+    }
+    if let Some(v) = var("HERALD_PRESENCE_GRACE") {
+        file.presence.grace = Some(v);
+    }
+    if let Some(v) = var("HERALD_PRESENCE_AUDIENCE") {
+        file.presence.audience = Some(v);
+    }
     if let Some(v) = var("HERALD_SHUTDOWN_TIMEOUT") {
         file.shutdown_timeout = Some(v);
     }
@@ -158,6 +176,34 @@ mod tests {
         assert!(c.jwt.development_secret);
         assert!(c.development_api_key);
         assert_eq!(c.session.default.idle_timeout, Duration::from_secs(900));
+        assert!(c.cluster.redis_url.is_none() && c.database_url.is_none());
+        assert_eq!(c.cluster.node_timeout, Duration::from_secs(15));
+        assert_eq!(c.presence.grace, Duration::from_secs(5));
+        assert_eq!(c.presence.audience, crate::config::PresenceAudience::Role);
+    }
+
+    #[test]
+    fn cluster_settings_come_from_the_environment() {
+        let c = load(
+            "",
+            &[
+                ("REDIS_URL", "redis://127.0.0.1:6379"),
+                ("DATABASE_URL", "postgres://postgres@127.0.0.1/herald"),
+                ("HERALD_NODE_ID", "node-a"),
+                ("HERALD_CLUSTER_NODE_TIMEOUT", "3s"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.cluster.node_id, "node-a");
+        assert_eq!(c.cluster.node_timeout, Duration::from_secs(3));
+        assert_eq!(
+            c.cluster.redis_url.as_ref().map(|u| u.expose()),
+            Some("redis://127.0.0.1:6379")
+        );
+        let e = load("", &[("HERALD_NODE_ID", "node a")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HERALD_NODE_ID"), "{e}");
     }
 
     #[test]
@@ -236,6 +282,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("warning_before"), "{e}");
+        let e = load("", &[("REDIS_URL", "redis://127.0.0.1:6379")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("REDIS_URL") && e.contains("DATABASE_URL"),
+            "a cluster without PostgreSQL names both settings: {e}"
+        );
+        let e = load("", &[("DATABASE_URL", "mysql://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("DATABASE_URL"), "{e}");
+        let e = load("", &[("HERALD_PRESENCE_AUDIENCE", "friends")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("presence.audience"), "{e}");
         let e = load("", &[("JWT_SECRET", "short")])
             .unwrap_err()
             .to_string();

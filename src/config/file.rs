@@ -9,8 +9,9 @@ use serde::Deserialize;
 
 use super::secrets::development_secret;
 use super::{
-    parse_duration, Config, ConfigError, JwtAlgorithm, JwtConfig, LogFormat, RateLimitConfig,
-    RetentionConfig, Secret, SessionConfig, SessionTimeouts, SocketConfig, DEFAULT_CORS_ORIGINS,
+    parse_duration, ClusterConfig, Config, ConfigError, JwtAlgorithm, JwtConfig, LogFormat,
+    PresenceAudience, PresenceConfig, RateLimitConfig, RetentionConfig, Secret, SessionConfig,
+    SessionTimeouts, SocketConfig, DEFAULT_CORS_ORIGINS,
 };
 
 #[derive(Debug, Default, Deserialize)]
@@ -22,6 +23,11 @@ pub struct FileConfig {
     pub api_keys: Option<Vec<String>>,
     pub cors_origins: Option<Vec<String>>,
     pub shutdown_timeout: Option<String>,
+    pub database_url: Option<String>,
+    #[serde(default)]
+    pub cluster: ClusterFile,
+    #[serde(default)]
+    pub presence: PresenceFile,
     #[serde(default)]
     pub jwt: JwtFile,
     #[serde(default)]
@@ -36,6 +42,22 @@ pub struct FileConfig {
     pub retention: RetentionFile,
     #[serde(default)]
     pub log: LogFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    pub redis_url: Option<String>,
+    pub node_id: Option<String>,
+    pub node_timeout: Option<String>,
+    pub request_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceFile {
+    pub grace: Option<String>,
+    pub audience: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,7 +77,6 @@ pub struct SocketFile {
     pub ping_timeout: Option<String>,
     pub max_payload: Option<u64>,
     pub max_buffer_size: Option<usize>,
-    pub ws_read_buffer_size: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -175,8 +196,83 @@ impl FileConfig {
         Ok(r)
     }
 
+    /// The store's URL and the cluster settings, checked together: a
+    /// cluster needs PostgreSQL, or each node would keep its own inbox.
+    fn cluster_settings(&self) -> Result<(Option<Secret>, ClusterConfig), ConfigError> {
+        let database_url = self.database_url.as_deref().map(str::trim);
+        if let Some(url) = database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::invalid(
+                    "DATABASE_URL",
+                    "must be a postgres:// URL (with none set, the store is SQLite in the data directory)",
+                ));
+            }
+        }
+        let redis_url = self.cluster.redis_url.as_deref().map(str::trim);
+        if let Some(url) = redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError::invalid("REDIS_URL", "must be a redis:// URL"));
+            }
+            if database_url.is_none() {
+                return Err(ConfigError::invalid(
+                    "REDIS_URL",
+                    "cluster mode needs the store in PostgreSQL: set DATABASE_URL=postgres://... \
+                     as well (with SQLite each node would keep its own inbox)",
+                ));
+            }
+        }
+        let node_id = match self.cluster.node_id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => {
+                if id.len() > 64
+                    || !id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                {
+                    return Err(ConfigError::invalid(
+                        "HERALD_NODE_ID",
+                        "must be 1 to 64 characters from A-Z a-z 0-9 . _ -",
+                    ));
+                }
+                id.to_string()
+            }
+            _ => format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+        };
+        let node_timeout = duration_or(
+            "cluster.node_timeout",
+            &self.cluster.node_timeout,
+            Duration::from_secs(15),
+        )?;
+        if node_timeout < Duration::from_secs(1) {
+            return Err(ConfigError::invalid(
+                "cluster.node_timeout",
+                "must be at least 1s",
+            ));
+        }
+        let request_timeout = duration_or(
+            "cluster.request_timeout",
+            &self.cluster.request_timeout,
+            Duration::from_millis(500),
+        )?;
+        if request_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "cluster.request_timeout",
+                "must be greater than zero",
+            ));
+        }
+        Ok((
+            database_url.map(Secret::new),
+            ClusterConfig {
+                redis_url: redis_url.map(Secret::new),
+                node_id,
+                node_timeout,
+                request_timeout,
+            },
+        ))
+    }
+
     /// Fills defaults, validates, and creates development secrets if needed.
     pub fn resolve(self) -> Result<Config, ConfigError> {
+        let (database_url, cluster) = self.cluster_settings()?;
         let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
 
         let algorithm = match self.jwt.algorithm.as_deref() {
@@ -248,7 +344,6 @@ impl FileConfig {
             )?,
             max_payload: self.socket.max_payload.unwrap_or(1_000_000),
             max_buffer_size: self.socket.max_buffer_size.unwrap_or(1024),
-            ws_read_buffer_size: self.socket.ws_read_buffer_size.unwrap_or(1024),
         };
         if socket.max_payload < 1024 {
             return Err(ConfigError::invalid(
@@ -260,12 +355,6 @@ impl FileConfig {
             return Err(ConfigError::invalid(
                 "socket.max_buffer_size",
                 "must be at least 16",
-            ));
-        }
-        if !(256..=1 << 20).contains(&socket.ws_read_buffer_size) {
-            return Err(ConfigError::invalid(
-                "socket.ws_read_buffer_size",
-                "must be between 256 and 1048576 bytes",
             ));
         }
 
@@ -304,6 +393,25 @@ impl FileConfig {
             )?,
         };
 
+        let presence = PresenceConfig {
+            grace: duration_or(
+                "presence.grace",
+                &self.presence.grace,
+                Duration::from_secs(5),
+            )?,
+            audience: match self.presence.audience.as_deref().unwrap_or("role") {
+                "role" => PresenceAudience::Role,
+                "all" => PresenceAudience::All,
+                "none" => PresenceAudience::None,
+                other => {
+                    return Err(ConfigError::invalid(
+                        "presence.audience",
+                        format!("{other:?} is not role, all or none"),
+                    ))
+                }
+            },
+        };
+
         let log_format = match self.log.format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -328,6 +436,9 @@ impl FileConfig {
             api_rate_limit,
             session: SessionConfig { default, roles },
             retention,
+            database_url,
+            cluster,
+            presence,
             log_format,
             log_filter: self.log.level.unwrap_or_else(|| "info".into()),
             shutdown_timeout: duration_or(

@@ -78,8 +78,6 @@ pub struct SocketConfig {
     pub max_payload: u64,
     /// Packets queued per socket before a send is refused.
     pub max_buffer_size: usize,
-    /// Bytes each websocket reads at a time (held for the socket's life).
-    pub ws_read_buffer_size: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -114,6 +112,36 @@ pub struct RetentionConfig {
     pub unacknowledged: Duration,
 }
 
+/// Who hears a user's `presence` changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceAudience {
+    /// The sockets of the user's role (the default).
+    Role,
+    All,
+    None,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PresenceConfig {
+    /// How long a user with no socket left stays online (a page reload).
+    pub grace: Duration,
+    pub audience: PresenceAudience,
+}
+
+/// Cluster mode: set by a Redis URL.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `REDIS_URL`; `None` runs a single node.
+    pub redis_url: Option<Secret>,
+    /// This node's name (`HERALD_NODE_ID`), unique in the cluster.
+    pub node_id: String,
+    /// A node silent this long is gone: its sockets leave every answer.
+    pub node_timeout: Duration,
+    /// How long a node waits for the others' answers before it answers
+    /// `partial`.
+    pub request_timeout: Duration,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -135,6 +163,11 @@ pub struct Config {
     pub api_rate_limit: RateLimitConfig,
     pub session: SessionConfig,
     pub retention: RetentionConfig,
+    /// `DATABASE_URL` (PostgreSQL); `None` keeps the store in SQLite in
+    /// the data directory.
+    pub database_url: Option<Secret>,
+    pub cluster: ClusterConfig,
+    pub presence: PresenceConfig,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub shutdown_timeout: Duration,

@@ -1,13 +1,14 @@
 //! Plain (non-durable) events from the backend: to a role, a user, or
-//! everyone, serialised once per broadcast. Reserved names are refused so
-//! that durable and session events cannot be forged.
+//! everyone, on every node. Reserved names are refused so that durable,
+//! session and presence events cannot be forged.
 
 use serde_json::Value;
 
-use super::{role_room, user_room, Hub, HubError, ALL_ROOM};
+use super::{Hub, HubError};
+use crate::broker::{Message, Reach, Target};
 
 /// Event names a backend may not send through the event API.
-pub const RESERVED_EVENTS: [&str; 13] = [
+pub const RESERVED_EVENTS: [&str; 14] = [
     "connect",
     "connect_error",
     "disconnect",
@@ -21,6 +22,7 @@ pub const RESERVED_EVENTS: [&str; 13] = [
     "session_expired",
     "session_extended",
     "error",
+    "presence",
 ];
 
 /// Checks an event name from the API.
@@ -39,34 +41,12 @@ pub fn check_event_name(name: &str) -> Result<(), HubError> {
 }
 
 impl Hub {
-    /// Emits to a room; `expected` is how many sockets are in it.
-    async fn emit_room(
-        &self,
-        room: &str,
-        expected: usize,
-        event: &str,
-        data: Option<&Value>,
-    ) -> usize {
-        let Some(io) = self.io() else { return 0 };
-        if expected == 0 {
-            return 0;
-        }
-        let op = io.to(room.to_string());
-        let res = match data {
-            Some(d) => op.emit(event, &(d,)).await,
-            None => op.emit(event, &[(); 0]).await,
+    async fn send_event(&self, target: Target, event: &str, data: Option<&Value>) -> Reach {
+        let message = Message::Event {
+            name: event.to_string(),
+            data: data.cloned(),
         };
-        let failed = match res {
-            Ok(()) => 0,
-            Err(socketioxide::BroadcastError::Socket(errs)) => errs.len(),
-            Err(e) => {
-                tracing::warn!(error = %e, room, "broadcast failed");
-                expected
-            }
-        };
-        let delivered = expected.saturating_sub(failed);
-        metrics::counter!("herald_deliveries_total", "kind" => "event").increment(delivered as u64);
-        delivered
+        self.broker.deliver(&target, &message).await
     }
 
     /// `broadcastToRole`.
@@ -75,10 +55,11 @@ impl Hub {
         role: &str,
         event: &str,
         data: Option<&Value>,
-    ) -> Result<usize, HubError> {
+    ) -> Result<Reach, HubError> {
         check_event_name(event)?;
-        let n = self.connections.role_count(role);
-        Ok(self.emit_room(&role_room(role), n, event, data).await)
+        Ok(self
+            .send_event(Target::Role(role.to_string()), event, data)
+            .await)
     }
 
     /// An event to every socket of one user.
@@ -87,10 +68,9 @@ impl Hub {
         user: &str,
         event: &str,
         data: Option<&Value>,
-    ) -> Result<usize, HubError> {
+    ) -> Result<Reach, HubError> {
         check_event_name(event)?;
-        let n = self.connections.of_user(user).len();
-        Ok(self.emit_room(&user_room(user), n, event, data).await)
+        Ok(self.send_event(Target::user(user), event, data).await)
     }
 
     /// An event to every authenticated socket.
@@ -98,10 +78,9 @@ impl Hub {
         &self,
         event: &str,
         data: Option<&Value>,
-    ) -> Result<usize, HubError> {
+    ) -> Result<Reach, HubError> {
         check_event_name(event)?;
-        let n = self.connections.len();
-        Ok(self.emit_room(ALL_ROOM, n, event, data).await)
+        Ok(self.send_event(Target::All, event, data).await)
     }
 }
 

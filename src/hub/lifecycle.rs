@@ -1,6 +1,6 @@
 //! A socket's life in the hub: authentication, attachment (rooms, registry,
 //! session clock, token timer), token refresh and expiry, detachment, and
-//! the "who is connected" questions.
+//! the "who is connected" questions, answered cluster-wide.
 
 use std::borrow::Cow;
 
@@ -10,9 +10,11 @@ use socketioxide::socket::Sid;
 use super::{role_room, user_room, Hub, ALL_ROOM};
 use crate::audit;
 use crate::auth::{AuthError, Identity};
+use crate::broker::{Listing, Message, Reach, Target};
 use crate::clock::Millis;
-use crate::connections::{ConnectionInfo, Handle};
+use crate::conn::Handle;
 use crate::outbox;
+use crate::registry::{Answer, PresenceChange, PresenceStatus};
 use crate::session::{SessionKey, Touch};
 
 /// Why a token refresh was refused.
@@ -29,7 +31,7 @@ impl Hub {
         // Connecting is activity; touching here (before the client is told
         // it is connected) also means events it sends at once find the session.
         let key = SessionKey::new(&identity.session_id, &identity.user_id, &identity.role);
-        if self.sessions.touch(&key, self.now()).await == Touch::Expired {
+        if self.sessions.start(&key, self.now()).await == Touch::Expired {
             return Err(AuthError::Failed("session_expired"));
         }
         Ok(identity)
@@ -53,38 +55,49 @@ impl Hub {
             Cow::Borrowed(ALL_ROOM),
         ]);
         let (sid, exp) = (h.conn.sid, h.conn.token_expires_at());
-        self.connections.add(h.clone());
+        let sockets = self.local.sockets();
+        sockets.add(h.clone());
+        metrics::gauge!("herald_connected_sockets").set(sockets.len() as f64);
+        // Registered cluster-wide before the catch-up reads the store: a
+        // notification stored meanwhile is either found by its sender's
+        // lookup or read by the catch-up.
+        let attached = self.registry.attach(&h.conn, self.now()).await;
         self.tokens.lock().schedule(sid, exp);
         self.wake_for(exp);
         if let Some(next) = self.sessions.next_deadline().await {
             self.wake_for(next);
         }
-        metrics::gauge!("herald_connected_sockets").set(self.connections.len() as f64);
         // A disconnect that raced the attachment must not leave a ghost
         // (socketioxide already cleared the rooms; our join re-added them).
         if !h.socket.connected() {
-            self.detach(sid);
+            self.detach(sid).await;
             h.socket.leave_all();
             return false;
         }
         // An expiry that raced the attachment took its list of sockets before
         // this one was added: either it saw this socket, or this sees it.
-        if self.sessions.is_expired(&h.conn.session_id).await && self.connections.get(sid).is_some()
-        {
-            self.detach(sid);
+        if self.sessions.is_expired(&h.conn.session_id).await && sockets.get(sid).is_some() {
+            self.detach(sid).await;
             let payload = json!({ "sessionId": &*h.conn.session_id, "timestamp": crate::clock::rfc3339(self.now()) });
-            outbox::last_word(h.socket, "session_expired", payload, self.patience());
+            outbox::last_word(h.socket, "session_expired".into(), payload, self.patience());
             return false;
+        }
+        if attached.came_online {
+            let change = PresenceChange {
+                user_id: h.conn.user_id.to_string(),
+                role: h.conn.role.to_string(),
+                status: PresenceStatus::Online,
+                at: self.now(),
+            };
+            self.announce_presence(&change).await;
         }
         true
     }
 
-    /// Forgets a socket (on disconnect). Idempotent.
-    pub fn detach(&self, sid: Sid) {
+    /// Forgets a socket (on disconnect), here and in the registry. Idempotent.
+    pub async fn detach(&self, sid: Sid) {
         self.tokens.lock().cancel(&sid);
-        if self.connections.remove(sid).is_some() {
-            metrics::gauge!("herald_connected_sockets").set(self.connections.len() as f64);
-        }
+        self.local.detach(sid).await;
     }
 
     /// Records activity of a socket's session.
@@ -104,7 +117,7 @@ impl Hub {
             return Err(RefreshError::Forbidden);
         }
         h.conn.set_token_expires_at(identity.expires_at);
-        if self.connections.get(h.conn.sid).is_some() {
+        if self.local.sockets().get(h.conn.sid).is_some() {
             self.tokens.lock().schedule(h.conn.sid, identity.expires_at);
             self.wake_for(identity.expires_at);
         }
@@ -113,7 +126,7 @@ impl Hub {
     }
 
     pub(super) async fn on_token_expired(&self, sid: Sid) {
-        let Some(h) = self.connections.get(sid) else {
+        let Some(h) = self.local.sockets().get(sid) else {
             return;
         };
         // A refresh may have won the race with this deadline.
@@ -127,29 +140,33 @@ impl Hub {
             "code": "token_expired",
             "message": "Authentication token expired",
         });
-        self.detach(sid);
+        self.detach(sid).await;
         audit::token_expired(&h.conn.user_id, &h.conn.session_id, sid);
-        outbox::last_word(h.socket, "error", payload, self.patience());
+        outbox::last_word(h.socket, "error".into(), payload, self.patience());
     }
 
-    /// `disconnectUser`: closes every socket of `user`.
-    pub async fn disconnect_user(&self, user: &str, reason: &str) -> usize {
-        let handles = self.connections.of_user(user);
-        for h in &handles {
-            self.detach(h.conn.sid);
-            tokio::spawn(outbox::disconnect(h.socket.clone(), self.patience()));
-        }
-        audit::user_disconnected(user, reason, handles.len());
-        handles.len()
+    /// `disconnectUser`: closes every socket of `user`, on every node.
+    pub async fn disconnect_user(&self, user: &str, reason: &str) -> Reach {
+        let reach = self
+            .broker
+            .deliver(&Target::user(user), &Message::Disconnect)
+            .await;
+        audit::user_disconnected(user, reason, reach.total());
+        reach
     }
 
-    /// `getUserSessions`.
-    pub async fn user_sessions(&self, user: &str) -> Vec<ConnectionInfo> {
-        self.registry.user_connections(user).await
+    /// `getUserSessions`: the user's sockets on every node.
+    pub async fn user_sessions(&self, user: &str) -> Listing {
+        self.broker.sockets(&Target::user(user)).await
+    }
+
+    /// `isUserConnected`: how many sockets the user has on every node.
+    pub async fn user_connections(&self, user: &str) -> Answer<usize> {
+        self.registry.user_socket_count(user).await
     }
 
     /// `getConnectedUsers`.
-    pub async fn connected_users(&self) -> Vec<String> {
+    pub async fn connected_users(&self) -> Answer<Vec<String>> {
         self.registry.connected_users().await
     }
 }

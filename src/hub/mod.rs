@@ -5,10 +5,11 @@
 mod events;
 mod lifecycle;
 mod notify;
+mod presence;
 mod sessions;
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -19,15 +20,18 @@ use tokio::sync::Notify;
 pub use events::{check_event_name, RESERVED_EVENTS};
 pub use lifecycle::RefreshError;
 pub use notify::Delivery;
+pub use presence::PresenceView;
 pub use sessions::SessionView;
 
 use crate::auth::Verifier;
 use crate::authenticated::Authenticated;
+use crate::broker::{Broker, LocalBroker};
 use crate::clock::{Millis, SharedClock};
+use crate::cluster::RedisLink;
 use crate::config::Config;
-use crate::connections::{Connections, Registry};
 use crate::deadlines::Deadlines;
 use crate::notification::InvalidNotification;
+use crate::registry::Registry;
 use crate::session::SessionClocks;
 use crate::store::{Store, StoreError};
 
@@ -54,17 +58,39 @@ pub enum HubError {
     Forbidden(String),
 }
 
-pub struct Hub {
-    pub config: Arc<Config>,
-    pub clock: SharedClock,
-    pub verifier: Verifier,
+/// What the Hub is built from: `build_hub` picks each engine from the
+/// configuration (one node, or a cluster on Redis and PostgreSQL).
+pub struct Engines {
     pub store: Arc<dyn Store>,
     pub sessions: Arc<dyn SessionClocks>,
-    pub connections: Arc<Connections>,
-    /// Sockets authenticated, whose connect handler has not run yet.
-    pub authenticated: Authenticated,
     pub registry: Arc<dyn Registry>,
-    io: OnceLock<SocketIo>,
+    pub broker: Arc<dyn Broker>,
+    /// This node's side of every delivery (also inside `broker`).
+    pub local: Arc<LocalBroker>,
+    /// The link to Redis, in a cluster.
+    pub redis: Option<Arc<RedisLink>>,
+}
+
+/// Whether this node can serve, as `/readyz` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    pub store: bool,
+    /// `None` on a single node; `Some(false)` while Redis is unreachable.
+    pub redis: Option<bool>,
+}
+
+pub struct Hub {
+    config: Arc<Config>,
+    clock: SharedClock,
+    verifier: Verifier,
+    store: Arc<dyn Store>,
+    sessions: Arc<dyn SessionClocks>,
+    registry: Arc<dyn Registry>,
+    broker: Arc<dyn Broker>,
+    local: Arc<LocalBroker>,
+    redis: Option<Arc<RedisLink>>,
+    /// Sockets authenticated, whose connect handler has not run yet.
+    authenticated: Authenticated,
     tokens: Mutex<Deadlines<Sid>>,
     wake: Notify,
     /// The time the scheduler is sleeping until.
@@ -72,23 +98,18 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(
-        config: Arc<Config>,
-        clock: SharedClock,
-        store: Arc<dyn Store>,
-        sessions: Arc<dyn SessionClocks>,
-    ) -> Arc<Self> {
-        let connections = Arc::new(Connections::default());
+    pub fn new(config: Arc<Config>, clock: SharedClock, engines: Engines) -> Arc<Self> {
         Arc::new(Self {
             verifier: Verifier::new(&config.jwt, clock.clone()),
             config,
             clock,
-            store,
-            sessions,
-            registry: connections.clone(),
-            connections,
+            store: engines.store,
+            sessions: engines.sessions,
+            registry: engines.registry,
+            broker: engines.broker,
+            local: engines.local,
+            redis: engines.redis,
             authenticated: Authenticated::default(),
-            io: OnceLock::new(),
             tokens: Mutex::new(Deadlines::default()),
             wake: Notify::new(),
             next_wake: AtomicI64::new(Millis::MAX),
@@ -97,15 +118,73 @@ impl Hub {
 
     /// Gives the hub the Socket.IO server it broadcasts through.
     pub fn attach_io(&self, io: SocketIo) {
-        let _ = self.io.set(io);
+        self.local.attach_io(io);
     }
 
-    fn io(&self) -> Option<&SocketIo> {
-        self.io.get()
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// This node's name in the cluster.
+    pub fn node_id(&self) -> &str {
+        self.local.node()
+    }
+
+    /// Sockets between authentication and their connect handler.
+    pub fn authenticated(&self) -> &Authenticated {
+        &self.authenticated
+    }
+
+    /// Number of sockets connected to this node.
+    pub fn local_sockets(&self) -> usize {
+        self.local.sockets().len()
+    }
+
+    /// Number of live sessions (cluster-wide in a cluster).
+    pub async fn active_sessions(&self) -> usize {
+        self.sessions.active_count().await
+    }
+
+    /// Whether the store answers and, in a cluster, whether Redis does.
+    pub async fn readiness(&self) -> Readiness {
+        let store = match self.store.ping().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness check: the store does not answer");
+                false
+            }
+        };
+        Readiness {
+            store,
+            redis: self.redis.as_ref().map(|r| r.is_up()),
+        }
     }
 
     pub fn now(&self) -> Millis {
         self.clock.now_ms()
+    }
+
+    /// True on a single node, and in a cluster while Redis answers.
+    pub fn redis_up(&self) -> bool {
+        self.redis.as_ref().is_none_or(|r| r.is_up())
+    }
+
+    /// The handles of every socket connected to this node.
+    pub fn local_handles(&self) -> Vec<crate::conn::Handle> {
+        self.local.sockets().all()
+    }
+
+    /// Sessions expired within the retention of unacknowledged
+    /// notifications, from the durable store (their tokens stay refused).
+    pub async fn recently_expired_sessions(&self) -> Vec<String> {
+        let since = self.now() - self.config.retention.unacknowledged.as_millis() as Millis;
+        match self.store.expired_sessions(since).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read expired sessions from the store");
+                Vec::new()
+            }
+        }
     }
 
     /// How long a send may wait for a socket's full buffer to drain.
@@ -120,21 +199,30 @@ impl Hub {
         }
     }
 
-    /// Runs every session and token deadline due now; returns the next one.
+    /// Runs every session, token and presence deadline due now; returns
+    /// the next one this node knows of.
     pub async fn run_due(&self) -> Option<Millis> {
         let now = self.now();
         for event in self.sessions.due(now).await {
-            self.on_session_event(event).await;
+            self.on_session_event(&event).await;
+            self.sessions.done(&event).await;
         }
         let expired = self.tokens.lock().pop_due(now);
         for sid in expired {
             self.on_token_expired(sid).await;
         }
-        let token_next = self.tokens.lock().next();
-        match (self.sessions.next_deadline().await, token_next) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        for change in self.registry.due_offline(now).await {
+            self.announce_presence(&change).await;
         }
+        let token_next = self.tokens.lock().next();
+        [
+            self.sessions.next_deadline().await,
+            token_next,
+            self.registry.next_offline().await,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The timer loop: one task for every session and token deadline.
@@ -144,7 +232,10 @@ impl Hub {
             self.next_wake.store(Millis::MAX, Ordering::SeqCst);
             let next = self.run_due().await.unwrap_or(Millis::MAX);
             self.next_wake.store(next, Ordering::SeqCst);
-            let wait = (next.saturating_sub(self.now())).clamp(0, 60_000) as u64;
+            // In a cluster another node may add an earlier deadline (or die
+            // holding one): look at the shared clocks at least every second.
+            let cap = if self.redis.is_some() { 1_000 } else { 60_000 };
+            let wait = (next.saturating_sub(self.now())).clamp(0, cap) as u64;
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
                 _ = self.wake.notified() => {}
@@ -168,8 +259,13 @@ impl Hub {
 
     /// Disconnects every socket cleanly (graceful shutdown).
     pub async fn shutdown_sockets(&self) {
-        if let Some(io) = self.io() {
+        if let Some(io) = self.local.io() {
             io.close().await;
         }
+    }
+
+    /// Flushes and closes the store (after the sockets are closed).
+    pub async fn close_store(&self) {
+        self.store.close().await;
     }
 }

@@ -1,17 +1,20 @@
 //! Durable notifications: store first, then hand to every socket of the
-//! recipient; catch-up of unacknowledged ones on each new connection; and
-//! acknowledgement, closed-loop across all of a user's sockets.
+//! recipient on every node; catch-up of unacknowledged ones on each new
+//! connection; and acknowledgement, heard by all of a user's sockets.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::counter;
 use serde_json::{json, Value};
 
 use super::{Hub, HubError};
+use crate::broker::{Message, Target};
 use crate::clock::rfc3339;
-use crate::connections::Handle;
-use crate::notification::{Notification, Redelivered, StateFilter};
-use crate::outbox::{self, Undelivered};
+use crate::conn::Handle;
+use crate::notification::{Notification, Recipient, Redelivered, StateFilter};
+use crate::outbox;
+use crate::store::UserNotification;
 
 /// Notifications read from the store per catch-up page.
 const CATCH_UP_PAGE: u32 = 64;
@@ -25,6 +28,22 @@ pub struct Delivery {
     pub user_id: String,
     pub notification_id: String,
     pub delivered_to: usize,
+}
+
+/// A stored notification and how many sockets took it live.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub notification: Notification,
+    pub delivered_to: usize,
+    /// Some node could not be reached: `delivered_to` counts the others.
+    pub partial: bool,
+}
+
+/// The outcome of a broadcast to many users.
+#[derive(Debug, Clone)]
+pub struct Broadcast {
+    pub results: Vec<Delivery>,
+    pub partial: bool,
 }
 
 impl Hub {
@@ -41,16 +60,25 @@ impl Hub {
         &self,
         user: &str,
         body: Value,
-    ) -> Result<(Notification, usize), HubError> {
+    ) -> Result<Sent, HubError> {
         let n = self.new_notification(body)?;
         let inserted = self.store.insert(&n, &[user.to_string()]).await?;
         counter!("herald_notifications_total").increment(1);
-        let delivered = if inserted.new_for.first().copied().unwrap_or(false) {
-            self.deliver_live(&inserted.notification, user).await
+        let n = Arc::new(inserted.notification);
+        let (delivered_to, partial) = if inserted.new_for.first().copied().unwrap_or(false) {
+            let reach = self
+                .broker
+                .deliver(&Target::user(user), &Message::Notification(n.clone()))
+                .await;
+            (reach.total(), reach.partial)
         } else {
-            0
+            (0, false)
         };
-        Ok((inserted.notification, delivered))
+        Ok(Sent {
+            notification: Arc::unwrap_or_clone(n),
+            delivered_to,
+            partial,
+        })
     }
 
     /// `broadcastNotification`: one notification, many recipients.
@@ -58,7 +86,7 @@ impl Hub {
         &self,
         users: &[String],
         body: Value,
-    ) -> Result<Vec<Delivery>, HubError> {
+    ) -> Result<Broadcast, HubError> {
         let n = self.new_notification(body)?;
         let mut unique: Vec<String> = Vec::with_capacity(users.len());
         let mut seen = std::collections::HashSet::with_capacity(users.len());
@@ -69,51 +97,61 @@ impl Hub {
         }
         let inserted = self.store.insert(&n, &unique).await?;
         counter!("herald_notifications_total").increment(1);
-        let mut results = Vec::with_capacity(unique.len());
-        for (user, new) in unique.into_iter().zip(inserted.new_for) {
-            let delivered_to = if new {
-                self.deliver_live(&inserted.notification, &user).await
-            } else {
-                0
-            };
-            results.push(Delivery {
-                user_id: user,
-                notification_id: inserted.notification.id.clone(),
-                delivered_to,
-            });
-        }
-        Ok(results)
+        let fresh: Vec<String> = unique
+            .iter()
+            .zip(&inserted.new_for)
+            .filter(|(_, new)| **new)
+            .map(|(u, _)| u.clone())
+            .collect();
+        let id = inserted.notification.id.clone();
+        let reach = if fresh.is_empty() {
+            None
+        } else {
+            let n = Message::Notification(Arc::new(inserted.notification));
+            Some(self.broker.deliver(&Target::Users(fresh), &n).await)
+        };
+        let mut counts = reach.iter().flat_map(|r| r.counts.iter().copied());
+        let results = unique
+            .into_iter()
+            .zip(inserted.new_for)
+            .map(|(user_id, new)| Delivery {
+                user_id,
+                notification_id: id.clone(),
+                delivered_to: if new { counts.next().unwrap_or(0) } else { 0 },
+            })
+            .collect();
+        Ok(Broadcast {
+            results,
+            partial: reach.is_some_and(|r| r.partial),
+        })
     }
 
-    /// Hands `n` to every socket of `user` that does not have it yet.
-    async fn deliver_live(&self, n: &Notification, user: &str) -> usize {
-        let mut delivered = 0;
-        for h in self.connections.of_user(user) {
-            if !h.conn.claim(&n.id) {
-                continue;
-            }
-            match outbox::emit(&h.socket, "critical_notification", n, Duration::ZERO).await {
-                Ok(()) => delivered += 1,
-                Err(Undelivered::Closed) => h.conn.unclaim(&n.id),
-                Err(Undelivered::Stalled) => {
-                    // The socket is slow, not gone: keep trying in the background.
-                    let (h, n, patience) = (h.clone(), n.clone(), self.patience());
-                    tokio::spawn(async move {
-                        if outbox::emit(&h.socket, "critical_notification", &n, patience)
-                            .await
-                            .is_err()
-                        {
-                            h.conn.unclaim(&n.id);
-                        }
-                    });
-                }
-            }
-        }
-        counter!("herald_deliveries_total", "kind" => "live").increment(delivered as u64);
-        if delivered > 0 {
-            self.store.mark_delivered(&n.id, user, self.now());
-        }
-        delivered
+    /// A notification with all its recipients.
+    pub async fn notification(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Notification, Vec<Recipient>)>, HubError> {
+        Ok(self.store.notification(id).await?)
+    }
+
+    /// A notification as `user` sees it.
+    pub async fn user_notification(
+        &self,
+        id: &str,
+        user: &str,
+    ) -> Result<Option<UserNotification>, HubError> {
+        Ok(self.store.user_notification(id, user).await?)
+    }
+
+    /// A page of `user`'s notifications, oldest first.
+    pub async fn user_notifications(
+        &self,
+        user: &str,
+        filter: StateFilter,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<UserNotification>, HubError> {
+        Ok(self.store.list(user, filter, after, limit).await?)
     }
 
     /// Sends `h`'s user every unacknowledged notification, oldest first,
@@ -166,9 +204,10 @@ impl Hub {
         }
     }
 
-    /// Acknowledges `id` for `user`; tells every socket of the user the
-    /// first time (as the store decides: two tabs acknowledging in the same
-    /// millisecond tell them once). Returns the (first) acknowledgement time.
+    /// Acknowledges `id` for `user`; tells every socket of the user, on
+    /// every node, the first time (as the store decides: two tabs
+    /// acknowledging in the same millisecond tell them once). Returns the
+    /// (first) acknowledgement time.
     pub async fn acknowledge(&self, user: &str, id: &str) -> Result<i64, HubError> {
         let ack = self
             .store
@@ -178,16 +217,12 @@ impl Hub {
         let at = ack.at;
         if ack.first {
             counter!("herald_acknowledgements_total").increment(1);
-            let payload = json!({ "notificationId": id, "acknowledgedAt": rfc3339(at) });
-            for h in self.connections.of_user(user) {
-                let _ = outbox::emit(
-                    &h.socket,
-                    "notification_acknowledged",
-                    &payload,
-                    Duration::ZERO,
-                )
-                .await;
-            }
+            let data = json!({ "notificationId": id, "acknowledgedAt": rfc3339(at) });
+            let message = Message::Event {
+                name: "notification_acknowledged".into(),
+                data: Some(data),
+            };
+            self.broker.deliver(&Target::user(user), &message).await;
         }
         Ok(at)
     }

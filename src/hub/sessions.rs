@@ -1,15 +1,13 @@
 //! Session events: timeout warnings, extension, activity, and expiry that
-//! tells every socket of the session before disconnecting it.
-
-use std::time::Duration;
+//! tells every socket of the session, on every node, before disconnecting it.
 
 use serde_json::json;
 
 use super::{Hub, HubError};
 use crate::audit;
+use crate::broker::{Message, Reach, Target};
 use crate::clock::{rfc3339, Millis};
-use crate::connections::ConnectionInfo;
-use crate::outbox;
+use crate::conn::ConnectionInfo;
 use crate::session::{SessionEvent, SessionSnapshot, Touch};
 
 /// A session with its sockets, as the API shows it.
@@ -17,24 +15,26 @@ use crate::session::{SessionEvent, SessionSnapshot, Touch};
 pub struct SessionView {
     pub snapshot: SessionSnapshot,
     pub sockets: Vec<ConnectionInfo>,
+    /// Some node could not be asked for its sockets.
+    pub partial: bool,
 }
 
 impl Hub {
-    pub(super) async fn on_session_event(&self, event: SessionEvent) {
+    pub(super) async fn on_session_event(&self, event: &SessionEvent) {
         match event {
             SessionEvent::Warning {
                 session_id,
                 user_id,
                 time_remaining,
             } => {
-                self.send_session_timeout_warning(&user_id, &session_id, time_remaining)
+                self.send_session_timeout_warning(user_id, session_id, *time_remaining)
                     .await;
             }
             SessionEvent::Expired {
                 session_id,
                 user_id,
             } => {
-                self.finish_session(&session_id, &user_id, "idle_timeout")
+                self.finish_session(session_id, user_id, "idle_timeout")
                     .await;
             }
         }
@@ -46,38 +46,32 @@ impl Hub {
         user: &str,
         session: &str,
         time_remaining: Millis,
-    ) -> usize {
-        let payload = json!({
+    ) -> Reach {
+        let data = json!({
             "timeRemaining": time_remaining,
             "sessionId": session,
             "timestamp": rfc3339(self.now()),
         });
-        let mut delivered = 0;
-        for h in self.connections.of_session(session) {
-            if *h.conn.user_id == *user
-                && outbox::emit(
-                    &h.socket,
-                    "session_timeout_warning",
-                    &payload,
-                    Duration::ZERO,
-                )
-                .await
-                .is_ok()
-            {
-                delivered += 1;
-            }
-        }
+        let target = Target::Session {
+            id: session.to_string(),
+            user: Some(user.to_string()),
+        };
+        let message = Message::Event {
+            name: "session_timeout_warning".into(),
+            data: Some(data),
+        };
+        let reach = self.broker.deliver(&target, &message).await;
         audit::session_warned(user, session, time_remaining);
-        delivered
+        reach
     }
 
-    /// `sendSessionExpired`: the session ends for good, now.
+    /// `sendSessionExpired`: the session ends for good, now, on every node.
     pub async fn send_session_expired(
         &self,
         user: &str,
         session: &str,
         cause: &str,
-    ) -> Result<usize, HubError> {
+    ) -> Result<Reach, HubError> {
         if let Some(s) = self.sessions.snapshot(session).await {
             if s.user_id != user {
                 return Err(HubError::NotFound(format!(
@@ -101,22 +95,18 @@ impl Hub {
 
     /// Sends `session_expired` to every socket of the session, then
     /// disconnects them (the event is queued first, so it arrives first).
-    async fn notify_expired(&self, session: &str, user: &str, cause: &str) -> usize {
-        let payload = json!({ "sessionId": session, "timestamp": rfc3339(self.now()) });
-        let mut delivered = 0;
-        for h in self.connections.of_session(session) {
-            self.detach(h.conn.sid);
-            if outbox::last_word(
-                h.socket,
-                "session_expired",
-                payload.clone(),
-                self.patience(),
-            ) {
-                delivered += 1;
-            }
-        }
+    async fn notify_expired(&self, session: &str, user: &str, cause: &str) -> Reach {
+        let data = json!({ "sessionId": session, "timestamp": rfc3339(self.now()) });
+        let message = Message::Farewell {
+            name: "session_expired".into(),
+            data,
+        };
+        let reach = self
+            .broker
+            .deliver(&Target::session(session), &message)
+            .await;
         audit::session_expired(user, session, cause);
-        delivered
+        reach
     }
 
     /// `extend_session`: resets the idle clock and tells every socket.
@@ -131,10 +121,13 @@ impl Hub {
             }
             Some(Touch::Active) => {}
         }
-        let payload = json!({ "sessionId": session, "extendedAt": rfc3339(now) });
-        for h in self.connections.of_session(session) {
-            let _ = outbox::emit(&h.socket, "session_extended", &payload, Duration::ZERO).await;
-        }
+        let message = Message::Event {
+            name: "session_extended".into(),
+            data: Some(json!({ "sessionId": session, "extendedAt": rfc3339(now) })),
+        };
+        self.broker
+            .deliver(&Target::session(session), &message)
+            .await;
         let user = self
             .sessions
             .snapshot(session)
@@ -158,7 +151,7 @@ impl Hub {
     }
 
     /// Logs a session out everywhere.
-    pub async fn logout_session(&self, session: &str) -> Result<usize, HubError> {
+    pub async fn logout_session(&self, session: &str) -> Result<Reach, HubError> {
         let snapshot = self
             .sessions
             .snapshot(session)
@@ -170,7 +163,11 @@ impl Hub {
 
     pub async fn session_view(&self, session: &str) -> Option<SessionView> {
         let snapshot = self.sessions.snapshot(session).await?;
-        let sockets = self.registry.session_connections(session).await;
-        Some(SessionView { snapshot, sockets })
+        let listing = self.broker.sockets(&Target::session(session)).await;
+        Some(SessionView {
+            snapshot,
+            sockets: listing.sockets,
+            partial: listing.partial,
+        })
     }
 }

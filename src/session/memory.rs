@@ -55,6 +55,10 @@ impl MemorySessions {
 
 #[async_trait]
 impl SessionClocks for MemorySessions {
+    async fn start(&self, key: &SessionKey, now: Millis) -> Touch {
+        self.touch(key, now).await
+    }
+
     async fn touch(&self, key: &SessionKey, now: Millis) -> Touch {
         let mut inner = self.inner.lock();
         if inner.expired.contains_key(&*key.session_id) {
@@ -159,6 +163,8 @@ impl SessionClocks for MemorySessions {
         }
         events
     }
+
+    async fn done(&self, _event: &SessionEvent) {}
 
     async fn next_deadline(&self) -> Option<Millis> {
         self.inner.lock().deadlines.next()

@@ -1,14 +1,16 @@
 //! Session clocks: one idle clock per `sessionId` shared by all its sockets,
 //! the warning before automatic logoff, expiry, and the record of expired
-//! sessions whose tokens are refused. Behind a trait so a cluster can keep
-//! the clocks in Redis.
+//! sessions whose tokens are refused. Behind a trait: in-process for one
+//! node, in Redis for a cluster (each deadline claimed once cluster-wide).
 
 mod memory;
+mod redis;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use self::redis::RedisSessions;
 pub use memory::MemorySessions;
 
 use crate::clock::Millis;
@@ -33,7 +35,7 @@ impl SessionKey {
 }
 
 /// What the clocks decided at a deadline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum SessionEvent {
     /// Idle for `idle_timeout - warning_before`: warn every socket of the session.
     Warning {
@@ -66,7 +68,14 @@ pub enum Touch {
 
 #[async_trait]
 pub trait SessionClocks: Send + Sync + 'static {
-    /// Records activity of `key` at `now`, starting its clock if new.
+    /// A socket of `key` connects at `now`: starts its clock if new and
+    /// counts as activity. Exact cluster-wide: a session expired on any
+    /// node answers [`Touch::Expired`] here.
+    async fn start(&self, key: &SessionKey, now: Millis) -> Touch;
+
+    /// Records activity of `key` at `now`, starting its clock if new. May
+    /// coalesce: the shared deadline moves only when it moves by more than
+    /// a small step, so activity costs no round trip per client event.
     async fn touch(&self, key: &SessionKey, now: Millis) -> Touch;
 
     /// Records activity of a known session by id; `None` if it is unknown.
@@ -85,8 +94,14 @@ pub trait SessionClocks: Send + Sync + 'static {
 
     async fn snapshot(&self, session_id: &str) -> Option<SessionSnapshot>;
 
-    /// Every warning and expiry due at `now`.
+    /// Every warning and expiry due at `now`, each claimed by one node
+    /// only; the claimer calls [`SessionClocks::done`] once it has acted.
+    /// A claim not done within its lease (the claimer died) is handed to
+    /// another node's `due`.
     async fn due(&self, now: Millis) -> Vec<SessionEvent>;
+
+    /// The claimer of `event` has delivered it.
+    async fn done(&self, event: &SessionEvent);
 
     /// When the next deadline falls.
     async fn next_deadline(&self) -> Option<Millis>;

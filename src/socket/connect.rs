@@ -13,7 +13,7 @@ use super::dispatch;
 use crate::audit;
 use crate::auth::AuthError;
 use crate::clock::rfc3339;
-use crate::connections::{Conn, Handle};
+use crate::conn::{Conn, Handle};
 use crate::hub::Hub;
 
 /// The token from `auth.token`, else the `token` query parameter, else an
@@ -63,9 +63,9 @@ pub async fn authenticate(
         &identity,
         remote,
         now,
-        hub.config.rate_limit.burst,
+        hub.config().rate_limit.burst,
     ));
-    hub.authenticated.hold(conn.clone(), now);
+    hub.authenticated().hold(conn.clone(), now);
     dispatch::register(&s, conn);
     Ok(())
 }
@@ -81,7 +81,7 @@ struct Connected<'a> {
 
 /// Connect handler: `connected` first, then rooms, registry and catch-up.
 pub async fn on_connect(s: SocketRef, State(hub): State<Arc<Hub>>) {
-    let Some(conn) = hub.authenticated.take(s.id) else {
+    let Some(conn) = hub.authenticated().take(s.id) else {
         // Its disconnect came first (and settled it).
         if s.connected() {
             let _ = s.disconnect();

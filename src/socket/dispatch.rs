@@ -9,7 +9,7 @@ use socketioxide::extract::{Event, SocketRef, State, TryData};
 
 use super::events;
 use super::reply::{ClientError, Reply};
-use crate::connections::{Conn, Handle};
+use crate::conn::{Conn, Handle};
 use crate::hub::Hub;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,10 +67,10 @@ pub fn register(s: &SocketRef, conn: Arc<Conn>) {
     s.on_disconnect(|s: SocketRef, State(hub): State<Arc<Hub>>| async move {
         // Closed before its connect handler ran: events waiting for that
         // handler go on (and find the socket gone).
-        if let Some(conn) = hub.authenticated.take(s.id) {
+        if let Some(conn) = hub.authenticated().take(s.id) {
             conn.settle();
         }
-        hub.detach(s.id);
+        hub.detach(s.id).await;
     });
 }
 
@@ -85,7 +85,7 @@ async fn handle(
     // Events the client sent right after CONNECT wait for `connected` and
     // the socket's attachment (a few microseconds at most).
     conn.settled(SETTLE_LIMIT).await;
-    let limits = hub.config.rate_limit;
+    let limits = hub.config().rate_limit;
     let result = if conn.allow_event(hub.now(), limits.per_second, limits.burst) {
         let h = Handle {
             conn,

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::reply::ClientError;
 use crate::clock::rfc3339;
-use crate::connections::Handle;
+use crate::conn::Handle;
 use crate::hub::RefreshError;
 use crate::hub::{Hub, HubError};
 use crate::notification::valid_id;

@@ -21,7 +21,7 @@ use crate::hub::Hub;
 
 /// Builds the Socket.IO layer and hands the server handle to the hub.
 pub fn layer(hub: Arc<Hub>) -> SocketIoLayer {
-    let c = &hub.config.socket;
+    let c = &hub.config().socket;
     let (layer, io) = SocketIo::builder()
         .ping_interval(c.ping_interval)
         .ping_timeout(c.ping_timeout)
@@ -29,7 +29,6 @@ pub fn layer(hub: Arc<Hub>) -> SocketIoLayer {
         .ws_max_message_size(c.max_payload as usize)
         .ws_max_frame_size(c.max_payload as usize)
         .max_buffer_size(c.max_buffer_size)
-        .ws_read_buffer_size(c.ws_read_buffer_size)
         .with_state(hub.clone())
         .build_layer();
     io.ns("/", connect::on_connect.with(connect::authenticate));

@@ -1,15 +1,14 @@
-//! The sockets connected to this node: per-socket state ([`Conn`]), the
-//! handles to reach them, and indexes by user, session and role. Its
-//! [`Registry`] view answers "who is connected" for a single node.
+//! One authenticated socket's state ([`Conn`]), its handle ([`Handle`]:
+//! the state with the socketioxide socket), and what "who is connected"
+//! answers show about it ([`ConnectionInfo`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use parking_lot::{Mutex, RwLock};
-use smallvec::SmallVec;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::TransportType;
@@ -19,7 +18,7 @@ use crate::clock::Millis;
 use crate::rate::TokenBucket;
 
 /// One authenticated socket's state. Held by the socket's event handler, in
-/// [`Connections`], and before its connect handler runs in
+/// this node's [`crate::sockets::Sockets`], and before its connect handler runs in
 /// [`crate::authenticated::Authenticated`]; it never holds the socket itself
 /// (no cycle).
 #[derive(Debug)]
@@ -121,8 +120,16 @@ impl Conn {
     }
 }
 
-/// What "who is connected" answers show about one socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The transport a socket uses now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Websocket,
+    Polling,
+}
+
+/// What "who is connected" answers show about one socket, on any node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionInfo {
     pub socket_id: String,
     pub user_id: String,
@@ -130,18 +137,10 @@ pub struct ConnectionInfo {
     pub role: String,
     pub connected_at: Millis,
     pub last_activity: Millis,
-    pub transport: &'static str,
+    pub transport: Transport,
     pub remote_addr: Option<String>,
-}
-
-/// Cluster-wide view of connected sockets.
-#[async_trait]
-pub trait Registry: Send + Sync + 'static {
-    async fn user_connections(&self, user_id: &str) -> Vec<ConnectionInfo>;
-    async fn session_connections(&self, session_id: &str) -> Vec<ConnectionInfo>;
-    /// Distinct connected user ids.
-    async fn connected_users(&self) -> Vec<String>;
-    async fn socket_count(&self) -> usize;
+    /// The node the socket is connected to.
+    pub node: String,
 }
 
 /// A socket handle with its state.
@@ -152,7 +151,7 @@ pub struct Handle {
 }
 
 impl Handle {
-    pub fn info(&self) -> ConnectionInfo {
+    pub fn info(&self, node: &str) -> ConnectionInfo {
         ConnectionInfo {
             socket_id: self.conn.sid.to_string(),
             user_id: self.conn.user_id.to_string(),
@@ -161,136 +160,12 @@ impl Handle {
             connected_at: self.conn.connected_at,
             last_activity: self.conn.last_activity(),
             transport: match self.socket.transport_type() {
-                TransportType::Websocket => "websocket",
-                TransportType::Polling => "polling",
+                TransportType::Websocket => Transport::Websocket,
+                TransportType::Polling => Transport::Polling,
             },
             remote_addr: self.conn.remote_addr.map(|a| a.to_string()),
+            node: node.to_string(),
         }
-    }
-}
-
-#[derive(Default)]
-struct Inner {
-    by_sid: HashMap<Sid, Handle>,
-    // Keys share the socket's `Conn` ids (no copy per index).
-    by_user: HashMap<Arc<str>, Sids>,
-    by_session: HashMap<Arc<str>, Sids>,
-    by_role: HashMap<Arc<str>, usize>,
-}
-
-/// The sockets of one user or session: nearly always one, kept inline (a
-/// `Vec` would be an allocation of its own per connection, ~80 bytes).
-type Sids = SmallVec<[Sid; 1]>;
-
-fn unindex(map: &mut HashMap<Arc<str>, Sids>, key: &str, sid: Sid) {
-    if let Some(list) = map.get_mut(key) {
-        list.retain(|s| *s != sid);
-        if list.is_empty() {
-            map.remove(key);
-        }
-    }
-}
-
-#[derive(Default)]
-pub struct Connections {
-    inner: RwLock<Inner>,
-}
-
-impl Connections {
-    pub fn add(&self, handle: Handle) {
-        let mut inner = self.inner.write();
-        let c = handle.conn.clone();
-        if inner.by_sid.insert(c.sid, handle).is_some() {
-            return;
-        }
-        inner
-            .by_user
-            .entry(c.user_id.clone())
-            .or_default()
-            .push(c.sid);
-        inner
-            .by_session
-            .entry(c.session_id.clone())
-            .or_default()
-            .push(c.sid);
-        *inner.by_role.entry(c.role.clone()).or_default() += 1;
-    }
-
-    pub fn remove(&self, sid: Sid) -> Option<Handle> {
-        let mut inner = self.inner.write();
-        let handle = inner.by_sid.remove(&sid)?;
-        let c = &handle.conn;
-        unindex(&mut inner.by_user, &c.user_id, sid);
-        unindex(&mut inner.by_session, &c.session_id, sid);
-        if let Some(n) = inner.by_role.get_mut(&c.role) {
-            *n -= 1;
-            if *n == 0 {
-                inner.by_role.remove(&c.role);
-            }
-        }
-        Some(handle)
-    }
-
-    pub fn get(&self, sid: Sid) -> Option<Handle> {
-        self.inner.read().by_sid.get(&sid).cloned()
-    }
-
-    fn collect(&self, pick: impl Fn(&Inner) -> Option<&Sids>) -> Vec<Handle> {
-        let inner = self.inner.read();
-        pick(&inner)
-            .map(|sids| {
-                sids.iter()
-                    .filter_map(|s| inner.by_sid.get(s).cloned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    pub fn of_user(&self, user_id: &str) -> Vec<Handle> {
-        self.collect(|i| i.by_user.get(user_id))
-    }
-
-    pub fn of_session(&self, session_id: &str) -> Vec<Handle> {
-        self.collect(|i| i.by_session.get(session_id))
-    }
-
-    pub fn role_count(&self, role: &str) -> usize {
-        self.inner.read().by_role.get(role).copied().unwrap_or(0)
-    }
-
-    pub fn len(&self) -> usize {
-        self.inner.read().by_sid.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-#[async_trait]
-impl Registry for Connections {
-    async fn user_connections(&self, user_id: &str) -> Vec<ConnectionInfo> {
-        self.of_user(user_id).iter().map(Handle::info).collect()
-    }
-    async fn session_connections(&self, session_id: &str) -> Vec<ConnectionInfo> {
-        self.of_session(session_id)
-            .iter()
-            .map(Handle::info)
-            .collect()
-    }
-    async fn connected_users(&self) -> Vec<String> {
-        let mut users: Vec<String> = self
-            .inner
-            .read()
-            .by_user
-            .keys()
-            .map(|u| u.to_string())
-            .collect();
-        users.sort();
-        users
-    }
-    async fn socket_count(&self) -> usize {
-        self.len()
     }
 }
 

@@ -1,0 +1,118 @@
+//! Delivery across the cluster: "hand this to user U's sockets / session
+//! S's sockets / role R / everyone, and tell me how many sockets took it",
+//! and "which sockets does U (or S) have". One interface, two engines: this
+//! node alone ([`LocalBroker`]) and a cluster over Redis
+//! ([`RedisBroker`]). Every caller in the Hub goes through it, so the
+//! single-node build and the cluster build share every caller.
+
+mod local;
+mod redis;
+mod wire;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+pub use self::redis::RedisBroker;
+pub use local::LocalBroker;
+
+use crate::conn::ConnectionInfo;
+use crate::notification::Notification;
+
+/// Whose sockets a message is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Every socket of each of these users; the reach is counted per user.
+    Users(Vec<String>),
+    /// Every socket of a session; with `user`, only that user's sockets of it.
+    Session { id: String, user: Option<String> },
+    /// Every socket whose token carries this role.
+    Role(String),
+    /// Every authenticated socket.
+    All,
+    /// Every socket of `role` (or of every role), except `except_user`'s
+    /// own: a user's presence is news to others, not to themselves.
+    Others {
+        role: Option<String>,
+        except_user: String,
+    },
+}
+
+impl Target {
+    pub fn user(user: &str) -> Self {
+        Self::Users(vec![user.to_string()])
+    }
+
+    pub fn session(id: &str) -> Self {
+        Self::Session {
+            id: id.to_string(),
+            user: None,
+        }
+    }
+
+    /// How many counts a [`Reach`] for this target holds.
+    pub fn slots(&self) -> usize {
+        match self {
+            Self::Users(users) => users.len(),
+            _ => 1,
+        }
+    }
+}
+
+/// What is handed to the target's sockets.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// A stored notification, live: each socket gets it at most once (the
+    /// socket's claim set, kept by the node that holds the socket), and the
+    /// first hand-over to each user is recorded in the store.
+    Notification(Arc<Notification>),
+    /// An event with one argument, or none.
+    Event { name: String, data: Option<Value> },
+    /// A last event, after which the sockets leave: they are out of every
+    /// answer at once and disconnected once the event is on its way
+    /// (session expiry and logout, token expiry).
+    Farewell { name: String, data: Value },
+    /// The sockets are disconnected (`disconnectUser`).
+    Disconnect,
+}
+
+/// How many sockets took a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reach {
+    /// One count per user for [`Target::Users`], else a single count.
+    pub counts: Vec<usize>,
+    /// Some node could not be asked, or did not answer in time: the counts
+    /// are this node's and those that answered.
+    pub partial: bool,
+}
+
+impl Reach {
+    pub fn total(&self) -> usize {
+        self.counts.iter().sum()
+    }
+}
+
+/// A cluster-wide list of sockets.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub sockets: Vec<ConnectionInfo>,
+    /// Some node could not be asked or did not answer in time.
+    pub partial: bool,
+}
+
+#[async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// Hands `message` to every socket of `target` on every node: this
+    /// node's sockets first and without waiting on any other node or on
+    /// Redis, then the other nodes', each of which delivers to its own
+    /// sockets only. So each socket is reached at most once per call, and
+    /// a notification at most once per socket ever. Returns once every node
+    /// that holds sockets of the target has answered with its count, or the
+    /// cluster's request timeout has passed (then `partial`).
+    async fn deliver(&self, target: &Target, message: &Message) -> Reach;
+
+    /// The sockets of `target` ([`Target::Users`] or [`Target::Session`]) on
+    /// every node, as each node sees them now (transport, last activity).
+    async fn sockets(&self, target: &Target) -> Listing;
+}

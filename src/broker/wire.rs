@@ -1,0 +1,179 @@
+//! What nodes say to each other over Redis pub/sub: a request (deliver a
+//! message to a target's sockets here, or list them) and its reply (the
+//! counts, or the sockets), as JSON.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Message, Target};
+use crate::clock::Millis;
+use crate::conn::ConnectionInfo;
+use crate::notification::Notification;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Wire {
+    Request {
+        id: u64,
+        from: String,
+        target: WireTarget,
+        op: Op,
+    },
+    Reply {
+        id: u64,
+        from: String,
+        body: ReplyBody,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum WireTarget {
+    Users {
+        users: Vec<String>,
+    },
+    Session {
+        id: String,
+        user: Option<String>,
+    },
+    Role {
+        role: String,
+    },
+    All,
+    Others {
+        role: Option<String>,
+        except_user: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    Notification {
+        id: String,
+        created_at: Millis,
+        body: Map<String, Value>,
+    },
+    Event {
+        name: String,
+        data: Option<Value>,
+    },
+    Farewell {
+        name: String,
+        data: Value,
+    },
+    Disconnect,
+    Sockets,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "r", rename_all = "snake_case")]
+pub enum ReplyBody {
+    Counts { counts: Vec<usize> },
+    Sockets { sockets: Vec<ConnectionInfo> },
+}
+
+impl From<&Target> for WireTarget {
+    fn from(t: &Target) -> Self {
+        match t {
+            Target::Users(users) => Self::Users {
+                users: users.clone(),
+            },
+            Target::Session { id, user } => Self::Session {
+                id: id.clone(),
+                user: user.clone(),
+            },
+            Target::Role(role) => Self::Role { role: role.clone() },
+            Target::All => Self::All,
+            Target::Others { role, except_user } => Self::Others {
+                role: role.clone(),
+                except_user: except_user.clone(),
+            },
+        }
+    }
+}
+
+impl From<WireTarget> for Target {
+    fn from(t: WireTarget) -> Self {
+        match t {
+            WireTarget::Users { users } => Self::Users(users),
+            WireTarget::Session { id, user } => Self::Session { id, user },
+            WireTarget::Role { role } => Self::Role(role),
+            WireTarget::All => Self::All,
+            WireTarget::Others { role, except_user } => Self::Others { role, except_user },
+        }
+    }
+}
+
+impl From<&Message> for Op {
+    fn from(m: &Message) -> Self {
+        match m {
+            Message::Notification(n) => Self::Notification {
+                id: n.id.clone(),
+                created_at: n.created_at,
+                body: n.body.clone(),
+            },
+            Message::Event { name, data } => Self::Event {
+                name: name.clone(),
+                data: data.clone(),
+            },
+            Message::Farewell { name, data } => Self::Farewell {
+                name: name.clone(),
+                data: data.clone(),
+            },
+            Message::Disconnect => Self::Disconnect,
+        }
+    }
+}
+
+impl Op {
+    /// The message to deliver, or `None` for a listing request.
+    pub fn into_message(self) -> Option<Message> {
+        Some(match self {
+            Op::Notification {
+                id,
+                created_at,
+                body,
+            } => Message::Notification(std::sync::Arc::new(Notification {
+                id,
+                created_at,
+                body,
+            })),
+            Op::Event { name, data } => Message::Event { name, data },
+            Op::Farewell { name, data } => Message::Farewell { name, data },
+            Op::Disconnect => Message::Disconnect,
+            Op::Sockets => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_notification_crosses_intact() {
+        let n = Notification::from_body(
+            json!({"id": "n1", "severity": "critical", "value": 914.90173876894448}),
+            || unreachable!(),
+            7,
+        )
+        .unwrap();
+        let wire = Wire::Request {
+            id: 3,
+            from: "node-a".into(),
+            target: (&Target::user("u1")).into(),
+            op: (&Message::Notification(std::sync::Arc::new(n.clone()))).into(),
+        };
+        let text = serde_json::to_string(&wire).unwrap();
+        let Wire::Request { target, op, .. } = serde_json::from_str(&text).unwrap() else {
+            panic!("a request");
+        };
+        assert_eq!(Target::from(target), Target::user("u1"));
+        match op.into_message() {
+            Some(Message::Notification(back)) => assert_eq!(*back, n),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! The cluster registry in Redis: each node's sockets, indexed by user and
+//! session for routing and counts, the set of connected users, presence,
+//! and node heartbeats. Every change is one Lua script, so indexes never
+//! disagree; a node that stops beating is reaped (its sockets leave every
+//! index) by the first live node that sees it, once.
+//!
+//! Keys (see [`crate::cluster::Keys`]): `nodes` (node -> last beat),
+//! `node:N:sockets` (sid -> entry), `user:{U}:sockets` and
+//! `session:{S}:sockets` (`sid@node` -> role / user), `users`,
+//! `presence:{U}` and `presence-due` (user -> end of the offline grace).
+
+use std::sync::Arc;
+
+use ::redis::Script;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{Answer, Attached, PresenceChange, PresenceInfo, PresenceStatus, Registry};
+use crate::clock::Millis;
+use crate::cluster::RedisLink;
+use crate::conn::Conn;
+
+/// A socket's entry in its node's hash: enough to remove it from the
+/// indexes when the node is reaped.
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry<'a> {
+    u: &'a str,
+    s: &'a str,
+    r: &'a str,
+}
+
+/// Removing one socket from every index; shared by detach, reap and rejoin.
+/// When it was the user's last socket, the offline grace starts.
+const REMOVE_SOCKET: &str = r#"
+local function remove_socket(p, node, sid, user, session, now, grace)
+  local field = sid .. '@' .. node
+  local uk = p .. ':user:{' .. user .. '}:sockets'
+  local role = redis.call('HGET', uk, field)
+  redis.call('HDEL', p .. ':node:' .. node .. ':sockets', sid)
+  redis.call('HDEL', uk, field)
+  redis.call('HDEL', p .. ':session:{' .. session .. '}:sockets', field)
+  if role and redis.call('HLEN', uk) == 0 then
+    redis.call('SREM', p .. ':users', user)
+    redis.call('HSET', p .. ':presence:{' .. user .. '}', 'left', now, 'role', role)
+    redis.call('ZADD', p .. ':presence-due', now + grace, user)
+  end
+end
+"#;
+
+/// Adding one socket to every index; returns the user's socket count and
+/// 1 when the user just came online.
+const ADD_SOCKET: &str = r#"
+local function add_socket(p, node, sid, user, session, role, entry, now)
+  local field = sid .. '@' .. node
+  local uk = p .. ':user:{' .. user .. '}:sockets'
+  redis.call('HSET', p .. ':node:' .. node .. ':sockets', sid, entry)
+  redis.call('HSET', uk, field, role)
+  redis.call('HSET', p .. ':session:{' .. session .. '}:sockets', field, user)
+  redis.call('SADD', p .. ':users', user)
+  local n = redis.call('HLEN', uk)
+  local online = 0
+  if n == 1 then
+    local pk = p .. ':presence:{' .. user .. '}'
+    local in_grace = redis.call('ZREM', p .. ':presence-due', user)
+    local status = redis.call('HGET', pk, 'status')
+    if not (in_grace == 1 and status == 'online') and status ~= 'online' then
+      redis.call('HSET', pk, 'status', 'online', 'since', now, 'role', role)
+      redis.call('PERSIST', pk)
+      online = 1
+    end
+  end
+  return {n, online}
+end
+"#;
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{REMOVE_SOCKET}{ADD_SOCKET}{body}"))
+}
+
+/// How long an offline user's presence is remembered.
+const PRESENCE_KEPT_S: i64 = 30 * 24 * 3600;
+
+pub struct RedisRegistry {
+    link: Arc<RedisLink>,
+    grace: Millis,
+    attach: Script,
+    detach: Script,
+    reap: Script,
+    clear_node: Script,
+    due_offline: Script,
+}
+
+impl RedisRegistry {
+    pub fn new(link: Arc<RedisLink>, presence_grace: Millis) -> Self {
+        Self {
+            link,
+            grace: presence_grace,
+            attach: script(
+                "return add_socket(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]))",
+            ),
+            detach: script(
+                "remove_socket(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])) return 1",
+            ),
+            reap: script(
+                r#"
+local p, dead_before, now, grace = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local reaped = {}
+for _, node in ipairs(redis.call('ZRANGEBYSCORE', p .. ':nodes', '-inf', '(' .. dead_before)) do
+  if redis.call('ZREM', p .. ':nodes', node) == 1 then
+    local nk = p .. ':node:' .. node .. ':sockets'
+    local entries = redis.call('HGETALL', nk)
+    for i = 1, #entries, 2 do
+      local e = cjson.decode(entries[i + 1])
+      remove_socket(p, node, entries[i], e.u, e.s, now, grace)
+    end
+    redis.call('DEL', nk)
+    table.insert(reaped, node)
+  end
+end
+return reaped
+"#,
+            ),
+            clear_node: script(
+                r#"
+local p, node, now, grace = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local nk = p .. ':node:' .. node .. ':sockets'
+local entries = redis.call('HGETALL', nk)
+for i = 1, #entries, 2 do
+  local e = cjson.decode(entries[i + 1])
+  remove_socket(p, node, entries[i], e.u, e.s, now, grace)
+end
+redis.call('DEL', nk)
+return #entries / 2
+"#,
+            ),
+            due_offline: script(
+                r#"
+local p, now, kept = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local out = {}
+for _, user in ipairs(redis.call('ZRANGEBYSCORE', p .. ':presence-due', '-inf', now, 'LIMIT', 0, 200)) do
+  redis.call('ZREM', p .. ':presence-due', user)
+  if redis.call('HLEN', p .. ':user:{' .. user .. '}:sockets') == 0 then
+    local pk = p .. ':presence:{' .. user .. '}'
+    local left = redis.call('HGET', pk, 'left') or now
+    local role = redis.call('HGET', pk, 'role') or ''
+    redis.call('HSET', pk, 'status', 'offline', 'since', left)
+    redis.call('EXPIRE', pk, kept)
+    table.insert(out, user)
+    table.insert(out, role)
+    table.insert(out, left)
+  end
+end
+return out
+"#,
+            ),
+        }
+    }
+
+    fn prefix(&self) -> String {
+        self.link.keys().prefix().to_string()
+    }
+
+    /// Records this node's heartbeat and reaps nodes silent for longer than
+    /// `dead_after`. True when this node had itself been taken for dead (or
+    /// is new): it must rewrite its sockets ([`RedisRegistry::rewrite`]).
+    pub async fn beat(
+        &self,
+        now: Millis,
+        dead_after: Millis,
+    ) -> Result<bool, crate::cluster::LinkError> {
+        let nodes = self.link.keys().nodes();
+        let node = self.link.node().to_string();
+        let added: i64 = self
+            .link
+            .run(|mut c| async move {
+                ::redis::cmd("ZADD")
+                    .arg(&nodes)
+                    .arg(now)
+                    .arg(&node)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let (p, grace) = (self.prefix(), self.grace);
+        let reaped: Vec<String> = self
+            .link
+            .run(|mut c| async move {
+                self.reap
+                    .arg(&p)
+                    .arg(now - dead_after)
+                    .arg(now)
+                    .arg(grace)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        for node in &reaped {
+            tracing::warn!(node = %node, "a node stopped beating; its sockets are no longer counted");
+        }
+        Ok(added == 1)
+    }
+
+    /// Leaves the cluster cleanly (shutdown): this node's sockets go at once.
+    pub async fn leave(&self, now: Millis) {
+        let _ = self.clear(now).await;
+        let (nodes, node) = (self.link.keys().nodes(), self.link.node().to_string());
+        let _ = self
+            .link
+            .run(|mut c| async move {
+                ::redis::cmd("ZREM")
+                    .arg(&nodes)
+                    .arg(&node)
+                    .query_async::<i64>(&mut c)
+                    .await
+            })
+            .await;
+    }
+
+    async fn clear(&self, now: Millis) -> Result<i64, crate::cluster::LinkError> {
+        let (p, node, grace) = (self.prefix(), self.link.node().to_string(), self.grace);
+        self.link
+            .run(|mut c| async move {
+                self.clear_node
+                    .arg(&p)
+                    .arg(&node)
+                    .arg(now)
+                    .arg(grace)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await
+    }
+
+    /// Replaces what Redis holds of this node with `conns` (after Redis
+    /// came back, or after this node was taken for dead).
+    pub async fn rewrite(
+        &self,
+        conns: &[Arc<Conn>],
+        now: Millis,
+    ) -> Result<(), crate::cluster::LinkError> {
+        self.clear(now).await?;
+        for chunk in conns.chunks(500) {
+            let p = self.prefix();
+            let node = self.link.node().to_string();
+            self.link
+                .run(|mut c| async move {
+                    let mut pipe = ::redis::pipe();
+                    for conn in chunk {
+                        let entry = entry_json(conn);
+                        let mut inv = self.attach.prepare_invoke();
+                        inv.arg(&p)
+                            .arg(&node)
+                            .arg(conn.sid.to_string())
+                            .arg(&*conn.user_id)
+                            .arg(&*conn.session_id)
+                            .arg(&*conn.role)
+                            .arg(entry)
+                            .arg(now);
+                        pipe.invoke_script(&inv).ignore();
+                    }
+                    pipe.query_async::<()>(&mut c).await
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The nodes holding sockets of one user or session (by the index key).
+    pub async fn nodes_of_index(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Vec<String>>, crate::cluster::LinkError> {
+        let keys = keys.to_vec();
+        let fields: Vec<Vec<String>> = self
+            .link
+            .run(|mut c| async move {
+                let mut pipe = ::redis::pipe();
+                for k in &keys {
+                    pipe.cmd("HKEYS").arg(k);
+                }
+                pipe.query_async(&mut c).await
+            })
+            .await?;
+        Ok(fields
+            .into_iter()
+            .map(|fs| {
+                let mut nodes: Vec<String> = fs
+                    .iter()
+                    .filter_map(|f| f.split_once('@').map(|(_, n)| n.to_string()))
+                    .collect();
+                nodes.sort();
+                nodes.dedup();
+                nodes
+            })
+            .collect())
+    }
+}
+
+fn entry_json(conn: &Conn) -> String {
+    serde_json::to_string(&Entry {
+        u: &conn.user_id,
+        s: &conn.session_id,
+        r: &conn.role,
+    })
+    .unwrap_or_default()
+}
+
+#[async_trait]
+impl Registry for RedisRegistry {
+    async fn attach(&self, conn: &Conn, now: Millis) -> Attached {
+        let (p, node) = (self.prefix(), self.link.node().to_string());
+        let entry = entry_json(conn);
+        let sid = conn.sid.to_string();
+        let result: Result<(i64, i64), _> = self
+            .link
+            .run(|mut c| async move {
+                self.attach
+                    .arg(&p)
+                    .arg(&node)
+                    .arg(&sid)
+                    .arg(&*conn.user_id)
+                    .arg(&*conn.session_id)
+                    .arg(&*conn.role)
+                    .arg(entry)
+                    .arg(now)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await;
+        match result {
+            Ok((n, online)) => Attached {
+                user_sockets: n.max(1) as usize,
+                came_online: online == 1,
+                partial: false,
+            },
+            Err(e) => {
+                tracing::debug!(error = %e, "socket not registered in redis; it is when redis is back");
+                Attached {
+                    user_sockets: 1,
+                    came_online: false,
+                    partial: true,
+                }
+            }
+        }
+    }
+
+    async fn detach(&self, conn: &Conn, now: Millis) {
+        let (p, node, grace) = (self.prefix(), self.link.node().to_string(), self.grace);
+        let sid = conn.sid.to_string();
+        let _ = self
+            .link
+            .run(|mut c| async move {
+                self.detach
+                    .arg(&p)
+                    .arg(&node)
+                    .arg(&sid)
+                    .arg(&*conn.user_id)
+                    .arg(&*conn.session_id)
+                    .arg(now)
+                    .arg(grace)
+                    .invoke_async::<i64>(&mut c)
+                    .await
+            })
+            .await;
+    }
+
+    async fn connected_users(&self) -> Answer<Vec<String>> {
+        let key = self.link.keys().users();
+        match self
+            .link
+            .run(|mut c| async move {
+                ::redis::cmd("SMEMBERS")
+                    .arg(&key)
+                    .query_async::<Vec<String>>(&mut c)
+                    .await
+            })
+            .await
+        {
+            Ok(mut users) => {
+                users.sort();
+                Answer::whole(users)
+            }
+            Err(_) => Answer {
+                value: Vec::new(),
+                partial: true,
+            },
+        }
+    }
+
+    async fn user_socket_count(&self, user: &str) -> Answer<usize> {
+        let key = self.link.keys().user_sockets(user);
+        match self
+            .link
+            .run(|mut c| async move {
+                ::redis::cmd("HLEN")
+                    .arg(&key)
+                    .query_async::<usize>(&mut c)
+                    .await
+            })
+            .await
+        {
+            Ok(n) => Answer::whole(n),
+            Err(_) => Answer {
+                value: 0,
+                partial: true,
+            },
+        }
+    }
+
+    async fn presence(&self, users: &[String], _now: Millis) -> Answer<Vec<PresenceInfo>> {
+        let keys = self.link.keys().clone();
+        let users_owned = users.to_vec();
+        let rows: Result<Vec<(usize, Option<String>, Option<i64>)>, _> = self
+            .link
+            .run(|mut c| async move {
+                let mut pipe = ::redis::pipe();
+                for u in &users_owned {
+                    pipe.cmd("HLEN").arg(keys.user_sockets(u));
+                    pipe.cmd("HMGET")
+                        .arg(keys.presence(u))
+                        .arg("status")
+                        .arg("since");
+                }
+                let flat: Vec<::redis::Value> = pipe.query_async(&mut c).await?;
+                let mut rows = Vec::with_capacity(users_owned.len());
+                for pair in flat.chunks(2) {
+                    let n: usize = ::redis::from_redis_value(pair[0].clone())?;
+                    let (status, since): (Option<String>, Option<i64>) =
+                        ::redis::from_redis_value(pair[1].clone())?;
+                    rows.push((n, status, since));
+                }
+                Ok(rows)
+            })
+            .await;
+        match rows {
+            Ok(rows) => Answer::whole(
+                users
+                    .iter()
+                    .zip(rows)
+                    .map(|(u, (n, status, since))| PresenceInfo {
+                        user_id: u.clone(),
+                        status: if status.as_deref() == Some("online") {
+                            PresenceStatus::Online
+                        } else {
+                            PresenceStatus::Offline
+                        },
+                        since,
+                        connections: n,
+                    })
+                    .collect(),
+            ),
+            Err(_) => Answer {
+                value: users
+                    .iter()
+                    .map(|u| PresenceInfo {
+                        user_id: u.clone(),
+                        status: PresenceStatus::Offline,
+                        since: None,
+                        connections: 0,
+                    })
+                    .collect(),
+                partial: true,
+            },
+        }
+    }
+
+    async fn due_offline(&self, now: Millis) -> Vec<PresenceChange> {
+        let p = self.prefix();
+        let flat: Vec<String> = self
+            .link
+            .run(|mut c| async move {
+                self.due_offline
+                    .arg(&p)
+                    .arg(now)
+                    .arg(PRESENCE_KEPT_S)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await
+            .unwrap_or_default();
+        flat.chunks(3)
+            .filter_map(|c| match c {
+                [user, role, left] => Some(PresenceChange {
+                    user_id: user.clone(),
+                    role: role.clone(),
+                    status: PresenceStatus::Offline,
+                    at: left.parse().unwrap_or(now),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    async fn next_offline(&self) -> Option<Millis> {
+        // The scheduler of a cluster node looks at the shared clocks every
+        // second anyway; grace periods are seconds long.
+        None
+    }
+}

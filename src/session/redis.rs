@@ -1,0 +1,440 @@
+//! Session clocks shared by a cluster, in Redis: one hash per session
+//! (`clock:{S}`: user, role, last activity, warned, timeouts), a sorted set
+//! of next deadlines (`clock-due`), and the expired sessions (`expired`).
+//!
+//! A deadline is claimed once cluster-wide by a Lua script that decides
+//! warning, expiry or "moved by activity" atomically, and leases each
+//! event it hands out (`clock-leased`): the claimer delivers it and calls
+//! `done`; a claimer that dies leaves the lease to run out, and the next
+//! node's claim hands the same event out again. Activity is coalesced on
+//! each node: the shared clock moves only when it moves by more than a
+//! small step, so client events cost no Redis round trip each.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ::redis::Script;
+use async_trait::async_trait;
+use parking_lot::Mutex;
+
+use super::{SessionClocks, SessionEvent, SessionKey, SessionSnapshot, Touch};
+use crate::clock::Millis;
+use crate::cluster::RedisLink;
+use crate::config::SessionConfig;
+
+/// Longest a node may hold back activity before the shared clock hears of it.
+const MAX_STEP: Millis = 1_000;
+
+/// How long a claimed warning or expiry is reserved for its claimer.
+const LEASE: Millis = 10_000;
+
+/// Records activity (creating the clock when `ARGV[8]` is 1); 0 when the
+/// session has expired, -1 when unknown and not created, else 1.
+const TOUCH: &str = r#"
+local p, s, user, role, now, idle, warn, create = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
+if redis.call('ZSCORE', p .. ':expired', s) then return 0 end
+local ck = p .. ':clock:{' .. s .. '}'
+if redis.call('EXISTS', ck) == 1 then
+  local last = tonumber(redis.call('HGET', ck, 'last'))
+  if now > last then
+    redis.call('HSET', ck, 'last', now, 'warned', 0)
+    local i = tonumber(redis.call('HGET', ck, 'idle'))
+    local w = tonumber(redis.call('HGET', ck, 'warn'))
+    redis.call('ZADD', p .. ':clock-due', now + i - w, s)
+  end
+  return 1
+end
+if create ~= '1' then return -1 end
+redis.call('HSET', ck, 'user', user, 'role', role, 'last', now, 'warned', 0, 'idle', idle, 'warn', warn)
+redis.call('ZADD', p .. ':clock-due', now + idle - warn, s)
+return 1
+"#;
+
+/// Claims every warning and expiry due at `ARGV[2]` (and events whose
+/// lease ran out); returns them as JSON members of the lease set.
+const CLAIM: &str = r#"
+local p, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local leased, due = p .. ':clock-leased', p .. ':clock-due'
+local out = {}
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', leased, '-inf', now, 'LIMIT', 0, 100)) do
+  redis.call('ZADD', leased, now + lease, m)
+  table.insert(out, m)
+end
+for _, s in ipairs(redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, 200)) do
+  local ck = p .. ':clock:{' .. s .. '}'
+  local f = redis.call('HMGET', ck, 'last', 'idle', 'warn', 'warned', 'user')
+  if not f[1] then
+    redis.call('ZREM', due, s)
+  else
+    local expire_at = tonumber(f[1]) + tonumber(f[2])
+    local warn_at = expire_at - tonumber(f[3])
+    if now >= expire_at then
+      redis.call('ZREM', due, s)
+      redis.call('DEL', ck)
+      redis.call('ZADD', p .. ':expired', now, s)
+      local m = cjson.encode({'expired', s, f[5], 0, now})
+      redis.call('ZADD', leased, now + lease, m)
+      table.insert(out, m)
+    elseif now >= warn_at and f[4] == '0' then
+      redis.call('HSET', ck, 'warned', 1)
+      redis.call('ZADD', due, expire_at, s)
+      local m = cjson.encode({'warning', s, f[5], expire_at - now, now})
+      redis.call('ZADD', leased, now + lease, m)
+      table.insert(out, m)
+    elseif f[4] == '1' then
+      redis.call('ZADD', due, expire_at, s)
+    else
+      redis.call('ZADD', due, warn_at, s)
+    end
+  end
+end
+return out
+"#;
+
+/// Ends a session now; 1 when it was not already expired.
+const EXPIRE: &str = r#"
+local p, s, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+redis.call('DEL', p .. ':clock:{' .. s .. '}')
+redis.call('ZREM', p .. ':clock-due', s)
+return redis.call('ZADD', p .. ':expired', 'NX', now, s)
+"#;
+
+pub struct RedisSessions {
+    link: Arc<RedisLink>,
+    config: SessionConfig,
+    touch: Script,
+    claim: Script,
+    expire: Script,
+    /// Per session: the activity time the shared clock last heard from
+    /// this node (coalescing).
+    pushed: Mutex<HashMap<Arc<str>, Millis>>,
+    /// Events this node claimed and has not yet reported done.
+    claimed: Mutex<HashMap<SessionEvent, String>>,
+}
+
+impl RedisSessions {
+    pub fn new(link: Arc<RedisLink>, config: SessionConfig) -> Self {
+        Self {
+            link,
+            config,
+            touch: Script::new(TOUCH),
+            claim: Script::new(CLAIM),
+            expire: Script::new(EXPIRE),
+            pushed: Mutex::new(HashMap::new()),
+            claimed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn prefix(&self) -> String {
+        self.link.keys().prefix().to_string()
+    }
+
+    /// The coalescing step for a role: at most a second, and small against
+    /// the warning lead time so a warning never comes noticeably early.
+    fn step(&self, role: &str) -> Millis {
+        let t = self.config.for_role(role);
+        (t.warning_before.as_millis() as Millis / 10).clamp(0, MAX_STEP)
+    }
+
+    async fn run_touch(&self, key: &SessionKey, now: Millis, create: bool) -> Option<i64> {
+        let t = self.config.for_role(&key.role);
+        let p = self.prefix();
+        let result = self
+            .link
+            .run(|mut c| async move {
+                self.touch
+                    .arg(&p)
+                    .arg(&*key.session_id)
+                    .arg(&*key.user_id)
+                    .arg(&*key.role)
+                    .arg(now)
+                    .arg(t.idle_timeout.as_millis() as i64)
+                    .arg(t.warning_before.as_millis() as i64)
+                    .arg(if create { "1" } else { "0" })
+                    .invoke_async::<i64>(&mut c)
+                    .await
+            })
+            .await;
+        match result {
+            Ok(r) => {
+                if r == 1 {
+                    self.pushed.lock().insert(key.session_id.clone(), now);
+                }
+                Some(r)
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Rewrites the clocks of this node's sessions (after Redis came back)
+    /// and the expired sessions from the durable store.
+    pub async fn rejoin(&self, keys: &[SessionKey], expired: &[String], now: Millis) {
+        if !expired.is_empty() {
+            let (key, expired) = (self.link.keys().expired(), expired.to_vec());
+            let _ = self
+                .link
+                .run(|mut c| async move {
+                    let mut pipe = ::redis::pipe();
+                    for s in &expired {
+                        pipe.cmd("ZADD")
+                            .arg(&key)
+                            .arg("NX")
+                            .arg(now)
+                            .arg(s)
+                            .ignore();
+                    }
+                    pipe.query_async::<()>(&mut c).await
+                })
+                .await;
+        }
+        for k in keys {
+            self.run_touch(k, now, true).await;
+        }
+    }
+}
+
+fn parse_event(member: &str) -> Option<SessionEvent> {
+    let v: serde_json::Value = serde_json::from_str(member).ok()?;
+    let kind = v.get(0)?.as_str()?;
+    let session_id = v.get(1)?.as_str()?.to_string();
+    let user_id = v.get(2)?.as_str()?.to_string();
+    match kind {
+        "expired" => Some(SessionEvent::Expired {
+            session_id,
+            user_id,
+        }),
+        "warning" => Some(SessionEvent::Warning {
+            session_id,
+            user_id,
+            time_remaining: v.get(3)?.as_i64()?,
+        }),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl SessionClocks for RedisSessions {
+    async fn start(&self, key: &SessionKey, now: Millis) -> Touch {
+        match self.run_touch(key, now, true).await {
+            Some(0) => Touch::Expired,
+            // Redis unreachable: the node serves its own sockets; the
+            // durable record of expired sessions was checked at start and
+            // is rewritten on rejoin.
+            _ => Touch::Active,
+        }
+    }
+
+    async fn touch(&self, key: &SessionKey, now: Millis) -> Touch {
+        let step = self.step(&key.role);
+        let fresh = self
+            .pushed
+            .lock()
+            .get(&key.session_id)
+            .is_some_and(|at| now - *at < step && now >= *at);
+        if fresh {
+            return Touch::Active;
+        }
+        match self.run_touch(key, now, true).await {
+            Some(0) => Touch::Expired,
+            _ => Touch::Active,
+        }
+    }
+
+    async fn touch_id(&self, session_id: &str, now: Millis) -> Option<Touch> {
+        let key = SessionKey {
+            session_id: Arc::from(session_id),
+            user_id: Arc::from(""),
+            role: Arc::from(""),
+        };
+        match self.run_touch(&key, now, false).await {
+            Some(0) => Some(Touch::Expired),
+            Some(-1) => None,
+            Some(_) => Some(Touch::Active),
+            None => None,
+        }
+    }
+
+    async fn expire(&self, session_id: &str, now: Millis) -> bool {
+        self.pushed.lock().remove(session_id);
+        let p = self.prefix();
+        self.link
+            .run(|mut c| async move {
+                self.expire
+                    .arg(&p)
+                    .arg(session_id)
+                    .arg(now)
+                    .invoke_async::<i64>(&mut c)
+                    .await
+            })
+            .await
+            .is_ok_and(|n| n == 1)
+    }
+
+    async fn is_expired(&self, session_id: &str) -> bool {
+        let key = self.link.keys().expired();
+        self.link
+            .run(|mut c| async move {
+                ::redis::cmd("ZSCORE")
+                    .arg(&key)
+                    .arg(session_id)
+                    .query_async::<Option<f64>>(&mut c)
+                    .await
+            })
+            .await
+            .is_ok_and(|s| s.is_some())
+    }
+
+    async fn restore_expired(&self, sessions: Vec<String>, at: Millis) {
+        self.rejoin(&[], &sessions, at).await;
+    }
+
+    async fn forget_expired_before(&self, before: Millis) {
+        let key = self.link.keys().expired();
+        let _ = self
+            .link
+            .run(|mut c| async move {
+                ::redis::cmd("ZREMRANGEBYSCORE")
+                    .arg(&key)
+                    .arg("-inf")
+                    .arg(format!("({before}"))
+                    .query_async::<i64>(&mut c)
+                    .await
+            })
+            .await;
+        self.pushed.lock().retain(|_, at| *at >= before);
+    }
+
+    async fn snapshot(&self, session_id: &str) -> Option<SessionSnapshot> {
+        let key = self.link.keys().session_clock(session_id);
+        let fields: HashMap<String, String> = self
+            .link
+            .run(|mut c| async move { ::redis::cmd("HGETALL").arg(&key).query_async(&mut c).await })
+            .await
+            .ok()?;
+        let num = |k: &str| fields.get(k).and_then(|v| v.parse::<Millis>().ok());
+        let last = num("last")?;
+        Some(SessionSnapshot {
+            session_id: session_id.to_string(),
+            user_id: fields.get("user")?.clone(),
+            role: fields.get("role")?.clone(),
+            last_activity: last,
+            expires_at: last + num("idle")?,
+            warned: num("warned") == Some(1),
+        })
+    }
+
+    async fn due(&self, now: Millis) -> Vec<SessionEvent> {
+        let p = self.prefix();
+        let members: Vec<String> = self
+            .link
+            .run(|mut c| async move {
+                self.claim
+                    .arg(&p)
+                    .arg(now)
+                    .arg(LEASE)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await
+            .unwrap_or_default();
+        let mut events = Vec::with_capacity(members.len());
+        let mut claimed = self.claimed.lock();
+        for m in members {
+            if let Some(e) = parse_event(&m) {
+                if let SessionEvent::Expired { session_id, .. } = &e {
+                    self.pushed.lock().remove(session_id.as_str());
+                }
+                claimed.insert(e.clone(), m);
+                events.push(e);
+            }
+        }
+        events
+    }
+
+    async fn done(&self, event: &SessionEvent) {
+        let Some(member) = self.claimed.lock().remove(event) else {
+            return;
+        };
+        let key = self.link.keys().clock_leased();
+        let _ = self
+            .link
+            .run(|mut c| async move {
+                ::redis::cmd("ZREM")
+                    .arg(&key)
+                    .arg(&member)
+                    .query_async::<i64>(&mut c)
+                    .await
+            })
+            .await;
+    }
+
+    async fn next_deadline(&self) -> Option<Millis> {
+        let (due, leased) = (
+            self.link.keys().clock_due(),
+            self.link.keys().clock_leased(),
+        );
+        let firsts: Vec<Vec<(String, f64)>> = self
+            .link
+            .run(|mut c| async move {
+                ::redis::pipe()
+                    .cmd("ZRANGE")
+                    .arg(&due)
+                    .arg(0)
+                    .arg(0)
+                    .arg("WITHSCORES")
+                    .cmd("ZRANGE")
+                    .arg(&leased)
+                    .arg(0)
+                    .arg(0)
+                    .arg("WITHSCORES")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await
+            .ok()?;
+        firsts
+            .into_iter()
+            .flatten()
+            .map(|(_, at)| at as Millis)
+            .min()
+    }
+
+    async fn active_count(&self) -> usize {
+        let key = self.link.keys().clock_due();
+        self.link
+            .run(|mut c| async move {
+                ::redis::cmd("ZCARD")
+                    .arg(&key)
+                    .query_async::<usize>(&mut c)
+                    .await
+            })
+            .await
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claimed_members_read_back_as_events() {
+        assert_eq!(
+            parse_event(r#"["warning","s1","u1",300000,5]"#),
+            Some(SessionEvent::Warning {
+                session_id: "s1".into(),
+                user_id: "u1".into(),
+                time_remaining: 300_000
+            })
+        );
+        assert_eq!(
+            parse_event(r#"["expired","s1","u1",0,5]"#),
+            Some(SessionEvent::Expired {
+                session_id: "s1".into(),
+                user_id: "u1".into()
+            })
+        );
+        assert_eq!(parse_event(r#"["other","s1","u1",0,5]"#), None);
+        assert_eq!(parse_event("not json"), None);
+    }
+}
