@@ -86,7 +86,12 @@ export class RedisServer {
     this.log = '';
   }
 
-  async start() {
+  /**
+   * Start redis-server on this.port. On the first start a port that another process took meanwhile
+   * (freePort() only finds one that was free a moment ago) is replaced by a new one; on a restart the
+   * port is kept, as the nodes' REDIS_URL names it.
+   */
+  async start({ retries = this.started ? 0 : 3 } = {}) {
     const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
     if (probe.error) {
       throw new Error(
@@ -94,6 +99,20 @@ export class RedisServer {
           'install the Debian package redis-server (scripts/setup.sh does)',
       );
     }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this._start();
+        this.started = true;
+        return;
+      } catch (e) {
+        if (!e.portTaken || attempt >= retries) throw e;
+        this.port = await freePort();
+        this.url = `redis://127.0.0.1:${this.port}`;
+      }
+    }
+  }
+
+  async _start() {
     this.log = '';
     const proc = spawn(
       'redis-server',
@@ -111,12 +130,16 @@ export class RedisServer {
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
       if (proc.exitCode !== null || proc.signalCode !== null) {
-        throw new Error(`redis-server on port ${this.port} exited at start:\n${this.log.slice(-2000)}`);
+        const err = new Error(`redis-server on port ${this.port} exited at start:\n${this.log.slice(-2000)}`);
+        err.portTaken = /Address already in use/.test(this.log);
+        this.proc = null;
+        throw err;
       }
-      if (await redisPing(this.port)) return;
+      // our own process's line, not just any server answering on that port
+      if (/Ready to accept connections/.test(this.log) && (await redisPing(this.port))) return;
       await sleep(30);
     }
-    throw new Error(`redis-server on port ${this.port} did not answer PING within 10s:\n${this.log.slice(-2000)}`);
+    throw new Error(`redis-server on port ${this.port} did not get ready within 10s:\n${this.log.slice(-2000)}`);
   }
 
   /** Stop it (SIGKILL by default: an outage, not a maintenance). */
@@ -223,19 +246,52 @@ export async function waitReady(node, { ms = 20_000, redis = 'ok' } = {}) {
   );
 }
 
-/** A HeraldServer that remembers its node id and is tracked for clean-up. */
+/**
+ * A HeraldServer that remembers its node id and is tracked for clean-up. Its first start uses
+ * HERALD_PORT=0 and reads the port from the "herald listening addr=..." line, so that files running in
+ * parallel never race for a port; a restart keeps that port.
+ */
 class ClusterNode extends HeraldServer {
   constructor(opts, nodeId) {
-    super(opts);
+    super({ ...opts, port: 0 });
     this.nodeId = nodeId;
   }
 
   async start() {
-    try {
-      await super.start();
-    } finally {
-      if (this.proc) track(this.proc);
+    this.log = '';
+    const proc = track(spawn(HERALD_BIN, ['serve'], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] }));
+    this.proc = proc;
+    const onData = (d) => {
+      this.log += d.toString();
+      if (this.log.length > 200_000) this.log = this.log.slice(-100_000);
+      if (process.env.HERALD_E2E_VERBOSE) process.stderr.write(`[${this.nodeId}] ${d}`);
+      if (this.port === 0) {
+        const m = this.log.match(/herald listening addr=\S*:(\d+)/);
+        if (m) {
+          this.port = Number(m[1]);
+          this.url = `http://127.0.0.1:${this.port}`;
+        }
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        throw new Error(`${this.nodeId} exited before ready (${proc.exitCode ?? proc.signalCode})\n${this.log.slice(-4000)}`);
+      }
+      if (this.port !== 0) {
+        try {
+          const r = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(1000) });
+          if (r.status === 200) return;
+        } catch {
+          /* not listening yet */
+        }
+      }
+      await sleep(50);
     }
+    proc.kill('SIGKILL');
+    throw new Error(`${this.nodeId} not ready within 20s\n${this.log.slice(-4000)}`);
   }
 
   get running() {
@@ -354,7 +410,6 @@ export async function startCluster({ nodes = 3, env = {}, nodeEnv = [], redis, d
     list.push(
       new ClusterNode(
         {
-          port: await freePort(),
           dataDir: mkdtempSync(join(tmpdir(), `herald-e2e-${NODE_IDS[i]}-`)),
           secret,
           apiKeys,
@@ -386,7 +441,7 @@ export async function startCluster({ nodes = 3, env = {}, nodeEnv = [], redis, d
 /** Spawn `herald serve` with a full environment and wait for it to exit (or `ms`); { code, signal, log, exited }. */
 export async function runToExit(env, ms = 15_000) {
   const dataDir = mkdtempSync(join(tmpdir(), 'herald-e2e-exit-'));
-  const full = { ...process.env, HERALD_HOST: '127.0.0.1', HERALD_PORT: String(await freePort()), HERALD_DATA_DIR: dataDir, ...env };
+  const full = { ...process.env, HERALD_HOST: '127.0.0.1', HERALD_PORT: '0', HERALD_DATA_DIR: dataDir, ...env };
   for (const [k, v] of Object.entries(full)) if (v === undefined || v === null) delete full[k];
   const proc = track(spawn(HERALD_BIN, ['serve'], { env: full, stdio: ['ignore', 'pipe', 'pipe'] }));
   let log = '';

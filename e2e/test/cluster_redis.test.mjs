@@ -49,29 +49,51 @@ describe('Redis outage and return (HERALD_CLUSTER_NODE_TIMEOUT=3s)', () => {
     }
   });
 
-  it('Redis down: each node keeps delivering to its own sockets; answers needing other nodes are partial', async () => {
+  it('Redis down: each node keeps delivering to its own sockets (notifications, user events, acks); answers are partial', async () => {
     assert.equal(cl.redis.running, false);
     for (const [i, s] of stay.entries()) {
       const r = await s.node.notify(s.id.userId, { id: rid('local'), title: `local on ${s.node.nodeId}` });
       assert.equal(r.status, 202, r.text);
       assert.equal(r.body.deliveredTo, 1, `${s.node.nodeId}: ${r.text}`);
       assert.strictEqual(r.body.partial, true, `${s.node.nodeId}: a notification answer without the other nodes is partial: ${r.text}`);
-      assert.equal((await s.sock.waitFor('critical_notification')).title, `local on ${s.node.nodeId}`);
+      const n = await s.sock.waitFor('critical_notification');
+      assert.equal(n.title, `local on ${s.node.nodeId}`);
 
-      const users = await s.node.api('GET', '/api/v1/users');
-      assert.equal(users.status, 200, users.text);
-      assert.strictEqual(users.body.partial, true, `${s.node.nodeId}: ${users.text}`);
-      assert.ok(users.body.users.includes(s.id.userId), `${s.node.nodeId} lists its own socket's user: ${users.text}`);
-
-      const one = await s.node.api('GET', `/api/v1/users/${s.id.userId}`);
-      assert.equal(one.status, 200, one.text);
-      assert.equal(one.body.connections, 1, one.text);
-
-      // role events and acknowledgements keep working locally too
       const ev = await s.node.api('POST', `/api/v1/users/${s.id.userId}/events`, { event: 'local_ping', data: i });
+      assert.equal(ev.status, 202, ev.text);
       assert.equal(ev.body.deliveredTo, 1, ev.text);
       assert.equal(await s.sock.waitFor('local_ping'), i);
+
+      const ack = await s.sock.emitAck('acknowledge_notification', { notificationId: n.id });
+      assert.equal(ack.ok, true, JSON.stringify(ack));
+      assert.equal((await s.sock.waitFor('notification_acknowledged')).notificationId, n.id);
     }
+  });
+
+  it('Redis down: GET /users, /users/{id}, /users/{id}/sessions, /sessions/{id}, /presence list the node\'s own sockets, marked partial', async () => {
+    assert.equal(cl.redis.running, false);
+    const problems = [];
+    const check = (ok, what) => ok || problems.push(what);
+    for (const s of stay) {
+      const n = s.node.nodeId;
+      const socketId = s.sock.connectedPayload.socketId;
+      const users = await s.node.api('GET', '/api/v1/users');
+      check(users.status === 200 && users.body.partial === true, `${n} GET /users partial: ${users.text}`);
+      check(users.body?.users?.includes(s.id.userId), `${n} GET /users lists its own socket's user: ${users.text}`);
+
+      const one = await s.node.api('GET', `/api/v1/users/${s.id.userId}`);
+      check(one.body?.connected === true && one.body?.connections === 1, `${n} GET /users/{id} counts its own socket: ${one.text}`);
+
+      const sess = await s.node.api('GET', `/api/v1/users/${s.id.userId}/sessions`);
+      check(sess.body?.sessions?.some((x) => x.socketId === socketId && x.node === n), `${n} GET /users/{id}/sessions: ${sess.text}`);
+
+      const live = await s.node.api('GET', `/api/v1/sessions/${s.id.sessionId}`);
+      check(live.status === 200 && live.body.sockets?.some((x) => x.socketId === socketId), `${n} GET /sessions/{id}: ${live.status} ${live.text}`);
+
+      const p = await s.node.api('GET', `/api/v1/presence?userIds=${s.id.userId}`);
+      check(p.body?.presence?.[0]?.status === 'online' && p.body.presence[0].connections === 1, `${n} GET /presence: ${p.text}`);
+    }
+    assert.deepEqual(problems, [], problems.join('\n'));
   });
 
   it('Redis down: a new socket on a node connects, catches up, and gets live notifications there', async () => {
