@@ -51,7 +51,7 @@ use crate::hub::{Engines, Hub};
 use crate::registry::{MemoryRegistry, RedisRegistry, Registry};
 use crate::session::{MemorySessions, RedisSessions, SessionClocks};
 use crate::sockets::Sockets;
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
 
 /// How often retention is enforced.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
@@ -74,9 +74,7 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
     let config = Arc::new(config);
     let node: Arc<str> = Arc::from(config.cluster.node_id.as_str());
     let store: Arc<dyn Store> = match &config.database_url {
-        Some(_url) => {
-            return Err(StoreError::Unavailable("TEMP: postgres store not merged".into()).into())
-        }
+        Some(url) => Arc::new(PostgresStore::connect(url.expose()).await?),
         None => Arc::new(SqliteStore::open(&config.data_dir).await?),
     };
     let sockets = Arc::new(Sockets::default());
@@ -185,9 +183,20 @@ pub struct Running {
     pub addr: SocketAddr,
     pub hub: Arc<Hub>,
     task: JoinHandle<std::io::Result<()>>,
+    /// The scheduler, the purger and the cluster tasks.
+    background: Vec<tokio::task::AbortHandle>,
 }
 
 impl Running {
+    /// Stops everything at once with no goodbye, as `kill -9` would: no
+    /// socket is closed and the cluster is not told (tests of node loss).
+    pub fn crash(self) {
+        for task in &self.background {
+            task.abort();
+        }
+        self.task.abort();
+    }
+
     /// Waits for the server to finish (after its shutdown signal).
     pub async fn wait(self) -> std::io::Result<()> {
         self.task
@@ -255,6 +264,9 @@ pub async fn start_with_clock(
         })
     };
 
+    background.push(purger);
+    let handles: Vec<tokio::task::AbortHandle> =
+        background.iter().map(|t| t.abort_handle()).collect();
     let app = app(hub.clone());
     let closing = hub.clone();
     let task = tokio::spawn(async move {
@@ -283,7 +295,6 @@ pub async fn start_with_clock(
         for task in background {
             task.abort();
         }
-        purger.abort();
         closing.close_store().await;
         tracing::info!("stopped");
         result
@@ -292,5 +303,6 @@ pub async fn start_with_clock(
         addr: local,
         hub,
         task,
+        background: handles,
     })
 }

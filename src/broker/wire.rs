@@ -150,12 +150,14 @@ impl Op {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn a_notification_crosses_intact() {
         let n = Notification::from_body(
-            json!({"id": "n1", "severity": "critical", "value": 914.90173876894448}),
+            serde_json::from_str(
+                r#"{"id": "n1", "severity": "critical", "value": 914.90173876894448}"#,
+            )
+            .unwrap(),
             || unreachable!(),
             7,
         )

@@ -82,12 +82,13 @@ impl Resync for Rejoin {
             tracing::warn!(error = %e, "rejoin: heartbeat failed");
             return;
         }
-        let handles = hub.local_handles();
-        let conns: Vec<_> = handles.iter().map(|h| h.conn.clone()).collect();
-        if let Err(e) = self.registry.rewrite(&conns, now).await {
+        let here = || hub.local_handles().iter().map(|h| h.conn.clone()).collect();
+        if let Err(e) = self.registry.rewrite(here, now).await {
             tracing::warn!(error = %e, "rejoin: could not rewrite this node's sockets");
             return;
         }
+        let handles = hub.local_handles();
+        let conns: Vec<_> = handles.iter().map(|h| h.conn.clone()).collect();
         let keys: Vec<SessionKey> = conns
             .iter()
             .map(|c| SessionKey::new(&c.session_id, &c.user_id, &c.role))

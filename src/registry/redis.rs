@@ -231,19 +231,25 @@ return out
             .await
     }
 
-    /// Replaces what Redis holds of this node with `conns` (after Redis
-    /// came back, or after this node was taken for dead).
+    /// Replaces what Redis holds of this node with the sockets `here`
+    /// lists (after Redis came back, or after this node was taken for
+    /// dead). The list is taken after the old entries are cleared: a socket
+    /// attaching meanwhile is either in it or registers itself afterwards.
     pub async fn rewrite(
         &self,
-        conns: &[Arc<Conn>],
+        here: impl FnOnce() -> Vec<Arc<Conn>>,
         now: Millis,
-    ) -> Result<(), crate::cluster::LinkError> {
+    ) -> Result<usize, crate::cluster::LinkError> {
         self.clear(now).await?;
+        let conns = here();
         for chunk in conns.chunks(500) {
             let p = self.prefix();
             let node = self.link.node().to_string();
             self.link
                 .run(|mut c| async move {
+                    // A pipeline does not reload a script Redis has lost
+                    // (it restarted empty): load it first.
+                    self.attach.load_async(&mut c).await?;
                     let mut pipe = ::redis::pipe();
                     for conn in chunk {
                         let entry = entry_json(conn);
@@ -262,7 +268,7 @@ return out
                 })
                 .await?;
         }
-        Ok(())
+        Ok(conns.len())
     }
 
     /// The nodes holding sockets of one user or session (by the index key).

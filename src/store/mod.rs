@@ -2,13 +2,19 @@
 //! behind one trait so the embedded SQLite store and a PostgreSQL store are
 //! interchangeable.
 
+#[cfg(test)]
+mod conformance;
+mod marks;
 mod pending;
+mod postgres;
+mod rows;
 mod sqlite;
 mod statements;
 mod writer;
 
 use async_trait::async_trait;
 
+pub use postgres::{drop_fresh_database, fresh_database, PostgresStore};
 pub use sqlite::SqliteStore;
 
 use crate::clock::Millis;

@@ -3,6 +3,11 @@
 //! pending costs no query. It may over-count (a query that finds nothing),
 //! never under-count: it is reloaded from the database after a purge or a
 //! failed batch.
+//!
+//! Only SQLite keeps such a count: its writer thread is the only writer by
+//! construction, since a cluster of nodes requires PostgreSQL. Nodes that
+//! share one PostgreSQL database would each count wrong; that store reads
+//! a partial index of the unacknowledged instead.
 
 use std::collections::HashMap;
 

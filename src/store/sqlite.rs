@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Row, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
 use tokio::sync::oneshot;
 
 use super::pending::Pending;
+use super::rows::{self, Columns, SELECT_USER};
 use super::statements::Statements;
 use super::writer::{self, Write};
 use super::{Acknowledged, Inserted, Store, StoreError, UserNotification};
@@ -28,33 +27,6 @@ pub struct SqliteStore {
     /// checkpointed) before the process exits.
     writer_thread: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
     pending: Arc<Pending>,
-}
-
-const SELECT_USER: &str =
-    "SELECT r.seq, r.user_id, r.delivered_at, r.acknowledged_at, n.id, n.body, n.created_at \
-     FROM recipients r JOIN notifications n ON n.id = r.notification_id";
-
-fn recipient(row: &SqliteRow) -> Result<Recipient, sqlx::Error> {
-    Ok(Recipient {
-        user_id: row.try_get("user_id")?,
-        delivered_at: row.try_get("delivered_at")?,
-        acknowledged_at: row.try_get("acknowledged_at")?,
-    })
-}
-
-pub(super) fn notification(row: &SqliteRow) -> Result<Notification, StoreError> {
-    let id: String = row.try_get("id")?;
-    let body: String = row.try_get("body")?;
-    let created_at: i64 = row.try_get("created_at")?;
-    Notification::from_stored(id, created_at, &body).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn user_notification(row: &SqliteRow) -> Result<UserNotification, StoreError> {
-    Ok(UserNotification {
-        seq: row.try_get("seq")?,
-        notification: notification(row)?,
-        recipient: recipient(row)?,
-    })
 }
 
 /// The writer's own connection, with the pool's settings: WAL, a full
@@ -166,14 +138,17 @@ impl Store for SqliteStore {
         else {
             return Ok(None);
         };
-        let n = notification(&row)?;
-        let rows = sqlx::query(
+        let n = rows::notification(&row)?;
+        let recipients = sqlx::query(
             "SELECT user_id, delivered_at, acknowledged_at FROM recipients WHERE notification_id = ? ORDER BY seq",
         )
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        let recipients = rows.iter().map(recipient).collect::<Result<Vec<_>, _>>()?;
+        let recipients = recipients
+            .iter()
+            .map(rows::recipient)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Some((n, recipients)))
     }
 
@@ -189,7 +164,7 @@ impl Store for SqliteStore {
         .bind(user)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(user_notification).transpose()
+        row.as_ref().map(rows::user_notification).transpose()
     }
 
     async fn list(
@@ -206,25 +181,17 @@ impl Store for SqliteStore {
         {
             return Ok(Vec::new());
         }
-        let condition = match filter {
-            StateFilter::All => "",
-            StateFilter::Unacknowledged => "AND r.acknowledged_at IS NULL",
-            StateFilter::Pending => "AND r.acknowledged_at IS NULL AND r.delivered_at IS NULL",
-            StateFilter::Delivered => {
-                "AND r.acknowledged_at IS NULL AND r.delivered_at IS NOT NULL"
-            }
-            StateFilter::Acknowledged => "AND r.acknowledged_at IS NOT NULL",
-        };
+        let condition = rows::state_condition(filter);
         let sql = format!(
             "{SELECT_USER} WHERE r.user_id = ? AND r.seq > ? {condition} ORDER BY r.seq LIMIT ?"
         );
-        let rows = sqlx::query(&sql)
+        let listed = sqlx::query(&sql)
             .bind(user)
             .bind(after)
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(user_notification).collect()
+        listed.iter().map(rows::user_notification).collect()
     }
 
     async fn purge(
@@ -257,13 +224,13 @@ impl Store for SqliteStore {
     }
 
     async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT session_id FROM expired_sessions WHERE expired_at >= ?")
+        let expired = sqlx::query("SELECT session_id FROM expired_sessions WHERE expired_at >= ?")
             .bind(since)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
+        Ok(expired
             .iter()
-            .map(|r| r.try_get("session_id"))
+            .map(|r| r.text("session_id"))
             .collect::<Result<_, _>>()?)
     }
 
@@ -287,158 +254,11 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    //! SQLite's own tests; the contract both engines keep is tested in
+    //! `conformance.rs`.
+
     use super::*;
-    use serde_json::json;
-
-    async fn store() -> (SqliteStore, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        (SqliteStore::open(dir.path()).await.unwrap(), dir)
-    }
-
-    fn note(id: &str, title: &str, at: Millis) -> Notification {
-        Notification::from_body(json!({"id": id, "title": title}), || unreachable!(), at).unwrap()
-    }
-
-    #[tokio::test]
-    async fn first_body_stands_and_recipients_are_idempotent() {
-        let (s, _d) = store().await;
-        let a = s
-            .insert(&note("n1", "first", 1), &["u1".into()])
-            .await
-            .unwrap();
-        assert_eq!(a.new_for, vec![true]);
-        let b = s
-            .insert(&note("n1", "second", 2), &["u1".into(), "u2".into()])
-            .await
-            .unwrap();
-        assert_eq!(b.new_for, vec![false, true]);
-        assert_eq!(b.notification.body["title"], "first");
-        let (_, recipients) = s.notification("n1").await.unwrap().unwrap();
-        assert_eq!(recipients.len(), 2);
-    }
-
-    #[tokio::test]
-    async fn acknowledgement_is_per_recipient_and_first_time_stands() {
-        let (s, _d) = store().await;
-        s.insert(&note("n1", "t", 1), &["u1".into(), "u2".into()])
-            .await
-            .unwrap();
-        let first = Acknowledged {
-            at: 10,
-            first: true,
-        };
-        assert_eq!(s.acknowledge("n1", "u1", 10).await.unwrap(), Some(first));
-        // Again, even at the same millisecond: the first time stands, and
-        // this one is not the first.
-        let again = Acknowledged {
-            at: 10,
-            first: false,
-        };
-        assert_eq!(s.acknowledge("n1", "u1", 20).await.unwrap(), Some(again));
-        assert_eq!(s.acknowledge("n1", "u1", 10).await.unwrap(), Some(again));
-        assert_eq!(s.acknowledge("n1", "u3", 20).await.unwrap(), None);
-        assert_eq!(s.acknowledge("nope", "u1", 20).await.unwrap(), None);
-        let u2 = s.user_notification("n1", "u2").await.unwrap().unwrap();
-        assert_eq!(u2.recipient.acknowledged_at, None);
-    }
-
-    #[tokio::test]
-    async fn lists_filter_by_state_oldest_first_and_page() {
-        let (s, _d) = store().await;
-        for i in 0..5 {
-            s.insert(&note(&format!("n{i}"), "t", i), &["u".into()])
-                .await
-                .unwrap();
-        }
-        s.mark_delivered("n1", "u", 100);
-        s.acknowledge("n2", "u", 100).await.unwrap();
-        let ids =
-            |v: Vec<UserNotification>| v.into_iter().map(|x| x.notification.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids(s.list("u", StateFilter::All, 0, 100).await.unwrap()),
-            ["n0", "n1", "n2", "n3", "n4"]
-        );
-        assert_eq!(
-            ids(s
-                .list("u", StateFilter::Unacknowledged, 0, 100)
-                .await
-                .unwrap()),
-            ["n0", "n1", "n3", "n4"]
-        );
-        assert_eq!(
-            ids(s.list("u", StateFilter::Pending, 0, 100).await.unwrap()),
-            ["n0", "n3", "n4"]
-        );
-        assert_eq!(
-            ids(s.list("u", StateFilter::Delivered, 0, 100).await.unwrap()),
-            ["n1"]
-        );
-        assert_eq!(
-            ids(s
-                .list("u", StateFilter::Acknowledged, 0, 100)
-                .await
-                .unwrap()),
-            ["n2"]
-        );
-        let page = s.list("u", StateFilter::All, 0, 2).await.unwrap();
-        let next = s.list("u", StateFilter::All, page[1].seq, 2).await.unwrap();
-        assert_eq!(ids(next), ["n2", "n3"]);
-    }
-
-    #[tokio::test]
-    async fn purge_respects_both_retentions() {
-        let (s, _d) = store().await;
-        s.insert(&note("old-unacked", "t", 1), &["u".into()])
-            .await
-            .unwrap();
-        s.insert(&note("old-acked", "t", 1), &["u".into()])
-            .await
-            .unwrap();
-        s.insert(&note("new", "t", 50), &["u".into()])
-            .await
-            .unwrap();
-        s.acknowledge("old-acked", "u", 60).await.unwrap();
-        assert_eq!(s.purge(10, 10).await.unwrap(), 1);
-        assert!(s.notification("old-unacked").await.unwrap().is_none());
-        assert!(s.notification("old-acked").await.unwrap().is_some());
-        assert_eq!(s.purge(70, 10).await.unwrap(), 1);
-        assert!(s.notification("new").await.unwrap().is_some());
-    }
-
-    #[tokio::test]
-    async fn concurrent_writes_are_committed_together_and_each_answered() {
-        let (s, _d) = store().await;
-        let s = std::sync::Arc::new(s);
-        let writes: Vec<_> = (0..200)
-            .map(|i| {
-                let s = s.clone();
-                tokio::spawn(async move {
-                    s.insert(&note(&format!("n{i}"), "t", i), &["u".into()])
-                        .await
-                })
-            })
-            .collect();
-        for w in writes {
-            assert_eq!(w.await.unwrap().unwrap().new_for, vec![true]);
-        }
-        let acks: Vec<_> = (0..200)
-            .map(|i| {
-                let s = s.clone();
-                tokio::spawn(async move { s.acknowledge(&format!("n{i}"), "u", 1000 + i).await })
-            })
-            .collect();
-        for (i, a) in acks.into_iter().enumerate() {
-            let a = a.await.unwrap().unwrap().unwrap();
-            assert_eq!((a.at, a.first), (1000 + i as i64, true));
-        }
-        assert_eq!(
-            s.list("u", StateFilter::Acknowledged, 0, 1000)
-                .await
-                .unwrap()
-                .len(),
-            200
-        );
-    }
+    use crate::store::conformance::{note, sqlite as store};
 
     async fn unacked(s: &SqliteStore) -> usize {
         s.list("u", StateFilter::Unacknowledged, 0, 100)
@@ -466,23 +286,6 @@ mod tests {
         assert_eq!(unacked(&s).await, 0, "purged: b was older than 60");
         s.insert(&note("c", "t", 90), &["u".into()]).await.unwrap();
         assert_eq!(unacked(&s).await, 1);
-    }
-
-    #[tokio::test]
-    async fn the_stored_notification_is_the_one_answered() {
-        let (s, _d) = store().await;
-        // A float whose nearest double a fast parser can miss by one unit:
-        // the answer (the notification as received) and every later read
-        // (parsed from the stored text) must agree.
-        let body = serde_json::from_str(r#"{"id":"lab-1","value":914.90173876894448}"#).unwrap();
-        let n = Notification::from_body(body, || unreachable!(), 1).unwrap();
-        let answered = s.insert(&n, &["u".into()]).await.unwrap().notification;
-        let (stored, _) = s.notification("lab-1").await.unwrap().unwrap();
-        assert_eq!(stored.body, answered.body);
-        assert_eq!(
-            serde_json::to_string(&stored).unwrap(),
-            serde_json::to_string(&answered).unwrap()
-        );
     }
 
     #[tokio::test]

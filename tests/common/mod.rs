@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,9 +61,18 @@ impl TestServer {
 
     /// Starts on an existing data directory (restart tests).
     pub async fn start_in(dir: &Path, tweak: impl FnOnce(&mut FileConfig)) -> Self {
-        let config = base_config(dir, tweak);
         // Whole seconds, as JWT times are: a token's exp is exactly now + ttl.
         let clock = Arc::new(ManualClock::new(SystemClock.now_ms() / 1000 * 1000));
+        Self::start_with_clock(dir, clock, tweak).await
+    }
+
+    /// Starts with a clock of the caller's (nodes of one cluster test may share one).
+    pub async fn start_with_clock(
+        dir: &Path,
+        clock: Arc<ManualClock>,
+        tweak: impl FnOnce(&mut FileConfig),
+    ) -> Self {
+        let config = base_config(dir, tweak);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let running = herald::start_with_clock(config, clock.clone(), async move {
             let _ = rx.await;
@@ -78,6 +89,13 @@ impl TestServer {
             stop: Some(tx),
             running: Some(running),
             _dir: None,
+        }
+    }
+
+    /// Ends the node with no goodbye (`kill -9`).
+    pub fn crash(mut self) {
+        if let Some(r) = self.running.take() {
+            r.crash();
         }
     }
 

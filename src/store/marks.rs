@@ -1,0 +1,318 @@
+//! The PostgreSQL store's delivery marks: callers queue them without
+//! waiting, and one background task writes what has gathered in one
+//! statement per flush, so a burst of deliveries costs one round trip, not
+//! one per socket. A mark is never lost silently: one that finds the queue
+//! full, or that the database refuses through every retry, is logged with
+//! a count and counted in `herald_store_marks_dropped_total`.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::StoreError;
+use crate::clock::Millis;
+
+/// Marks queued and not yet taken by the task; past this a mark is dropped
+/// rather than pile up behind a slow database.
+const QUEUE: usize = 4096;
+
+/// How long the first mark of a flush waits for others, so that the marks
+/// of one notification's fan-out share a statement.
+const LINGER: Duration = Duration::from_millis(20);
+
+/// Most marks written by one statement; more wait for the next.
+const MOST_PER_FLUSH: usize = 1000;
+
+/// Retries of a flush the database refused, before its marks are dropped.
+const RETRIES: u32 = 3;
+
+/// The wait before the first retry; it doubles with each one.
+const BACKOFF: Duration = Duration::from_millis(100);
+
+/// How long one flush may take before it counts as failed.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How long an acknowledgement waits for the marks queued before it. In an
+/// outage it goes on without them (it will most likely fail too), so a
+/// failing database answers as fast as the pool does.
+const SETTLE_WAIT: Duration = Duration::from_secs(1);
+
+/// One recipient's first hand-over.
+struct Mark {
+    id: String,
+    user: String,
+    at: Millis,
+}
+
+enum Order {
+    Mark(Mark),
+    /// Answered once the marks queued before it are written (or, the
+    /// database failing, once their first attempt has failed).
+    Settle(oneshot::Sender<()>),
+    /// Write everything queued, then stop.
+    Close,
+}
+
+#[derive(Default)]
+struct Counts {
+    /// Marks queued and neither written nor dropped yet.
+    unsettled: AtomicUsize,
+    /// Marks refused by a full queue since the task last reported them.
+    unreported: AtomicU64,
+    /// Every mark dropped, for tests.
+    dropped: AtomicU64,
+}
+
+impl Counts {
+    fn dropped(&self, count: u64) {
+        self.dropped.fetch_add(count, Ordering::Relaxed);
+        metrics::counter!("herald_store_marks_dropped_total").increment(count);
+    }
+
+    /// `count` marks are written or dropped.
+    fn settled(&self, count: usize) {
+        self.unsettled.fetch_sub(count, Ordering::SeqCst);
+    }
+}
+
+pub struct Marks {
+    orders: mpsc::Sender<Order>,
+    counts: Arc<Counts>,
+    task: parking_lot::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Marks {
+    /// Starts the task that writes marks through `pool`.
+    pub fn start(pool: PgPool) -> Self {
+        let (orders, rx) = mpsc::channel(QUEUE);
+        let counts = Arc::new(Counts::default());
+        let task = tokio::spawn(run(pool, rx, counts.clone()));
+        Self {
+            orders,
+            counts,
+            task: parking_lot::Mutex::new(Some(task)),
+        }
+    }
+
+    pub fn queue(&self, id: &str, user: &str, at: Millis) {
+        let mark = Mark {
+            id: id.to_string(),
+            user: user.to_string(),
+            at,
+        };
+        // Counted before it is queued, so that `settle` never misses it.
+        self.counts.unsettled.fetch_add(1, Ordering::SeqCst);
+        match self.orders.try_send(Order::Mark(mark)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.counts.settled(1);
+                self.counts.dropped(1);
+                // Reported, with a count, by the task after its next flush.
+                self.counts.unreported.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.counts.settled(1);
+                self.counts.dropped(1);
+                tracing::warn!(
+                    count = 1,
+                    "delivery mark dropped: it came after the store was closed"
+                );
+            }
+        }
+    }
+
+    /// Waits (briefly) until the marks queued so far are written, so that
+    /// an acknowledgement commits after the marks queued before it.
+    pub async fn settle(&self) {
+        if self.counts.unsettled.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let (tx, rx) = oneshot::channel();
+        let settled = async {
+            if self.orders.send(Order::Settle(tx)).await.is_ok() {
+                let _ = rx.await;
+            }
+        };
+        if tokio::time::timeout(SETTLE_WAIT, settled).await.is_err() {
+            tracing::debug!("went on without waiting for the delivery marks before it");
+        }
+    }
+
+    /// Writes every queued mark, then stops the task.
+    pub async fn close(&self) {
+        let _ = self.orders.send(Order::Close).await;
+        let task = self.task.lock().take();
+        if let Some(task) = task {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "the delivery marks' task failed");
+            }
+        }
+    }
+
+    /// How many marks were dropped so far.
+    #[cfg(test)]
+    pub fn dropped(&self) -> u64 {
+        self.counts.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// What the task holds between taking orders and writing.
+#[derive(Default)]
+struct Held {
+    marks: Vec<Mark>,
+    waiting: Vec<oneshot::Sender<()>>,
+    closing: bool,
+}
+
+impl Held {
+    fn take(&mut self, order: Order, rx: &mut mpsc::Receiver<Order>) {
+        match order {
+            Order::Mark(m) => self.marks.push(m),
+            Order::Settle(w) => self.waiting.push(w),
+            Order::Close => {
+                self.closing = true;
+                // No more orders; those already queued are still written.
+                rx.close();
+                while let Ok(order) = rx.try_recv() {
+                    self.take(order, rx);
+                }
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.marks.is_empty() && self.waiting.is_empty()
+    }
+
+    /// True when the held marks are written now, without lingering.
+    fn due(&self) -> bool {
+        self.closing || !self.waiting.is_empty() || self.marks.len() >= MOST_PER_FLUSH
+    }
+
+    fn answer(&mut self) {
+        for w in self.waiting.drain(..) {
+            let _ = w.send(());
+        }
+    }
+}
+
+async fn run(pool: PgPool, mut rx: mpsc::Receiver<Order>, counts: Arc<Counts>) {
+    let mut held = Held::default();
+    loop {
+        if held.is_empty() {
+            if held.closing {
+                return;
+            }
+            match rx.recv().await {
+                Some(order) => held.take(order, &mut rx),
+                // The store is gone without closing: nothing more will come.
+                None => return,
+            }
+        }
+        let until = Instant::now() + LINGER;
+        while !held.due() {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(order)) => held.take(order, &mut rx),
+                Ok(None) => held.closing = true,
+                Err(_) => break,
+            }
+        }
+        flush(&pool, &mut held, &mut rx, &counts).await;
+        let unreported = counts.unreported.swap(0, Ordering::Relaxed);
+        if unreported > 0 {
+            tracing::warn!(
+                count = unreported,
+                "delivery marks dropped: their queue was full"
+            );
+        }
+    }
+}
+
+/// Writes the held marks, retrying with backoff; answers whoever waits.
+async fn flush(pool: &PgPool, held: &mut Held, rx: &mut mpsc::Receiver<Order>, counts: &Counts) {
+    let mut failures = 0;
+    loop {
+        if held.marks.is_empty() {
+            held.answer();
+            return;
+        }
+        let written = tokio::time::timeout(FLUSH_DEADLINE, write(pool, &held.marks))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(format!(
+                    "no answer within {FLUSH_DEADLINE:?}"
+                )))
+            });
+        let error = match written {
+            Ok(()) => {
+                counts.settled(held.marks.len());
+                held.marks.clear();
+                held.answer();
+                return;
+            }
+            Err(e) => e,
+        };
+        // Whoever waits goes on: the marks are not worth an
+        // acknowledgement's delay while the database is failing.
+        held.answer();
+        failures += 1;
+        if failures > RETRIES {
+            let count = held.marks.len();
+            tracing::warn!(count, error = %error, "delivery marks dropped: the store could not write them");
+            counts.dropped(count as u64);
+            counts.settled(count);
+            held.marks.clear();
+            return;
+        }
+        tracing::debug!(count = held.marks.len(), error = %error, "could not write delivery marks; retrying");
+        let until = Instant::now() + BACKOFF * 2u32.pow(failures - 1);
+        // Back off, still taking orders: new marks join the retry.
+        while !held.closing {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => break,
+                order = rx.recv() => match order {
+                    Some(order) => {
+                        held.take(order, rx);
+                        held.answer();
+                    }
+                    None => held.closing = true,
+                },
+            }
+        }
+        if held.closing {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+}
+
+/// One statement for every held mark; a recipient's first mark stands,
+/// both among these and against one already stored.
+async fn write(pool: &PgPool, marks: &[Mark]) -> Result<(), StoreError> {
+    let mut seen = HashSet::with_capacity(marks.len());
+    let (mut ids, mut users, mut times) = (Vec::new(), Vec::new(), Vec::new());
+    for m in marks {
+        if seen.insert((m.id.as_str(), m.user.as_str())) {
+            ids.push(m.id.as_str());
+            users.push(m.user.as_str());
+            times.push(m.at);
+        }
+    }
+    sqlx::query(
+        "UPDATE recipients r SET delivered_at = m.at \
+         FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS m(notification_id, user_id, at) \
+         WHERE r.notification_id = m.notification_id AND r.user_id = m.user_id \
+         AND r.delivered_at IS NULL",
+    )
+    .bind(&ids)
+    .bind(&users)
+    .bind(&times)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

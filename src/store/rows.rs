@@ -1,0 +1,80 @@
+//! What both engines read alike: the columns of a user's notification, the
+//! condition each state filter adds, and the rebuilding of a notification,
+//! a recipient and a user's view of them from a row of either driver.
+
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use super::{StoreError, UserNotification};
+use crate::notification::{Notification, Recipient, StateFilter};
+
+/// A user's notification: their recipient row joined to the notification.
+/// Followed by a `WHERE` in each engine's placeholders.
+pub const SELECT_USER: &str =
+    "SELECT r.seq, r.user_id, r.delivered_at, r.acknowledged_at, n.id, n.body, n.created_at \
+     FROM recipients r JOIN notifications n ON n.id = r.notification_id";
+
+/// The condition `filter` adds to a listing of [`SELECT_USER`] rows: the
+/// unacknowledged states are the ones the partial index serves.
+pub fn state_condition(filter: StateFilter) -> &'static str {
+    match filter {
+        StateFilter::All => "",
+        StateFilter::Unacknowledged => "AND r.acknowledged_at IS NULL",
+        StateFilter::Pending => "AND r.acknowledged_at IS NULL AND r.delivered_at IS NULL",
+        StateFilter::Delivered => "AND r.acknowledged_at IS NULL AND r.delivered_at IS NOT NULL",
+        StateFilter::Acknowledged => "AND r.acknowledged_at IS NOT NULL",
+    }
+}
+
+/// The columns the store reads, by name, from a row of any driver that
+/// stores ids and bodies as text and times as 64-bit integers.
+pub trait Columns {
+    fn text(&self, column: &str) -> Result<String, sqlx::Error>;
+    fn integer(&self, column: &str) -> Result<i64, sqlx::Error>;
+    fn maybe_integer(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
+}
+
+impl<R> Columns for R
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database>,
+    String: Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database>,
+    i64: Type<R::Database>,
+{
+    fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn integer(&self, column: &str) -> Result<i64, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn maybe_integer(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
+        self.try_get(column)
+    }
+}
+
+pub fn recipient(row: &impl Columns) -> Result<Recipient, sqlx::Error> {
+    Ok(Recipient {
+        user_id: row.text("user_id")?,
+        delivered_at: row.maybe_integer("delivered_at")?,
+        acknowledged_at: row.maybe_integer("acknowledged_at")?,
+    })
+}
+
+/// The notification of a row with its `id`, `body` and `created_at`.
+pub fn notification(row: &impl Columns) -> Result<Notification, StoreError> {
+    let body = row.text("body")?;
+    Notification::from_stored(row.text("id")?, row.integer("created_at")?, &body)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A row of [`SELECT_USER`].
+pub fn user_notification(row: &impl Columns) -> Result<UserNotification, StoreError> {
+    Ok(UserNotification {
+        seq: row.integer("seq")?,
+        notification: notification(row)?,
+        recipient: recipient(row)?,
+    })
+}

@@ -1,0 +1,412 @@
+//! Several nodes acting as one: real Herald nodes in one test process on a
+//! private redis-server and a fresh PostgreSQL database, with raw
+//! Socket.IO clients (the e2e suites drive three processes with the
+//! official clients).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::cluster::{fresh_database, node, Redis};
+use common::{Incoming, TestServer};
+use herald::clock::{Clock, ManualClock, SystemClock};
+use serde_json::json;
+
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(SystemClock.now_ms() / 1000 * 1000))
+}
+
+async fn two_nodes(redis: &Redis) -> (TestServer, TestServer, Vec<tempfile::TempDir>) {
+    let db = fresh_database().await;
+    let c = clock();
+    let dirs = vec![tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let a = node("node-a", redis, &db, c.clone(), dirs[0].path(), |_| {}).await;
+    let b = node("node-b", redis, &db, c, dirs[1].path(), |_| {}).await;
+    (a, b, dirs)
+}
+
+/// Waits until `node` counts `n` sockets of `user` cluster-wide: a socket
+/// is registered a Redis round trip after its `connected` event.
+async fn registered(node: &TestServer, user: &str, n: i64) {
+    let path = format!("/api/v1/users/{user}");
+    eventually_named("registration", 5, || async {
+        node.get(&path).await.1["connections"] == n
+    })
+    .await;
+}
+
+/// Polls `check` until it holds (at most `secs`).
+async fn eventually<F, Fut>(secs: u64, check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    eventually_named("condition", secs, check).await
+}
+
+async fn eventually_named<F, Fut>(what: &str, secs: u64, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < until {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} not met within {secs}s");
+}
+
+#[tokio::test]
+async fn a_notification_reaches_each_socket_once_whichever_node_holds_it() {
+    let redis = Redis::start().await;
+    let (a, b, _dirs) = two_nodes(&redis).await;
+    let t = a.token("u1", "s1", "radiologist", 600_000);
+    let (mut on_a, _) = a.connect_ok(&t).await;
+    let (mut on_b, _) = b.connect_ok(&t).await;
+    registered(&a, "u1", 2).await;
+
+    let (status, body) = a
+        .post(
+            "/api/v1/users/u1/notifications",
+            json!({"id": "n1", "severity": "critical"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["deliveredTo"], 2, "{body}");
+    assert!(body.get("partial").is_none(), "{body}");
+    assert_eq!(on_a.expect_event("critical_notification").await["id"], "n1");
+    assert_eq!(on_b.expect_event("critical_notification").await["id"], "n1");
+
+    // Who is connected, asked on either node, counts both.
+    let (_, users) = b.get("/api/v1/users/u1").await;
+    assert_eq!(users["connections"], 2, "{users}");
+    let (_, sessions) = a.get("/api/v1/users/u1/sessions").await;
+    let mut nodes: Vec<String> = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["node"].as_str().unwrap().to_string())
+        .collect();
+    nodes.sort();
+    assert_eq!(nodes, ["node-a", "node-b"], "{sessions}");
+
+    // An acknowledgement on B is heard on A.
+    let ack = on_b
+        .call(
+            "acknowledge_notification",
+            Some(json!({"notificationId": "n1"})),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let heard = on_a.expect_event("notification_acknowledged").await;
+    assert_eq!(heard["notificationId"], "n1");
+
+    // A broadcast from B: one notification, counted per user across nodes.
+    let t2 = a.token("u2", "s2", "radiologist", 600_000);
+    let (mut u2, _) = a.connect_ok(&t2).await;
+    // Registration follows `connected` by a Redis round trip.
+    eventually(5, || async {
+        b.get("/api/v1/users/u2").await.1["connections"] == 1
+    })
+    .await;
+    let (status, body) = b
+        .post(
+            "/api/v1/notifications",
+            json!({"userIds": ["u1", "u2", "u3"], "notification": {"id": "n2"}}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let counts: Vec<i64> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["deliveredTo"].as_i64().unwrap())
+        .collect();
+    assert_eq!(counts, [2, 1, 0], "{body}");
+    assert_eq!(u2.expect_event("critical_notification").await["id"], "n2");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn role_events_and_disconnects_act_on_every_node() {
+    let redis = Redis::start().await;
+    let (a, b, _dirs) = two_nodes(&redis).await;
+    let (mut r1, _) = a
+        .connect_ok(&a.token("u1", "s1", "radiologist", 600_000))
+        .await;
+    let (mut r2, _) = b
+        .connect_ok(&a.token("u2", "s2", "radiologist", 600_000))
+        .await;
+    let (_t, _) = b
+        .connect_ok(&a.token("u3", "s3", "technologist", 600_000))
+        .await;
+    for u in ["u1", "u2", "u3"] {
+        registered(&a, u, 1).await;
+    }
+    let (status, body) = a
+        .post(
+            "/api/v1/roles/radiologist/events",
+            json!({"event": "study_ready", "data": {"x": 1}}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["deliveredTo"].as_i64()),
+        (202, Some(2)),
+        "{body}"
+    );
+    assert_eq!(r1.expect_event("study_ready").await["x"], 1);
+    assert_eq!(r2.expect_event("study_ready").await["x"], 1);
+    let (_, all) = b.post("/api/v1/events", json!({"event": "hello"})).await;
+    assert_eq!(all["deliveredTo"], 3, "{all}");
+
+    let (_, users) = a.get("/api/v1/users").await;
+    assert_eq!(users["users"], json!(["u1", "u2", "u3"]), "{users}");
+    let (status, gone) = a
+        .api(
+            reqwest::Method::DELETE,
+            "/api/v1/users/u2/connections",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, gone["disconnected"].as_i64()),
+        (200, Some(1)),
+        "{gone}"
+    );
+    loop {
+        match r2.next().await {
+            Incoming::Disconnect | Incoming::Closed => break,
+            _ => continue,
+        }
+    }
+    let (_, user) = a.get("/api/v1/users/u2").await;
+    assert_eq!(user["connections"], 0, "{user}");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn one_idle_clock_per_session_across_nodes() {
+    let redis = Redis::start().await;
+    let db = fresh_database().await;
+    let c = clock();
+    let (da, db_) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let timeouts = |f: &mut herald::config::FileConfig| {
+        f.session.idle_timeout = Some("60s".into());
+        f.session.warning_before = Some("20s".into());
+    };
+    let a = node("node-a", &redis, &db, c.clone(), da.path(), timeouts).await;
+    let b = node("node-b", &redis, &db, c.clone(), db_.path(), timeouts).await;
+    let t = a.token("u1", "s1", "radiologist", 3_600_000);
+    let (mut on_a, _) = a.connect_ok(&t).await;
+    let (mut on_b, _) = b.connect_ok(&t).await;
+    registered(&a, "u1", 2).await;
+
+    // Activity on A at 30 s keeps B's socket alive past the first deadline.
+    c.advance(30_000);
+    assert_eq!(on_a.call("activity", None).await["ok"], true);
+    c.advance(20_000);
+    a.hub.run_due().await;
+    b.hub.run_due().await;
+    let (_, s) = b.get("/api/v1/sessions/s1").await;
+    assert_eq!(
+        s["warned"], false,
+        "activity on A moved the shared clock: {s}"
+    );
+
+    // Then idle: one warning per socket, whichever node claims it.
+    c.advance(20_000);
+    b.hub.run_due().await;
+    a.hub.run_due().await;
+    assert_eq!(
+        on_a.expect_event("session_timeout_warning").await["sessionId"],
+        "s1"
+    );
+    assert_eq!(
+        on_b.expect_event("session_timeout_warning").await["sessionId"],
+        "s1"
+    );
+    c.advance(20_000);
+    a.hub.run_due().await;
+    b.hub.run_due().await;
+    assert_eq!(
+        on_a.expect_event("session_expired").await["sessionId"],
+        "s1"
+    );
+    assert_eq!(
+        on_b.expect_event("session_expired").await["sessionId"],
+        "s1"
+    );
+    // Refused on every node from now on.
+    assert_eq!(
+        b.connect(&t).await.err().as_deref(),
+        Some("Authentication failed")
+    );
+    assert_eq!(
+        a.connect(&t).await.err().as_deref(),
+        Some("Authentication failed")
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_node_leaves_every_answer_and_its_users_are_caught_up_elsewhere() {
+    let redis = Redis::start().await;
+    let db = fresh_database().await;
+    let (ca, cb) = (clock(), clock());
+    let (da, db_) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node("node-a", &redis, &db, ca.clone(), da.path(), |_| {}).await;
+    let b = node("node-b", &redis, &db, cb.clone(), db_.path(), |_| {}).await;
+    let t = a.token("u1", "s1", "radiologist", 3_600_000);
+    let (_on_b, _) = b.connect_ok(&t).await;
+    registered(&a, "u1", 1).await;
+    // B stops beating: its clock stands still while A's moves on.
+    b.crash();
+    ca.advance(3_000);
+    eventually(5, || async {
+        a.get("/api/v1/users/u1").await.1["connections"] == 0
+    })
+    .await;
+    // A notification for the user is stored, and caught up on A.
+    let (status, _) = a
+        .post("/api/v1/users/u1/notifications", json!({"id": "n9"}))
+        .await;
+    assert_eq!(status, 202);
+    let (mut again, _) = a
+        .connect_ok(&a.token("u1", "s1", "radiologist", 3_600_000))
+        .await;
+    let n = again.expect_event("critical_notification").await;
+    assert_eq!(
+        (n["id"].as_str(), n["redelivered"].as_bool()),
+        (Some("n9"), Some(true))
+    );
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn a_redis_outage_leaves_local_delivery_and_the_node_rejoins() {
+    let mut redis = Redis::start().await;
+    let (a, b, _dirs) = two_nodes(&redis).await;
+    let (mut on_a, _) = a
+        .connect_ok(&a.token("u1", "s1", "radiologist", 600_000))
+        .await;
+    let (mut on_b, _) = b
+        .connect_ok(&a.token("u2", "s2", "radiologist", 600_000))
+        .await;
+    registered(&a, "u2", 1).await;
+    redis.stop();
+    eventually_named("redis seen down", 5, || async { !a.hub.redis_up() }).await;
+    let (status, ready) = a.get("/readyz").await;
+    assert_eq!(
+        (status, ready["redis"].as_str()),
+        (200, Some("degraded")),
+        "{ready}"
+    );
+    let (status, body) = a
+        .post("/api/v1/users/u1/notifications", json!({"id": "local"}))
+        .await;
+    assert_eq!(
+        (status, body["deliveredTo"].as_i64()),
+        (202, Some(1)),
+        "{body}"
+    );
+    assert_eq!(body["partial"], true, "{body}");
+    assert_eq!(
+        on_a.expect_event("critical_notification").await["id"],
+        "local"
+    );
+    let (_, users) = a.get("/api/v1/users").await;
+    assert_eq!(users["partial"], true, "{users}");
+
+    // Back: both nodes rejoin on their own and cross-node delivery returns.
+    redis.resume().await;
+    eventually_named("both up again", 5, || async {
+        a.hub.redis_up() && b.hub.redis_up()
+    })
+    .await;
+    eventually_named("b rewritten", 5, || async {
+        a.get("/api/v1/users/u2").await.1["connections"] == 1
+    })
+    .await;
+    let (_, body) = a
+        .post("/api/v1/users/u2/notifications", json!({"id": "across"}))
+        .await;
+    assert_eq!(body["deliveredTo"], 1, "{body}");
+    assert!(body.get("partial").is_none(), "{body}");
+    assert_eq!(
+        on_b.expect_event("critical_notification").await["id"],
+        "across"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn presence_is_announced_once_and_a_reload_is_not() {
+    let redis = Redis::start().await;
+    let db = fresh_database().await;
+    let c = clock();
+    let (da, db_) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let grace = |f: &mut herald::config::FileConfig| f.presence.grace = Some("5s".into());
+    let a = node("node-a", &redis, &db, c.clone(), da.path(), grace).await;
+    let b = node("node-b", &redis, &db, c.clone(), db_.path(), grace).await;
+    let (mut watcher, _) = a
+        .connect_ok(&a.token("w", "sw", "radiologist", 600_000))
+        .await;
+    registered(&b, "w", 1).await;
+    let t = a.token("u1", "s1", "radiologist", 600_000);
+    let (first, _) = b.connect_ok(&t).await;
+    let p = watcher.expect_event("presence").await;
+    assert_eq!(
+        (p["userId"].as_str(), p["status"].as_str()),
+        (Some("u1"), Some("online"))
+    );
+    // A reload: gone and back within the grace.
+    drop(first);
+    eventually(5, || async {
+        a.get("/api/v1/users/u1").await.1["connections"] == 0
+    })
+    .await;
+    let (second, _) = a.connect_ok(&t).await;
+    c.advance(6_000);
+    a.hub.run_due().await;
+    b.hub.run_due().await;
+    let (_, presence) = b.get("/api/v1/presence?userIds=u1,nobody").await;
+    assert_eq!(presence["presence"][0]["status"], "online", "{presence}");
+    assert_eq!(
+        presence["presence"][1]["since"],
+        serde_json::Value::Null,
+        "{presence}"
+    );
+    // Gone for good: offline once the grace passes, announced once.
+    drop(second);
+    eventually(5, || async {
+        a.get("/api/v1/users/u1").await.1["connections"] == 0
+    })
+    .await;
+    c.advance(6_000);
+    b.hub.run_due().await;
+    a.hub.run_due().await;
+    let p = watcher.expect_event("presence").await;
+    assert_eq!(
+        (p["userId"].as_str(), p["status"].as_str()),
+        (Some("u1"), Some("offline")),
+        "{p}"
+    );
+    // The reload sent nothing between the two: the next event is ours.
+    b.post(
+        "/api/v1/roles/radiologist/events",
+        json!({"event": "marker"}),
+    )
+    .await;
+    let (name, _) = watcher.next_event().await.unwrap();
+    assert_eq!(name, "marker");
+    a.stop().await;
+    b.stop().await;
+}
