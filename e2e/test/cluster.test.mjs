@@ -199,6 +199,27 @@ describe('three nodes, one Redis, one PostgreSQL', () => {
     }
   });
 
+  it('30 notifications posted at once, spread over the three nodes: each socket gets each one exactly once', async () => {
+    const u = await userOnAll();
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => cl.nodes[i % 3].notify(u.userId, { id: rid(`burst${i}`), seq: i })),
+      );
+      for (const r of results) {
+        assert.equal(r.status, 202, r.text);
+        assert.equal(r.body.deliveredTo, 3, r.text);
+      }
+      const ids = results.map((r) => r.body.notification.id).sort();
+      for (const s of u.socks) {
+        const got = await s.waitForN('critical_notification', 30, 10_000);
+        assert.deepEqual(got.map((n) => n.id).sort(), ids);
+      }
+      await noneMore(u.socks, 'critical_notification');
+    } finally {
+      u.close();
+    }
+  });
+
   it('posted on a node where the user has no socket: delivered to the sockets on the two others', async () => {
     const userId = rid('u');
     const s1 = await cl.a.connect({ token: cl.token({ userId, sessionId: rid('s'), role: 'tech' }) });

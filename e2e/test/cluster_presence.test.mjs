@@ -2,7 +2,7 @@
 // HERALD_PRESENCE_GRACE=1s and each HERALD_PRESENCE_AUDIENCE (role, all, none).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rid, sleep, TS_RE } from '../helpers.mjs';
+import { rid, sleep, TS_RE, eventually } from '../helpers.mjs';
 import { startCluster, waitRecorded } from '../cluster.mjs';
 
 const GRACE_MS = 1000;
@@ -83,7 +83,7 @@ describe('presence, audience "role" (the default), grace 1s', () => {
     await cl.waitCount(subject, 2);
     onB.close();
     await cl.waitCount(subject, 1);
-    await sleep(GRACE_MS + 500);
+    await sleep(GRACE_MS + 1500); // past the grace, and past a periodic sweep that would send a wrong offline
     await marker(cl.b, watcher, role);
     assert.deepEqual(presenceOf(watcher, subject).map((p) => p.status), ['online'], 'no second online, no offline while a socket remains');
 
@@ -118,7 +118,7 @@ describe('presence, audience "role" (the default), grace 1s', () => {
     await waitRecorded(watcher, 'presence', of(subject), 5000);
     first.close();
     const second = await cl.b.connect({ token, transports: ['websocket'] });
-    await sleep(GRACE_MS + 700);
+    await sleep(GRACE_MS + 1500);
     await marker(cl.a, watcher, role);
     assert.deepEqual(presenceOf(watcher, subject).map((p) => p.status), ['online'], 'the reload was not seen');
     const p = await cl.a.api('GET', `/api/v1/presence?userIds=${subject}`);
@@ -182,11 +182,14 @@ describe('presence, HERALD_PRESENCE_AUDIENCE=none', () => {
     assert.equal(p.body.presence[0].status, 'online', p.text);
     await marker(cl.b, w, role);
     s.close();
-    await sleep(GRACE_MS + 500);
+    // the positive signal that the offline change happened: GET /presence says so
+    await eventually(async () => {
+      const q = await cl.b.api('GET', `/api/v1/presence?userIds=${subject}`);
+      assert.equal(q.body.presence[0].status, 'offline', q.text);
+      return true;
+    }, GRACE_MS + SLACK_MS);
     await marker(cl.b, w, role);
     assert.deepEqual(w.all('presence'), [], 'audience none: no presence event at all');
-    const q = await cl.b.api('GET', `/api/v1/presence?userIds=${subject}`);
-    assert.equal(q.body.presence[0].status, 'offline', q.text);
     w.close();
   });
 });
