@@ -3,8 +3,8 @@
 // nodes say "partial": true. Back: the nodes rejoin without a restart within HERALD_CLUSTER_NODE_TIMEOUT.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rid } from '../helpers.mjs';
-import { startCluster, readyz, waitReady } from '../cluster.mjs';
+import { rid, sleep } from '../helpers.mjs';
+import { startCluster, readyz, waitReady, waitRecorded } from '../cluster.mjs';
 
 const NODE_TIMEOUT_MS = 3000;
 const SLACK_MS = 3000;
@@ -117,6 +117,22 @@ describe('Redis outage and return (HERALD_CLUSTER_NODE_TIMEOUT=3s)', () => {
     }
   });
 
+  // notifications posted during the outage on a node that cannot reach the user's socket
+  const during = [];
+  it('Redis down: a notification for a socket on another node is stored, counted 0 and marked partial', async () => {
+    assert.equal(cl.redis.running, false);
+    for (const [i, s] of stay.entries()) {
+      const from = cl.nodes[(i + 1) % 3];
+      const r = await from.notify(s.id.userId, { id: rid('during'), title: `during the outage, from ${from.nodeId}` });
+      assert.equal(r.status, 202, r.text);
+      assert.equal(r.body.deliveredTo, 0, `${from.nodeId} cannot reach ${s.node.nodeId}: ${r.text}`);
+      assert.strictEqual(r.body.partial, true, r.text);
+      during.push(r.body.notification.id);
+    }
+    const seen = await Promise.all(stay.map((s, i) => s.sock.none('critical_notification', 300).then((x) => x.filter((e) => e.args[0]?.id === during[i]))));
+    assert.deepEqual(seen.map((x) => x.length), [0, 0, 0], 'not delivered live without Redis');
+  });
+
   it('Redis back on the same port: readyz "ok" and cross-node answers and delivery again within the node timeout', async () => {
     await cl.redis.start();
     const back = Date.now();
@@ -131,14 +147,27 @@ describe('Redis outage and return (HERALD_CLUSTER_NODE_TIMEOUT=3s)', () => {
       assert.ok(!users.body.partial, `${node.nodeId}: not partial any more: ${users.text}`);
       for (const s of stay) assert.ok(users.body.users.includes(s.id.userId), `${node.nodeId}: ${users.text}`);
     }
+    // what was posted during the outage for a socket on another node arrives on rejoin, as a catch-up, once
+    for (const [i, s] of stay.entries()) {
+      if (during[i] === undefined) continue; // the outage test did not get that far
+      const n = await waitRecorded(s.sock, 'critical_notification', (x) => x?.id === during[i], limit);
+      assert.strictEqual(n.redelivered, true, JSON.stringify(n));
+    }
     // cross-node delivery, each way round
     for (const [i, s] of stay.entries()) {
       const from = cl.nodes[(i + 1) % 3];
-      const r = await from.notify(s.id.userId, { title: `cross-node after, from ${from.nodeId}` });
+      const title = `cross-node after, from ${from.nodeId}`;
+      const r = await from.notify(s.id.userId, { title });
       assert.equal(r.status, 202, r.text);
       assert.equal(r.body.deliveredTo, 1, `${from.nodeId} -> ${s.node.nodeId}: ${r.text}`);
       assert.ok(!r.body.partial, r.text);
-      assert.equal((await s.sock.waitFor('critical_notification', 5000)).title, `cross-node after, from ${from.nodeId}`);
+      await waitRecorded(s.sock, 'critical_notification', (x) => x?.title === title, 5000);
+    }
+    await sleep(300);
+    for (const [i, s] of stay.entries()) {
+      const ids = s.sock.all('critical_notification').map((x) => x.id);
+      assert.equal(new Set(ids).size, ids.length, `no notification twice on ${s.node.nodeId}'s socket: ${JSON.stringify(ids)}`);
+      if (during[i] !== undefined) assert.ok(ids.includes(during[i]));
     }
     const all = await cl.c.api('POST', '/api/v1/events', { event: 'all_back' });
     assert.equal(all.body.deliveredTo, 3, `the three sockets that lived through the outage: ${all.text}`);
