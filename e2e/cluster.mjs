@@ -181,19 +181,31 @@ function psql(sql) {
   return r.stdout;
 }
 
+// databases not dropped yet: dropped when the process exits (after a crash or a signal too)
+const databases = new Set();
+process.once('exit', () => {
+  for (const name of databases) dropDatabase(name);
+});
+
+function dropDatabase(name) {
+  try {
+    psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } catch (e) {
+    process.stderr.write(`cluster e2e: could not drop database ${name}: ${e.message}\n`);
+  }
+  databases.delete(name);
+}
+
 /** A fresh, empty database; drop() removes it (WITH (FORCE): PostgreSQL 13+). */
 export function createDatabase() {
   const name = `herald_e2e_${randomBytes(6).toString('hex')}`;
   psql(`CREATE DATABASE ${name}`);
+  databases.add(name);
   return {
     name,
     url: `${PG_URL}/${name}`,
     drop() {
-      try {
-        psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } catch (e) {
-        process.stderr.write(`cluster e2e: could not drop database ${name}: ${e.message}\n`);
-      }
+      dropDatabase(name);
     },
   };
 }
