@@ -390,8 +390,22 @@ export class Cluster {
     return this.nodes.map((n) => `--- ${n.nodeId} ---\n${n.log.split('\n').slice(-lines).join('\n')}`).join('\n');
   }
 
+  /** WARN and ERROR lines of every node's log, prefixed with the node id. */
+  warnings(max = 30) {
+    return this.nodes.flatMap((n) =>
+      n.log
+        .split('\n')
+        .filter((l) => /\b(WARN|ERROR)\b/.test(l))
+        .slice(-max)
+        .map((l) => `[${n.nodeId}] ${l}`),
+    );
+  }
+
   async stop() {
     await Promise.allSettled(this.nodes.map((n) => n.stop()));
+    // on stderr for the runner's report: a node taken for dead, Redis timeouts, ... explain odd counts
+    const w = this.warnings();
+    if (w.length) process.stderr.write(`cluster e2e: node warnings (${this.nodes.map((n) => n.nodeId).join(', ')}):\n${w.join('\n')}\n`);
     if (this.ownsRedis) await this.redis?.stop().catch(() => {});
     if (this.ownsDb) this.db?.drop();
   }
