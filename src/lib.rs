@@ -134,6 +134,7 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
     let hub = Hub::new(config, clock, engines);
     let rejoin = Arc::new(Rejoin::new(
         Arc::downgrade(&hub),
+        link.clone(),
         registry,
         sessions,
         node_timeout,

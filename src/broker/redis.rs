@@ -167,17 +167,20 @@ impl RedisBroker {
         }
     }
 
-    /// Sends `op` along `routes` and gathers the replies. `partial` when a
-    /// node could not be reached or did not answer in time.
+    /// Sends the op along `routes` and gathers the replies. `partial` when
+    /// a node could not be reached or did not answer in time. The op (a
+    /// notification's body copied for the wire) is made only when some
+    /// node is to be asked: on most deliveries every socket is local.
     async fn ask(
         &self,
         routes: Vec<Route>,
-        op: &Op,
+        op: impl FnOnce() -> Op,
         broadcast: bool,
     ) -> (Vec<(String, ReplyBody)>, bool) {
         if routes.is_empty() {
             return (Vec::new(), false);
         }
+        let op = op();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, mut rx) = mpsc::unbounded_channel();
         self.pending.lock().insert(id, tx);
@@ -249,7 +252,7 @@ impl Broker for RedisBroker {
             };
         };
         let routed: Vec<String> = routes.iter().map(|r| r.channel.clone()).collect();
-        let (replies, partial) = self.ask(routes, &Op::from(message), broadcast).await;
+        let (replies, partial) = self.ask(routes, || Op::from(message), broadcast).await;
         for (from, body) in replies {
             let ReplyBody::Counts { counts: theirs } = body else {
                 continue;
@@ -285,7 +288,7 @@ impl Broker for RedisBroker {
                 partial: true,
             };
         };
-        let (replies, partial) = self.ask(routes, &Op::Sockets, broadcast).await;
+        let (replies, partial) = self.ask(routes, || Op::Sockets, broadcast).await;
         for (_, body) in replies {
             if let ReplyBody::Sockets { sockets: theirs } = body {
                 sockets.extend(theirs);

@@ -40,6 +40,8 @@ pub struct RedisLink {
     client: Client,
     conn: RwLock<Option<ConnectionManager>>,
     up: AtomicBool,
+    /// Up, and this connection's rejoin is done.
+    joined: AtomicBool,
     keys: Keys,
     node: Arc<str>,
     timeout: Duration,
@@ -58,6 +60,7 @@ impl RedisLink {
             client: Client::open(url)?,
             conn: RwLock::new(None),
             up: AtomicBool::new(false),
+            joined: AtomicBool::new(false),
             keys: Keys::default(),
             node,
             timeout,
@@ -82,6 +85,13 @@ impl RedisLink {
     /// True while the subscription is up and commands succeed.
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::SeqCst)
+    }
+
+    /// True once the rejoin after the current connection is done (and the
+    /// link still up): until then a heartbeat finding this node missing is
+    /// the rejoin's business, not a sign that the node was taken for dead.
+    pub fn is_joined(&self) -> bool {
+        self.joined.load(Ordering::SeqCst) && self.is_up()
     }
 
     /// Adds something to redo after each (re)connection.
@@ -123,6 +133,16 @@ impl RedisLink {
             self.trouble.notify_one();
         }
         result
+    }
+
+    /// Runs one command, as [`RedisLink::run`] does.
+    pub async fn query<T: ::redis::FromRedisValue>(
+        &self,
+        cmd: &mut ::redis::Cmd,
+    ) -> Result<T, LinkError> {
+        let cmd = cmd.clone();
+        self.run(|mut c| async move { cmd.query_async(&mut c).await })
+            .await
     }
 
     async fn connect(&self) -> Result<::redis::aio::PubSub, RedisError> {
@@ -176,6 +196,7 @@ impl RedisLink {
                     self.up.store(true, Ordering::SeqCst);
                     tracing::info!(node = %self.node, "connected to redis; rejoining the cluster");
                     self.resync_all().await;
+                    self.joined.store(true, Ordering::SeqCst);
                     let mut messages = pubsub.into_on_message();
                     loop {
                         tokio::select! {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::Resync;
+use super::{RedisLink, Resync};
 use crate::clock::Millis;
 use crate::hub::Hub;
 use crate::registry::RedisRegistry;
@@ -18,6 +18,7 @@ use crate::session::{RedisSessions, SessionKey};
 
 pub struct Rejoin {
     hub: Weak<Hub>,
+    link: Arc<RedisLink>,
     registry: Arc<RedisRegistry>,
     sessions: Arc<RedisSessions>,
     node_timeout: Duration,
@@ -26,12 +27,14 @@ pub struct Rejoin {
 impl Rejoin {
     pub fn new(
         hub: Weak<Hub>,
+        link: Arc<RedisLink>,
         registry: Arc<RedisRegistry>,
         sessions: Arc<RedisSessions>,
         node_timeout: Duration,
     ) -> Self {
         Self {
             hub,
+            link,
             registry,
             sessions,
             node_timeout,
@@ -53,7 +56,9 @@ impl Rejoin {
             let Some(hub) = self.hub.upgrade() else {
                 return;
             };
-            if !hub.redis_up() {
+            // The rejoin after a (re)connection beats first itself; a beat
+            // before it is done would find the node missing and rejoin twice.
+            if !self.link.is_joined() {
                 continue;
             }
             if let Ok(true) = self.registry.beat(hub.now(), self.dead_after()).await {

@@ -3,6 +3,7 @@
 //! the "who is connected" questions, answered cluster-wide.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde_json::json;
 use socketioxide::socket::Sid;
@@ -44,7 +45,7 @@ impl Hub {
     /// Makes a socket reachable: rooms, registry, session clock, token timer.
     /// Returns false when the session expired meanwhile (the socket is told
     /// and disconnected).
-    pub async fn attach(&self, h: Handle) -> bool {
+    pub async fn attach(self: &Arc<Self>, h: Handle) -> bool {
         // `authenticate` started the session's clock; an expiry since then is
         // caught below, once the socket is in the table.
         // The shared room's name is borrowed: socketioxide keeps a copy of an
@@ -64,9 +65,11 @@ impl Hub {
         let attached = self.registry.attach(&h.conn, self.now()).await;
         self.tokens.lock().schedule(sid, exp);
         self.wake_for(exp);
-        if let Some(next) = self.sessions.next_deadline().await {
-            self.wake_for(next);
-        }
+        // The session's first deadline, if it just started, is its warning
+        // one idle period from now: derived here rather than asked of the
+        // clocks (a Redis round trip per connect in a cluster).
+        let t = self.config.session.for_role(&h.conn.role);
+        self.wake_for(self.now() + (t.idle_timeout - t.warning_before).as_millis() as Millis);
         // A disconnect that raced the attachment must not leave a ghost
         // (socketioxide already cleared the rooms; our join re-added them).
         if !h.socket.connected() {
@@ -89,7 +92,11 @@ impl Hub {
                 status: PresenceStatus::Online,
                 at: self.now(),
             };
-            self.announce_presence(&change).await;
+            // Announced beside the catch-up, not before it: in a cluster the
+            // announcement is a Redis round trip, and a critical notification
+            // stored meanwhile would wait for it.
+            let hub = self.clone();
+            tokio::spawn(async move { hub.announce_presence(&change).await });
         }
         true
     }

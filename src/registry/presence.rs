@@ -70,33 +70,20 @@ impl PresenceBook {
     /// return within the grace).
     pub fn first_socket(&mut self, user: &Arc<str>, role: &Arc<str>, now: Millis) -> bool {
         self.offline_due.cancel(&**user);
-        match self.users.get_mut(&**user) {
-            Some(e) if e.online => {
-                e.left_at = None;
-                false
-            }
-            Some(e) => {
-                *e = Entry {
-                    online: true,
-                    since: now,
-                    role: role.clone(),
-                    left_at: None,
-                };
-                true
-            }
-            None => {
-                self.users.insert(
-                    user.clone(),
-                    Entry {
-                        online: true,
-                        since: now,
-                        role: role.clone(),
-                        left_at: None,
-                    },
-                );
-                true
-            }
+        if let Some(e) = self.users.get_mut(&**user).filter(|e| e.online) {
+            e.left_at = None;
+            return false;
         }
+        self.users.insert(
+            user.clone(),
+            Entry {
+                online: true,
+                since: now,
+                role: role.clone(),
+                left_at: None,
+            },
+        );
+        true
     }
 
     /// A user's last socket left: offline after the grace, unless one comes back.

@@ -29,7 +29,8 @@ struct Entry<'a> {
     r: &'a str,
 }
 
-/// Removing one socket from every index; shared by detach, reap and rejoin.
+/// Removing one socket, or every socket of a node, from every index;
+/// shared by detach, reap and rejoin.
 /// When it was the user's last socket, the offline grace starts.
 const REMOVE_SOCKET: &str = r#"
 local function remove_socket(p, node, sid, user, session, now, grace)
@@ -44,6 +45,17 @@ local function remove_socket(p, node, sid, user, session, now, grace)
     redis.call('HSET', p .. ':presence:{' .. user .. '}', 'left', now, 'role', role)
     redis.call('ZADD', p .. ':presence-due', now + grace, user)
   end
+end
+
+local function remove_node(p, node, now, grace)
+  local nk = p .. ':node:' .. node .. ':sockets'
+  local entries = redis.call('HGETALL', nk)
+  for i = 1, #entries, 2 do
+    local e = cjson.decode(entries[i + 1])
+    remove_socket(p, node, entries[i], e.u, e.s, now, grace)
+  end
+  redis.call('DEL', nk)
+  return #entries / 2
 end
 "#;
 
@@ -87,6 +99,7 @@ pub struct RedisRegistry {
     detach: Script,
     reap: Script,
     clear_node: Script,
+    prune_node: Script,
     due_offline: Script,
 }
 
@@ -107,13 +120,7 @@ local p, dead_before, now, grace = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber
 local reaped = {}
 for _, node in ipairs(redis.call('ZRANGEBYSCORE', p .. ':nodes', '-inf', '(' .. dead_before)) do
   if redis.call('ZREM', p .. ':nodes', node) == 1 then
-    local nk = p .. ':node:' .. node .. ':sockets'
-    local entries = redis.call('HGETALL', nk)
-    for i = 1, #entries, 2 do
-      local e = cjson.decode(entries[i + 1])
-      remove_socket(p, node, entries[i], e.u, e.s, now, grace)
-    end
-    redis.call('DEL', nk)
+    remove_node(p, node, now, grace)
     table.insert(reaped, node)
   end
 end
@@ -121,16 +128,23 @@ return reaped
 "#,
             ),
             clear_node: script(
+                "return remove_node(ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))",
+            ),
+            prune_node: script(
                 r#"
 local p, node, now, grace = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local nk = p .. ':node:' .. node .. ':sockets'
-local entries = redis.call('HGETALL', nk)
+local keep = {}
+for i = 5, #ARGV do keep[ARGV[i]] = true end
+local entries = redis.call('HGETALL', p .. ':node:' .. node .. ':sockets')
+local pruned = 0
 for i = 1, #entries, 2 do
-  local e = cjson.decode(entries[i + 1])
-  remove_socket(p, node, entries[i], e.u, e.s, now, grace)
+  if not keep[entries[i]] then
+    local e = cjson.decode(entries[i + 1])
+    remove_socket(p, node, entries[i], e.u, e.s, now, grace)
+    pruned = pruned + 1
+  end
 end
-redis.call('DEL', nk)
-return #entries / 2
+return pruned
 "#,
             ),
             due_offline: script(
@@ -172,14 +186,7 @@ return out
         let node = self.link.node().to_string();
         let added: i64 = self
             .link
-            .run(|mut c| async move {
-                ::redis::cmd("ZADD")
-                    .arg(&nodes)
-                    .arg(now)
-                    .arg(&node)
-                    .query_async(&mut c)
-                    .await
-            })
+            .query(::redis::cmd("ZADD").arg(&nodes).arg(now).arg(&node))
             .await?;
         let (p, grace) = (self.prefix(), self.grace);
         let reaped: Vec<String> = self
@@ -206,13 +213,7 @@ return out
         let (nodes, node) = (self.link.keys().nodes(), self.link.node().to_string());
         let _ = self
             .link
-            .run(|mut c| async move {
-                ::redis::cmd("ZREM")
-                    .arg(&nodes)
-                    .arg(&node)
-                    .query_async::<i64>(&mut c)
-                    .await
-            })
+            .query::<i64>(::redis::cmd("ZREM").arg(&nodes).arg(&node))
             .await;
     }
 
@@ -231,16 +232,18 @@ return out
             .await
     }
 
-    /// Replaces what Redis holds of this node with the sockets `here`
-    /// lists (after Redis came back, or after this node was taken for
-    /// dead). The list is taken after the old entries are cleared: a socket
-    /// attaching meanwhile is either in it or registers itself afterwards.
+    /// Makes what Redis holds of this node match the sockets `here` lists
+    /// (after Redis came back, or after this node was taken for dead):
+    /// every listed socket is added first, then entries of sockets no
+    /// longer here are pruned, so a live socket never drops out of the
+    /// indexes meanwhile (a delivery routed during a rejoin still finds
+    /// it). `here` is asked again for the prune: a socket that left after
+    /// the first list is pruned, one that came registers itself.
     pub async fn rewrite(
         &self,
-        here: impl FnOnce() -> Vec<Arc<Conn>>,
+        here: impl Fn() -> Vec<Arc<Conn>>,
         now: Millis,
     ) -> Result<usize, crate::cluster::LinkError> {
-        self.clear(now).await?;
         let conns = here();
         for chunk in conns.chunks(500) {
             let p = self.prefix();
@@ -268,6 +271,20 @@ return out
                 })
                 .await?;
         }
+        let keep: Vec<String> = here().iter().map(|c| c.sid.to_string()).collect();
+        let (p, node, grace) = (self.prefix(), self.link.node().to_string(), self.grace);
+        self.link
+            .run(|mut c| async move {
+                self.prune_node
+                    .arg(&p)
+                    .arg(&node)
+                    .arg(now)
+                    .arg(grace)
+                    .arg(&keep)
+                    .invoke_async::<i64>(&mut c)
+                    .await
+            })
+            .await?;
         Ok(conns.len())
     }
 
@@ -374,12 +391,7 @@ impl Registry for RedisRegistry {
         let key = self.link.keys().users();
         match self
             .link
-            .run(|mut c| async move {
-                ::redis::cmd("SMEMBERS")
-                    .arg(&key)
-                    .query_async::<Vec<String>>(&mut c)
-                    .await
-            })
+            .query::<Vec<String>>(::redis::cmd("SMEMBERS").arg(&key))
             .await
         {
             Ok(mut users) => {
@@ -397,12 +409,7 @@ impl Registry for RedisRegistry {
         let key = self.link.keys().user_sockets(user);
         match self
             .link
-            .run(|mut c| async move {
-                ::redis::cmd("HLEN")
-                    .arg(&key)
-                    .query_async::<usize>(&mut c)
-                    .await
-            })
+            .query::<usize>(::redis::cmd("HLEN").arg(&key))
             .await
         {
             Ok(n) => Answer::whole(n),

@@ -273,13 +273,7 @@ impl SessionClocks for RedisSessions {
     async fn is_expired(&self, session_id: &str) -> bool {
         let key = self.link.keys().expired();
         self.link
-            .run(|mut c| async move {
-                ::redis::cmd("ZSCORE")
-                    .arg(&key)
-                    .arg(session_id)
-                    .query_async::<Option<f64>>(&mut c)
-                    .await
-            })
+            .query::<Option<f64>>(::redis::cmd("ZSCORE").arg(&key).arg(session_id))
             .await
             .is_ok_and(|s| s.is_some())
     }
@@ -308,7 +302,7 @@ impl SessionClocks for RedisSessions {
         let key = self.link.keys().session_clock(session_id);
         let fields: HashMap<String, String> = self
             .link
-            .run(|mut c| async move { ::redis::cmd("HGETALL").arg(&key).query_async(&mut c).await })
+            .query(::redis::cmd("HGETALL").arg(&key))
             .await
             .ok()?;
         let num = |k: &str| fields.get(k).and_then(|v| v.parse::<Millis>().ok());
@@ -358,13 +352,7 @@ impl SessionClocks for RedisSessions {
         let key = self.link.keys().clock_leased();
         let _ = self
             .link
-            .run(|mut c| async move {
-                ::redis::cmd("ZREM")
-                    .arg(&key)
-                    .arg(&member)
-                    .query_async::<i64>(&mut c)
-                    .await
-            })
+            .query::<i64>(::redis::cmd("ZREM").arg(&key).arg(&member))
             .await;
     }
 
@@ -402,12 +390,7 @@ impl SessionClocks for RedisSessions {
     async fn active_count(&self) -> usize {
         let key = self.link.keys().clock_due();
         self.link
-            .run(|mut c| async move {
-                ::redis::cmd("ZCARD")
-                    .arg(&key)
-                    .query_async::<usize>(&mut c)
-                    .await
-            })
+            .query::<usize>(::redis::cmd("ZCARD").arg(&key))
             .await
             .unwrap_or(0)
     }
