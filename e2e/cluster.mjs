@@ -287,23 +287,9 @@ class ClusterNode extends HeraldServer {
     };
     proc.stdout.on('data', onData);
     proc.stderr.on('data', onData);
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      if (proc.exitCode !== null || proc.signalCode !== null) {
-        throw new Error(`${this.nodeId} exited before ready (${proc.exitCode ?? proc.signalCode})\n${this.log.slice(-4000)}`);
-      }
-      if (this.port !== 0) {
-        try {
-          const r = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(1000) });
-          if (r.status === 200) return;
-        } catch {
-          /* not listening yet */
-        }
-      }
-      await sleep(50);
-    }
-    proc.kill('SIGKILL');
-    throw new Error(`${this.nodeId} not ready within 20s\n${this.log.slice(-4000)}`);
+    await this.waitHealthy(this.nodeId, () =>
+      proc.exitCode !== null || proc.signalCode !== null ? String(proc.exitCode ?? proc.signalCode) : null,
+    );
   }
 
   get running() {

@@ -99,21 +99,30 @@ export class HeraldServer {
     proc.once('error', (e) => {
       exited = { error: e.message };
     });
+    await this.waitHealthy('herald', () => exited && JSON.stringify(exited));
+  }
+
+  /**
+   * Polls /healthz until it answers 200 (at most 20 s; the port is known
+   * once it is not 0). `gone()` says why the process ended, if it did.
+   */
+  async waitHealthy(name, gone) {
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
-      if (exited) {
-        throw new Error(`herald exited before ready: ${JSON.stringify(exited)}\n${this.log.slice(-4000)}`);
-      }
-      try {
-        const r = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(1000) });
-        if (r.status === 200) return;
-      } catch {
-        /* not listening yet */
+      const why = gone();
+      if (why) throw new Error(`${name} exited before ready (${why})\n${this.log.slice(-4000)}`);
+      if (this.port !== 0) {
+        try {
+          const r = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(1000) });
+          if (r.status === 200) return;
+        } catch {
+          /* not listening yet */
+        }
       }
       await sleep(50);
     }
-    proc.kill('SIGKILL');
-    throw new Error(`herald not ready within 20s\n${this.log.slice(-4000)}`);
+    this.proc.kill('SIGKILL');
+    throw new Error(`${name} not ready within 20s\n${this.log.slice(-4000)}`);
   }
 
   async _waitExit(signal, ms) {
