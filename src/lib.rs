@@ -114,7 +114,7 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
     };
     let link = RedisLink::new(url.expose(), node.clone(), config.cluster.request_timeout)
         .map_err(|e| StartError::Redis(e.to_string()))?;
-    let registry = Arc::new(RedisRegistry::new(link.clone(), grace));
+    let registry = Arc::new(RedisRegistry::new(link.clone(), sockets.clone(), grace));
     let local = local_broker(registry.clone());
     let broker = Arc::new(RedisBroker::new(
         local.clone(),

@@ -315,6 +315,8 @@ async fn a_redis_outage_leaves_local_delivery_and_the_node_rejoins() {
         .connect_ok(&a.token("u2", "s2", "radiologist", 600_000))
         .await;
     registered(&a, "u2", 1).await;
+    let (_, s2) = b.get("/api/v1/sessions/s2").await;
+    let idle_since = s2["lastActivity"].clone();
     redis.stop();
     eventually_named("redis seen down", 5, || async { !a.hub.redis_up() }).await;
     let (status, ready) = a.get("/readyz").await;
@@ -336,8 +338,26 @@ async fn a_redis_outage_leaves_local_delivery_and_the_node_rejoins() {
         on_a.expect_event("critical_notification").await["id"],
         "local"
     );
+    // The node still answers for its own sockets, marked partial.
     let (_, users) = a.get("/api/v1/users").await;
-    assert_eq!(users["partial"], true, "{users}");
+    assert_eq!(
+        (users["users"].clone(), users["partial"].clone()),
+        (json!(["u1"]), json!(true)),
+        "{users}"
+    );
+    let (_, u1) = a.get("/api/v1/users/u1").await;
+    assert_eq!(
+        (u1["connections"].as_i64(), u1["partial"].as_bool()),
+        (Some(1), Some(true)),
+        "{u1}"
+    );
+    let (status, s1) = a.get("/api/v1/sessions/s1").await;
+    assert_eq!(
+        (status, s1["userId"].as_str(), s1["partial"].as_bool()),
+        (200, Some("u1"), Some(true)),
+        "{s1}"
+    );
+    assert_eq!(s1["sockets"].as_array().map(Vec::len), Some(1), "{s1}");
     // Stored on A for a socket on B while they cannot talk: B's rejoin
     // catch-up brings it, which also says the rejoin is complete.
     let (_, missed) = a
@@ -346,6 +366,9 @@ async fn a_redis_outage_leaves_local_delivery_and_the_node_rejoins() {
     assert_eq!(missed["deliveredTo"], 0, "{missed}");
 
     // Back: both nodes rejoin on their own and cross-node delivery returns.
+    // Idle through the outage (less than the node timeout, so no node
+    // takes the other for dead).
+    b.clock.advance(1_000);
     redis.resume().await;
     eventually_named("both up again", 5, || async {
         a.hub.redis_up() && b.hub.redis_up()
@@ -361,6 +384,10 @@ async fn a_redis_outage_leaves_local_delivery_and_the_node_rejoins() {
         (missed["id"].as_str(), missed["redelivered"].as_bool()),
         (Some("missed"), Some(true))
     );
+    // Redis came back empty: the session's clock is rewritten from its
+    // socket's last activity, not restarted by the outage.
+    let (_, s2) = a.get("/api/v1/sessions/s2").await;
+    assert_eq!(s2["lastActivity"], idle_since, "{s2}");
     // Within the node timeout a cross-node send is whole again (a Redis
     // call slowed past the request timeout on a loaded machine may still
     // make one answer partial while the link settles).

@@ -5,6 +5,7 @@
 //! notification stored elsewhere during the outage is not left waiting for
 //! a reconnect. Also the node's heartbeat loop.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -93,13 +94,20 @@ impl Resync for Rejoin {
             return;
         }
         let handles = hub.local_handles();
-        let conns: Vec<_> = handles.iter().map(|h| h.conn.clone()).collect();
-        let keys: Vec<SessionKey> = conns
-            .iter()
-            .map(|c| SessionKey::new(&c.session_id, &c.user_id, &c.role))
-            .collect();
+        // Each session here is idle since the latest activity of its
+        // sockets here, not since the rejoin: an outage must not extend
+        // a session nobody used.
+        let mut latest: HashMap<&str, (SessionKey, Millis)> = HashMap::new();
+        for c in handles.iter().map(|h| &h.conn) {
+            let at = c.last_activity();
+            latest
+                .entry(&c.session_id)
+                .and_modify(|(_, t)| *t = (*t).max(at))
+                .or_insert_with(|| (SessionKey::new(&c.session_id, &c.user_id, &c.role), at));
+        }
+        let sessions: Vec<(SessionKey, Millis)> = latest.into_values().collect();
         let expired = hub.recently_expired_sessions().await;
-        self.sessions.rejoin(&keys, &expired, now).await;
+        self.sessions.rejoin(&sessions, &expired, now).await;
         tracing::info!(sockets = handles.len(), "rejoined the cluster");
         // Catch-ups run in the background, a few at a time.
         let hub = hub.clone();

@@ -153,7 +153,6 @@ impl Hub {
     /// Logs a session out everywhere.
     pub async fn logout_session(&self, session: &str) -> Result<Reach, HubError> {
         let snapshot = self
-            .sessions
             .snapshot(session)
             .await
             .ok_or_else(|| HubError::NotFound(format!("session {session} not found")))?;
@@ -162,12 +161,36 @@ impl Hub {
     }
 
     pub async fn session_view(&self, session: &str) -> Option<SessionView> {
-        let snapshot = self.sessions.snapshot(session).await?;
+        let snapshot = self.snapshot(session).await?;
         let listing = self.broker.sockets(&Target::session(session)).await;
         Some(SessionView {
             snapshot,
             sockets: listing.sockets,
             partial: listing.partial,
+        })
+    }
+
+    /// The session's clock, or, while the shared clocks cannot be reached
+    /// (Redis down), what this node's own sockets of the session know: idle
+    /// since the latest activity any of them saw here.
+    async fn snapshot(&self, session: &str) -> Option<SessionSnapshot> {
+        if let Some(s) = self.sessions.snapshot(session).await {
+            return Some(s);
+        }
+        if self.redis_up() {
+            return None;
+        }
+        let here = self.local.sockets().of_session(session);
+        let last = here.iter().map(|h| h.conn.last_activity()).max()?;
+        let conn = &here.first()?.conn;
+        let idle = self.config.session.for_role(&conn.role).idle_timeout;
+        Some(SessionSnapshot {
+            session_id: session.to_string(),
+            user_id: conn.user_id.to_string(),
+            role: conn.role.to_string(),
+            last_activity: last,
+            expires_at: last + idle.as_millis() as Millis,
+            warned: false,
         })
     }
 }

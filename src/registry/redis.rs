@@ -8,6 +8,9 @@
 //! `node:N:sockets` (sid -> entry), `user:{U}:sockets` and
 //! `session:{S}:sockets` (`sid@node` -> role / user), `users`,
 //! `presence:{U}` and `presence-due` (user -> end of the offline grace).
+//!
+//! While Redis cannot be reached, answers come from this node's own socket
+//! table, marked partial: an operator still sees who is connected here.
 
 use std::sync::Arc;
 
@@ -19,6 +22,7 @@ use super::{Answer, Attached, PresenceChange, PresenceInfo, PresenceStatus, Regi
 use crate::clock::Millis;
 use crate::cluster::RedisLink;
 use crate::conn::Conn;
+use crate::sockets::Sockets;
 
 /// A socket's entry in its node's hash: enough to remove it from the
 /// indexes when the node is reaped.
@@ -94,6 +98,8 @@ const PRESENCE_KEPT_S: i64 = 30 * 24 * 3600;
 
 pub struct RedisRegistry {
     link: Arc<RedisLink>,
+    /// This node's sockets: the answer while Redis is unreachable.
+    here: Arc<Sockets>,
     grace: Millis,
     attach: Script,
     detach: Script,
@@ -104,9 +110,10 @@ pub struct RedisRegistry {
 }
 
 impl RedisRegistry {
-    pub fn new(link: Arc<RedisLink>, presence_grace: Millis) -> Self {
+    pub fn new(link: Arc<RedisLink>, here: Arc<Sockets>, presence_grace: Millis) -> Self {
         Self {
             link,
+            here,
             grace: presence_grace,
             attach: script(
                 "return add_socket(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]))",
@@ -399,7 +406,7 @@ impl Registry for RedisRegistry {
                 Answer::whole(users)
             }
             Err(_) => Answer {
-                value: Vec::new(),
+                value: self.here.users(),
                 partial: true,
             },
         }
@@ -414,7 +421,7 @@ impl Registry for RedisRegistry {
         {
             Ok(n) => Answer::whole(n),
             Err(_) => Answer {
-                value: 0,
+                value: self.here.user_count(user),
                 partial: true,
             },
         }
@@ -462,14 +469,23 @@ impl Registry for RedisRegistry {
                     })
                     .collect(),
             ),
+            // Online here is online; offline here may be online elsewhere,
+            // and when either began is not known without Redis.
             Err(_) => Answer {
                 value: users
                     .iter()
-                    .map(|u| PresenceInfo {
-                        user_id: u.clone(),
-                        status: PresenceStatus::Offline,
-                        since: None,
-                        connections: 0,
+                    .map(|u| {
+                        let connections = self.here.user_count(u);
+                        PresenceInfo {
+                            user_id: u.clone(),
+                            status: if connections > 0 {
+                                PresenceStatus::Online
+                            } else {
+                                PresenceStatus::Offline
+                            },
+                            since: None,
+                            connections,
+                        }
                     })
                     .collect(),
                 partial: true,

@@ -166,9 +166,10 @@ impl RedisSessions {
         }
     }
 
-    /// Rewrites the clocks of this node's sessions (after Redis came back)
-    /// and the expired sessions from the durable store.
-    pub async fn rejoin(&self, keys: &[SessionKey], expired: &[String], now: Millis) {
+    /// Rewrites the clocks of this node's sessions, each with its latest
+    /// activity here (after Redis came back; a clock Redis kept only moves
+    /// forward), and the expired sessions from the durable store.
+    pub async fn rejoin(&self, sessions: &[(SessionKey, Millis)], expired: &[String], now: Millis) {
         if !expired.is_empty() {
             let (key, expired) = (self.link.keys().expired(), expired.to_vec());
             let _ = self
@@ -187,8 +188,8 @@ impl RedisSessions {
                 })
                 .await;
         }
-        for k in keys {
-            self.run_touch(k, now, true).await;
+        for (key, last_activity) in sessions {
+            self.run_touch(key, *last_activity, true).await;
         }
     }
 }
