@@ -11,6 +11,9 @@ use std::time::Duration;
 use common::cluster::{fresh_database, node, Redis};
 use common::{Incoming, TestServer};
 use herald::clock::{Clock, ManualClock, SystemClock};
+use herald::cluster::RedisLink;
+use herald::registry::{RedisRegistry, Registry};
+use herald::sockets::Sockets;
 use serde_json::json;
 
 fn clock() -> Arc<ManualClock> {
@@ -481,4 +484,75 @@ async fn presence_is_announced_once_and_a_reload_is_not() {
     assert_eq!(name, "marker");
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test]
+async fn an_offline_change_claimed_by_a_node_that_died_is_announced_by_another() {
+    let redis = Redis::start().await;
+    let db = fresh_database().await;
+    let c = clock();
+    let dir = tempfile::tempdir().unwrap();
+    // Reaping is kept out of the way of the clock jumps below.
+    let settings = |f: &mut herald::config::FileConfig| {
+        f.presence.grace = Some("5s".into());
+        f.cluster.node_timeout = Some("60s".into());
+    };
+    let a = node("node-a", &redis, &db, c.clone(), dir.path(), settings).await;
+    let (mut watcher, _) = a
+        .connect_ok(&a.token("w", "sw", "radiologist", 600_000))
+        .await;
+    let (u1, _) = a
+        .connect_ok(&a.token("u1", "s1", "radiologist", 600_000))
+        .await;
+    let p = watcher.expect_event("presence").await;
+    assert_eq!(
+        (p["userId"].as_str(), p["status"].as_str()),
+        (Some("u1"), Some("online"))
+    );
+    drop(u1);
+    eventually(5, || async {
+        a.get("/api/v1/users/u1").await.1["connections"] == 0
+    })
+    .await;
+
+    // Another node, whose clock is past the grace, claims the change and
+    // dies before announcing it.
+    let link = RedisLink::new(
+        &redis.url(),
+        Arc::from("node-ghost"),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    let (inbox, _messages) = tokio::sync::mpsc::unbounded_channel();
+    let supervisor = tokio::spawn(link.clone().supervise(inbox));
+    eventually_named("ghost up", 5, || async { link.is_up() }).await;
+    let ghost = RedisRegistry::new(link, Arc::new(Sockets::default()), 5_000);
+    let claimed = ghost.due_offline(c.now_ms() + 6_000).await;
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|ch| ch.user_id.as_str())
+            .collect::<Vec<_>>(),
+        ["u1"]
+    );
+    supervisor.abort();
+
+    // Past the claim's lease, the live node announces it, once.
+    c.advance(17_000);
+    a.hub.run_due().await;
+    let p = watcher.expect_event("presence").await;
+    assert_eq!(
+        (p["userId"].as_str(), p["status"].as_str()),
+        (Some("u1"), Some("offline")),
+        "{p}"
+    );
+    a.hub.run_due().await;
+    a.post(
+        "/api/v1/roles/radiologist/events",
+        json!({"event": "marker"}),
+    )
+    .await;
+    let (name, _) = watcher.next_event().await.unwrap();
+    assert_eq!(name, "marker", "announced once");
+    a.stop().await;
 }

@@ -63,6 +63,10 @@ impl Keys {
     pub fn offline_due(&self) -> String {
         format!("{}:presence-due", self.prefix)
     }
+    /// Sorted set: claimed offline change -> when its lease runs out.
+    pub fn offline_leased(&self) -> String {
+        format!("{}:presence-leased", self.prefix)
+    }
     /// Hash of one session's idle clock.
     pub fn session_clock(&self, session: &str) -> String {
         format!("{}:clock:{{{session}}}", self.prefix)

@@ -213,6 +213,7 @@ impl Hub {
         }
         for change in self.registry.due_offline(now).await {
             self.announce_presence(&change).await;
+            self.registry.announced(&change).await;
         }
         let token_next = self.tokens.lock().next();
         [

@@ -69,8 +69,13 @@ pub trait Registry: Send + Sync + 'static {
     async fn presence(&self, users: &[String], now: Millis) -> Answer<Vec<PresenceInfo>>;
 
     /// Users whose offline grace ran out by `now` with no socket back:
-    /// each change is claimed by one node only, which announces it.
+    /// each change is claimed by one node only, which announces it and
+    /// calls [`Registry::announced`]. A claim not announced within its
+    /// lease (the claimer died) is handed out again.
     async fn due_offline(&self, now: Millis) -> Vec<PresenceChange>;
+
+    /// The claimer of `change` has announced it.
+    async fn announced(&self, _change: &PresenceChange) {}
 
     /// When the next offline grace runs out, if this node knows.
     async fn next_offline(&self) -> Option<Millis>;

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::clock::Millis;
 use crate::deadlines::Deadlines;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PresenceStatus {
     Online,
@@ -29,7 +29,7 @@ pub struct PresenceInfo {
 }
 
 /// A change to announce with the `presence` event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PresenceChange {
     pub user_id: String,
     /// The role of the socket that came or went: its role room hears it.

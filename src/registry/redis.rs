@@ -7,15 +7,18 @@
 //! Keys (see [`crate::cluster::Keys`]): `nodes` (node -> last beat),
 //! `node:N:sockets` (sid -> entry), `user:{U}:sockets` and
 //! `session:{S}:sockets` (`sid@node` -> role / user), `users`,
-//! `presence:{U}` and `presence-due` (user -> end of the offline grace).
+//! `presence:{U}`, `presence-due` (user -> end of the offline grace) and
+//! `presence-leased` (claimed offline changes not yet announced).
 //!
 //! While Redis cannot be reached, answers come from this node's own socket
 //! table, marked partial: an operator still sees who is connected here.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ::redis::Script;
 use async_trait::async_trait;
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::{Answer, Attached, PresenceChange, PresenceInfo, PresenceStatus, Registry};
@@ -96,6 +99,10 @@ fn script(body: &str) -> Script {
 /// How long an offline user's presence is remembered.
 const PRESENCE_KEPT_S: i64 = 30 * 24 * 3600;
 
+/// How long a claimed offline change is reserved for its claimer to
+/// announce before another node announces it.
+const OFFLINE_LEASE: Millis = 10_000;
+
 pub struct RedisRegistry {
     link: Arc<RedisLink>,
     /// This node's sockets: the answer while Redis is unreachable.
@@ -107,6 +114,8 @@ pub struct RedisRegistry {
     clear_node: Script,
     prune_node: Script,
     due_offline: Script,
+    /// Offline changes this node claimed and has not yet announced.
+    claimed: Mutex<HashMap<PresenceChange, String>>,
 }
 
 impl RedisRegistry {
@@ -156,24 +165,37 @@ return pruned
             ),
             due_offline: script(
                 r#"
-local p, now, kept = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local p, now, kept, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local leased = p .. ':presence-leased'
 local out = {}
+-- Claims whose claimer did not announce in time; a user back online
+-- since was announced online, so the offline is dropped.
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', leased, '-inf', now, 'LIMIT', 0, 100)) do
+  local user = cjson.decode(m)[1]
+  if redis.call('HLEN', p .. ':user:{' .. user .. '}:sockets') == 0 then
+    redis.call('ZADD', leased, now + lease, m)
+    table.insert(out, m)
+  else
+    redis.call('ZREM', leased, m)
+  end
+end
 for _, user in ipairs(redis.call('ZRANGEBYSCORE', p .. ':presence-due', '-inf', now, 'LIMIT', 0, 200)) do
   redis.call('ZREM', p .. ':presence-due', user)
   if redis.call('HLEN', p .. ':user:{' .. user .. '}:sockets') == 0 then
     local pk = p .. ':presence:{' .. user .. '}'
-    local left = redis.call('HGET', pk, 'left') or now
+    local left = tonumber(redis.call('HGET', pk, 'left')) or now
     local role = redis.call('HGET', pk, 'role') or ''
     redis.call('HSET', pk, 'status', 'offline', 'since', left)
     redis.call('EXPIRE', pk, kept)
-    table.insert(out, user)
-    table.insert(out, role)
-    table.insert(out, left)
+    local m = cjson.encode({user, role, left})
+    redis.call('ZADD', leased, now + lease, m)
+    table.insert(out, m)
   end
 end
 return out
 "#,
             ),
+            claimed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -495,29 +517,45 @@ impl Registry for RedisRegistry {
 
     async fn due_offline(&self, now: Millis) -> Vec<PresenceChange> {
         let p = self.prefix();
-        let flat: Vec<String> = self
+        let members: Vec<String> = self
             .link
             .run(|mut c| async move {
                 self.due_offline
                     .arg(&p)
                     .arg(now)
                     .arg(PRESENCE_KEPT_S)
+                    .arg(OFFLINE_LEASE)
                     .invoke_async(&mut c)
                     .await
             })
             .await
             .unwrap_or_default();
-        flat.chunks(3)
-            .filter_map(|c| match c {
-                [user, role, left] => Some(PresenceChange {
-                    user_id: user.clone(),
-                    role: role.clone(),
+        let mut claimed = self.claimed.lock();
+        members
+            .into_iter()
+            .filter_map(|m| {
+                let (user_id, role, at) = serde_json::from_str::<(String, String, f64)>(&m).ok()?;
+                let change = PresenceChange {
+                    user_id,
+                    role,
                     status: PresenceStatus::Offline,
-                    at: left.parse().unwrap_or(now),
-                }),
-                _ => None,
+                    at: at as Millis,
+                };
+                claimed.insert(change.clone(), m);
+                Some(change)
             })
             .collect()
+    }
+
+    async fn announced(&self, change: &PresenceChange) {
+        let Some(member) = self.claimed.lock().remove(change) else {
+            return;
+        };
+        let key = self.link.keys().offline_leased();
+        let _ = self
+            .link
+            .query::<i64>(::redis::cmd("ZREM").arg(&key).arg(&member))
+            .await;
     }
 
     async fn next_offline(&self) -> Option<Millis> {
