@@ -1,39 +1,15 @@
-//! The four client events: validate the payload, insist on the socket's own
-//! user and session, call the Hub, and shape the acknowledgement.
+//! The four client events: check the payload ([`payload`]), call the Hub,
+//! and shape the acknowledgement.
 
 use serde_json::{json, Value};
 
+use super::payload;
 use super::reply::ClientError;
 use crate::clock::rfc3339;
 use crate::conn::Handle;
 use crate::hub::RefreshError;
 use crate::hub::{Hub, HubError};
-use crate::notification::valid_id;
 use crate::session::Touch;
-
-fn object(data: &Value) -> Result<&serde_json::Map<String, Value>, ClientError> {
-    data.as_object()
-        .ok_or_else(|| ClientError::InvalidPayload("payload must be an object".into()))
-}
-
-/// An id field: a string, or an integer (ids are strings everywhere).
-fn id_field(
-    obj: &serde_json::Map<String, Value>,
-    name: &str,
-) -> Result<Option<String>, ClientError> {
-    match obj.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
-        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
-        Some(_) => Err(ClientError::InvalidPayload(format!(
-            "{name} must be a non-empty string"
-        ))),
-    }
-}
-
-fn required(obj: &serde_json::Map<String, Value>, name: &str) -> Result<String, ClientError> {
-    id_field(obj, name)?.ok_or_else(|| ClientError::InvalidPayload(format!("{name} is required")))
-}
 
 fn hub_error(e: HubError) -> ClientError {
     match e {
@@ -61,20 +37,7 @@ pub async fn activity(hub: &Hub, h: &Handle) -> Result<Value, ClientError> {
 }
 
 pub async fn acknowledge(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, ClientError> {
-    let obj = object(data)?;
-    let id = required(obj, "notificationId")?;
-    if !valid_id(&id) {
-        return Err(ClientError::InvalidPayload(
-            "notificationId is not a valid id".into(),
-        ));
-    }
-    if let Some(user) = id_field(obj, "userId")? {
-        if *user != *h.conn.user_id {
-            return Err(ClientError::Forbidden(
-                "userId is not this socket's user".into(),
-            ));
-        }
-    }
+    let id = payload::acknowledge(data, &h.conn.user_id)?;
     touch(hub, h).await?;
     let at = hub
         .acknowledge(&h.conn.user_id, &id)
@@ -84,26 +47,14 @@ pub async fn acknowledge(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, C
 }
 
 pub async fn extend_session(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, ClientError> {
-    let session = required(object(data)?, "sessionId")?;
-    if *session != *h.conn.session_id {
-        return Err(ClientError::Forbidden(
-            "sessionId is not this socket's session".into(),
-        ));
-    }
+    let session = payload::extend_session(data, &h.conn.session_id)?;
     h.conn.touch(hub.now());
     let at = hub.extend_session(&session).await.map_err(hub_error)?;
     Ok(json!({ "ok": true, "sessionId": session, "extendedAt": rfc3339(at) }))
 }
 
 pub async fn refresh_token(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, ClientError> {
-    let token = match object(data)?.get("token") {
-        Some(Value::String(t)) if !t.is_empty() => t.clone(),
-        _ => {
-            return Err(ClientError::InvalidPayload(
-                "token must be a non-empty string".into(),
-            ))
-        }
-    };
+    let token = payload::refresh_token(data)?;
     touch(hub, h).await?;
     let expires_at = hub.refresh_token(h, &token).await.map_err(|e| match e {
         RefreshError::Invalid => ClientError::TokenInvalid("token does not verify".into()),

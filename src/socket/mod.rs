@@ -6,6 +6,7 @@ mod connect;
 mod dispatch;
 mod events;
 mod owned_request;
+pub mod payload;
 mod reply;
 
 use std::sync::Arc;

@@ -1,0 +1,157 @@
+//! Client event payloads: each is parsed and checked against the socket's
+//! own user and session before anything acts on it. Pure functions of the
+//! payload, so the fuzzer (`fuzz/`) drives them directly.
+
+use serde_json::{Map, Value};
+
+use super::reply::ClientError;
+use crate::notification::valid_id;
+
+fn object(data: &Value) -> Result<&Map<String, Value>, ClientError> {
+    data.as_object()
+        .ok_or_else(|| ClientError::InvalidPayload("payload must be an object".into()))
+}
+
+/// An id field: a string, or an integer (ids are strings everywhere).
+fn id_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, ClientError> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
+        Some(_) => Err(ClientError::InvalidPayload(format!(
+            "{name} must be a non-empty string"
+        ))),
+    }
+}
+
+fn required(obj: &Map<String, Value>, name: &str) -> Result<String, ClientError> {
+    id_field(obj, name)?.ok_or_else(|| ClientError::InvalidPayload(format!("{name} is required")))
+}
+
+/// `acknowledge_notification { notificationId, userId? }`: the id to
+/// acknowledge for `own_user`. A `userId` other than the socket's is refused.
+pub fn acknowledge(data: &Value, own_user: &str) -> Result<String, ClientError> {
+    let obj = object(data)?;
+    let id = required(obj, "notificationId")?;
+    if !valid_id(&id) {
+        return Err(ClientError::InvalidPayload(
+            "notificationId is not a valid id".into(),
+        ));
+    }
+    if let Some(user) = id_field(obj, "userId")? {
+        if user != own_user {
+            return Err(ClientError::Forbidden(
+                "userId is not this socket's user".into(),
+            ));
+        }
+    }
+    Ok(id)
+}
+
+/// `extend_session { sessionId }`: only the socket's own session.
+pub fn extend_session(data: &Value, own_session: &str) -> Result<String, ClientError> {
+    let session = required(object(data)?, "sessionId")?;
+    if session != own_session {
+        return Err(ClientError::Forbidden(
+            "sessionId is not this socket's session".into(),
+        ));
+    }
+    Ok(session)
+}
+
+/// `refresh_token { token }`: the new token, still to be verified.
+pub fn refresh_token(data: &Value) -> Result<String, ClientError> {
+    match object(data)?.get("token") {
+        Some(Value::String(t)) if !t.is_empty() => Ok(t.clone()),
+        _ => Err(ClientError::InvalidPayload(
+            "token must be a non-empty string".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn refused(r: Result<String, ClientError>) -> String {
+        match r {
+            Err(ClientError::InvalidPayload(m)) => format!("invalid: {m}"),
+            Err(ClientError::Forbidden(m)) => format!("forbidden: {m}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn acknowledge_takes_string_or_integer_ids_of_the_own_user_only() {
+        assert_eq!(
+            acknowledge(&json!({"notificationId": "n-1"}), "u1").unwrap(),
+            "n-1"
+        );
+        assert_eq!(
+            acknowledge(&json!({"notificationId": 42, "userId": "u1"}), "u1").unwrap(),
+            "42"
+        );
+        assert_eq!(
+            acknowledge(&json!({"notificationId": 7, "userId": 1}), "1").unwrap(),
+            "7"
+        );
+        assert_eq!(
+            refused(acknowledge(
+                &json!({"notificationId": "n", "userId": "u2"}),
+                "u1"
+            )),
+            "forbidden: userId is not this socket's user"
+        );
+        assert_eq!(
+            refused(acknowledge(&json!({}), "u1")),
+            "invalid: notificationId is required"
+        );
+        assert_eq!(
+            refused(acknowledge(&json!({"notificationId": "a b"}), "u1")),
+            "invalid: notificationId is not a valid id"
+        );
+        for bad in [
+            json!({"notificationId": ""}),
+            json!({"notificationId": 1.5}),
+            json!({"notificationId": [1]}),
+        ] {
+            assert_eq!(
+                refused(acknowledge(&bad, "u1")),
+                "invalid: notificationId must be a non-empty string"
+            );
+        }
+        assert_eq!(
+            refused(acknowledge(&json!("n-1"), "u1")),
+            "invalid: payload must be an object"
+        );
+    }
+
+    #[test]
+    fn extend_session_only_for_the_own_session() {
+        assert_eq!(
+            extend_session(&json!({"sessionId": "s1"}), "s1").unwrap(),
+            "s1"
+        );
+        assert_eq!(
+            refused(extend_session(&json!({"sessionId": "s2"}), "s1")),
+            "forbidden: sessionId is not this socket's session"
+        );
+        assert_eq!(
+            refused(extend_session(&Value::Null, "s1")),
+            "invalid: payload must be an object"
+        );
+    }
+
+    #[test]
+    fn refresh_token_needs_a_non_empty_string() {
+        assert_eq!(refresh_token(&json!({"token": "t"})).unwrap(), "t");
+        for bad in [json!({}), json!({"token": ""}), json!({"token": 1})] {
+            assert_eq!(
+                refused(refresh_token(&bad)),
+                "invalid: token must be a non-empty string"
+            );
+        }
+    }
+}
