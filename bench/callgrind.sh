@@ -23,7 +23,9 @@ bin=$(realpath "$1")
 units=$2
 shift 2
 root=$(cd "$(dirname "$0")/.." && pwd)
-loadgen="$root/target/release/herald-loadgen"
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
+loadgen="$target_dir/release/herald-loadgen"
 port=${PORT:-8019}
 key=bench-api-key-0123456789abcdef
 secret=bench-jwt-secret-0123456789abcdef
