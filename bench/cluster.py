@@ -7,7 +7,9 @@ machine's own server and is not pinned.
 
 The backend API calls go to the first node (node-a); the clients connect to
 the others, round robin, so that every delivery crosses Redis. Used by
-run.py for the servers named cluster-N."""
+run.py for the servers named cluster-N, and for herald-pg: one node with its
+store in a fresh PostgreSQL database and no Redis, which tells the store's
+share of a cluster's figures from Redis's."""
 
 import os
 import socket
@@ -22,7 +24,10 @@ _created = 0
 
 
 def nodes_of(name):
-    """The node count of a server named cluster-N, or None for another name."""
+    """The node count of a server named cluster-N (1 for herald-pg), or None
+    for a server of another kind."""
+    if name == "herald-pg":
+        return 1
     prefix, _, count = name.partition("-")
     return int(count) if prefix == "cluster" and count.isdigit() and 2 <= int(count) <= len(NODE_IDS) else None
 
@@ -56,19 +61,24 @@ class Cluster:
         self.db = f"herald_bench_{os.getpid()}_{_created}"
         self.redis, self.nodes = None, []
         try:
-            self.redis = server_type("redis", log_dir, ready=_redis_ping)
             _psql(f"CREATE DATABASE {self.db}")
-            env = {"REDIS_URL": f"redis://127.0.0.1:{self.redis.port}", "DATABASE_URL": f"{PG_URL}/{self.db}"}
+            env, ready = {"DATABASE_URL": f"{PG_URL}/{self.db}"}, None
+            if count > 1:
+                self.redis = server_type("redis", log_dir, ready=_redis_ping)
+                env["REDIS_URL"], ready = f"redis://127.0.0.1:{self.redis.port}", _ready_in_cluster
             # One after the other: the first creates the schema in the empty database.
             for node_id in NODE_IDS[:count]:
-                self.nodes.append(server_type("herald", log_dir, {**env, "HERALD_NODE_ID": node_id},
-                                              ready=_ready_in_cluster, label=node_id))
+                extra = {"HERALD_NODE_ID": node_id} if self.redis else {}
+                self.nodes.append(server_type("herald", log_dir, {**env, **extra}, label=node_id,
+                                              **({"ready": ready} if ready else {})))
         except Exception:
             self.stop()
             raise
 
     def target_args(self):
         """herald-loadgen's arguments: API on node-a, clients on the others, every node's pid, Redis."""
+        if not self.redis:
+            return self.nodes[0].target_args()
         api, clients = self.nodes[0], self.nodes[1:]
         return ["--addr", f"127.0.0.1:{api.port}",
                 "--client-addrs", ",".join(f"127.0.0.1:{n.port}" for n in clients),
@@ -78,16 +88,18 @@ class Cluster:
     def pids(self):
         return [n.process.pid for n in self.nodes]
 
+    def _children(self):
+        return self.nodes + ([self.redis] if self.redis else [])
+
     def own_pids(self):
         """Every process of the cluster, Redis included (for the quiet-machine check)."""
-        return self.pids() + [self.redis.process.pid]
+        return [c.process.pid for c in self._children()]
 
     def alive(self):
-        return all(n.process.poll() is None for n in self.nodes) and self.redis.process.poll() is None
+        return all(c.alive() for c in self._children())
 
     def log_tail(self):
-        return "".join(f"--- {n.label} ---\n{n.log_tail()}" for n in self.nodes) + \
-            f"--- redis ---\n{self.redis.log_tail()}"
+        return "".join(f"--- {c.label} ---\n{c.log_tail()}" for c in self._children())
 
     def stop(self):
         for node in self.nodes:

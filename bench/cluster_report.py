@@ -93,8 +93,8 @@ def rows(runs, clusters):
     return table, notes
 
 
-def _nodes(cluster):
-    return f"{cluster.split('-')[1]} nodes"
+def _nodes(server):
+    return "1 node on PostgreSQL" if server == "herald-pg" else f"{server.split('-')[1]} nodes"
 
 
 def markdown(document, clusters):
@@ -104,7 +104,8 @@ def markdown(document, clusters):
         "",
         "Same run as the table above. API calls to node-a, clients on the other nodes (every delivery "
         "crosses Redis); nodes and their private Redis pinned to core 1, generator to core 0, PostgreSQL "
-        "unpinned. CPU rows sum every node; Redis rows are from INFO commandstats and INFO cpu.",
+        "unpinned. CPU rows sum every node; Redis rows are from INFO commandstats and INFO cpu. "
+        "1 node on PostgreSQL: a single node with its store in PostgreSQL and no Redis (the store's share).",
         "",
         f"| metric | single node | {' | '.join(_nodes(c) for c in clusters)} | {_nodes(first)} / single | target |",
         "|---|---:|" + "---:|" * len(clusters) + "---:|---|",

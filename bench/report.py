@@ -45,10 +45,10 @@ def _idle(r, label):
 def _storm(r, label):
     n, phase = r.get("connects"), r.get("connect")
     return {
-        "storm user CPU per connect (us)": _per(phase, "server_user_us", n),
-        "storm sys CPU per connect (us)": _per(phase, "server_sys_us", n),
-        "storm total CPU per connect, schedstat (us)": _per(phase, "server_sched_us", n),
-        "storm connects/s": r.get("connects_per_s"),
+        f"{label} user CPU per connect (us)": _per(phase, "server_user_us", n),
+        f"{label} sys CPU per connect (us)": _per(phase, "server_sys_us", n),
+        f"{label} total CPU per connect, schedstat (us)": _per(phase, "server_sched_us", n),
+        f"{label} connects/s": r.get("connects_per_s"),
     }
 
 

@@ -45,11 +45,22 @@ FULL = [
     # The JWT only in the CONNECT packet's auth, as a browser's socket.io-client sends it.
     ("idle@auth-token", "idle --conns 1000,5000,19000 --settle 3 --hold 5 --no-query-token", 600),
     ("storm", "storm --conns 10000", 600),
+    ("storm@presence", "storm --conns 2000", 600),
     ("fanout", "fanout --conns 5000 --rounds 20", 600),
     ("notify", "notify --users 1000 --count 10000 --concurrency 8", 600),
     ("notify@1000/s", "notify --users 1000 --count 10000 --rate 1000", 600),
     ("polling", "polling --conns 2000 --rounds 20", 600),
 ]
+# Herald's presence events are off in every scenario (HERALD_PRESENCE_AUDIENCE
+# =none, unless the environment says otherwise): every client is in one role,
+# so with the default audience each connect would send `presence` to every
+# socket already there, and the scenarios would measure that (N connects cost
+# N^2/2 deliveries) instead of what they name. The Node reference has no
+# presence. storm@presence is the storm with the default audience, at a size
+# that finishes: what presence costs. Such scenarios run on Herald only.
+PRESENCE_OFF = {"HERALD_PRESENCE_AUDIENCE": "none"}
+SCENARIO_ENV = {"storm@presence": {"HERALD_PRESENCE_AUDIENCE": "role"}}
+
 # The cluster scenarios, run on every cluster-N and on the single node (the
 # single node only when the plan above did not run it already): cross-node
 # notification latency at a moderate rate, and role broadcasts at two socket
@@ -63,11 +74,13 @@ CLUSTER_QUICK = [
     ("notify@200/s", "notify --users 100 --count 400 --rate 200", 120),
     ("fanout", "fanout --conns 300 --rounds 5", 120),
 ]
-CLUSTERS = ["cluster-3", "cluster-2"]
+# herald-pg: one node on PostgreSQL without Redis, the store's share of the cluster's figures.
+CLUSTERS = ["cluster-3", "cluster-2", "herald-pg"]
 QUICK = [
     ("idle", "idle --conns 100,300 --settle 1 --hold 2", 120),
     ("idle@auth-token", "idle --conns 100 --settle 1 --hold 1 --no-query-token", 120),
     ("storm", "storm --conns 300", 120),
+    ("storm@presence", "storm --conns 300", 120),
     ("fanout", "fanout --conns 300 --rounds 5", 120),
     ("notify", "notify --users 100 --count 500", 120),
     ("notify@200/s", "notify --users 100 --count 400 --rate 200", 120),
@@ -123,6 +136,8 @@ def server_command(name, port, data_dir):
             "HERALD_RATE_LIMIT_PER_SECOND": "1000000", "HERALD_RATE_LIMIT_BURST": "1000000",
             "HERALD_API_RATE_LIMIT_PER_SECOND": "1000000", "HERALD_API_RATE_LIMIT_BURST": "1000000",
         })
+        for key, value in PRESENCE_OFF.items():
+            env.setdefault(key, value)
         herald = os.environ.get("HERALD_BIN", binary("herald"))
         return [herald] + shlex.split(os.environ.get("HERALD_ARGS", "")), env
     if name == "redis":  # a cluster's private Redis: nothing persisted
@@ -222,7 +237,8 @@ def run_scenario(server_name, scenario, args, timeout, log_dir):
     busy_before, children_before, started = machine_busy_s(), os.times(), time.time()
     try:
         nodes = cluster.nodes_of(server_name)
-        server = cluster.Cluster(nodes, Server, log_dir) if nodes else Server(server_name, log_dir)
+        server = (cluster.Cluster(nodes, Server, log_dir) if nodes
+                  else Server(server_name, log_dir, env=SCENARIO_ENV.get(scenario)))
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         return {"scenario": scenario, "ok": False, "error": str(e)}
     command = (["taskset", "-c", "0", binary("herald-loadgen")] + server.target_args()
@@ -291,7 +307,7 @@ def main():
     parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
     parser.add_argument("--report", metavar="JSON", help="only re-render the table of a saved results file")
     parser.add_argument("--cluster", action="store_true",
-                        help="also the cluster scenarios on " + " and ".join(CLUSTERS)
+                        help="also the cluster scenarios on " + ", ".join(CLUSTERS)
                         + " (needs redis-server, psql and PostgreSQL on 127.0.0.1:5432)")
     parser.add_argument("--debug", action="store_true",
                         help="build and run debug binaries (a smoke run that reuses a debug build; no timings)")
@@ -312,7 +328,8 @@ def main():
     log_dir = tempfile.mkdtemp(prefix="bench-logs-")
     servers = [s for s in options.servers.split(",") if s]
     wanted = set(s for s in options.scenarios.split(",") if s)
-    plan = [(s, a, t, servers) for s, a, t in (QUICK if options.quick else FULL) if not wanted or s in wanted]
+    plan = [(s, a, t, [x for x in servers if x != "node"] if s in SCENARIO_ENV else servers)
+            for s, a, t in (QUICK if options.quick else FULL) if not wanted or s in wanted]
     if options.cluster:
         planned = {p[0] for p in plan if "herald" in p[3]}
         for s, a, t in CLUSTER_QUICK if options.quick else CLUSTER_FULL:
