@@ -19,6 +19,12 @@ import json
 
 # The PostgreSQL server, without a database name (trust auth on this machine and in CI).
 PG_URL = os.environ.get("HERALD_BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
+# "off": the database commits without waiting for its WAL flush (ALTER DATABASE
+# ... SET synchronous_commit = off): what the figures are without the disk's
+# flush time. Not durable; an experiment only, never a default.
+PG_SYNC = os.environ.get("HERALD_BENCH_PG_SYNCHRONOUS_COMMIT", "")
+if PG_SYNC not in ("", "on", "off", "local"):
+    raise SystemExit(f"HERALD_BENCH_PG_SYNCHRONOUS_COMMIT={PG_SYNC!r}: use on, off or local")
 NODE_IDS = ["node-a", "node-b", "node-c", "node-d", "node-e"]
 _created = 0
 
@@ -62,6 +68,8 @@ class Cluster:
         self.redis, self.nodes = None, []
         try:
             _psql(f"CREATE DATABASE {self.db}")
+            if PG_SYNC:
+                _psql(f"ALTER DATABASE {self.db} SET synchronous_commit = '{PG_SYNC}'")
             env, ready = {"DATABASE_URL": f"{PG_URL}/{self.db}"}, None
             if count > 1:
                 self.redis = server_type("redis", log_dir, ready=_redis_ping)
