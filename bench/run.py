@@ -244,29 +244,34 @@ def run_scenario(server_name, scenario, args, timeout, log_dir):
                   else Server(server_name, log_dir, env=SCENARIO_ENV.get(scenario)))
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         return {"scenario": scenario, "ok": False, "error": str(e)}
-    command = (["taskset", "-c", "0", binary("herald-loadgen")] + server.target_args()
-               + ["--api-key", API_KEY, "--jwt-secret", JWT_SECRET, "--timeout", str(min(timeout, 120))]
-               + args.split())
+    # Whatever happens (a bug here, Ctrl-C), the server's processes stop and
+    # a cluster's database is dropped.
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-        lines = done.stdout.strip().splitlines()
-        result = json.loads(lines[-1]) if lines else {"ok": False, "error": done.stderr.strip()[-500:]}
-    except subprocess.TimeoutExpired:
-        result = {"scenario": scenario, "ok": False, "error": f"loadgen exceeded {timeout}s"}
-    except json.JSONDecodeError as e:
-        result = {"scenario": scenario, "ok": False, "error": f"unreadable loadgen output: {e}"}
-    if server.alive():
-        children = os.times()
-        ours = sum(process_cpu_s(pid) for pid in server.own_pids()) + (children.children_user - children_before.children_user
-                                                    + children.children_system - children_before.children_system)
-        result["other_cpu_pct"] = round((machine_busy_s() - busy_before - ours) / (time.time() - started) * 100, 1)
-    else:
-        result["ok"] = False
-        result.setdefault("error", f"server died: {server.log_tail()}")
-    if not result.get("ok"):
-        result["server_log_tail"] = server.log_tail()
-    result["command"] = " ".join(command)
-    server.stop()
+        command = (["taskset", "-c", "0", binary("herald-loadgen")] + server.target_args()
+                   + ["--api-key", API_KEY, "--jwt-secret", JWT_SECRET, "--timeout", str(min(timeout, 120))]
+                   + args.split())
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+            lines = done.stdout.strip().splitlines()
+            result = json.loads(lines[-1]) if lines else {"ok": False, "error": done.stderr.strip()[-500:]}
+        except subprocess.TimeoutExpired:
+            result = {"scenario": scenario, "ok": False, "error": f"loadgen exceeded {timeout}s"}
+        except json.JSONDecodeError as e:
+            result = {"scenario": scenario, "ok": False, "error": f"unreadable loadgen output: {e}"}
+        if server.alive():
+            children = os.times()
+            ours = sum(process_cpu_s(pid) for pid in server.own_pids()) + (
+                children.children_user - children_before.children_user
+                + children.children_system - children_before.children_system)
+            result["other_cpu_pct"] = round((machine_busy_s() - busy_before - ours) / (time.time() - started) * 100, 1)
+        else:
+            result["ok"] = False
+            result.setdefault("error", f"server died: {server.log_tail()}")
+        if not result.get("ok"):
+            result["server_log_tail"] = server.log_tail()
+        result["command"] = " ".join(command)
+    finally:
+        server.stop()
     time.sleep(1)
     return result
 
