@@ -12,7 +12,9 @@
 # leaves the profile in bench/results/callgrind-<time>.out (read it with
 # callgrind_annotate). Startup is excluded: counting starts once the server
 # answers /healthz. Group commit batches depend on timing, so a scenario
-# that writes to the store varies by a few percent between runs.
+# that writes to the store varies by a few percent between runs. Presence
+# events are off unless HERALD_PRESENCE_AUDIENCE says otherwise, as in
+# bench/run.py (every generator client is in one role).
 set -euo pipefail
 
 if [ $# -lt 3 ]; then
@@ -23,7 +25,9 @@ bin=$(realpath "$1")
 units=$2
 shift 2
 root=$(cd "$(dirname "$0")/.." && pwd)
-loadgen="$root/target/release/herald-loadgen"
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
+loadgen="$target_dir/release/herald-loadgen"
 port=${PORT:-8019}
 key=bench-api-key-0123456789abcdef
 secret=bench-jwt-secret-0123456789abcdef
@@ -33,6 +37,7 @@ trap 'rm -rf "$data"' EXIT
 cd "$data"
 env JWT_SECRET=$secret HERALD_API_KEYS=$key HERALD_PORT="$port" HERALD_HOST=127.0.0.1 \
   HERALD_DATA_DIR="$data" HERALD_LOG=warn \
+  HERALD_PRESENCE_AUDIENCE="${HERALD_PRESENCE_AUDIENCE:-none}" \
   HERALD_RATE_LIMIT_PER_SECOND=1000000 HERALD_RATE_LIMIT_BURST=1000000 \
   HERALD_API_RATE_LIMIT_PER_SECOND=1000000 HERALD_API_RATE_LIMIT_BURST=1000000 \
   valgrind --tool=callgrind --callgrind-out-file="$data/cg.out" --dump-instr=no "$bin" \

@@ -45,10 +45,10 @@ def _idle(r, label):
 def _storm(r, label):
     n, phase = r.get("connects"), r.get("connect")
     return {
-        "storm user CPU per connect (us)": _per(phase, "server_user_us", n),
-        "storm sys CPU per connect (us)": _per(phase, "server_sys_us", n),
-        "storm total CPU per connect, schedstat (us)": _per(phase, "server_sched_us", n),
-        "storm connects/s": r.get("connects_per_s"),
+        f"{label} user CPU per connect (us)": _per(phase, "server_user_us", n),
+        f"{label} sys CPU per connect (us)": _per(phase, "server_sys_us", n),
+        f"{label} total CPU per connect, schedstat (us)": _per(phase, "server_sched_us", n),
+        f"{label} connects/s": r.get("connects_per_s"),
     }
 
 
@@ -133,6 +133,22 @@ def _phases(result):
                         yield f"{key}[{i}].{inner}", phase
 
 
+def result_notes(label, server, result):
+    """Why one result is missing or to be read with care: it did not run, the
+    machine was busy, or the generator was at its limit."""
+    if not result.get("ok"):
+        return [f"{label} on {server} did not run: {str(result.get('error'))[:300]}"]
+    notes = []
+    if result.get("other_cpu_pct", 0) > 10:
+        notes.append(f"{label} on {server}: other processes used {result['other_cpu_pct']}% of a core "
+                     "meanwhile: the machine was not quiet")
+    for path, phase in _phases(result):
+        if phase.get("gen_saturated"):
+            notes.append(f"{label} on {server}: generator at {phase['gen_cpu_pct']}% of its core "
+                         f"in {path}: this phase measured the generator too")
+    return notes
+
+
 def rows(runs):
     """[{metric, herald, node, ratio, target}], plus notes (failures, generator saturation)."""
     table, notes = [], []
@@ -143,18 +159,11 @@ def rows(runs):
             result = by_server.get(server)
             if result is None:
                 continue
+            notes += result_notes(label, server, result)
             if not result.get("ok"):
-                notes.append(f"{label} on {server} did not run: {str(result.get('error'))[:300]}")
                 continue
             for metric, value in METRICS[scenario](result, label).items():
                 values.setdefault(metric, {})[server] = value
-            if result.get("other_cpu_pct", 0) > 10:
-                notes.append(f"{label} on {server}: other processes used {result['other_cpu_pct']}% of a core "
-                             "meanwhile: the machine was not quiet")
-            for path, phase in _phases(result):
-                if phase.get("gen_saturated"):
-                    notes.append(f"{label} on {server}: generator at {phase['gen_cpu_pct']}% of its core "
-                                 f"in {path}: this phase measured the generator too")
         for metric, by in values.items():
             h, n = by.get("herald"), by.get("node")
             ratio = h / n if isinstance(h, (int, float)) and isinstance(n, (int, float)) and n else None

@@ -3,10 +3,14 @@
 one invocation: builds both, starts each server fresh per scenario pinned to
 core 1, runs herald-loadgen pinned to core 0, turns the raw measurements into
 per-unit costs, and writes bench/results/<date>.json plus a Markdown table
-(stdout and bench/results/latest.md). Standard library only.
+(stdout and bench/results/latest.md). With --cluster, also the cluster
+scenarios on three and two Herald nodes sharing a private Redis and a fresh
+PostgreSQL database, against the single node of the same run, in a second
+table. Standard library only.
 
     python3 bench/run.py            # full sizes (minutes)
     python3 bench/run.py --quick    # smoke run (seconds), what CI runs
+    python3 bench/run.py --servers herald --cluster   # single node and cluster
 """
 
 import argparse
@@ -23,6 +27,8 @@ import tempfile
 import time
 import urllib.request
 
+import cluster
+import cluster_report
 import report
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -39,15 +45,45 @@ FULL = [
     # The JWT only in the CONNECT packet's auth, as a browser's socket.io-client sends it.
     ("idle@auth-token", "idle --conns 1000,5000,19000 --settle 3 --hold 5 --no-query-token", 600),
     ("storm", "storm --conns 10000", 600),
+    ("storm@presence", "storm --conns 2000", 600),
     ("fanout", "fanout --conns 5000 --rounds 20", 600),
     ("notify", "notify --users 1000 --count 10000 --concurrency 8", 600),
     ("notify@1000/s", "notify --users 1000 --count 10000 --rate 1000", 600),
     ("polling", "polling --conns 2000 --rounds 20", 600),
 ]
+# Herald's presence events are off in every scenario (HERALD_PRESENCE_AUDIENCE
+# =none, unless the environment says otherwise): every client is in one role,
+# so with the default audience each connect would send `presence` to every
+# socket already there, and the scenarios would measure that (N connects cost
+# N^2/2 deliveries) instead of what they name. The Node reference has no
+# presence. storm@presence is the storm with the default audience, at a size
+# that finishes: what presence costs. Such scenarios run on Herald only.
+PRESENCE_OFF = {"HERALD_PRESENCE_AUDIENCE": "none"}
+SCENARIO_ENV = {"storm@presence": {"HERALD_PRESENCE_AUDIENCE": "role"}}
+
+# The cluster scenarios, run on every cluster-N and on the single node (the
+# single node only when the plan above did not run it already): cross-node
+# notification latency at a moderate rate, and role broadcasts at two socket
+# counts (Redis commands per broadcast must not grow with them).
+# Each API call waits for the store's commit and, in a cluster, for the other
+# nodes' counts: 8 API connections carry ~400 calls/s there (the 2026-12-02
+# run), so the cluster's paced run has 32 to keep the rate.
+CLUSTER_FULL = [
+    ("notify@1000/s-32api", "notify --users 1000 --count 10000 --rate 1000 --concurrency 32", 600),
+    ("fanout", "fanout --conns 5000 --rounds 20", 600),
+    ("fanout@1000", "fanout --conns 1000 --rounds 20", 600),
+]
+CLUSTER_QUICK = [
+    ("notify@200/s", "notify --users 100 --count 400 --rate 200", 120),
+    ("fanout", "fanout --conns 300 --rounds 5", 120),
+]
+# herald-pg: one node on PostgreSQL without Redis, the store's share of the cluster's figures.
+CLUSTERS = ["cluster-3", "cluster-2", "herald-pg"]
 QUICK = [
     ("idle", "idle --conns 100,300 --settle 1 --hold 2", 120),
     ("idle@auth-token", "idle --conns 100 --settle 1 --hold 1 --no-query-token", 120),
     ("storm", "storm --conns 300", 120),
+    ("storm@presence", "storm --conns 300", 120),
     ("fanout", "fanout --conns 300 --rounds 5", 120),
     ("notify", "notify --users 100 --count 500", 120),
     ("notify@200/s", "notify --users 100 --count 400 --rate 200", 120),
@@ -66,12 +102,15 @@ def raise_fd_limit():
     log(f"fd limit {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}")
 
 
-# target/<PROFILE>/ holds the binaries; "debug" only for smoke runs (no timings).
+# <target>/<PROFILE>/ holds the binaries; "debug" only for smoke runs (no timings).
 PROFILE = "release"
 
 
 def binary(name):
-    return os.path.join(ROOT, "target", PROFILE, name)
+    """Where cargo puts `name`: under CARGO_TARGET_DIR when it is set (relative
+    to the repository root, where build() runs cargo), else under target/."""
+    target = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR") or "target")
+    return os.path.join(target, PROFILE, name)
 
 
 def build(skip):
@@ -100,24 +139,37 @@ def server_command(name, port, data_dir):
             "HERALD_RATE_LIMIT_PER_SECOND": "1000000", "HERALD_RATE_LIMIT_BURST": "1000000",
             "HERALD_API_RATE_LIMIT_PER_SECOND": "1000000", "HERALD_API_RATE_LIMIT_BURST": "1000000",
         })
+        for key, value in PRESENCE_OFF.items():
+            env.setdefault(key, value)
         herald = os.environ.get("HERALD_BIN", binary("herald"))
         return [herald] + shlex.split(os.environ.get("HERALD_ARGS", "")), env
+    if name == "redis":  # a cluster's private Redis: nothing persisted
+        return ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", data_dir], env
     env.update({"PORT": str(port), "JWT_SECRET": JWT_SECRET, "API_KEY": API_KEY})
     return ["node", os.path.join(NODE_DIR, "server.js")], env
 
 
-class Server:
-    """One fresh server process pinned to core 1, ready when /healthz says 200."""
+def _healthy(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+        return r.status == 200
 
-    def __init__(self, name, log_dir):
-        self.name = name
+
+class Server:
+    """One fresh server process pinned to core 1, ready when /healthz says 200
+    (or when `ready(port)` says so); `env` adds to its environment."""
+
+    def __init__(self, name, log_dir, env=None, ready=_healthy, label=None):
+        self.name, self.label = name, label or name
         self.port = free_port()
         self.data_dir = tempfile.mkdtemp(prefix=f"bench-{name}-")
-        command, env = server_command(name, self.port, self.data_dir)
-        self.log_path = os.path.join(log_dir, f"{name}-{self.port}.log")
+        command, environment = server_command(name, self.port, self.data_dir)
+        environment.update(env or {})
+        self.ready = ready
+        self.log_path = os.path.join(log_dir, f"{self.label}-{self.port}.log")
         self.log_file = open(self.log_path, "w")
         # taskset execs the server, so the child's pid is the server's.
-        self.process = subprocess.Popen(["taskset", "-c", "1"] + command, env=env, cwd=self.data_dir,
+        self.process = subprocess.Popen(["taskset", "-c", "1"] + command, env=environment, cwd=self.data_dir,
                                         stdout=self.log_file, stderr=subprocess.STDOUT)
         self.wait_ready()
 
@@ -127,17 +179,26 @@ class Server:
             if self.process.poll() is not None:
                 tail = self.log_tail()
                 self.stop()
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}: {tail}")
+                raise RuntimeError(f"{self.label} exited with {self.process.returncode}: {tail}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
+                if self.ready(self.port):
+                    return
+            except (OSError, ValueError):
                 pass
             time.sleep(0.1)
         tail = self.log_tail()
         self.stop()
-        raise RuntimeError(f"{self.name} not ready in {timeout}s: {tail}")
+        raise RuntimeError(f"{self.label} not ready in {timeout}s: {tail}")
+
+    def target_args(self):
+        """herald-loadgen's arguments for this server."""
+        return ["--addr", f"127.0.0.1:{self.port}", "--server-pid", str(self.process.pid)]
+
+    def own_pids(self):
+        return [self.process.pid]
+
+    def alive(self):
+        return self.process.poll() is None
 
     def log_tail(self, lines=15):
         self.log_file.flush()
@@ -178,32 +239,39 @@ def run_scenario(server_name, scenario, args, timeout, log_dir):
     plus how much CPU other processes on the machine used meanwhile."""
     busy_before, children_before, started = machine_busy_s(), os.times(), time.time()
     try:
-        server = Server(server_name, log_dir)
-    except RuntimeError as e:
+        nodes = cluster.nodes_of(server_name)
+        server = (cluster.Cluster(nodes, Server, log_dir) if nodes
+                  else Server(server_name, log_dir, env=SCENARIO_ENV.get(scenario)))
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         return {"scenario": scenario, "ok": False, "error": str(e)}
-    command = ["taskset", "-c", "0", binary("herald-loadgen"),
-               "--addr", f"127.0.0.1:{server.port}", "--api-key", API_KEY, "--jwt-secret", JWT_SECRET,
-               "--server-pid", str(server.process.pid), "--timeout", str(min(timeout, 120))] + args.split()
+    # Whatever happens (a bug here, Ctrl-C), the server's processes stop and
+    # a cluster's database is dropped.
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-        lines = done.stdout.strip().splitlines()
-        result = json.loads(lines[-1]) if lines else {"ok": False, "error": done.stderr.strip()[-500:]}
-    except subprocess.TimeoutExpired:
-        result = {"scenario": scenario, "ok": False, "error": f"loadgen exceeded {timeout}s"}
-    except json.JSONDecodeError as e:
-        result = {"scenario": scenario, "ok": False, "error": f"unreadable loadgen output: {e}"}
-    if server.process.poll() is None:
-        children = os.times()
-        ours = process_cpu_s(server.process.pid) + (children.children_user - children_before.children_user
-                                                    + children.children_system - children_before.children_system)
-        result["other_cpu_pct"] = round((machine_busy_s() - busy_before - ours) / (time.time() - started) * 100, 1)
-    else:
-        result["ok"] = False
-        result.setdefault("error", f"server died: {server.log_tail()}")
-    if not result.get("ok"):
-        result["server_log_tail"] = server.log_tail()
-    result["command"] = " ".join(command)
-    server.stop()
+        command = (["taskset", "-c", "0", binary("herald-loadgen")] + server.target_args()
+                   + ["--api-key", API_KEY, "--jwt-secret", JWT_SECRET, "--timeout", str(min(timeout, 120))]
+                   + args.split())
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+            lines = done.stdout.strip().splitlines()
+            result = json.loads(lines[-1]) if lines else {"ok": False, "error": done.stderr.strip()[-500:]}
+        except subprocess.TimeoutExpired:
+            result = {"scenario": scenario, "ok": False, "error": f"loadgen exceeded {timeout}s"}
+        except json.JSONDecodeError as e:
+            result = {"scenario": scenario, "ok": False, "error": f"unreadable loadgen output: {e}"}
+        if server.alive():
+            children = os.times()
+            ours = sum(process_cpu_s(pid) for pid in server.own_pids()) + (
+                children.children_user - children_before.children_user
+                + children.children_system - children_before.children_system)
+            result["other_cpu_pct"] = round((machine_busy_s() - busy_before - ours) / (time.time() - started) * 100, 1)
+        else:
+            result["ok"] = False
+            result.setdefault("error", f"server died: {server.log_tail()}")
+        if not result.get("ok"):
+            result["server_log_tail"] = server.log_tail()
+        result["command"] = " ".join(command)
+    finally:
+        server.stop()
     time.sleep(1)
     return result
 
@@ -230,6 +298,15 @@ def machine():
             "node": out("node --version"), "fd_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}
 
 
+def render(document):
+    """The Markdown of a run: Herald beside Node, then the cluster beside the
+    single node when the run had cluster servers."""
+    table = report.markdown(document)
+    if document.get("cluster_rows"):
+        table += "\n" + cluster_report.markdown(document, CLUSTERS)
+    return table
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke sizes: a few hundred connections")
@@ -237,6 +314,9 @@ def main():
     parser.add_argument("--scenarios", default="", help="comma-separated subset of names (default: all)")
     parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
     parser.add_argument("--report", metavar="JSON", help="only re-render the table of a saved results file")
+    parser.add_argument("--cluster", action="store_true",
+                        help="also the cluster scenarios on " + ", ".join(CLUSTERS)
+                        + " (needs redis-server, psql and PostgreSQL on 127.0.0.1:5432)")
     parser.add_argument("--debug", action="store_true",
                         help="build and run debug binaries (a smoke run that reuses a debug build; no timings)")
     options = parser.parse_args()
@@ -246,7 +326,8 @@ def main():
         with open(options.report) as f:
             document = json.load(f)
         document["rows"], document["notes"] = report.rows(document["runs"])
-        print(report.markdown(document))
+        document["cluster_rows"], document["cluster_notes"] = cluster_report.rows(document["runs"], CLUSTERS)
+        print(render(document))
         return 0
 
     raise_fd_limit()
@@ -255,33 +336,44 @@ def main():
     log_dir = tempfile.mkdtemp(prefix="bench-logs-")
     servers = [s for s in options.servers.split(",") if s]
     wanted = set(s for s in options.scenarios.split(",") if s)
-    plan = [p for p in (QUICK if options.quick else FULL) if not wanted or p[0] in wanted]
+    plan = [(s, a, t, [x for x in servers if x != "node"] if s in SCENARIO_ENV else servers)
+            for s, a, t in (QUICK if options.quick else FULL) if not wanted or s in wanted]
+    if options.cluster:
+        planned = {p[0] for p in plan if "herald" in p[3]}
+        for s, a, t in CLUSTER_QUICK if options.quick else CLUSTER_FULL:
+            if not wanted or s in wanted:
+                plan.append((s, a, t, CLUSTERS + ([] if s in planned else ["herald"])))
 
     started = datetime.datetime.now(datetime.timezone.utc)
     runs = {}
-    for scenario, args, timeout in plan:
-        for server in servers:
+    for scenario, args, timeout, on in plan:
+        for server in on:
             log(f"{scenario} on {server}: {args}")
             result = run_scenario(server, scenario, args, timeout, log_dir)
             runs.setdefault(scenario, {})[server] = result
             log(f"  -> {'ok' if result.get('ok') else 'FAILED: ' + str(result.get('error'))[:300]}")
 
     rows, notes = report.rows(runs)
+    cluster_rows, cluster_notes = cluster_report.rows(runs, CLUSTERS)
     document = {
         "date": started.isoformat(timespec="seconds"),
         "quick": options.quick,
-        "command": " ".join([f"{k}={os.environ[k]}" for k in ("HERALD_BIN", "HERALD_ARGS") if k in os.environ]
+        "command": " ".join([f"{k}={os.environ[k]}" for k in ("HERALD_BIN", "HERALD_ARGS", "HERALD_PRESENCE_AUDIENCE",
+                                                               "HERALD_BENCH_PG_SYNCHRONOUS_COMMIT", "HERALD_BENCH_PG_URL")
+                             if k in os.environ]
                             + ["python3", "bench/run.py"] + sys.argv[1:]),
         "herald": herald_identity(),
         "machine": machine(),
         "runs": runs,
         "rows": rows,
         "notes": notes,
+        "cluster_rows": cluster_rows,
+        "cluster_notes": cluster_notes,
     }
     stamp = started.strftime("%Y-%m-%dT%H%M%SZ") + ("-quick" if options.quick else "")
     with open(os.path.join(RESULTS, f"{stamp}.json"), "w") as f:
         json.dump(document, f, indent=2)
-    table = report.markdown(document)
+    table = render(document)
     with open(os.path.join(RESULTS, "latest.md"), "w") as f:
         f.write(table)
     print(table)

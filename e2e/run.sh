@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Runs Herald's e2e suites (node socket.io-client + python-socketio) against $HERALD_BIN (default target/debug/herald); builds nothing.
+# Runs Herald's e2e suites (node socket.io-client + python-socketio) against $HERALD_BIN (default
+# debug/herald under $CARGO_TARGET_DIR, else under target/; a relative CARGO_TARGET_DIR is taken from the
+# repository root, as cargo run there takes it); builds nothing.
 set -uo pipefail
 cd "$(dirname "$0")"
 E2E_DIR="$(pwd)"
-export HERALD_BIN="${HERALD_BIN:-$(cd .. && pwd)/target/debug/herald}"
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$(cd .. && pwd)/$target_dir" ;; esac
+export HERALD_BIN="${HERALD_BIN:-$target_dir/debug/herald}"
 
 if [ ! -x "$HERALD_BIN" ]; then
   echo "e2e: no server binary at $HERALD_BIN (build it first, or set HERALD_BIN)" >&2

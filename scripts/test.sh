@@ -4,6 +4,10 @@
 # socket.io-client and python-socketio, and the benchmark harness smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where cargo puts the binaries: CARGO_TARGET_DIR when set (relative to the
+# repository root, as cargo takes it from here), else target/.
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
 
 bash scripts/setup.sh
 
@@ -14,11 +18,11 @@ cargo clippy -p herald --all-targets -- -D warnings
 echo "=== cargo test ==="
 cargo test -p herald
 echo "=== cargo test: the patched engineioxide (vendor/README.md) ==="
-CARGO_TARGET_DIR="$PWD/target/vendor-engineioxide" \
+CARGO_TARGET_DIR="$target_dir/vendor-engineioxide" \
   cargo test --locked --manifest-path vendor/engineioxide/Cargo.toml --features __test_harness --lib --tests
 echo "=== e2e ==="
 cargo build -p herald --bins
-HERALD_BIN="$PWD/target/debug/herald" bash e2e/run.sh
+HERALD_BIN="$target_dir/debug/herald" bash e2e/run.sh
 if [ -f bench/smoke.sh ]; then
   echo "=== bench smoke (no timing assertions) ==="
   bash bench/smoke.sh

@@ -2,6 +2,7 @@
 //! backend API calls and Engine.IO long-polling (Content-Length or chunked
 //! bodies). It reconnects once when a reused connection turns out closed.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -11,6 +12,8 @@ use crate::target::Target;
 
 pub struct HttpConn {
     target: Arc<Target>,
+    /// The server this connection talks to.
+    peer: SocketAddr,
     source_index: usize,
     stream: Option<BufReader<TcpStream>>,
     /// The last bodiless request's head, reused while the request repeats
@@ -26,9 +29,11 @@ pub struct Response {
 type Result<T> = std::result::Result<T, String>;
 
 impl HttpConn {
-    pub fn new(target: Arc<Target>, source_index: usize) -> Self {
+    /// A connection to `peer`, from the `source_index`-th source address.
+    pub fn new(target: Arc<Target>, peer: SocketAddr, source_index: usize) -> Self {
         HttpConn {
             target,
+            peer,
             source_index,
             stream: None,
             cached_head: None,
@@ -64,7 +69,7 @@ impl HttpConn {
         if self.stream.is_none() {
             let tcp = self
                 .target
-                .connect(self.source_index)
+                .connect(self.peer, self.source_index)
                 .await
                 .map_err(|e| format!("connect: {e}"))?;
             self.stream = Some(BufReader::with_capacity(4096, tcp));
@@ -76,7 +81,7 @@ impl HttpConn {
                 .as_ref()
                 .is_some_and(|(m, p, _)| m == method && p == path);
         if !repeated {
-            let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.target.addr);
+            let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.peer);
             if let Some(key) = auth {
                 head.push_str(&format!("Authorization: Bearer {key}\r\n"));
             }

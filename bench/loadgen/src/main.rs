@@ -9,6 +9,7 @@ mod clock;
 mod http;
 mod measure;
 mod polling;
+mod redis_stats;
 mod scenario;
 mod session;
 mod target;
@@ -34,9 +35,14 @@ struct Cli {
 
 #[derive(Args)]
 struct Common {
-    /// Server address (loopback only).
+    /// Server address for the backend API (loopback only).
     #[arg(long, global = true, default_value = "127.0.0.1:8001")]
     addr: SocketAddr,
+    /// Addresses the clients connect to, round robin (comma-separated;
+    /// default: `--addr`). Other nodes of a cluster than `--addr`'s measure
+    /// cross-node delivery.
+    #[arg(long, global = true, value_delimiter = ',')]
+    client_addrs: Vec<SocketAddr>,
     /// API key for the backend API.
     #[arg(
         long,
@@ -53,9 +59,14 @@ struct Common {
         default_value = "bench-jwt-secret"
     )]
     jwt_secret: String,
-    /// Server process id, for its CPU (/proc/PID/stat) and RSS.
+    /// Server process ids, for their CPU (/proc/PID/stat) and RSS
+    /// (comma-separated: the nodes of a cluster, summed and each reported).
+    #[arg(long, global = true, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// The cluster's Redis (a private one: its statistics are reset at the
+    /// start of every phase), for the commands and CPU of each phase.
     #[arg(long, global = true)]
-    server_pid: Option<u32>,
+    redis_addr: Option<SocketAddr>,
     /// Number of 127.0.0.x source addresses to spread client sockets over.
     #[arg(long, global = true, default_value_t = 8)]
     sources: usize,
@@ -141,8 +152,15 @@ fn main() {
 
 async fn run(cli: Cli) -> (&'static str, scenario::Outcome) {
     let c = cli.common;
+    if let Some(redis) = c.redis_addr.filter(|a| !a.ip().is_loopback()) {
+        return (
+            "setup",
+            Err(format!("{redis} is not a loopback address; refusing")),
+        );
+    }
     let target = match target::Target::new(
         c.addr,
+        c.client_addrs,
         c.api_key,
         &c.jwt_secret,
         c.sources,
@@ -160,7 +178,10 @@ async fn run(cli: Cli) -> (&'static str, scenario::Outcome) {
     let ctx = Ctx {
         target,
         board: Arc::new(board::Board::new(rounds)),
-        pid: c.server_pid,
+        probe: measure::Probe {
+            pids: c.server_pid,
+            redis: c.redis_addr,
+        },
         timeout: Duration::from_secs(c.timeout),
     };
     match cli.scenario {

@@ -1,11 +1,22 @@
 //! Measurement of a phase: wall time, the server's CPU (utime/stime from
-//! /proc/PID/stat) and RSS (VmRSS from /proc/PID/status), and the generator's
-//! own CPU (getrusage), flagged when it is above 80% of its core because the
-//! result then measures the generator, not the server. Plus percentiles.
+//! /proc/PID/stat) and RSS (VmRSS from /proc/PID/status), summed over every
+//! process of the server (the nodes of a cluster, each also reported on its
+//! own), what a cluster's Redis did, and the generator's own CPU (getrusage),
+//! flagged when it is above 80% of its core because the result then measures
+//! the generator, not the server. Plus percentiles.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use serde::Serialize;
+
+use crate::redis_stats::{RedisMark, RedisReport};
+
+/// What a phase watches: the server's processes and, for a cluster, its Redis.
+pub struct Probe {
+    pub pids: Vec<u32>,
+    pub redis: Option<SocketAddr>,
+}
 
 #[derive(Clone, Copy, Default)]
 struct Cpu {
@@ -14,10 +25,7 @@ struct Cpu {
 }
 
 /// The server's CPU from /proc/PID/stat (all threads), in microseconds.
-fn server_cpu(pid: Option<u32>) -> Cpu {
-    let Some(pid) = pid else {
-        return Cpu::default();
-    };
+fn server_cpu(pid: u32) -> Cpu {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return Cpu::default();
     };
@@ -41,8 +49,7 @@ fn server_cpu(pid: Option<u32>) -> Cpu {
 /// The server's time on CPU in ns, summed over its live threads from
 /// /proc/PID/task/*/schedstat: finer than the tick-based utime/stime, but
 /// without the user/sys split and blind to threads that exited meanwhile.
-fn server_sched_ns(pid: Option<u32>) -> u64 {
-    let Some(pid) = pid else { return 0 };
+fn server_sched_ns(pid: u32) -> u64 {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return 0;
     };
@@ -57,9 +64,12 @@ fn server_sched_ns(pid: Option<u32>) -> u64 {
         .sum()
 }
 
-/// The server's resident set size in KiB (0 when unknown).
-pub fn server_rss_kib(pid: Option<u32>) -> u64 {
-    let Some(pid) = pid else { return 0 };
+/// The server's resident set size in KiB (0 when unknown), all its processes.
+pub fn server_rss_kib(pids: &[u32]) -> u64 {
+    pids.iter().map(|pid| process_rss_kib(*pid)).sum()
+}
+
+fn process_rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -81,11 +91,21 @@ fn own_cpu() -> Cpu {
 }
 
 pub struct Phase {
-    pid: Option<u32>,
+    pids: Vec<u32>,
     started: Instant,
-    server: Cpu,
-    server_ns: u64,
+    /// Each server process's CPU at the start, in `pids` order.
+    server: Vec<(Cpu, u64)>,
+    redis: Option<Result<RedisMark, String>>,
     own: Cpu,
+}
+
+/// One process of the server over a phase (a node of a cluster).
+#[derive(Serialize, Clone)]
+pub struct ProcessReport {
+    pub pid: u32,
+    pub user_us: u64,
+    pub sys_us: u64,
+    pub sched_us: f64,
 }
 
 #[derive(Serialize, Clone)]
@@ -96,6 +116,15 @@ pub struct PhaseReport {
     /// Server CPU (user + sys) in µs from schedstat, nanosecond-precise.
     pub server_sched_us: f64,
     pub server_rss_kib: u64,
+    /// Each process on its own, when the server is several (a cluster).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<ProcessReport>,
+    /// What the cluster's Redis did over the phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisReport>,
+    /// Why the Redis figures are missing, when they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_error: Option<String>,
     pub gen_user_us: u64,
     pub gen_sys_us: u64,
     /// Generator CPU as % of one core over the phase.
@@ -106,31 +135,60 @@ pub struct PhaseReport {
 }
 
 impl Phase {
-    pub fn start(pid: Option<u32>) -> Self {
-        let (server, server_ns) = (server_cpu(pid), server_sched_ns(pid));
+    pub fn start(probe: &Probe) -> Self {
+        let server = probe
+            .pids
+            .iter()
+            .map(|pid| (server_cpu(*pid), server_sched_ns(*pid)))
+            .collect();
         Phase {
-            pid,
+            pids: probe.pids.clone(),
             started: Instant::now(),
             server,
-            server_ns,
+            redis: probe.redis.map(RedisMark::start),
             own: own_cpu(),
         }
     }
 
     pub fn finish(&self) -> PhaseReport {
         let wall = self.started.elapsed();
-        let (server, own) = (server_cpu(self.pid), own_cpu());
+        let own = own_cpu();
+        let processes: Vec<ProcessReport> = self
+            .pids
+            .iter()
+            .zip(&self.server)
+            .map(|(pid, (cpu, ns))| {
+                let now = server_cpu(*pid);
+                ProcessReport {
+                    pid: *pid,
+                    user_us: now.user_us.saturating_sub(cpu.user_us),
+                    sys_us: now.sys_us.saturating_sub(cpu.sys_us),
+                    sched_us: server_sched_ns(*pid).saturating_sub(*ns) as f64 / 1000.0,
+                }
+            })
+            .collect();
+        let (redis, redis_error) = match self.redis.as_ref().map(|m| m.as_ref()?.finish()) {
+            Some(Ok(report)) => (Some(report), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
+        };
         let gen_user_us = own.user_us - self.own.user_us;
         let gen_sys_us = own.sys_us - self.own.sys_us;
         let gen_cpu_pct =
             (gen_user_us + gen_sys_us) as f64 / wall.as_micros().max(1) as f64 * 100.0;
         PhaseReport {
             wall_ms: wall.as_secs_f64() * 1000.0,
-            server_user_us: server.user_us.saturating_sub(self.server.user_us),
-            server_sys_us: server.sys_us.saturating_sub(self.server.sys_us),
-            server_sched_us: server_sched_ns(self.pid).saturating_sub(self.server_ns) as f64
-                / 1000.0,
-            server_rss_kib: server_rss_kib(self.pid),
+            server_user_us: processes.iter().map(|p| p.user_us).sum(),
+            server_sys_us: processes.iter().map(|p| p.sys_us).sum(),
+            server_sched_us: processes.iter().map(|p| p.sched_us).sum(),
+            server_rss_kib: server_rss_kib(&self.pids),
+            processes: if processes.len() > 1 {
+                processes
+            } else {
+                Vec::new()
+            },
+            redis,
+            redis_error,
             gen_user_us,
             gen_sys_us,
             gen_cpu_pct: (gen_cpu_pct * 10.0).round() / 10.0,

@@ -23,8 +23,9 @@ pub async fn run(
     mut permit: Option<OwnedSemaphorePermit>,
 ) {
     let mut stop = board.stop_signal();
-    let mut get = HttpConn::new(target.clone(), index);
-    let mut post = HttpConn::new(target.clone(), index);
+    let server = target.client_addr(index);
+    let mut get = HttpConn::new(target.clone(), server, index);
+    let mut post = HttpConn::new(target.clone(), server, index);
     let handshake = target.handshake_path("polling", &session.token);
     let open = match get.request("GET", &handshake, None, None).await {
         Ok(r) if r.status == 200 => r.body,

@@ -1,6 +1,8 @@
-//! The server under test and how clients reach it: its loopback address, the
-//! API key, the JWT secret (tokens are minted here, HS256, claims
-//! `userId`/`sessionId`/`role`/`iat`/`exp`), and the 127.0.0.x source
+//! The server under test and how clients reach it: the loopback address of
+//! its API, the addresses its clients connect to (the same one for a single
+//! server; other nodes of a cluster, round robin, to measure cross-node
+//! delivery), the API key, the JWT secret (tokens are minted here, HS256,
+//! claims `userId`/`sessionId`/`role`/`iat`/`exp`), and the 127.0.0.x source
 //! addresses client sockets are spread over so ephemeral ports never run out.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -10,7 +12,10 @@ use serde::Serialize;
 use tokio::net::{TcpSocket, TcpStream};
 
 pub struct Target {
+    /// Where the backend API calls go.
     pub addr: SocketAddr,
+    /// Where client `i` connects: `clients[i % len]`.
+    clients: Vec<SocketAddr>,
     pub api_key: String,
     key: EncodingKey,
     sources: Vec<Ipv4Addr>,
@@ -29,22 +34,33 @@ struct Claims<'a> {
 }
 
 impl Target {
-    /// `addr` must be on the loopback range: this tool never sends elsewhere.
+    /// Every address must be on the loopback range: this tool never sends
+    /// elsewhere. No `clients`: the clients connect to `addr`.
     pub fn new(
         addr: SocketAddr,
+        clients: Vec<SocketAddr>,
         api_key: String,
         secret: &str,
         sources: usize,
         query_token: bool,
     ) -> Result<Self, String> {
-        if !addr.ip().is_loopback() {
-            return Err(format!("{addr} is not a loopback address; refusing"));
+        let clients = if clients.is_empty() {
+            vec![addr]
+        } else {
+            clients
+        };
+        if let Some(far) = std::iter::once(&addr)
+            .chain(&clients)
+            .find(|a| !a.ip().is_loopback())
+        {
+            return Err(format!("{far} is not a loopback address; refusing"));
         }
         let sources = (0..sources.max(1))
             .map(|i| Ipv4Addr::new(127, 0, 0, 2 + i as u8))
             .collect();
         Ok(Target {
             addr,
+            clients,
             api_key,
             key: EncodingKey::from_secret(secret.as_bytes()),
             sources,
@@ -79,12 +95,18 @@ impl Target {
         encode(&Header::default(), &claims, &self.key).expect("HS256 signing cannot fail")
     }
 
-    /// Opens a TCP connection from the `index`-th source address (round robin).
-    pub async fn connect(&self, index: usize) -> std::io::Result<TcpStream> {
+    /// The server address client `index` connects to.
+    pub fn client_addr(&self, index: usize) -> SocketAddr {
+        self.clients[index % self.clients.len()]
+    }
+
+    /// Opens a TCP connection to `peer` from the `index`-th source address
+    /// (round robin).
+    pub async fn connect(&self, peer: SocketAddr, index: usize) -> std::io::Result<TcpStream> {
         let source = self.sources[index % self.sources.len()];
         let socket = TcpSocket::new_v4()?;
         socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
-        let stream = socket.connect(self.addr).await?;
+        let stream = socket.connect(peer).await?;
         stream.set_nodelay(true)?;
         Ok(stream)
     }

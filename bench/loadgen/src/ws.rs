@@ -23,13 +23,14 @@ pub async fn run(
     mut permit: Option<OwnedSemaphorePermit>,
 ) {
     let mut stop = board.stop_signal();
-    let tcp = match target.connect(index).await {
+    let server = target.client_addr(index);
+    let tcp = match target.connect(server, index).await {
         Ok(tcp) => tcp,
         Err(e) => return board.fail(format!("tcp connect: {e}")),
     };
     let url = format!(
         "ws://{}{}",
-        target.addr,
+        server,
         target.handshake_path("websocket", &session.token)
     );
     // Small buffers: the generator holds up to 19k of these.

@@ -20,14 +20,14 @@ pub async fn run(
     inflight: usize,
     burst: bool,
 ) -> Outcome {
-    let phase = Phase::start(ctx.pid);
+    let phase = Phase::start(&ctx.probe);
     ctx.connect(transport, 0, conns, inflight).await?;
     let connect = phase.finish();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut api = ctx.api();
 
     ctx.board.latencies.lock().unwrap().clear();
-    let phase = Phase::start(ctx.pid);
+    let phase = Phase::start(&ctx.probe);
     let mut fanout_ns = Vec::with_capacity(rounds);
     let mut delivered_to = Vec::with_capacity(rounds);
     for r in 0..rounds {
@@ -42,7 +42,7 @@ pub async fn run(
     let latency = percentiles(&ctx.board.latencies.lock().unwrap());
 
     let burst_report = if burst {
-        let phase = Phase::start(ctx.pid);
+        let phase = Phase::start(&ctx.probe);
         let first_sent = now_ns();
         for r in rounds..2 * rounds {
             api.role_event("bench", r, now_ns()).await?;

@@ -17,23 +17,23 @@ pub async fn run(
     settle: Duration,
     hold: Duration,
 ) -> Outcome {
-    let baseline_rss_kib = server_rss_kib(ctx.pid);
+    let baseline_rss_kib = server_rss_kib(&ctx.probe.pids);
     let mut reports = Vec::new();
     let mut have = 0;
     for &want in steps {
-        let phase = Phase::start(ctx.pid);
+        let phase = Phase::start(&ctx.probe);
         ctx.connect(Transport::Websocket, have, want, inflight)
             .await?;
         let connect = phase.finish();
         tokio::time::sleep(settle).await;
-        let rss_kib = server_rss_kib(ctx.pid);
+        let rss_kib = server_rss_kib(&ctx.probe.pids);
         reports.push(json!({ "conns": want, "rss_kib": rss_kib, "connect": connect }));
         have = want;
     }
     // The hold, and within it the quiet window before the next Engine.IO
     // ping arrives: there the server runs only its own timers.
     let pings_before = Board::get(&ctx.board.pings);
-    let phase = Phase::start(ctx.pid);
+    let phase = Phase::start(&ctx.probe);
     let board = &ctx.board;
     board
         .wait_until(hold, || Board::get(&board.pings) > pings_before)

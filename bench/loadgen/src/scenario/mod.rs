@@ -1,4 +1,4 @@
-//! What every scenario shares: the context (target, board, server pid,
+//! What every scenario shares: the context (target, board, what to measure,
 //! timeouts), spawning a fleet of clients with a bound on connections in
 //! flight, and the backend API calls the scenarios make.
 
@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 
 use crate::board::Board;
 use crate::http::HttpConn;
+use crate::measure::Probe;
 use crate::session::Session;
 use crate::target::Target;
 use crate::{polling, ws};
@@ -31,7 +32,7 @@ pub enum Transport {
 pub struct Ctx {
     pub target: Arc<Target>,
     pub board: Arc<Board>,
-    pub pid: Option<u32>,
+    pub probe: Probe,
     pub timeout: Duration,
 }
 
@@ -116,7 +117,7 @@ impl Ctx {
 
     pub fn api(&self) -> Api {
         Api {
-            conn: HttpConn::new(self.target.clone(), 0),
+            conn: HttpConn::new(self.target.clone(), self.target.addr, 0),
             key: self.target.api_key.clone(),
         }
     }

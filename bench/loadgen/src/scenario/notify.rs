@@ -22,14 +22,14 @@ pub async fn run(
     rate: f64,
     inflight: usize,
 ) -> Outcome {
-    let phase = Phase::start(ctx.pid);
+    let phase = Phase::start(&ctx.probe);
     ctx.connect(Transport::Websocket, 0, users, inflight)
         .await?;
     let connect = phase.finish();
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     ctx.board.latencies.lock().unwrap().clear();
-    let phase = Phase::start(ctx.pid);
+    let phase = Phase::start(&ctx.probe);
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let accepted = Arc::new(AtomicUsize::new(0));

@@ -8,7 +8,7 @@ use super::{Ctx, Outcome, Transport};
 use crate::measure::Phase;
 
 pub async fn run(ctx: &Ctx, conns: usize, inflight: usize) -> Outcome {
-    let phase = Phase::start(ctx.pid);
+    let phase = Phase::start(&ctx.probe);
     ctx.connect(Transport::Websocket, 0, conns, inflight)
         .await?;
     let connect = phase.finish();
