@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { HeraldServer, HERALD_BIN, freePort, sleep, rid } from './helpers.mjs';
+import { HeraldServer, HERALD_BIN, captureOutput, freePort, recordSecret, sleep, rid } from './helpers.mjs';
 
 /** Base URL of the PostgreSQL server, without a database name. */
 export const PG_URL = (process.env.HERALD_E2E_PG_URL || 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
@@ -273,7 +273,7 @@ class ClusterNode extends HeraldServer {
     this.log = '';
     const proc = track(spawn(HERALD_BIN, ['serve'], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] }));
     this.proc = proc;
-    const onData = (d) => {
+    captureOutput(proc, this.nodeId, (d) => {
       this.log += d.toString();
       if (this.log.length > 200_000) this.log = this.log.slice(-100_000);
       if (process.env.HERALD_E2E_VERBOSE) process.stderr.write(`[${this.nodeId}] ${d}`);
@@ -284,9 +284,7 @@ class ClusterNode extends HeraldServer {
           this.url = `http://127.0.0.1:${this.port}`;
         }
       }
-    };
-    proc.stdout.on('data', onData);
-    proc.stderr.on('data', onData);
+    });
     await this.waitHealthy(this.nodeId, () =>
       proc.exitCode !== null || proc.signalCode !== null ? String(proc.exitCode ?? proc.signalCode) : null,
     );
@@ -455,10 +453,11 @@ export async function runToExit(env, ms = 15_000) {
   const dataDir = mkdtempSync(join(tmpdir(), 'herald-e2e-exit-'));
   const full = { ...process.env, HERALD_HOST: '127.0.0.1', HERALD_PORT: '0', HERALD_DATA_DIR: dataDir, ...env };
   for (const [k, v] of Object.entries(full)) if (v === undefined || v === null) delete full[k];
+  recordSecret('jwt_secret', full.JWT_SECRET);
+  for (const k of (full.HERALD_API_KEYS ?? '').split(',')) recordSecret('api_key', k.trim());
   const proc = track(spawn(HERALD_BIN, ['serve'], { env: full, stdio: ['ignore', 'pipe', 'pipe'] }));
   let log = '';
-  proc.stdout.on('data', (d) => (log += d));
-  proc.stderr.on('data', (d) => (log += d));
+  captureOutput(proc, 'herald-exit', (d) => (log += d));
   const res = await new Promise((resolve) => {
     const t = setTimeout(() => {
       proc.kill('SIGKILL');
