@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-//! Soak: minutes of mixed load (connects, notifications, acknowledgements, broadcasts, disconnects) against a
-//! release Herald, sampling its RSS every 10 s; prints a Markdown table and exits non-zero if a notification
-//! that got a 202 never reached its connected user. Not run in CI (it takes minutes by design).
+// Soak: minutes of mixed load (connects, notifications, acknowledgements, broadcasts, disconnects) against a
+// release Herald, sampling its RSS every 10 s; prints a Markdown table and exits non-zero if a notification
+// that got a 202 never reached its connected user. Not run in CI (it takes minutes by design).
 //
 //   node bench/soak.mjs [--minutes 10] [--users 200] [--sample 10]
 //
