@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const KINDS = ['jwt_secret', 'api_key', 'token', 'notification_body'];
+// the shortest value helpers.mjs records
+const PREFIX = 8;
 
 /** The strings to look for: each value, and for a token also its payload and signature parts. */
 function needles(secrets) {
@@ -41,7 +43,14 @@ export function scan(dir) {
   const byKind = Object.fromEntries(KINDS.map((k) => [k, new Set(secrets.filter((s) => s.kind === k).map((s) => s.value)).size]));
   for (const k of KINDS) if (byKind[k] === 0) problems.push(`no ${k} was recorded: the scan would prove nothing about it`);
 
-  const list = needles(secrets);
+  // thousands of needles over megabytes of logs: index them by their first PREFIX characters (every needle has
+  // at least that many) and look each log position up once, instead of one indexOf per needle
+  const index = new Map();
+  for (const n of needles(secrets)) {
+    const key = n.needle.slice(0, PREFIX);
+    if (!index.has(key)) index.set(key, []);
+    index.get(key).push(n);
+  }
   let bytes = 0;
   let started = 0;
   const hits = [];
@@ -49,11 +58,16 @@ export function scan(dir) {
     const text = readFileSync(join(dir, f), 'utf8');
     bytes += text.length;
     if (/herald listening/.test(text)) started++;
-    for (const n of list) {
-      const at = text.indexOf(n.needle);
-      if (at < 0) continue;
-      const line = text.slice(0, at).split('\n').length;
-      hits.push(`${n.kind}${n.part ? ` (${n.part})` : ''} used by ${n.file} (${n.needle.slice(0, 6)}…) in ${f}:${line}`);
+    const found = new Set();
+    for (let at = 0; at + PREFIX <= text.length; at++) {
+      const candidates = index.get(text.slice(at, at + PREFIX));
+      if (!candidates) continue;
+      for (const n of candidates) {
+        if (found.has(n) || !text.startsWith(n.needle, at)) continue;
+        found.add(n);
+        const line = text.slice(0, at).split('\n').length;
+        hits.push(`${n.kind}${n.part ? ` (${n.part})` : ''} used by ${n.file} (${n.needle.slice(0, 6)}…) in ${f}:${line}`);
+      }
     }
   }
   if (logs.length > 0 && started === 0) problems.push('no log holds a "herald listening" line: these are not server logs');
