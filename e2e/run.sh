@@ -3,7 +3,7 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 E2E_DIR="$(pwd)"
-export HERALD_BIN="${HERALD_BIN:-$(cd .. && pwd)/target/debug/herald}"
+export HERALD_BIN="${HERALD_BIN:-${CARGO_TARGET_DIR:-$(cd .. && pwd)/target}/debug/herald}"
 
 if [ ! -x "$HERALD_BIN" ]; then
   echo "e2e: no server binary at $HERALD_BIN (build it first, or set HERALD_BIN)" >&2

@@ -17,7 +17,7 @@ import requests
 import socketio
 
 REPO = Path(__file__).resolve().parents[2]
-HERALD_BIN = os.environ.get("HERALD_BIN") or str(REPO / "target" / "debug" / "herald")
+HERALD_BIN = os.environ.get("HERALD_BIN") or str(Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target") / "debug" / "herald")
 # The run's evidence folder (e2e/run.sh sets it): server logs are kept there, and every secret handed to a
 # server is recorded, for scan-logs.mjs to prove no log carries one.
 LOG_DIR = os.environ.get("HERALD_E2E_LOG_DIR")
