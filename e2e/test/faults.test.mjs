@@ -24,7 +24,8 @@ function load(nodes, users, prefix, { workers = 4, text = '' } = {}) {
     while (!stopped) {
       const n = seq++;
       const u = users[n % users.length];
-      const node = nodes[n % nodes.length];
+      // each user's notifications go through every node in turn
+      const node = nodes[(n + Math.floor(n / users.length)) % nodes.length];
       const id = `${prefix}-${n}`;
       try {
         const r = await node.notify(u.userId, { id, seq: n, title: `fault load ${prefix} ${n}`, text });
