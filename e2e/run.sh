@@ -40,7 +40,12 @@ fi
 status=0
 
 # Every server's log and every secret the tests used go to one folder per run; the last step scans it.
-export HERALD_E2E_LOG_DIR="${HERALD_E2E_LOG_DIR:-$E2E_DIR/logs/run-$(date -u +%Y%m%dT%H%M%SZ)-$$}"
+if [ -z "${HERALD_E2E_LOG_DIR:-}" ]; then
+  # the five latest runs' folders are kept; older ones go
+  ls -dt "$E2E_DIR"/logs/run-* 2>/dev/null | tail -n +5 | xargs -r rm -rf
+  HERALD_E2E_LOG_DIR="$E2E_DIR/logs/run-$(date -u +%Y%m%dT%H%M%SZ)-$$"
+fi
+export HERALD_E2E_LOG_DIR
 mkdir -p "$HERALD_E2E_LOG_DIR"
 echo "e2e: server logs in $HERALD_E2E_LOG_DIR"
 
