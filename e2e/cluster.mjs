@@ -4,13 +4,13 @@
 // node --test runs concurrently never see each other's keys) and its own database, dropped at the end.
 // Nodes reuse HeraldServer from helpers.mjs: same JWT_SECRET and API keys, distinct ports and data dirs,
 // HERALD_NODE_ID=node-a/node-b/node-c.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { HeraldServer, HERALD_BIN, freePort, sleep, rid } from './helpers.mjs';
+import { HeraldServer, HERALD_BIN, captureOutput, freePort, recordSecret, sleep, rid } from './helpers.mjs';
 
 /** Base URL of the PostgreSQL server, without a database name. */
 export const PG_URL = (process.env.HERALD_E2E_PG_URL || 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
@@ -210,6 +210,60 @@ export function createDatabase() {
   };
 }
 
+/**
+ * A private PostgreSQL server (initdb + pg_ctl on a spare port in a temp dir, as the user postgres when run as
+ * root, since initdb refuses root), for a test that restarts its database: the shared one is never stopped.
+ * Resolves with { url, stop(), start(), remove() }, or with { skip: reason } when this machine cannot run one.
+ */
+export async function startPrivatePostgres() {
+  const bins = spawnSync('sh', ['-c', 'ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1'], { encoding: 'utf8' });
+  const bin = bins.stdout.trim();
+  if (!bin || !existsSync(join(bin, 'initdb'))) return { skip: 'no PostgreSQL server binaries (initdb) under /usr/lib/postgresql/*/bin' };
+  const asRoot = process.getuid?.() === 0;
+  const dir = mkdtempSync(join(tmpdir(), 'herald-e2e-pg-'));
+  if (asRoot) {
+    const id = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+    const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+    if (id.status !== 0) return { skip: 'running as root and there is no postgres user for initdb' };
+    chownSync(dir, Number(id.stdout), Number(gid.stdout));
+  }
+  const run = (cmd, args) =>
+    new Promise((resolve) => {
+      const [c, a] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]] : [join(bin, cmd), args];
+      execFile(c, a, { timeout: 60_000 }, (err, stdout, stderr) => resolve({ ok: !err, out: `${stdout}${stderr}${err ? err.message : ''}` }));
+    });
+  const data = join(dir, 'data');
+  const init = await run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  if (!init.ok) {
+    rmSync(dir, { recursive: true, force: true });
+    return { skip: `initdb failed: ${init.out.slice(-500)}` };
+  }
+  const port = await freePort();
+  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`;
+  const pg = {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    async start() {
+      const r = await run('pg_ctl', ['-D', data, '-o', opts, '-l', join(dir, 'server.log'), '-w', '-t', '30', 'start']);
+      if (!r.ok) throw new Error(`private PostgreSQL did not start: ${r.out.slice(-1000)}`);
+    },
+    /** `-m immediate`: a crash, as a power loss; what was committed must survive it. */
+    async stop(mode = 'immediate') {
+      await run('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']);
+    },
+    async remove() {
+      await pg.stop('fast');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await pg.start();
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    return { skip: e.message };
+  }
+  return pg;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Herald nodes
 
@@ -273,7 +327,7 @@ class ClusterNode extends HeraldServer {
     this.log = '';
     const proc = track(spawn(HERALD_BIN, ['serve'], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] }));
     this.proc = proc;
-    const onData = (d) => {
+    captureOutput(proc, this.nodeId, (d) => {
       this.log += d.toString();
       if (this.log.length > 200_000) this.log = this.log.slice(-100_000);
       if (process.env.HERALD_E2E_VERBOSE) process.stderr.write(`[${this.nodeId}] ${d}`);
@@ -284,9 +338,7 @@ class ClusterNode extends HeraldServer {
           this.url = `http://127.0.0.1:${this.port}`;
         }
       }
-    };
-    proc.stdout.on('data', onData);
-    proc.stderr.on('data', onData);
+    });
     await this.waitHealthy(this.nodeId, () =>
       proc.exitCode !== null || proc.signalCode !== null ? String(proc.exitCode ?? proc.signalCode) : null,
     );
@@ -455,10 +507,11 @@ export async function runToExit(env, ms = 15_000) {
   const dataDir = mkdtempSync(join(tmpdir(), 'herald-e2e-exit-'));
   const full = { ...process.env, HERALD_HOST: '127.0.0.1', HERALD_PORT: '0', HERALD_DATA_DIR: dataDir, ...env };
   for (const [k, v] of Object.entries(full)) if (v === undefined || v === null) delete full[k];
+  recordSecret('jwt_secret', full.JWT_SECRET);
+  for (const k of (full.HERALD_API_KEYS ?? '').split(',')) recordSecret('api_key', k.trim());
   const proc = track(spawn(HERALD_BIN, ['serve'], { env: full, stdio: ['ignore', 'pipe', 'pipe'] }));
   let log = '';
-  proc.stdout.on('data', (d) => (log += d));
-  proc.stderr.on('data', (d) => (log += d));
+  captureOutput(proc, 'herald-exit', (d) => (log += d));
   const res = await new Promise((resolve) => {
     const t = setTimeout(() => {
       proc.kill('SIGKILL');

@@ -1,8 +1,8 @@
 // Shared e2e helpers: start a real Herald process, mint JWTs, drive socket.io-client sockets and the HTTP API.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
+import { basename, join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes, randomUUID } from 'node:crypto';
 import net from 'node:net';
@@ -19,6 +19,56 @@ export const HERALD_BIN =
 export const TS_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------------------
+// The run's evidence folder (e2e/run.sh sets HERALD_E2E_LOG_DIR): every server's whole output, and every secret
+// the tests handed it (JWT secrets, API keys, tokens, notification texts), so that scan-logs.mjs can prove that
+// no log line of the whole run carries one. Unset (one file run by hand): nothing is written.
+const LOG_DIR = process.env.HERALD_E2E_LOG_DIR || null;
+const TEST_FILE = basename(process.argv[1] ?? 'e2e').replace(/\.test\.mjs$|\.mjs$/, '');
+const recordedSecrets = new Set();
+let logSeq = 0;
+
+/** Remember a value no server log may contain; `kind` is jwt_secret, api_key, token or notification_body. */
+export function recordSecret(kind, value) {
+  if (!LOG_DIR || typeof value !== 'string' || value.length < 8 || recordedSecrets.has(value)) return;
+  recordedSecrets.add(value);
+  mkdirSync(LOG_DIR, { recursive: true });
+  appendFileSync(join(LOG_DIR, `secrets-node-${process.pid}.jsonl`), JSON.stringify({ kind, value, file: TEST_FILE }) + '\n');
+}
+
+// Body fields that are identifiers or enumerations (ids, type, severity) may legitimately appear in a log line;
+// every other text of a notification is what a patient's record says, and must not.
+const LOGGABLE_FIELD = /id$|^type$|^severity$|^createdAt$/i;
+
+/** Record the free-text fields (12+ characters) of a notification body sent through the API. */
+export function recordNotificationBody(body) {
+  if (!body || typeof body !== 'object') return;
+  for (const [k, v] of Object.entries(body)) {
+    if (LOGGABLE_FIELD.test(k)) continue;
+    if (typeof v === 'string' && v.length >= 12) recordSecret('notification_body', v);
+    else if (v && typeof v === 'object') recordNotificationBody(v);
+  }
+}
+
+/**
+ * Collect a child's stdout and stderr: each chunk goes to `onData` and, during a run of e2e/run.sh, to its own
+ * file `<test file>-<name>-<pid>-<n>.log` in the run's folder.
+ */
+export function captureOutput(proc, name, onData) {
+  let file = null;
+  if (LOG_DIR) {
+    mkdirSync(LOG_DIR, { recursive: true });
+    file = join(LOG_DIR, `${TEST_FILE}-${name}-${process.pid}-${++logSeq}.log`);
+    appendFileSync(file, '');
+  }
+  const on = (d) => {
+    if (file) appendFileSync(file, d);
+    onData(d);
+  };
+  proc.stdout.on('data', on);
+  proc.stderr.on('data', on);
+}
 
 /** A short random id with a readable prefix, so tests never share users/sessions. */
 export function rid(prefix = 'id') {
@@ -65,6 +115,8 @@ export class HeraldServer {
     this.clients = new Set();
     this.proc = null;
     this.log = '';
+    recordSecret('jwt_secret', secret);
+    for (const k of apiKeys) recordSecret('api_key', k);
   }
 
   env() {
@@ -87,13 +139,11 @@ export class HeraldServer {
     this.log = '';
     const proc = spawn(HERALD_BIN, ['serve'], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
-    const onData = (d) => {
+    captureOutput(proc, 'herald', (d) => {
       this.log += d.toString();
       if (this.log.length > 200_000) this.log = this.log.slice(-100_000);
       if (process.env.HERALD_E2E_VERBOSE) process.stderr.write(d);
-    };
-    proc.stdout.on('data', onData);
-    proc.stderr.on('data', onData);
+    });
     let exited = null;
     proc.once('exit', (code, sig) => {
       exited = { code, sig };
@@ -161,7 +211,9 @@ export class HeraldServer {
   token(claims = {}, { expiresIn = '1h', secret = this.secret, algorithm = 'HS256', ...rest } = {}) {
     const opts = { algorithm, ...rest };
     if (expiresIn !== null && claims.exp === undefined) opts.expiresIn = expiresIn;
-    return jwt.sign(claims, secret, opts);
+    const t = jwt.sign(claims, secret, opts);
+    recordSecret('token', t);
+    return t;
   }
 
   /** Claims + token for a new identity: { userId, sessionId, role, token }. */
@@ -175,6 +227,9 @@ export class HeraldServer {
     const h = { ...headers };
     if (key !== null) h.authorization = `Bearer ${key}`;
     let payload;
+    if (method === 'POST' && !raw && /\/notifications$/.test(path.split('?')[0])) {
+      recordNotificationBody(path === '/api/v1/notifications' ? body?.notification : body);
+    }
     if (body !== undefined) {
       payload = raw ? body : JSON.stringify(body);
       if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) h['content-type'] = 'application/json';
@@ -394,7 +449,9 @@ export async function eventually(fn, ms = 3000, every = 50) {
 /** Build an unsigned or hand-made JWT (for alg none and friends). */
 export function rawJwt(header, payload, signature = '') {
   const b = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  return `${b(header)}.${b(payload)}.${signature}`;
+  const t = `${b(header)}.${b(payload)}.${signature}`;
+  recordSecret('token', t);
+  return t;
 }
 
 export const nowSec = () => Math.floor(Date.now() / 1000);

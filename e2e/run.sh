@@ -43,6 +43,16 @@ fi
 
 status=0
 
+# Every server's log and every secret the tests used go to one folder per run; the last step scans it.
+if [ -z "${HERALD_E2E_LOG_DIR:-}" ]; then
+  # the five latest runs' folders are kept; older ones go
+  ls -dt "$E2E_DIR"/logs/run-* 2>/dev/null | tail -n +5 | xargs -r rm -rf
+  HERALD_E2E_LOG_DIR="$E2E_DIR/logs/run-$(date -u +%Y%m%dT%H%M%SZ)-$$"
+fi
+export HERALD_E2E_LOG_DIR
+mkdir -p "$HERALD_E2E_LOG_DIR"
+echo "e2e: server logs in $HERALD_E2E_LOG_DIR"
+
 echo "=== e2e: node --test (socket.io-client) ==="
 node --test --test-concurrency="${E2E_CONCURRENCY:-4}" test/ || status=1
 
@@ -50,5 +60,9 @@ echo "=== e2e: pytest (python-socketio) ==="
 .venv/bin/python -m pytest -q -p no:cacheprovider python/
 rc=$?
 if [ "$rc" -ne 0 ]; then status=1; fi
+
+echo "=== e2e: no token, API key or notification text in any server log ==="
+node scan-logs.mjs --self-test || status=1
+node scan-logs.mjs "$HERALD_E2E_LOG_DIR" || status=1
 
 exit "$status"

@@ -14,6 +14,8 @@ command -v curl >/dev/null || need+=(curl)
 # tested example in docs/nginx/
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v psql >/dev/null || need+=(postgresql-client)
+# e2e/test/faults.test.mjs runs a private PostgreSQL server (initdb, pg_ctl) that it may crash
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v nginx >/dev/null || need+=(nginx-light)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

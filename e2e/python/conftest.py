@@ -1,4 +1,5 @@
 # Pytest fixtures for the python-socketio e2e tests: a real Herald process per module, JWT minting, event recording.
+import json
 import os
 import secrets
 import shutil
@@ -18,6 +19,17 @@ import socketio
 REPO = Path(__file__).resolve().parents[2]
 # cargo's output directory: CARGO_TARGET_DIR (relative to the repository root) or target/
 HERALD_BIN = os.environ.get("HERALD_BIN") or str(REPO / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "herald")
+# The run's evidence folder (e2e/run.sh sets it): server logs are kept there, and every secret handed to a
+# server is recorded, for scan-logs.mjs to prove no log carries one.
+LOG_DIR = os.environ.get("HERALD_E2E_LOG_DIR")
+
+
+def record_secret(kind, value):
+    if not LOG_DIR or not isinstance(value, str) or len(value) < 8:
+        return
+    os.makedirs(LOG_DIR, exist_ok=True)
+    with open(os.path.join(LOG_DIR, f"secrets-py-{os.getpid()}.jsonl"), "a") as f:
+        f.write(json.dumps({"kind": kind, "value": value, "file": "python"}) + "\n")
 
 
 def free_port():
@@ -43,7 +55,15 @@ class Herald:
             "HERALD_LOG": os.environ.get("HERALD_LOG", "info"),
             **(extra_env or {}),
         }
-        self.log_path = Path(self.data_dir).with_suffix(".log")
+        self.keep_log = bool(LOG_DIR)
+        if LOG_DIR:
+            os.makedirs(LOG_DIR, exist_ok=True)
+            self.log_path = Path(LOG_DIR) / f"python-herald-{os.getpid()}-{self.port}.log"
+        else:
+            self.log_path = Path(self.data_dir).with_suffix(".log")
+        record_secret("jwt_secret", self.secret)
+        for key in self.env["HERALD_API_KEYS"].split(","):
+            record_secret("api_key", key)
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([HERALD_BIN, "serve"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 20
@@ -69,13 +89,16 @@ class Herald:
                 self.proc.wait()
         self.log.close()
         shutil.rmtree(self.data_dir, ignore_errors=True)
-        self.log_path.unlink(missing_ok=True)
+        if not self.keep_log:
+            self.log_path.unlink(missing_ok=True)
 
     def token(self, user_id=None, session_id=None, role="radiologist", ttl=3600, **extra):
         claims = {"userId": user_id or rid("u"), "sessionId": session_id or rid("s"), "role": role,
                   "iat": int(time.time()), "exp": int(time.time()) + ttl, **extra}
         claims = {k: v for k, v in claims.items() if v is not None}
-        return jwt.encode(claims, self.secret, algorithm="HS256")
+        token = jwt.encode(claims, self.secret, algorithm="HS256")
+        record_secret("token", token)
+        return token
 
     def api(self, method, path, json=None, key="default"):
         headers = {}
