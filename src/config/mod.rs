@@ -3,6 +3,7 @@
 
 mod env;
 mod file;
+mod log;
 mod secrets;
 
 use std::collections::HashMap;
