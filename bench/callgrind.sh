@@ -23,7 +23,10 @@ bin=$(realpath "$1")
 units=$2
 shift 2
 root=$(cd "$(dirname "$0")/.." && pwd)
-loadgen="$root/target/release/herald-loadgen"
+# CARGO_TARGET_DIR when set (relative to the repository), else target/.
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$root/$target" ;; esac
+loadgen="$target/release/herald-loadgen"
 port=${PORT:-8019}
 key=bench-api-key-0123456789abcdef
 secret=bench-jwt-secret-0123456789abcdef

@@ -69,9 +69,13 @@ def raise_fd_limit():
 # target/<PROFILE>/ holds the binaries; "debug" only for smoke runs (no timings).
 PROFILE = "release"
 
+# Where cargo puts them: CARGO_TARGET_DIR when set (relative to the repository,
+# where cargo runs), else target/.
+TARGET_DIR = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR") or "target")
+
 
 def binary(name):
-    return os.path.join(ROOT, "target", PROFILE, name)
+    return os.path.join(TARGET_DIR, PROFILE, name)
 
 
 def build(skip):

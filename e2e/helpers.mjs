@@ -11,7 +11,7 @@ import { io } from 'socket.io-client';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO = resolve(here, '..');
-export const HERALD_BIN = process.env.HERALD_BIN || join(REPO, 'target', 'debug', 'herald');
+export const HERALD_BIN = process.env.HERALD_BIN || join(resolve(REPO, process.env.CARGO_TARGET_DIR || 'target'), 'debug', 'herald');
 
 /** RFC 3339 UTC with milliseconds, as the contract requires. */
 export const TS_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;

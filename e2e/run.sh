@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Runs Herald's e2e suites (node socket.io-client + python-socketio) against $HERALD_BIN (default target/debug/herald); builds nothing.
+# Runs Herald's e2e suites (node socket.io-client + python-socketio) against $HERALD_BIN (default: the debug build under CARGO_TARGET_DIR or target/); builds nothing.
 set -uo pipefail
 cd "$(dirname "$0")"
 E2E_DIR="$(pwd)"
-export HERALD_BIN="${HERALD_BIN:-$(cd .. && pwd)/target/debug/herald}"
+# Without HERALD_BIN: cargo's debug build, in CARGO_TARGET_DIR when set
+# (relative to the repository, as cargo takes it), else target/.
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$(cd .. && pwd)/$target" ;; esac
+export HERALD_BIN="${HERALD_BIN:-$target/debug/herald}"
 
 if [ ! -x "$HERALD_BIN" ]; then
   echo "e2e: no server binary at $HERALD_BIN (build it first, or set HERALD_BIN)" >&2

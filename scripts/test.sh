@@ -18,7 +18,10 @@ CARGO_TARGET_DIR="$PWD/target/vendor-engineioxide" \
   cargo test --locked --manifest-path vendor/engineioxide/Cargo.toml --features __test_harness --lib --tests
 echo "=== e2e ==="
 cargo build -p herald --bins
-HERALD_BIN="$PWD/target/debug/herald" bash e2e/run.sh
+# Where cargo put the binary: CARGO_TARGET_DIR when set (relative to here).
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$PWD/$target" ;; esac
+HERALD_BIN="$target/debug/herald" bash e2e/run.sh
 if [ -f bench/smoke.sh ]; then
   echo "=== bench smoke (no timing assertions) ==="
   bash bench/smoke.sh

@@ -16,7 +16,7 @@ import requests
 import socketio
 
 REPO = Path(__file__).resolve().parents[2]
-HERALD_BIN = os.environ.get("HERALD_BIN") or str(REPO / "target" / "debug" / "herald")
+HERALD_BIN = os.environ.get("HERALD_BIN") or str(REPO / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "herald")
 
 
 def free_port():

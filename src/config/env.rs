@@ -291,6 +291,22 @@ mod tests {
     }
 
     #[test]
+    fn the_example_in_the_configuration_docs_is_valid() {
+        let doc = include_str!("../../docs/configuration.md");
+        let example = doc
+            .split("## Example `herald.toml`")
+            .nth(1)
+            .and_then(|rest| rest.split("```toml\n").nth(1))
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/configuration.md has an example herald.toml");
+        let c = load(example, &[]).unwrap();
+        assert_eq!(
+            c.session.for_role("technologist").idle_timeout,
+            Duration::from_secs(300)
+        );
+    }
+
+    #[test]
     fn a_port_out_of_range_says_so() {
         for (toml, env, setting) in [
             ("", &[("HERALD_PORT", "70000")][..], "HERALD_PORT"),
