@@ -15,6 +15,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v psql >/dev/null || need+=(postgresql-client)
 command -v nginx >/dev/null || need+=(nginx-light)
+# the TLS e2e test makes its self-signed certificate with the openssl tool
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

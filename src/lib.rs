@@ -27,6 +27,7 @@ pub mod session;
 pub mod socket;
 pub mod sockets;
 pub mod store;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -241,6 +242,7 @@ pub async fn start_with_clock(
 ) -> Result<Running, StartError> {
     let addr = format!("{}:{}", config.host, config.port);
     let shutdown_timeout = config.shutdown_timeout;
+    let tls = config.tls.as_ref().map(tls::Tls::acceptor);
     let Built { hub, cluster } = build_hub(config, clock).await?;
     let listener = TcpListener::bind(&addr)
         .await
@@ -285,7 +287,7 @@ pub async fn start_with_clock(
             sockets.shutdown_sockets().await;
             let _ = stopped_tx.send(());
         };
-        let server = serve::serve(listener, app, graceful);
+        let server = serve::serve(listener, app, graceful, tls);
         let result = tokio::select! {
             r = server => r,
             _ = async {

@@ -154,10 +154,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "HERALD_API_KEYS is not set: running with a generated DEVELOPMENT API key (read it from this file). Set HERALD_API_KEYS in production."
         );
     }
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let running = herald::start(config, shutdown_signal())
         .await
         .context("starting herald")?;
-    tracing::info!(addr = %running.addr, "herald listening");
+    tracing::info!(addr = %running.addr, scheme, "herald listening");
     running.wait().await.context("serving")?;
     Ok(())
 }

@@ -147,6 +147,12 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_PRESENCE_AUDIENCE") {
         file.presence.audience = Some(v);
     }
+    if let Some(v) = var("HERALD_TLS_CERT") {
+        file.tls.cert = Some(v.into());
+    }
+    if let Some(v) = var("HERALD_TLS_KEY") {
+        file.tls.key = Some(v.into());
+    }
     if let Some(v) = var("HERALD_SHUTDOWN_TIMEOUT") {
         file.shutdown_timeout = Some(v);
     }
@@ -304,6 +310,35 @@ mod tests {
             c.session.for_role("technologist").idle_timeout,
             Duration::from_secs(300)
         );
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_names_the_missing_one() {
+        let e = load("", &[("HERALD_TLS_CERT", "/nonexistent/cert.pem")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("HERALD_TLS_KEY") && e.contains("required"),
+            "{e}"
+        );
+        let e = load("[tls]\nkey = \"/nonexistent/key.pem\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HERALD_TLS_CERT"), "{e}");
+        let e = load(
+            "",
+            &[
+                ("HERALD_TLS_CERT", "/nonexistent/cert.pem"),
+                ("HERALD_TLS_KEY", "/nonexistent/key.pem"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("HERALD_TLS_CERT") && e.contains("/nonexistent/cert.pem"),
+            "{e}"
+        );
+        assert!(load("", &[]).unwrap().tls.is_none());
     }
 
     #[test]

@@ -44,6 +44,16 @@ pub struct FileConfig {
     pub retention: RetentionFile,
     #[serde(default)]
     pub log: LogFile,
+    #[serde(default)]
+    pub tls: TlsFile,
+}
+
+/// `[tls]`: PEM files; both or neither.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -439,7 +449,24 @@ impl FileConfig {
             }
         };
 
+        let tls =
+            match (&self.tls.cert, &self.tls.key) {
+                (Some(cert), Some(key)) => Some(crate::tls::Tls::load(cert, key)?),
+                (None, None) => None,
+                (Some(_), None) => return Err(ConfigError::invalid(
+                    "HERALD_TLS_KEY",
+                    "is required with HERALD_TLS_CERT (tls.cert): the certificate's private key",
+                )),
+                (None, Some(_)) => {
+                    return Err(ConfigError::invalid(
+                        "HERALD_TLS_CERT",
+                        "is required with HERALD_TLS_KEY (tls.key): the certificate chain",
+                    ))
+                }
+            };
+
         Ok(Config {
+            tls,
             host: self.host.unwrap_or_else(|| "0.0.0.0".into()),
             port: match self.port {
                 Some(n) => port("port", n)?,
