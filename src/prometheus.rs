@@ -3,8 +3,8 @@
 //! name and label set is written once and every label takes values from a
 //! fixed set (an event name chosen by an API caller is `custom`, not itself).
 //!
-//! The names are listed in [`NAMES`]; `docs/operations.md` explains each and
-//! a test holds the Grafana dashboard to that list.
+//! The names are listed in [`METRICS`]; `docs/operations.md` explains each
+//! and a test holds the Grafana dashboard to that list.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -14,39 +14,170 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::clock::Millis;
 
+/// What kind of series a metric is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+use Kind::{Counter, Gauge, Histogram};
+
 /// Every metric Herald exports, as Prometheus shows it (a histogram's
-/// `_bucket`, `_sum` and `_count` series share its name).
-pub const NAMES: &[&str] = &[
-    "herald_build_info",
-    "herald_connected_sockets",
-    "herald_connected_users",
-    "herald_active_sessions",
-    "herald_notifications_pending",
-    "herald_connections_accepted_total",
-    "herald_auth_refused_total",
-    "herald_origin_refused_total",
-    "herald_disconnects_total",
-    "herald_client_events_total",
-    "herald_server_events_total",
-    "herald_notifications_total",
-    "herald_notification_recipients_total",
-    "herald_deliveries_total",
-    "herald_acknowledgements_total",
-    "herald_notification_delivery_seconds",
-    "herald_notification_acknowledge_seconds",
-    "herald_http_requests_total",
-    "herald_http_request_duration_seconds",
-    "herald_api_unauthorized_total",
-    "herald_api_rate_limited_total",
-    "herald_session_warnings_total",
-    "herald_session_expiries_total",
-    "herald_audit_events_total",
-    "herald_store_operation_seconds",
-    "herald_store_errors_total",
-    "herald_store_batch_size",
-    "herald_store_marks_dropped_total",
-    "herald_redis_command_seconds",
-    "herald_redis_errors_total",
+/// `_bucket`, `_sum` and `_count` series share its name), with its kind and
+/// the `# HELP` text a scrape shows.
+pub const METRICS: &[(&str, Kind, &str)] = &[
+    (
+        "herald_build_info",
+        Gauge,
+        "Always 1; the label is the running version.",
+    ),
+    (
+        "herald_connected_sockets",
+        Gauge,
+        "Authenticated sockets on this node, by transport.",
+    ),
+    (
+        "herald_connected_users",
+        Gauge,
+        "Distinct users with a socket on this node.",
+    ),
+    (
+        "herald_active_sessions",
+        Gauge,
+        "Live sessions with a running idle clock.",
+    ),
+    (
+        "herald_notifications_pending",
+        Gauge,
+        "Recipients who have not acknowledged their notification yet (store-wide).",
+    ),
+    (
+        "herald_connections_accepted_total",
+        Counter,
+        "Sockets that authenticated and connected.",
+    ),
+    (
+        "herald_auth_refused_total",
+        Counter,
+        "Refused connections, by reason.",
+    ),
+    (
+        "herald_origin_refused_total",
+        Counter,
+        "Socket.IO requests refused for their Origin.",
+    ),
+    (
+        "herald_disconnects_total",
+        Counter,
+        "Sockets that left, by reason.",
+    ),
+    (
+        "herald_client_events_total",
+        Counter,
+        "Client events handled, by event and result.",
+    ),
+    (
+        "herald_server_events_total",
+        Counter,
+        "Events handed to sockets, one per socket, by event (custom: named by an API caller).",
+    ),
+    (
+        "herald_notifications_total",
+        Counter,
+        "Accepted send and broadcast calls.",
+    ),
+    (
+        "herald_notification_recipients_total",
+        Counter,
+        "New notification recipients stored.",
+    ),
+    (
+        "herald_deliveries_total",
+        Counter,
+        "Messages handed to sockets, by kind (live, catch_up, event).",
+    ),
+    (
+        "herald_acknowledgements_total",
+        Counter,
+        "First acknowledgements per recipient.",
+    ),
+    (
+        "herald_notification_delivery_seconds",
+        Histogram,
+        "From a notification's creation to its first hand-over to one of the recipient's sockets.",
+    ),
+    (
+        "herald_notification_acknowledge_seconds",
+        Histogram,
+        "From a notification's creation to the recipient's first acknowledgement.",
+    ),
+    (
+        "herald_http_requests_total",
+        Counter,
+        "HTTP requests other than Socket.IO, by method, route template and status.",
+    ),
+    (
+        "herald_http_request_duration_seconds",
+        Histogram,
+        "HTTP request latency, by method and route template.",
+    ),
+    (
+        "herald_api_unauthorized_total",
+        Counter,
+        "API requests refused with 401.",
+    ),
+    (
+        "herald_api_rate_limited_total",
+        Counter,
+        "API requests refused with 429.",
+    ),
+    (
+        "herald_session_warnings_total",
+        Counter,
+        "Session timeout warnings sent.",
+    ),
+    (
+        "herald_session_expiries_total",
+        Counter,
+        "Sessions expired, by cause.",
+    ),
+    (
+        "herald_audit_events_total",
+        Counter,
+        "Audit events, by event.",
+    ),
+    (
+        "herald_store_operation_seconds",
+        Histogram,
+        "Store call latency, by operation.",
+    ),
+    (
+        "herald_store_errors_total",
+        Counter,
+        "Store calls that failed, by operation.",
+    ),
+    (
+        "herald_store_batch_size",
+        Histogram,
+        "SQLite writes per group commit.",
+    ),
+    (
+        "herald_store_marks_dropped_total",
+        Counter,
+        "Delivery marks dropped (the notification then reads pending).",
+    ),
+    (
+        "herald_redis_command_seconds",
+        Histogram,
+        "Redis call latency (cluster mode).",
+    ),
+    (
+        "herald_redis_errors_total",
+        Counter,
+        "Redis calls that failed or timed out (cluster mode).",
+    ),
 ];
 
 /// Machine latencies: the API, the store, Redis (half a millisecond to 10 s).
@@ -106,6 +237,13 @@ pub fn handle() -> &'static PrometheusHandle {
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
         let _ = metrics::set_global_recorder(recorder);
+        for (name, kind, help) in METRICS {
+            match kind {
+                Counter => metrics::describe_counter!(*name, *help),
+                Gauge => metrics::describe_gauge!(*name, *help),
+                Histogram => metrics::describe_histogram!(*name, *help),
+            }
+        }
         gauge!("herald_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         handle
     })
@@ -238,20 +376,57 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
+    fn is_listed(name: &str) -> bool {
+        METRICS.iter().any(|(n, _, _)| *n == name)
+    }
+
     #[test]
     fn names_follow_prometheus_conventions() {
-        for name in NAMES {
+        for (name, kind, help) in METRICS {
             assert!(name.starts_with("herald_"), "{name}");
             assert!(
                 name.chars()
                     .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()),
                 "{name}"
             );
+            assert_eq!(
+                name.ends_with("_total"),
+                *kind == Counter,
+                "{name}: _total is for counters"
+            );
+            if name.contains("duration") || name.contains("latency") || name.ends_with("_seconds") {
+                assert!(
+                    name.ends_with("_seconds") && *kind == Histogram,
+                    "{name}: durations are _seconds histograms"
+                );
+            }
+            assert!(help.ends_with('.'), "{name}: help is a sentence");
         }
-        let mut sorted = NAMES.to_vec();
+        let mut sorted: Vec<_> = METRICS.iter().map(|m| m.0).collect();
         sorted.sort();
         sorted.dedup();
-        assert_eq!(sorted.len(), NAMES.len(), "a name is listed twice");
+        assert_eq!(sorted.len(), METRICS.len(), "a name is listed twice");
+    }
+
+    #[test]
+    fn a_scrape_describes_what_it_shows() {
+        let h = handle();
+        acknowledged(1_000, 61_000);
+        let text = h.render();
+        assert!(
+            text.contains(
+                "# HELP herald_notification_acknowledge_seconds From a notification's creation"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE herald_notification_acknowledge_seconds histogram"),
+            "{text}"
+        );
+        assert!(
+            text.contains("herald_notification_acknowledge_seconds_bucket{le=\"60\"}"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -284,7 +459,7 @@ mod tests {
             rest = &rest[at + name.len()..];
             let base = ["_bucket", "_sum", "_count"]
                 .iter()
-                .find_map(|s| name.strip_suffix(s).filter(|b| NAMES.contains(b)))
+                .find_map(|s| name.strip_suffix(s).filter(|b| is_listed(b)))
                 .map_or(name.clone(), str::to_string);
             found.insert(base);
         }
@@ -292,10 +467,7 @@ mod tests {
     }
 
     fn unknown(found: BTreeSet<String>) -> Vec<String> {
-        found
-            .into_iter()
-            .filter(|n| !NAMES.contains(&n.as_str()))
-            .collect()
+        found.into_iter().filter(|n| !is_listed(n)).collect()
     }
 
     #[test]
