@@ -105,12 +105,14 @@ def raise_fd_limit():
 # <target>/<PROFILE>/ holds the binaries; "debug" only for smoke runs (no timings).
 PROFILE = "release"
 
+# Where cargo puts them: CARGO_TARGET_DIR when set (relative to the repository,
+# where cargo runs), else target/.
+TARGET_DIR = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR") or "target")
+
 
 def binary(name):
-    """Where cargo puts `name`: under CARGO_TARGET_DIR when it is set (relative
-    to the repository root, where build() runs cargo), else under target/."""
-    target = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR") or "target")
-    return os.path.join(target, PROFILE, name)
+    """Where cargo puts `name` (build() runs cargo at the repository root)."""
+    return os.path.join(TARGET_DIR, PROFILE, name)
 
 
 def build(skip):

@@ -446,6 +446,30 @@ export async function eventually(fn, ms = 3000, every = 50) {
   }
 }
 
+/**
+ * Parses Prometheus text into samples: { name, labels: {k: v}, value }.
+ * `value(samples, name, labels)` sums the samples of `name` whose labels
+ * include `labels` (0 when there is none).
+ */
+export function parseMetrics(text) {
+  const samples = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
+    const labels = {};
+    for (const [, k, v] of (m[2] || '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[k] = v;
+    samples.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return samples;
+}
+
+export function metricValue(samples, name, labels = {}) {
+  return samples
+    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    .reduce((sum, s) => sum + s.value, 0);
+}
+
 /** Build an unsigned or hand-made JWT (for alg none and friends). */
 export function rawJwt(header, payload, signature = '') {
   const b = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');

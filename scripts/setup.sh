@@ -17,6 +17,8 @@ command -v psql >/dev/null || need+=(postgresql-client)
 # e2e/test/faults.test.mjs runs a private PostgreSQL server (initdb, pg_ctl) that it may crash
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v nginx >/dev/null || need+=(nginx-light)
+# the TLS e2e test makes its self-signed certificate with the openssl tool
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

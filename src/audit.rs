@@ -26,6 +26,7 @@ fn count(event: &'static str) {
 
 pub fn connection_accepted(user: &str, session: &str, sid: Sid, remote: Option<SocketAddr>) {
     count("connection_accepted");
+    crate::prometheus::connection_accepted();
     tracing::info!(target: "herald::audit", event = "connection_accepted", user, session, %sid, remote = %Peer(remote));
 }
 
@@ -47,6 +48,7 @@ pub fn token_expired(user: &str, session: &str, sid: Sid) {
 
 pub fn session_warned(user: &str, session: &str, time_remaining_ms: i64) {
     count("session_warned");
+    crate::prometheus::session_warned();
     tracing::info!(target: "herald::audit", event = "session_warned", user, session, time_remaining_ms);
 }
 
@@ -57,6 +59,7 @@ pub fn session_extended(user: &str, session: &str) {
 
 pub fn session_expired(user: &str, session: &str, cause: &str) {
     count("session_expired");
+    crate::prometheus::session_expired(cause);
     tracing::info!(target: "herald::audit", event = "session_expired", user, session, cause);
 }
 

@@ -17,13 +17,17 @@ pub mod notification;
 pub mod ops;
 pub mod origin;
 pub mod outbox;
+pub mod prometheus;
 pub mod rate;
 pub mod registry;
+pub mod requests;
+pub mod routes;
 pub mod serve;
 pub mod session;
 pub mod socket;
 pub mod sockets;
 pub mod store;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -51,7 +55,7 @@ use crate::hub::{Engines, Hub};
 use crate::registry::{MemoryRegistry, RedisRegistry, Registry};
 use crate::session::{MemorySessions, RedisSessions, SessionClocks};
 use crate::sockets::Sockets;
-use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
+use crate::store::{Metered, PostgresStore, SqliteStore, Store, StoreError};
 
 /// How often retention is enforced.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
@@ -74,8 +78,8 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
     let config = Arc::new(config);
     let node: Arc<str> = Arc::from(config.cluster.node_id.as_str());
     let store: Arc<dyn Store> = match &config.database_url {
-        Some(url) => Arc::new(PostgresStore::connect(url.expose()).await?),
-        None => Arc::new(SqliteStore::open(&config.data_dir).await?),
+        Some(url) => Arc::new(Metered::new(PostgresStore::connect(url.expose()).await?)),
+        None => Arc::new(Metered::new(SqliteStore::open(&config.data_dir).await?)),
     };
     let sockets = Arc::new(Sockets::default());
     let grace = config.presence.grace.as_millis() as Millis;
@@ -151,7 +155,8 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
     })
 }
 
-/// The whole HTTP application: Socket.IO, the API and the ops endpoints,
+/// The whole HTTP application: Socket.IO, the API and the ops endpoints
+/// (each request of those two observed: request id, access line, metrics),
 /// behind the origin check and CORS.
 ///
 /// The layers wrap the router as one service. `Router::layer` would wrap
@@ -168,9 +173,11 @@ pub fn app(
        + 'static {
     let origins = Arc::new(origin::Origins::new(&hub.config().cors_origins));
     let io_layer = socket::layer(hub.clone());
-    let router = Router::new()
-        .merge(api::router(hub.clone()))
-        .merge(ops::router(hub));
+    let router = requests::Observed::new(
+        Router::new()
+            .merge(api::router(hub.clone()))
+            .merge(ops::router(hub)),
+    );
     let io = MapResponse::new(io_layer.layer(router), |r: http::Response<_>| {
         r.map(Body::new)
     });
@@ -235,6 +242,7 @@ pub async fn start_with_clock(
 ) -> Result<Running, StartError> {
     let addr = format!("{}:{}", config.host, config.port);
     let shutdown_timeout = config.shutdown_timeout;
+    let tls = config.tls.as_ref().map(tls::Tls::acceptor);
     let Built { hub, cluster } = build_hub(config, clock).await?;
     let listener = TcpListener::bind(&addr)
         .await
@@ -245,7 +253,7 @@ pub async fn start_with_clock(
     let local = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
-    ops::metrics_handle();
+    prometheus::handle();
 
     let mut background = vec![tokio::spawn(hub.clone().run_scheduler())];
     let rejoin = cluster.map(|c| {
@@ -279,7 +287,7 @@ pub async fn start_with_clock(
             sockets.shutdown_sockets().await;
             let _ = stopped_tx.send(());
         };
-        let server = serve::serve(listener, app, graceful);
+        let server = serve::serve(listener, app, graceful, tls);
         let result = tokio::select! {
             r = server => r,
             _ = async {

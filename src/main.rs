@@ -40,7 +40,17 @@ fn tune_allocator() {
 #[command(
     name = "herald",
     version,
-    about = "Real-time notification and session-monitoring server (Socket.IO)"
+    about = "Real-time notification and session-monitoring server (Socket.IO)",
+    long_about = "Real-time notification and session-monitoring server (Socket.IO).\n\n\
+        With no subcommand it runs the server. Settings come from built-in defaults, \
+        then herald.toml (or --config), then the environment: JWT_SECRET, HERALD_API_KEYS, \
+        HERALD_PORT, HERALD_CORS_ORIGINS, HERALD_LOG and the others in docs/configuration.md. \
+        Without JWT_SECRET and HERALD_API_KEYS it generates development credentials in its \
+        data directory and says so.",
+    after_help = "Examples:\n  \
+        herald                                      run the server on port 8001\n  \
+        herald token --user u1 --role radiologist   print a JWT for a test client\n  \
+        herald check-config                         validate the settings and print them"
 )]
 struct Cli {
     /// Configuration file (default: ./herald.toml when present).
@@ -55,20 +65,40 @@ enum Command {
     /// Run the server (the default).
     Serve,
     /// Print a JWT signed with the configured (or development) secret.
+    ///
+    /// A client connects with it as `auth: { token }`. The token carries no
+    /// `aud` or `iss`, so it is refused when jwt.audience or jwt.issuer is set.
     Token {
-        #[arg(long)]
+        /// The user the token is for (its `userId` claim).
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
         user: String,
-        #[arg(long)]
+        /// The user's role (its `role` claim), e.g. radiologist; per-role
+        /// session timeouts and role events use it.
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
         role: String,
-        /// Session id (default: a new random one).
+        /// Session id (its `sessionId` claim; default: a new random one).
+        /// Give several tokens the same one for tabs of one session.
         #[arg(long)]
         session: Option<String>,
-        /// Lifetime, e.g. 1h, 15m.
-        #[arg(long, default_value = "1h")]
-        ttl: humantime::Duration,
+        /// Lifetime, e.g. 1h, 15m; more than zero.
+        #[arg(long, default_value = "1h", value_parser = positive_ttl)]
+        ttl: Duration,
     },
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig,
+}
+
+/// A token lifetime: a duration longer than zero (a zero one would be
+/// expired when printed).
+fn positive_ttl(s: &str) -> Result<Duration, String> {
+    let ttl: Duration = s
+        .parse::<humantime::Duration>()
+        .map_err(|e| format!("{s:?} is not a duration such as 15m or 1h ({e})"))?
+        .into();
+    if ttl.is_zero() {
+        return Err("must be longer than 0s: a token with no lifetime is already expired".into());
+    }
+    Ok(ttl)
 }
 
 fn init_logging(config: &Config) {
@@ -81,7 +111,7 @@ fn init_logging(config: &Config) {
             filter.push_str(&format!(",{noisy}=info"));
         }
     }
-    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(&filter).expect("the level was checked with the configuration");
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -124,10 +154,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "HERALD_API_KEYS is not set: running with a generated DEVELOPMENT API key (read it from this file). Set HERALD_API_KEYS in production."
         );
     }
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let running = herald::start(config, shutdown_signal())
         .await
         .context("starting herald")?;
-    tracing::info!(addr = %running.addr, "herald listening");
+    tracing::info!(addr = %running.addr, scheme, "herald listening");
     running.wait().await.context("serving")?;
     Ok(())
 }
@@ -150,7 +185,6 @@ fn main() -> anyhow::Result<()> {
             ttl,
         } => {
             let session = session.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            let ttl: Duration = ttl.into();
             let token = Signer::new(&config.jwt).sign(
                 &user,
                 &session,
@@ -171,6 +205,35 @@ fn main() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_lifetime_must_be_a_positive_duration() {
+        assert_eq!(positive_ttl("15m"), Ok(Duration::from_secs(900)));
+        for bad in ["0s", "0", "soon", ""] {
+            assert!(positive_ttl(bad).is_err(), "{bad}");
+        }
+        assert!(positive_ttl("0s").unwrap_err().contains("already expired"));
+    }
+
+    #[test]
+    fn every_flag_of_every_command_has_help() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        for cmd in std::iter::once(&cli).chain(cli.get_subcommands()) {
+            assert!(cmd.get_about().is_some(), "{} has no help", cmd.get_name());
+            for arg in cmd.get_arguments() {
+                if ["help", "version"].contains(&arg.get_id().as_str()) {
+                    continue;
+                }
+                assert!(
+                    arg.get_help().is_some(),
+                    "{} --{} has no help",
+                    cmd.get_name(),
+                    arg.get_id()
+                );
+            }
+        }
+    }
 
     #[test]
     fn the_option_set_is_the_purge_delay() {

@@ -1,30 +1,19 @@
 //! Operations endpoints without an API key: liveness, readiness, Prometheus
 //! metrics and the OpenAPI document.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::{Json, Router};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
 use crate::hub::Hub;
+use crate::prometheus;
+use crate::routes::{self, Endpoint};
 
 const OPENAPI: &str = include_str!("../docs/openapi.json");
-
-/// The process-wide metrics recorder (installed once, shared by every server in the process).
-pub fn metrics_handle() -> &'static PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
-        let handle = recorder.handle();
-        let _ = metrics::set_global_recorder(recorder);
-        handle
-    })
-}
 
 async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
@@ -52,11 +41,9 @@ async fn readyz(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
 }
 
 async fn metrics_text(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
-    metrics::gauge!("herald_connected_sockets").set(hub.local_sockets() as f64);
-    metrics::gauge!("herald_active_sessions").set(hub.active_sessions().await as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        metrics_handle().render(),
+        prometheus::render(hub.metrics_snapshot().await),
     )
 }
 
@@ -64,41 +51,80 @@ async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
+/// The ops endpoints, served without an API key.
+pub fn endpoints() -> Vec<Endpoint<Arc<Hub>>> {
+    vec![
+        Endpoint::get("/healthz", healthz),
+        Endpoint::get("/readyz", readyz),
+        Endpoint::get("/metrics", metrics_text),
+        Endpoint::get("/api/v1/openapi.json", openapi),
+    ]
+}
+
 pub fn router(hub: Arc<Hub>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .route("/api/v1/openapi.json", get(openapi))
-        .with_state(hub)
+    routes::router("", endpoints()).with_state(hub)
 }
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn openapi_document_is_json_and_lists_every_route() {
-        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
-        let paths = doc["paths"].as_object().unwrap();
-        for p in [
-            "/api/v1/users/{userId}/notifications",
-            "/api/v1/notifications",
-            "/api/v1/notifications/{id}",
-            "/api/v1/users/{userId}/notifications/{id}",
-            "/api/v1/roles/{role}/events",
-            "/api/v1/users/{userId}/events",
-            "/api/v1/events",
-            "/api/v1/users/{userId}/session-warning",
-            "/api/v1/users/{userId}/session-expired",
-            "/api/v1/users/{userId}/connections",
-            "/api/v1/users",
-            "/api/v1/users/{userId}",
-            "/api/v1/users/{userId}/sessions",
-            "/api/v1/sessions/{sessionId}",
-            "/api/v1/sessions/{sessionId}/activity",
-            "/api/v1/sessions/{sessionId}/extend",
-            "/api/v1/presence",
-        ] {
-            assert!(paths.contains_key(p), "missing {p}");
+    use std::collections::BTreeSet;
+
+    /// `METHOD /path/{}`: a route with its parameter names left out (the
+    /// router says `{user_id}` where the document says `{userId}`).
+    fn normalized(method: &str, path: &str) -> String {
+        let mut out = format!("{} ", method.to_ascii_uppercase());
+        let mut in_param = false;
+        for c in path.chars() {
+            match c {
+                '{' => {
+                    in_param = true;
+                    out.push_str("{}");
+                }
+                '}' => in_param = false,
+                _ if in_param => {}
+                c => out.push(c),
+            }
         }
+        out
+    }
+
+    #[test]
+    fn the_openapi_document_lists_exactly_the_served_routes() {
+        let served: BTreeSet<String> = crate::routes::listed(&crate::api::endpoints())
+            .into_iter()
+            .chain(crate::routes::listed(&super::endpoints()))
+            .map(|(method, path)| normalized(method.as_str(), path))
+            .collect();
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
+        let methods = ["get", "put", "post", "delete", "patch", "head", "options"];
+        let documented: BTreeSet<String> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                let item = item.as_object().unwrap();
+                item.keys()
+                    .filter(|k| methods.contains(&k.as_str()))
+                    .map(|m| normalized(m, path))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let undocumented: Vec<_> = served.difference(&documented).collect();
+        let unserved: Vec<_> = documented.difference(&served).collect();
+        assert!(
+            undocumented.is_empty() && unserved.is_empty(),
+            "served but not in docs/openapi.json: {undocumented:?}; documented but not served: {unserved:?}"
+        );
+        assert!(served.contains("GET /api/v1/users/{}/notifications/{}"));
+    }
+
+    #[test]
+    fn parameter_names_do_not_matter_but_their_places_do() {
+        assert_eq!(
+            normalized("get", "/a/{userId}/b"),
+            normalized("GET", "/a/{user_id}/b")
+        );
+        assert_ne!(normalized("get", "/a/{x}"), normalized("get", "/a/x"));
+        assert_ne!(normalized("get", "/a"), normalized("post", "/a"));
     }
 }

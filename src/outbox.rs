@@ -36,7 +36,10 @@ pub async fn emit<T: Serialize + ?Sized>(
     let mut attempt = 0;
     loop {
         match socket.emit(event, &(data,)) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                crate::prometheus::server_event(event, 1);
+                return Ok(());
+            }
             Err(SendError::Socket(SocketError::InternalChannelFull))
                 if start.elapsed() < patience =>
             {
@@ -65,6 +68,9 @@ pub fn last_word(
 ) -> bool {
     let now = socket.emit(&*event, &(&payload,));
     let handed = now.is_ok();
+    if handed {
+        crate::prometheus::server_event(&event, 1);
+    }
     let stalled = matches!(
         now,
         Err(SendError::Socket(SocketError::InternalChannelFull))

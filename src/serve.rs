@@ -6,8 +6,10 @@
 //! `hyper::upgrade::Upgraded::downcast` cannot recover the `TcpStream`.
 //! Here hyper gets the bare `TokioIo<TcpStream>`, so the patched Engine.IO
 //! layer can downcast an upgraded connection to exactly that type and write
-//! websocket frames straight to the socket. Herald speaks HTTP/1.1 only (no
-//! TLS, so no HTTP/2 negotiation, and browsers never use h2c).
+//! websocket frames straight to the socket. Herald speaks HTTP/1.1 only
+//! (its TLS offers only `http/1.1`, and browsers never use h2c). Over TLS
+//! the connection is a `TlsStream`, so websockets take the library's
+//! tungstenite path instead of the direct one.
 //!
 //! The rest keeps `axum::serve`'s behaviour: the peer address as the
 //! `ConnectInfo<SocketAddr>` extension of every request, hyper's default
@@ -29,8 +31,10 @@ use futures::future::Either;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tower::util::Oneshot;
 use tower::{Service, ServiceExt};
 
@@ -39,11 +43,15 @@ use tower::{Service, ServiceExt};
 /// then the connection closes) and waits for them. Upgraded (websocket)
 /// connections are no longer hyper's and are not waited for.
 ///
+/// With `tls`, every connection is a TLS handshake first (in its own task,
+/// bounded by [`HANDSHAKE_LIMIT`]); a failed handshake closes it.
+///
 /// Never fails, as `axum::serve`: accept errors are logged and retried.
 pub async fn serve<S>(
     listener: TcpListener,
     app: S,
     signal: impl Future<Output = ()>,
+    tls: Option<TlsAcceptor>,
 ) -> std::io::Result<()>
 where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
@@ -66,18 +74,23 @@ where
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
-        let conn = http
-            .serve_connection(TokioIo::new(tcp), PerConnection::new(app.clone(), peer))
-            .with_upgrades();
+        let service = PerConnection::new(app.clone(), peer);
+        let (http, tls) = (http.clone(), tls.clone());
         let mut stopping = stop.subscribe();
         tokio::spawn(async move {
-            let mut conn = pin!(conn);
-            let result = tokio::select! {
-                result = conn.as_mut() => result,
-                _ = stopping.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
+            let result = match tls {
+                None => run(&http, tcp, service, &mut stopping).await,
+                Some(tls) => match tokio::time::timeout(HANDSHAKE_LIMIT, tls.accept(tcp)).await {
+                    Ok(Ok(stream)) => run(&http, stream, service, &mut stopping).await,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                },
             };
             if let Err(e) = result {
                 tracing::trace!(%peer, error = %e, "connection ended with an error");
@@ -93,6 +106,35 @@ where
     let _ = stop.send(());
     stop.closed().await;
     Ok(())
+}
+
+/// Longest a client may take over its TLS handshake.
+pub const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
+
+/// Serves one connection over `io` until it ends, or until a stop message
+/// asks it to finish its request in flight and close.
+async fn run<I, S>(
+    http: &http1::Builder,
+    io: I,
+    service: PerConnection<S>,
+    stopping: &mut watch::Receiver<()>,
+) -> hyper::Result<()>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = http
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    let mut conn = pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => result,
+        _ = stopping.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    }
 }
 
 /// The next connection. As `axum::serve`: a connection that failed before
@@ -189,9 +231,14 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, app, async {
-            let _ = stop_rx.await;
-        }));
+        let server = tokio::spawn(serve(
+            listener,
+            app,
+            async {
+                let _ = stop_rx.await;
+            },
+            None,
+        ));
         (addr, stop_tx, server)
     }
 

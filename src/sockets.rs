@@ -120,6 +120,11 @@ impl Sockets {
         users
     }
 
+    /// Number of distinct users with a socket here.
+    pub fn user_total(&self) -> usize {
+        self.inner.read().by_user.len()
+    }
+
     /// Number of `user`'s sockets here.
     pub fn user_count(&self, user_id: &str) -> usize {
         self.inner

@@ -1,4 +1,4 @@
-// Covers CONTRACT §5: API key auth, 400/404/413 bodies, presence routes, disconnecting a user, and the unauthenticated ops routes.
+// The HTTP API: API key auth, 400/404/413 bodies, presence routes, disconnecting a user, and the unauthenticated ops routes.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, rid, TS_RE, eventually } from '../helpers.mjs';

@@ -1,4 +1,4 @@
-// Covers CONTRACT §2: where the JWT is read from, the three exact connect_error messages, claims rules, and the `connected` event.
+// Authentication at connect: where the JWT is read from, the three exact connect_error messages, claims rules, and the `connected` event.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, rid, TS_RE, rawJwt, nowSec, eventually } from '../helpers.mjs';

@@ -1,4 +1,4 @@
-// Covers CONTRACT §6: with no JWT_SECRET / HERALD_API_KEYS the server makes development credentials (0600 files in its data dir) and works.
+// Configuration: with no JWT_SECRET / HERALD_API_KEYS the server makes development credentials (0600 files in its data dir) and works.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, statSync, readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Covers CONTRACT §1 CORS: the Origin allow-list on polling requests and websocket upgrades (default and configured lists).
+// CORS: the Origin allow-list on polling requests and websocket upgrades (default and configured lists).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';

@@ -1,4 +1,4 @@
-// Covers CONTRACT §4 for one user: delivery to all tabs, ids, idempotency, catch-up with redelivered, acknowledgement, states.
+// Notifications for one user: delivery to all tabs, ids, idempotency, catch-up with redelivered, acknowledgement, states.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, rid, TS_RE, eventually } from '../helpers.mjs';

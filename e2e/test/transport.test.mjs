@@ -1,4 +1,4 @@
-// Covers CONTRACT §1: polling-only, websocket-only and upgrade transports, ping settings, max payload on both transports.
+// Transports: polling-only, websocket-only and upgrade transports, ping settings, max payload on both transports.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';

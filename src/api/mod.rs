@@ -13,55 +13,66 @@ mod views;
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::routing::{delete, get, post};
 use axum::Router;
 
 pub use error::{ApiError, MAX_BODY};
 
 use crate::guard::Guard;
 use crate::hub::Hub;
+use crate::routes::{self, Endpoint};
 
-/// The authenticated `/api/v1` routes (the OpenAPI document is public and
-/// mounted by the ops module).
+/// Where the API is mounted.
+pub const PREFIX: &str = "/api/v1";
+
+/// Every authenticated endpoint under `/api/v1` (the OpenAPI document is
+/// public and listed by the ops module).
+pub fn endpoints() -> Vec<Endpoint<Arc<Hub>>> {
+    vec![
+        Endpoint::get("/api/v1/users", users::list),
+        Endpoint::get("/api/v1/users/{user_id}", users::get),
+        Endpoint::get("/api/v1/users/{user_id}/sessions", users::sessions),
+        Endpoint::delete("/api/v1/users/{user_id}/connections", users::disconnect),
+        Endpoint::post(
+            "/api/v1/users/{user_id}/session-warning",
+            users::session_warning,
+        ),
+        Endpoint::post(
+            "/api/v1/users/{user_id}/session-expired",
+            users::session_expired,
+        ),
+        Endpoint::post(
+            "/api/v1/users/{user_id}/notifications",
+            notifications::send_to_user,
+        ),
+        Endpoint::get(
+            "/api/v1/users/{user_id}/notifications",
+            notifications::list_for_user,
+        ),
+        Endpoint::get(
+            "/api/v1/users/{user_id}/notifications/{id}",
+            notifications::get_for_user,
+        ),
+        Endpoint::post("/api/v1/users/{user_id}/events", events::to_user),
+        Endpoint::post("/api/v1/notifications", notifications::broadcast),
+        Endpoint::get("/api/v1/notifications/{id}", notifications::get),
+        Endpoint::post("/api/v1/roles/{role}/events", events::to_role),
+        Endpoint::post("/api/v1/events", events::to_all),
+        Endpoint::get("/api/v1/sessions/{session_id}", sessions::get),
+        Endpoint::delete("/api/v1/sessions/{session_id}", sessions::logout),
+        Endpoint::post("/api/v1/sessions/{session_id}/activity", sessions::activity),
+        Endpoint::post("/api/v1/sessions/{session_id}/extend", sessions::extend),
+        Endpoint::get("/api/v1/presence", presence::get),
+    ]
+}
+
+/// The authenticated `/api/v1` routes.
 pub fn router(hub: Arc<Hub>) -> Router {
-    let routes = Router::new()
-        .route("/users", get(users::list))
-        .route("/users/{user_id}", get(users::get))
-        .route("/users/{user_id}/sessions", get(users::sessions))
-        .route("/users/{user_id}/connections", delete(users::disconnect))
-        .route(
-            "/users/{user_id}/session-warning",
-            post(users::session_warning),
-        )
-        .route(
-            "/users/{user_id}/session-expired",
-            post(users::session_expired),
-        )
-        .route(
-            "/users/{user_id}/notifications",
-            post(notifications::send_to_user).get(notifications::list_for_user),
-        )
-        .route(
-            "/users/{user_id}/notifications/{id}",
-            get(notifications::get_for_user),
-        )
-        .route("/users/{user_id}/events", post(events::to_user))
-        .route("/notifications", post(notifications::broadcast))
-        .route("/notifications/{id}", get(notifications::get))
-        .route("/roles/{role}/events", post(events::to_role))
-        .route("/events", post(events::to_all))
-        .route(
-            "/sessions/{session_id}",
-            get(sessions::get).delete(sessions::logout),
-        )
-        .route("/sessions/{session_id}/activity", post(sessions::activity))
-        .route("/sessions/{session_id}/extend", post(sessions::extend))
-        .route("/presence", get(presence::get))
+    let routes = routes::router(PREFIX, endpoints())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(hub.clone());
     // The key check wraps the API as one service (see `crate::guard`), so
     // an unknown path under /api/v1 also needs a key before its 404.
     let gate = auth::Gate::new(hub);
     let guarded = Guard::new(routes, move |req: &Request| gate.refusal(req));
-    Router::new().nest_service("/api/v1", guarded)
+    Router::new().nest_service(PREFIX, guarded)
 }

@@ -9,7 +9,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use metrics::counter;
 use serde_json::Value;
 use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
@@ -20,6 +19,7 @@ use crate::conn::{ConnectionInfo, Handle};
 use crate::hub::{role_room, user_room, ALL_ROOM};
 use crate::notification::Notification;
 use crate::outbox::{self, Undelivered};
+use crate::prometheus;
 use crate::registry::Registry;
 use crate::sockets::Sockets;
 use crate::store::Store;
@@ -76,7 +76,6 @@ impl LocalBroker {
     /// Idempotent.
     pub async fn detach(&self, sid: Sid) -> Option<Handle> {
         let h = self.sockets.remove(sid)?;
-        metrics::gauge!("herald_connected_sockets").set(self.sockets.len() as f64);
         self.registry.detach(&h.conn, self.clock.now_ms()).await;
         Some(h)
     }
@@ -185,6 +184,7 @@ impl LocalBroker {
                     None => h
                         .socket
                         .emit(name.as_str(), &[(); 0])
+                        .map(|()| prometheus::server_event(name, 1))
                         .map_err(|_| Undelivered::Closed),
                 };
                 sent.is_ok()
@@ -215,9 +215,11 @@ impl LocalBroker {
                 delivered += 1;
             }
         }
-        counter!("herald_deliveries_total", "kind" => "live").increment(delivered as u64);
+        prometheus::delivered("live", delivered);
         if delivered > 0 {
-            self.store.mark_delivered(&n.id, user, self.clock.now_ms());
+            let now = self.clock.now_ms();
+            prometheus::first_delivery(n.created_at, now);
+            self.store.mark_delivered(&n.id, user, now);
         }
         delivered
     }
@@ -276,7 +278,8 @@ impl LocalBroker {
             }
         };
         let delivered = expected.saturating_sub(failed);
-        counter!("herald_deliveries_total", "kind" => "event").increment(delivered as u64);
+        prometheus::event_delivered(delivered);
+        prometheus::server_event(event, delivered);
         delivered
     }
 }

@@ -113,7 +113,10 @@ impl RedisLink {
         if !self.is_up() {
             return Err(LinkError::Down);
         }
-        let result = match tokio::time::timeout(self.timeout, f(conn)).await {
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(self.timeout, f(conn)).await;
+        crate::prometheus::redis_call(started.elapsed(), !matches!(answer, Ok(Ok(_))));
+        let result = match answer {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) if matches!(e.kind(), ::redis::ErrorKind::Server(_)) => {
                 // The command itself was refused (a script error): Redis is fine.
@@ -124,7 +127,6 @@ impl RedisLink {
             Err(_) => Err(LinkError::Timeout),
         };
         if result.is_err() {
-            metrics::counter!("herald_redis_errors_total").increment(1);
             if self.up.swap(false, Ordering::SeqCst) {
                 tracing::warn!(
                     "redis stopped answering; serving this node's sockets alone until it is back"

@@ -45,7 +45,10 @@ pub fn apply_env(
         file.host = Some(v);
     }
     if let Some(v) = var("HERALD_PORT") {
-        file.port = Some(number("HERALD_PORT", &v)?);
+        let n: i64 = v.trim().parse().map_err(|_| {
+            ConfigError::invalid("HERALD_PORT", format!("{v:?} is not a port number"))
+        })?;
+        file.port = Some(super::file::port("HERALD_PORT", n)?.into());
     }
     if let Some(v) = var("HERALD_DATA_DIR") {
         file.data_dir = Some(v.into());
@@ -114,8 +117,14 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_LOG_FORMAT") {
         file.log.format = Some(v);
     }
-    if let Some(v) = var("HERALD_LOG") {
-        file.log.level = Some(v);
+    // HERALD_LOG wins over RUST_LOG, which a Rust developer may have set
+    // for everything they run.
+    for name in ["HERALD_LOG", "RUST_LOG"] {
+        if let Some(v) = var(name) {
+            file.log.level = Some(v);
+            file.log.level_setting = Some(name);
+            break;
+        }
     }
     if let Some(v) = var("DATABASE_URL") {
         file.database_url = Some(v);
@@ -137,6 +146,12 @@ pub fn apply_env(
     }
     if let Some(v) = var("HERALD_PRESENCE_AUDIENCE") {
         file.presence.audience = Some(v);
+    }
+    if let Some(v) = var("HERALD_TLS_CERT") {
+        file.tls.cert = Some(v.into());
+    }
+    if let Some(v) = var("HERALD_TLS_KEY") {
+        file.tls.key = Some(v.into());
     }
     if let Some(v) = var("HERALD_SHUTDOWN_TIMEOUT") {
         file.shutdown_timeout = Some(v);
@@ -260,6 +275,91 @@ mod tests {
             c.session.for_role("radiologist").idle_timeout,
             Duration::from_secs(900)
         );
+    }
+
+    #[test]
+    fn the_log_level_comes_from_herald_log_then_rust_log_and_is_checked() {
+        let c = load("[log]\nlevel = \"warn\"\n", &[("RUST_LOG", "debug")]).unwrap();
+        assert_eq!(c.log_filter, "debug");
+        let c = load("", &[("RUST_LOG", "bogus"), ("HERALD_LOG", "error")]).unwrap();
+        assert_eq!(
+            c.log_filter, "error",
+            "HERALD_LOG wins; RUST_LOG is not read"
+        );
+        for (var, setting) in [("HERALD_LOG", "HERALD_LOG"), ("RUST_LOG", "RUST_LOG")] {
+            let e = load("", &[(var, "bogus")]).unwrap_err().to_string();
+            assert!(e.contains(setting) && e.contains("bogus"), "{e}");
+        }
+        let e = load("[log]\nlevel = \"loud\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("log.level"), "{e}");
+    }
+
+    #[test]
+    fn the_example_in_the_configuration_docs_is_valid() {
+        let doc = include_str!("../../docs/configuration.md");
+        let example = doc
+            .split("## Example `herald.toml`")
+            .nth(1)
+            .and_then(|rest| rest.split("```toml\n").nth(1))
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/configuration.md has an example herald.toml");
+        let c = load(example, &[]).unwrap();
+        assert_eq!(
+            c.session.for_role("technologist").idle_timeout,
+            Duration::from_secs(300)
+        );
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_names_the_missing_one() {
+        let e = load("", &[("HERALD_TLS_CERT", "/nonexistent/cert.pem")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("HERALD_TLS_KEY") && e.contains("required"),
+            "{e}"
+        );
+        let e = load("[tls]\nkey = \"/nonexistent/key.pem\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HERALD_TLS_CERT"), "{e}");
+        let e = load(
+            "",
+            &[
+                ("HERALD_TLS_CERT", "/nonexistent/cert.pem"),
+                ("HERALD_TLS_KEY", "/nonexistent/key.pem"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("HERALD_TLS_CERT") && e.contains("/nonexistent/cert.pem"),
+            "{e}"
+        );
+        assert!(load("", &[]).unwrap().tls.is_none());
+    }
+
+    #[test]
+    fn a_port_out_of_range_says_so() {
+        for (toml, env, setting) in [
+            ("", &[("HERALD_PORT", "70000")][..], "HERALD_PORT"),
+            ("", &[("HERALD_PORT", "-1")][..], "HERALD_PORT"),
+            ("port = 70000\n", &[][..], "port"),
+        ] {
+            let e = load(toml, env).unwrap_err().to_string();
+            assert!(
+                e.contains(setting) && e.contains("out of range (1-65535"),
+                "{e}"
+            );
+        }
+        let e = load("", &[("HERALD_PORT", "eighty")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a port number"), "{e}");
+        assert_eq!(load("", &[("HERALD_PORT", "65535")]).unwrap().port, 65535);
+        assert_eq!(load("port = 0\n", &[]).unwrap().port, 0, "0: any free port");
     }
 
     #[test]

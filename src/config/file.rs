@@ -18,7 +18,9 @@ use super::{
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub host: Option<String>,
-    pub port: Option<u16>,
+    /// Wider than a port, so that an out-of-range number gets Herald's
+    /// message rather than the TOML parser's.
+    pub port: Option<i64>,
     pub data_dir: Option<PathBuf>,
     pub api_keys: Option<Vec<String>>,
     pub cors_origins: Option<Vec<String>>,
@@ -42,6 +44,16 @@ pub struct FileConfig {
     pub retention: RetentionFile,
     #[serde(default)]
     pub log: LogFile,
+    #[serde(default)]
+    pub tls: TlsFile,
+}
+
+/// `[tls]`: PEM files; both or neither.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -114,6 +126,10 @@ pub struct RetentionFile {
 pub struct LogFile {
     pub format: Option<String>,
     pub level: Option<String>,
+    /// Where `level` came from, for the error message: `log.level` unless
+    /// the environment set it.
+    #[serde(skip)]
+    pub level_setting: Option<&'static str>,
 }
 
 fn duration_or(
@@ -123,6 +139,16 @@ fn duration_or(
 ) -> Result<Duration, ConfigError> {
     v.as_deref()
         .map_or(Ok(default), |s| parse_duration(setting, s))
+}
+
+/// `n` as a port: 1 to 65535, or 0 for a free port the system picks.
+pub fn port(setting: &str, n: i64) -> Result<u16, ConfigError> {
+    u16::try_from(n).map_err(|_| {
+        ConfigError::invalid(
+            setting,
+            format!("{n} is out of range (1-65535, or 0 for any free port)"),
+        )
+    })
 }
 
 fn non_empty(list: Vec<String>) -> Vec<String> {
@@ -423,9 +449,29 @@ impl FileConfig {
             }
         };
 
+        let tls =
+            match (&self.tls.cert, &self.tls.key) {
+                (Some(cert), Some(key)) => Some(crate::tls::Tls::load(cert, key)?),
+                (None, None) => None,
+                (Some(_), None) => return Err(ConfigError::invalid(
+                    "HERALD_TLS_KEY",
+                    "is required with HERALD_TLS_CERT (tls.cert): the certificate's private key",
+                )),
+                (None, Some(_)) => {
+                    return Err(ConfigError::invalid(
+                        "HERALD_TLS_CERT",
+                        "is required with HERALD_TLS_KEY (tls.key): the certificate chain",
+                    ))
+                }
+            };
+
         Ok(Config {
+            tls,
             host: self.host.unwrap_or_else(|| "0.0.0.0".into()),
-            port: self.port.unwrap_or(8001),
+            port: match self.port {
+                Some(n) => port("port", n)?,
+                None => 8001,
+            },
             data_dir,
             jwt,
             api_keys,
@@ -440,7 +486,12 @@ impl FileConfig {
             cluster,
             presence,
             log_format,
-            log_filter: self.log.level.unwrap_or_else(|| "info".into()),
+            log_filter: match &self.log.level {
+                Some(level) => {
+                    super::log::level_filter(self.log.level_setting.unwrap_or("log.level"), level)?
+                }
+                None => "info".into(),
+            },
             shutdown_timeout: duration_or(
                 "shutdown_timeout",
                 &self.shutdown_timeout,

@@ -3,6 +3,7 @@
 
 mod env;
 mod file;
+mod log;
 mod secrets;
 
 use std::collections::HashMap;
@@ -150,6 +151,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// HTTPS and WSS on the same port; `None` serves plain HTTP.
+    pub tls: Option<crate::tls::Tls>,
     pub host: String,
     pub port: u16,
     pub data_dir: PathBuf,

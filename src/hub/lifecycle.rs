@@ -58,7 +58,6 @@ impl Hub {
         let (sid, exp) = (h.conn.sid, h.conn.token_expires_at());
         let sockets = self.local.sockets();
         sockets.add(h.clone());
-        metrics::gauge!("herald_connected_sockets").set(sockets.len() as f64);
         // Registered cluster-wide before the catch-up reads the store: a
         // notification stored meanwhile is either found by its sender's
         // lookup or read by the catch-up.

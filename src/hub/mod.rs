@@ -145,6 +145,31 @@ impl Hub {
         self.sessions.active_count().await
     }
 
+    /// What `/metrics` reads from this node's state: its sockets by
+    /// transport and users, the live sessions, the store's pending count.
+    pub async fn metrics_snapshot(&self) -> crate::prometheus::Snapshot {
+        let sockets = self.local.sockets();
+        let all = sockets.all();
+        let websocket = all
+            .iter()
+            .filter(|h| h.socket.transport_type() == socketioxide::TransportType::Websocket)
+            .count();
+        let pending = match self.store.pending_count().await {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics: the store did not count the pending notifications");
+                None
+            }
+        };
+        crate::prometheus::Snapshot {
+            websocket,
+            polling: all.len() - websocket,
+            users: sockets.user_total(),
+            active_sessions: self.active_sessions().await,
+            pending,
+        }
+    }
+
     /// Whether the store answers and, in a cluster, whether Redis does.
     pub async fn readiness(&self) -> Readiness {
         let store = match self.store.ping().await {

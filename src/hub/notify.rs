@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use metrics::counter;
 use serde_json::{json, Value};
 
 use super::{Hub, HubError};
@@ -14,6 +13,7 @@ use crate::clock::rfc3339;
 use crate::conn::Handle;
 use crate::notification::{Notification, Recipient, Redelivered, StateFilter};
 use crate::outbox;
+use crate::prometheus;
 use crate::store::UserNotification;
 
 /// Notifications read from the store per catch-up page.
@@ -63,9 +63,10 @@ impl Hub {
     ) -> Result<Sent, HubError> {
         let n = self.new_notification(body)?;
         let inserted = self.store.insert(&n, &[user.to_string()]).await?;
-        counter!("herald_notifications_total").increment(1);
+        let new = inserted.new_for.first().copied().unwrap_or(false);
+        prometheus::notification_accepted(usize::from(new));
         let n = Arc::new(inserted.notification);
-        let (delivered_to, partial) = if inserted.new_for.first().copied().unwrap_or(false) {
+        let (delivered_to, partial) = if new {
             let reach = self
                 .broker
                 .deliver(&Target::user(user), &Message::Notification(n.clone()))
@@ -96,13 +97,13 @@ impl Hub {
             }
         }
         let inserted = self.store.insert(&n, &unique).await?;
-        counter!("herald_notifications_total").increment(1);
         let fresh: Vec<String> = unique
             .iter()
             .zip(&inserted.new_for)
             .filter(|(_, new)| **new)
             .map(|(u, _)| u.clone())
             .collect();
+        prometheus::notification_accepted(fresh.len());
         let id = inserted.notification.id.clone();
         let reach = if fresh.is_empty() {
             None
@@ -190,9 +191,11 @@ impl Hub {
                     tracing::debug!(?why, sid = %h.conn.sid, "catch-up stopped");
                     return;
                 }
-                counter!("herald_deliveries_total", "kind" => "catch_up").increment(1);
+                prometheus::delivered("catch_up", 1);
                 if un.recipient.delivered_at.is_none() {
-                    self.store.mark_delivered(&n.id, user, self.now());
+                    let now = self.now();
+                    prometheus::first_delivery(n.created_at, now);
+                    self.store.mark_delivered(&n.id, user, now);
                 }
             }
             if !full {
@@ -216,7 +219,7 @@ impl Hub {
             .ok_or_else(|| HubError::NotFound(format!("notification {id} not found")))?;
         let at = ack.at;
         if ack.first {
-            counter!("herald_acknowledgements_total").increment(1);
+            prometheus::acknowledged(ack.created_at, at);
             let data = json!({ "notificationId": id, "acknowledgedAt": rfc3339(at) });
             let message = Message::Event {
                 name: "notification_acknowledged".into(),

@@ -97,6 +97,7 @@ pub async fn on_connect(s: SocketRef, State(hub): State<Arc<Hub>>) {
         conn.settle();
         return;
     }
+    crate::prometheus::server_event("connected", 1);
     let h = Handle { conn, socket: s };
     let attached = hub.attach(h.clone()).await;
     h.conn.settle();

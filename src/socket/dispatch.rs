@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use socketioxide::extract::{Event, SocketRef, State, TryData};
+use socketioxide::socket::DisconnectReason;
 
 use super::events;
 use super::reply::{ClientError, Reply};
 use crate::conn::{Conn, Handle};
 use crate::hub::Hub;
+use crate::prometheus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientEvent {
@@ -59,19 +61,39 @@ pub fn register(s: &SocketRef, conn: Arc<Conn>) {
               TryData(data): TryData<Value>,
               reply: Reply,
               State(hub): State<Arc<Hub>>| async move {
-            if let Some(event) = ClientEvent::from_name(&name) {
-                handle(&hub, s, conn, event, data.unwrap_or(Value::Null), reply).await;
+            match ClientEvent::from_name(&name) {
+                Some(event) => {
+                    handle(&hub, s, conn, event, data.unwrap_or(Value::Null), reply).await
+                }
+                None => prometheus::client_event("other", "ignored"),
             }
         },
     );
-    s.on_disconnect(|s: SocketRef, State(hub): State<Arc<Hub>>| async move {
-        // Closed before its connect handler ran: events waiting for that
-        // handler go on (and find the socket gone).
-        if let Some(conn) = hub.authenticated().take(s.id) {
-            conn.settle();
-        }
-        hub.detach(s.id).await;
-    });
+    s.on_disconnect(
+        |s: SocketRef, reason: DisconnectReason, State(hub): State<Arc<Hub>>| async move {
+            prometheus::disconnected(disconnect_label(reason));
+            // Closed before its connect handler ran: events waiting for that
+            // handler go on (and find the socket gone).
+            if let Some(conn) = hub.authenticated().take(s.id) {
+                conn.settle();
+            }
+            hub.detach(s.id).await;
+        },
+    );
+}
+
+/// A disconnect reason as a metric label.
+fn disconnect_label(reason: DisconnectReason) -> &'static str {
+    match reason {
+        DisconnectReason::TransportClose => "transport_close",
+        DisconnectReason::MultipleHttpPollingError => "multiple_polling",
+        DisconnectReason::PacketParsingError => "packet_parsing",
+        DisconnectReason::TransportError => "transport_error",
+        DisconnectReason::HeartbeatTimeout => "heartbeat_timeout",
+        DisconnectReason::ClientNSDisconnect => "client_disconnect",
+        DisconnectReason::ServerNSDisconnect => "server_disconnect",
+        DisconnectReason::ClosingServer => "server_closing",
+    }
 }
 
 async fn handle(
@@ -104,8 +126,7 @@ async fn handle(
         Ok(_) => "ok",
         Err(e) => e.code(),
     };
-    metrics::counter!("herald_client_events_total", "event" => event.name(), "result" => outcome)
-        .increment(1);
+    prometheus::client_event(event.name(), outcome);
     match result {
         Ok(body) => reply.ok(body),
         Err(e) => reply.refuse(&socket, event.name(), &e),

@@ -80,7 +80,9 @@ impl Reply {
         } else {
             let payload =
                 json!({ "event": event, "code": error.code(), "message": error.message() });
-            let _ = socket.emit("error", &(payload,));
+            if socket.emit("error", &(payload,)).is_ok() {
+                crate::prometheus::server_event("error", 1);
+            }
         }
     }
 }

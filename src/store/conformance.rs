@@ -128,6 +128,7 @@ async fn acknowledgement_is_per_recipient_and_first_time_stands(s: &dyn Store) {
     let first = Acknowledged {
         at: 10,
         first: true,
+        created_at: 1,
     };
     assert_eq!(s.acknowledge("n1", "u1", 10).await.unwrap(), Some(first));
     // Again, even at the same millisecond: the first time stands, and
@@ -135,6 +136,7 @@ async fn acknowledgement_is_per_recipient_and_first_time_stands(s: &dyn Store) {
     let again = Acknowledged {
         at: 10,
         first: false,
+        created_at: 1,
     };
     assert_eq!(s.acknowledge("n1", "u1", 20).await.unwrap(), Some(again));
     assert_eq!(s.acknowledge("n1", "u1", 10).await.unwrap(), Some(again));

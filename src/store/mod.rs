@@ -5,6 +5,7 @@
 #[cfg(test)]
 mod conformance;
 mod marks;
+mod metered;
 mod pending;
 mod postgres;
 mod rows;
@@ -14,6 +15,7 @@ mod writer;
 
 use async_trait::async_trait;
 
+pub use metered::Metered;
 pub use postgres::{drop_fresh_database, fresh_database, PostgresStore};
 pub use sqlite::SqliteStore;
 
@@ -56,6 +58,8 @@ pub struct Acknowledged {
     pub at: Millis,
     /// Whether this acknowledgement was that first one.
     pub first: bool,
+    /// When the recipient got the notification (time-to-acknowledge starts here).
+    pub created_at: Millis,
 }
 
 /// A notification as one user sees it.
@@ -131,6 +135,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every session expired at or after `since`.
     async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError>;
+
+    /// Recipients who have not acknowledged their notification yet, over
+    /// all users (the pending gauge of `/metrics`; the partial index of the
+    /// unacknowledged answers it).
+    async fn pending_count(&self) -> Result<u64, StoreError>;
 
     /// Answers when the store can serve requests.
     async fn ping(&self) -> Result<(), StoreError>;

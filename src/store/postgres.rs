@@ -15,7 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use super::marks::Marks;
-use super::rows::{self, Columns, SELECT_USER};
+use super::rows::{self, Columns, PENDING_COUNT, SELECT_USER};
 use super::{Acknowledged, Inserted, Store, StoreError, UserNotification};
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
@@ -215,27 +215,38 @@ impl Store for PostgresStore {
             let first: Option<Millis> = sqlx::query_scalar(
                 "UPDATE recipients SET acknowledged_at = $1 \
                  WHERE notification_id = $2 AND user_id = $3 AND acknowledged_at IS NULL \
-                 RETURNING acknowledged_at",
+                 RETURNING created_at",
             )
             .bind(at)
             .bind(id)
             .bind(user)
             .fetch_optional(&self.pool)
             .await?;
-            if let Some(at) = first {
-                return Ok(Some(Acknowledged { at, first: true }));
+            if let Some(created_at) = first {
+                return Ok(Some(Acknowledged {
+                    at,
+                    first: true,
+                    created_at,
+                }));
             }
             // Acknowledged before, or not a recipient. An acknowledgement
             // racing this one (another node's) held the row until its
             // commit, so this read, a new statement, sees its time.
-            let stored: Option<Option<Millis>> = sqlx::query_scalar(
-                "SELECT acknowledged_at FROM recipients WHERE notification_id = $1 AND user_id = $2",
+            let stored: Option<(Option<Millis>, Millis)> = sqlx::query_as(
+                "SELECT acknowledged_at, created_at FROM recipients \
+                 WHERE notification_id = $1 AND user_id = $2",
             )
             .bind(id)
             .bind(user)
             .fetch_optional(&self.pool)
             .await?;
-            Ok(stored.flatten().map(|at| Acknowledged { at, first: false }))
+            Ok(stored.and_then(|(first_at, created_at)| {
+                first_at.map(|at| Acknowledged {
+                    at,
+                    first: false,
+                    created_at,
+                })
+            }))
         })
         .await
     }
@@ -380,6 +391,16 @@ impl Store for PostgresStore {
                 .iter()
                 .map(|r| r.text("session_id"))
                 .collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn pending_count(&self) -> Result<u64, StoreError> {
+        within(ANSWER_DEADLINE, async {
+            let n: i64 = sqlx::query_scalar(PENDING_COUNT)
+                .fetch_one(&self.pool)
+                .await?;
+            Ok(n.max(0) as u64)
         })
         .await
     }

@@ -7,6 +7,10 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use super::{StoreError, UserNotification};
 use crate::notification::{Notification, Recipient, StateFilter};
 
+/// Unacknowledged recipient rows (read through the partial index
+/// `recipients_unacknowledged`), in SQL both stores speak.
+pub const PENDING_COUNT: &str = "SELECT count(*) FROM recipients WHERE acknowledged_at IS NULL";
+
 /// A user's notification: their recipient row joined to the notification.
 /// Followed by a `WHERE` in each engine's placeholders.
 pub const SELECT_USER: &str =

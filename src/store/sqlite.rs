@@ -13,7 +13,7 @@ use sqlx::SqlitePool;
 use tokio::sync::oneshot;
 
 use super::pending::Pending;
-use super::rows::{self, Columns, SELECT_USER};
+use super::rows::{self, Columns, PENDING_COUNT, SELECT_USER};
 use super::statements::Statements;
 use super::writer::{self, Write};
 use super::{Acknowledged, Inserted, Store, StoreError, UserNotification};
@@ -232,6 +232,13 @@ impl Store for SqliteStore {
             .iter()
             .map(|r| r.text("session_id"))
             .collect::<Result<_, _>>()?)
+    }
+
+    async fn pending_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(PENDING_COUNT)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n.max(0) as u64)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -44,10 +44,12 @@ impl<'c> Statements<'c> {
             )?,
             acknowledge: conn.prepare(
                 "UPDATE recipients SET acknowledged_at = ?1 \
-                 WHERE notification_id = ?2 AND user_id = ?3 AND acknowledged_at IS NULL",
+                 WHERE notification_id = ?2 AND user_id = ?3 AND acknowledged_at IS NULL \
+                 RETURNING created_at",
             )?,
             acknowledged_at: conn.prepare(
-                "SELECT acknowledged_at FROM recipients WHERE notification_id = ?1 AND user_id = ?2",
+                "SELECT acknowledged_at, created_at FROM recipients \
+                 WHERE notification_id = ?1 AND user_id = ?2",
             )?,
             expire_session: conn.prepare(
                 "INSERT OR IGNORE INTO expired_sessions (session_id, user_id, expired_at) \
@@ -120,15 +122,30 @@ impl<'c> Statements<'c> {
         user: &str,
         at: Millis,
     ) -> Result<Option<Acknowledged>, StoreError> {
-        if self.acknowledge.execute((at, id, user))? == 1 {
-            return Ok(Some(Acknowledged { at, first: true }));
+        let first = self
+            .acknowledge
+            .query_row((at, id, user), |r| r.get::<_, i64>(0))
+            .optional()?;
+        if let Some(created_at) = first {
+            return Ok(Some(Acknowledged {
+                at,
+                first: true,
+                created_at,
+            }));
         }
-        let first_at = self
+        let stored = self
             .acknowledged_at
-            .query_row((id, user), |r| r.get::<_, Option<i64>>(0))
-            .optional()?
-            .flatten();
-        Ok(first_at.map(|at| Acknowledged { at, first: false }))
+            .query_row((id, user), |r| {
+                Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()?;
+        Ok(stored.and_then(|(first_at, created_at)| {
+            first_at.map(|at| Acknowledged {
+                at,
+                first: false,
+                created_at,
+            })
+        }))
     }
 
     pub fn expire_session(
