@@ -27,4 +27,6 @@ if [ -f bench/smoke.sh ]; then
   echo "=== bench smoke (no timing assertions) ==="
   bash bench/smoke.sh
 fi
+echo "=== fuzz: a short run of each target (fuzz/README.md) ==="
+FUZZ_SECONDS="${FUZZ_SECONDS:-15}" bash scripts/fuzz.sh
 echo "=== all tests passed ==="

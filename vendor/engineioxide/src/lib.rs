@@ -9,6 +9,10 @@ pub use socket::{DisconnectReason, Socket};
 #[cfg(feature = "__test_harness")]
 pub use engineioxide_core::{OpenPacket, Packet, PacketParseError};
 
+#[doc(hidden)]
+#[cfg(feature = "__fuzz")]
+pub use transport::fuzz_read;
+
 pub mod config;
 pub mod handler;
 pub mod layer;

@@ -7,6 +7,8 @@ use crate::config::EngineIoConfig;
 mod direct;
 pub mod polling;
 mod wire;
+#[cfg(feature = "__fuzz")]
+pub use wire::fuzz_read;
 pub mod ws;
 mod ws_direct;
 

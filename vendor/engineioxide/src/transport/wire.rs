@@ -197,6 +197,41 @@ impl Reader {
     }
 }
 
+/// The fuzzer's way in (Herald's `fuzz/`, feature `__fuzz`, never in a
+/// server build): the messages a reader makes of `input` read in pieces of
+/// `cut` bytes, as (kind, payload) with kind `t`ext, `b`inary, p`i`ng,
+/// p`o`ng or `c`lose, and whether it stopped on a protocol error.
+#[cfg(feature = "__fuzz")]
+pub fn fuzz_read(
+    input: &[u8],
+    cut: usize,
+    max_frame: usize,
+    max_message: usize,
+) -> (Vec<(u8, Vec<u8>)>, bool) {
+    let limits = Limits {
+        max_frame,
+        max_message,
+    };
+    let mut reader = Reader::default();
+    let mut out = Vec::new();
+    for mut piece in input.chunks(cut.max(1)) {
+        loop {
+            match reader.next(&mut piece, limits) {
+                Ok(Some(m)) => out.push(match m {
+                    Incoming::Text(b) => (b't', b.to_vec()),
+                    Incoming::Binary(b) => (b'b', b.to_vec()),
+                    Incoming::Ping(b) => (b'i', b.to_vec()),
+                    Incoming::Pong => (b'o', Vec::new()),
+                    Incoming::Close => (b'c', Vec::new()),
+                }),
+                Ok(None) => break,
+                Err(_) => return (out, true),
+            }
+        }
+    }
+    (out, false)
+}
+
 fn data_kind(opcode: u8) -> tungstenite::protocol::frame::coding::Data {
     use tungstenite::protocol::frame::coding::Data;
     if opcode == OP_TEXT {
