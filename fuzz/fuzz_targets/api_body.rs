@@ -14,7 +14,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(valid_id(&n.id), "accepted an invalid id {:?}", n.id);
-    let stored: serde_json::Value = serde_json::from_str(&n.to_json()).expect("stored text is JSON");
+    let stored: serde_json::Value =
+        serde_json::from_str(&n.to_json()).expect("stored text is JSON");
     assert_eq!(stored["id"], n.id.as_str());
     assert_eq!(stored["createdAt"], "1970-01-01T00:00:01.000Z");
     assert!(stored.get("redelivered").is_none());
