@@ -26,9 +26,13 @@ pub enum RefreshError {
 }
 
 impl Hub {
-    /// Verifies a handshake token and checks its session is still alive.
+    /// Verifies a handshake token and checks its session is still alive
+    /// and belongs to the token's user.
     pub async fn authenticate(&self, token: Option<&str>) -> Result<Identity, AuthError> {
         let identity = self.verifier.verify(token.unwrap_or_default())?;
+        self.owners
+            .check(&*self.store, &identity, self.now())
+            .await?;
         // Connecting is activity; touching here (before the client is told
         // it is connected) also means events it sends at once find the session.
         let key = SessionKey::new(&identity.session_id, &identity.user_id, &identity.role);

@@ -32,7 +32,7 @@ use crate::config::Config;
 use crate::deadlines::Deadlines;
 use crate::notification::InvalidNotification;
 use crate::registry::Registry;
-use crate::session::SessionClocks;
+use crate::session::{SessionClocks, SessionOwners};
 use crate::store::{Store, StoreError};
 
 /// Rooms every authenticated socket joins.
@@ -85,6 +85,8 @@ pub struct Hub {
     verifier: Verifier,
     store: Arc<dyn Store>,
     sessions: Arc<dyn SessionClocks>,
+    /// Which user each session belongs to.
+    owners: SessionOwners,
     registry: Arc<dyn Registry>,
     broker: Arc<dyn Broker>,
     local: Arc<LocalBroker>,
@@ -105,6 +107,7 @@ impl Hub {
             clock,
             store: engines.store,
             sessions: engines.sessions,
+            owners: SessionOwners::default(),
             registry: engines.registry,
             broker: engines.broker,
             local: engines.local,
@@ -254,6 +257,7 @@ impl Hub {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purge failed"),
         }
+        self.owners.forget();
         self.sessions.forget_expired_before(unacked).await;
     }
 

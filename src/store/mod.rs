@@ -129,6 +129,17 @@ pub trait Store: Send + Sync + 'static {
     async fn expire_session(&self, session: &str, user: &str, at: Millis)
         -> Result<(), StoreError>;
 
+    /// Makes `user` the owner of `session` unless it already has one, and
+    /// answers the owner: the user whose token first used the session.
+    /// Kept as long as expired-session records (the unacknowledged
+    /// retention, counted from the first use).
+    async fn claim_session(
+        &self,
+        session: &str,
+        user: &str,
+        at: Millis,
+    ) -> Result<String, StoreError>;
+
     /// Every session expired at or after `since`.
     async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError>;
 

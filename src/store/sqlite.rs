@@ -223,6 +223,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn claim_session(
+        &self,
+        session: &str,
+        user: &str,
+        at: Millis,
+    ) -> Result<String, StoreError> {
+        let (session, user) = (session.to_string(), user.to_string());
+        self.write(|reply| Write::ClaimSession {
+            session,
+            user,
+            at,
+            reply,
+        })
+        .await
+    }
+
     async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError> {
         let expired = sqlx::query("SELECT session_id FROM expired_sessions WHERE expired_at >= ?")
             .bind(since)
@@ -348,6 +364,7 @@ mod tests {
             let s = SqliteStore::open(dir.path()).await.unwrap();
             s.insert(&note("n1", "t", 1), &["u".into()]).await.unwrap();
             s.expire_session("s1", "u", 5).await.unwrap();
+            s.claim_session("owned", "u", 5).await.unwrap();
             s.close().await;
         }
         let s = SqliteStore::open(dir.path()).await.unwrap();
@@ -360,5 +377,6 @@ mod tests {
         );
         assert_eq!(s.expired_sessions(0).await.unwrap(), vec!["s1".to_string()]);
         assert!(s.expired_sessions(6).await.unwrap().is_empty());
+        assert_eq!(s.claim_session("owned", "other", 7).await.unwrap(), "u");
     }
 }

@@ -48,6 +48,12 @@ pub enum Write {
         at: Millis,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    ClaimSession {
+        session: String,
+        user: String,
+        at: Millis,
+        reply: oneshot::Sender<Result<String, StoreError>>,
+    },
     Purge {
         acknowledged_before: Millis,
         unacknowledged_before: Millis,
@@ -64,6 +70,8 @@ enum Done {
     /// What the acknowledgement did (`None`: not a recipient).
     Acknowledged(Option<Acknowledged>),
     Count(u64),
+    /// The session's owner.
+    Owner(String),
 }
 
 impl Write {
@@ -80,6 +88,8 @@ impl Write {
                 drop(reply.send(Ok(a)))
             }
             (Write::Acknowledge { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
+            (Write::ClaimSession { reply, .. }, Ok(Done::Owner(u))) => drop(reply.send(Ok(u))),
+            (Write::ClaimSession { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
             (Write::Purge { reply, .. }, Ok(Done::Count(n))) => drop(reply.send(Ok(n))),
             (Write::Purge { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
             (Write::Close { reply }, _) => drop(reply.send(())),
@@ -104,6 +114,9 @@ fn apply(s: &mut Statements, w: &Write) -> Result<Done, StoreError> {
             s.expire_session(session, user, *at)?;
             Done::Unit
         }
+        Write::ClaimSession {
+            session, user, at, ..
+        } => Done::Owner(s.claim_session(session, user, *at)?),
         Write::Purge {
             acknowledged_before,
             unacknowledged_before,
