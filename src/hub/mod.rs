@@ -97,7 +97,18 @@ pub struct Hub {
     wake: Notify,
     /// The time the scheduler is sleeping until.
     next_wake: AtomicI64,
+    /// The last readiness probe of the store: when, and whether it passed.
+    /// One probe at a time, and its answer serves every check for a while,
+    /// so a flood of `/readyz` requests cannot turn into a flood of writes.
+    store_probe: tokio::sync::Mutex<Option<(Millis, bool)>>,
 }
+
+/// How long one probe of the store answers `/readyz`.
+const PROBE_FRESH_MS: Millis = 1_000;
+
+/// How long a probe may wait for its write to commit: a writer that cannot
+/// get through (stuck, or behind a lock) is as unready as one that fails.
+const PROBE_DEADLINE: Duration = Duration::from_secs(5);
 
 impl Hub {
     pub fn new(config: Arc<Config>, clock: SharedClock, engines: Engines) -> Arc<Self> {
@@ -116,6 +127,7 @@ impl Hub {
             tokens: Mutex::new(Deadlines::default()),
             wake: Notify::new(),
             next_wake: AtomicI64::new(Millis::MAX),
+            store_probe: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -148,19 +160,41 @@ impl Hub {
         self.sessions.active_count().await
     }
 
-    /// Whether the store answers and, in a cluster, whether Redis does.
+    /// Whether the store reads and commits a write and, in a cluster,
+    /// whether Redis answers.
     pub async fn readiness(&self) -> Readiness {
-        let store = match self.store.ping().await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, "readiness check: the store does not answer");
-                false
-            }
-        };
+        let store = self.store_ready().await;
         Readiness {
             store,
             redis: self.redis.as_ref().map(|r| r.is_up()),
         }
+    }
+
+    /// The store's probe result, probing again when the last one is stale.
+    async fn store_ready(&self) -> bool {
+        let mut last = self.store_probe.lock().await;
+        let now = self.now();
+        if let Some((at, ready)) = *last {
+            if now >= at && now - at < PROBE_FRESH_MS {
+                return ready;
+            }
+        }
+        let ready = match tokio::time::timeout(PROBE_DEADLINE, self.store.ping()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness check: the store cannot commit a write");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "readiness check: the store did not commit a write within {PROBE_DEADLINE:?}"
+                );
+                false
+            }
+        };
+        metrics::gauge!("herald_store_ready").set(if ready { 1.0 } else { 0.0 });
+        *last = Some((self.now(), ready));
+        ready
     }
 
     pub fn now(&self) -> Millis {

@@ -143,7 +143,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every session expired at or after `since`.
     async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError>;
 
-    /// Answers when the store can serve requests.
+    /// Answers when the store can serve requests: it reads, and a write
+    /// commits (a store that can only read, such as one on a full disk or
+    /// with a stopped writer, is not ready).
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Flushes and closes the store.

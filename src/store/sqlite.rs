@@ -252,7 +252,7 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.write(|reply| Write::Probe { reply }).await
     }
 
     async fn close(&self) {

@@ -22,6 +22,7 @@ pub struct Statements<'c> {
     expire_session: Statement<'c>,
     claim_session: Statement<'c>,
     session_owner: Statement<'c>,
+    probe: Statement<'c>,
 }
 
 impl<'c> Statements<'c> {
@@ -61,6 +62,7 @@ impl<'c> Statements<'c> {
             )?,
             session_owner: conn
                 .prepare("SELECT user_id FROM session_owners WHERE session_id = ?1")?,
+            probe: conn.prepare("UPDATE write_probe SET probes = probes + 1 WHERE id = 1")?,
         })
     }
 
@@ -162,6 +164,12 @@ impl<'c> Statements<'c> {
         Ok(self
             .session_owner
             .query_row([session], |r| r.get::<_, String>(0))?)
+    }
+
+    /// Rewrites the probe row: the readiness check's proof that a write commits.
+    pub fn probe(&mut self) -> Result<(), StoreError> {
+        self.probe.execute(())?;
+        Ok(())
     }
 
     /// Deletes what is past retention; returns how many recipient rows went.

@@ -59,6 +59,10 @@ pub enum Write {
         unacknowledged_before: Millis,
         reply: oneshot::Sender<Result<u64, StoreError>>,
     },
+    /// The readiness check: a write that must commit like any other.
+    Probe {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
     /// Finish what is queued, then stop.
     Close { reply: oneshot::Sender<()> },
 }
@@ -83,7 +87,9 @@ impl Write {
             (Write::Delivered { .. }, Err(e)) => {
                 tracing::warn!(error = %e, "could not record a delivery")
             }
-            (Write::ExpireSession { reply, .. }, r) => drop(reply.send(r.map(|_| ()))),
+            (Write::ExpireSession { reply, .. }, r) | (Write::Probe { reply }, r) => {
+                drop(reply.send(r.map(|_| ())))
+            }
             (Write::Acknowledge { reply, .. }, Ok(Done::Acknowledged(a))) => {
                 drop(reply.send(Ok(a)))
             }
@@ -122,6 +128,10 @@ fn apply(s: &mut Statements, w: &Write) -> Result<Done, StoreError> {
             unacknowledged_before,
             ..
         } => Done::Count(s.purge(*acknowledged_before, *unacknowledged_before)?),
+        Write::Probe { .. } => {
+            s.probe()?;
+            Done::Unit
+        }
         Write::Close { .. } => Done::Unit,
     })
 }
