@@ -1,6 +1,7 @@
 //! Herald: a real-time notification and session-monitoring server speaking
 //! Socket.IO. This file only assembles the parts from a [`Config`].
 
+pub mod admission;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -13,6 +14,7 @@ pub mod conn;
 pub mod deadlines;
 pub mod guard;
 pub mod hub;
+pub mod keepalive;
 pub mod notification;
 pub mod ops;
 pub mod origin;
@@ -235,7 +237,8 @@ pub async fn start_with_clock(
 ) -> Result<Running, StartError> {
     let addr = format!("{}:{}", config.host, config.port);
     let shutdown_timeout = config.shutdown_timeout;
-    let Built { hub, cluster } = build_hub(config, clock).await?;
+    let (http, limits) = (config.http, config.limits);
+    let Built { hub, cluster } = build_hub(config, clock.clone()).await?;
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|source| StartError::Bind {
@@ -269,6 +272,16 @@ pub async fn start_with_clock(
     let handles: Vec<tokio::task::AbortHandle> =
         background.iter().map(|t| t.abort_handle()).collect();
     let app = app(hub.clone());
+    let sockets = hub.clone();
+    let policy = serve::Policy {
+        admission: admission::Admission::new(
+            limits.max_connections,
+            Arc::new(move || sockets.local_sockets()),
+            clock,
+        ),
+        header_timeout: http.header_timeout,
+        idle_timeout: http.idle_timeout,
+    };
     let closing = hub.clone();
     let task = tokio::spawn(async move {
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
@@ -279,7 +292,7 @@ pub async fn start_with_clock(
             sockets.shutdown_sockets().await;
             let _ = stopped_tx.send(());
         };
-        let server = serve::serve(listener, app, graceful);
+        let server = serve::serve(listener, app, policy, graceful);
         let result = tokio::select! {
             r = server => r,
             _ = async {

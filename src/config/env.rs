@@ -65,6 +65,18 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_MAX_BUFFER_SIZE") {
         file.socket.max_buffer_size = Some(number("HERALD_MAX_BUFFER_SIZE", &v)?);
     }
+    if let Some(v) = var("HERALD_HTTP_HEADER_TIMEOUT") {
+        file.http.header_timeout = Some(v);
+    }
+    if let Some(v) = var("HERALD_HTTP_IDLE_TIMEOUT") {
+        file.http.idle_timeout = Some(v);
+    }
+    if let Some(v) = var("HERALD_MAX_CONNECTIONS") {
+        file.limits.max_connections = Some(number("HERALD_MAX_CONNECTIONS", &v)?);
+    }
+    if let Some(v) = var("HERALD_SOCKETS_PER_USER") {
+        file.limits.sockets_per_user = Some(number("HERALD_SOCKETS_PER_USER", &v)?);
+    }
     if let Some(v) = var("HERALD_RATE_LIMIT_PER_SECOND") {
         file.rate_limit.per_second = Some(number("HERALD_RATE_LIMIT_PER_SECOND", &v)?);
     }
@@ -180,6 +192,31 @@ mod tests {
         assert_eq!(c.cluster.node_timeout, Duration::from_secs(15));
         assert_eq!(c.presence.grace, Duration::from_secs(5));
         assert_eq!(c.presence.audience, crate::config::PresenceAudience::Role);
+        assert_eq!(c.http.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.http.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.limits.max_connections, 10_000);
+        assert_eq!(c.limits.sockets_per_user, 100);
+    }
+
+    #[test]
+    fn http_timeouts_and_limits_come_from_file_and_environment() {
+        let c = load(
+            "[http]\nheader_timeout = \"2s\"\nidle_timeout = \"5s\"\n[limits]\nmax_connections = 500\n",
+            &[("HERALD_SOCKETS_PER_USER", "3"), ("HERALD_HTTP_IDLE_TIMEOUT", "7s")],
+        )
+        .unwrap();
+        assert_eq!(c.http.header_timeout, Duration::from_secs(2));
+        assert_eq!(c.http.idle_timeout, Duration::from_secs(7));
+        assert_eq!(c.limits.max_connections, 500);
+        assert_eq!(c.limits.sockets_per_user, 3);
+        for (env, named) in [
+            ("HERALD_SOCKETS_PER_USER", "limits.sockets_per_user"),
+            ("HERALD_MAX_CONNECTIONS", "limits.max_connections"),
+            ("HERALD_HTTP_HEADER_TIMEOUT", "http.header_timeout"),
+        ] {
+            let e = load("", &[(env, "0")]).unwrap_err().to_string();
+            assert!(e.contains(named), "{e}");
+        }
     }
 
     #[test]

@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 use super::secrets::development_secret;
 use super::{
-    parse_duration, ClusterConfig, Config, ConfigError, JwtAlgorithm, JwtConfig, LogFormat,
-    PresenceAudience, PresenceConfig, RateLimitConfig, RetentionConfig, Secret, SessionConfig,
-    SessionTimeouts, SocketConfig, DEFAULT_CORS_ORIGINS,
+    parse_duration, ClusterConfig, Config, ConfigError, HttpConfig, JwtAlgorithm, JwtConfig,
+    LimitsConfig, LogFormat, PresenceAudience, PresenceConfig, RateLimitConfig, RetentionConfig,
+    Secret, SessionConfig, SessionTimeouts, SocketConfig, DEFAULT_CORS_ORIGINS,
 };
 
 #[derive(Debug, Default, Deserialize)]
@@ -32,6 +32,10 @@ pub struct FileConfig {
     pub jwt: JwtFile,
     #[serde(default)]
     pub socket: SocketFile,
+    #[serde(default)]
+    pub http: HttpFile,
+    #[serde(default)]
+    pub limits: LimitsFile,
     #[serde(default)]
     pub rate_limit: RateLimitFile,
     #[serde(default)]
@@ -77,6 +81,20 @@ pub struct SocketFile {
     pub ping_timeout: Option<String>,
     pub max_payload: Option<u64>,
     pub max_buffer_size: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFile {
+    pub header_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    pub max_connections: Option<usize>,
+    pub sockets_per_user: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -196,6 +214,30 @@ impl FileConfig {
         Ok(r)
     }
 
+    fn http_settings(&self) -> Result<HttpConfig, ConfigError> {
+        let http = HttpConfig {
+            header_timeout: duration_or(
+                "http.header_timeout",
+                &self.http.header_timeout,
+                Duration::from_secs(10),
+            )?,
+            idle_timeout: duration_or(
+                "http.idle_timeout",
+                &self.http.idle_timeout,
+                Duration::from_secs(60),
+            )?,
+        };
+        for (setting, d) in [
+            ("http.header_timeout", http.header_timeout),
+            ("http.idle_timeout", http.idle_timeout),
+        ] {
+            if d < Duration::from_millis(100) {
+                return Err(ConfigError::invalid(setting, "must be at least 100ms"));
+            }
+        }
+        Ok(http)
+    }
+
     /// The store's URL and the cluster settings, checked together: a
     /// cluster needs PostgreSQL, or each node would keep its own inbox.
     fn cluster_settings(&self) -> Result<(Option<Secret>, ClusterConfig), ConfigError> {
@@ -273,6 +315,7 @@ impl FileConfig {
     /// Fills defaults, validates, and creates development secrets if needed.
     pub fn resolve(self) -> Result<Config, ConfigError> {
         let (database_url, cluster) = self.cluster_settings()?;
+        let http = self.http_settings()?;
         let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
 
         let algorithm = match self.jwt.algorithm.as_deref() {
@@ -358,6 +401,23 @@ impl FileConfig {
             ));
         }
 
+        let limits = LimitsConfig {
+            max_connections: self.limits.max_connections.unwrap_or(10_000),
+            sockets_per_user: self.limits.sockets_per_user.unwrap_or(100),
+        };
+        if limits.max_connections < 16 {
+            return Err(ConfigError::invalid(
+                "limits.max_connections",
+                "must be at least 16",
+            ));
+        }
+        if limits.sockets_per_user == 0 {
+            return Err(ConfigError::invalid(
+                "limits.sockets_per_user",
+                "must be at least 1",
+            ));
+        }
+
         let rate_limit = Self::rate("rate_limit", &self.rate_limit, 20, 50)?;
         let api_rate_limit = Self::rate("api_rate_limit", &self.api_rate_limit, 500, 1000)?;
 
@@ -432,6 +492,8 @@ impl FileConfig {
             development_api_key,
             cors_origins,
             socket,
+            http,
+            limits,
             rate_limit,
             api_rate_limit,
             session: SessionConfig { default, roles },

@@ -142,6 +142,26 @@ pub struct ClusterConfig {
     pub request_timeout: Duration,
 }
 
+/// How long the HTTP server waits on a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpConfig {
+    /// A connection's first request must have its headers in within this.
+    pub header_timeout: Duration,
+    /// A keep-alive connection with no request in flight (an open long-poll
+    /// is one) is closed after this.
+    pub idle_timeout: Duration,
+}
+
+/// Caps that keep one client, or a flood, from taking the server.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitsConfig {
+    /// Open connections (HTTP connections plus connected sockets) past
+    /// which new ones are refused; health checks keep a reserve above it.
+    pub max_connections: usize,
+    /// Sockets one user may have at once, cluster-wide.
+    pub sockets_per_user: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -158,6 +178,8 @@ pub struct Config {
     pub development_api_key: bool,
     pub cors_origins: Vec<String>,
     pub socket: SocketConfig,
+    pub http: HttpConfig,
+    pub limits: LimitsConfig,
     pub rate_limit: RateLimitConfig,
     /// Budget per API key.
     pub api_rate_limit: RateLimitConfig,
