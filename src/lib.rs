@@ -6,6 +6,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod authenticated;
+pub mod backlog;
 pub mod broker;
 pub mod clock;
 pub mod cluster;

@@ -409,3 +409,38 @@ async fn events_sent_with_the_connect_packet_never_overtake_connected() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn live_notifications_that_meet_a_full_buffer_keep_their_order() {
+    let s = TestServer::start_with(|f| f.socket.max_buffer_size = Some(16)).await;
+    let token = s.token("u1", "s1", "radiologist", HOUR);
+    let mut slow = EioClient::connect_small_buffer(&s.ws, &token)
+        .await
+        .unwrap();
+    assert_eq!(slow.expect_event("connected").await["userId"], "u1");
+    // The client reads nothing while 8 MiB are sent: past what the kernel
+    // buffers, so the socket's buffer fills and later ones must queue.
+    const N: usize = 128;
+    let pad = "p".repeat(64 * 1024);
+    for i in 0..N {
+        let (status, res) = s
+            .post(
+                "/api/v1/users/u1/notifications",
+                json!({"id": format!("n{i:03}"), "pad": pad}),
+            )
+            .await;
+        assert_eq!(
+            (status, res["deliveredTo"].clone()),
+            (202, json!(1)),
+            "n{i}"
+        );
+    }
+    let mut order = Vec::with_capacity(N);
+    while order.len() < N {
+        let n = slow.expect_event("critical_notification").await;
+        order.push(n["id"].as_str().unwrap().to_string());
+    }
+    let sent: Vec<String> = (0..N).map(|i| format!("n{i:03}")).collect();
+    assert_eq!(order, sent, "delivered in the order they were sent");
+    s.stop().await;
+}

@@ -12,9 +12,10 @@ use async_trait::async_trait;
 use metrics::counter;
 use serde_json::Value;
 use socketioxide::socket::Sid;
-use socketioxide::SocketIo;
+use socketioxide::{SendError, SocketError, SocketIo};
 
 use super::{Broker, Listing, Message, Reach, Target};
+use crate::backlog::{Offered, TrySend};
 use crate::clock::SharedClock;
 use crate::conn::{ConnectionInfo, Handle};
 use crate::hub::{role_room, user_room, ALL_ROOM};
@@ -222,28 +223,31 @@ impl LocalBroker {
         delivered
     }
 
-    /// Hands `n` to one socket unless it already has it.
+    /// Hands `n` to one socket unless it already has it. A full buffer
+    /// puts it in the socket's backlog, behind anything already waiting
+    /// there, and one task per socket sends the backlog in order.
     async fn notify_socket(&self, h: &Handle, n: &Arc<Notification>) -> bool {
         if !h.conn.claim(&n.id) {
             return false;
         }
-        match outbox::emit(&h.socket, "critical_notification", &**n, Duration::ZERO).await {
-            Ok(()) => true,
-            Err(Undelivered::Closed) => {
+        let offered = h.conn.backlog.offer(n.clone(), |n| {
+            match h.socket.emit("critical_notification", &(&**n,)) {
+                Ok(()) => TrySend::Sent,
+                Err(SendError::Socket(SocketError::InternalChannelFull)) => TrySend::Full,
+                Err(_) => TrySend::Closed,
+            }
+        });
+        match offered {
+            Offered::Sent => true,
+            Offered::Closed => {
                 h.conn.unclaim(&n.id);
                 false
             }
-            Err(Undelivered::Stalled) => {
-                // The socket is slow, not gone: keep trying in the background.
-                let (h, n, patience) = (h.clone(), n.clone(), self.patience);
-                tokio::spawn(async move {
-                    if outbox::emit(&h.socket, "critical_notification", &*n, patience)
-                        .await
-                        .is_err()
-                    {
-                        h.conn.unclaim(&n.id);
-                    }
-                });
+            Offered::Queued { start } => {
+                counter!("herald_deliveries_queued_total").increment(1);
+                if start {
+                    tokio::spawn(send_backlog(h.clone(), self.patience));
+                }
                 true
             }
         }
@@ -278,6 +282,27 @@ impl LocalBroker {
         let delivered = expected.saturating_sub(failed);
         counter!("herald_deliveries_total", "kind" => "event").increment(delivered as u64);
         delivered
+    }
+}
+
+/// Sends a socket's backlog, oldest first, each waiting (up to `patience`)
+/// for room in the buffer. A socket that stays stalled, or goes, gives
+/// every waiting notification back: unacknowledged, it reaches the user
+/// in the catch-up of their next connection.
+async fn send_backlog(h: Handle, patience: Duration) {
+    while let Some(n) = h.conn.backlog.next() {
+        if outbox::emit(&h.socket, "critical_notification", &*n, patience)
+            .await
+            .is_err()
+        {
+            let abandoned = h.conn.backlog.abandon();
+            tracing::warn!(sid = %h.conn.sid, user = %h.conn.user_id, notifications = abandoned.len(), "a socket's send buffer stayed full; its waiting notifications are left for its next catch-up");
+            for n in abandoned {
+                h.conn.unclaim(&n.id);
+            }
+            return;
+        }
+        h.conn.backlog.sent();
     }
 }
 
