@@ -83,6 +83,7 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
     let sockets = Arc::new(Sockets::default());
     let grace = config.presence.grace.as_millis() as Millis;
     let patience = config.socket.ping_timeout;
+    let max_queued = config.socket.max_queued_bytes;
     let local_broker = |registry: Arc<dyn Registry>| {
         Arc::new(LocalBroker::new(
             node.clone(),
@@ -91,6 +92,7 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
             store.clone(),
             clock.clone(),
             patience,
+            max_queued,
         ))
     };
     let Some(url) = &config.cluster.redis_url else {

@@ -34,6 +34,8 @@ pub struct LocalBroker {
     io: OnceLock<SocketIo>,
     /// How long a send may wait for a socket's full buffer to drain.
     patience: Duration,
+    /// Bytes one socket's backlog may hold (`socket.max_queued_bytes`).
+    max_queued: usize,
 }
 
 impl LocalBroker {
@@ -44,6 +46,7 @@ impl LocalBroker {
         store: Arc<dyn Store>,
         clock: SharedClock,
         patience: Duration,
+        max_queued: usize,
     ) -> Self {
         Self {
             node,
@@ -53,6 +56,7 @@ impl LocalBroker {
             clock,
             io: OnceLock::new(),
             patience,
+            max_queued,
         }
     }
 
@@ -230,17 +234,25 @@ impl LocalBroker {
         if !h.conn.claim(&n.id) {
             return false;
         }
-        let offered = h.conn.backlog.offer(n.clone(), |n| {
-            match h.socket.emit("critical_notification", &(&**n,)) {
+        let offered = h.conn.backlog.offer(
+            n.clone(),
+            self.max_queued,
+            |n| n.to_json().len(),
+            |n| match h.socket.emit("critical_notification", &(&**n,)) {
                 Ok(()) => TrySend::Sent,
                 Err(SendError::Socket(SocketError::InternalChannelFull)) => TrySend::Full,
                 Err(_) => TrySend::Closed,
-            }
-        });
+            },
+        );
         match offered {
             Offered::Sent => true,
             Offered::Closed => {
                 h.conn.unclaim(&n.id);
+                false
+            }
+            Offered::Overflow { waiting } => {
+                h.conn.unclaim(&n.id);
+                self.drop_slow(h, waiting).await;
                 false
             }
             Offered::Queued { start } => {
@@ -282,6 +294,32 @@ impl LocalBroker {
         let delivered = expected.saturating_sub(failed);
         counter!("herald_deliveries_total", "kind" => "event").increment(delivered as u64);
         delivered
+    }
+}
+
+impl LocalBroker {
+    /// Drops a socket whose client reads too slowly: out of the table and
+    /// the registry at once (no more deliveries are counted for it or
+    /// queued), its backlog given back to the store's catch-up, and a
+    /// disconnect that goes out as soon as its buffer has room (or the
+    /// heartbeat ends the transport).
+    async fn drop_slow(&self, h: &Handle, waiting: usize) {
+        let abandoned = h.conn.backlog.abandon();
+        for n in &abandoned {
+            h.conn.unclaim(&n.id);
+        }
+        counter!("herald_slow_consumers_dropped_total").increment(1);
+        tracing::warn!(
+            sid = %h.conn.sid,
+            user = %h.conn.user_id,
+            queued_bytes = waiting,
+            max_queued_bytes = self.max_queued,
+            notifications = abandoned.len() + 1,
+            "dropping a socket that reads too slowly: its queued notifications would pass \
+             socket.max_queued_bytes; they stay unacknowledged and come in its next catch-up"
+        );
+        self.detach(h.conn.sid).await;
+        tokio::spawn(outbox::disconnect(h.socket.clone(), self.patience));
     }
 }
 

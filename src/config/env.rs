@@ -77,6 +77,9 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_SOCKETS_PER_USER") {
         file.limits.sockets_per_user = Some(number("HERALD_SOCKETS_PER_USER", &v)?);
     }
+    if let Some(v) = var("HERALD_MAX_QUEUED_BYTES") {
+        file.socket.max_queued_bytes = Some(number("HERALD_MAX_QUEUED_BYTES", &v)?);
+    }
     if let Some(v) = var("HERALD_RATE_LIMIT_PER_SECOND") {
         file.rate_limit.per_second = Some(number("HERALD_RATE_LIMIT_PER_SECOND", &v)?);
     }
@@ -196,6 +199,15 @@ mod tests {
         assert_eq!(c.http.idle_timeout, Duration::from_secs(60));
         assert_eq!(c.limits.max_connections, 10_000);
         assert_eq!(c.limits.sockets_per_user, 100);
+        assert_eq!(c.socket.max_queued_bytes, 4 * 1024 * 1024);
+        let c = load("[socket]\nmax_queued_bytes = 100000\n", &[]).unwrap();
+        assert_eq!(c.socket.max_queued_bytes, 100_000);
+        let c = load("", &[("HERALD_MAX_QUEUED_BYTES", "70000")]).unwrap();
+        assert_eq!(c.socket.max_queued_bytes, 70_000);
+        let e = load("", &[("HERALD_MAX_QUEUED_BYTES", "10")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("socket.max_queued_bytes"), "{e}");
     }
 
     #[test]

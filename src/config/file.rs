@@ -81,6 +81,7 @@ pub struct SocketFile {
     pub ping_timeout: Option<String>,
     pub max_payload: Option<u64>,
     pub max_buffer_size: Option<usize>,
+    pub max_queued_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -387,7 +388,14 @@ impl FileConfig {
             )?,
             max_payload: self.socket.max_payload.unwrap_or(1_000_000),
             max_buffer_size: self.socket.max_buffer_size.unwrap_or(1024),
+            max_queued_bytes: self.socket.max_queued_bytes.unwrap_or(4 * 1024 * 1024),
         };
+        if socket.max_queued_bytes < 64 * 1024 {
+            return Err(ConfigError::invalid(
+                "socket.max_queued_bytes",
+                "must be at least 65536 bytes",
+            ));
+        }
         if socket.max_payload < 1024 {
             return Err(ConfigError::invalid(
                 "socket.max_payload",

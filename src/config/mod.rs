@@ -78,6 +78,9 @@ pub struct SocketConfig {
     pub max_payload: u64,
     /// Packets queued per socket before a send is refused.
     pub max_buffer_size: usize,
+    /// Bytes of live notifications one socket may have waiting for its
+    /// full send buffer; past it the socket is dropped as too slow.
+    pub max_queued_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
