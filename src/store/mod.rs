@@ -8,6 +8,7 @@ mod marks;
 mod pending;
 mod postgres;
 mod rows;
+mod spilled;
 mod sqlite;
 mod statements;
 mod writer;
