@@ -9,10 +9,11 @@
 //! still holds its TCP connection (a polling socket is counted with the
 //! connection of its open long-poll, about the two it really uses).
 
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::clock::SharedClock;
+use crate::throttle::Throttle;
 
 /// Connections served above the limit, for `/healthz` and `/readyz` only.
 pub const HEALTH_RESERVE: usize = 32;
@@ -56,7 +57,7 @@ pub struct Admission {
     /// Connections hyper no longer holds: the connected sockets.
     others: Arc<dyn Fn() -> usize + Send + Sync>,
     clock: SharedClock,
-    last_logged: Arc<AtomicI64>,
+    log: Arc<Throttle>,
 }
 
 impl Admission {
@@ -70,7 +71,7 @@ impl Admission {
             http: Arc::new(AtomicUsize::new(0)),
             others,
             clock,
-            last_logged: Arc::new(AtomicI64::new(i64::MIN)),
+            log: Arc::new(Throttle::new(LOG_EVERY_MS)),
         }
     }
 
@@ -101,16 +102,10 @@ impl Admission {
     }
 
     fn log_refusal(&self, open: usize, peer: std::net::SocketAddr) {
-        let now = self.clock.now_ms();
-        let last = self.last_logged.load(Ordering::SeqCst);
-        if now.saturating_sub(last) >= LOG_EVERY_MS
-            && self
-                .last_logged
-                .compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok()
-        {
+        if let Some(unlogged) = self.log.allow(self.clock.now_ms()) {
             tracing::warn!(
                 open,
+                unlogged,
                 max_connections = self.max,
                 %peer,
                 "too many open connections: new ones are refused (health checks excepted) \

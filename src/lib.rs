@@ -27,6 +27,7 @@ pub mod session;
 pub mod socket;
 pub mod sockets;
 pub mod store;
+pub mod throttle;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -171,7 +172,8 @@ pub fn app(
        + Send
        + Sync
        + 'static {
-    let origins = Arc::new(origin::Origins::new(&hub.config().cors_origins));
+    let origins =
+        Arc::new(origin::Origins::new(&hub.config().cors_origins).logging_with(hub.clock()));
     let io_layer = socket::layer(hub.clone());
     let router = Router::new()
         .merge(api::router(hub.clone()))

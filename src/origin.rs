@@ -3,18 +3,28 @@
 //! no session, for polling requests and websocket upgrades alike. Requests
 //! without `Origin` (servers, native clients) pass, and so do same-origin
 //! requests to an IP address (an `Origin` naming the request's own `Host`,
-//! as python-socketio sends on websocket upgrades).
+//! as python-socketio sends on websocket upgrades). Refusals are logged
+//! with the origin and path (never the query, which may carry a token), at
+//! most one line every 10 s.
 
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::clock::SharedClock;
+use crate::throttle::Throttle;
+
+/// How often a refused origin is logged at most.
+const LOG_EVERY_MS: i64 = 10_000;
+
 /// The configured origins.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Origins {
     any: bool,
     list: Vec<String>,
+    /// Where refusals are logged from, when they are.
+    log: Option<(SharedClock, std::sync::Arc<Throttle>)>,
 }
 
 impl Origins {
@@ -25,6 +35,31 @@ impl Origins {
                 .iter()
                 .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
                 .collect(),
+            log: None,
+        }
+    }
+
+    /// Logs refusals, throttled on `clock`.
+    pub fn logging_with(mut self, clock: SharedClock) -> Self {
+        self.log = Some((clock, std::sync::Arc::new(Throttle::new(LOG_EVERY_MS))));
+        self
+    }
+
+    /// Logs a refused origin unless one was logged within the period.
+    fn log_refusal(&self, origin: &str, path: &str) {
+        let Some((clock, throttle)) = &self.log else {
+            return;
+        };
+        if let Some(unlogged) = throttle.allow(clock.now_ms()) {
+            // Bounded: an origin is a short header, but a hostile one need not be.
+            let origin: String = origin.chars().take(200).collect();
+            tracing::warn!(
+                origin,
+                path,
+                unlogged,
+                "refused a Socket.IO request from an origin that is not in cors_origins \
+                 (403); list the origin if this is a page of yours"
+            );
         }
     }
 
@@ -91,6 +126,10 @@ pub fn refusal(origins: &Origins, req: &Request) -> Option<Response> {
         return None;
     }
     metrics::counter!("herald_origin_refused_total").increment(1);
+    origins.log_refusal(
+        &String::from_utf8_lossy(origin.as_bytes()),
+        req.uri().path(),
+    );
     Some((StatusCode::FORBIDDEN, "origin not allowed").into_response())
 }
 

@@ -154,3 +154,31 @@ describe('CORS with HERALD_CORS_ORIGINS configured', () => {
     assert.equal(await tryUpgrade(srv.port, {}, 'https://pacs.example.org'), 'open');
   });
 });
+
+describe('refused origins are logged', () => {
+  let srv;
+  before(async () => {
+    srv = await startServer();
+  });
+  after(async () => {
+    await srv?.stop();
+  });
+
+  it('one line with the origin and path, never the token; a flood is not a line each', async () => {
+    const id = srv.identity();
+    const r = await fetch(`${srv.url}${HS}&token=${id.token}`, { headers: { origin: 'http://evil.example' } });
+    assert.equal(r.status, 403);
+    await eventually(async () => srv.log.includes('refused a Socket.IO request'), 3000);
+    const line = srv.log.split('\n').find((l) => l.includes('refused a Socket.IO request'));
+    assert.ok(line.includes('http://evil.example'), line);
+    assert.ok(line.includes('/socket.io/'), line);
+    assert.ok(!srv.log.includes(id.token), 'the token is never logged');
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await fetch(srv.url + HS, { headers: { origin: 'http://flood.example' } })).status, 403);
+    }
+    // The answer to a request after the flood proves the server handled the flood.
+    assert.equal((await fetch(srv.url + HS)).status, 200);
+    const lines = srv.log.split('\n').filter((l) => l.includes('refused a Socket.IO request'));
+    assert.equal(lines.length, 1, lines.join('\n'));
+  });
+});

@@ -197,6 +197,11 @@ impl Hub {
         ready
     }
 
+    /// The clock every deadline of this hub is read from.
+    pub fn clock(&self) -> SharedClock {
+        self.clock.clone()
+    }
+
     pub fn now(&self) -> Millis {
         self.clock.now_ms()
     }
