@@ -172,8 +172,11 @@ pub fn app(
        + Send
        + Sync
        + 'static {
-    let origins =
-        Arc::new(origin::Origins::new(&hub.config().cors_origins).logging_with(hub.clock()));
+    let origins = Arc::new(
+        origin::Origins::new(&hub.config().cors_origins)
+            .with_server_names(&hub.config().http.server_names)
+            .logging_with(hub.clock()),
+    );
     let io_layer = socket::layer(hub.clone());
     let router = Router::new()
         .merge(api::router(hub.clone()))
@@ -242,7 +245,7 @@ pub async fn start_with_clock(
 ) -> Result<Running, StartError> {
     let addr = format!("{}:{}", config.host, config.port);
     let shutdown_timeout = config.shutdown_timeout;
-    let (http, limits) = (config.http, config.limits);
+    let (http, limits) = (config.http.clone(), config.limits);
     let Built { hub, cluster } = build_hub(config, clock.clone()).await?;
     let listener = TcpListener::bind(&addr)
         .await

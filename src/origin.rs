@@ -2,8 +2,9 @@
 //! `Origin` gets CORS headers with credentials; an unlisted one gets 403 and
 //! no session, for polling requests and websocket upgrades alike. Requests
 //! without `Origin` (servers, native clients) pass, and so do same-origin
-//! requests to an IP address (an `Origin` naming the request's own `Host`,
-//! as python-socketio sends on websocket upgrades). Refusals are logged
+//! requests (an `Origin` naming the request's own `Host`, as
+//! python-socketio's websocket library sends) to a host that cannot be a
+//! rebound name: an IP address, `localhost`, or one of `http.server_names`. Refusals are logged
 //! with the origin and path (never the query, which may carry a token), at
 //! most one line every 10 s.
 
@@ -23,6 +24,8 @@ const LOG_EVERY_MS: i64 = 10_000;
 pub struct Origins {
     any: bool,
     list: Vec<String>,
+    /// The names this server is reached by (`http.server_names`).
+    server_names: Vec<String>,
     /// Where refusals are logged from, when they are.
     log: Option<(SharedClock, std::sync::Arc<Throttle>)>,
 }
@@ -35,8 +38,16 @@ impl Origins {
                 .iter()
                 .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
                 .collect(),
+            server_names: Vec::new(),
             log: None,
         }
+    }
+
+    /// Names under which an `Origin` equal to the request's `Host` is
+    /// same-origin (see [`same_origin`]).
+    pub fn with_server_names(mut self, names: &[String]) -> Self {
+        self.server_names = names.to_vec();
+        self
     }
 
     /// Logs refusals, throttled on `clock`.
@@ -86,10 +97,14 @@ impl Origins {
     }
 }
 
-/// True when `origin` (`scheme://host[:port]`) names `host` itself and that
-/// host is an IP address. A hostname is never exempt: a DNS-rebinding page
-/// at `http://evil.example:8001` pointed at Herald would otherwise pass.
-pub fn same_origin(origin: &str, host: Option<&str>) -> bool {
+/// True when `origin` (`scheme://host[:port]`) names the request's own
+/// `host` and that host is not a name an attacker can point at Herald: an
+/// IP address, `localhost` (browsers resolve it themselves, never through
+/// DNS), or one of `server_names`, the names the operator says Herald is
+/// reached by. Any other name is not exempt: a DNS-rebinding page at
+/// `http://evil.example:8001`, its name pointed at Herald's address, sends
+/// exactly `Origin: http://evil.example:8001` with `Host: evil.example:8001`.
+pub fn same_origin(origin: &str, host: Option<&str>, server_names: &[String]) -> bool {
     let Some(host) = host else { return false };
     let name = match host.rsplit_once(':') {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
@@ -100,7 +115,10 @@ pub fn same_origin(origin: &str, host: Option<&str>) -> bool {
         .trim_end_matches(']')
         .parse::<std::net::IpAddr>()
         .is_ok();
-    is_ip
+    let trusted = is_ip
+        || name.eq_ignore_ascii_case("localhost")
+        || server_names.iter().any(|n| n.eq_ignore_ascii_case(name));
+    trusted
         && origin
             .split_once("://")
             .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
@@ -120,7 +138,7 @@ pub fn refusal(origins: &Origins, req: &Request) -> Option<Response> {
         .and_then(|h| h.to_str().ok());
     let ok = origin
         .to_str()
-        .map(|o| origins.allows(o) || same_origin(o, host))
+        .map(|o| origins.allows(o) || same_origin(o, host, &origins.server_names))
         .unwrap_or(false);
     if ok {
         return None;
@@ -152,18 +170,22 @@ mod tests {
     }
 
     #[test]
-    fn same_origin_means_the_request_host_itself() {
-        assert!(same_origin("http://127.0.0.1:8001", Some("127.0.0.1:8001")));
-        assert!(same_origin("http://[::1]:8001", Some("[::1]:8001")));
+    fn same_origin_means_the_request_host_itself_under_a_trusted_name() {
+        let names = ["herald.internal".to_string()];
+        let same = |o: &str, h: &str| same_origin(o, Some(h), &names);
+        assert!(same("http://127.0.0.1:8001", "127.0.0.1:8001"));
+        assert!(same("http://[::1]:8001", "[::1]:8001"));
+        assert!(same("http://localhost:8001", "localhost:8001"));
+        assert!(same("http://herald.internal:8001", "Herald.Internal:8001"));
         assert!(
-            !same_origin("http://herald.local:8001", Some("herald.local:8001")),
-            "hostnames are not exempt (DNS rebinding)"
+            !same("http://evil.example:8001", "evil.example:8001"),
+            "other names are not exempt (DNS rebinding)"
         );
-        assert!(!same_origin(
-            "http://127.0.0.1:8002",
-            Some("127.0.0.1:8001")
-        ));
-        assert!(!same_origin("http://evil.example", Some("127.0.0.1:8001")));
-        assert!(!same_origin("http://127.0.0.1:8001", None));
+        assert!(!same("http://evil.localhost:8001", "evil.localhost:8001"));
+        assert!(!same("http://localhost.:8001", "localhost.:8001"));
+        assert!(!same("http://127.0.0.1:8002", "127.0.0.1:8001"));
+        assert!(!same("http://evil.example", "127.0.0.1:8001"));
+        assert!(!same("http://herald.internal:8001", "localhost:8001"));
+        assert!(!same_origin("http://127.0.0.1:8001", None, &names));
     }
 }

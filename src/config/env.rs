@@ -71,6 +71,9 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_HTTP_IDLE_TIMEOUT") {
         file.http.idle_timeout = Some(v);
     }
+    if let Some(v) = var("HERALD_SERVER_NAMES") {
+        file.http.server_names = Some(list(&v));
+    }
     if let Some(v) = var("HERALD_MAX_CONNECTIONS") {
         file.limits.max_connections = Some(number("HERALD_MAX_CONNECTIONS", &v)?);
     }
@@ -221,6 +224,12 @@ mod tests {
         assert_eq!(c.http.idle_timeout, Duration::from_secs(7));
         assert_eq!(c.limits.max_connections, 500);
         assert_eq!(c.limits.sockets_per_user, 3);
+        let c = load("", &[("HERALD_SERVER_NAMES", "Herald.Internal, pacs-01")]).unwrap();
+        assert_eq!(c.http.server_names, ["herald.internal", "pacs-01"]);
+        let e = load("", &[("HERALD_SERVER_NAMES", "http://herald:8001")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http.server_names"), "{e}");
         for (env, named) in [
             ("HERALD_SOCKETS_PER_USER", "limits.sockets_per_user"),
             ("HERALD_MAX_CONNECTIONS", "limits.max_connections"),

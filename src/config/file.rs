@@ -89,6 +89,7 @@ pub struct SocketFile {
 pub struct HttpFile {
     pub header_timeout: Option<String>,
     pub idle_timeout: Option<String>,
+    pub server_names: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,6 +143,13 @@ fn duration_or(
 ) -> Result<Duration, ConfigError> {
     v.as_deref()
         .map_or(Ok(default), |s| parse_duration(setting, s))
+}
+
+/// This machine's name as the kernel reports it, lowercase.
+fn own_hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim().to_ascii_lowercase();
+    (!name.is_empty()).then_some(name)
 }
 
 fn non_empty(list: Vec<String>) -> Vec<String> {
@@ -227,7 +235,24 @@ impl FileConfig {
                 &self.http.idle_timeout,
                 Duration::from_secs(60),
             )?,
+            server_names: match &self.http.server_names {
+                Some(names) => non_empty(names.clone())
+                    .into_iter()
+                    .map(|n| n.to_ascii_lowercase())
+                    .collect(),
+                None => own_hostname().into_iter().collect(),
+            },
         };
+        if let Some(bad) = http
+            .server_names
+            .iter()
+            .find(|n| n.contains(|c: char| c == ':' || c == '/' || c.is_whitespace()))
+        {
+            return Err(ConfigError::invalid(
+                "http.server_names",
+                format!("{bad:?} is not a host name (no scheme, port or path)"),
+            ));
+        }
         for (setting, d) in [
             ("http.header_timeout", http.header_timeout),
             ("http.idle_timeout", http.idle_timeout),

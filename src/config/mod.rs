@@ -145,14 +145,17 @@ pub struct ClusterConfig {
     pub request_timeout: Duration,
 }
 
-/// How long the HTTP server waits on a connection.
-#[derive(Debug, Clone, Copy)]
+/// How the HTTP server treats its connections.
+#[derive(Debug, Clone)]
 pub struct HttpConfig {
     /// A connection's first request must have its headers in within this.
     pub header_timeout: Duration,
     /// A keep-alive connection with no request in flight (an open long-poll
     /// is one) is closed after this.
     pub idle_timeout: Duration,
+    /// The names this server is reached by, lowercase: a request whose
+    /// `Origin` is its own `Host` under one of these is same-origin.
+    pub server_names: Vec<String>,
 }
 
 /// Caps that keep one client, or a flood, from taking the server.
