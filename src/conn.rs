@@ -14,7 +14,9 @@ use socketioxide::socket::Sid;
 use socketioxide::TransportType;
 use tokio::sync::Notify;
 
+use crate::backlog::Lane;
 use crate::clock::Millis;
+use crate::notification::Notification;
 use crate::rate::TokenBucket;
 
 /// One authenticated socket's state. Held by the socket's event handler, in
@@ -40,6 +42,8 @@ pub struct Conn {
     #[allow(clippy::box_collection)] // on purpose, as said above
     delivered: Mutex<Option<Box<HashSet<String>>>>,
     rate: Mutex<TokenBucket>,
+    /// Live notifications waiting for the send buffer, in order.
+    pub backlog: Lane<Arc<Notification>>,
     /// Set once the connect handler is done with the socket (attached or
     /// refused): client events wait for it, so nothing overtakes `connected`.
     settled: AtomicBool,
@@ -65,6 +69,7 @@ impl Conn {
             token_expires_at: AtomicI64::new(identity.expires_at),
             delivered: Mutex::new(None),
             rate: Mutex::new(TokenBucket::new(burst, now)),
+            backlog: Lane::default(),
             settled: AtomicBool::new(false),
             settled_notify: Notify::new(),
         }

@@ -1,10 +1,12 @@
 //! Herald: a real-time notification and session-monitoring server speaking
 //! Socket.IO. This file only assembles the parts from a [`Config`].
 
+pub mod admission;
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod authenticated;
+pub mod backlog;
 pub mod broker;
 pub mod clock;
 pub mod cluster;
@@ -13,6 +15,7 @@ pub mod conn;
 pub mod deadlines;
 pub mod guard;
 pub mod hub;
+pub mod keepalive;
 pub mod notification;
 pub mod ops;
 pub mod origin;
@@ -27,6 +30,7 @@ pub mod session;
 pub mod socket;
 pub mod sockets;
 pub mod store;
+pub mod throttle;
 pub mod tls;
 
 use std::future::Future;
@@ -84,6 +88,7 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
     let sockets = Arc::new(Sockets::default());
     let grace = config.presence.grace.as_millis() as Millis;
     let patience = config.socket.ping_timeout;
+    let max_queued = config.socket.max_queued_bytes;
     let local_broker = |registry: Arc<dyn Registry>| {
         Arc::new(LocalBroker::new(
             node.clone(),
@@ -92,6 +97,7 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
             store.clone(),
             clock.clone(),
             patience,
+            max_queued,
         ))
     };
     let Some(url) = &config.cluster.redis_url else {
@@ -171,7 +177,11 @@ pub fn app(
        + Send
        + Sync
        + 'static {
-    let origins = Arc::new(origin::Origins::new(&hub.config().cors_origins));
+    let origins = Arc::new(
+        origin::Origins::new(&hub.config().cors_origins)
+            .with_server_names(&hub.config().http.server_names)
+            .logging_with(hub.clock()),
+    );
     let io_layer = socket::layer(hub.clone());
     let router = requests::Observed::new(
         Router::new()
@@ -243,7 +253,8 @@ pub async fn start_with_clock(
     let addr = format!("{}:{}", config.host, config.port);
     let shutdown_timeout = config.shutdown_timeout;
     let tls = config.tls.as_ref().map(tls::Tls::acceptor);
-    let Built { hub, cluster } = build_hub(config, clock).await?;
+    let (http, limits) = (config.http.clone(), config.limits);
+    let Built { hub, cluster } = build_hub(config, clock.clone()).await?;
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|source| StartError::Bind {
@@ -277,6 +288,16 @@ pub async fn start_with_clock(
     let handles: Vec<tokio::task::AbortHandle> =
         background.iter().map(|t| t.abort_handle()).collect();
     let app = app(hub.clone());
+    let sockets = hub.clone();
+    let policy = serve::Policy {
+        admission: admission::Admission::new(
+            limits.max_connections,
+            Arc::new(move || sockets.local_sockets()),
+            clock,
+        ),
+        header_timeout: http.header_timeout,
+        idle_timeout: http.idle_timeout,
+    };
     let closing = hub.clone();
     let task = tokio::spawn(async move {
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
@@ -287,7 +308,7 @@ pub async fn start_with_clock(
             sockets.shutdown_sockets().await;
             let _ = stopped_tx.send(());
         };
-        let server = serve::serve(listener, app, graceful, tls);
+        let server = serve::serve(listener, app, policy, graceful, tls);
         let result = tokio::select! {
             r = server => r,
             _ = async {

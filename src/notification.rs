@@ -22,13 +22,19 @@ pub struct Notification {
 pub enum InvalidNotification {
     #[error("notification must be a JSON object")]
     NotAnObject,
-    #[error("id must be a string of 1 to 128 characters from A-Z a-z 0-9 . _ : -")]
+    #[error(
+        "id must be a string of 1 to 128 characters from A-Z a-z 0-9 . _ : -, and not . or .."
+    )]
     BadId,
 }
 
-/// True for ids of 1..=128 characters from `A-Z a-z 0-9 . _ : -`.
+/// True for ids of 1..=128 characters from `A-Z a-z 0-9 . _ : -`, other
+/// than `.` and `..`: an id appears in URLs, and clients that normalise
+/// URLs turn those two into the parent path, so the notification could
+/// never be read back.
 pub fn valid_id(id: &str) -> bool {
-    !id.is_empty()
+    !matches!(id, "." | "..")
+        && !id.is_empty()
         && id.len() <= MAX_ID_LEN
         && id
             .bytes()
@@ -167,6 +173,10 @@ mod tests {
         assert!(!valid_id("a b"));
         assert!(!valid_id(&"x".repeat(129)));
         assert!(valid_id(&"x".repeat(128)));
+        assert!(!valid_id("."));
+        assert!(!valid_id(".."));
+        assert!(valid_id("..."), "only the two path segments are refused");
+        assert!(valid_id(".a"));
     }
 
     #[test]

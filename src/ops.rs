@@ -19,7 +19,7 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// 200 while the store answers; in a cluster a Redis outage is reported
+/// 200 while the store reads and commits a write; in a cluster a Redis outage is reported
 /// in the body with 200, because the node still serves its own sockets.
 async fn readyz(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
     let r = hub.readiness().await;

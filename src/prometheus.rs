@@ -169,6 +169,31 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Delivery marks dropped (the notification then reads pending).",
     ),
     (
+        "herald_store_marks_spilled_total",
+        Counter,
+        "SQLite delivery marks that found the writer's queue full and joined its next batch.",
+    ),
+    (
+        "herald_store_ready",
+        Gauge,
+        "1 when the last readiness probe committed a write, else 0.",
+    ),
+    (
+        "herald_connections_refused_total",
+        Counter,
+        "New TCP connections past limits.max_connections, by reason.",
+    ),
+    (
+        "herald_slow_consumers_dropped_total",
+        Counter,
+        "Sockets dropped because their waiting notifications passed socket.max_queued_bytes.",
+    ),
+    (
+        "herald_deliveries_queued_total",
+        Counter,
+        "Live notifications that met a full send buffer and waited in the socket's backlog.",
+    ),
+    (
         "herald_redis_command_seconds",
         Histogram,
         "Redis call latency (cluster mode).",

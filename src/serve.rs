@@ -13,21 +13,24 @@
 //!
 //! The rest keeps `axum::serve`'s behaviour: the peer address as the
 //! `ConnectInfo<SocketAddr>` extension of every request, hyper's default
-//! HTTP/1 settings (no timer, so no header read timeout), the same handling
-//! of accept errors, and the same graceful shutdown.
+//! HTTP/1 settings, the same handling of accept errors, and the same
+//! graceful shutdown. Added: each connection's admission
+//! (`admission.rs`: `limits.max_connections`, with a reserve for the health
+//! checks) and its header and idle timeouts (`keepalive.rs`).
 
 use std::cell::RefCell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
-use futures::future::Either;
+use futures::future::{BoxFuture, FutureExt};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -35,8 +38,22 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use tower::util::Oneshot;
 use tower::{Service, ServiceExt};
+
+use crate::admission::{Admission, Admit};
+use crate::keepalive::Activity;
+
+/// How each connection is admitted and when an idle one is closed.
+#[derive(Clone)]
+pub struct Policy {
+    pub admission: Admission,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// How long a connection closed for idleness may take to finish what it
+/// was writing before it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves `app` on `listener` until `signal` resolves, then stops accepting,
 /// asks every open connection to finish (the request in flight is answered,
@@ -50,6 +67,7 @@ use tower::{Service, ServiceExt};
 pub async fn serve<S>(
     listener: TcpListener,
     app: S,
+    policy: Policy,
     signal: impl Future<Output = ()>,
     tls: Option<TlsAcceptor>,
 ) -> std::io::Result<()>
@@ -67,6 +85,14 @@ where
             accepted = accept(&listener) => accepted,
             () = &mut signal => break,
         };
+        let (ticket, health_only) = match policy.admission.admit(peer) {
+            Admit::Serve(t) => (t, false),
+            Admit::HealthOnly(t) => (t, true),
+            Admit::Refuse => {
+                drop(tcp);
+                continue;
+            }
+        };
         tracing::trace!(%peer, "connection accepted");
         // Small frames go out at once (no Nagle delay behind an
         // unacknowledged one): a real-time server writes many small,
@@ -74,14 +100,41 @@ where
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
-        let service = PerConnection::new(app.clone(), peer);
+        let activity = Arc::new(Activity::new());
+        let service = PerConnection::new(app.clone(), peer, activity.clone(), health_only);
         let (http, tls) = (http.clone(), tls.clone());
+        let timeouts = Timeouts {
+            header: policy.header_timeout,
+            idle: policy.idle_timeout,
+        };
         let mut stopping = stop.subscribe();
         tokio::spawn(async move {
             let result = match tls {
-                None => run(&http, tcp, service, &mut stopping).await,
+                None => {
+                    run(
+                        &http,
+                        tcp,
+                        service,
+                        &mut stopping,
+                        &activity,
+                        timeouts,
+                        peer,
+                    )
+                    .await
+                }
                 Some(tls) => match tokio::time::timeout(HANDSHAKE_LIMIT, tls.accept(tcp)).await {
-                    Ok(Ok(stream)) => run(&http, stream, service, &mut stopping).await,
+                    Ok(Ok(stream)) => {
+                        run(
+                            &http,
+                            stream,
+                            service,
+                            &mut stopping,
+                            &activity,
+                            timeouts,
+                            peer,
+                        )
+                        .await
+                    }
                     Ok(Err(e)) => {
                         tracing::debug!(%peer, error = %e, "TLS handshake failed");
                         return;
@@ -95,6 +148,7 @@ where
             if let Err(e) = result {
                 tracing::trace!(%peer, error = %e, "connection ended with an error");
             }
+            drop(ticket);
             drop(stopping);
         });
     }
@@ -111,13 +165,25 @@ where
 /// Longest a client may take over its TLS handshake.
 pub const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
 
-/// Serves one connection over `io` until it ends, or until a stop message
-/// asks it to finish its request in flight and close.
+/// A connection's header and idle timeouts.
+#[derive(Clone, Copy)]
+struct Timeouts {
+    header: Duration,
+    idle: Duration,
+}
+
+/// Serves one connection over `io` until it ends, until a stop message
+/// asks it to finish its request in flight and close, or until it has sent
+/// no complete request head within the header timeout or been idle (no
+/// request in flight) for the idle timeout.
 async fn run<I, S>(
     http: &http1::Builder,
     io: I,
     service: PerConnection<S>,
     stopping: &mut watch::Receiver<()>,
+    activity: &Activity,
+    timeouts: Timeouts,
+    peer: SocketAddr,
 ) -> hyper::Result<()>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -128,11 +194,31 @@ where
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     let mut conn = pin!(conn);
-    tokio::select! {
-        result = conn.as_mut() => result,
-        _ = stopping.changed() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
+    loop {
+        // While a request is in flight there is no deadline; look again
+        // after an idle period (the request may end first).
+        let deadline = activity
+            .deadline(timeouts.header, timeouts.idle)
+            .unwrap_or_else(|| tokio::time::Instant::now() + timeouts.idle);
+        tokio::select! {
+            result = conn.as_mut() => return result,
+            _ = stopping.changed() => {
+                conn.as_mut().graceful_shutdown();
+                return conn.await;
+            }
+            () = activity.changed() => {}
+            () = tokio::time::sleep_until(deadline) => {
+                if activity
+                    .deadline(timeouts.header, timeouts.idle)
+                    .is_some_and(|d| d <= tokio::time::Instant::now())
+                {
+                    tracing::debug!(%peer, "closing an idle connection");
+                    conn.as_mut().graceful_shutdown();
+                    return tokio::time::timeout(CLOSE_GRACE, conn.as_mut())
+                        .await
+                        .unwrap_or(Ok(()));
+                }
+            }
         }
     }
 }
@@ -171,36 +257,73 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 /// this one keeps its own copy of the stack, made once for the connection,
 /// and calls it in place when it is ready (Herald's always is); only a stack
 /// that is not ready at once is cloned and waited for.
+///
+/// Each request is marked in flight on the connection's [`Activity`] until
+/// its answer is ready, so an open long-poll keeps its connection from
+/// counting as idle. A connection admitted above the limit answers only the
+/// health checks.
 struct PerConnection<S> {
     app: RefCell<S>,
     peer: SocketAddr,
+    activity: Arc<Activity>,
+    health_only: bool,
 }
 
 impl<S> PerConnection<S> {
-    fn new(app: S, peer: SocketAddr) -> Self {
+    fn new(app: S, peer: SocketAddr, activity: Arc<Activity>, health_only: bool) -> Self {
         Self {
             app: RefCell::new(app),
             peer,
+            activity,
+            health_only,
         }
     }
 }
 
+/// The paths a connection above `limits.max_connections` may still ask for.
+fn is_health_check(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz")
+}
+
+/// The answer to anything else on such a connection.
+fn too_many_connections() -> Response {
+    let body = r#"{"error":{"code":"too_many_connections","message":"the server has too many open connections; try again later"}}"#;
+    Response::builder()
+        .status(http::StatusCode::SERVICE_UNAVAILABLE)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::CONNECTION, "close")
+        .header(http::header::RETRY_AFTER, "1")
+        .body(Body::from(body))
+        .expect("a static response")
+}
+
+/// A request's answer is ready: it is no longer in flight.
+fn done<T>(answer: T, busy: crate::keepalive::Busy) -> T {
+    drop(busy);
+    answer
+}
+
 impl<S> hyper::service::Service<hyper::Request<Incoming>> for PerConnection<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<S::Future, Oneshot<S, Request>>;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
 
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        if self.health_only && !is_health_check(req.uri().path()) {
+            return futures::future::ready(Ok(too_many_connections())).boxed();
+        }
+        let busy = self.activity.begin();
         let mut req = req.map(Body::new);
         req.extensions_mut().insert(ConnectInfo(self.peer));
         let mut app = self.app.borrow_mut();
         match app.poll_ready(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(Ok(())) => Either::Left(app.call(req)),
+            Poll::Ready(Ok(())) => app.call(req).map(move |r| done(r, busy)).boxed(),
             Poll::Ready(Err(never)) => match never {},
-            Poll::Pending => Either::Right(app.clone().oneshot(req)),
+            Poll::Pending => app.clone().oneshot(req).map(move |r| done(r, busy)).boxed(),
         }
     }
 }
@@ -208,8 +331,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    use std::sync::Arc;
 
     use axum::http::{header, StatusCode};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -231,9 +352,19 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let policy = Policy {
+            admission: Admission::new(
+                1_000,
+                Arc::new(|| 0),
+                Arc::new(crate::clock::ManualClock::new(0)),
+            ),
+            header_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+        };
         let server = tokio::spawn(serve(
             listener,
             app,
+            policy,
             async {
                 let _ = stop_rx.await;
             },

@@ -368,5 +368,39 @@ async fn every_documented_route_is_served() {
         }
     }
     assert!(probed >= 23, "probed {probed} operations");
+}
+
+#[tokio::test]
+async fn the_path_segments_dot_and_dot_dot_are_no_notification_ids() {
+    let s = TestServer::start().await;
+    for id in [".", ".."] {
+        let (status, res) = s
+            .post("/api/v1/users/u1/notifications", json!({"id": id}))
+            .await;
+        assert_eq!(
+            (status, res["error"]["code"].clone()),
+            (400, json!("invalid_notification")),
+            "{id:?}"
+        );
+        let (status, res) = s
+            .post(
+                "/api/v1/notifications",
+                json!({"userIds": ["u1"], "notification": {"id": id}}),
+            )
+            .await;
+        assert_eq!(
+            (status, res["error"]["code"].clone()),
+            (400, json!("invalid_notification")),
+            "{id:?}"
+        );
+    }
+    // Refused means unchanged: nothing was stored for the user.
+    let (_, listed) = s.get("/api/v1/users/u1/notifications").await;
+    assert_eq!(listed["notifications"], json!([]), "{listed}");
+    // Dots elsewhere in an id stay allowed.
+    let (status, _) = s
+        .post("/api/v1/users/u1/notifications", json!({"id": "..."}))
+        .await;
+    assert_eq!(status, 202);
     s.stop().await;
 }

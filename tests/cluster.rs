@@ -562,3 +562,41 @@ async fn an_offline_change_claimed_by_a_node_that_died_is_announced_by_another()
     assert_eq!(name, "marker", "announced once");
     a.stop().await;
 }
+
+#[tokio::test]
+async fn the_socket_cap_and_session_owners_hold_across_nodes() {
+    let redis = Redis::start().await;
+    let db = fresh_database().await;
+    let c = clock();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let cap = |f: &mut herald::config::FileConfig| f.limits.sockets_per_user = Some(2);
+    let a = node("node-a", &redis, &db, c.clone(), dirs[0].path(), cap).await;
+    let b = node("node-b", &redis, &db, c, dirs[1].path(), cap).await;
+    let (_on_a, _) = a
+        .connect_ok(&a.token("u1", "s1", "radiologist", 600_000))
+        .await;
+    let (_on_b, _) = b
+        .connect_ok(&b.token("u1", "s1", "radiologist", 600_000))
+        .await;
+    registered(&a, "u1", 2).await;
+    assert_eq!(
+        a.connect(&a.token("u1", "s2", "radiologist", 600_000))
+            .await
+            .err()
+            .unwrap(),
+        "Authentication failed",
+        "the cap counts the other node's socket"
+    );
+    // s1 was first used by u1 on node a: u2 cannot take it on node b.
+    assert_eq!(
+        b.connect(&b.token("u2", "s1", "radiologist", 600_000))
+            .await
+            .err()
+            .unwrap(),
+        "Authentication failed"
+    );
+    b.connect_ok(&b.token("u2", "s3", "radiologist", 600_000))
+        .await;
+    a.stop().await;
+    b.stop().await;
+}

@@ -231,3 +231,37 @@ async fn backend_warning_and_activity_routes() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_session_belongs_to_its_first_user_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_in(dir.path(), |_| {}).await;
+    let (mut victim, _) = s
+        .connect_ok(&s.token("victim", "shared", "radiologist", HOUR))
+        .await;
+    let intruder = s.token("mallory", "shared", "radiologist", HOUR);
+    assert_eq!(
+        s.connect(&intruder).await.err().unwrap(),
+        "Authentication failed"
+    );
+    let (_, listed) = s.get("/api/v1/users/mallory").await;
+    assert_eq!(listed["connections"], 0, "the refused socket is nowhere");
+    let (_, sessions) = s.get("/api/v1/users/victim/sessions").await;
+    assert_eq!(sessions["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(victim.call("activity", None).await["ok"], true);
+    // The owner's own second tab is welcome.
+    s.connect_ok(&s.token("victim", "shared", "radiologist", HOUR))
+        .await;
+    s.stop().await;
+
+    // Restarted on the same store: the owner is remembered, not re-claimed
+    // by whoever connects first.
+    let s = TestServer::start_in(dir.path(), |_| {}).await;
+    assert_eq!(
+        s.connect(&intruder).await.err().unwrap(),
+        "Authentication failed"
+    );
+    s.connect_ok(&s.token("victim", "shared", "radiologist", HOUR))
+        .await;
+    s.stop().await;
+}

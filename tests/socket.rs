@@ -409,3 +409,95 @@ async fn events_sent_with_the_connect_packet_never_overtake_connected() {
     }
     s.stop().await;
 }
+
+/// A server with a 16-packet socket buffer and a backlog bound of
+/// `max_queued` bytes, and user u1 connected through a small receive
+/// buffer (a client that stops reading fills the server's buffer soon).
+async fn slow_reader(max_queued: usize) -> (TestServer, String, EioClient) {
+    let s = TestServer::start_with(|f| {
+        f.socket.max_buffer_size = Some(16);
+        f.socket.max_queued_bytes = Some(max_queued);
+    })
+    .await;
+    let token = s.token("u1", "s1", "radiologist", HOUR);
+    let mut slow = EioClient::connect_small_buffer(&s.ws, &token)
+        .await
+        .unwrap();
+    assert_eq!(slow.expect_event("connected").await["userId"], "u1");
+    (s, token, slow)
+}
+
+#[tokio::test]
+async fn live_notifications_that_meet_a_full_buffer_keep_their_order() {
+    // A backlog bound above what this test queues (its own test is below).
+    let (s, _token, mut slow) = slow_reader(64 * 1024 * 1024).await;
+    // The client reads nothing while 8 MiB are sent: past what the kernel
+    // buffers, so the socket's buffer fills and later ones must queue.
+    const N: usize = 128;
+    let pad = "p".repeat(64 * 1024);
+    for i in 0..N {
+        let (status, res) = s
+            .post(
+                "/api/v1/users/u1/notifications",
+                json!({"id": format!("n{i:03}"), "pad": pad}),
+            )
+            .await;
+        assert_eq!(
+            (status, res["deliveredTo"].clone()),
+            (202, json!(1)),
+            "n{i}"
+        );
+    }
+    let mut order = Vec::with_capacity(N);
+    while order.len() < N {
+        let n = slow.expect_event("critical_notification").await;
+        order.push(n["id"].as_str().unwrap().to_string());
+    }
+    let sent: Vec<String> = (0..N).map(|i| format!("n{i:03}")).collect();
+    assert_eq!(order, sent, "delivered in the order they were sent");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_socket_that_stops_reading_is_dropped_past_max_queued_bytes() {
+    let (s, token, slow) = slow_reader(1024 * 1024).await;
+    let (mut other, _) = s
+        .connect_ok(&s.token("u2", "s2", "radiologist", HOUR))
+        .await;
+    // The slow client reads nothing; notifications of 64 KiB pile up.
+    let pad = "p".repeat(64 * 1024);
+    let mut sent = 0;
+    let mut dropped = false;
+    while sent < 400 && !dropped {
+        let (status, res) = s
+            .post(
+                "/api/v1/users/u1/notifications",
+                json!({"id": format!("n{sent:03}"), "pad": pad}),
+            )
+            .await;
+        assert_eq!(status, 202);
+        sent += 1;
+        dropped = res["deliveredTo"] == 0;
+    }
+    assert!(dropped, "the slow socket was never dropped ({sent} sent)");
+    let (_, u1) = s.get("/api/v1/users/u1").await;
+    assert_eq!(u1["connections"], 0, "dropped from every answer at once");
+    // Another user's delivery goes on.
+    let (_, res) = s
+        .post("/api/v1/users/u2/notifications", json!({"id": "other"}))
+        .await;
+    assert_eq!(res["deliveredTo"], 1);
+    assert_eq!(
+        other.expect_event("critical_notification").await["id"],
+        "other"
+    );
+    // Nothing was lost: the next connection catches every one up.
+    drop(slow);
+    let (mut fresh, _) = s.connect_ok(&token).await;
+    for i in 0..sent {
+        let n = fresh.expect_event("critical_notification").await;
+        assert_eq!(n["id"], format!("n{i:03}"));
+        assert_eq!(n["redelivered"], true);
+    }
+    s.stop().await;
+}

@@ -1,5 +1,6 @@
 # Covers Herald with the official python-socketio client: auth refusal messages, connected, notifications, acks, both transports.
 import re
+import socket
 import time
 
 import pytest
@@ -35,8 +36,8 @@ def test_token_without_session_is_refused_with_exact_message(herald, client):
     assert c.wait_for("connect_error", 3)["message"] == "Authentication failed"
 
 
-# websocket-client sends `Origin: http://<server host:port>` by default; "no-origin" suppresses it, so the
-# rest of the websocket path is covered even while same-origin upgrades are refused.
+# websocket-client sends `Origin: http://<server host:port>` by default (same-origin, allowed for an IP
+# address); "no-origin" suppresses it with the option on socketio.Client(...), not on connect().
 @pytest.mark.parametrize("transports,client_kw", [
     (["polling"], {}),
     (["websocket"], {}),
@@ -117,3 +118,29 @@ def test_server_disconnect_is_seen(herald, client):
     r = herald.api("DELETE", f"/api/v1/users/{user}/connections")
     assert r.json() == {"disconnected": 1}
     c.wait_for("disconnect")
+
+
+def _local_names():
+    """localhost, and this machine's own name when it resolves here."""
+    names = ["localhost"]
+    own = socket.gethostname().lower()
+    try:
+        if socket.gethostbyname(own).startswith("127.") or own == "localhost":
+            names.append(own)
+    except OSError:
+        pass
+    return names
+
+
+# The sync Client's websocket library sends `Origin: http://<host>:<port>`, the server's own address:
+# a same-origin request, allowed by name (localhost, this machine's name) with the default settings.
+@pytest.mark.parametrize("name", _local_names())
+def test_websocket_by_host_name_with_default_settings(herald, client, name):
+    user = rid("py")
+    c = client()
+    c.connect(f"http://{name}:{herald.port}", token=herald.token(user, rid("s")), transports=["websocket"])
+    assert c.wait_for("connected")["userId"] == user
+    assert c.sio.transport() == "websocket"
+    r = herald.api("POST", f"/api/v1/users/{user}/notifications", {"id": rid("n"), "title": "by name"})
+    assert r.json()["deliveredTo"] == 1, r.text
+    assert c.wait_for("critical_notification")["title"] == "by name"

@@ -1,6 +1,7 @@
 // CORS: the Origin allow-list on polling requests and websocket upgrades (default and configured lists).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import WebSocket from 'ws';
 import { startServer, eventually } from '../helpers.mjs';
 
@@ -21,6 +22,18 @@ function tryUpgrade(port, headers = {}, origin) {
     ws.once('open', () => done('open'));
     ws.once('unexpected-response', (_req, res) => done(res.statusCode));
     ws.once('error', (e) => done(`error: ${e.message}`));
+  });
+}
+
+/** Status of a GET sent with exactly these headers (fetch may not set Host). */
+function rawStatus(port, path, headers) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, headers }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('error', reject);
+    req.end();
   });
 }
 
@@ -77,10 +90,18 @@ describe('CORS with the default allow-list', () => {
     assert.equal(await tryUpgrade(srv.port, {}, own), 'open');
   });
 
-  it('a same-origin hostname is not exempt (DNS rebinding): Origin http://localhost:<port> on Host localhost:<port> -> 403', async () => {
+  it('same-origin by localhost (a name browsers never resolve through DNS) is allowed on both transports', async () => {
     const own = `http://localhost:${srv.port}`;
     const r = await handshake(own, own);
-    assert.equal(r.status, 403, r.text);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(await tryUpgrade(srv.port, { host: `localhost:${srv.port}` }, own), 'open');
+  });
+
+  it('DNS rebinding is refused: Origin and Host both an unlisted name -> 403 on both transports', async () => {
+    const host = `rebound.example:${srv.port}`;
+    const own = `http://${host}`;
+    assert.equal(await rawStatus(srv.port, HS, { host, origin: own }), 403);
+    assert.equal(await tryUpgrade(srv.port, { host }, own), 403);
   });
 
   it('polling requests after the handshake are checked too', async () => {
@@ -152,5 +173,33 @@ describe('CORS with HERALD_CORS_ORIGINS configured', () => {
     assert.equal((await handshake(srv.url, 'http://localhost:5173')).status, 403);
     assert.equal(await tryUpgrade(srv.port, {}, 'http://localhost:5173'), 403);
     assert.equal(await tryUpgrade(srv.port, {}, 'https://pacs.example.org'), 'open');
+  });
+});
+
+describe('refused origins are logged', () => {
+  let srv;
+  before(async () => {
+    srv = await startServer();
+  });
+  after(async () => {
+    await srv?.stop();
+  });
+
+  it('one line with the origin and path, never the token; a flood is not a line each', async () => {
+    const id = srv.identity();
+    const r = await fetch(`${srv.url}${HS}&token=${id.token}`, { headers: { origin: 'http://evil.example' } });
+    assert.equal(r.status, 403);
+    await eventually(async () => srv.log.includes('refused a Socket.IO request'), 3000);
+    const line = srv.log.split('\n').find((l) => l.includes('refused a Socket.IO request'));
+    assert.ok(line.includes('http://evil.example'), line);
+    assert.ok(line.includes('/socket.io/'), line);
+    assert.ok(!srv.log.includes(id.token), 'the token is never logged');
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await fetch(srv.url + HS, { headers: { origin: 'http://flood.example' } })).status, 403);
+    }
+    // The answer to a request after the flood proves the server handled the flood.
+    assert.equal((await fetch(srv.url + HS)).status, 200);
+    const lines = srv.log.split('\n').filter((l) => l.includes('refused a Socket.IO request'));
+    assert.equal(lines.length, 1, lines.join('\n'));
   });
 });

@@ -11,9 +11,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 use socketioxide::socket::Sid;
-use socketioxide::SocketIo;
+use socketioxide::{SendError, SocketError, SocketIo};
 
 use super::{Broker, Listing, Message, Reach, Target};
+use crate::backlog::{Offered, TrySend};
 use crate::clock::SharedClock;
 use crate::conn::{ConnectionInfo, Handle};
 use crate::hub::{role_room, user_room, ALL_ROOM};
@@ -33,6 +34,8 @@ pub struct LocalBroker {
     io: OnceLock<SocketIo>,
     /// How long a send may wait for a socket's full buffer to drain.
     patience: Duration,
+    /// Bytes one socket's backlog may hold (`socket.max_queued_bytes`).
+    max_queued: usize,
 }
 
 impl LocalBroker {
@@ -43,6 +46,7 @@ impl LocalBroker {
         store: Arc<dyn Store>,
         clock: SharedClock,
         patience: Duration,
+        max_queued: usize,
     ) -> Self {
         Self {
             node,
@@ -52,6 +56,7 @@ impl LocalBroker {
             clock,
             io: OnceLock::new(),
             patience,
+            max_queued,
         }
     }
 
@@ -224,28 +229,39 @@ impl LocalBroker {
         delivered
     }
 
-    /// Hands `n` to one socket unless it already has it.
+    /// Hands `n` to one socket unless it already has it. A full buffer
+    /// puts it in the socket's backlog, behind anything already waiting
+    /// there, and one task per socket sends the backlog in order.
     async fn notify_socket(&self, h: &Handle, n: &Arc<Notification>) -> bool {
         if !h.conn.claim(&n.id) {
             return false;
         }
-        match outbox::emit(&h.socket, "critical_notification", &**n, Duration::ZERO).await {
-            Ok(()) => true,
-            Err(Undelivered::Closed) => {
+        let offered = h.conn.backlog.offer(
+            n.clone(),
+            self.max_queued,
+            |n| n.to_json().len(),
+            |n| match h.socket.emit("critical_notification", &(&**n,)) {
+                Ok(()) => TrySend::Sent,
+                Err(SendError::Socket(SocketError::InternalChannelFull)) => TrySend::Full,
+                Err(_) => TrySend::Closed,
+            },
+        );
+        match offered {
+            Offered::Sent => true,
+            Offered::Closed => {
                 h.conn.unclaim(&n.id);
                 false
             }
-            Err(Undelivered::Stalled) => {
-                // The socket is slow, not gone: keep trying in the background.
-                let (h, n, patience) = (h.clone(), n.clone(), self.patience);
-                tokio::spawn(async move {
-                    if outbox::emit(&h.socket, "critical_notification", &*n, patience)
-                        .await
-                        .is_err()
-                    {
-                        h.conn.unclaim(&n.id);
-                    }
-                });
+            Offered::Overflow { waiting } => {
+                h.conn.unclaim(&n.id);
+                self.drop_slow(h, waiting).await;
+                false
+            }
+            Offered::Queued { start } => {
+                metrics::counter!("herald_deliveries_queued_total").increment(1);
+                if start {
+                    tokio::spawn(send_backlog(h.clone(), self.patience));
+                }
                 true
             }
         }
@@ -281,6 +297,53 @@ impl LocalBroker {
         prometheus::event_delivered(delivered);
         prometheus::server_event(event, delivered);
         delivered
+    }
+}
+
+impl LocalBroker {
+    /// Drops a socket whose client reads too slowly: out of the table and
+    /// the registry at once (no more deliveries are counted for it or
+    /// queued), its backlog given back to the store's catch-up, and a
+    /// disconnect that goes out as soon as its buffer has room (or the
+    /// heartbeat ends the transport).
+    async fn drop_slow(&self, h: &Handle, waiting: usize) {
+        let abandoned = h.conn.backlog.abandon();
+        for n in &abandoned {
+            h.conn.unclaim(&n.id);
+        }
+        metrics::counter!("herald_slow_consumers_dropped_total").increment(1);
+        tracing::warn!(
+            sid = %h.conn.sid,
+            user = %h.conn.user_id,
+            queued_bytes = waiting,
+            max_queued_bytes = self.max_queued,
+            notifications = abandoned.len() + 1,
+            "dropping a socket that reads too slowly: its queued notifications would pass \
+             socket.max_queued_bytes; they stay unacknowledged and come in its next catch-up"
+        );
+        self.detach(h.conn.sid).await;
+        tokio::spawn(outbox::disconnect(h.socket.clone(), self.patience));
+    }
+}
+
+/// Sends a socket's backlog, oldest first, each waiting (up to `patience`)
+/// for room in the buffer. A socket that stays stalled, or goes, gives
+/// every waiting notification back: unacknowledged, it reaches the user
+/// in the catch-up of their next connection.
+async fn send_backlog(h: Handle, patience: Duration) {
+    while let Some(n) = h.conn.backlog.next() {
+        if outbox::emit(&h.socket, "critical_notification", &*n, patience)
+            .await
+            .is_err()
+        {
+            let abandoned = h.conn.backlog.abandon();
+            tracing::warn!(sid = %h.conn.sid, user = %h.conn.user_id, notifications = abandoned.len(), "a socket's send buffer stayed full; its waiting notifications are left for its next catch-up");
+            for n in abandoned {
+                h.conn.unclaim(&n.id);
+            }
+            return;
+        }
+        h.conn.backlog.sent();
     }
 }
 

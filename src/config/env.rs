@@ -68,6 +68,24 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_MAX_BUFFER_SIZE") {
         file.socket.max_buffer_size = Some(number("HERALD_MAX_BUFFER_SIZE", &v)?);
     }
+    if let Some(v) = var("HERALD_HTTP_HEADER_TIMEOUT") {
+        file.http.header_timeout = Some(v);
+    }
+    if let Some(v) = var("HERALD_HTTP_IDLE_TIMEOUT") {
+        file.http.idle_timeout = Some(v);
+    }
+    if let Some(v) = var("HERALD_SERVER_NAMES") {
+        file.http.server_names = Some(list(&v));
+    }
+    if let Some(v) = var("HERALD_MAX_CONNECTIONS") {
+        file.limits.max_connections = Some(number("HERALD_MAX_CONNECTIONS", &v)?);
+    }
+    if let Some(v) = var("HERALD_SOCKETS_PER_USER") {
+        file.limits.sockets_per_user = Some(number("HERALD_SOCKETS_PER_USER", &v)?);
+    }
+    if let Some(v) = var("HERALD_MAX_QUEUED_BYTES") {
+        file.socket.max_queued_bytes = Some(number("HERALD_MAX_QUEUED_BYTES", &v)?);
+    }
     if let Some(v) = var("HERALD_RATE_LIMIT_PER_SECOND") {
         file.rate_limit.per_second = Some(number("HERALD_RATE_LIMIT_PER_SECOND", &v)?);
     }
@@ -195,6 +213,46 @@ mod tests {
         assert_eq!(c.cluster.node_timeout, Duration::from_secs(15));
         assert_eq!(c.presence.grace, Duration::from_secs(5));
         assert_eq!(c.presence.audience, crate::config::PresenceAudience::Role);
+        assert_eq!(c.http.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.http.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.limits.max_connections, 10_000);
+        assert_eq!(c.limits.sockets_per_user, 100);
+        assert_eq!(c.socket.max_queued_bytes, 4 * 1024 * 1024);
+        let c = load("[socket]\nmax_queued_bytes = 100000\n", &[]).unwrap();
+        assert_eq!(c.socket.max_queued_bytes, 100_000);
+        let c = load("", &[("HERALD_MAX_QUEUED_BYTES", "70000")]).unwrap();
+        assert_eq!(c.socket.max_queued_bytes, 70_000);
+        let e = load("", &[("HERALD_MAX_QUEUED_BYTES", "10")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("socket.max_queued_bytes"), "{e}");
+    }
+
+    #[test]
+    fn http_timeouts_and_limits_come_from_file_and_environment() {
+        let c = load(
+            "[http]\nheader_timeout = \"2s\"\nidle_timeout = \"5s\"\n[limits]\nmax_connections = 500\n",
+            &[("HERALD_SOCKETS_PER_USER", "3"), ("HERALD_HTTP_IDLE_TIMEOUT", "7s")],
+        )
+        .unwrap();
+        assert_eq!(c.http.header_timeout, Duration::from_secs(2));
+        assert_eq!(c.http.idle_timeout, Duration::from_secs(7));
+        assert_eq!(c.limits.max_connections, 500);
+        assert_eq!(c.limits.sockets_per_user, 3);
+        let c = load("", &[("HERALD_SERVER_NAMES", "Herald.Internal, pacs-01")]).unwrap();
+        assert_eq!(c.http.server_names, ["herald.internal", "pacs-01"]);
+        let e = load("", &[("HERALD_SERVER_NAMES", "http://herald:8001")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http.server_names"), "{e}");
+        for (env, named) in [
+            ("HERALD_SOCKETS_PER_USER", "limits.sockets_per_user"),
+            ("HERALD_MAX_CONNECTIONS", "limits.max_connections"),
+            ("HERALD_HTTP_HEADER_TIMEOUT", "http.header_timeout"),
+        ] {
+            let e = load("", &[(env, "0")]).unwrap_err().to_string();
+            assert!(e.contains(named), "{e}");
+        }
     }
 
     #[test]

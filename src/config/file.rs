@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 use super::secrets::development_secret;
 use super::{
-    parse_duration, ClusterConfig, Config, ConfigError, JwtAlgorithm, JwtConfig, LogFormat,
-    PresenceAudience, PresenceConfig, RateLimitConfig, RetentionConfig, Secret, SessionConfig,
-    SessionTimeouts, SocketConfig, DEFAULT_CORS_ORIGINS,
+    parse_duration, ClusterConfig, Config, ConfigError, HttpConfig, JwtAlgorithm, JwtConfig,
+    LimitsConfig, LogFormat, PresenceAudience, PresenceConfig, RateLimitConfig, RetentionConfig,
+    Secret, SessionConfig, SessionTimeouts, SocketConfig, DEFAULT_CORS_ORIGINS,
 };
 
 #[derive(Debug, Default, Deserialize)]
@@ -34,6 +34,10 @@ pub struct FileConfig {
     pub jwt: JwtFile,
     #[serde(default)]
     pub socket: SocketFile,
+    #[serde(default)]
+    pub http: HttpFile,
+    #[serde(default)]
+    pub limits: LimitsFile,
     #[serde(default)]
     pub rate_limit: RateLimitFile,
     #[serde(default)]
@@ -89,6 +93,22 @@ pub struct SocketFile {
     pub ping_timeout: Option<String>,
     pub max_payload: Option<u64>,
     pub max_buffer_size: Option<usize>,
+    pub max_queued_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFile {
+    pub header_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub server_names: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    pub max_connections: Option<usize>,
+    pub sockets_per_user: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,6 +169,13 @@ pub fn port(setting: &str, n: i64) -> Result<u16, ConfigError> {
             format!("{n} is out of range (1-65535, or 0 for any free port)"),
         )
     })
+}
+
+/// This machine's name as the kernel reports it, lowercase.
+fn own_hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim().to_ascii_lowercase();
+    (!name.is_empty()).then_some(name)
 }
 
 fn non_empty(list: Vec<String>) -> Vec<String> {
@@ -220,6 +247,47 @@ impl FileConfig {
             ));
         }
         Ok(r)
+    }
+
+    fn http_settings(&self) -> Result<HttpConfig, ConfigError> {
+        let http = HttpConfig {
+            header_timeout: duration_or(
+                "http.header_timeout",
+                &self.http.header_timeout,
+                Duration::from_secs(10),
+            )?,
+            idle_timeout: duration_or(
+                "http.idle_timeout",
+                &self.http.idle_timeout,
+                Duration::from_secs(60),
+            )?,
+            server_names: match &self.http.server_names {
+                Some(names) => non_empty(names.clone())
+                    .into_iter()
+                    .map(|n| n.to_ascii_lowercase())
+                    .collect(),
+                None => own_hostname().into_iter().collect(),
+            },
+        };
+        if let Some(bad) = http
+            .server_names
+            .iter()
+            .find(|n| n.contains(|c: char| c == ':' || c == '/' || c.is_whitespace()))
+        {
+            return Err(ConfigError::invalid(
+                "http.server_names",
+                format!("{bad:?} is not a host name (no scheme, port or path)"),
+            ));
+        }
+        for (setting, d) in [
+            ("http.header_timeout", http.header_timeout),
+            ("http.idle_timeout", http.idle_timeout),
+        ] {
+            if d < Duration::from_millis(100) {
+                return Err(ConfigError::invalid(setting, "must be at least 100ms"));
+            }
+        }
+        Ok(http)
     }
 
     /// The store's URL and the cluster settings, checked together: a
@@ -299,6 +367,7 @@ impl FileConfig {
     /// Fills defaults, validates, and creates development secrets if needed.
     pub fn resolve(self) -> Result<Config, ConfigError> {
         let (database_url, cluster) = self.cluster_settings()?;
+        let http = self.http_settings()?;
         let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
 
         let algorithm = match self.jwt.algorithm.as_deref() {
@@ -370,7 +439,14 @@ impl FileConfig {
             )?,
             max_payload: self.socket.max_payload.unwrap_or(1_000_000),
             max_buffer_size: self.socket.max_buffer_size.unwrap_or(1024),
+            max_queued_bytes: self.socket.max_queued_bytes.unwrap_or(4 * 1024 * 1024),
         };
+        if socket.max_queued_bytes < 64 * 1024 {
+            return Err(ConfigError::invalid(
+                "socket.max_queued_bytes",
+                "must be at least 65536 bytes",
+            ));
+        }
         if socket.max_payload < 1024 {
             return Err(ConfigError::invalid(
                 "socket.max_payload",
@@ -381,6 +457,23 @@ impl FileConfig {
             return Err(ConfigError::invalid(
                 "socket.max_buffer_size",
                 "must be at least 16",
+            ));
+        }
+
+        let limits = LimitsConfig {
+            max_connections: self.limits.max_connections.unwrap_or(10_000),
+            sockets_per_user: self.limits.sockets_per_user.unwrap_or(100),
+        };
+        if limits.max_connections < 16 {
+            return Err(ConfigError::invalid(
+                "limits.max_connections",
+                "must be at least 16",
+            ));
+        }
+        if limits.sockets_per_user == 0 {
+            return Err(ConfigError::invalid(
+                "limits.sockets_per_user",
+                "must be at least 1",
             ));
         }
 
@@ -478,6 +571,8 @@ impl FileConfig {
             development_api_key,
             cors_origins,
             socket,
+            http,
+            limits,
             rate_limit,
             api_rate_limit,
             session: SessionConfig { default, roles },

@@ -79,6 +79,9 @@ pub struct SocketConfig {
     pub max_payload: u64,
     /// Packets queued per socket before a send is refused.
     pub max_buffer_size: usize,
+    /// Bytes of live notifications one socket may have waiting for its
+    /// full send buffer; past it the socket is dropped as too slow.
+    pub max_queued_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -143,6 +146,29 @@ pub struct ClusterConfig {
     pub request_timeout: Duration,
 }
 
+/// How the HTTP server treats its connections.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// A connection's first request must have its headers in within this.
+    pub header_timeout: Duration,
+    /// A keep-alive connection with no request in flight (an open long-poll
+    /// is one) is closed after this.
+    pub idle_timeout: Duration,
+    /// The names this server is reached by, lowercase: a request whose
+    /// `Origin` is its own `Host` under one of these is same-origin.
+    pub server_names: Vec<String>,
+}
+
+/// Caps that keep one client, or a flood, from taking the server.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitsConfig {
+    /// Open connections (HTTP connections plus connected sockets) past
+    /// which new ones are refused; health checks keep a reserve above it.
+    pub max_connections: usize,
+    /// Sockets one user may have at once, cluster-wide.
+    pub sockets_per_user: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -161,6 +187,8 @@ pub struct Config {
     pub development_api_key: bool,
     pub cors_origins: Vec<String>,
     pub socket: SocketConfig,
+    pub http: HttpConfig,
+    pub limits: LimitsConfig,
     pub rate_limit: RateLimitConfig,
     /// Budget per API key.
     pub api_rate_limit: RateLimitConfig,

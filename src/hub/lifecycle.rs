@@ -26,9 +26,14 @@ pub enum RefreshError {
 }
 
 impl Hub {
-    /// Verifies a handshake token and checks its session is still alive.
+    /// Verifies a handshake token and checks its session is still alive
+    /// and belongs to the token's user.
     pub async fn authenticate(&self, token: Option<&str>) -> Result<Identity, AuthError> {
         let identity = self.verifier.verify(token.unwrap_or_default())?;
+        self.owners
+            .check(&*self.store, &identity, self.now())
+            .await?;
+        self.check_socket_budget(&identity.user_id).await?;
         // Connecting is activity; touching here (before the client is told
         // it is connected) also means events it sends at once find the session.
         let key = SessionKey::new(&identity.session_id, &identity.user_id, &identity.role);
@@ -36,6 +41,19 @@ impl Hub {
             return Err(AuthError::Failed("session_expired"));
         }
         Ok(identity)
+    }
+
+    /// Refuses a user's socket past `limits.sockets_per_user`, counted on
+    /// every node (this node's own count while Redis is unreachable).
+    /// Checked at connect: sockets connecting at the same moment may pass
+    /// it together, by at most the number in flight.
+    async fn check_socket_budget(&self, user: &str) -> Result<(), AuthError> {
+        let everywhere = self.registry.user_socket_count(user).await.value;
+        let here = self.local.sockets().user_count(user);
+        if everywhere.max(here) >= self.config.limits.sockets_per_user {
+            return Err(AuthError::Failed("too_many_connections"));
+        }
+        Ok(())
     }
 
     fn key(h: &Handle) -> SessionKey {

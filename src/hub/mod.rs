@@ -32,7 +32,7 @@ use crate::config::Config;
 use crate::deadlines::Deadlines;
 use crate::notification::InvalidNotification;
 use crate::registry::Registry;
-use crate::session::SessionClocks;
+use crate::session::{SessionClocks, SessionOwners};
 use crate::store::{Store, StoreError};
 
 /// Rooms every authenticated socket joins.
@@ -85,6 +85,8 @@ pub struct Hub {
     verifier: Verifier,
     store: Arc<dyn Store>,
     sessions: Arc<dyn SessionClocks>,
+    /// Which user each session belongs to.
+    owners: SessionOwners,
     registry: Arc<dyn Registry>,
     broker: Arc<dyn Broker>,
     local: Arc<LocalBroker>,
@@ -95,7 +97,18 @@ pub struct Hub {
     wake: Notify,
     /// The time the scheduler is sleeping until.
     next_wake: AtomicI64,
+    /// The last readiness probe of the store: when, and whether it passed.
+    /// One probe at a time, and its answer serves every check for a while,
+    /// so a flood of `/readyz` requests cannot turn into a flood of writes.
+    store_probe: tokio::sync::Mutex<Option<(Millis, bool)>>,
 }
+
+/// How long one probe of the store answers `/readyz`.
+const PROBE_FRESH_MS: Millis = 1_000;
+
+/// How long a probe may wait for its write to commit: a writer that cannot
+/// get through (stuck, or behind a lock) is as unready as one that fails.
+const PROBE_DEADLINE: Duration = Duration::from_secs(5);
 
 impl Hub {
     pub fn new(config: Arc<Config>, clock: SharedClock, engines: Engines) -> Arc<Self> {
@@ -105,6 +118,7 @@ impl Hub {
             clock,
             store: engines.store,
             sessions: engines.sessions,
+            owners: SessionOwners::default(),
             registry: engines.registry,
             broker: engines.broker,
             local: engines.local,
@@ -113,6 +127,7 @@ impl Hub {
             tokens: Mutex::new(Deadlines::default()),
             wake: Notify::new(),
             next_wake: AtomicI64::new(Millis::MAX),
+            store_probe: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -170,19 +185,46 @@ impl Hub {
         }
     }
 
-    /// Whether the store answers and, in a cluster, whether Redis does.
+    /// Whether the store reads and commits a write and, in a cluster,
+    /// whether Redis answers.
     pub async fn readiness(&self) -> Readiness {
-        let store = match self.store.ping().await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, "readiness check: the store does not answer");
-                false
-            }
-        };
+        let store = self.store_ready().await;
         Readiness {
             store,
             redis: self.redis.as_ref().map(|r| r.is_up()),
         }
+    }
+
+    /// The store's probe result, probing again when the last one is stale.
+    async fn store_ready(&self) -> bool {
+        let mut last = self.store_probe.lock().await;
+        let now = self.now();
+        if let Some((at, ready)) = *last {
+            if now >= at && now - at < PROBE_FRESH_MS {
+                return ready;
+            }
+        }
+        let ready = match tokio::time::timeout(PROBE_DEADLINE, self.store.ping()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness check: the store cannot commit a write");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "readiness check: the store did not commit a write within {PROBE_DEADLINE:?}"
+                );
+                false
+            }
+        };
+        metrics::gauge!("herald_store_ready").set(if ready { 1.0 } else { 0.0 });
+        *last = Some((self.now(), ready));
+        ready
+    }
+
+    /// The clock every deadline of this hub is read from.
+    pub fn clock(&self) -> SharedClock {
+        self.clock.clone()
     }
 
     pub fn now(&self) -> Millis {
@@ -280,6 +322,7 @@ impl Hub {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purge failed"),
         }
+        self.owners.forget();
         self.sessions.forget_expired_before(unacked).await;
     }
 

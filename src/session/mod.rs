@@ -4,6 +4,7 @@
 //! node, in Redis for a cluster (each deadline claimed once cluster-wide).
 
 mod memory;
+mod owners;
 mod redis;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use async_trait::async_trait;
 
 pub use self::redis::RedisSessions;
 pub use memory::MemorySessions;
+pub use owners::SessionOwners;
 
 use crate::clock::Millis;
 

@@ -95,6 +95,7 @@ conformance!(
     concurrent_writes_are_each_answered,
     the_stored_notification_is_the_one_answered,
     an_expired_session_keeps_its_first_time_until_purged,
+    a_session_belongs_to_its_first_user_until_purged,
     unknown_ids_and_users_read_as_absent,
 );
 
@@ -302,6 +303,30 @@ async fn an_expired_session_keeps_its_first_time_until_purged(s: &dyn Store) {
     assert!(s.expired_sessions(21).await.unwrap().is_empty());
     s.purge(0, 15).await.unwrap();
     assert_eq!(s.expired_sessions(0).await.unwrap(), ["s2"]);
+}
+
+async fn a_session_belongs_to_its_first_user_until_purged(s: &dyn Store) {
+    assert_eq!(s.claim_session("s1", "alice", 10).await.unwrap(), "alice");
+    assert_eq!(s.claim_session("s1", "alice", 11).await.unwrap(), "alice");
+    assert_eq!(
+        s.claim_session("s1", "mallory", 12).await.unwrap(),
+        "alice",
+        "another user's claim does not take the session"
+    );
+    assert_eq!(s.claim_session("s2", "bob", 20).await.unwrap(), "bob");
+    // Claimed concurrently by two users: one wins, both hear the same owner.
+    let (a, b) = futures::join!(
+        s.claim_session("s3", "carol", 30),
+        s.claim_session("s3", "dave", 30)
+    );
+    assert_eq!(a.unwrap(), b.unwrap());
+    // Purged by age of the first claim: s1 (10) goes, s2 (20) stays.
+    s.purge(0, 15).await.unwrap();
+    assert_eq!(
+        s.claim_session("s1", "mallory", 40).await.unwrap(),
+        "mallory"
+    );
+    assert_eq!(s.claim_session("s2", "mallory", 40).await.unwrap(), "bob");
 }
 
 async fn unknown_ids_and_users_read_as_absent(s: &dyn Store) {

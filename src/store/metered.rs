@@ -81,6 +81,15 @@ impl<S: Store> Store for Metered<S> {
         timed("purge", self.inner.purge(acknowledged, unacknowledged)).await
     }
 
+    async fn claim_session(
+        &self,
+        session: &str,
+        user: &str,
+        at: Millis,
+    ) -> Result<String, StoreError> {
+        timed("claim_session", self.inner.claim_session(session, user, at)).await
+    }
+
     async fn expire_session(
         &self,
         session: &str,

@@ -9,6 +9,7 @@ mod metered;
 mod pending;
 mod postgres;
 mod rows;
+mod spilled;
 mod sqlite;
 mod statements;
 mod writer;
@@ -133,6 +134,17 @@ pub trait Store: Send + Sync + 'static {
     async fn expire_session(&self, session: &str, user: &str, at: Millis)
         -> Result<(), StoreError>;
 
+    /// Makes `user` the owner of `session` unless it already has one, and
+    /// answers the owner: the user whose token first used the session.
+    /// Kept as long as expired-session records (the unacknowledged
+    /// retention, counted from the first use).
+    async fn claim_session(
+        &self,
+        session: &str,
+        user: &str,
+        at: Millis,
+    ) -> Result<String, StoreError>;
+
     /// Every session expired at or after `since`.
     async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError>;
 
@@ -141,7 +153,9 @@ pub trait Store: Send + Sync + 'static {
     /// unacknowledged answers it).
     async fn pending_count(&self) -> Result<u64, StoreError>;
 
-    /// Answers when the store can serve requests.
+    /// Answers when the store can serve requests: it reads, and a write
+    /// commits (a store that can only read, such as one on a full disk or
+    /// with a stopped writer, is not ready).
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Flushes and closes the store.

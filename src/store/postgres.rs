@@ -126,6 +126,24 @@ impl PostgresStore {
         Ok(Self { pool, marks })
     }
 
+    /// Runs `insert`, which adds a `(session, user, time)` row unless the
+    /// session has one already: the first expiry and the first owner stand.
+    async fn first_session_row(
+        &self,
+        insert: &'static str,
+        session: &str,
+        user: &str,
+        at: Millis,
+    ) -> Result<(), StoreError> {
+        sqlx::query(insert)
+            .bind(session)
+            .bind(user)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// One attempt at [`Store::insert`], in one transaction.
     async fn insert_once(&self, n: &Notification, users: &[String]) -> Result<Inserted, Failed> {
         let mut tx = self.pool.begin().await?;
@@ -353,6 +371,10 @@ impl Store for PostgresStore {
                 .bind(unacknowledged_before)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query("DELETE FROM session_owners WHERE claimed_at < $1")
+                .bind(unacknowledged_before)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(gone)
         })
@@ -366,16 +388,46 @@ impl Store for PostgresStore {
         at: Millis,
     ) -> Result<(), StoreError> {
         within(ANSWER_DEADLINE, async {
-            sqlx::query(
+            self.first_session_row(
                 "INSERT INTO expired_sessions (session_id, user_id, expired_at) \
                  VALUES ($1, $2, $3) ON CONFLICT (session_id) DO NOTHING",
+                session,
+                user,
+                at,
             )
-            .bind(session)
-            .bind(user)
-            .bind(at)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
+            .await
+        })
+        .await
+    }
+
+    async fn claim_session(
+        &self,
+        session: &str,
+        user: &str,
+        at: Millis,
+    ) -> Result<String, StoreError> {
+        within(ANSWER_DEADLINE, async {
+            // Two statements, not one: the read after a conflict must see
+            // the row another node's claim just committed, which a single
+            // statement's snapshot (taken before the wait) would not. A
+            // purge between the two leaves no row: claim again.
+            loop {
+                self.first_session_row(
+                    "INSERT INTO session_owners (session_id, user_id, claimed_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT (session_id) DO NOTHING",
+                    session,
+                    user,
+                    at,
+                )
+                .await?;
+                let owner = sqlx::query("SELECT user_id FROM session_owners WHERE session_id = $1")
+                    .bind(session)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                if let Some(row) = owner {
+                    return Ok(row.text("user_id")?);
+                }
+            }
         })
         .await
     }
@@ -407,7 +459,9 @@ impl Store for PostgresStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         within(ANSWER_DEADLINE, async {
-            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            sqlx::query("UPDATE write_probe SET probes = probes + 1 WHERE id = 1")
+                .execute(&self.pool)
+                .await?;
             Ok(())
         })
         .await

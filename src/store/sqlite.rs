@@ -14,11 +14,16 @@ use tokio::sync::oneshot;
 
 use super::pending::Pending;
 use super::rows::{self, Columns, PENDING_COUNT, SELECT_USER};
+use super::spilled::Spilled;
 use super::statements::Statements;
 use super::writer::{self, Write};
 use super::{Acknowledged, Inserted, Store, StoreError, UserNotification};
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
+
+/// Writes that may wait for the writer before a caller waits for room
+/// (a delivery mark is set aside instead).
+const WRITER_QUEUE: usize = 4096;
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -27,6 +32,8 @@ pub struct SqliteStore {
     /// checkpointed) before the process exits.
     writer_thread: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
     pending: Arc<Pending>,
+    /// Delivery marks that found the writer's queue full.
+    spilled: Arc<Spilled>,
 }
 
 /// The writer's own connection, with the pool's settings: WAL, a full
@@ -43,6 +50,12 @@ fn writer_connection(path: &Path) -> Result<rusqlite::Connection, StoreError> {
 impl SqliteStore {
     /// Opens (creating if needed) `dir/herald.db` and runs migrations.
     pub async fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_queue(dir, WRITER_QUEUE).await
+    }
+
+    /// As [`SqliteStore::open`], with room for `queue` writes waiting for
+    /// the writer (a test fills a small one).
+    async fn open_with_queue(dir: &Path, queue: usize) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let url = format!("sqlite://{}", dir.join("herald.db").display());
         let options = SqliteConnectOptions::from_str(&url)?
@@ -65,14 +78,16 @@ impl SqliteStore {
         drop(Statements::prepare(&conn)?);
         let pending = Arc::new(Pending::default());
         pending.reload(&conn)?;
-        let (tx, rx) = flume::bounded(4096);
-        let thread = writer::spawn(conn, rx, pending.clone())
+        let (tx, rx) = flume::bounded(queue);
+        let spilled = Arc::new(Spilled::default());
+        let thread = writer::spawn(conn, rx, pending.clone(), spilled.clone())
             .map_err(|e| StoreError::Unavailable(format!("could not start the writer: {e}")))?;
         Ok(Self {
             pool,
             writer: tx,
             writer_thread: parking_lot::Mutex::new(Some(thread)),
             pending,
+            spilled,
         })
     }
 
@@ -104,10 +119,20 @@ impl Store for SqliteStore {
             user: user.to_string(),
             at,
         };
-        if self.writer.try_send(write).is_err() {
-            // A full queue: the mark is informational, drop it rather than
-            // pile up tasks (the notification stays unacknowledged either way).
-            metrics::counter!("herald_store_marks_dropped_total").increment(1);
+        match self.writer.try_send(write) {
+            Ok(()) => {}
+            Err(flume::TrySendError::Full(Write::Delivered { id, user, at })) => {
+                // Set aside, not dropped, and not a task each: see spilled.rs.
+                self.spilled.push(id, user, at);
+                metrics::counter!("herald_store_marks_spilled_total").increment(1);
+                let _ = self.writer.try_send(Write::Spilled);
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "a delivery mark came after the store was closed; it is not recorded"
+                );
+                metrics::counter!("herald_store_marks_dropped_total").increment(1);
+            }
         }
     }
 
@@ -223,6 +248,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn claim_session(
+        &self,
+        session: &str,
+        user: &str,
+        at: Millis,
+    ) -> Result<String, StoreError> {
+        let (session, user) = (session.to_string(), user.to_string());
+        self.write(|reply| Write::ClaimSession {
+            session,
+            user,
+            at,
+            reply,
+        })
+        .await
+    }
+
     async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError> {
         let expired = sqlx::query("SELECT session_id FROM expired_sessions WHERE expired_at >= ?")
             .bind(since)
@@ -243,7 +284,7 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.write(|reply| Write::Probe { reply }).await
     }
 
     async fn close(&self) {
@@ -349,12 +390,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn delivery_marks_that_find_the_queue_full_are_kept_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open_with_queue(dir.path(), 2).await.unwrap();
+        let users: Vec<String> = (0..100).map(|i| format!("u{i}")).collect();
+        s.insert(&note("n", "t", 1), &users).await.unwrap();
+        // Another connection holds the write lock: the writer stalls on its
+        // first batch and the queue of two is full at once.
+        let blocker = rusqlite::Connection::open(dir.path().join("herald.db")).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        for u in &users {
+            s.mark_delivered("n", u, 5);
+        }
+        blocker.execute_batch("COMMIT").unwrap();
+        // An awaited write commits after every mark made before it.
+        s.acknowledge("n", "u0", 6).await.unwrap();
+        let (_, recipients) = s.notification("n").await.unwrap().unwrap();
+        let unmarked: Vec<_> = recipients
+            .iter()
+            .filter(|r| r.delivered_at.is_none())
+            .map(|r| r.user_id.clone())
+            .collect();
+        assert!(unmarked.is_empty(), "marks lost: {unmarked:?}");
+        s.close().await;
+    }
+
+    #[tokio::test]
     async fn data_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = SqliteStore::open(dir.path()).await.unwrap();
             s.insert(&note("n1", "t", 1), &["u".into()]).await.unwrap();
             s.expire_session("s1", "u", 5).await.unwrap();
+            s.claim_session("owned", "u", 5).await.unwrap();
             s.close().await;
         }
         let s = SqliteStore::open(dir.path()).await.unwrap();
@@ -367,5 +435,6 @@ mod tests {
         );
         assert_eq!(s.expired_sessions(0).await.unwrap(), vec!["s1".to_string()]);
         assert!(s.expired_sessions(6).await.unwrap().is_empty());
+        assert_eq!(s.claim_session("owned", "other", 7).await.unwrap(), "u");
     }
 }

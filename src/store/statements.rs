@@ -20,6 +20,9 @@ pub struct Statements<'c> {
     acknowledge: Statement<'c>,
     acknowledged_at: Statement<'c>,
     expire_session: Statement<'c>,
+    claim_session: Statement<'c>,
+    session_owner: Statement<'c>,
+    probe: Statement<'c>,
 }
 
 impl<'c> Statements<'c> {
@@ -55,6 +58,13 @@ impl<'c> Statements<'c> {
                 "INSERT OR IGNORE INTO expired_sessions (session_id, user_id, expired_at) \
                  VALUES (?1, ?2, ?3)",
             )?,
+            claim_session: conn.prepare(
+                "INSERT OR IGNORE INTO session_owners (session_id, user_id, claimed_at) \
+                 VALUES (?1, ?2, ?3)",
+            )?,
+            session_owner: conn
+                .prepare("SELECT user_id FROM session_owners WHERE session_id = ?1")?,
+            probe: conn.prepare("UPDATE write_probe SET probes = probes + 1 WHERE id = 1")?,
         })
     }
 
@@ -158,6 +168,27 @@ impl<'c> Statements<'c> {
         Ok(())
     }
 
+    /// Makes `user` the owner of `session` unless it has one; the owner.
+    pub fn claim_session(
+        &mut self,
+        session: &str,
+        user: &str,
+        at: Millis,
+    ) -> Result<String, StoreError> {
+        if self.claim_session.execute((session, user, at))? == 1 {
+            return Ok(user.to_string());
+        }
+        Ok(self
+            .session_owner
+            .query_row([session], |r| r.get::<_, String>(0))?)
+    }
+
+    /// Rewrites the probe row: the readiness check's proof that a write commits.
+    pub fn probe(&mut self) -> Result<(), StoreError> {
+        self.probe.execute(())?;
+        Ok(())
+    }
+
     /// Deletes what is past retention; returns how many recipient rows went.
     /// Rare (a timer), so its statements are not kept prepared.
     pub fn purge(
@@ -177,6 +208,10 @@ impl<'c> Statements<'c> {
         )?;
         self.conn.execute(
             "DELETE FROM expired_sessions WHERE expired_at < ?1",
+            [unacknowledged_before],
+        )?;
+        self.conn.execute(
+            "DELETE FROM session_owners WHERE claimed_at < ?1",
             [unacknowledged_before],
         )?;
         Ok(gone as u64)

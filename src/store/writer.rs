@@ -15,6 +15,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::pending::Pending;
+use super::spilled::Spilled;
 use super::statements::Statements;
 use super::{Acknowledged, Inserted, StoreError};
 use crate::clock::Millis;
@@ -48,10 +49,22 @@ pub enum Write {
         at: Millis,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    ClaimSession {
+        session: String,
+        user: String,
+        at: Millis,
+        reply: oneshot::Sender<Result<String, StoreError>>,
+    },
     Purge {
         acknowledged_before: Millis,
         unacknowledged_before: Millis,
         reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
+    /// Delivery marks were set aside ([`Spilled`]): take them. Nobody waits.
+    Spilled,
+    /// The readiness check: a write that must commit like any other.
+    Probe {
+        reply: oneshot::Sender<Result<(), StoreError>>,
     },
     /// Finish what is queued, then stop.
     Close { reply: oneshot::Sender<()> },
@@ -64,6 +77,8 @@ enum Done {
     /// What the acknowledgement did (`None`: not a recipient).
     Acknowledged(Option<Acknowledged>),
     Count(u64),
+    /// The session's owner.
+    Owner(String),
 }
 
 impl Write {
@@ -71,15 +86,20 @@ impl Write {
         match (self, result) {
             (Write::Insert { reply, .. }, Ok(Done::Inserted(i))) => drop(reply.send(Ok(i))),
             (Write::Insert { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
-            (Write::Delivered { .. }, Ok(_)) => {}
+            (Write::Delivered { .. } | Write::Spilled, Ok(_)) => {}
+            (Write::Spilled, Err(_)) => {}
             (Write::Delivered { .. }, Err(e)) => {
                 tracing::warn!(error = %e, "could not record a delivery")
             }
-            (Write::ExpireSession { reply, .. }, r) => drop(reply.send(r.map(|_| ()))),
+            (Write::ExpireSession { reply, .. }, r) | (Write::Probe { reply }, r) => {
+                drop(reply.send(r.map(|_| ())))
+            }
             (Write::Acknowledge { reply, .. }, Ok(Done::Acknowledged(a))) => {
                 drop(reply.send(Ok(a)))
             }
             (Write::Acknowledge { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
+            (Write::ClaimSession { reply, .. }, Ok(Done::Owner(u))) => drop(reply.send(Ok(u))),
+            (Write::ClaimSession { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
             (Write::Purge { reply, .. }, Ok(Done::Count(n))) => drop(reply.send(Ok(n))),
             (Write::Purge { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
             (Write::Close { reply }, _) => drop(reply.send(())),
@@ -104,12 +124,19 @@ fn apply(s: &mut Statements, w: &Write) -> Result<Done, StoreError> {
             s.expire_session(session, user, *at)?;
             Done::Unit
         }
+        Write::ClaimSession {
+            session, user, at, ..
+        } => Done::Owner(s.claim_session(session, user, *at)?),
         Write::Purge {
             acknowledged_before,
             unacknowledged_before,
             ..
         } => Done::Count(s.purge(*acknowledged_before, *unacknowledged_before)?),
-        Write::Close { .. } => Done::Unit,
+        Write::Probe { .. } => {
+            s.probe()?;
+            Done::Unit
+        }
+        Write::Close { .. } | Write::Spilled => Done::Unit,
     })
 }
 
@@ -210,7 +237,7 @@ fn patience(batch: &[Write], inserts_flowing: bool) -> Option<Duration> {
     let mut acks = false;
     for w in batch {
         match w {
-            Write::Delivered { .. } => {}
+            Write::Delivered { .. } | Write::Spilled => {}
             Write::Acknowledge { .. } => acks = true,
             _ => return None,
         }
@@ -250,13 +277,14 @@ pub fn spawn(
     conn: Connection,
     rx: flume::Receiver<Write>,
     pending: Arc<Pending>,
+    spilled: Arc<Spilled>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("herald-sqlite-writer".into())
-        .spawn(move || run(conn, rx, &pending))
+        .spawn(move || run(conn, rx, &pending, &spilled))
 }
 
-fn run(conn: Connection, rx: flume::Receiver<Write>, pending: &Pending) {
+fn run(conn: Connection, rx: flume::Receiver<Write>, pending: &Pending, spilled: &Spilled) {
     let mut statements = match Statements::prepare(&conn) {
         Ok(s) => s,
         Err(e) => {
@@ -274,7 +302,8 @@ fn run(conn: Connection, rx: flume::Receiver<Write>, pending: &Pending) {
     let mut last_insert: Option<Instant> = None;
     while let Ok(first) = rx.recv() {
         let flowing = last_insert.is_some_and(|at| at.elapsed() < INSERTS_FLOWING);
-        let batch = gather(&rx, first, flowing);
+        let mut batch = gather(&rx, first, flowing);
+        batch.extend(spilled.take());
         if batch.iter().any(|w| matches!(w, Write::Insert { .. })) {
             last_insert = Some(Instant::now());
         }

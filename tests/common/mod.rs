@@ -189,6 +189,34 @@ impl EioClient {
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .map_err(|e| e.to_string())?;
+        Self::handshake(ws, token, early).await
+    }
+
+    /// Connects with a receive buffer of a few KiB, so that a client that
+    /// stops reading fills the server's send buffer after a few MiB
+    /// rather than the tens the kernel would otherwise take on loopback.
+    pub async fn connect_small_buffer(url: &str, token: &str) -> Result<Self, String> {
+        let addr = url
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+        tcp.set_recv_buffer_size(4096).unwrap();
+        let tcp = tcp.connect(addr).await.map_err(|e| e.to_string())?;
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
+            .await
+            .map_err(|e| e.to_string())?;
+        Self::handshake(ws, Some(token), &[]).await
+    }
+
+    async fn handshake(
+        ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+        token: Option<&str>,
+        early: &[&str],
+    ) -> Result<Self, String> {
         let mut c = Self { ws, next_ack: 0 };
         let open = c.raw().await.ok_or("no open packet")?;
         assert!(open.starts_with('0'), "engine.io open: {open}");

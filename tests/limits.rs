@@ -1,0 +1,252 @@
+//! The server's limits against raw TCP clients, on real time with short
+//! configured timeouts: headers that never finish, idle keep-alive
+//! connections, an open long-poll (never idle), a flood of connections
+//! past `limits.max_connections` (health checks still answer), and the
+//! per-user socket cap.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Longest any close below may take: well past the configured timeouts,
+/// so a pass never depends on a tight margin.
+const BOUND: Duration = Duration::from_secs(10);
+
+fn addr(s: &TestServer) -> String {
+    s.base.trim_start_matches("http://").to_string()
+}
+
+/// Waits for the server to close `tcp`; returns what it sent before.
+async fn closed_by_server(tcp: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(BOUND, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return String::from_utf8_lossy(&got).into_owned(),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the server kept the connection open for {BOUND:?}"),
+        }
+    }
+}
+
+/// Sends one GET and reads its whole answer (a `Content-Length` body).
+async fn request(tcp: &mut TcpStream, path: &str) -> String {
+    send(tcp, "GET", path, "").await
+}
+
+/// Sends one request with `body` and reads its whole answer.
+async fn send(tcp: &mut TcpStream, method: &str, path: &str, body: &str) -> String {
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: herald\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    tcp.write_all(format!("{head}{body}").as_bytes())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(BOUND, tcp.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        assert!(n > 0, "closed before answering");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if body.len() >= len {
+                return text;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn headers_that_never_finish_are_cut_off_at_the_header_timeout() {
+    let s = TestServer::start_with(|f| {
+        f.http.header_timeout = Some("300ms".into());
+        f.http.idle_timeout = Some("30s".into());
+    })
+    .await;
+    let mut slow = TcpStream::connect(addr(&s)).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        closed_by_server(&mut slow).await,
+        "",
+        "no answer to half a request"
+    );
+    assert!(
+        started.elapsed() < BOUND,
+        "closed by the header timeout, not the idle one"
+    );
+    // One that sends nothing at all goes the same way.
+    let mut silent = TcpStream::connect(addr(&s)).await.unwrap();
+    closed_by_server(&mut silent).await;
+    // A prompt client is served.
+    let mut prompt = TcpStream::connect(addr(&s)).await.unwrap();
+    assert!(request(&mut prompt, "/healthz")
+        .await
+        .starts_with("HTTP/1.1 200"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let s = TestServer::start_with(|f| {
+        f.http.idle_timeout = Some("400ms".into());
+    })
+    .await;
+    let mut tcp = TcpStream::connect(addr(&s)).await.unwrap();
+    assert!(request(&mut tcp, "/healthz")
+        .await
+        .starts_with("HTTP/1.1 200"));
+    // Kept alive: a second request on it is served.
+    assert!(request(&mut tcp, "/healthz")
+        .await
+        .starts_with("HTTP/1.1 200"));
+    assert_eq!(closed_by_server(&mut tcp).await, "");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_open_long_poll_is_not_idle() {
+    // The poll is held until the next ping, ten idle timeouts later.
+    let s = TestServer::start_with(|f| {
+        f.http.idle_timeout = Some("200ms".into());
+        f.socket.ping_interval = Some("2s".into());
+    })
+    .await;
+    let mut tcp = TcpStream::connect(addr(&s)).await.unwrap();
+    let open = request(&mut tcp, "/socket.io/?EIO=4&transport=polling").await;
+    assert!(open.starts_with("HTTP/1.1 200"), "{open}");
+    let sid = open
+        .split("\"sid\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let poll_path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    // The first ping may be queued at once; answer each and poll again
+    // until one poll was held to the next ping.
+    let mut longest = Duration::ZERO;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let poll = request(&mut tcp, &poll_path).await;
+        longest = longest.max(started.elapsed());
+        assert!(poll.starts_with("HTTP/1.1 200"), "{poll}");
+        assert!(poll.ends_with('2'), "the poll ended with a ping: {poll}");
+        let pong = send(&mut tcp, "POST", &poll_path, "3").await;
+        assert!(pong.starts_with("HTTP/1.1 200"), "{pong}");
+    }
+    assert!(
+        longest >= Duration::from_millis(1500),
+        "a poll was held open well past the idle timeout, on the same connection: {longest:?}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn past_max_connections_health_checks_answer_and_the_rest_is_refused() {
+    const MAX: usize = 16;
+    let s = TestServer::start_with(|f| {
+        f.limits.max_connections = Some(MAX);
+        f.http.header_timeout = Some("30s".into());
+    })
+    .await;
+    // A flood of connections that send nothing.
+    let mut flood = Vec::new();
+    for _ in 0..MAX {
+        flood.push(TcpStream::connect(addr(&s)).await.unwrap());
+    }
+    // Each is counted once accepted: a health check comes through.
+    let mut probe = None;
+    for _ in 0..50 {
+        let mut tcp = TcpStream::connect(addr(&s)).await.unwrap();
+        let answer = request(&mut tcp, "/api/v1/users").await;
+        if answer.starts_with("HTTP/1.1 503") {
+            assert!(answer.contains("too_many_connections"), "{answer}");
+            probe = Some(tcp);
+            break;
+        }
+        flood.push(tcp);
+    }
+    assert!(probe.is_some(), "the limit was never reached");
+    for path in ["/healthz", "/readyz"] {
+        let mut tcp = TcpStream::connect(addr(&s)).await.unwrap();
+        let answer = request(&mut tcp, path).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+        flood.push(tcp);
+    }
+    // Past the reserve: closed at once, before a byte is read.
+    for _ in 0..herald::admission::HEALTH_RESERVE {
+        flood.push(TcpStream::connect(addr(&s)).await.unwrap());
+    }
+    let mut refused = TcpStream::connect(addr(&s)).await.unwrap();
+    let _ = refused
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n")
+        .await;
+    assert_eq!(closed_by_server(&mut refused).await, "");
+    // The flood lets go: served again.
+    drop(flood);
+    drop(probe);
+    let mut served = false;
+    for _ in 0..100 {
+        let mut tcp = TcpStream::connect(addr(&s)).await.unwrap();
+        let answer = request(&mut tcp, "/api/v1/openapi.json").await;
+        if answer.starts_with("HTTP/1.1 200") {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "still refusing after the flood closed");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_past_sockets_per_user_is_refused_until_one_closes() {
+    const HOUR: i64 = 3_600_000;
+    let s = TestServer::start_with(|f| f.limits.sockets_per_user = Some(2)).await;
+    let (a, _) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    let (_b, _) = s
+        .connect_ok(&s.token("u1", "s2", "radiologist", HOUR))
+        .await;
+    assert_eq!(
+        s.connect(&s.token("u1", "s3", "radiologist", HOUR))
+            .await
+            .err()
+            .unwrap(),
+        "Authentication failed"
+    );
+    // Another user is not affected.
+    s.connect_ok(&s.token("u2", "s4", "radiologist", HOUR))
+        .await;
+    drop(a);
+    let mut again = None;
+    for _ in 0..100 {
+        if let Ok(c) = s.connect(&s.token("u1", "s5", "radiologist", HOUR)).await {
+            again = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "a closed socket frees its place");
+    s.stop().await;
+}
