@@ -104,10 +104,22 @@ fn positive_ttl(s: &str) -> Result<Duration, String> {
 fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let mut filter = config.log_filter.clone();
-    // socketioxide's own trace output includes packet contents (tokens):
-    // keep it at info unless an operator names it explicitly.
-    for noisy in ["socketioxide", "engineioxide"] {
-        if !filter.contains(noisy) {
+    // The Socket.IO and Engine.IO crates' debug and trace output includes
+    // packet contents (tokens in CONNECT packets): keep each at info unless
+    // an operator names it explicitly. Each crate is its own log target.
+    for noisy in [
+        "socketioxide",
+        "socketioxide_core",
+        "socketioxide_parser_common",
+        "engineioxide",
+        "engineioxide_core",
+    ] {
+        let named = filter.split(',').any(|d| {
+            d.split('=')
+                .next()
+                .is_some_and(|t| t.trim() == noisy || t.trim().starts_with(&format!("{noisy}::")))
+        });
+        if !named {
             filter.push_str(&format!(",{noisy}=info"));
         }
     }
