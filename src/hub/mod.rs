@@ -5,6 +5,7 @@
 mod events;
 mod lifecycle;
 mod notify;
+mod operators;
 mod presence;
 mod sessions;
 
@@ -15,7 +16,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 pub use events::{check_event_name, RESERVED_EVENTS};
 pub use lifecycle::RefreshError;
@@ -95,6 +96,9 @@ pub struct Hub {
     wake: Notify,
     /// The time the scheduler is sleeping until.
     next_wake: AtomicI64,
+    /// Turns true when the server starts shutting down: long-lived
+    /// answers (the dashboard's stream) end, so they do not hold it up.
+    closing: watch::Sender<bool>,
 }
 
 impl Hub {
@@ -113,6 +117,7 @@ impl Hub {
             tokens: Mutex::new(Deadlines::default()),
             wake: Notify::new(),
             next_wake: AtomicI64::new(Millis::MAX),
+            closing: watch::Sender::new(false),
         })
     }
 
@@ -259,9 +264,15 @@ impl Hub {
 
     /// Disconnects every socket cleanly (graceful shutdown).
     pub async fn shutdown_sockets(&self) {
+        self.closing.send_replace(true);
         if let Some(io) = self.local.io() {
             io.close().await;
         }
+    }
+
+    /// Becomes true when the server begins to shut down.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// Flushes and closes the store (after the sockets are closed).
