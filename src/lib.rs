@@ -24,6 +24,7 @@ pub mod session;
 pub mod socket;
 pub mod sockets;
 pub mod store;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -170,6 +171,7 @@ pub fn app(
     let io_layer = socket::layer(hub.clone());
     let router = Router::new()
         .merge(api::router(hub.clone()))
+        .merge(web::router(hub.clone()))
         .merge(ops::router(hub));
     let io = MapResponse::new(io_layer.layer(router), |r: http::Response<_>| {
         r.map(Body::new)

@@ -1,0 +1,65 @@
+//! The dashboard's live stream: Server-Sent Events carrying a new picture
+//! of the service (see [`super::overview`]) whenever it changed, looked at
+//! once a second. The page reads it with `fetch`, so the admin key travels
+//! in the `Authorization` header as on every other call (`EventSource`
+//! cannot send headers). The stream ends when the server shuts down, so
+//! an open dashboard never holds up a restart.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::stream::{self, Stream};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::overview::{overview, with_now};
+use crate::hub::Hub;
+
+/// How often the picture is taken again: fresh enough for people, cheap
+/// enough for the cluster (one listing of every node's sockets).
+const LOOK_EVERY: Duration = Duration::from_secs(1);
+
+struct Watching {
+    hub: Arc<Hub>,
+    closing: watch::Receiver<bool>,
+    last: Option<Value>,
+    first: bool,
+}
+
+pub async fn stream(
+    State(hub): State<Arc<Hub>>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let closing = hub.closing();
+    let start = Watching {
+        hub,
+        closing,
+        last: None,
+        first: true,
+    };
+    let events = stream::unfold(start, |mut w| async move {
+        loop {
+            if !w.first {
+                tokio::select! {
+                    _ = tokio::time::sleep(LOOK_EVERY) => {}
+                    _ = w.closing.wait_for(|c| *c) => return None,
+                }
+            }
+            w.first = false;
+            if *w.closing.borrow() {
+                return None;
+            }
+            let picture = overview(&w.hub).await;
+            if w.last.as_ref() == Some(&picture) {
+                continue;
+            }
+            w.last = Some(picture.clone());
+            let data = with_now(picture, w.hub.now()).to_string();
+            let event = Event::default().event("overview").data(data);
+            return Some((Ok(event), w));
+        }
+    });
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
