@@ -15,6 +15,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v psql >/dev/null || need+=(postgresql-client)
 command -v nginx >/dev/null || need+=(nginx-light)
+# the page tests (e2e/browser.mjs) drive Debian's Chromium with playwright-core
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
