@@ -40,6 +40,8 @@ export class Browser {
     }
     const b = new Browser(name, profile, context);
     b.page = context.pages()[0] ?? (await context.newPage());
+    // Each wait is for something a working page shows within a second or two.
+    b.page.setDefaultTimeout(10_000);
     b.page.on('console', (m) => {
       if (m.type() === 'error') b.errors.push(`console: ${m.text()}`);
     });

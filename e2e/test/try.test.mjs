@@ -40,7 +40,7 @@ test('try: connects as a chosen user, shows an API notification, acknowledges an
     await b.shot('notification');
 
     await item.locator('button', { hasText: 'Acknowledge' }).click();
-    await item.locator('button', { hasText: 'Acknowledged' }).waitFor();
+    await item.locator('.tag.ok', { hasText: 'Acknowledged' }).waitFor();
     await page.locator('.event .name', { hasText: 'notification_acknowledged' }).waitFor();
     const state = await server.api('GET', `/api/v1/users/${user}/notifications/${sent.body.notification.id}`);
     assert.equal(state.body.state, 'acknowledged');

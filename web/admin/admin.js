@@ -101,7 +101,7 @@ function setLive(kind, text) {
 function unreachable(yes) {
   $('banner-unreachable').hidden = !yes;
   if (yes) {
-    $('stale-since').textContent = lastSeen ? lastSeen.toLocaleTimeString() : 'before';
+    $('stale-since').textContent = lastSeen ? when(lastSeen) : 'before';
     setLive('bad', 'Unreachable');
   }
 }
@@ -188,10 +188,13 @@ function clockText(ms) {
   return Math.floor(s / 60) + ':' + String(s % 60).padStart(2, '0');
 }
 
+const two = (n) => String(n).padStart(2, '0');
+
+// Local time as 2026-11-25 10:00:05: unambiguous in every locale.
 function when(iso) {
   if (!iso) return '';
-  const d = new Date(iso);
-  return d.toLocaleString(undefined, { hour12: false });
+  const d = iso instanceof Date ? iso : new Date(iso);
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }
 
 function pill(id, kind, text, title) {
@@ -206,7 +209,7 @@ function show(next) {
   lastSeen = new Date();
   clockOffset = new Date(next.now).getTime() - Date.now();
   const h = next.health;
-  pill('pill-node', 'idle', next.node, 'The node this page talks to');
+  pill('pill-node', 'idle', 'Node ' + next.node, 'The node this page talks to');
   pill('pill-store', h.store === 'ok' ? 'ok' : 'bad', h.store === 'ok' ? 'Store OK' : 'Store down');
   if (h.redis === null || h.redis === undefined) pill('pill-redis', 'idle', 'Single node', 'No Redis: Herald runs as one node');
   else pill('pill-redis', h.redis === 'ok' ? 'ok' : 'warn', h.redis === 'ok' ? 'Redis OK' : 'Redis degraded');
@@ -219,6 +222,9 @@ function show(next) {
   $('t-sockets').textContent = s.total;
   $('t-transports').textContent = `sockets: ${s.byTransport.websocket || 0} websocket, ${s.byTransport.polling || 0} polling`;
   $('t-nodes').textContent = Object.keys(s.byNode).length;
+  $('t-nodes-list').textContent = Object.keys(s.byNode).length
+    ? 'nodes with sockets: ' + Object.entries(s.byNode).map(([n, c]) => `${n} (${c})`).join(', ')
+    : 'nodes with sockets';
   renderUnacked(next.unacknowledged);
   renderUsers(next.users);
   renderNodes(s.byNode);
@@ -277,7 +283,10 @@ function renderUsers(users) {
         el('button', { class: 'small danger', type: 'button', onclick: () => disconnectUser(u.userId) }, 'Disconnect'))),
     u.sessions.map((s) => el('div', { class: 'session', dataset: { session: s.sessionId } },
       el('span', { class: 'sid' }, el('span', { class: 'tag' }, s.role), el('span', { class: 'mono' }, s.sessionId)),
-      el('span', { class: 'idle', dataset: { until: s.expiresAt || '' }, title: 'Idle time left before the session expires' }, ''),
+      el('span', {
+        class: 'idle', dataset: { until: s.expiresAt || '' },
+        title: s.expiresAt ? 'Idle time left before the session expires' : 'The session clocks do not answer (Redis unreachable?)',
+      }, ''),
       el('button', { class: 'small danger', type: 'button', onclick: () => expireSession(u.userId, s.sessionId) }, 'Expire'),
       el('span', { class: 'socks' }, s.sockets.map((k) => el('span', { class: 'tag', title: `${k.socketId}, connected ${when(k.connectedAt)}` }, `${k.transport} @ ${k.node}`))))))));
 }
@@ -294,7 +303,8 @@ function tick() {
   const now = serverNow();
   for (const c of document.querySelectorAll('[data-since]')) c.textContent = span(now - new Date(c.dataset.since).getTime());
   for (const c of document.querySelectorAll('[data-until]')) {
-    if (!c.dataset.until) { c.textContent = 'expired'; continue; }
+    c.classList.toggle('unknown', !c.dataset.until);
+    if (!c.dataset.until) { c.textContent = 'clock unknown'; c.classList.remove('soon'); continue; }
     const left = new Date(c.dataset.until).getTime() - now;
     c.textContent = left > 0 ? clockText(left) + ' left' : 'expiring';
     c.classList.toggle('soon', left < 60000);
@@ -337,11 +347,12 @@ async function loadTimeline(id, announce) {
 
 // ---- actions -----------------------------------------------------------
 
-function confirmAction(title, text, action) {
+function confirmAction(title, text, action, destructive) {
   const d = $('confirm');
   $('confirm-title').textContent = title;
   $('confirm-text').textContent = text;
   $('confirm-ok').textContent = action;
+  $('confirm-ok').className = destructive ? 'destructive' : 'primary';
   const back = document.activeElement;
   return new Promise((resolve) => {
     d.addEventListener('close', () => {
@@ -393,14 +404,14 @@ $('send-form').addEventListener('submit', async (ev) => {
 });
 
 async function disconnectUser(user) {
-  const ok = await confirmAction('Disconnect this user?', `Every socket of ${user} is closed now. Their pages reconnect by themselves if their session is still valid.`, 'Disconnect');
+  const ok = await confirmAction('Disconnect this user?', `Every socket of ${user} is closed now. Their pages reconnect by themselves if their session is still valid.`, 'Disconnect', true);
   if (!ok) return;
   await act('disconnect the user', 'DELETE', `/users/${encodeURIComponent(user)}/connections?reason=admin`, undefined,
     (a) => `Disconnected ${a.disconnected} socket${a.disconnected === 1 ? '' : 's'} of ${user}.`);
 }
 
 async function expireSession(user, session) {
-  const ok = await confirmAction('Expire this session?', `Session ${session} of ${user} ends now on every tab, and its token is refused from now on: the user has to sign in again.`, 'Expire session');
+  const ok = await confirmAction('Expire this session?', `Session ${session} of ${user} ends now on every tab, and its token is refused from now on: the user has to sign in again.`, 'Expire session', true);
   if (!ok) return;
   await act('expire the session', 'DELETE', `/sessions/${encodeURIComponent(session)}`, undefined,
     (a) => `Expired session ${session}: ${a.disconnected} socket${a.disconnected === 1 ? '' : 's'} told and disconnected.`);

@@ -44,7 +44,7 @@ function ackButton(n) {
   b.addEventListener('click', () => {
     b.disabled = true;
     socket.emit('acknowledge_notification', { notificationId: n.id, userId: me.userId }, (answer) => {
-      if (answer && answer.ok) b.textContent = 'Acknowledged';
+      if (answer && answer.ok) b.replaceWith(node('span', 'tag ok', 'Acknowledged ' + new Date(answer.acknowledgedAt).toLocaleTimeString(undefined, { hour12: false })));
       else { b.disabled = false; b.textContent = 'Refused: ' + ((answer && answer.error && answer.error.code) || 'no answer'); }
     });
   });
