@@ -195,6 +195,15 @@ async fn the_stream_sends_the_picture_and_ends_at_shutdown() {
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(seen.starts_with("event: overview\ndata: {"), "{seen}");
+    assert!(!seen.contains("\"userId\":\"u1\""));
+    // A change of the service is pushed, no reload: a socket connects.
+    let (_c, _) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", 3_600_000))
+        .await;
+    while !seen.contains("\"userId\":\"u1\"") {
+        let chunk = res.chunk().await.unwrap().expect("a new picture");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
     let stopping = tokio::spawn(s.stop());
     // The stream ends (rather than holding the shutdown up to its timeout).
     let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {

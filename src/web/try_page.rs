@@ -40,6 +40,12 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .with_state(hub)
 }
 
+/// Whether a caller from `peer` (with or without an API key) may have a
+/// token: a browser on this machine, or anyone holding an API key.
+fn may_mint(peer: Option<SocketAddr>, keyed: bool) -> bool {
+    keyed || peer.is_some_and(|a| a.ip().is_loopback())
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TokenRequest {
@@ -54,9 +60,9 @@ async fn mint(
     headers: HeaderMap,
     Body(req): Body<TokenRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let local = peer.is_some_and(|Extension(ConnectInfo(a))| a.ip().is_loopback());
+    let peer = peer.map(|Extension(ConnectInfo(a))| a);
     let keyed = presented(&headers).is_some_and(|k| key_index(&hub.config().api_keys, k).is_some());
-    if !(local || keyed) {
+    if !may_mint(peer, keyed) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -96,4 +102,22 @@ async fn mint(
         answer["origin"] = json!({ "origin": origin, "allowed": allowed });
     }
     Ok(Json(answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_machine_or_an_api_key_may_mint() {
+        let at = |a: &str| Some(a.parse::<SocketAddr>().unwrap());
+        assert!(may_mint(at("127.0.0.1:5000"), false));
+        assert!(may_mint(at("[::1]:5000"), false));
+        assert!(!may_mint(at("192.0.2.7:5000"), false), "another machine");
+        assert!(may_mint(at("192.0.2.7:5000"), true), "with an API key");
+        assert!(
+            !may_mint(None, false),
+            "an unknown peer is not this machine"
+        );
+    }
 }
