@@ -340,10 +340,17 @@ async function loadTimeline(id, announce) {
       el('ol', { class: 'steps' }, steps));
   } catch (e) {
     if (selected !== id) return;
-    if (e instanceof Refused && e.status === 404) box.replaceChildren(el('div', { class: 'empty' }, 'This notification is no longer stored (past retention).'));
+    if (e instanceof Refused && e.status === 404) box.replaceChildren(el('div', { class: 'empty' }, 'No notification with this id is stored (never sent, or past retention).'));
+    else if (e instanceof Refused && e.status === 400) box.replaceChildren(el('div', { class: 'error' }, e.message));
     else if (announce) box.replaceChildren(el('div', { class: 'error' }, 'Could not read the timeline: ' + e.message));
   }
 }
+
+$('lookup-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const id = $('lookup-id').value.trim();
+  if (id) selectNotification(id);
+});
 
 // ---- actions -----------------------------------------------------------
 
