@@ -18,7 +18,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 pub use auth::{key_index, presented, refuse};
-pub use error::{path_id, ApiError, Body, Params, MAX_BODY};
+pub use error::{path_id, ApiError, Body, MAX_BODY};
 
 use crate::guard::Guard;
 use crate::hub::Hub;

@@ -16,8 +16,6 @@ use axum::Router;
 
 use crate::hub::Hub;
 
-pub use overview::overview;
-
 /// The dashboard, and the try-it page when the JWT secret is a generated
 /// development one (with a deployment's secret `/try` is a plain 404).
 pub fn router(hub: Arc<Hub>) -> Router {
