@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::admin_gate::AdminGate;
 use super::assets;
-use super::overview::{overview, with_now};
+use super::overview::{overview, with_now, SharedPicture};
 use super::stream::stream;
 use crate::api::{notifications, path_id, users, views, ApiError, MAX_BODY};
 use crate::guard::Guard;
@@ -21,7 +21,10 @@ use crate::hub::Hub;
 pub fn router(hub: Arc<Hub>) -> Router {
     let api = Router::new()
         .route("/overview", get(picture))
-        .route("/stream", get(stream))
+        .route(
+            "/stream",
+            get(stream).with_state(Arc::new(SharedPicture::new(hub.clone()))),
+        )
         .route("/notifications/{id}", get(timeline))
         .route(
             "/users/{user_id}/notifications",

@@ -6,11 +6,13 @@
 //! pictures of an unchanged service differ only in `now`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
 use crate::api::views::{self, mark_partial};
-use crate::clock::rfc3339;
+use crate::clock::{rfc3339, Millis};
 use crate::conn::{ConnectionInfo, Transport};
 use crate::hub::Hub;
 use crate::store::UserNotification;
@@ -47,8 +49,44 @@ pub async fn overview(hub: &Hub) -> Value {
     answer
 }
 
+/// The last picture, shared by every open dashboard's stream: however many
+/// are open, the service is looked at about once a second, not once per
+/// dashboard per second.
+pub struct SharedPicture {
+    hub: Arc<Hub>,
+    last: tokio::sync::Mutex<Option<(Millis, Arc<Value>)>>,
+}
+
+impl SharedPicture {
+    pub fn new(hub: Arc<Hub>) -> Self {
+        Self {
+            hub,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// The last picture if it is younger than `fresh`, else a new one (one
+    /// stream takes it while the others wait for it).
+    pub async fn get(&self, fresh: Duration) -> Arc<Value> {
+        let mut last = self.last.lock().await;
+        let now = self.hub.now();
+        if let Some((at, picture)) = last.as_ref() {
+            if now - at < fresh.as_millis() as Millis {
+                return picture.clone();
+            }
+        }
+        let picture = Arc::new(overview(&self.hub).await);
+        *last = Some((now, picture.clone()));
+        picture
+    }
+}
+
 /// `picture` with the server's clock, for the page to count from.
-pub fn with_now(mut picture: Value, now: crate::clock::Millis) -> Value {
+pub fn with_now(mut picture: Value, now: Millis) -> Value {
     if let Some(map) = picture.as_object_mut() {
         map.insert("now".into(), Value::String(rfc3339(now)));
     }
@@ -137,4 +175,38 @@ fn waiting(u: &UserNotification) -> Value {
         "deliveredAt": views::time(u.recipient.delivered_at),
         "escalationLevel": Value::Null,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::clock::ManualClock;
+    use crate::config::FileConfig;
+
+    #[tokio::test]
+    async fn streams_a_moment_apart_share_one_picture() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = FileConfig {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let built = crate::build_hub(config, clock.clone()).await.unwrap();
+        let pictures = SharedPicture::new(built.hub.clone());
+        let fresh = Duration::from_millis(900);
+        let first = pictures.get(fresh).await;
+        clock.advance(899);
+        assert!(Arc::ptr_eq(&first, &pictures.get(fresh).await), "shared");
+        clock.advance(1);
+        let next = pictures.get(fresh).await;
+        assert!(
+            !Arc::ptr_eq(&first, &next),
+            "taken again once it is 900 ms old"
+        );
+        assert_eq!(*first, *next, "of an unchanged service, the same picture");
+        built.hub.close_store().await;
+    }
 }

@@ -1,6 +1,6 @@
 //! The dashboard's live stream: Server-Sent Events carrying a new picture
 //! of the service (see [`super::overview`]) whenever it changed, looked at
-//! once a second. The page reads it with `fetch`, so the admin key travels
+//! once a second (one picture shared by every open dashboard). The page reads it with `fetch`, so the admin key travels
 //! in the `Authorization` header as on every other call (`EventSource`
 //! cannot send headers). The stream ends when the server shuts down, so
 //! an open dashboard never holds up a restart.
@@ -15,26 +15,29 @@ use futures::stream::{self, Stream};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::overview::{overview, with_now};
-use crate::hub::Hub;
+use super::overview::{with_now, SharedPicture};
 
 /// How often the picture is taken again: fresh enough for people, cheap
 /// enough for the cluster (one listing of every node's sockets).
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
+/// A picture younger than this is the one every stream shows: streams that
+/// look a moment apart share it.
+const SHARED_FOR: Duration = Duration::from_millis(900);
+
 struct Watching {
-    hub: Arc<Hub>,
+    pictures: Arc<SharedPicture>,
     closing: watch::Receiver<bool>,
-    last: Option<Value>,
+    last: Option<Arc<Value>>,
     first: bool,
 }
 
 pub async fn stream(
-    State(hub): State<Arc<Hub>>,
+    State(pictures): State<Arc<SharedPicture>>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let closing = hub.closing();
+    let closing = pictures.hub().closing();
     let start = Watching {
-        hub,
+        pictures,
         closing,
         last: None,
         first: true,
@@ -51,12 +54,15 @@ pub async fn stream(
             if *w.closing.borrow() {
                 return None;
             }
-            let picture = overview(&w.hub).await;
-            if w.last.as_ref() == Some(&picture) {
+            let picture = w.pictures.get(SHARED_FOR).await;
+            if w.last
+                .as_ref()
+                .is_some_and(|last| Arc::ptr_eq(last, &picture) || **last == *picture)
+            {
                 continue;
             }
             w.last = Some(picture.clone());
-            let data = with_now(picture, w.hub.now()).to_string();
+            let data = with_now((*picture).clone(), w.pictures.hub().now()).to_string();
             let event = Event::default().event("overview").data(data);
             return Some((Ok(event), w));
         }
