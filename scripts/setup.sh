@@ -19,6 +19,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v nginx >/dev/null || need+=(nginx-light)
 # the TLS e2e test makes its self-signed certificate with the openssl tool
 command -v openssl >/dev/null || need+=(openssl)
+# the page tests (e2e/browser.mjs) drive Debian's Chromium with playwright-core
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -32,6 +32,7 @@ pub mod sockets;
 pub mod store;
 pub mod throttle;
 pub mod tls;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -186,6 +187,7 @@ pub fn app(
     let router = requests::Observed::new(
         Router::new()
             .merge(api::router(hub.clone()))
+            .merge(web::router(hub.clone()))
             .merge(ops::router(hub)),
     );
     let io = MapResponse::new(io_layer.layer(router), |r: http::Response<_>| {

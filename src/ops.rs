@@ -93,6 +93,7 @@ mod tests {
         let served: BTreeSet<String> = crate::routes::listed(&crate::api::endpoints())
             .into_iter()
             .chain(crate::routes::listed(&super::endpoints()))
+            .chain(crate::routes::listed(&crate::web::admin::endpoints()))
             .map(|(method, path)| normalized(method.as_str(), path))
             .collect();
         let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();

@@ -194,6 +194,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Live notifications that met a full send buffer and waited in the socket's backlog.",
     ),
     (
+        "herald_admin_unauthorized_total",
+        Counter,
+        "Dashboard API requests refused with 401 (a wrong or missing admin key).",
+    ),
+    (
         "herald_redis_command_seconds",
         Histogram,
         "Redis call latency (cluster mode).",

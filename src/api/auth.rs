@@ -51,7 +51,8 @@ impl Gate {
     }
 }
 
-fn presented(headers: &header::HeaderMap) -> Option<&str> {
+/// The key of an `Authorization: Bearer <key>` header.
+pub fn presented(headers: &header::HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -61,7 +62,7 @@ fn presented(headers: &header::HeaderMap) -> Option<&str> {
 }
 
 /// An API error answer with one extra header.
-fn refuse(
+pub fn refuse(
     status: StatusCode,
     code: &'static str,
     message: &'static str,

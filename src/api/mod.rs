@@ -4,18 +4,20 @@
 mod auth;
 mod error;
 mod events;
-mod notifications;
+// The operators' dashboard serves some of these handlers too, behind its own key.
+pub(crate) mod notifications;
 mod presence;
 mod sessions;
-mod users;
-mod views;
+pub(crate) mod users;
+pub(crate) mod views;
 
 use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::Router;
 
-pub use error::{ApiError, MAX_BODY};
+pub use auth::{key_index, presented, refuse};
+pub use error::{path_id, ApiError, Body, MAX_BODY};
 
 use crate::guard::Guard;
 use crate::hub::Hub;

@@ -64,7 +64,7 @@ pub async fn logout(
     Path(session): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     path_id("sessionId", &session)?;
-    let reach = hub.logout_session(&session).await?;
+    let reach = hub.logout_session(&session, "logout").await?;
     let mut answer = json!({ "sessionId": session, "disconnected": reach.total() });
     views::mark_partial(&mut answer, reach.partial);
     Ok((StatusCode::OK, Json(answer)))

@@ -41,6 +41,9 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_API_KEYS") {
         file.api_keys = Some(list(&v));
     }
+    if let Some(v) = var("HERALD_ADMIN_KEYS") {
+        file.admin_keys = Some(list(&v));
+    }
     if let Some(v) = var("HERALD_HOST") {
         file.host = Some(v);
     }
@@ -306,12 +309,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.api_keys.len(), 2);
+        assert_eq!(
+            c.admin_keys, c.api_keys,
+            "the API keys when none of its own"
+        );
         assert!(!c.development_api_key);
         assert!(!c.jwt.development_secret);
         assert_eq!(
             c.cors_origins,
             vec!["http://a.example", "https://b.example"]
         );
+    }
+
+    #[test]
+    fn admin_keys_are_their_own_when_set() {
+        let c = load(
+            "api_keys = [\"aaaaaaaaaaaaaaaa\"]\n",
+            &[("HERALD_ADMIN_KEYS", "cccccccccccccccc,dddddddddddddddd")],
+        )
+        .unwrap();
+        let exposed: Vec<&str> = c.admin_keys.iter().map(|k| k.expose()).collect();
+        assert_eq!(exposed, vec!["cccccccccccccccc", "dddddddddddddddd"]);
+        assert_eq!(c.api_keys.len(), 1);
+        let dev = load("", &[]).unwrap();
+        assert_eq!(dev.admin_keys, dev.api_keys, "the development API key");
+        let e = load("", &[("HERALD_ADMIN_KEYS", "short")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HERALD_ADMIN_KEYS"), "{e}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub struct FileConfig {
     pub port: Option<i64>,
     pub data_dir: Option<PathBuf>,
     pub api_keys: Option<Vec<String>>,
+    pub admin_keys: Option<Vec<String>>,
     pub cors_origins: Option<Vec<String>>,
     pub shutdown_timeout: Option<String>,
     pub database_url: Option<String>,
@@ -176,6 +177,18 @@ fn own_hostname() -> Option<String> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
     let name = name.trim().to_ascii_lowercase();
     (!name.is_empty()).then_some(name)
+}
+
+/// Keys of `setting` (blank entries dropped), each long enough not to be guessed.
+fn keys(setting: &str, list: Option<Vec<String>>) -> Result<Vec<Secret>, ConfigError> {
+    let keys = non_empty(list.unwrap_or_default());
+    if keys.iter().any(|k| k.len() < 16) {
+        return Err(ConfigError::invalid(
+            setting,
+            "each key must be at least 16 characters",
+        ));
+    }
+    Ok(keys.into_iter().map(Secret::new).collect())
 }
 
 fn non_empty(list: Vec<String>) -> Vec<String> {
@@ -398,18 +411,18 @@ impl FileConfig {
             development_secret: development_secret_used,
         };
 
-        let keys = non_empty(self.api_keys.unwrap_or_default());
-        if keys.iter().any(|k| k.len() < 16) {
-            return Err(ConfigError::invalid(
-                "HERALD_API_KEYS",
-                "each key must be at least 16 characters",
-            ));
-        }
-        let development_api_key = keys.is_empty();
+        let configured = keys("HERALD_API_KEYS", self.api_keys)?;
+        let development_api_key = configured.is_empty();
         let api_keys = if development_api_key {
             vec![development_secret(&data_dir, "dev-api-key")?]
         } else {
-            keys.into_iter().map(Secret::new).collect()
+            configured
+        };
+        // The dashboard's keys; without any of its own, whoever holds an
+        // API key may also watch and act on the dashboard.
+        let admin_keys = match keys("HERALD_ADMIN_KEYS", self.admin_keys)? {
+            own if own.is_empty() => api_keys.clone(),
+            own => own,
         };
 
         let cors_origins = match self.cors_origins {
@@ -568,6 +581,7 @@ impl FileConfig {
             data_dir,
             jwt,
             api_keys,
+            admin_keys,
             development_api_key,
             cors_origins,
             socket,

@@ -184,6 +184,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub jwt: JwtConfig,
     pub api_keys: Vec<Secret>,
+    /// Keys of the operators' dashboard (`/admin`): `HERALD_ADMIN_KEYS`,
+    /// else the API keys.
+    pub admin_keys: Vec<Secret>,
     pub development_api_key: bool,
     pub cors_origins: Vec<String>,
     pub socket: SocketConfig,

@@ -5,6 +5,7 @@
 mod events;
 mod lifecycle;
 mod notify;
+mod operators;
 mod presence;
 mod sessions;
 
@@ -15,7 +16,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 pub use events::{check_event_name, RESERVED_EVENTS};
 pub use lifecycle::RefreshError;
@@ -101,6 +102,9 @@ pub struct Hub {
     /// One probe at a time, and its answer serves every check for a while,
     /// so a flood of `/readyz` requests cannot turn into a flood of writes.
     store_probe: tokio::sync::Mutex<Option<(Millis, bool)>>,
+    /// Turns true when the server starts shutting down: long-lived
+    /// answers (the dashboard's stream) end, so they do not hold it up.
+    closing: watch::Sender<bool>,
 }
 
 /// How long one probe of the store answers `/readyz`.
@@ -128,6 +132,7 @@ impl Hub {
             wake: Notify::new(),
             next_wake: AtomicI64::new(Millis::MAX),
             store_probe: tokio::sync::Mutex::new(None),
+            closing: watch::Sender::new(false),
         })
     }
 
@@ -328,9 +333,15 @@ impl Hub {
 
     /// Disconnects every socket cleanly (graceful shutdown).
     pub async fn shutdown_sockets(&self) {
+        self.closing.send_replace(true);
         if let Some(io) = self.local.io() {
             io.close().await;
         }
+    }
+
+    /// Becomes true when the server begins to shut down.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// Flushes and closes the store (after the sockets are closed).

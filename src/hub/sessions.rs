@@ -150,13 +150,14 @@ impl Hub {
         }
     }
 
-    /// Logs a session out everywhere.
-    pub async fn logout_session(&self, session: &str) -> Result<Reach, HubError> {
+    /// Ends a session everywhere for `cause` (`logout` from the backend,
+    /// `admin` from the operators' dashboard, as the audit log records).
+    pub async fn logout_session(&self, session: &str, cause: &str) -> Result<Reach, HubError> {
         let snapshot = self
             .snapshot(session)
             .await
             .ok_or_else(|| HubError::NotFound(format!("session {session} not found")))?;
-        self.send_session_expired(&snapshot.user_id, session, "logout")
+        self.send_session_expired(&snapshot.user_id, session, cause)
             .await
     }
 

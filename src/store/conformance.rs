@@ -97,6 +97,7 @@ conformance!(
     an_expired_session_keeps_its_first_time_until_purged,
     a_session_belongs_to_its_first_user_until_purged,
     unknown_ids_and_users_read_as_absent,
+    every_users_unacknowledged_oldest_first_with_their_total,
 );
 
 fn ids(v: Vec<UserNotification>) -> Vec<String> {
@@ -348,4 +349,37 @@ async fn unknown_ids_and_users_read_as_absent(s: &dyn Store) {
     }
     let inserted = s.insert(&note("empty", "t", 1), &[]).await.unwrap();
     assert!(inserted.new_for.is_empty());
+}
+
+async fn every_users_unacknowledged_oldest_first_with_their_total(s: &dyn Store) {
+    assert_eq!(s.unacknowledged(10).await.unwrap().total, 0);
+    s.insert(&note("late", "t", 30), &["u1".into()])
+        .await
+        .unwrap();
+    s.insert(&note("early", "t", 10), &["u2".into(), "u1".into()])
+        .await
+        .unwrap();
+    s.insert(&note("middle", "t", 20), &["u3".into()])
+        .await
+        .unwrap();
+    s.acknowledge("middle", "u3", 40).await.unwrap();
+    let open = s.unacknowledged(10).await.unwrap();
+    assert_eq!(open.total, 3, "two recipients of early, one of late");
+    let rows: Vec<(String, String)> = open
+        .oldest
+        .iter()
+        .map(|u| (u.notification.id.clone(), u.recipient.user_id.clone()))
+        .collect();
+    let expected = [("early", "u2"), ("early", "u1"), ("late", "u1")];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(n, u)| (n.to_string(), u.to_string()))
+        .collect();
+    assert_eq!(rows, expected, "oldest first, then in insertion order");
+    let page = s.unacknowledged(1).await.unwrap();
+    assert_eq!(
+        (page.total, page.oldest.len()),
+        (3, 1),
+        "the total is not the page"
+    );
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{Acknowledged, Inserted, Store, StoreError, UserNotification};
+use super::{Acknowledged, Inserted, Store, StoreError, Unacknowledged, UserNotification};
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
 
@@ -79,6 +79,10 @@ impl<S: Store> Store for Metered<S> {
 
     async fn purge(&self, acknowledged: Millis, unacknowledged: Millis) -> Result<u64, StoreError> {
         timed("purge", self.inner.purge(acknowledged, unacknowledged)).await
+    }
+
+    async fn unacknowledged(&self, limit: u32) -> Result<Unacknowledged, StoreError> {
+        timed("unacknowledged", self.inner.unacknowledged(limit)).await
     }
 
     async fn claim_session(

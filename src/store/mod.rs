@@ -72,6 +72,14 @@ pub struct UserNotification {
     pub recipient: Recipient,
 }
 
+/// The oldest unacknowledged notifications of every recipient, and how
+/// many there are in all.
+#[derive(Debug, Clone)]
+pub struct Unacknowledged {
+    pub total: u64,
+    pub oldest: Vec<UserNotification>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores `notification` for every user in `users` (deduplicated by the
@@ -121,6 +129,13 @@ pub trait Store: Send + Sync + 'static {
         after: i64,
         limit: u32,
     ) -> Result<Vec<UserNotification>, StoreError>;
+
+    /// Every recipient's unacknowledged notifications, oldest first (by
+    /// creation, then by insertion), at most `limit`, with their total:
+    /// what the operators' dashboard watches. Reads only; one answer is
+    /// one consistent snapshot on neither engine, so the total may count
+    /// a row the page no longer shows.
+    async fn unacknowledged(&self, limit: u32) -> Result<Unacknowledged, StoreError>;
 
     /// Deletes notifications past retention, and expired-session records
     /// older than `unacknowledged_before`; returns how many recipient rows went.

@@ -16,7 +16,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 use super::marks::Marks;
 use super::rows::{self, Columns, PENDING_COUNT, SELECT_USER};
-use super::{Acknowledged, Inserted, Store, StoreError, UserNotification};
+use super::{Acknowledged, Inserted, Store, StoreError, Unacknowledged, UserNotification};
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
 
@@ -336,6 +336,20 @@ impl Store for PostgresStore {
                 .fetch_all(&self.pool)
                 .await?;
             listed.iter().map(rows::user_notification).collect()
+        })
+        .await
+    }
+
+    async fn unacknowledged(&self, limit: u32) -> Result<Unacknowledged, StoreError> {
+        within(ANSWER_DEADLINE, async {
+            let oldest = sqlx::query(&rows::unacknowledged_query("$1"))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+            let total = sqlx::query(rows::COUNT_UNACKNOWLEDGED)
+                .fetch_one(&self.pool)
+                .await?;
+            rows::unacknowledged(&total, &oldest)
         })
         .await
     }

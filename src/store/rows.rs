@@ -4,7 +4,7 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{StoreError, UserNotification};
+use super::{StoreError, Unacknowledged, UserNotification};
 use crate::notification::{Notification, Recipient, StateFilter};
 
 /// Unacknowledged recipient rows (read through the partial index
@@ -16,6 +16,18 @@ pub const PENDING_COUNT: &str = "SELECT count(*) FROM recipients WHERE acknowled
 pub const SELECT_USER: &str =
     "SELECT r.seq, r.user_id, r.delivered_at, r.acknowledged_at, n.id, n.body, n.created_at \
      FROM recipients r JOIN notifications n ON n.id = r.notification_id";
+
+/// The oldest unacknowledged recipients of every user, at most as many
+/// as the engine's `limit` placeholder says.
+pub fn unacknowledged_query(limit: &str) -> String {
+    format!(
+        "{SELECT_USER} WHERE r.acknowledged_at IS NULL ORDER BY r.created_at, r.seq LIMIT {limit}"
+    )
+}
+
+/// How many recipients have not acknowledged.
+pub const COUNT_UNACKNOWLEDGED: &str =
+    "SELECT COUNT(*) AS total FROM recipients WHERE acknowledged_at IS NULL";
 
 /// The condition `filter` adds to a listing of [`SELECT_USER`] rows: the
 /// unacknowledged states are the ones the partial index serves.
@@ -80,5 +92,20 @@ pub fn user_notification(row: &impl Columns) -> Result<UserNotification, StoreEr
         seq: row.integer("seq")?,
         notification: notification(row)?,
         recipient: recipient(row)?,
+    })
+}
+
+/// The dashboard's listing from the row of [`COUNT_UNACKNOWLEDGED`] and the
+/// rows of [`unacknowledged_query`].
+pub fn unacknowledged<R: Columns>(
+    total: &impl Columns,
+    oldest: &[R],
+) -> Result<Unacknowledged, StoreError> {
+    Ok(Unacknowledged {
+        total: total.integer("total")?.max(0) as u64,
+        oldest: oldest
+            .iter()
+            .map(user_notification)
+            .collect::<Result<_, _>>()?,
     })
 }

@@ -17,7 +17,7 @@ use super::rows::{self, Columns, PENDING_COUNT, SELECT_USER};
 use super::spilled::Spilled;
 use super::statements::Statements;
 use super::writer::{self, Write};
-use super::{Acknowledged, Inserted, Store, StoreError, UserNotification};
+use super::{Acknowledged, Inserted, Store, StoreError, Unacknowledged, UserNotification};
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
 
@@ -217,6 +217,17 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         listed.iter().map(rows::user_notification).collect()
+    }
+
+    async fn unacknowledged(&self, limit: u32) -> Result<Unacknowledged, StoreError> {
+        let oldest = sqlx::query(&rows::unacknowledged_query("?"))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let total = sqlx::query(rows::COUNT_UNACKNOWLEDGED)
+            .fetch_one(&self.pool)
+            .await?;
+        rows::unacknowledged(&total, &oldest)
     }
 
     async fn purge(

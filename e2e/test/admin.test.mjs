@@ -1,0 +1,170 @@
+// The operators' dashboard at /admin in a real Chromium, against a real server and real socket.io-client
+// sockets: sign-in (wrong key, then the right one), connected users, a test notification sent from the
+// page and received by the client, the unacknowledged list and the timeline, acknowledgement from the
+// client, expiring a session and disconnecting a user from the page, and the error states (server
+// unreachable; Redis degraded in a cluster). Screenshots of every state: e2e/output/admin-*.png.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { startServer, rid } from '../helpers.mjs';
+import { startCluster } from '../cluster.mjs';
+import { Browser } from '../browser.mjs';
+
+const ADMIN_KEY = `admin-${randomBytes(16).toString('hex')}`;
+
+// The console errors the page cannot avoid: Chromium logs every 4xx answer, here the 401 of the
+// deliberately wrong key and the 404 of the deliberately unknown notification id.
+const ASKED_FOR = [/status of 401/, /status of 404/];
+
+async function signIn(page, key) {
+  await page.fill('#key', key);
+  await page.press('#key', 'Enter');
+}
+
+/** The dialog's confirm button, once the dialog is open. */
+async function confirm(page, b, state) {
+  await page.locator('#confirm[open]').waitFor();
+  if (state) await b.shot(state);
+  await page.click('#confirm-ok');
+  await page.locator('#confirm[open]').waitFor({ state: 'detached' }).catch(() => {});
+}
+
+test('dashboard: sign-in, live users, send, acknowledge, expire, disconnect, unreachable', async () => {
+  const server = await startServer({ HERALD_ADMIN_KEYS: ADMIN_KEY, HERALD_SESSION_IDLE_TIMEOUT: '10m' });
+  const b = await Browser.open('admin');
+  const { page } = b;
+  try {
+    await page.goto(`${server.url}/admin`);
+    await page.locator('#sign-in-form').waitFor();
+    await b.shot('sign-in');
+
+    // A wrong key (an API key is not an admin key here): refused, and the dashboard stays hidden.
+    await signIn(page, server.apiKey);
+    await page.locator('#sign-in-error').waitFor();
+    assert.match(await page.textContent('#sign-in-error'), /refused/);
+    assert.equal(await page.isVisible('#dashboard'), false);
+    await b.shot('wrong-key');
+
+    await signIn(page, ADMIN_KEY);
+    await page.locator('#dashboard').waitFor();
+    await page.locator('#pill-live', { hasText: 'Live' }).waitFor();
+    await page.locator('#users-empty').waitFor();
+    assert.equal(await page.textContent('#pill-store'), 'Store OK');
+    await b.shot('signed-in-empty');
+
+    // Two users connect with the real client: one on websocket, one staying on polling.
+    const alice = server.identity({ userId: rid('alice'), role: 'radiologist' });
+    const bob = server.identity({ userId: rid('bob'), role: 'technologist' });
+    const a = await server.connect({ token: alice.token, transports: ['websocket'] });
+    const bo = await server.connect({ token: bob.token, transports: ['polling'] });
+    await page.locator(`[data-user="${alice.userId}"]`).waitFor();
+    await page.locator(`[data-user="${bob.userId}"]`).waitFor();
+    await page.locator('#t-sockets', { hasText: '2' }).waitFor();
+    assert.match(await page.textContent('#t-transports'), /1 websocket, 1 polling/);
+    const idle = page.locator(`[data-session="${alice.sessionId}"] .idle`);
+    assert.match(await idle.textContent(), /^(10:00|9:[0-5]\d) left$/, 'the idle clock of a 10 min timeout');
+    await b.shot('users-connected');
+
+    // Send a test notification from the form, with the keyboard: the client receives it.
+    await page.click(`[data-user="${alice.userId}"] button:has-text("Send test")`);
+    assert.equal(await page.inputValue('#send-user'), alice.userId);
+    await page.selectOption('#send-severity', 'critical');
+    await page.fill('#send-title', 'Dashboard check');
+    await page.press('#send-title', 'Enter');
+    await confirm(page, b, 'confirm-send');
+    const n = await a.waitFor('critical_notification', 5000);
+    assert.equal(n.title, 'Dashboard check');
+    assert.equal(n.severity, 'critical');
+    assert.equal(n.type, 'test');
+
+    // It is in the unacknowledged list, and its timeline says delivered, not yet acknowledged.
+    const row = page.locator(`#unacked tr[data-id="${n.id}"]`);
+    await row.waitFor();
+    assert.match(await row.textContent(), /critical/i);
+    await page.locator('#t-unacked', { hasText: '1' }).waitFor();
+    await row.focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#timeline', { hasText: `Delivered to ${alice.userId}` }).waitFor();
+    await page.locator('#timeline li.wait', { hasText: `Acknowledged by ${alice.userId}` }).waitFor();
+    await b.shot('unacknowledged-with-timeline');
+
+    // The client acknowledges: the row leaves the list, the timeline shows the acknowledgement.
+    const ack = await a.emitAck('acknowledge_notification', { notificationId: n.id, userId: alice.userId });
+    assert.equal(ack.ok, true);
+    await row.waitFor({ state: 'detached' });
+    await page.locator('#unacked-empty').waitFor();
+    await page.locator('#timeline li.done', { hasText: `Acknowledged by ${alice.userId}` }).waitFor();
+    await b.shot('acknowledged');
+
+    // Out of the list, a notification is found by its id; an unknown id is said to be unknown.
+    await page.fill('#lookup-id', 'no-such-notification');
+    await page.press('#lookup-id', 'Enter');
+    await page.locator('#timeline', { hasText: 'No notification with this id' }).waitFor();
+    await page.fill('#lookup-id', n.id);
+    await page.press('#lookup-id', 'Enter');
+    await page.locator('#timeline li.done', { hasText: `Acknowledged by ${alice.userId}` }).waitFor();
+
+    // Expire alice's session from the page: her socket is told, then disconnected.
+    await page.click(`[data-session="${alice.sessionId}"] button:has-text("Expire")`);
+    await confirm(page, b, 'confirm-expire');
+    const expired = await a.waitFor('session_expired', 5000);
+    assert.equal(expired.sessionId, alice.sessionId);
+    await a.waitFor('disconnect', 5000);
+    await page.locator(`[data-user="${alice.userId}"]`).waitFor({ state: 'detached' });
+    await page.locator('#notice', { hasText: 'Expired session' }).waitFor();
+    await b.shot('session-expired');
+
+    // Cancelling a confirmation does nothing; confirming disconnects bob.
+    await page.click(`[data-user="${bob.userId}"] button:has-text("Disconnect")`);
+    await page.locator('#confirm[open]').waitFor();
+    await page.keyboard.press('Escape');
+    await page.locator(`[data-user="${bob.userId}"]`).waitFor();
+    const still = await bo.emitAck('activity');
+    assert.equal(still.ok, true, 'a cancelled disconnect left the socket up');
+    await page.click(`[data-user="${bob.userId}"] button:has-text("Disconnect")`);
+    await confirm(page, b, 'confirm-disconnect');
+    await bo.waitFor('disconnect', 5000);
+    await page.locator('#users-empty').waitFor();
+    await b.shot('user-disconnected');
+
+    // The server goes away: the page says so and keeps the last figures.
+    await server.stop();
+    await page.locator('#banner-unreachable').waitFor();
+    await page.locator('#pill-live', { hasText: 'Unreachable' }).waitFor();
+    await b.shot('server-unreachable');
+
+    assert.deepEqual(b.unexpectedErrors(ASKED_FOR), []);
+  } finally {
+    await b.close();
+    await server.stop();
+  }
+});
+
+test('dashboard: a cluster shows sockets by node, and a Redis outage as degraded', async () => {
+  const cluster = await startCluster({ nodes: 2 });
+  const b = await Browser.open('admin-cluster');
+  const { page } = b;
+  try {
+    const [na, nb] = cluster.nodes;
+    const a = await na.connect({ token: cluster.identity().token });
+    const c = await nb.connect({ token: cluster.identity().token });
+    await page.goto(`${na.url}/admin`);
+    await signIn(page, cluster.apiKeys[0]);
+    await page.locator('#pill-redis', { hasText: 'Redis OK' }).waitFor();
+    await page.locator('#nodes tr', { hasText: 'node-b' }).waitFor();
+    await page.locator('#nodes tr', { hasText: 'node-a' }).waitFor();
+    await b.shot('two-nodes');
+
+    await cluster.redis.stop();
+    await page.locator('#banner-redis').waitFor();
+    await page.locator('#pill-redis', { hasText: 'Redis degraded' }).waitFor();
+    assert.match(await page.textContent('#banner-redis'), /own sockets/);
+    await b.shot('redis-degraded');
+    a.close();
+    c.close();
+    assert.deepEqual(b.unexpectedErrors(), []);
+  } finally {
+    await b.close();
+    await cluster.stop();
+  }
+});
