@@ -2,6 +2,7 @@
 // three nodes, acknowledgements, role/all/user events, disconnect and logout on every node.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { rid, TS_RE, eventually, startServer } from '../helpers.mjs';
 import { startCluster, startRedis, createDatabase, runToExit, readyz, waitReady } from '../cluster.mjs';
 
@@ -11,7 +12,7 @@ describe('cluster start-up rules', () => {
   it('REDIS_URL without a PostgreSQL DATABASE_URL refuses to start, naming both settings', async () => {
     const redis = await startRedis();
     try {
-      const r = await runToExit({ REDIS_URL: redis.url, DATABASE_URL: null, JWT_SECRET: 'x'.repeat(32), HERALD_API_KEYS: 'k'.repeat(20) });
+      const r = await runToExit({ REDIS_URL: redis.url, DATABASE_URL: null, JWT_SECRET: randomBytes(24).toString('base64url'), HERALD_API_KEYS: randomBytes(24).toString('base64url') });
       assert.equal(r.exited, true, `herald kept running with REDIS_URL and no DATABASE_URL:\n${r.log.slice(-2000)}`);
       assert.notEqual(r.code, 0, `exit code ${r.code}\n${r.log.slice(-2000)}`);
       assert.match(r.log, /REDIS_URL/, r.log.slice(-2000));

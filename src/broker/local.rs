@@ -241,7 +241,10 @@ impl LocalBroker {
             self.max_queued,
             |n| n.to_json().len(),
             |n| match h.socket.emit("critical_notification", &(&**n,)) {
-                Ok(()) => TrySend::Sent,
+                Ok(()) => {
+                    prometheus::server_event("critical_notification", 1);
+                    TrySend::Sent
+                }
                 Err(SendError::Socket(SocketError::InternalChannelFull)) => TrySend::Full,
                 Err(_) => TrySend::Closed,
             },
