@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Runs Herald's e2e suites (node socket.io-client + python-socketio) against $HERALD_BIN (default target/debug/herald); builds nothing.
+# Runs Herald's e2e suites (node socket.io-client + python-socketio) against $HERALD_BIN (default $CARGO_TARGET_DIR/debug/herald, else target/debug/herald); builds nothing.
 set -uo pipefail
 cd "$(dirname "$0")"
 E2E_DIR="$(pwd)"
-export HERALD_BIN="${HERALD_BIN:-$(cd .. && pwd)/target/debug/herald}"
+export HERALD_BIN="${HERALD_BIN:-${CARGO_TARGET_DIR:-$(cd .. && pwd)/target}/debug/herald}"
 
 if [ ! -x "$HERALD_BIN" ]; then
   echo "e2e: no server binary at $HERALD_BIN (build it first, or set HERALD_BIN)" >&2

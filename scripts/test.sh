@@ -18,7 +18,7 @@ CARGO_TARGET_DIR="$PWD/target/vendor-engineioxide" \
   cargo test --locked --manifest-path vendor/engineioxide/Cargo.toml --features __test_harness --lib --tests
 echo "=== e2e ==="
 cargo build -p herald --bins
-HERALD_BIN="$PWD/target/debug/herald" bash e2e/run.sh
+HERALD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/herald" bash e2e/run.sh
 if [ -f bench/smoke.sh ]; then
   echo "=== bench smoke (no timing assertions) ==="
   bash bench/smoke.sh
