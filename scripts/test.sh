@@ -19,6 +19,8 @@ CARGO_TARGET_DIR="$PWD/target/vendor-engineioxide" \
 echo "=== e2e ==="
 cargo build -p herald --bins
 HERALD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/herald" bash e2e/run.sh
+echo "=== fuzz: a short run of each target (fuzz/README.md) ==="
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}" bash scripts/fuzz.sh
 if [ -f bench/smoke.sh ]; then
   echo "=== bench smoke (no timing assertions) ==="
   bash bench/smoke.sh
