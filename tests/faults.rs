@@ -114,5 +114,9 @@ async fn a_full_disk_answers_503_and_not_ready_then_recovers_without_a_restart()
         .map(|n| n["notification"]["id"].clone())
         .collect();
     assert_eq!(ids, [json!("after")], "none of the refused ones was stored");
+    println!(
+        "full disk: {refused} of 5 notifications answered 503, 0 answered 202, /readyz 503; \
+         after freeing: /readyz 200 and 1 of 1 answered 202, no restart"
+    );
     s.stop().await;
 }
