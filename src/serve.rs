@@ -109,32 +109,16 @@ where
         };
         let mut stopping = stop.subscribe();
         tokio::spawn(async move {
+            let watched = Watch {
+                stopping: &mut stopping,
+                activity: &activity,
+                timeouts,
+                peer,
+            };
             let result = match tls {
-                None => {
-                    run(
-                        &http,
-                        tcp,
-                        service,
-                        &mut stopping,
-                        &activity,
-                        timeouts,
-                        peer,
-                    )
-                    .await
-                }
+                None => run(&http, tcp, service, watched).await,
                 Some(tls) => match tokio::time::timeout(HANDSHAKE_LIMIT, tls.accept(tcp)).await {
-                    Ok(Ok(stream)) => {
-                        run(
-                            &http,
-                            stream,
-                            service,
-                            &mut stopping,
-                            &activity,
-                            timeouts,
-                            peer,
-                        )
-                        .await
-                    }
+                    Ok(Ok(stream)) => run(&http, stream, service, watched).await,
                     Ok(Err(e)) => {
                         tracing::debug!(%peer, error = %e, "TLS handshake failed");
                         return;
@@ -172,6 +156,15 @@ struct Timeouts {
     idle: Duration,
 }
 
+/// What a connection's task watches besides the connection: the stop
+/// message, its requests in flight and its timeouts.
+struct Watch<'a> {
+    stopping: &'a mut watch::Receiver<()>,
+    activity: &'a Activity,
+    timeouts: Timeouts,
+    peer: SocketAddr,
+}
+
 /// Serves one connection over `io` until it ends, until a stop message
 /// asks it to finish its request in flight and close, or until it has sent
 /// no complete request head within the header timeout or been idle (no
@@ -180,16 +173,19 @@ async fn run<I, S>(
     http: &http1::Builder,
     io: I,
     service: PerConnection<S>,
-    stopping: &mut watch::Receiver<()>,
-    activity: &Activity,
-    timeouts: Timeouts,
-    peer: SocketAddr,
+    watched: Watch<'_>,
 ) -> hyper::Result<()>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
+    let Watch {
+        stopping,
+        activity,
+        timeouts,
+        peer,
+    } = watched;
     let conn = http
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();

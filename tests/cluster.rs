@@ -287,10 +287,7 @@ async fn a_dead_node_leaves_every_answer_and_its_users_are_caught_up_elsewhere()
     // B stops beating: its clock stands still while A's moves on.
     b.crash();
     ca.advance(3_000);
-    eventually(5, || async {
-        a.get("/api/v1/users/u1").await.1["connections"] == 0
-    })
-    .await;
+    no_sockets_left(&a, "u1").await;
     // A notification for the user is stored, and caught up on A.
     let (status, _) = a
         .post("/api/v1/users/u1/notifications", json!({"id": "n9"}))
@@ -428,6 +425,22 @@ async fn a_redis_outage_leaves_local_delivery_and_the_node_rejoins() {
     b.stop().await;
 }
 
+/// The next `presence` event `watcher` gets is `user` going `status`.
+async fn expect_presence(watcher: &mut common::EioClient, user: &str, status: &str) {
+    let p = watcher.expect_event("presence").await;
+    assert_eq!(
+        (p["userId"].as_str(), p["status"].as_str()),
+        (Some(user), Some(status)),
+        "{p}"
+    );
+}
+
+/// Waits until no node counts a socket of `user`.
+async fn no_sockets_left(node: &TestServer, user: &str) {
+    let path = format!("/api/v1/users/{user}");
+    eventually(5, || async { node.get(&path).await.1["connections"] == 0 }).await;
+}
+
 #[tokio::test]
 async fn presence_is_announced_once_and_a_reload_is_not() {
     let redis = Redis::start().await;
@@ -443,17 +456,10 @@ async fn presence_is_announced_once_and_a_reload_is_not() {
     registered(&b, "w", 1).await;
     let t = a.token("u1", "s1", "radiologist", 600_000);
     let (first, _) = b.connect_ok(&t).await;
-    let p = watcher.expect_event("presence").await;
-    assert_eq!(
-        (p["userId"].as_str(), p["status"].as_str()),
-        (Some("u1"), Some("online"))
-    );
+    expect_presence(&mut watcher, "u1", "online").await;
     // A reload: gone and back within the grace.
     drop(first);
-    eventually(5, || async {
-        a.get("/api/v1/users/u1").await.1["connections"] == 0
-    })
-    .await;
+    no_sockets_left(&a, "u1").await;
     let (second, _) = a.connect_ok(&t).await;
     c.advance(6_000);
     a.hub.run_due().await;
@@ -467,19 +473,11 @@ async fn presence_is_announced_once_and_a_reload_is_not() {
     );
     // Gone for good: offline once the grace passes, announced once.
     drop(second);
-    eventually(5, || async {
-        a.get("/api/v1/users/u1").await.1["connections"] == 0
-    })
-    .await;
+    no_sockets_left(&a, "u1").await;
     c.advance(6_000);
     b.hub.run_due().await;
     a.hub.run_due().await;
-    let p = watcher.expect_event("presence").await;
-    assert_eq!(
-        (p["userId"].as_str(), p["status"].as_str()),
-        (Some("u1"), Some("offline")),
-        "{p}"
-    );
+    expect_presence(&mut watcher, "u1", "offline").await;
     // The reload sent nothing between the two: the next event is ours.
     b.post(
         "/api/v1/roles/radiologist/events",
@@ -510,16 +508,9 @@ async fn an_offline_change_claimed_by_a_node_that_died_is_announced_by_another()
     let (u1, _) = a
         .connect_ok(&a.token("u1", "s1", "radiologist", 600_000))
         .await;
-    let p = watcher.expect_event("presence").await;
-    assert_eq!(
-        (p["userId"].as_str(), p["status"].as_str()),
-        (Some("u1"), Some("online"))
-    );
+    expect_presence(&mut watcher, "u1", "online").await;
     drop(u1);
-    eventually(5, || async {
-        a.get("/api/v1/users/u1").await.1["connections"] == 0
-    })
-    .await;
+    no_sockets_left(&a, "u1").await;
 
     // Another node, whose clock is past the grace, claims the change and
     // dies before announcing it.
@@ -546,12 +537,7 @@ async fn an_offline_change_claimed_by_a_node_that_died_is_announced_by_another()
     // Past the claim's lease, the live node announces it, once.
     c.advance(17_000);
     a.hub.run_due().await;
-    let p = watcher.expect_event("presence").await;
-    assert_eq!(
-        (p["userId"].as_str(), p["status"].as_str()),
-        (Some("u1"), Some("offline")),
-        "{p}"
-    );
+    expect_presence(&mut watcher, "u1", "offline").await;
     a.hub.run_due().await;
     a.post(
         "/api/v1/roles/radiologist/events",
