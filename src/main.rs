@@ -86,6 +86,16 @@ enum Command {
     },
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig,
+    /// Write a consistent copy of the SQLite store while the server runs.
+    ///
+    /// The copy is one instant of the store (every notification committed
+    /// by then, none after), checked before the command answers. To
+    /// restore: stop the server and put the copy in the data directory as
+    /// herald.db. With DATABASE_URL set, back up PostgreSQL with pg_dump.
+    Backup {
+        /// The file to write; it must not exist yet.
+        file: PathBuf,
+    },
 }
 
 /// A token lifetime: a duration longer than zero (a zero one would be
@@ -209,6 +219,20 @@ fn main() -> anyhow::Result<()> {
         }
         Command::CheckConfig => {
             println!("{config:#?}");
+            Ok(())
+        }
+        Command::Backup { file } => {
+            if config.database_url.is_some() {
+                anyhow::bail!("the store is PostgreSQL (DATABASE_URL): back it up with pg_dump");
+            }
+            let copied = herald::store::backup::sqlite(&config.data_dir, &file)
+                .with_context(|| format!("backing up to {}", file.display()))?;
+            println!(
+                "backed up {} notifications ({} bytes) to {}",
+                copied.notifications,
+                copied.bytes,
+                file.display()
+            );
             Ok(())
         }
     }

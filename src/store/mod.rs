@@ -2,6 +2,7 @@
 //! behind one trait so the embedded SQLite store and a PostgreSQL store are
 //! interchangeable.
 
+pub mod backup;
 #[cfg(test)]
 mod conformance;
 mod marks;
