@@ -32,6 +32,7 @@ pub mod sockets;
 pub mod store;
 pub mod throttle;
 pub mod tls;
+pub mod trail;
 pub mod web;
 
 use std::future::Future;

@@ -42,6 +42,11 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 impl Notification {
+    /// The backend's `severity`, which picks the escalation policy.
+    pub fn severity(&self) -> Option<&str> {
+        self.body.get("severity").and_then(Value::as_str)
+    }
+
     /// Builds a notification from a backend body. `id` is taken from the
     /// body, else `fallback_id`; `createdAt` is set to `now`. A `redelivered`
     /// field is dropped: only Herald sets it, on catch-up deliveries.

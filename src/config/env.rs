@@ -150,6 +150,9 @@ pub fn apply_env(
     if let Some(v) = var("DATABASE_URL") {
         file.database_url = Some(v);
     }
+    if let Some(v) = var("HERALD_ESCALATION_WEBHOOK_SECRET") {
+        file.escalation.webhook_secret = Some(v);
+    }
     if let Some(v) = var("REDIS_URL") {
         file.cluster.redis_url = Some(v);
     }

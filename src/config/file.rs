@@ -51,6 +51,8 @@ pub struct FileConfig {
     pub log: LogFile,
     #[serde(default)]
     pub tls: TlsFile,
+    #[serde(default)]
+    pub escalation: super::escalation::EscalationFile,
 }
 
 /// `[tls]`: PEM files; both or neither.
@@ -591,6 +593,7 @@ impl FileConfig {
             api_rate_limit,
             session: SessionConfig { default, roles },
             retention,
+            escalation: self.escalation.resolve()?,
             database_url,
             cluster,
             presence,

@@ -2,6 +2,7 @@
 //! and validated into one [`Config`] before anything starts.
 
 mod env;
+pub mod escalation;
 mod file;
 mod log;
 mod secrets;
@@ -197,6 +198,8 @@ pub struct Config {
     pub api_rate_limit: RateLimitConfig,
     pub session: SessionConfig,
     pub retention: RetentionConfig,
+    /// The closed loop's escalation policies.
+    pub escalation: escalation::EscalationConfig,
     /// `DATABASE_URL` (PostgreSQL); `None` keeps the store in SQLite in
     /// the data directory.
     pub database_url: Option<Secret>,

@@ -6,9 +6,13 @@
 
 use serde_json::json;
 
-use super::{Acknowledged, PostgresStore, SqliteStore, Store, UserNotification};
+use super::{
+    Acknowledged, Closed, Completion, PostgresStore, Source, SqliteStore, Store, Then,
+    UserNotification,
+};
 use crate::clock::Millis;
 use crate::notification::{Notification, StateFilter};
+use crate::trail::{self, Chain, Entry, Kind};
 
 /// Where the PostgreSQL tests create their databases, unless
 /// `HERALD_TEST_POSTGRES` says otherwise.
@@ -98,6 +102,11 @@ conformance!(
     a_session_belongs_to_its_first_user_until_purged,
     unknown_ids_and_users_read_as_absent,
     every_users_unacknowledged_oldest_first_with_their_total,
+    escalation_steps_fire_once_in_order_and_are_taken_over_after_a_lease,
+    closing_ends_escalation_and_the_escalated_recipients_catch_up,
+    the_audit_trail_is_one_verifiable_chain_with_each_timeline,
+    retention_keeps_what_remains_of_the_chain_verifiable,
+    the_report_reads_severity_and_closing_of_each_notification,
 );
 
 fn ids(v: Vec<UserNotification>) -> Vec<String> {
@@ -127,10 +136,17 @@ async fn acknowledgement_is_per_recipient_and_first_time_stands(s: &dyn Store) {
     s.insert(&note("n1", "t", 1), &["u1".into(), "u2".into()])
         .await
         .unwrap();
+    // The first acknowledgement by any recipient also closes the notification.
     let first = Acknowledged {
         at: 10,
         first: true,
         created_at: 1,
+        closed: Some(Closed {
+            at: 10,
+            by: "u1".into(),
+            users: vec!["u1".into(), "u2".into()],
+            roles: vec![],
+        }),
     };
     assert_eq!(s.acknowledge("n1", "u1", 10).await.unwrap(), Some(first));
     // Again, even at the same millisecond: the first time stands, and
@@ -139,8 +155,12 @@ async fn acknowledgement_is_per_recipient_and_first_time_stands(s: &dyn Store) {
         at: 10,
         first: false,
         created_at: 1,
+        closed: None,
     };
-    assert_eq!(s.acknowledge("n1", "u1", 20).await.unwrap(), Some(again));
+    assert_eq!(
+        s.acknowledge("n1", "u1", 20).await.unwrap(),
+        Some(again.clone())
+    );
     assert_eq!(s.acknowledge("n1", "u1", 10).await.unwrap(), Some(again));
     assert_eq!(s.acknowledge("n1", "u3", 20).await.unwrap(), None);
     assert_eq!(s.acknowledge("nope", "u1", 20).await.unwrap(), None);
@@ -381,5 +401,245 @@ async fn every_users_unacknowledged_oldest_first_with_their_total(s: &dyn Store)
         (page.total, page.oldest.len()),
         (3, 1),
         "the total is not the page"
+    );
+}
+
+fn completion(id: &str, level: u32, owner: &str, at: Millis, then: Then) -> Completion {
+    Completion {
+        notification_id: id.into(),
+        level,
+        owner: owner.into(),
+        at,
+        add_users: vec![],
+        add_role: None,
+        audit: vec![],
+        then,
+    }
+}
+
+async fn levels(s: &dyn Store, now: Millis, owner: &str) -> Vec<(u32, bool, u32)> {
+    s.claim_steps(now, owner, now + 1000, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.level, c.fired, c.attempts))
+        .collect()
+}
+
+async fn escalation_steps_fire_once_in_order_and_are_taken_over_after_a_lease(s: &dyn Store) {
+    let steps = [(1, 100), (2, 200), (3, 300)];
+    s.insert_scheduled(&note("n", "t", 0), &["u".into()], &steps)
+        .await
+        .unwrap();
+    assert_eq!(s.next_step_due().await.unwrap(), Some(100));
+    assert!(levels(s, 50, "a").await.is_empty(), "nothing is due early");
+    // Levels 2 and 3 are due too, but wait for level 1.
+    assert_eq!(levels(s, 250, "a").await, [(1, false, 0)]);
+    assert!(levels(s, 250, "b").await.is_empty(), "a claim is held");
+    let b = completion("n", 1, "b", 260, Then::Done);
+    assert!(
+        !s.complete_step(&b).await.unwrap(),
+        "only the claimer completes"
+    );
+    let fired = completion("n", 1, "a", 260, Then::Fired);
+    assert!(s.complete_step(&fired).await.unwrap());
+    assert!(levels(s, 300, "b").await.is_empty());
+    // `a` died holding the fired step: past its lease, `b` takes it over,
+    // fired (so `b` only tells the sockets), and `a` can no longer complete it.
+    assert_eq!(levels(s, 1250, "b").await, [(1, true, 0)]);
+    assert!(s
+        .complete_step(&completion("n", 1, "b", 1251, Then::Done))
+        .await
+        .unwrap());
+    assert!(!s
+        .complete_step(&completion("n", 1, "a", 1252, Then::Done))
+        .await
+        .unwrap());
+    assert_eq!(levels(s, 1300, "b").await, [(2, false, 0)]);
+    let mut escalate = completion("n", 2, "b", 1301, Then::Done);
+    escalate.add_users = vec!["x".into()];
+    escalate.add_role = Some("attending".into());
+    escalate.audit = vec![Entry::new(Kind::Escalated, 1301).notification("n").level(2)];
+    assert!(s.complete_step(&escalate).await.unwrap());
+    let x = s.user_notification("n", "x").await.unwrap().unwrap();
+    assert_eq!(x.escalation_level, Some(2));
+    assert_eq!(x.recipient.delivered_at, None);
+    let u = s.user_notification("n", "u").await.unwrap().unwrap();
+    assert_eq!(u.escalation_level, None);
+    assert_eq!(s.open_roles().await.unwrap(), ["attending"]);
+    // A webhook that failed is retried later and no longer holds back
+    // the levels after it.
+    assert_eq!(levels(s, 1400, "b").await, [(3, false, 0)]);
+    let retry = completion("n", 3, "b", 1401, Then::RetryAt(5000));
+    assert!(s.complete_step(&retry).await.unwrap());
+    assert!(levels(s, 1500, "c").await.is_empty());
+    assert_eq!(s.next_step_due().await.unwrap(), Some(5000));
+    assert_eq!(levels(s, 5000, "c").await, [(3, false, 1)]);
+    assert!(s
+        .complete_step(&completion("n", 3, "c", 5001, Then::Done))
+        .await
+        .unwrap());
+    assert_eq!(s.next_step_due().await.unwrap(), None);
+}
+
+async fn closing_ends_escalation_and_the_escalated_recipients_catch_up(s: &dyn Store) {
+    let steps = [(1, 100), (2, 200)];
+    s.insert_scheduled(&note("n", "t", 0), &["u".into()], &steps)
+        .await
+        .unwrap();
+    assert_eq!(levels(s, 100, "a").await, [(1, false, 0)]);
+    let mut to_role = completion("n", 1, "a", 101, Then::Done);
+    to_role.add_role = Some("attending".into());
+    assert!(s.complete_step(&to_role).await.unwrap());
+    // A member of the role joins on connect, once; other roles do not.
+    assert_eq!(s.join_role("y", "attending", None, 150).await.unwrap(), 1);
+    assert_eq!(s.join_role("y", "attending", None, 151).await.unwrap(), 0);
+    assert_eq!(s.join_role("z", "resident", None, 152).await.unwrap(), 0);
+    assert_eq!(
+        s.join_role("w", "attending", Some("other"), 153)
+            .await
+            .unwrap(),
+        0
+    );
+    let y = s
+        .list("y", StateFilter::Unacknowledged, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(y), ["n"]);
+    // Claimed, then closed by the escalation recipient: the claim cannot
+    // complete, nothing more is due, and the role is no longer open.
+    assert_eq!(levels(s, 200, "a").await, [(2, false, 0)]);
+    let source = Source {
+        socket_id: Some("s1".into()),
+        remote: Some("10.0.0.7:5000".into()),
+    };
+    let ack = s
+        .acknowledge_from("n", "y", 210, &source)
+        .await
+        .unwrap()
+        .unwrap();
+    let closed = ack.closed.unwrap();
+    assert_eq!((closed.at, closed.by.as_str()), (210, "y"));
+    assert_eq!(closed.users, ["u", "y"]);
+    assert_eq!(closed.roles, ["attending"]);
+    assert!(!s
+        .complete_step(&completion("n", 2, "a", 211, Then::Done))
+        .await
+        .unwrap());
+    assert!(levels(s, 10_000, "b").await.is_empty());
+    assert_eq!(s.next_step_due().await.unwrap(), None);
+    assert!(s.open_roles().await.unwrap().is_empty());
+    assert_eq!(s.join_role("v", "attending", None, 300).await.unwrap(), 0);
+    // The original recipient still has it to acknowledge; a second
+    // acknowledgement closes nothing.
+    let u = s
+        .list("u", StateFilter::Unacknowledged, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(u), ["n"]);
+    let second = s.acknowledge("n", "u", 220).await.unwrap().unwrap();
+    assert!(second.first && second.closed.is_none());
+}
+
+async fn chain_of(s: &dyn Store) -> Vec<trail::Record> {
+    s.audit_page(0, 0, Millis::MAX, 1000).await.unwrap()
+}
+
+async fn the_audit_trail_is_one_verifiable_chain_with_each_timeline(s: &dyn Store) {
+    s.insert(&note("n", "t", 1), &["u".into()]).await.unwrap();
+    s.insert(&note("m", "t", 2), &["u".into()]).await.unwrap();
+    s.record(
+        Entry::new(Kind::Delivered, 3)
+            .notification("n")
+            .user("u")
+            .socket("s1"),
+    );
+    s.record(Entry::new(Kind::ConnectionRefused, 4).detail(json!({"reason": "token_expired"})));
+    let source = Source {
+        socket_id: Some("s1".into()),
+        remote: Some("10.0.0.7:5000".into()),
+    };
+    // The queued records commit before a later acknowledgement.
+    s.acknowledge_from("n", "u", 5, &source)
+        .await
+        .unwrap()
+        .unwrap();
+    let timeline: Vec<_> = s
+        .timeline("n")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.entry)
+        .collect();
+    let kinds: Vec<_> = timeline.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            Kind::Created,
+            Kind::Delivered,
+            Kind::Acknowledged,
+            Kind::Closed
+        ]
+    );
+    assert_eq!(timeline[1].socket_id.as_deref(), Some("s1"));
+    assert_eq!(timeline[2].user_id.as_deref(), Some("u"));
+    assert_eq!(timeline[2].detail, Some(json!({"remote": "10.0.0.7:5000"})));
+    let all = chain_of(s).await;
+    assert_eq!(all.len(), 6);
+    let anchor = s.audit_anchor().await.unwrap();
+    assert_eq!(trail::verify(&mut Chain::from(anchor), &all), Ok(6));
+    // A period is a window of the same chain.
+    let window = s.audit_page(0, 3, 5, 1000).await.unwrap();
+    let kinds: Vec<_> = window.iter().map(|r| r.entry.kind).collect();
+    assert_eq!(kinds, [Kind::Delivered, Kind::ConnectionRefused]);
+    let after = s.audit_page(all[3].seq, 0, Millis::MAX, 1).await.unwrap();
+    assert_eq!(after[0].seq, all[4].seq);
+}
+
+async fn retention_keeps_what_remains_of_the_chain_verifiable(s: &dyn Store) {
+    s.insert(&note("old", "t", 1), &["u".into()]).await.unwrap();
+    s.acknowledge("old", "u", 2).await.unwrap();
+    s.insert(&note("new", "t", 1000), &["u".into()])
+        .await
+        .unwrap();
+    s.purge(500, 500).await.unwrap();
+    let anchor = s.audit_anchor().await.unwrap();
+    assert_eq!(anchor.seq, 3, "created, acknowledged, closed went");
+    let rest = chain_of(s).await;
+    let kinds: Vec<_> = rest.iter().map(|r| r.entry.kind).collect();
+    assert_eq!(kinds, [Kind::Created, Kind::Purged]);
+    assert_eq!(trail::verify(&mut Chain::from(anchor), &rest), Ok(2));
+    assert!(s.timeline("old").await.unwrap().is_empty());
+}
+
+async fn the_report_reads_severity_and_closing_of_each_notification(s: &dyn Store) {
+    let critical = |id: &str, at| {
+        Notification::from_body(
+            json!({"id": id, "severity": "critical"}),
+            || unreachable!(),
+            at,
+        )
+        .unwrap()
+    };
+    s.insert(&critical("a", 10), &["u".into()]).await.unwrap();
+    s.insert(&critical("b", 20), &["u".into()]).await.unwrap();
+    s.insert(&note("c", "t", 30), &["u".into()]).await.unwrap();
+    s.insert(&note("late", "t", 100), &["u".into()])
+        .await
+        .unwrap();
+    s.acknowledge("a", "u", 40).await.unwrap();
+    let mut rows = s.report_rows(0, 100).await.unwrap();
+    rows.sort_by_key(|r| r.created_at);
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| (r.severity.as_deref(), r.created_at, r.closed_at))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("critical"), 10, Some(40)),
+            (Some("critical"), 20, None),
+            (None, 30, None)
+        ]
     );
 }

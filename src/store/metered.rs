@@ -7,9 +7,13 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{Acknowledged, Inserted, Store, StoreError, Unacknowledged, UserNotification};
+use super::{
+    Acknowledged, ClaimedStep, Completion, Inserted, ReportRow, Source, Store, StoreError,
+    Unacknowledged, UserNotification,
+};
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
+use crate::trail::{Anchor, Entry, Record};
 
 pub struct Metered<S> {
     inner: S,
@@ -34,8 +38,76 @@ async fn timed<T>(
 
 #[async_trait]
 impl<S: Store> Store for Metered<S> {
-    async fn insert(&self, n: &Notification, users: &[String]) -> Result<Inserted, StoreError> {
-        timed("insert", self.inner.insert(n, users)).await
+    async fn insert_scheduled(
+        &self,
+        n: &Notification,
+        users: &[String],
+        steps: &[(u32, Millis)],
+    ) -> Result<Inserted, StoreError> {
+        timed("insert", self.inner.insert_scheduled(n, users, steps)).await
+    }
+
+    fn record(&self, entry: Entry) {
+        // Queued, not awaited: nothing to time.
+        self.inner.record(entry);
+    }
+
+    async fn claim_steps(
+        &self,
+        now: Millis,
+        owner: &str,
+        until: Millis,
+        limit: u32,
+    ) -> Result<Vec<ClaimedStep>, StoreError> {
+        timed(
+            "claim_steps",
+            self.inner.claim_steps(now, owner, until, limit),
+        )
+        .await
+    }
+
+    async fn complete_step(&self, c: &Completion) -> Result<bool, StoreError> {
+        timed("complete_step", self.inner.complete_step(c)).await
+    }
+
+    async fn next_step_due(&self) -> Result<Option<Millis>, StoreError> {
+        timed("next_step_due", self.inner.next_step_due()).await
+    }
+
+    async fn open_roles(&self) -> Result<Vec<String>, StoreError> {
+        timed("open_roles", self.inner.open_roles()).await
+    }
+
+    async fn join_role(
+        &self,
+        user: &str,
+        role: &str,
+        only: Option<&str>,
+        at: Millis,
+    ) -> Result<u64, StoreError> {
+        timed("join_role", self.inner.join_role(user, role, only, at)).await
+    }
+
+    async fn timeline(&self, id: &str) -> Result<Vec<Record>, StoreError> {
+        timed("timeline", self.inner.timeline(id)).await
+    }
+
+    async fn audit_page(
+        &self,
+        after: i64,
+        from: Millis,
+        to: Millis,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError> {
+        timed("audit_page", self.inner.audit_page(after, from, to, limit)).await
+    }
+
+    async fn audit_anchor(&self) -> Result<Anchor, StoreError> {
+        timed("audit_anchor", self.inner.audit_anchor()).await
+    }
+
+    async fn report_rows(&self, from: Millis, to: Millis) -> Result<Vec<ReportRow>, StoreError> {
+        timed("report_rows", self.inner.report_rows(from, to)).await
     }
 
     fn mark_delivered(&self, id: &str, user: &str, at: Millis) {
@@ -43,13 +115,18 @@ impl<S: Store> Store for Metered<S> {
         self.inner.mark_delivered(id, user, at);
     }
 
-    async fn acknowledge(
+    async fn acknowledge_from(
         &self,
         id: &str,
         user: &str,
         at: Millis,
+        source: &Source,
     ) -> Result<Option<Acknowledged>, StoreError> {
-        timed("acknowledge", self.inner.acknowledge(id, user, at)).await
+        timed(
+            "acknowledge",
+            self.inner.acknowledge_from(id, user, at, source),
+        )
+        .await
     }
 
     async fn notification(

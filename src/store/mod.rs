@@ -3,6 +3,7 @@
 //! interchangeable.
 
 pub mod backup;
+mod closed_loop;
 #[cfg(test)]
 mod conformance;
 mod marks;
@@ -17,12 +18,14 @@ mod writer;
 
 use async_trait::async_trait;
 
+pub use closed_loop::{ClaimedStep, Closed, Completion, ReportRow, Source, Then};
 pub use metered::Metered;
 pub use postgres::{drop_fresh_database, fresh_database, PostgresStore};
 pub use sqlite::SqliteStore;
 
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
+use crate::trail::{Anchor, Entry, Record};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,7 +57,7 @@ pub struct Inserted {
 }
 
 /// What an acknowledgement did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acknowledged {
     /// The time of the first acknowledgement, which stands.
     pub at: Millis,
@@ -62,6 +65,9 @@ pub struct Acknowledged {
     pub first: bool,
     /// When the recipient got the notification (time-to-acknowledge starts here).
     pub created_at: Millis,
+    /// This acknowledgement was the notification's first, by any
+    /// recipient: it closed the notification.
+    pub closed: Option<Closed>,
 }
 
 /// A notification as one user sees it.
@@ -71,6 +77,9 @@ pub struct UserNotification {
     pub seq: i64,
     pub notification: Notification,
     pub recipient: Recipient,
+    /// The escalation level that made the user a recipient; `None` for an
+    /// original recipient.
+    pub escalation_level: Option<u32>,
 }
 
 /// The oldest unacknowledged notifications of every recipient, and how
@@ -89,6 +98,18 @@ pub trait Store: Send + Sync + 'static {
         &self,
         notification: &Notification,
         users: &[String],
+    ) -> Result<Inserted, StoreError> {
+        self.insert_scheduled(notification, users, &[]).await
+    }
+
+    /// As [`Store::insert`], and when the notification is new, in the same
+    /// transaction: its `created` audit record, and its escalation steps,
+    /// `(level, due_at)` each.
+    async fn insert_scheduled(
+        &self,
+        notification: &Notification,
+        users: &[String],
+        steps: &[(u32, Millis)],
     ) -> Result<Inserted, StoreError>;
 
     /// Records the first hand-over of `id` to one of `user`'s sockets.
@@ -106,7 +127,79 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         user: &str,
         at: Millis,
+    ) -> Result<Option<Acknowledged>, StoreError> {
+        self.acknowledge_from(id, user, at, &Source::default())
+            .await
+    }
+
+    /// As [`Store::acknowledge`], recording `source` in the audit trail.
+    /// The first acknowledgement by any recipient also closes the
+    /// notification: its remaining escalation steps go, in the same
+    /// transaction as its `acknowledged` and `closed` records.
+    async fn acknowledge_from(
+        &self,
+        id: &str,
+        user: &str,
+        at: Millis,
+        source: &Source,
     ) -> Result<Option<Acknowledged>, StoreError>;
+
+    /// Appends `entry` to the audit trail. Queued, not awaited, like a
+    /// delivery mark: it rides with the next commit.
+    fn record(&self, entry: Entry);
+
+    /// Claims up to `limit` escalation steps due at `now` of open
+    /// notifications, each for `owner` until `until`: steps whose earlier
+    /// levels have all fired, and that nobody holds (a claim whose lease
+    /// ran out is taken over). Oldest deadline first.
+    async fn claim_steps(
+        &self,
+        now: Millis,
+        owner: &str,
+        until: Millis,
+        limit: u32,
+    ) -> Result<Vec<ClaimedStep>, StoreError>;
+
+    /// Commits `c` if the step is still claimed by `c.owner` (and so the
+    /// notification is still open); false, changing nothing, otherwise.
+    async fn complete_step(&self, c: &Completion) -> Result<bool, StoreError>;
+
+    /// When the next escalation step falls due, claimed or not.
+    async fn next_step_due(&self) -> Result<Option<Millis>, StoreError>;
+
+    /// Roles that are recipients of some open notification.
+    async fn open_roles(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Makes `user`, whose token carries `role`, a recipient of every open
+    /// notification that `role` is a recipient of (`only` narrows it to one
+    /// notification); returns how many it joined.
+    async fn join_role(
+        &self,
+        user: &str,
+        role: &str,
+        only: Option<&str>,
+        at: Millis,
+    ) -> Result<u64, StoreError>;
+
+    /// The audit records of one notification, oldest first.
+    async fn timeline(&self, id: &str) -> Result<Vec<Record>, StoreError>;
+
+    /// Audit records with `seq > after` and `from <= at < to`, in chain
+    /// order, at most `limit`.
+    async fn audit_page(
+        &self,
+        after: i64,
+        from: Millis,
+        to: Millis,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError>;
+
+    /// Where the remaining chain starts (after retention removed its oldest
+    /// records).
+    async fn audit_anchor(&self) -> Result<Anchor, StoreError>;
+
+    /// Every notification created in `from <= createdAt < to`.
+    async fn report_rows(&self, from: Millis, to: Millis) -> Result<Vec<ReportRow>, StoreError>;
 
     /// A notification with all its recipients.
     async fn notification(

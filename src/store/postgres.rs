@@ -16,9 +16,13 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 use super::marks::Marks;
 use super::rows::{self, Columns, PENDING_COUNT, SELECT_USER};
-use super::{Acknowledged, Inserted, Store, StoreError, Unacknowledged, UserNotification};
+use super::{
+    Acknowledged, ClaimedStep, Completion, Inserted, ReportRow, Source, Store, StoreError,
+    Unacknowledged, UserNotification,
+};
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
+use crate::trail::{Anchor, Entry, Record};
 
 /// Connections one node keeps; several nodes share the server's limit.
 const MAX_CONNECTIONS: u32 = 10;
@@ -199,7 +203,12 @@ impl PostgresStore {
 
 #[async_trait]
 impl Store for PostgresStore {
-    async fn insert(&self, n: &Notification, users: &[String]) -> Result<Inserted, StoreError> {
+    async fn insert_scheduled(
+        &self,
+        n: &Notification,
+        users: &[String],
+        _steps: &[(u32, Millis)],
+    ) -> Result<Inserted, StoreError> {
         within(ANSWER_DEADLINE, async {
             let mut attempt = 1;
             loop {
@@ -221,11 +230,68 @@ impl Store for PostgresStore {
         self.marks.queue(id, user, at);
     }
 
-    async fn acknowledge(
+    fn record(&self, _entry: Entry) {}
+
+    async fn claim_steps(
+        &self,
+        _now: Millis,
+        _owner: &str,
+        _until: Millis,
+        _limit: u32,
+    ) -> Result<Vec<ClaimedStep>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn complete_step(&self, _c: &Completion) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    async fn next_step_due(&self) -> Result<Option<Millis>, StoreError> {
+        Ok(None)
+    }
+
+    async fn open_roles(&self) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn join_role(
+        &self,
+        _user: &str,
+        _role: &str,
+        _only: Option<&str>,
+        _at: Millis,
+    ) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    async fn timeline(&self, _id: &str) -> Result<Vec<Record>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn audit_page(
+        &self,
+        _after: i64,
+        _from: Millis,
+        _to: Millis,
+        _limit: u32,
+    ) -> Result<Vec<Record>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn audit_anchor(&self) -> Result<Anchor, StoreError> {
+        Ok(Anchor::default())
+    }
+
+    async fn report_rows(&self, _from: Millis, _to: Millis) -> Result<Vec<ReportRow>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn acknowledge_from(
         &self,
         id: &str,
         user: &str,
         at: Millis,
+        _source: &Source,
     ) -> Result<Option<Acknowledged>, StoreError> {
         // The marks this node queued before commit before it.
         self.marks.settle().await;
@@ -245,6 +311,7 @@ impl Store for PostgresStore {
                     at,
                     first: true,
                     created_at,
+                    closed: None,
                 }));
             }
             // Acknowledged before, or not a recipient. An acknowledgement
@@ -263,6 +330,7 @@ impl Store for PostgresStore {
                     at,
                     first: false,
                     created_at,
+                    closed: None,
                 })
             }))
         })

@@ -4,8 +4,25 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{StoreError, Unacknowledged, UserNotification};
+use super::{ReportRow, StoreError, Unacknowledged, UserNotification};
 use crate::notification::{Notification, Recipient, StateFilter};
+use crate::trail::{Entry, Kind, Record};
+
+/// Roles that are recipients of an open notification.
+pub const OPEN_ROLES: &str = "SELECT DISTINCT rr.role FROM role_recipients rr \
+     JOIN notifications n ON n.id = rr.notification_id WHERE n.closed_at IS NULL";
+
+/// An audit record's columns; followed by a `WHERE`.
+pub const SELECT_AUDIT: &str = "SELECT seq, at, kind, notification_id, user_id, socket_id, \
+     level, detail, prev_hash, hash FROM audit";
+
+/// The report's rows for `?1 <= created_at < ?2`, in SQLite's placeholders.
+pub const REPORT_ROWS_SQLITE: &str = "SELECT severity, created_at, closed_at FROM notifications \
+     WHERE created_at >= ?1 AND created_at < ?2";
+
+/// As [`REPORT_ROWS_SQLITE`], in PostgreSQL's.
+pub const REPORT_ROWS_POSTGRES: &str = "SELECT severity, created_at, closed_at FROM notifications \
+     WHERE created_at >= $1 AND created_at < $2";
 
 /// Unacknowledged recipient rows (read through the partial index
 /// `recipients_unacknowledged`), in SQL both stores speak.
@@ -14,7 +31,8 @@ pub const PENDING_COUNT: &str = "SELECT count(*) FROM recipients WHERE acknowled
 /// A user's notification: their recipient row joined to the notification.
 /// Followed by a `WHERE` in each engine's placeholders.
 pub const SELECT_USER: &str =
-    "SELECT r.seq, r.user_id, r.delivered_at, r.acknowledged_at, n.id, n.body, n.created_at \
+    "SELECT r.seq, r.user_id, r.delivered_at, r.acknowledged_at, r.escalation_level, \
+     n.id, n.body, n.created_at \
      FROM recipients r JOIN notifications n ON n.id = r.notification_id";
 
 /// The oldest unacknowledged recipients of every user, at most as many
@@ -31,12 +49,22 @@ pub const COUNT_UNACKNOWLEDGED: &str =
 
 /// The condition `filter` adds to a listing of [`SELECT_USER`] rows: the
 /// unacknowledged states are the ones the partial index serves.
+/// A recipient added by escalation is no longer asked to acknowledge once
+/// the notification is closed, so the unacknowledged states leave it out.
 pub fn state_condition(filter: StateFilter) -> &'static str {
     match filter {
         StateFilter::All => "",
-        StateFilter::Unacknowledged => "AND r.acknowledged_at IS NULL",
-        StateFilter::Pending => "AND r.acknowledged_at IS NULL AND r.delivered_at IS NULL",
-        StateFilter::Delivered => "AND r.acknowledged_at IS NULL AND r.delivered_at IS NOT NULL",
+        StateFilter::Unacknowledged => {
+            "AND r.acknowledged_at IS NULL AND (r.escalation_level IS NULL OR n.closed_at IS NULL)"
+        }
+        StateFilter::Pending => {
+            "AND r.acknowledged_at IS NULL AND r.delivered_at IS NULL \
+             AND (r.escalation_level IS NULL OR n.closed_at IS NULL)"
+        }
+        StateFilter::Delivered => {
+            "AND r.acknowledged_at IS NULL AND r.delivered_at IS NOT NULL \
+             AND (r.escalation_level IS NULL OR n.closed_at IS NULL)"
+        }
         StateFilter::Acknowledged => "AND r.acknowledged_at IS NOT NULL",
     }
 }
@@ -47,6 +75,7 @@ pub trait Columns {
     fn text(&self, column: &str) -> Result<String, sqlx::Error>;
     fn integer(&self, column: &str) -> Result<i64, sqlx::Error>;
     fn maybe_integer(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
+    fn maybe_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
 }
 
 impl<R> Columns for R
@@ -69,6 +98,49 @@ where
     fn maybe_integer(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
         self.try_get(column)
     }
+
+    fn maybe_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(column)
+    }
+}
+
+/// A row of [`SELECT_AUDIT`].
+pub fn audit_record(row: &impl Columns) -> Result<Record, StoreError> {
+    let kind = row.text("kind")?;
+    let kind = Kind::parse(&kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown audit record kind {kind:?}")))?;
+    let detail = match row.maybe_text("detail")? {
+        Some(d) => Some(
+            serde_json::from_str(&d)
+                .map_err(|e| StoreError::Corrupt(format!("audit detail: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(Record {
+        seq: row.integer("seq")?,
+        entry: Entry {
+            at: row.integer("at")?,
+            kind,
+            notification_id: row.maybe_text("notification_id")?,
+            user_id: row.maybe_text("user_id")?,
+            socket_id: row.maybe_text("socket_id")?,
+            level: row
+                .maybe_integer("level")?
+                .and_then(|l| u32::try_from(l).ok()),
+            detail,
+        },
+        prev_hash: row.text("prev_hash")?,
+        hash: row.text("hash")?,
+    })
+}
+
+/// A row of the report's query.
+pub fn report_row(row: &impl Columns) -> Result<ReportRow, StoreError> {
+    Ok(ReportRow {
+        severity: row.maybe_text("severity")?,
+        created_at: row.integer("created_at")?,
+        closed_at: row.maybe_integer("closed_at")?,
+    })
 }
 
 pub fn recipient(row: &impl Columns) -> Result<Recipient, sqlx::Error> {
@@ -92,6 +164,9 @@ pub fn user_notification(row: &impl Columns) -> Result<UserNotification, StoreEr
         seq: row.integer("seq")?,
         notification: notification(row)?,
         recipient: recipient(row)?,
+        escalation_level: row
+            .maybe_integer("escalation_level")?
+            .and_then(|l| u32::try_from(l).ok()),
     })
 }
 

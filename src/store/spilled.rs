@@ -10,20 +10,24 @@ use parking_lot::Mutex;
 
 use super::writer::Write;
 use crate::clock::Millis;
+use crate::trail::Entry;
 
+/// Audit records of deliveries are queued like the marks and set aside alike.
 #[derive(Default)]
-pub struct Spilled(Mutex<Vec<(String, String, Millis)>>);
+pub struct Spilled(Mutex<Vec<Write>>);
 
 impl Spilled {
     pub fn push(&self, id: String, user: String, at: Millis) {
-        self.0.lock().push((id, user, at));
+        self.0.lock().push(Write::Delivered { id, user, at });
     }
 
-    /// Every mark set aside, as writes for the batch being gathered.
+    pub fn push_record(&self, entry: Entry) {
+        self.0.lock().push(Write::Record { entry });
+    }
+
+    /// Every write set aside, in the order they came, for the batch being
+    /// gathered.
     pub fn take(&self) -> Vec<Write> {
         std::mem::take(&mut *self.0.lock())
-            .into_iter()
-            .map(|(id, user, at)| Write::Delivered { id, user, at })
-            .collect()
     }
 }

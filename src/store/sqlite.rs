@@ -17,9 +17,13 @@ use super::rows::{self, Columns, PENDING_COUNT, SELECT_USER};
 use super::spilled::Spilled;
 use super::statements::Statements;
 use super::writer::{self, Write};
-use super::{Acknowledged, Inserted, Store, StoreError, Unacknowledged, UserNotification};
+use super::{
+    Acknowledged, ClaimedStep, Completion, Inserted, ReportRow, Source, Store, StoreError,
+    Unacknowledged, UserNotification,
+};
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
+use crate::trail::{Anchor, Entry, Record};
 
 /// Writes that may wait for the writer before a caller waits for room
 /// (a delivery mark is set aside instead).
@@ -108,9 +112,145 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn insert(&self, n: &Notification, users: &[String]) -> Result<Inserted, StoreError> {
-        let (n, users) = (n.clone(), users.to_vec());
-        self.write(|reply| Write::Insert { n, users, reply }).await
+    async fn insert_scheduled(
+        &self,
+        n: &Notification,
+        users: &[String],
+        steps: &[(u32, Millis)],
+    ) -> Result<Inserted, StoreError> {
+        let (n, users, steps) = (n.clone(), users.to_vec(), steps.to_vec());
+        self.write(|reply| Write::Insert {
+            n,
+            users,
+            steps,
+            reply,
+        })
+        .await
+    }
+
+    fn record(&self, entry: Entry) {
+        match self.writer.try_send(Write::Record { entry }) {
+            Ok(()) => {}
+            Err(flume::TrySendError::Full(Write::Record { entry })) => {
+                self.spilled.push_record(entry);
+                metrics::counter!("herald_store_marks_spilled_total").increment(1);
+                let _ = self.writer.try_send(Write::Spilled);
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "an audit record came after the store was closed; it is not recorded"
+                );
+                metrics::counter!("herald_store_marks_dropped_total").increment(1);
+            }
+        }
+    }
+
+    async fn claim_steps(
+        &self,
+        now: Millis,
+        owner: &str,
+        until: Millis,
+        limit: u32,
+    ) -> Result<Vec<ClaimedStep>, StoreError> {
+        let owner = owner.to_string();
+        self.write(|reply| Write::ClaimSteps {
+            now,
+            owner,
+            until,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    async fn complete_step(&self, c: &Completion) -> Result<bool, StoreError> {
+        let c = c.clone();
+        self.write(|reply| Write::CompleteStep { c, reply }).await
+    }
+
+    async fn next_step_due(&self) -> Result<Option<Millis>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT min(due_at) FROM escalation_steps")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn open_roles(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(rows::OPEN_ROLES)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn join_role(
+        &self,
+        user: &str,
+        role: &str,
+        only: Option<&str>,
+        at: Millis,
+    ) -> Result<u64, StoreError> {
+        let (user, role, only) = (user.to_string(), role.to_string(), only.map(str::to_string));
+        self.write(|reply| Write::JoinRole {
+            user,
+            role,
+            only,
+            at,
+            reply,
+        })
+        .await
+    }
+
+    async fn timeline(&self, id: &str) -> Result<Vec<Record>, StoreError> {
+        let found = sqlx::query(&format!(
+            "{} WHERE notification_id = ? ORDER BY seq",
+            rows::SELECT_AUDIT
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(rows::audit_record).collect()
+    }
+
+    async fn audit_page(
+        &self,
+        after: i64,
+        from: Millis,
+        to: Millis,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError> {
+        let found = sqlx::query(&format!(
+            "{} WHERE seq > ? AND at >= ? AND at < ? ORDER BY seq LIMIT ?",
+            rows::SELECT_AUDIT
+        ))
+        .bind(after)
+        .bind(from)
+        .bind(to)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(rows::audit_record).collect()
+    }
+
+    async fn audit_anchor(&self) -> Result<Anchor, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_anchor WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(Anchor {
+                seq: r.integer("seq")?,
+                hash: r.text("hash")?,
+            }),
+            None => Ok(Anchor::default()),
+        }
+    }
+
+    async fn report_rows(&self, from: Millis, to: Millis) -> Result<Vec<ReportRow>, StoreError> {
+        let found = sqlx::query(rows::REPORT_ROWS_SQLITE)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+        found.iter().map(rows::report_row).collect()
     }
 
     fn mark_delivered(&self, id: &str, user: &str, at: Millis) {
@@ -136,17 +276,19 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn acknowledge(
+    async fn acknowledge_from(
         &self,
         id: &str,
         user: &str,
         at: Millis,
+        source: &Source,
     ) -> Result<Option<Acknowledged>, StoreError> {
-        let (id, user) = (id.to_string(), user.to_string());
+        let (id, user, source) = (id.to_string(), user.to_string(), source.clone());
         self.write(|reply| Write::Acknowledge {
             id,
             user,
             at,
+            source,
             reply,
         })
         .await

@@ -4,9 +4,10 @@
 
 use rusqlite::{Connection, OptionalExtension, Statement};
 
-use super::{Acknowledged, Inserted, StoreError};
+use super::{Acknowledged, ClaimedStep, Closed, Completion, Inserted, Source, StoreError, Then};
 use crate::clock::Millis;
 use crate::notification::Notification;
+use crate::trail::{Chain, Entry, Kind};
 
 pub struct Statements<'c> {
     conn: &'c Connection,
@@ -23,6 +24,41 @@ pub struct Statements<'c> {
     claim_session: Statement<'c>,
     session_owner: Statement<'c>,
     probe: Statement<'c>,
+    insert_step: Statement<'c>,
+    append_audit: Statement<'c>,
+    close: Statement<'c>,
+    drop_steps: Statement<'c>,
+    /// The audit chain's head as committed, and as the open transaction
+    /// has moved it (kept only when it commits).
+    chain: Chain,
+    staged: Chain,
+}
+
+/// The head of the stored chain: its last record, else the anchor.
+fn chain_head(conn: &Connection) -> Result<Chain, StoreError> {
+    let last = conn
+        .query_row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            (),
+            |r| {
+                Ok(Chain {
+                    seq: r.get(0)?,
+                    hash: r.get(1)?,
+                })
+            },
+        )
+        .optional()?;
+    match last {
+        Some(c) => Ok(c),
+        None => Ok(
+            conn.query_row("SELECT seq, hash FROM audit_anchor WHERE id = 1", (), |r| {
+                Ok(Chain {
+                    seq: r.get(0)?,
+                    hash: r.get(1)?,
+                })
+            })?,
+        ),
+    }
 }
 
 impl<'c> Statements<'c> {
@@ -33,7 +69,8 @@ impl<'c> Statements<'c> {
             commit: conn.prepare("COMMIT")?,
             rollback: conn.prepare("ROLLBACK")?,
             insert_notification: conn.prepare(
-                "INSERT OR IGNORE INTO notifications (id, body, created_at) VALUES (?1, ?2, ?3)",
+                "INSERT OR IGNORE INTO notifications (id, body, created_at, severity) \
+                 VALUES (?1, ?2, ?3, ?4)",
             )?,
             stored_notification: conn
                 .prepare("SELECT body, created_at FROM notifications WHERE id = ?1")?,
@@ -65,6 +102,21 @@ impl<'c> Statements<'c> {
             session_owner: conn
                 .prepare("SELECT user_id FROM session_owners WHERE session_id = ?1")?,
             probe: conn.prepare("UPDATE write_probe SET probes = probes + 1 WHERE id = 1")?,
+            insert_step: conn.prepare(
+                "INSERT OR IGNORE INTO escalation_steps (notification_id, level, due_at) \
+                 VALUES (?1, ?2, ?3)",
+            )?,
+            append_audit: conn.prepare(
+                "INSERT INTO audit (seq, at, kind, notification_id, user_id, socket_id, level, \
+                 detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?,
+            close: conn.prepare(
+                "UPDATE notifications SET closed_at = ?1, closed_by = ?2 \
+                 WHERE id = ?3 AND closed_at IS NULL",
+            )?,
+            drop_steps: conn.prepare("DELETE FROM escalation_steps WHERE notification_id = ?1")?,
+            chain: chain_head(conn)?,
+            staged: Chain::default(),
         })
     }
 
@@ -78,11 +130,32 @@ impl<'c> Statements<'c> {
         // later BEGIN fail: end it first.
         self.rollback();
         self.begin.execute(())?;
+        self.staged = self.chain.clone();
         Ok(())
     }
 
     pub fn commit(&mut self) -> Result<(), StoreError> {
         self.commit.execute(())?;
+        self.chain = self.staged.clone();
+        Ok(())
+    }
+
+    /// Appends `entry` to the audit chain, in the open transaction.
+    pub fn append(&mut self, entry: Entry) -> Result<(), StoreError> {
+        let r = self.staged.append(entry);
+        let e = &r.entry;
+        self.append_audit.execute((
+            r.seq,
+            e.at,
+            e.kind.as_str(),
+            &e.notification_id,
+            &e.user_id,
+            &e.socket_id,
+            e.level,
+            e.detail.as_ref().map(|d| d.to_string()),
+            &r.prev_hash,
+            &r.hash,
+        ))?;
         Ok(())
     }
 
@@ -95,13 +168,29 @@ impl<'c> Statements<'c> {
         }
     }
 
-    /// Stores `n` (an existing id keeps its first body) for each of `users`.
-    pub fn insert(&mut self, n: &Notification, users: &[String]) -> Result<Inserted, StoreError> {
-        let new = self
-            .insert_notification
-            .execute((&n.id, n.to_json(), n.created_at))?
-            == 1;
+    /// Stores `n` (an existing id keeps its first body) for each of
+    /// `users`; a new one with its escalation steps and `created` record.
+    pub fn insert(
+        &mut self,
+        n: &Notification,
+        users: &[String],
+        steps: &[(u32, Millis)],
+    ) -> Result<Inserted, StoreError> {
+        let new =
+            self.insert_notification
+                .execute((&n.id, n.to_json(), n.created_at, n.severity()))?
+                == 1;
         let notification = if new {
+            for (level, due_at) in steps {
+                self.insert_step.execute((&n.id, level, due_at))?;
+            }
+            let mut created = Entry::new(Kind::Created, n.created_at)
+                .notification(&n.id)
+                .detail(serde_json::json!({ "recipients": users.len() }));
+            if let [user] = users {
+                created = created.user(user);
+            }
+            self.append(created)?;
             n.clone()
         } else {
             let (body, created_at) = self.stored_notification.query_row([&n.id], |r| {
@@ -125,22 +214,36 @@ impl<'c> Statements<'c> {
         Ok(())
     }
 
-    /// What acknowledging did; `None` when `user` is not a recipient of `id`.
+    /// What acknowledging did; `None` when `user` is not a recipient of
+    /// `id`. The first acknowledgement by any recipient closes `id`.
     pub fn acknowledge(
         &mut self,
         id: &str,
         user: &str,
         at: Millis,
+        source: &Source,
     ) -> Result<Option<Acknowledged>, StoreError> {
         let first = self
             .acknowledge
             .query_row((at, id, user), |r| r.get::<_, i64>(0))
             .optional()?;
         if let Some(created_at) = first {
+            let mut record = Entry::new(Kind::Acknowledged, at)
+                .notification(id)
+                .user(user);
+            if let Some(sid) = &source.socket_id {
+                record = record.socket(sid);
+            }
+            if let Some(remote) = &source.remote {
+                record = record.detail(serde_json::json!({ "remote": remote }));
+            }
+            self.append(record)?;
+            let closed = self.close(id, user, at)?;
             return Ok(Some(Acknowledged {
                 at,
                 first: true,
                 created_at,
+                closed,
             }));
         }
         let stored = self
@@ -154,8 +257,168 @@ impl<'c> Statements<'c> {
                 at,
                 first: false,
                 created_at,
+                closed: None,
             })
         }))
+    }
+
+    /// Closes `id` if it is open: its steps go, and the answer names whose
+    /// sockets to tell.
+    fn close(&mut self, id: &str, by: &str, at: Millis) -> Result<Option<Closed>, StoreError> {
+        if self.close.execute((at, by, id))? == 0 {
+            return Ok(None);
+        }
+        self.drop_steps.execute([id])?;
+        self.append(Entry::new(Kind::Closed, at).notification(id).user(by))?;
+        let users = self
+            .conn
+            .prepare_cached(
+                "SELECT user_id FROM recipients WHERE notification_id = ?1 ORDER BY seq",
+            )?
+            .query_map([id], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let roles = self
+            .conn
+            .prepare_cached(
+                "SELECT role FROM role_recipients WHERE notification_id = ?1 ORDER BY role",
+            )?
+            .query_map([id], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(Closed {
+            at,
+            by: by.to_string(),
+            users,
+            roles,
+        }))
+    }
+
+    /// Claims the steps due at `now` (see `Store::claim_steps`).
+    pub fn claim_steps(
+        &mut self,
+        now: Millis,
+        owner: &str,
+        until: Millis,
+        limit: u32,
+    ) -> Result<Vec<ClaimedStep>, StoreError> {
+        let claimed = self
+            .conn
+            .prepare_cached(
+                "UPDATE escalation_steps SET claimed_by = ?2, claimed_until = ?3 \
+                 WHERE rowid IN (SELECT s.rowid FROM escalation_steps s \
+                   WHERE s.due_at <= ?1 AND s.claimed_until <= ?1 \
+                   AND NOT EXISTS (SELECT 1 FROM escalation_steps p \
+                     WHERE p.notification_id = s.notification_id AND p.blocking = 1 \
+                     AND p.level < s.level) \
+                   ORDER BY s.due_at LIMIT ?4) \
+                 RETURNING notification_id, level, fired, attempts, due_at",
+            )?
+            .query_map((now, owner, until, limit), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, bool>(2)?,
+                    r.get::<_, u32>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut steps = Vec::with_capacity(claimed.len());
+        for (id, level, fired, attempts, due_at) in claimed {
+            let (body, created_at) = self
+                .stored_notification
+                .query_row([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let notification = Notification::from_stored(id, created_at, &body)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            steps.push(ClaimedStep {
+                notification,
+                level,
+                fired,
+                attempts,
+                due_at,
+            });
+        }
+        steps.sort_by_key(|s| (s.due_at, s.level));
+        Ok(steps)
+    }
+
+    /// Commits a claimed step's work (see `Store::complete_step`).
+    pub fn complete_step(&mut self, c: &Completion) -> Result<bool, StoreError> {
+        let held = self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM escalation_steps \
+                 WHERE notification_id = ?1 AND level = ?2 AND claimed_by = ?3",
+            )?
+            .query_row((&c.notification_id, c.level, &c.owner), |_| Ok(()))
+            .optional()?;
+        if held.is_none() {
+            return Ok(false);
+        }
+        for user in &c.add_users {
+            self.conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO recipients \
+                     (notification_id, user_id, created_at, escalation_level) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute((&c.notification_id, user, c.at, c.level))?;
+        }
+        if let Some(role) = &c.add_role {
+            self.conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO role_recipients (notification_id, role, level, added_at) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute((&c.notification_id, role, c.level, c.at))?;
+        }
+        for e in &c.audit {
+            self.append(e.clone())?;
+        }
+        let key = (&c.notification_id, c.level);
+        match c.then {
+            Then::Fired => self
+                .conn
+                .prepare_cached(
+                    "UPDATE escalation_steps SET fired = 1 WHERE notification_id = ?1 AND level = ?2",
+                )?
+                .execute(key)?,
+            Then::Done => self
+                .conn
+                .prepare_cached(
+                    "DELETE FROM escalation_steps WHERE notification_id = ?1 AND level = ?2",
+                )?
+                .execute(key)?,
+            Then::RetryAt(at) => self
+                .conn
+                .prepare_cached(
+                    "UPDATE escalation_steps SET blocking = 0, attempts = attempts + 1, \
+                     due_at = ?3, claimed_by = NULL, claimed_until = 0 \
+                     WHERE notification_id = ?1 AND level = ?2",
+                )?
+                .execute((&c.notification_id, c.level, at))?,
+        };
+        Ok(true)
+    }
+
+    /// Makes `user` a recipient of the open notifications `role` is a
+    /// recipient of (see `Store::join_role`).
+    pub fn join_role(
+        &mut self,
+        user: &str,
+        role: &str,
+        only: Option<&str>,
+        at: Millis,
+    ) -> Result<u64, StoreError> {
+        let joined = self
+            .conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO recipients (notification_id, user_id, created_at, escalation_level) \
+                 SELECT rr.notification_id, ?1, ?3, rr.level FROM role_recipients rr \
+                 JOIN notifications n ON n.id = rr.notification_id \
+                 WHERE rr.role = ?2 AND n.closed_at IS NULL \
+                 AND (?4 IS NULL OR rr.notification_id = ?4)",
+            )?
+            .execute((user, role, at, only))?;
+        Ok(joined as u64)
     }
 
     pub fn expire_session(
@@ -189,6 +452,38 @@ impl<'c> Statements<'c> {
         Ok(())
     }
 
+    /// Removes the audit records before `before` (the chain's oldest ones,
+    /// up to the last of them) and keeps the last removed record's place
+    /// and hash as the anchor the rest verifies from; a `purged` record
+    /// says so in the chain itself.
+    fn purge_audit(&mut self, before: Millis) -> Result<(), StoreError> {
+        let last: Option<i64> =
+            self.conn
+                .query_row("SELECT max(seq) FROM audit WHERE at < ?1", [before], |r| {
+                    r.get(0)
+                })?;
+        let Some(last) = last else {
+            return Ok(());
+        };
+        let hash: String =
+            self.conn
+                .query_row("SELECT hash FROM audit WHERE seq = ?1", [last], |r| {
+                    r.get(0)
+                })?;
+        let removed = self
+            .conn
+            .execute("DELETE FROM audit WHERE seq <= ?1", [last])?;
+        self.conn.execute(
+            "UPDATE audit_anchor SET seq = ?1, hash = ?2 WHERE id = 1",
+            (last, &hash),
+        )?;
+        self.append(Entry::new(Kind::Purged, before).detail(serde_json::json!({
+            "through": last,
+            "removed": removed,
+            "anchorHash": hash,
+        })))
+    }
+
     /// Deletes what is past retention; returns how many recipient rows went.
     /// Rare (a timer), so its statements are not kept prepared.
     pub fn purge(
@@ -214,6 +509,7 @@ impl<'c> Statements<'c> {
             "DELETE FROM session_owners WHERE claimed_at < ?1",
             [unacknowledged_before],
         )?;
+        self.purge_audit(acknowledged_before.min(unacknowledged_before))?;
         Ok(gone as u64)
     }
 }

@@ -17,9 +17,10 @@ use tokio::sync::oneshot;
 use super::pending::Pending;
 use super::spilled::Spilled;
 use super::statements::Statements;
-use super::{Acknowledged, Inserted, StoreError};
+use super::{Acknowledged, ClaimedStep, Completion, Inserted, Source, StoreError};
 use crate::clock::Millis;
 use crate::notification::Notification;
+use crate::trail::Entry;
 
 /// Most writes committed together.
 const MAX_BATCH: usize = 512;
@@ -29,7 +30,28 @@ pub enum Write {
     Insert {
         n: Notification,
         users: Vec<String>,
+        steps: Vec<(u32, Millis)>,
         reply: oneshot::Sender<Result<Inserted, StoreError>>,
+    },
+    /// An audit record; nobody waits, it joins the next commit.
+    Record { entry: Entry },
+    ClaimSteps {
+        now: Millis,
+        owner: String,
+        until: Millis,
+        limit: u32,
+        reply: oneshot::Sender<Result<Vec<ClaimedStep>, StoreError>>,
+    },
+    CompleteStep {
+        c: Completion,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    JoinRole {
+        user: String,
+        role: String,
+        only: Option<String>,
+        at: Millis,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
     },
     /// Nobody waits for this one; it joins the next commit.
     Delivered {
@@ -41,6 +63,7 @@ pub enum Write {
         id: String,
         user: String,
         at: Millis,
+        source: Source,
         reply: oneshot::Sender<Result<Option<Acknowledged>, StoreError>>,
     },
     ExpireSession {
@@ -79,6 +102,8 @@ enum Done {
     Count(u64),
     /// The session's owner.
     Owner(String),
+    Claimed(Vec<ClaimedStep>),
+    Flag(bool),
 }
 
 impl Write {
@@ -86,8 +111,17 @@ impl Write {
         match (self, result) {
             (Write::Insert { reply, .. }, Ok(Done::Inserted(i))) => drop(reply.send(Ok(i))),
             (Write::Insert { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
-            (Write::Delivered { .. } | Write::Spilled, Ok(_)) => {}
+            (Write::Delivered { .. } | Write::Spilled | Write::Record { .. }, Ok(_)) => {}
             (Write::Spilled, Err(_)) => {}
+            (Write::Record { entry }, Err(e)) => {
+                tracing::warn!(error = %e, kind = entry.kind.as_str(), "could not append an audit record")
+            }
+            (Write::ClaimSteps { reply, .. }, Ok(Done::Claimed(c))) => drop(reply.send(Ok(c))),
+            (Write::ClaimSteps { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
+            (Write::CompleteStep { reply, .. }, Ok(Done::Flag(f))) => drop(reply.send(Ok(f))),
+            (Write::CompleteStep { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
+            (Write::JoinRole { reply, .. }, Ok(Done::Count(n))) => drop(reply.send(Ok(n))),
+            (Write::JoinRole { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
             (Write::Delivered { .. }, Err(e)) => {
                 tracing::warn!(error = %e, "could not record a delivery")
             }
@@ -110,14 +144,39 @@ impl Write {
 
 fn apply(s: &mut Statements, w: &Write) -> Result<Done, StoreError> {
     Ok(match w {
-        Write::Insert { n, users, .. } => Done::Inserted(s.insert(n, users)?),
+        Write::Insert {
+            n, users, steps, ..
+        } => Done::Inserted(s.insert(n, users, steps)?),
+        Write::Record { entry } => {
+            s.append(entry.clone())?;
+            Done::Unit
+        }
+        Write::ClaimSteps {
+            now,
+            owner,
+            until,
+            limit,
+            ..
+        } => Done::Claimed(s.claim_steps(*now, owner, *until, *limit)?),
+        Write::CompleteStep { c, .. } => Done::Flag(s.complete_step(c)?),
+        Write::JoinRole {
+            user,
+            role,
+            only,
+            at,
+            ..
+        } => Done::Count(s.join_role(user, role, only.as_deref(), *at)?),
         Write::Delivered { id, user, at } => {
             s.mark_delivered(id, user, *at)?;
             Done::Unit
         }
-        Write::Acknowledge { id, user, at, .. } => {
-            Done::Acknowledged(s.acknowledge(id, user, *at)?)
-        }
+        Write::Acknowledge {
+            id,
+            user,
+            at,
+            source,
+            ..
+        } => Done::Acknowledged(s.acknowledge(id, user, *at, source)?),
         Write::ExpireSession {
             session, user, at, ..
         } => {
@@ -152,6 +211,18 @@ fn account(w: &Write, d: &Done, pending: &Pending) {
         }
         (Write::Acknowledge { user, .. }, Done::Acknowledged(Some(a))) if a.first => {
             pending.acknowledged(user)
+        }
+        // Over-counting is allowed, under-counting is not: every added
+        // user counts, new or not.
+        (Write::CompleteStep { c, .. }, Done::Flag(true)) => {
+            for user in &c.add_users {
+                pending.add(user);
+            }
+        }
+        (Write::JoinRole { user, .. }, Done::Count(n)) => {
+            for _ in 0..*n {
+                pending.add(user);
+            }
         }
         _ => {}
     }
@@ -237,7 +308,7 @@ fn patience(batch: &[Write], inserts_flowing: bool) -> Option<Duration> {
     let mut acks = false;
     for w in batch {
         match w {
-            Write::Delivered { .. } | Write::Spilled => {}
+            Write::Delivered { .. } | Write::Spilled | Write::Record { .. } => {}
             Write::Acknowledge { .. } => acks = true,
             _ => return None,
         }
@@ -332,6 +403,7 @@ mod tests {
             id: "n".into(),
             user: "u".into(),
             at: 1,
+            source: Source::default(),
             reply: oneshot::channel().0,
         }
     }
