@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod deadlines;
+pub mod escalation;
 pub mod guard;
 pub mod hub;
 pub mod keepalive;

@@ -129,6 +129,9 @@ pub struct Recipient {
     pub user_id: String,
     pub delivered_at: Option<Millis>,
     pub acknowledged_at: Option<Millis>,
+    /// The escalation level that made the user a recipient; `None` for an
+    /// original recipient.
+    pub escalation_level: Option<u32>,
 }
 
 impl Recipient {
@@ -232,6 +235,7 @@ mod tests {
             user_id: "u".into(),
             delivered_at: None,
             acknowledged_at: None,
+            escalation_level: None,
         };
         assert_eq!(r.state(), DeliveryState::Pending);
         r.delivered_at = Some(1);

@@ -59,6 +59,21 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Sockets that authenticated and connected.",
     ),
     (
+        "herald_escalation_steps_total",
+        Counter,
+        "Escalation steps this node fired, by action (renotify, to_role, to_users, webhook).",
+    ),
+    (
+        "herald_escalation_webhooks_total",
+        Counter,
+        "Escalation webhook attempts, by result (sent or failed).",
+    ),
+    (
+        "herald_notifications_closed_total",
+        Counter,
+        "Notifications closed by their first acknowledgement.",
+    ),
+    (
         "herald_auth_refused_total",
         Counter,
         "Refused connections, by reason.",
@@ -333,6 +348,22 @@ pub fn server_event(name: &str, sockets: usize) {
         .find(|e| *e == name)
         .unwrap_or("custom");
     counter!("herald_server_events_total", "event" => label).increment(sockets as u64);
+}
+
+/// This node fired an escalation step of this action.
+pub fn escalation_step(action: &'static str) {
+    counter!("herald_escalation_steps_total", "action" => action).increment(1);
+}
+
+/// One webhook attempt ended.
+pub fn webhook_attempt(sent: bool) {
+    let result = if sent { "sent" } else { "failed" };
+    counter!("herald_escalation_webhooks_total", "result" => result).increment(1);
+}
+
+/// A notification was closed.
+pub fn notification_closed() {
+    counter!("herald_notifications_closed_total").increment(1);
 }
 
 /// An accepted send or broadcast that stored `new_recipients` new ones.

@@ -13,12 +13,16 @@ pub fn time(t: Option<Millis>) -> Value {
 }
 
 pub fn recipient(r: &Recipient) -> Value {
-    json!({
+    let mut v = json!({
         "userId": r.user_id,
         "state": r.state(),
         "deliveredAt": time(r.delivered_at),
         "acknowledgedAt": time(r.acknowledged_at),
-    })
+    });
+    if let Some(level) = r.escalation_level {
+        v["escalationLevel"] = level.into();
+    }
+    v
 }
 
 pub fn user_notification(u: &UserNotification) -> Value {

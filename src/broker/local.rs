@@ -24,6 +24,7 @@ use crate::prometheus;
 use crate::registry::Registry;
 use crate::sockets::Sockets;
 use crate::store::Store;
+use crate::trail::Kind;
 
 pub struct LocalBroker {
     node: Arc<str>,
@@ -249,8 +250,16 @@ impl LocalBroker {
                 Err(_) => TrySend::Closed,
             },
         );
+        let record = || {
+            let at = self.clock.now_ms();
+            self.store
+                .record(crate::hub::delivery_record(Kind::Delivered, &n.id, h, at));
+        };
         match offered {
-            Offered::Sent => true,
+            Offered::Sent => {
+                record();
+                true
+            }
             Offered::Closed => {
                 h.conn.unclaim(&n.id);
                 false
@@ -261,6 +270,10 @@ impl LocalBroker {
                 false
             }
             Offered::Queued { start } => {
+                // Recorded when it joins the socket's ordered backlog: the
+                // socket is dropped, not the notification skipped, if it
+                // never drains.
+                record();
                 metrics::counter!("herald_deliveries_queued_total").increment(1);
                 if start {
                     tokio::spawn(send_backlog(h.clone(), self.patience));

@@ -8,7 +8,7 @@ use super::{Hub, HubError};
 use crate::broker::{Message, Reach, Target};
 
 /// Event names a backend may not send through the event API.
-pub const RESERVED_EVENTS: [&str; 14] = [
+pub const RESERVED_EVENTS: [&str; 16] = [
     "connect",
     "connect_error",
     "disconnect",
@@ -21,6 +21,8 @@ pub const RESERVED_EVENTS: [&str; 14] = [
     "session_timeout_warning",
     "session_expired",
     "session_extended",
+    "notification_escalated",
+    "notification_closed",
     "error",
     "presence",
 ];

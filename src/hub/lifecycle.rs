@@ -169,6 +169,19 @@ impl Hub {
         outbox::last_word(h.socket, "error".into(), payload, self.patience());
     }
 
+    /// A refused connect, in the audit trail (the reason and the peer; never
+    /// the token).
+    pub fn record_refused(&self, reason: &str, remote: Option<std::net::SocketAddr>) {
+        let detail = serde_json::json!({
+            "reason": reason,
+            "remote": remote.map(|a| a.to_string()),
+        });
+        self.store.record(
+            crate::trail::Entry::new(crate::trail::Kind::ConnectionRefused, self.now())
+                .detail(detail),
+        );
+    }
+
     /// `disconnectUser`: closes every socket of `user`, on every node.
     pub async fn disconnect_user(&self, user: &str, reason: &str) -> Reach {
         let reach = self

@@ -2,6 +2,7 @@
 //! old service's WebSocketService in Rust. It owns no transport; it combines
 //! the store, the session clocks and the connection registry.
 
+mod escalation;
 mod events;
 mod lifecycle;
 mod notify;
@@ -20,7 +21,7 @@ use tokio::sync::{watch, Notify};
 
 pub use events::{check_event_name, RESERVED_EVENTS};
 pub use lifecycle::RefreshError;
-pub use notify::Delivery;
+pub use notify::{delivery_record, Delivery};
 pub use presence::PresenceView;
 pub use sessions::SessionView;
 
@@ -105,6 +106,12 @@ pub struct Hub {
     /// Turns true when the server starts shutting down: long-lived
     /// answers (the dashboard's stream) end, so they do not hold it up.
     closing: watch::Sender<bool>,
+    /// Roles that are recipients of an open notification (refreshed from
+    /// the store by the scheduler), so that only their members' connects
+    /// ask the store for escalations to join.
+    open_roles: parking_lot::RwLock<std::collections::HashSet<String>>,
+    /// The client escalation webhooks are posted with.
+    webhooks: reqwest::Client,
 }
 
 /// How long one probe of the store answers `/readyz`.
@@ -133,6 +140,11 @@ impl Hub {
             next_wake: AtomicI64::new(Millis::MAX),
             store_probe: tokio::sync::Mutex::new(None),
             closing: watch::Sender::new(false),
+            open_roles: parking_lot::RwLock::new(Default::default()),
+            webhooks: reqwest::Client::builder()
+                .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default(),
         })
     }
 
@@ -303,10 +315,15 @@ impl Hub {
         loop {
             // While deadlines run, any new one must leave a wake-up behind.
             self.next_wake.store(Millis::MAX, Ordering::SeqCst);
-            let next = self.run_due().await.unwrap_or(Millis::MAX);
+            let next = [self.run_due().await, self.escalate_due().await]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(Millis::MAX);
             self.next_wake.store(next, Ordering::SeqCst);
             // In a cluster another node may add an earlier deadline (or die
-            // holding one): look at the shared clocks at least every second.
+            // holding one): look at the shared clocks and the escalation
+            // steps at least every second.
             let cap = if self.redis.is_some() { 1_000 } else { 60_000 };
             let wait = (next.saturating_sub(self.now())).clamp(0, cap) as u64;
             tokio::select! {

@@ -11,10 +11,13 @@ use super::{Hub, HubError};
 use crate::broker::{Message, Target};
 use crate::clock::rfc3339;
 use crate::conn::Handle;
+use crate::escalation;
 use crate::notification::{Notification, Recipient, Redelivered, StateFilter};
 use crate::outbox;
 use crate::prometheus;
+use crate::store::Source;
 use crate::store::UserNotification;
+use crate::trail::{Entry, Kind};
 
 /// Notifications read from the store per catch-up page.
 const CATCH_UP_PAGE: u32 = 64;
@@ -62,7 +65,7 @@ impl Hub {
         body: Value,
     ) -> Result<Sent, HubError> {
         let n = self.new_notification(body)?;
-        let inserted = self.store.insert(&n, &[user.to_string()]).await?;
+        let inserted = self.store_new(&n, &[user.to_string()]).await?;
         let new = inserted.new_for.first().copied().unwrap_or(false);
         prometheus::notification_accepted(usize::from(new));
         let n = Arc::new(inserted.notification);
@@ -96,7 +99,7 @@ impl Hub {
                 unique.push(u.clone());
             }
         }
-        let inserted = self.store.insert(&n, &unique).await?;
+        let inserted = self.store_new(&n, &unique).await?;
         let fresh: Vec<String> = unique
             .iter()
             .zip(&inserted.new_for)
@@ -125,6 +128,21 @@ impl Hub {
             results,
             partial: reach.is_some_and(|r| r.partial),
         })
+    }
+
+    /// Stores `n` for `users` with its escalation steps, and wakes the
+    /// scheduler for the first one.
+    async fn store_new(
+        &self,
+        n: &Notification,
+        users: &[String],
+    ) -> Result<crate::store::Inserted, HubError> {
+        let steps = self.schedule(n);
+        let inserted = self.store.insert_scheduled(n, users, &steps).await?;
+        if let Some((_, first)) = steps.first() {
+            self.wake_for(*first);
+        }
+        Ok(inserted)
     }
 
     /// A notification with all its recipients.
@@ -159,6 +177,7 @@ impl Hub {
     /// marked `redelivered`, paced by the socket's buffer.
     pub async fn catch_up(&self, h: &Handle) {
         let user = &h.conn.user_id;
+        self.join_role_escalations(h, None).await;
         let mut after = 0;
         loop {
             let page = match self
@@ -175,7 +194,16 @@ impl Hub {
             let full = page.len() as u32 == CATCH_UP_PAGE;
             for un in page {
                 after = un.seq;
-                let n = &un.notification;
+                let escalated = un.recipient.escalation_level.and_then(|level| {
+                    let policy = self.config.escalation.policy(un.notification.severity())?;
+                    let field = escalation::escalation_field(policy, level);
+                    Some(escalation::with_field(
+                        &un.notification,
+                        "escalation",
+                        field,
+                    ))
+                });
+                let n = escalated.as_ref().unwrap_or(&un.notification);
                 if !h.conn.claim(&n.id) {
                     continue;
                 }
@@ -192,6 +220,8 @@ impl Hub {
                     return;
                 }
                 prometheus::delivered("catch_up", 1);
+                self.store
+                    .record(delivery_record(Kind::Redelivered, &n.id, h, self.now()));
                 if un.recipient.delivered_at.is_none() {
                     let now = self.now();
                     prometheus::first_delivery(n.created_at, now);
@@ -207,14 +237,56 @@ impl Hub {
         }
     }
 
+    /// Makes `h`'s user a recipient of the open notifications escalated to
+    /// its role (`only`: of that one), when there are any.
+    async fn join_role_escalations(&self, h: &Handle, only: Option<&str>) -> u64 {
+        let role = &*h.conn.role;
+        if !self.open_roles.read().contains(role) {
+            return 0;
+        }
+        match self
+            .store
+            .join_role(&h.conn.user_id, role, only, self.now())
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, sid = %h.conn.sid, "could not join the escalations of the socket's role");
+                0
+            }
+        }
+    }
+
+    /// Acknowledges `id` for `user` (from the API or a test); see
+    /// [`Hub::acknowledge_from`].
+    pub async fn acknowledge(&self, user: &str, id: &str) -> Result<i64, HubError> {
+        self.acknowledge_as(user, id, &Source::default()).await
+    }
+
+    /// Acknowledges `id` from socket `h`: a member of a role the
+    /// notification was escalated to joins it first, if it had not yet.
+    pub async fn acknowledge_from(&self, h: &Handle, id: &str) -> Result<i64, HubError> {
+        let source = Source {
+            socket_id: Some(h.conn.sid.to_string()),
+            remote: h.conn.remote_addr.map(|a| a.to_string()),
+        };
+        match self.acknowledge_as(&h.conn.user_id, id, &source).await {
+            Err(HubError::NotFound(_)) if self.join_role_escalations(h, Some(id)).await > 0 => {
+                self.acknowledge_as(&h.conn.user_id, id, &source).await
+            }
+            other => other,
+        }
+    }
+
     /// Acknowledges `id` for `user`; tells every socket of the user, on
     /// every node, the first time (as the store decides: two tabs
-    /// acknowledging in the same millisecond tell them once). Returns the
-    /// (first) acknowledgement time.
-    pub async fn acknowledge(&self, user: &str, id: &str) -> Result<i64, HubError> {
+    /// acknowledging in the same millisecond tell them once), and when it
+    /// closes the notification, every socket of every recipient. Returns
+    /// the (first) acknowledgement time.
+    async fn acknowledge_as(&self, user: &str, id: &str, source: &Source) -> Result<i64, HubError> {
         let ack = self
             .store
-            .acknowledge(id, user, self.now())
+            .acknowledge_from(id, user, self.now(), source)
             .await?
             .ok_or_else(|| HubError::NotFound(format!("notification {id} not found")))?;
         let at = ack.at;
@@ -227,6 +299,27 @@ impl Hub {
             };
             self.broker.deliver(&Target::user(user), &message).await;
         }
+        if let Some(closed) = ack.closed {
+            prometheus::notification_closed();
+            let message = Message::Event {
+                name: "notification_closed".into(),
+                data: Some(escalation::closed_event(id, closed.at, &closed.by)),
+            };
+            self.broker
+                .deliver(&Target::Users(closed.users), &message)
+                .await;
+            for role in closed.roles {
+                self.broker.deliver(&Target::Role(role), &message).await;
+            }
+        }
         Ok(at)
     }
+}
+
+/// The audit record of handing `id` to socket `h`.
+pub fn delivery_record(kind: Kind, id: &str, h: &Handle, at: i64) -> Entry {
+    Entry::new(kind, at)
+        .notification(id)
+        .user(&h.conn.user_id)
+        .socket(&h.conn.sid.to_string())
 }

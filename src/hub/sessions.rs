@@ -9,6 +9,7 @@ use crate::broker::{Message, Reach, Target};
 use crate::clock::{rfc3339, Millis};
 use crate::conn::ConnectionInfo;
 use crate::session::{SessionEvent, SessionSnapshot, Touch};
+use crate::trail::{Entry, Kind};
 
 /// A session with its sockets, as the API shows it.
 #[derive(Debug, Clone)]
@@ -106,6 +107,16 @@ impl Hub {
             .deliver(&Target::session(session), &message)
             .await;
         audit::session_expired(user, session, cause);
+        let kind = if cause == "idle_timeout" {
+            Kind::SessionExpired
+        } else {
+            Kind::SessionLoggedOut
+        };
+        self.store.record(
+            Entry::new(kind, self.now())
+                .user(user)
+                .detail(json!({ "sessionId": session, "cause": cause })),
+        );
         reach
     }
 

@@ -54,6 +54,7 @@ pub async fn authenticate(
         Ok(identity) => identity,
         Err(e) => {
             audit::connection_refused(e.reason(), remote);
+            hub.record_refused(e.reason(), remote);
             return Err(e);
         }
     };

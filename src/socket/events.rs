@@ -39,10 +39,7 @@ pub async fn activity(hub: &Hub, h: &Handle) -> Result<Value, ClientError> {
 pub async fn acknowledge(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, ClientError> {
     let id = payload::acknowledge(data, &h.conn.user_id)?;
     touch(hub, h).await?;
-    let at = hub
-        .acknowledge(&h.conn.user_id, &id)
-        .await
-        .map_err(hub_error)?;
+    let at = hub.acknowledge_from(h, &id).await.map_err(hub_error)?;
     Ok(json!({ "ok": true, "notificationId": id, "acknowledgedAt": rfc3339(at) }))
 }
 

@@ -462,10 +462,10 @@ async fn escalation_steps_fire_once_in_order_and_are_taken_over_after_a_lease(s:
     escalate.audit = vec![Entry::new(Kind::Escalated, 1301).notification("n").level(2)];
     assert!(s.complete_step(&escalate).await.unwrap());
     let x = s.user_notification("n", "x").await.unwrap().unwrap();
-    assert_eq!(x.escalation_level, Some(2));
+    assert_eq!(x.recipient.escalation_level, Some(2));
     assert_eq!(x.recipient.delivered_at, None);
     let u = s.user_notification("n", "u").await.unwrap().unwrap();
-    assert_eq!(u.escalation_level, None);
+    assert_eq!(u.recipient.escalation_level, None);
     assert_eq!(s.open_roles().await.unwrap(), ["attending"]);
     // A webhook that failed is retried later and no longer holds back
     // the levels after it.

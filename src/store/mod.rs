@@ -77,9 +77,6 @@ pub struct UserNotification {
     pub seq: i64,
     pub notification: Notification,
     pub recipient: Recipient,
-    /// The escalation level that made the user a recipient; `None` for an
-    /// original recipient.
-    pub escalation_level: Option<u32>,
 }
 
 /// The oldest unacknowledged notifications of every recipient, and how

@@ -148,6 +148,9 @@ pub fn recipient(row: &impl Columns) -> Result<Recipient, sqlx::Error> {
         user_id: row.text("user_id")?,
         delivered_at: row.maybe_integer("delivered_at")?,
         acknowledged_at: row.maybe_integer("acknowledged_at")?,
+        escalation_level: row
+            .maybe_integer("escalation_level")?
+            .and_then(|l| u32::try_from(l).ok()),
     })
 }
 
@@ -164,9 +167,6 @@ pub fn user_notification(row: &impl Columns) -> Result<UserNotification, StoreEr
         seq: row.integer("seq")?,
         notification: notification(row)?,
         recipient: recipient(row)?,
-        escalation_level: row
-            .maybe_integer("escalation_level")?
-            .and_then(|l| u32::try_from(l).ok()),
     })
 }
 

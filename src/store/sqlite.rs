@@ -307,7 +307,8 @@ impl Store for SqliteStore {
         };
         let n = rows::notification(&row)?;
         let recipients = sqlx::query(
-            "SELECT user_id, delivered_at, acknowledged_at FROM recipients WHERE notification_id = ? ORDER BY seq",
+            "SELECT user_id, delivered_at, acknowledged_at, escalation_level FROM recipients \
+             WHERE notification_id = ? ORDER BY seq",
         )
         .bind(id)
         .fetch_all(&self.pool)

@@ -1,0 +1,296 @@
+//! Firing escalation steps: each due step is claimed by one node (the
+//! store's lease), its durable part (new recipients, its audit record) is
+//! committed, then the sockets are told, then the step is done. A node that
+//! dies in between leaves a claim that another node takes over when the
+//! lease runs out: the record is never written twice, the sockets may be
+//! told twice (the same notification id, which a client shows once).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::Hub;
+use crate::broker::{Message, Target};
+use crate::clock::Millis;
+use crate::config::escalation::{Action, Policy};
+use crate::escalation::{self, webhook};
+use crate::notification::Notification;
+use crate::store::{ClaimedStep, Completion, Then};
+use crate::trail::{Entry, Kind};
+
+/// Steps claimed per round.
+const CLAIM_BATCH: u32 = 100;
+
+impl Hub {
+    /// The escalation steps of a new notification with `severity`.
+    pub(super) fn schedule(&self, n: &Notification) -> Vec<(u32, Millis)> {
+        self.config
+            .escalation
+            .policy(n.severity())
+            .map(|p| p.schedule(n.created_at))
+            .unwrap_or_default()
+    }
+
+    /// Fires every step due now that this node can claim; returns when the
+    /// next step falls due.
+    pub async fn escalate_due(self: &Arc<Self>) -> Option<Millis> {
+        let lease = self.config.escalation.lease.as_millis() as Millis;
+        loop {
+            let now = self.now();
+            let claimed = match self
+                .store
+                .claim_steps(now, self.node_id(), now + lease, CLAIM_BATCH)
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not claim due escalation steps; trying again shortly");
+                    return Some(now + 1_000);
+                }
+            };
+            let full = claimed.len() as u32 == CLAIM_BATCH;
+            for step in claimed {
+                self.fire(step).await;
+            }
+            if !full {
+                break;
+            }
+        }
+        self.refresh_open_roles().await;
+        match self.store.next_step_due().await {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the next escalation deadline");
+                Some(self.now() + 1_000)
+            }
+        }
+    }
+
+    /// Roles with an open escalation, so that a connect of one of their
+    /// members costs a store write only when there is something to join.
+    pub(super) async fn refresh_open_roles(&self) {
+        if let Ok(roles) = self.store.open_roles().await {
+            *self.open_roles.write() = roles.into_iter().collect();
+        }
+    }
+
+    fn completion(&self, step: &ClaimedStep, audit: Vec<Entry>, then: Then) -> Completion {
+        Completion {
+            notification_id: step.notification.id.clone(),
+            level: step.level,
+            owner: self.node_id().to_string(),
+            at: self.now(),
+            add_users: vec![],
+            add_role: None,
+            audit,
+            then,
+        }
+    }
+
+    /// Commits `c`; false when the claim was lost (the notification closed,
+    /// or another node took the step over).
+    async fn commit_step(&self, c: &Completion) -> bool {
+        match self.store.complete_step(c).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(error = %e, id = %c.notification_id, level = c.level, "could not record an escalation step; it fires again when its claim runs out");
+                false
+            }
+        }
+    }
+
+    async fn fire(self: &Arc<Self>, step: ClaimedStep) {
+        let n = &step.notification;
+        let Some(policy) = self.config.escalation.policy(n.severity()).cloned() else {
+            // The policy was removed from the configuration since.
+            let done = self.completion(&step, vec![], Then::Done);
+            self.commit_step(&done).await;
+            return;
+        };
+        let Some(action) = policy.step(step.level).map(|s| s.action.clone()) else {
+            let done = self.completion(&step, vec![], Then::Done);
+            self.commit_step(&done).await;
+            return;
+        };
+        crate::prometheus::escalation_step(action.name());
+        if let Action::Webhook(url) = &action {
+            let hub = self.clone();
+            let url = url.clone();
+            tokio::spawn(async move { hub.post_webhook(step, &url).await });
+            return;
+        }
+        if !step.fired {
+            let mut c = self.completion(
+                &step,
+                vec![self.step_record(&step, &policy, &action)],
+                Then::Fired,
+            );
+            match &action {
+                Action::ToUsers(users) => c.add_users = users.clone(),
+                Action::ToRole(role) => c.add_role = Some(role.clone()),
+                _ => {}
+            }
+            if !self.commit_step(&c).await {
+                return;
+            }
+            if let Action::ToRole(role) = &action {
+                self.open_roles.write().insert(role.clone());
+            }
+        }
+        self.tell(&step, &policy, &action).await;
+        let done = self.completion(&step, vec![], Then::Done);
+        self.commit_step(&done).await;
+    }
+
+    fn step_record(&self, step: &ClaimedStep, policy: &Policy, action: &Action) -> Entry {
+        let id = &step.notification.id;
+        let at = self.now();
+        match action {
+            Action::Renotify => Entry::new(Kind::Reminded, at)
+                .notification(id)
+                .level(step.level)
+                .detail(serde_json::json!({
+                    "reminder": escalation::reminder_number(policy, step.level),
+                })),
+            Action::ToRole(role) => Entry::new(Kind::Escalated, at)
+                .notification(id)
+                .level(step.level)
+                .detail(serde_json::json!({
+                    "to": { "role": role },
+                    "reason": escalation::reason(policy, step.level),
+                })),
+            Action::ToUsers(users) => Entry::new(Kind::Escalated, at)
+                .notification(id)
+                .level(step.level)
+                .detail(serde_json::json!({
+                    "to": { "users": users },
+                    "reason": escalation::reason(policy, step.level),
+                })),
+            Action::Webhook(_) => Entry::new(Kind::WebhookSent, at).notification(id),
+        }
+    }
+
+    /// The sockets' part of a step that is recorded.
+    async fn tell(&self, step: &ClaimedStep, policy: &Policy, action: &Action) {
+        let n = &step.notification;
+        let recipients = match self.store.notification(&n.id).await {
+            Ok(Some((_, r))) => r,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, id = %n.id, "could not read a notification's recipients to escalate it");
+                return;
+            }
+        };
+        match action {
+            Action::Renotify => {
+                let originals: Vec<String> = recipients
+                    .into_iter()
+                    .filter(|r| r.escalation_level.is_none())
+                    .map(|r| r.user_id)
+                    .collect();
+                let reminder = escalation::reminder_number(policy, step.level);
+                let again = escalation::with_field(n, "reminder", reminder.into());
+                let message = Message::Event {
+                    name: "critical_notification".into(),
+                    data: Some(Value::Object(again.body)),
+                };
+                self.broker
+                    .deliver(&Target::Users(originals), &message)
+                    .await;
+            }
+            Action::ToRole(_) | Action::ToUsers(_) => {
+                let escalated = escalation::with_field(
+                    n,
+                    "escalation",
+                    escalation::escalation_field(policy, step.level),
+                );
+                let message = Message::Notification(Arc::new(escalated));
+                let added: Vec<String> = match action {
+                    Action::ToUsers(users) => users.clone(),
+                    _ => vec![],
+                };
+                let target = match action {
+                    Action::ToRole(role) => Target::Role(role.clone()),
+                    _ => Target::Users(added.clone()),
+                };
+                self.broker.deliver(&target, &message).await;
+                let earlier: Vec<String> = recipients
+                    .into_iter()
+                    .filter(|r| r.escalation_level.is_none_or(|l| l < step.level))
+                    .map(|r| r.user_id)
+                    .filter(|u| !added.contains(u))
+                    .collect();
+                let event = Message::Event {
+                    name: "notification_escalated".into(),
+                    data: Some(escalation::escalated_event(
+                        &n.id,
+                        step.level,
+                        action,
+                        self.now(),
+                    )),
+                };
+                self.broker.deliver(&Target::Users(earlier), &event).await;
+            }
+            Action::Webhook(_) => {}
+        }
+    }
+
+    /// One webhook attempt, recorded as sent or failed; a failure is
+    /// retried later (durably: the step stays in the store).
+    async fn post_webhook(&self, step: ClaimedStep, url: &str) {
+        let cfg = &self.config.escalation;
+        let Some(secret) = cfg.webhook_secret.as_ref() else {
+            return;
+        };
+        let n = &step.notification;
+        let delivery = format!("{}:{}", n.id, step.level);
+        let body = webhook::body(n, step.level, self.now());
+        let outcome = webhook::post(
+            &self.webhooks,
+            url,
+            secret.expose().as_bytes(),
+            &delivery,
+            body,
+            cfg.webhook_timeout,
+        )
+        .await;
+        let attempt = step.attempts + 1;
+        let at = self.now();
+        let (record, then) = match &outcome {
+            webhook::Outcome::Sent { status } => (
+                Entry::new(Kind::WebhookSent, at)
+                    .notification(&n.id)
+                    .level(step.level)
+                    .detail(serde_json::json!({ "status": status, "attempt": attempt })),
+                Then::Done,
+            ),
+            webhook::Outcome::Failed { status, error } => {
+                let retry = webhook::backoff(step.attempts);
+                tracing::warn!(id = %n.id, level = step.level, attempt, error, retry_in = ?retry, "an escalation webhook failed; it is retried");
+                (
+                    Entry::new(Kind::WebhookFailed, at)
+                        .notification(&n.id)
+                        .level(step.level)
+                        .detail(serde_json::json!({
+                            "status": status,
+                            "error": error,
+                            "attempt": attempt,
+                        })),
+                    Then::RetryAt(at + millis(retry)),
+                )
+            }
+        };
+        crate::prometheus::webhook_attempt(matches!(outcome, webhook::Outcome::Sent { .. }));
+        let c = self.completion(&step, vec![record], then);
+        if self.commit_step(&c).await {
+            if let Then::RetryAt(due) = then {
+                self.wake_for(due);
+            }
+        }
+    }
+}
+
+fn millis(d: Duration) -> Millis {
+    d.as_millis() as Millis
+}
