@@ -1101,6 +1101,7 @@ mod tests {
 
     use super::*;
     use crate::store::conformance::{note, TestDatabase};
+    use crate::trail;
 
     fn unavailable<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
         matches!(r, Err(StoreError::Unavailable(_)))
@@ -1131,6 +1132,119 @@ mod tests {
         }
         a.close().await;
         b.close().await;
+        db.drop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_nodes_claim_each_due_step_once() {
+        let db = TestDatabase::create().await;
+        let (a, b) = (db.store().await, db.store().await);
+        for i in 0..60 {
+            let n = note(&format!("n{i}"), "t", i);
+            a.insert_scheduled(&n, &["u".into()], &[(1, 10), (2, 20)])
+                .await
+                .unwrap();
+        }
+        // Several claims at once on each node, until none is left due:
+        // level 2 waits for level 1, which nobody completes here.
+        let mut claimed: Vec<(String, u32, &str)> = Vec::new();
+        loop {
+            let claims = (0..4).flat_map(|_| [(&a, "a"), (&b, "b")]);
+            let rounds = join_all(claims.map(|(s, owner)| async move {
+                let steps = s.claim_steps(100, owner, 10_000, 5).await.unwrap();
+                (steps, owner)
+            }))
+            .await;
+            let before = claimed.len();
+            for (steps, owner) in rounds {
+                claimed.extend(
+                    steps
+                        .into_iter()
+                        .map(|c| (c.notification.id, c.level, owner)),
+                );
+            }
+            if claimed.len() == before {
+                break;
+            }
+        }
+        let mut steps: Vec<_> = claimed.iter().map(|(id, level, _)| (id, level)).collect();
+        steps.sort();
+        steps.dedup();
+        assert_eq!(steps.len(), claimed.len(), "a step was claimed twice");
+        assert_eq!(steps.len(), 60, "every level 1, and only those");
+        assert!(claimed.iter().all(|(_, level, _)| *level == 1));
+        // The claim fences its completion: the other node cannot complete it.
+        let (id, level, owner) = &claimed[0];
+        let other = if *owner == "a" { "b" } else { "a" };
+        let (owner_store, other_store) = if *owner == "a" { (&a, &b) } else { (&b, &a) };
+        let finish = |by: &str| Completion {
+            notification_id: id.clone(),
+            level: *level,
+            owner: by.into(),
+            at: 200,
+            add_users: vec![],
+            add_role: None,
+            audit: vec![],
+            then: Then::Done,
+        };
+        assert!(!other_store.complete_step(&finish(other)).await.unwrap());
+        assert!(owner_store.complete_step(&finish(owner)).await.unwrap());
+        a.close().await;
+        b.close().await;
+        db.drop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_nodes_appending_at_once_leave_one_verifiable_chain() {
+        let db = TestDatabase::create().await;
+        let (a, b) = (db.store().await, db.store().await);
+        let users: Vec<String> = vec!["u".into(), "v".into()];
+        let notes: Vec<_> = (0..40).map(|i| note(&format!("n{i}"), "t", i)).collect();
+        // Both nodes store each notification at once: one `created` each.
+        join_all(notes.iter().map(|n| async {
+            let (x, y) = tokio::join!(a.insert(n, &users), b.insert(n, &users));
+            x.unwrap();
+            y.unwrap();
+        }))
+        .await;
+        for i in 0..100 {
+            for (s, socket) in [(&a, "sa"), (&b, "sb")] {
+                s.record(
+                    Entry::new(Kind::Delivered, 100 + i)
+                        .notification(&notes[usize::try_from(i).unwrap() % 40].id)
+                        .user("u")
+                        .socket(socket),
+                );
+            }
+        }
+        // Two recipients acknowledge at once on two nodes: both are first
+        // for themselves, and the notification closes once.
+        let races = join_all(notes.iter().map(|n| async {
+            tokio::join!(
+                a.acknowledge(&n.id, "u", 1000),
+                b.acknowledge(&n.id, "v", 1001)
+            )
+        }))
+        .await;
+        for (n, (x, y)) in notes.iter().zip(races) {
+            let (x, y) = (x.unwrap().unwrap(), y.unwrap().unwrap());
+            assert!(x.first && y.first, "{}", n.id);
+            assert!(
+                x.closed.is_some() != y.closed.is_some(),
+                "{}: closed exactly once",
+                n.id
+            );
+        }
+        a.close().await;
+        b.close().await;
+        let c = db.store().await;
+        let chain = c.audit_page(0, 0, Millis::MAX, 10_000).await.unwrap();
+        let anchor = c.audit_anchor().await.unwrap();
+        // 40 created, 200 delivered, 80 acknowledged, 40 closed.
+        assert_eq!(trail::verify(&mut Chain::from(anchor), &chain), Ok(360));
+        let count = |kind| chain.iter().filter(|r| r.entry.kind == kind).count();
+        assert_eq!((count(Kind::Created), count(Kind::Closed)), (40, 40));
+        c.close().await;
         db.drop().await;
     }
 
