@@ -1,9 +1,11 @@
-//! The PostgreSQL store's delivery marks: callers queue them without
-//! waiting, and one background task writes what has gathered in one
-//! statement per flush, so a burst of deliveries costs one round trip, not
-//! one per socket. A mark is never lost silently: one that finds the queue
-//! full, or that the database refuses through every retry, is logged with
-//! a count and counted in `herald_store_marks_dropped_total`.
+//! The PostgreSQL store's delivery marks and queued audit records: callers
+//! queue them without waiting, and one background task writes what has
+//! gathered, the marks in one statement and the records in one transaction
+//! per flush, so a burst of deliveries costs a round trip or two, not one
+//! per socket. Records are appended in the order they were queued. Neither
+//! is lost silently: one that finds the queue full, or that the database
+//! refuses through every retry, is logged with a count and counted in
+//! `herald_store_marks_dropped_total`.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -15,18 +17,21 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::postgres::append;
 use super::StoreError;
 use crate::clock::Millis;
+use crate::trail::Entry;
 
-/// Marks queued and not yet taken by the task; past this a mark is dropped
-/// rather than pile up behind a slow database.
+/// Marks and records queued and not yet taken by the task; past this one is
+/// dropped rather than pile up behind a slow database.
 const QUEUE: usize = 4096;
 
 /// How long the first mark of a flush waits for others, so that the marks
 /// of one notification's fan-out share a statement.
 const LINGER: Duration = Duration::from_millis(20);
 
-/// Most marks written by one statement; more wait for the next.
+/// Most marks written by one statement (and records by one transaction);
+/// more wait for the next flush.
 const MOST_PER_FLUSH: usize = 1000;
 
 /// Retries of a flush the database refused, before its marks are dropped.
@@ -52,7 +57,8 @@ struct Mark {
 
 enum Order {
     Mark(Mark),
-    /// Answered once the marks queued before it are written (or, the
+    Record(Entry),
+    /// Answered once the marks and records queued before it are written (or, the
     /// database failing, once their first attempt has failed).
     Settle(oneshot::Sender<()>),
     /// Write everything queued, then stop.
@@ -61,11 +67,12 @@ enum Order {
 
 #[derive(Default)]
 struct Counts {
-    /// Marks queued and neither written nor dropped yet.
+    /// Marks and records queued and neither written nor dropped yet.
     unsettled: AtomicUsize,
-    /// Marks refused by a full queue since the task last reported them.
+    /// Marks and records refused by a full queue since the task last
+    /// reported them.
     unreported: AtomicU64,
-    /// Every mark dropped, for tests.
+    /// Every mark and record dropped, for tests.
     dropped: AtomicU64,
 }
 
@@ -75,7 +82,7 @@ impl Counts {
         metrics::counter!("herald_store_marks_dropped_total").increment(count);
     }
 
-    /// `count` marks are written or dropped.
+    /// `count` marks or records are written or dropped.
     fn settled(&self, count: usize) {
         self.unsettled.fetch_sub(count, Ordering::SeqCst);
     }
@@ -88,7 +95,7 @@ pub struct Marks {
 }
 
 impl Marks {
-    /// Starts the task that writes marks through `pool`.
+    /// Starts the task that writes marks and records through `pool`.
     pub fn start(pool: PgPool) -> Self {
         let (orders, rx) = mpsc::channel(QUEUE);
         let counts = Arc::new(Counts::default());
@@ -106,9 +113,18 @@ impl Marks {
             user: user.to_string(),
             at,
         };
+        self.send(Order::Mark(mark));
+    }
+
+    /// Queues an audit record, appended after those queued before it.
+    pub fn record(&self, entry: Entry) {
+        self.send(Order::Record(entry));
+    }
+
+    fn send(&self, order: Order) {
         // Counted before it is queued, so that `settle` never misses it.
         self.counts.unsettled.fetch_add(1, Ordering::SeqCst);
-        match self.orders.try_send(Order::Mark(mark)) {
+        match self.orders.try_send(order) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.counts.settled(1);
@@ -121,14 +137,15 @@ impl Marks {
                 self.counts.dropped(1);
                 tracing::warn!(
                     count = 1,
-                    "delivery mark dropped: it came after the store was closed"
+                    "delivery mark or audit record dropped: it came after the store was closed"
                 );
             }
         }
     }
 
-    /// Waits (briefly) until the marks queued so far are written, so that
-    /// an acknowledgement commits after the marks queued before it.
+    /// Waits (briefly) until the marks and records queued so far are
+    /// written, so that an acknowledgement commits after those queued
+    /// before it (and its records follow them in the chain).
     pub async fn settle(&self) {
         if self.counts.unsettled.load(Ordering::SeqCst) == 0 {
             return;
@@ -140,22 +157,22 @@ impl Marks {
             }
         };
         if tokio::time::timeout(SETTLE_WAIT, settled).await.is_err() {
-            tracing::debug!("went on without waiting for the delivery marks before it");
+            tracing::debug!("went on without waiting for the delivery marks and records before it");
         }
     }
 
-    /// Writes every queued mark, then stops the task.
+    /// Writes every queued mark and record, then stops the task.
     pub async fn close(&self) {
         let _ = self.orders.send(Order::Close).await;
         let task = self.task.lock().take();
         if let Some(task) = task {
             if let Err(e) = task.await {
-                tracing::error!(error = %e, "the delivery marks' task failed");
+                tracing::error!(error = %e, "the delivery marks' and records' task failed");
             }
         }
     }
 
-    /// How many marks were dropped so far.
+    /// How many marks and records were dropped so far.
     #[cfg(test)]
     pub fn dropped(&self) -> u64 {
         self.counts.dropped.load(Ordering::Relaxed)
@@ -166,6 +183,7 @@ impl Marks {
 #[derive(Default)]
 struct Held {
     marks: Vec<Mark>,
+    records: Vec<Entry>,
     waiting: Vec<oneshot::Sender<()>>,
     closing: bool,
 }
@@ -174,6 +192,7 @@ impl Held {
     fn take(&mut self, order: Order, rx: &mut mpsc::Receiver<Order>) {
         match order {
             Order::Mark(m) => self.marks.push(m),
+            Order::Record(e) => self.records.push(e),
             Order::Settle(w) => self.waiting.push(w),
             Order::Close => {
                 self.closing = true;
@@ -187,12 +206,19 @@ impl Held {
     }
 
     fn is_empty(&self) -> bool {
-        self.marks.is_empty() && self.waiting.is_empty()
+        self.nothing_to_write() && self.waiting.is_empty()
     }
 
-    /// True when the held marks are written now, without lingering.
+    fn nothing_to_write(&self) -> bool {
+        self.marks.is_empty() && self.records.is_empty()
+    }
+
+    /// True when what is held is written now, without lingering.
     fn due(&self) -> bool {
-        self.closing || !self.waiting.is_empty() || self.marks.len() >= MOST_PER_FLUSH
+        self.closing
+            || !self.waiting.is_empty()
+            || self.marks.len() >= MOST_PER_FLUSH
+            || self.records.len() >= MOST_PER_FLUSH
     }
 
     fn answer(&mut self) {
@@ -228,21 +254,21 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Order>, counts: Arc<Counts>) {
         if unreported > 0 {
             tracing::warn!(
                 count = unreported,
-                "delivery marks dropped: their queue was full"
+                "delivery marks or audit records dropped: their queue was full"
             );
         }
     }
 }
 
-/// Writes the held marks, retrying with backoff; answers whoever waits.
+/// Writes what is held, retrying with backoff; answers whoever waits.
 async fn flush(pool: &PgPool, held: &mut Held, rx: &mut mpsc::Receiver<Order>, counts: &Counts) {
     let mut failures = 0;
     loop {
-        if held.marks.is_empty() {
+        if held.nothing_to_write() {
             held.answer();
             return;
         }
-        let written = tokio::time::timeout(FLUSH_DEADLINE, write(pool, &held.marks))
+        let written = tokio::time::timeout(FLUSH_DEADLINE, write_held(pool, held, counts))
             .await
             .unwrap_or_else(|_| {
                 Err(StoreError::Unavailable(format!(
@@ -251,8 +277,6 @@ async fn flush(pool: &PgPool, held: &mut Held, rx: &mut mpsc::Receiver<Order>, c
             });
         let error = match written {
             Ok(()) => {
-                counts.settled(held.marks.len());
-                held.marks.clear();
                 held.answer();
                 return;
             }
@@ -262,17 +286,18 @@ async fn flush(pool: &PgPool, held: &mut Held, rx: &mut mpsc::Receiver<Order>, c
         // acknowledgement's delay while the database is failing.
         held.answer();
         failures += 1;
+        let (marks, records) = (held.marks.len(), held.records.len());
         if failures > RETRIES {
-            let count = held.marks.len();
-            tracing::warn!(count, error = %error, "delivery marks dropped: the store could not write them");
-            counts.dropped(count as u64);
-            counts.settled(count);
+            tracing::warn!(marks, records, error = %error, "delivery marks and audit records dropped: the store could not write them");
+            counts.dropped((marks + records) as u64);
+            counts.settled(marks + records);
             held.marks.clear();
+            held.records.clear();
             return;
         }
-        tracing::debug!(count = held.marks.len(), error = %error, "could not write delivery marks; retrying");
+        tracing::debug!(marks, records, error = %error, "could not write delivery marks or audit records; retrying");
         let until = Instant::now() + BACKOFF * 2u32.pow(failures - 1);
-        // Back off, still taking orders: new marks join the retry.
+        // Back off, still taking orders: new marks and records join the retry.
         while !held.closing {
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => break,
@@ -289,6 +314,26 @@ async fn flush(pool: &PgPool, held: &mut Held, rx: &mut mpsc::Receiver<Order>, c
             tokio::time::sleep_until(until).await;
         }
     }
+}
+
+/// Writes the held marks, then the held records; what is written is no
+/// longer held, so a retry writes only the rest.
+async fn write_held(pool: &PgPool, held: &mut Held, counts: &Counts) -> Result<(), StoreError> {
+    if !held.marks.is_empty() {
+        write(pool, &held.marks).await?;
+        counts.settled(held.marks.len());
+        held.marks.clear();
+    }
+    if !held.records.is_empty() {
+        // Their own transaction, apart from the marks' statement: the
+        // chain's head is taken with no recipient row held.
+        let mut tx = pool.begin().await?;
+        append(&mut tx, held.records.clone()).await?;
+        tx.commit().await?;
+        counts.settled(held.records.len());
+        held.records.clear();
+    }
+    Ok(())
 }
 
 /// One statement for every held mark; a recipient's first mark stands,

@@ -1,8 +1,11 @@
 //! The shared store: PostgreSQL, which several Herald nodes write at once.
 //! Every write is its own transaction and answers after its commit; the
 //! database, not a node, decides what came first (the first body of an id,
-//! the first acknowledgement). Delivery marks, which nobody waits for, are
-//! batched by a background task (`marks.rs`). An unreachable server answers
+//! the first acknowledgement, the closing, which node fires an escalation
+//! step). The audit trail stays one hash chain across the nodes: every
+//! append holds the chain's head row locked until its commit. Delivery marks
+//! and queued audit records, which nobody waits for, are batched by a
+//! background task (`marks.rs`). An unreachable server answers
 //! `Unavailable` within seconds: no call waits on it longer than its deadline.
 
 use std::collections::HashSet;
@@ -12,17 +15,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool, Row};
 
 use super::marks::Marks;
 use super::rows::{self, Columns, PENDING_COUNT, SELECT_USER};
 use super::{
-    Acknowledged, ClaimedStep, Completion, Inserted, ReportRow, Source, Store, StoreError,
-    Unacknowledged, UserNotification,
+    Acknowledged, ClaimedStep, Closed, Completion, Inserted, ReportRow, Source, Store, StoreError,
+    Then, Unacknowledged, UserNotification,
 };
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
-use crate::trail::{Anchor, Entry, Record};
+use crate::trail::{Anchor, Chain, Entry, Kind, Record};
 
 /// Connections one node keeps; several nodes share the server's limit.
 const MAX_CONNECTIONS: u32 = 10;
@@ -103,6 +106,170 @@ fn list_query(filter: StateFilter) -> String {
     format!("{SELECT_USER} WHERE r.user_id = $1 AND r.seq > $2 {condition} ORDER BY r.seq LIMIT $3")
 }
 
+/// Appends `entries` to the audit chain in the transaction on `conn`.
+/// The head row stays locked until that transaction ends, so the nodes
+/// append one after another and every record links to the one committed
+/// before it. Callers append last, after their other writes: the head is
+/// held only for the appending, and no transaction holding it waits on a
+/// row another transaction holds while waiting for the head.
+pub(super) async fn append(
+    conn: &mut PgConnection,
+    entries: Vec<Entry>,
+) -> Result<(), sqlx::Error> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let (seq, hash): (i64, String) =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+            .fetch_one(&mut *conn)
+            .await?;
+    let mut head = Chain { seq, hash };
+    let records: Vec<Record> = entries.into_iter().map(|e| head.append(e)).collect();
+    let column = |f: fn(&Record) -> Option<String>| records.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO audit (seq, at, kind, notification_id, user_id, socket_id, level, detail, \
+         prev_hash, hash) \
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[])",
+    )
+    .bind(records.iter().map(|r| r.seq).collect::<Vec<_>>())
+    .bind(records.iter().map(|r| r.entry.at).collect::<Vec<_>>())
+    .bind(column(|r| Some(r.entry.kind.as_str().to_string())))
+    .bind(column(|r| r.entry.notification_id.clone()))
+    .bind(column(|r| r.entry.user_id.clone()))
+    .bind(column(|r| r.entry.socket_id.clone()))
+    .bind(
+        records
+            .iter()
+            .map(|r| r.entry.level.map(i64::from))
+            .collect::<Vec<_>>(),
+    )
+    // The text the hash covers: `link` hashes the detail's serialisation.
+    .bind(column(|r| r.entry.detail.as_ref().map(|d| d.to_string())))
+    .bind(column(|r| Some(r.prev_hash.clone())))
+    .bind(column(|r| Some(r.hash.clone())))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(head.seq)
+        .bind(&head.hash)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The `created` record of a notification stored for `users`.
+fn created_entry(n: &Notification, users: &[String]) -> Entry {
+    let created = Entry::new(Kind::Created, n.created_at)
+        .notification(&n.id)
+        .detail(serde_json::json!({ "recipients": users.len() }));
+    match users {
+        [user] => created.user(user),
+        _ => created,
+    }
+}
+
+/// The `acknowledged` record of `user`'s first acknowledgement, from `source`.
+fn acknowledged_entry(id: &str, user: &str, at: Millis, source: &Source) -> Entry {
+    let mut record = Entry::new(Kind::Acknowledged, at)
+        .notification(id)
+        .user(user);
+    if let Some(sid) = &source.socket_id {
+        record = record.socket(sid);
+    }
+    if let Some(remote) = &source.remote {
+        record = record.detail(serde_json::json!({ "remote": remote }));
+    }
+    record
+}
+
+/// Closes `id` if it is still open, in the acknowledgement's transaction:
+/// the database decides, so two nodes acknowledging at once close it once
+/// (the second waits for the first's row and then finds it closed). Its
+/// steps go; the answer names whose sockets to tell.
+async fn close(
+    conn: &mut PgConnection,
+    id: &str,
+    by: &str,
+    at: Millis,
+) -> Result<Option<Closed>, StoreError> {
+    let closed = sqlx::query(
+        "UPDATE notifications SET closed_at = $1, closed_by = $2 \
+         WHERE id = $3 AND closed_at IS NULL",
+    )
+    .bind(at)
+    .bind(by)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if closed == 0 {
+        return Ok(None);
+    }
+    sqlx::query("DELETE FROM escalation_steps WHERE notification_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    let users = sqlx::query_scalar(
+        "SELECT user_id FROM recipients WHERE notification_id = $1 ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let roles = sqlx::query_scalar(
+        "SELECT role FROM role_recipients WHERE notification_id = $1 ORDER BY role",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Some(Closed {
+        at,
+        by: by.to_string(),
+        users,
+        roles,
+    }))
+}
+
+/// Removes the audit records before `before` (the chain's oldest ones, up
+/// to the last of them), keeps the last removed record's place and hash as
+/// the anchor the rest verifies from, and says so in a `purged` record.
+/// The head stays locked throughout, so no node appends in between.
+async fn purge_audit(conn: &mut PgConnection, before: Millis) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE")
+        .execute(&mut *conn)
+        .await?;
+    let last: Option<(i64, String)> = sqlx::query_as(
+        "SELECT seq, hash FROM audit WHERE seq = (SELECT max(seq) FROM audit WHERE at < $1)",
+    )
+    .bind(before)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((last, hash)) = last else {
+        return Ok(());
+    };
+    let removed = sqlx::query("DELETE FROM audit WHERE seq <= $1")
+        .bind(last)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    sqlx::query("UPDATE audit_anchor SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(last)
+        .bind(&hash)
+        .execute(&mut *conn)
+        .await?;
+    let purged = Entry::new(Kind::Purged, before).detail(serde_json::json!({
+        "through": last,
+        "removed": removed,
+        "anchorHash": hash,
+    }));
+    Ok(append(conn, vec![purged]).await?)
+}
+
+/// A level or count stored as BIGINT, back to what the store hands out.
+fn small(value: i64, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} {value} out of range")))
+}
+
 impl PostgresStore {
     /// Connects to the database at `url` and brings its schema up to date
     /// (migrations take an advisory lock: nodes may start together).
@@ -148,20 +315,42 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// One attempt at [`Store::insert`], in one transaction.
-    async fn insert_once(&self, n: &Notification, users: &[String]) -> Result<Inserted, Failed> {
+    /// One attempt at [`Store::insert_scheduled`], in one transaction: a
+    /// new notification with its steps and its `created` record, or none
+    /// of them.
+    async fn insert_once(
+        &self,
+        n: &Notification,
+        users: &[String],
+        steps: &[(u32, Millis)],
+    ) -> Result<Inserted, Failed> {
         let mut tx = self.pool.begin().await?;
         let fresh = sqlx::query(
-            "INSERT INTO notifications (id, body, created_at) VALUES ($1, $2, $3) \
+            "INSERT INTO notifications (id, body, created_at, severity) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (id) DO NOTHING RETURNING id",
         )
         .bind(&n.id)
         .bind(n.to_json())
         .bind(n.created_at)
+        .bind(n.severity())
         .fetch_optional(&mut *tx)
         .await?
         .is_some();
         let notification = if fresh {
+            let (levels, due): (Vec<i64>, Vec<Millis>) = steps
+                .iter()
+                .map(|(level, due_at)| (i64::from(*level), *due_at))
+                .unzip();
+            sqlx::query(
+                "INSERT INTO escalation_steps (notification_id, level, due_at) \
+                 SELECT $1, s.level, s.due_at FROM UNNEST($2::bigint[], $3::bigint[]) \
+                 AS s(level, due_at) ON CONFLICT (notification_id, level) DO NOTHING",
+            )
+            .bind(&n.id)
+            .bind(&levels)
+            .bind(&due)
+            .execute(&mut *tx)
+            .await?;
             n.clone()
         } else {
             // The first body stands. The lock keeps a purge from deleting
@@ -191,6 +380,9 @@ impl PostgresStore {
         .bind(n.created_at)
         .fetch_all(&mut *tx)
         .await?;
+        if fresh {
+            append(&mut tx, vec![created_entry(n, users)]).await?;
+        }
         tx.commit().await?;
         let mut added: HashSet<String> = added.into_iter().collect();
         let new_for = users.iter().map(|u| added.remove(u)).collect();
@@ -207,12 +399,12 @@ impl Store for PostgresStore {
         &self,
         n: &Notification,
         users: &[String],
-        _steps: &[(u32, Millis)],
+        steps: &[(u32, Millis)],
     ) -> Result<Inserted, StoreError> {
         within(ANSWER_DEADLINE, async {
             let mut attempt = 1;
             loop {
-                match self.insert_once(n, users).await {
+                match self.insert_once(n, users, steps).await {
                     Ok(inserted) => return Ok(inserted),
                     Err(Failed::Again(why)) if attempt < INSERT_ATTEMPTS => {
                         tracing::debug!(id = %n.id, attempt, why, "storing a notification again");
@@ -230,60 +422,249 @@ impl Store for PostgresStore {
         self.marks.queue(id, user, at);
     }
 
-    fn record(&self, _entry: Entry) {}
+    fn record(&self, entry: Entry) {
+        self.marks.record(entry);
+    }
 
     async fn claim_steps(
         &self,
-        _now: Millis,
-        _owner: &str,
-        _until: Millis,
-        _limit: u32,
+        now: Millis,
+        owner: &str,
+        until: Millis,
+        limit: u32,
     ) -> Result<Vec<ClaimedStep>, StoreError> {
-        Ok(Vec::new())
+        within(ANSWER_DEADLINE, async {
+            // A step another node is claiming right now is locked: skipped,
+            // not waited for, so each due step goes to exactly one node. A
+            // row locked and claimed meanwhile is read again once unlocked,
+            // and its new lease leaves it out.
+            let claimed = sqlx::query(
+                "WITH claimed AS (\
+                   UPDATE escalation_steps SET claimed_by = $2, claimed_until = $3 \
+                   WHERE (notification_id, level) IN (\
+                     SELECT s.notification_id, s.level FROM escalation_steps s \
+                     WHERE s.due_at <= $1 AND s.claimed_until <= $1 \
+                     AND NOT EXISTS (SELECT 1 FROM escalation_steps p \
+                       WHERE p.notification_id = s.notification_id AND p.blocking \
+                       AND p.level < s.level) \
+                     ORDER BY s.due_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                   RETURNING notification_id, level, fired, attempts, due_at) \
+                 SELECT c.level, c.fired, c.attempts, c.due_at, n.id, n.body, n.created_at \
+                 FROM claimed c JOIN notifications n ON n.id = c.notification_id",
+            )
+            .bind(now)
+            .bind(owner)
+            .bind(until)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            let mut steps = claimed
+                .iter()
+                .map(|row| {
+                    Ok(ClaimedStep {
+                        notification: rows::notification(row)?,
+                        level: small(row.integer("level")?, "escalation level")?,
+                        fired: row.try_get("fired")?,
+                        attempts: small(row.integer("attempts")?, "webhook attempts")?,
+                        due_at: row.integer("due_at")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            steps.sort_by_key(|s| (s.due_at, s.level));
+            Ok(steps)
+        })
+        .await
     }
 
-    async fn complete_step(&self, _c: &Completion) -> Result<bool, StoreError> {
-        Ok(false)
+    async fn complete_step(&self, c: &Completion) -> Result<bool, StoreError> {
+        within(ANSWER_DEADLINE, async {
+            let mut tx = self.pool.begin().await?;
+            let level = i64::from(c.level);
+            // Locked until the commit: a node taking the claim over, or an
+            // acknowledgement closing the notification (which deletes its
+            // steps), waits for this one, or this one sees what they did.
+            let held = sqlx::query(
+                "SELECT 1 FROM escalation_steps \
+                 WHERE notification_id = $1 AND level = $2 AND claimed_by = $3 FOR UPDATE",
+            )
+            .bind(&c.notification_id)
+            .bind(level)
+            .bind(&c.owner)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if held.is_none() {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO recipients (notification_id, user_id, created_at, escalation_level) \
+                 SELECT $1, u.user_id, $3, $4 \
+                 FROM UNNEST($2::text[]) WITH ORDINALITY AS u(user_id, position) \
+                 ORDER BY u.position \
+                 ON CONFLICT (notification_id, user_id) DO NOTHING",
+            )
+            .bind(&c.notification_id)
+            .bind(&c.add_users)
+            .bind(c.at)
+            .bind(level)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(role) = &c.add_role {
+                sqlx::query(
+                    "INSERT INTO role_recipients (notification_id, role, level, added_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (notification_id, role) DO NOTHING",
+                )
+                .bind(&c.notification_id)
+                .bind(role)
+                .bind(level)
+                .bind(c.at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let (then, retry_at) = match c.then {
+                Then::Fired => (
+                    "UPDATE escalation_steps SET fired = TRUE \
+                     WHERE notification_id = $1 AND level = $2",
+                    None,
+                ),
+                Then::Done => (
+                    "DELETE FROM escalation_steps WHERE notification_id = $1 AND level = $2",
+                    None,
+                ),
+                Then::RetryAt(at) => (
+                    "UPDATE escalation_steps SET blocking = FALSE, attempts = attempts + 1, \
+                     due_at = $3, claimed_by = NULL, claimed_until = 0 \
+                     WHERE notification_id = $1 AND level = $2",
+                    Some(at),
+                ),
+            };
+            let mut then = sqlx::query(then).bind(&c.notification_id).bind(level);
+            if let Some(at) = retry_at {
+                then = then.bind(at);
+            }
+            then.execute(&mut *tx).await?;
+            append(&mut tx, c.audit.clone()).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn next_step_due(&self) -> Result<Option<Millis>, StoreError> {
-        Ok(None)
+        within(ANSWER_DEADLINE, async {
+            Ok(
+                sqlx::query_scalar("SELECT min(due_at) FROM escalation_steps")
+                    .fetch_one(&self.pool)
+                    .await?,
+            )
+        })
+        .await
     }
 
     async fn open_roles(&self) -> Result<Vec<String>, StoreError> {
-        Ok(Vec::new())
+        within(ANSWER_DEADLINE, async {
+            Ok(sqlx::query_scalar(rows::OPEN_ROLES)
+                .fetch_all(&self.pool)
+                .await?)
+        })
+        .await
     }
 
     async fn join_role(
         &self,
-        _user: &str,
-        _role: &str,
-        _only: Option<&str>,
-        _at: Millis,
+        user: &str,
+        role: &str,
+        only: Option<&str>,
+        at: Millis,
     ) -> Result<u64, StoreError> {
-        Ok(0)
+        within(ANSWER_DEADLINE, async {
+            // The share lock orders a join against a closing on another
+            // node: the join waits for the closing and then leaves the
+            // notification out, or the closing waits for the join and
+            // names the new recipient among those to tell.
+            let joined = sqlx::query(
+                "INSERT INTO recipients (notification_id, user_id, created_at, escalation_level) \
+                 SELECT rr.notification_id, $1, $3, rr.level FROM role_recipients rr \
+                 JOIN notifications n ON n.id = rr.notification_id \
+                 WHERE rr.role = $2 AND n.closed_at IS NULL \
+                 AND ($4::text IS NULL OR rr.notification_id = $4) \
+                 ORDER BY rr.notification_id FOR SHARE OF n \
+                 ON CONFLICT (notification_id, user_id) DO NOTHING",
+            )
+            .bind(user)
+            .bind(role)
+            .bind(at)
+            .bind(only)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            Ok(joined)
+        })
+        .await
     }
 
-    async fn timeline(&self, _id: &str) -> Result<Vec<Record>, StoreError> {
-        Ok(Vec::new())
+    async fn timeline(&self, id: &str) -> Result<Vec<Record>, StoreError> {
+        within(ANSWER_DEADLINE, async {
+            let found = sqlx::query(&format!(
+                "{} WHERE notification_id = $1 ORDER BY seq",
+                rows::SELECT_AUDIT
+            ))
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+            found.iter().map(rows::audit_record).collect()
+        })
+        .await
     }
 
     async fn audit_page(
         &self,
-        _after: i64,
-        _from: Millis,
-        _to: Millis,
-        _limit: u32,
+        after: i64,
+        from: Millis,
+        to: Millis,
+        limit: u32,
     ) -> Result<Vec<Record>, StoreError> {
-        Ok(Vec::new())
+        within(ANSWER_DEADLINE, async {
+            let found = sqlx::query(&format!(
+                "{} WHERE seq > $1 AND at >= $2 AND at < $3 ORDER BY seq LIMIT $4",
+                rows::SELECT_AUDIT
+            ))
+            .bind(after)
+            .bind(from)
+            .bind(to)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            found.iter().map(rows::audit_record).collect()
+        })
+        .await
     }
 
     async fn audit_anchor(&self) -> Result<Anchor, StoreError> {
-        Ok(Anchor::default())
+        within(ANSWER_DEADLINE, async {
+            let row = sqlx::query("SELECT seq, hash FROM audit_anchor WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+            match row {
+                Some(r) => Ok(Anchor {
+                    seq: r.integer("seq")?,
+                    hash: r.text("hash")?,
+                }),
+                None => Ok(Anchor::default()),
+            }
+        })
+        .await
     }
 
-    async fn report_rows(&self, _from: Millis, _to: Millis) -> Result<Vec<ReportRow>, StoreError> {
-        Ok(Vec::new())
+    async fn report_rows(&self, from: Millis, to: Millis) -> Result<Vec<ReportRow>, StoreError> {
+        within(ANSWER_DEADLINE, async {
+            let found = sqlx::query(rows::REPORT_ROWS_POSTGRES)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?;
+            found.iter().map(rows::report_row).collect()
+        })
+        .await
     }
 
     async fn acknowledge_from(
@@ -291,11 +672,12 @@ impl Store for PostgresStore {
         id: &str,
         user: &str,
         at: Millis,
-        _source: &Source,
+        source: &Source,
     ) -> Result<Option<Acknowledged>, StoreError> {
-        // The marks this node queued before commit before it.
+        // The marks and records this node queued before commit before it.
         self.marks.settle().await;
         within(ANSWER_DEADLINE, async {
+            let mut tx = self.pool.begin().await?;
             let first: Option<Millis> = sqlx::query_scalar(
                 "UPDATE recipients SET acknowledged_at = $1 \
                  WHERE notification_id = $2 AND user_id = $3 AND acknowledged_at IS NULL \
@@ -304,16 +686,24 @@ impl Store for PostgresStore {
             .bind(at)
             .bind(id)
             .bind(user)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
             if let Some(created_at) = first {
+                let mut records = vec![acknowledged_entry(id, user, at, source)];
+                let closed = close(&mut tx, id, user, at).await?;
+                if closed.is_some() {
+                    records.push(Entry::new(Kind::Closed, at).notification(id).user(user));
+                }
+                append(&mut tx, records).await?;
+                tx.commit().await?;
                 return Ok(Some(Acknowledged {
                     at,
                     first: true,
                     created_at,
-                    closed: None,
+                    closed,
                 }));
             }
+            tx.rollback().await?;
             // Acknowledged before, or not a recipient. An acknowledgement
             // racing this one (another node's) held the row until its
             // commit, so this read, a new statement, sees its time.
@@ -457,6 +847,7 @@ impl Store for PostgresStore {
                 .bind(unacknowledged_before)
                 .execute(&mut *tx)
                 .await?;
+            purge_audit(&mut tx, acknowledged_before.min(unacknowledged_before)).await?;
             tx.commit().await?;
             Ok(gone)
         })
@@ -710,6 +1101,7 @@ mod tests {
 
     use super::*;
     use crate::store::conformance::{note, TestDatabase};
+    use crate::trail;
 
     fn unavailable<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
         matches!(r, Err(StoreError::Unavailable(_)))
@@ -740,6 +1132,119 @@ mod tests {
         }
         a.close().await;
         b.close().await;
+        db.drop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_nodes_claim_each_due_step_once() {
+        let db = TestDatabase::create().await;
+        let (a, b) = (db.store().await, db.store().await);
+        for i in 0..60 {
+            let n = note(&format!("n{i}"), "t", i);
+            a.insert_scheduled(&n, &["u".into()], &[(1, 10), (2, 20)])
+                .await
+                .unwrap();
+        }
+        // Several claims at once on each node, until none is left due:
+        // level 2 waits for level 1, which nobody completes here.
+        let mut claimed: Vec<(String, u32, &str)> = Vec::new();
+        loop {
+            let claims = (0..4).flat_map(|_| [(&a, "a"), (&b, "b")]);
+            let rounds = join_all(claims.map(|(s, owner)| async move {
+                let steps = s.claim_steps(100, owner, 10_000, 5).await.unwrap();
+                (steps, owner)
+            }))
+            .await;
+            let before = claimed.len();
+            for (steps, owner) in rounds {
+                claimed.extend(
+                    steps
+                        .into_iter()
+                        .map(|c| (c.notification.id, c.level, owner)),
+                );
+            }
+            if claimed.len() == before {
+                break;
+            }
+        }
+        let mut steps: Vec<_> = claimed.iter().map(|(id, level, _)| (id, level)).collect();
+        steps.sort();
+        steps.dedup();
+        assert_eq!(steps.len(), claimed.len(), "a step was claimed twice");
+        assert_eq!(steps.len(), 60, "every level 1, and only those");
+        assert!(claimed.iter().all(|(_, level, _)| *level == 1));
+        // The claim fences its completion: the other node cannot complete it.
+        let (id, level, owner) = &claimed[0];
+        let other = if *owner == "a" { "b" } else { "a" };
+        let (owner_store, other_store) = if *owner == "a" { (&a, &b) } else { (&b, &a) };
+        let finish = |by: &str| Completion {
+            notification_id: id.clone(),
+            level: *level,
+            owner: by.into(),
+            at: 200,
+            add_users: vec![],
+            add_role: None,
+            audit: vec![],
+            then: Then::Done,
+        };
+        assert!(!other_store.complete_step(&finish(other)).await.unwrap());
+        assert!(owner_store.complete_step(&finish(owner)).await.unwrap());
+        a.close().await;
+        b.close().await;
+        db.drop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_nodes_appending_at_once_leave_one_verifiable_chain() {
+        let db = TestDatabase::create().await;
+        let (a, b) = (db.store().await, db.store().await);
+        let users: Vec<String> = vec!["u".into(), "v".into()];
+        let notes: Vec<_> = (0..40).map(|i| note(&format!("n{i}"), "t", i)).collect();
+        // Both nodes store each notification at once: one `created` each.
+        join_all(notes.iter().map(|n| async {
+            let (x, y) = tokio::join!(a.insert(n, &users), b.insert(n, &users));
+            x.unwrap();
+            y.unwrap();
+        }))
+        .await;
+        for i in 0..100 {
+            for (s, socket) in [(&a, "sa"), (&b, "sb")] {
+                s.record(
+                    Entry::new(Kind::Delivered, 100 + i)
+                        .notification(&notes[usize::try_from(i).unwrap() % 40].id)
+                        .user("u")
+                        .socket(socket),
+                );
+            }
+        }
+        // Two recipients acknowledge at once on two nodes: both are first
+        // for themselves, and the notification closes once.
+        let races = join_all(notes.iter().map(|n| async {
+            tokio::join!(
+                a.acknowledge(&n.id, "u", 1000),
+                b.acknowledge(&n.id, "v", 1001)
+            )
+        }))
+        .await;
+        for (n, (x, y)) in notes.iter().zip(races) {
+            let (x, y) = (x.unwrap().unwrap(), y.unwrap().unwrap());
+            assert!(x.first && y.first, "{}", n.id);
+            assert!(
+                x.closed.is_some() != y.closed.is_some(),
+                "{}: closed exactly once",
+                n.id
+            );
+        }
+        a.close().await;
+        b.close().await;
+        let c = db.store().await;
+        let chain = c.audit_page(0, 0, Millis::MAX, 10_000).await.unwrap();
+        let anchor = c.audit_anchor().await.unwrap();
+        // 40 created, 200 delivered, 80 acknowledged, 40 closed.
+        assert_eq!(trail::verify(&mut Chain::from(anchor), &chain), Ok(360));
+        let count = |kind| chain.iter().filter(|r| r.entry.kind == kind).count();
+        assert_eq!((count(Kind::Created), count(Kind::Closed)), (40, 40));
+        c.close().await;
         db.drop().await;
     }
 
