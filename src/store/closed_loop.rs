@@ -5,7 +5,7 @@
 
 use crate::clock::Millis;
 use crate::notification::Notification;
-use crate::trail::Entry;
+use crate::trail::{Entry, Kind};
 
 /// Who acknowledged, from where: kept in the audit trail.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -76,4 +76,29 @@ pub struct ReportRow {
     pub severity: Option<String>,
     pub created_at: Millis,
     pub closed_at: Option<Millis>,
+}
+
+/// The `created` record of a notification stored for `users`.
+pub fn created_entry(n: &Notification, users: &[String]) -> Entry {
+    let created = Entry::new(Kind::Created, n.created_at)
+        .notification(&n.id)
+        .detail(serde_json::json!({ "recipients": users.len() }));
+    match users {
+        [user] => created.user(user),
+        _ => created,
+    }
+}
+
+/// The `acknowledged` record of `user`'s first acknowledgement, from `source`.
+pub fn acknowledged_entry(id: &str, user: &str, at: Millis, source: &Source) -> Entry {
+    let mut record = Entry::new(Kind::Acknowledged, at)
+        .notification(id)
+        .user(user);
+    if let Some(sid) = &source.socket_id {
+        record = record.socket(sid);
+    }
+    if let Some(remote) = &source.remote {
+        record = record.detail(serde_json::json!({ "remote": remote }));
+    }
+    record
 }

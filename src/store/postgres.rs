@@ -158,31 +158,6 @@ pub(super) async fn append(
     Ok(())
 }
 
-/// The `created` record of a notification stored for `users`.
-fn created_entry(n: &Notification, users: &[String]) -> Entry {
-    let created = Entry::new(Kind::Created, n.created_at)
-        .notification(&n.id)
-        .detail(serde_json::json!({ "recipients": users.len() }));
-    match users {
-        [user] => created.user(user),
-        _ => created,
-    }
-}
-
-/// The `acknowledged` record of `user`'s first acknowledgement, from `source`.
-fn acknowledged_entry(id: &str, user: &str, at: Millis, source: &Source) -> Entry {
-    let mut record = Entry::new(Kind::Acknowledged, at)
-        .notification(id)
-        .user(user);
-    if let Some(sid) = &source.socket_id {
-        record = record.socket(sid);
-    }
-    if let Some(remote) = &source.remote {
-        record = record.detail(serde_json::json!({ "remote": remote }));
-    }
-    record
-}
-
 /// Closes `id` if it is still open, in the acknowledgement's transaction:
 /// the database decides, so two nodes acknowledging at once close it once
 /// (the second waits for the first's row and then finds it closed). Its
@@ -381,7 +356,7 @@ impl PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         if fresh {
-            append(&mut tx, vec![created_entry(n, users)]).await?;
+            append(&mut tx, vec![super::closed_loop::created_entry(n, users)]).await?;
         }
         tx.commit().await?;
         let mut added: HashSet<String> = added.into_iter().collect();
@@ -477,6 +452,9 @@ impl Store for PostgresStore {
     }
 
     async fn complete_step(&self, c: &Completion) -> Result<bool, StoreError> {
+        // Records this node queued before the step (its deliveries) come
+        // before the step's own in the chain, as on SQLite.
+        self.marks.settle().await;
         within(ANSWER_DEADLINE, async {
             let mut tx = self.pool.begin().await?;
             let level = i64::from(c.level);
@@ -689,7 +667,8 @@ impl Store for PostgresStore {
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(created_at) = first {
-                let mut records = vec![acknowledged_entry(id, user, at, source)];
+                let mut records =
+                    vec![super::closed_loop::acknowledged_entry(id, user, at, source)];
                 let closed = close(&mut tx, id, user, at).await?;
                 if closed.is_some() {
                     records.push(Entry::new(Kind::Closed, at).notification(id).user(user));
@@ -742,7 +721,7 @@ impl Store for PostgresStore {
             };
             let n = rows::notification(&row)?;
             let recipients = sqlx::query(
-                "SELECT user_id, delivered_at, acknowledged_at FROM recipients \
+                "SELECT user_id, delivered_at, acknowledged_at, escalation_level FROM recipients \
                  WHERE notification_id = $1 ORDER BY seq",
             )
             .bind(id)

@@ -184,13 +184,7 @@ impl<'c> Statements<'c> {
             for (level, due_at) in steps {
                 self.insert_step.execute((&n.id, level, due_at))?;
             }
-            let mut created = Entry::new(Kind::Created, n.created_at)
-                .notification(&n.id)
-                .detail(serde_json::json!({ "recipients": users.len() }));
-            if let [user] = users {
-                created = created.user(user);
-            }
-            self.append(created)?;
+            self.append(super::closed_loop::created_entry(n, users))?;
             n.clone()
         } else {
             let (body, created_at) = self.stored_notification.query_row([&n.id], |r| {
