@@ -11,9 +11,6 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const e2e = join(here, '..', 'e2e');
-const require = createRequire(join(e2e, 'package.json'));
-const { startServer, rid } = await import(join(e2e, 'helpers.mjs'));
-const { io } = require('socket.io-client');
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -23,8 +20,13 @@ const SOCKETS = arg('sockets', 1000);
 const NOTIFICATIONS = arg('notifications', 200);
 const ROUNDS = arg('rounds', 50);
 const target = process.env.CARGO_TARGET_DIR || join(here, '..', 'target');
+// Before the helpers are loaded: they read it once (loaded earlier, they ran a debug build).
 process.env.HERALD_BIN ||= join(target, 'release', 'herald');
+const require = createRequire(join(e2e, 'package.json'));
+const { startServer, rid } = await import(join(e2e, 'helpers.mjs'));
+const { io } = require('socket.io-client');
 
+console.log(`server: ${process.env.HERALD_BIN}`);
 const server = await startServer({ HERALD_LOG: 'warn' });
 const sockets = [];
 try {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test Herald has, from a fresh machine: setup, format and lint
 # checks, Rust unit and integration tests, end-to-end tests with the real
-# socket.io-client and python-socketio, and the benchmark harness smoke run.
+# socket.io-client and python-socketio, the benchmark harness smoke run, the
+# Debian package and the README's commands on a fresh clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Where cargo puts the binaries: CARGO_TARGET_DIR when set (relative to the
@@ -27,6 +28,11 @@ if [ -f bench/smoke.sh ]; then
   echo "=== bench smoke (no timing assertions) ==="
   bash bench/smoke.sh
 fi
+# After the benchmark smoke run, whose release build they reuse.
+echo "=== Debian package: install, run as a service, purge ==="
+bash scripts/deb-test.sh
+echo "=== the README's commands on a fresh clone ==="
+bash scripts/readme-test.sh
 echo "=== fuzz: a short run of each target (fuzz/README.md) ==="
 FUZZ_SECONDS="${FUZZ_SECONDS:-15}" bash scripts/fuzz.sh
 echo "=== all tests passed ==="

@@ -2,11 +2,14 @@
 // sockets: sign-in (wrong key, then the right one), connected users, a test notification sent from the
 // page and received by the client, the unacknowledged list and the timeline, acknowledgement from the
 // client, expiring a session and disconnecting a user from the page, and the error states (server
-// unreachable; Redis degraded in a cluster). Screenshots of every state: e2e/output/admin-*.png.
+// unreachable; the store unavailable on a full disk; Redis degraded in a cluster). Screenshots of every
+// state: e2e/output/admin-*.png.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { startServer, rid } from '../helpers.mjs';
+import { unlinkSync } from 'node:fs';
+import { startServer, rid, eventually } from '../helpers.mjs';
+import { smallDisk } from '../disk.mjs';
 import { startCluster } from '../cluster.mjs';
 import { Browser } from '../browser.mjs';
 
@@ -137,6 +140,45 @@ test('dashboard: sign-in, live users, send, acknowledge, expire, disconnect, unr
   } finally {
     await b.close();
     await server.stop();
+  }
+});
+
+test('dashboard: the store unavailable on a full disk shows its banner, gone once space is back', async (t) => {
+  const disk = smallDisk('4m');
+  if (disk.skip) {
+    disk.remove();
+    return t.skip(disk.skip);
+  }
+  const server = await startServer({}, { dataDir: disk.dir });
+  const b = await Browser.open('admin-store');
+  const { page } = b;
+  try {
+    await page.goto(`${server.url}/admin`);
+    await signIn(page, server.apiKey);
+    await page.locator('#pill-store', { hasText: 'Store OK' }).waitFor();
+    assert.equal(await page.isVisible('#banner-store'), false);
+
+    // The disk fills: the next notifications cannot commit and are refused, and so is the readiness probe's
+    // write that the dashboard's picture reads.
+    const filler = disk.fill();
+    const user = rid('full');
+    await eventually(async () => (await server.notify(user, { title: 'x'.repeat(2000) })).status === 503, 10_000, 100);
+    await page.locator('#banner-store').waitFor();
+    await page.locator('#pill-store', { hasText: 'Store down' }).waitFor();
+    assert.match(await page.textContent('#banner-store'), /refused \(503\)/);
+    await b.shot('store-unavailable');
+
+    // Space again: the store commits, and the page says so on its own, without a reload or a restart.
+    unlinkSync(filler);
+    await page.locator('#pill-store', { hasText: 'Store OK' }).waitFor({ timeout: 15_000 });
+    await page.locator('#banner-store').waitFor({ state: 'hidden' });
+    assert.equal((await server.notify(user, { title: 'after' })).status, 202);
+    await b.shot('store-back');
+    assert.deepEqual(b.unexpectedErrors(), []);
+  } finally {
+    await b.close();
+    await server.stop({ keepData: true });
+    disk.remove();
   }
 });
 

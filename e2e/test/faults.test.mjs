@@ -3,11 +3,9 @@
 // (A Redis stop with local delivery going on is cluster_redis.test.mjs.)
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync, unlinkSync, writeSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { unlinkSync } from 'node:fs';
 import { startServer, rid, sleep, eventually } from '../helpers.mjs';
+import { smallDisk } from '../disk.mjs';
 import { startCluster, startPrivatePostgres, waitReady } from '../cluster.mjs';
 
 /**
@@ -116,45 +114,26 @@ describe('kill -9 in the middle of a notification load, three times', () => {
 
 describe('a full disk under the data directory', () => {
   let srv;
-  let dir;
-  let mounted = false;
+  let disk;
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'herald-e2e-tmpfs-'));
-    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir], { encoding: 'utf8' });
-    mounted = m.status === 0;
-    if (!mounted) console.log(`faults: full-disk test skipped: cannot mount a tmpfs (${(m.stderr || m.error?.message || '').trim()})`);
+    disk = smallDisk('2m');
+    if (disk.skip) console.log(`faults: full-disk test skipped: ${disk.skip}`);
   });
   after(async () => {
     await srv?.stop({ keepData: true });
-    if (mounted) spawnSync('umount', [dir]);
-    rmSync(dir, { recursive: true, force: true });
+    disk.remove();
   });
 
-  /** Fill the file system with one file until it refuses; its path. */
-  function fill() {
-    const path = join(dir, 'filler');
-    const fd = openSync(path, 'w');
-    const chunk = Buffer.alloc(16 * 1024, 1);
-    try {
-      while (true) writeSync(fd, chunk);
-    } catch (e) {
-      if (e.code !== 'ENOSPC') throw e;
-    } finally {
-      closeSync(fd);
-    }
-    return path;
-  }
-
   it('503s and never a 202 for something not stored; it recovers without a restart once space is freed', async (t) => {
-    if (!mounted) return t.skip('mount -t tmpfs is not permitted here');
-    srv = await startServer({}, { dataDir: dir });
+    if (disk.skip) return t.skip(disk.skip);
+    srv = await startServer({}, { dataDir: disk.dir });
     const user = srv.identity();
     const c = await srv.connect({ token: user.token, transports: ['websocket'] });
     // 4 KiB of text a notification, so that the database's free pages run out within a few dozen; the disk
     // fills while the load runs, so some requests meet the moment it runs out
     const l = load([srv], [user], rid('full'), { workers: 2, text: 'x'.repeat(4096) });
     await l.acceptedMore(10);
-    const filler = fill();
+    const filler = disk.fill();
     await eventually(() => l.counts.unavailable >= 20, 30_000, 20);
     await l.stop();
     // recorded, not asserted: /readyz does not yet check that a write can commit (docs/reliability.md)
