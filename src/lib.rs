@@ -24,6 +24,7 @@ pub mod outbox;
 pub mod prometheus;
 pub mod rate;
 pub mod registry;
+pub mod report;
 pub mod requests;
 pub mod routes;
 pub mod serve;

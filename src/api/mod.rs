@@ -1,13 +1,17 @@
 //! The backend HTTP API under `/api/v1`: a thin translation of HTTP into Hub
 //! calls, behind API-key authentication.
 
+mod audit_export;
 mod auth;
 mod error;
 mod events;
 // The operators' dashboard serves some of these handlers too, behind its own key.
 pub(crate) mod notifications;
+mod period;
 mod presence;
+pub(crate) mod reports;
 mod sessions;
+pub(crate) mod timeline;
 pub(crate) mod users;
 pub(crate) mod views;
 
@@ -57,6 +61,9 @@ pub fn endpoints() -> Vec<Endpoint<Arc<Hub>>> {
         Endpoint::post("/api/v1/users/{user_id}/events", events::to_user),
         Endpoint::post("/api/v1/notifications", notifications::broadcast),
         Endpoint::get("/api/v1/notifications/{id}", notifications::get),
+        Endpoint::get("/api/v1/notifications/{id}/timeline", timeline::get),
+        Endpoint::get("/api/v1/audit", audit_export::export),
+        Endpoint::get("/api/v1/reports/acknowledgement", reports::acknowledgement),
         Endpoint::post("/api/v1/roles/{role}/events", events::to_role),
         Endpoint::post("/api/v1/events", events::to_all),
         Endpoint::get("/api/v1/sessions/{session_id}", sessions::get),

@@ -9,6 +9,7 @@ mod notify;
 mod operators;
 mod presence;
 mod sessions;
+mod trail;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;

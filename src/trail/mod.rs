@@ -6,12 +6,14 @@
 
 mod chain;
 mod export;
+mod walk;
 
 use serde::Serialize;
 use serde_json::Value;
 
 pub use chain::{link, verify, Anchor, Broken, Chain, GENESIS};
 pub use export::{csv_header, csv_line, Format};
+pub use walk::{walk, WalkError, Walked};
 
 use crate::clock::{rfc3339, Millis};
 

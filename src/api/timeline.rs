@@ -1,0 +1,24 @@
+//! `GET /api/v1/notifications/{id}/timeline`: what happened to one
+//! notification, from its audit records, oldest first.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::{path_id, ApiError};
+use crate::hub::Hub;
+
+pub async fn get(
+    State(hub): State<Arc<Hub>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    path_id("notificationId", &id)?;
+    let records = hub
+        .timeline(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("notification {id} not found")))?;
+    let events: Vec<Value> = records.iter().map(|r| r.to_timeline_json()).collect();
+    Ok(Json(json!({ "events": events })))
+}

@@ -1,0 +1,122 @@
+//! `herald audit verify` by the real command on a real SQLite store: an
+//! intact chain passes and prints its head; a record changed (the first, a
+//! middle one, the last) or removed is named by its seq.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use herald::clock::Millis;
+use herald::notification::Notification;
+use herald::store::{SqliteStore, Store};
+use herald::trail::{Entry, Kind};
+
+/// Three notifications, each created, delivered and acknowledged (which
+/// closes it) through the store; answers how many records that made.
+async fn build_chain(dir: &Path) -> i64 {
+    let store = SqliteStore::open(dir).await.unwrap();
+    for i in 0..3 {
+        let at: Millis = 1_795_600_800_000 + i * 1000;
+        let body = serde_json::json!({"id": format!("n{i}"), "severity": "critical"});
+        let n = Notification::from_body(body, || unreachable!("the body has an id"), at).unwrap();
+        store.insert(&n, &["u1".to_string()]).await.unwrap();
+        store.record(
+            Entry::new(Kind::Delivered, at + 10)
+                .notification(&n.id)
+                .user("u1")
+                .socket("sock-1"),
+        );
+        store.acknowledge(&n.id, "u1", at + 500).await.unwrap();
+    }
+    store.close().await;
+    let conn = rusqlite::Connection::open(dir.join("herald.db")).unwrap();
+    conn.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn verify(dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["audit", "verify"])
+        .env("HERALD_DATA_DIR", dir)
+        .env("JWT_SECRET", "audit-test-secret-0123456789")
+        .env("HERALD_API_KEYS", "audit-test-key-0123456789")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+fn said(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A fresh copy of the intact store in its own directory.
+fn copy_of(intact: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(intact.join("herald.db"), dir.path().join("herald.db")).unwrap();
+    dir
+}
+
+fn sql(dir: &Path, statement: &str) {
+    let conn = rusqlite::Connection::open(dir.join("herald.db")).unwrap();
+    assert_eq!(conn.execute(statement, []).unwrap(), 1, "{statement}");
+}
+
+#[tokio::test]
+async fn an_intact_chain_verifies_and_a_tampered_one_names_the_record() {
+    let intact = tempfile::tempdir().unwrap();
+    let n = build_chain(intact.path()).await;
+    assert!(
+        n >= 9,
+        "at least created, delivered, acknowledged each: {n}"
+    );
+
+    let ok = verify(intact.path());
+    assert!(ok.status.success(), "{}", said(&ok));
+    let out = said(&ok);
+    assert!(out.contains(&format!("{n} records verified")), "{out}");
+    let conn = rusqlite::Connection::open(intact.path().join("herald.db")).unwrap();
+    let head: String = conn
+        .query_row(
+            "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(out.contains(&format!("head: seq {n} hash {head}")), "{out}");
+
+    for seq in [1, n / 2, n] {
+        let dir = copy_of(intact.path());
+        sql(
+            dir.path(),
+            &format!("UPDATE audit SET user_id = 'mallory' WHERE seq = {seq}"),
+        );
+        let bad = verify(dir.path());
+        assert_eq!(bad.status.code(), Some(1), "{}", said(&bad));
+        let out = said(&bad);
+        assert!(out.contains(&format!("BROKEN at seq {seq}:")), "{out}");
+        assert!(out.contains("changed"), "{out}");
+    }
+
+    let dir = copy_of(intact.path());
+    sql(
+        dir.path(),
+        &format!("DELETE FROM audit WHERE seq = {}", n / 2),
+    );
+    let bad = verify(dir.path());
+    assert_eq!(bad.status.code(), Some(1), "{}", said(&bad));
+    let out = said(&bad);
+    assert!(
+        out.contains(&format!("BROKEN at seq {}:", n / 2 + 1)),
+        "{out}"
+    );
+    assert!(out.contains("missing"), "{out}");
+
+    // A wrong data directory is not an empty, intact chain.
+    let empty = tempfile::tempdir().unwrap();
+    let missing = verify(empty.path());
+    assert_eq!(missing.status.code(), Some(2), "{}", said(&missing));
+    assert!(said(&missing).contains("no store"));
+}
