@@ -43,6 +43,29 @@ pub fn reminder_number(policy: &Policy, level: u32) -> u32 {
         .count() as u32
 }
 
+/// The roles `policy` made recipients at the levels before `level`, with
+/// their level.
+pub fn roles_before(policy: &Policy, level: u32) -> Vec<(u32, String)> {
+    policy
+        .steps
+        .iter()
+        .zip(1..level)
+        .filter_map(|(s, l)| match &s.action {
+            Action::ToRole(role) => Some((l, role.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether a recipient added at `level` joined through a role: its sockets
+/// hear the notification's news through the role, not as a user too.
+pub fn joined_through_role(policy: &Policy, level: u32) -> bool {
+    matches!(
+        policy.step(level).map(|s| &s.action),
+        Some(Action::ToRole(_))
+    )
+}
+
 /// `notification_escalated`, for the sockets of the earlier recipients.
 pub fn escalated_event(id: &str, level: u32, to: &Action, at: Millis) -> Value {
     let to = match to {
@@ -98,6 +121,15 @@ mod tests {
         assert_eq!(e["at"], "1970-01-01T00:00:00.000Z");
         let e = escalated_event("n", 2, &p.steps[1].action, 0);
         assert_eq!(e["to"], json!({ "role": "attending" }));
+    }
+
+    #[test]
+    fn only_roles_added_before_the_level_count() {
+        let p = policy();
+        assert_eq!(roles_before(&p, 2), vec![]);
+        assert_eq!(roles_before(&p, 4), vec![(2, "attending".to_string())]);
+        assert!(joined_through_role(&p, 2));
+        assert!(!joined_through_role(&p, 4));
     }
 
     #[test]

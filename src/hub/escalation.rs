@@ -49,12 +49,13 @@ impl Hub {
                     return Some(now + 1_000);
                 }
             };
-            let full = claimed.len() as u32 == CLAIM_BATCH;
+            // Firing a level unblocks the next one: a notification whose
+            // steps all fell due while no node ran fires them in one round.
+            if claimed.is_empty() {
+                break;
+            }
             for step in claimed {
                 self.fire(step).await;
-            }
-            if !full {
-                break;
             }
         }
         self.refresh_open_roles().await;
@@ -215,9 +216,16 @@ impl Hub {
                     _ => Target::Users(added.clone()),
                 };
                 self.broker.deliver(&target, &message).await;
+                // A role added earlier is an earlier recipient: its sockets
+                // hear it through the role, and the members who joined
+                // through it are not told a second time as users.
+                let roles = escalation::roles_before(policy, step.level);
                 let earlier: Vec<String> = recipients
                     .into_iter()
-                    .filter(|r| r.escalation_level.is_none_or(|l| l < step.level))
+                    .filter(|r| match r.escalation_level {
+                        None => true,
+                        Some(l) => l < step.level && !escalation::joined_through_role(policy, l),
+                    })
                     .map(|r| r.user_id)
                     .filter(|u| !added.contains(u))
                     .collect();
@@ -231,9 +239,35 @@ impl Hub {
                     )),
                 };
                 self.broker.deliver(&Target::Users(earlier), &event).await;
+                for (_, role) in roles {
+                    self.broker.deliver(&Target::Role(role), &event).await;
+                }
             }
             Action::Webhook(_) => {}
         }
+    }
+
+    /// Of `users`, recipients of `id`, those to tell as users: a member who
+    /// joined through a role hears it through the role.
+    pub(super) async fn outside_roles(&self, id: &str, users: Vec<String>) -> Vec<String> {
+        let Ok(Some((n, recipients))) = self.store.notification(id).await else {
+            return users;
+        };
+        let Some(policy) = self.config.escalation.policy(n.severity()) else {
+            return users;
+        };
+        let through: std::collections::HashSet<&str> = recipients
+            .iter()
+            .filter(|r| {
+                r.escalation_level
+                    .is_some_and(|l| escalation::joined_through_role(policy, l))
+            })
+            .map(|r| r.user_id.as_str())
+            .collect();
+        users
+            .into_iter()
+            .filter(|u| !through.contains(u.as_str()))
+            .collect()
     }
 
     /// One webhook attempt, recorded as sent or failed; a failure is
@@ -284,9 +318,12 @@ impl Hub {
         crate::prometheus::webhook_attempt(matches!(outcome, webhook::Outcome::Sent { .. }));
         let c = self.completion(&step, vec![record], then);
         if self.commit_step(&c).await {
-            if let Then::RetryAt(due) = then {
-                self.wake_for(due);
-            }
+            // A retry, or the levels this attempt held back, are due.
+            let due = match then {
+                Then::RetryAt(due) => due,
+                _ => at,
+            };
+            self.wake_for(due);
         }
     }
 }

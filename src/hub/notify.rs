@@ -305,9 +305,8 @@ impl Hub {
                 name: "notification_closed".into(),
                 data: Some(escalation::closed_event(id, closed.at, &closed.by)),
             };
-            self.broker
-                .deliver(&Target::Users(closed.users), &message)
-                .await;
+            let users = self.outside_roles(id, closed.users).await;
+            self.broker.deliver(&Target::Users(users), &message).await;
             for role in closed.roles {
                 self.broker.deliver(&Target::Role(role), &message).await;
             }

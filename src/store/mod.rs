@@ -161,7 +161,8 @@ pub trait Store: Send + Sync + 'static {
     /// notification is still open); false, changing nothing, otherwise.
     async fn complete_step(&self, c: &Completion) -> Result<bool, StoreError>;
 
-    /// When the next escalation step falls due, claimed or not.
+    /// When the next escalation step can be claimed: its due time, or the
+    /// end of its lease while a node holds it.
     async fn next_step_due(&self) -> Result<Option<Millis>, StoreError>;
 
     /// Roles that are recipients of some open notification.

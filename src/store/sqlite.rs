@@ -170,7 +170,7 @@ impl Store for SqliteStore {
 
     async fn next_step_due(&self) -> Result<Option<Millis>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT min(due_at) FROM escalation_steps")
+            sqlx::query_scalar("SELECT min(max(due_at, claimed_until)) FROM escalation_steps")
                 .fetch_one(&self.pool)
                 .await?,
         )
