@@ -44,6 +44,8 @@ CREATE TABLE escalation_steps (
     PRIMARY KEY (notification_id, level)
 );
 CREATE INDEX escalation_steps_by_due ON escalation_steps (due_at);
+-- When held steps can be taken over: the scheduler asks when nothing due is free.
+CREATE INDEX IF NOT EXISTS escalation_steps_by_claim ON escalation_steps (claimed_until);
 
 -- The audit trail: append-only, each record hashing the one before. The
 -- detail is text, not jsonb: the hash covers its exact text.

@@ -22,6 +22,10 @@ use crate::trail::{Entry, Kind};
 /// Steps claimed per round.
 const CLAIM_BATCH: u32 = 100;
 
+/// How soon to look again at steps that are due but held, and at the
+/// roles with an open escalation (another node may have added one).
+const RECHECK_MS: Millis = 1_000;
+
 impl Hub {
     /// The escalation steps of a new notification with `severity`.
     pub(super) fn schedule(&self, n: &Notification) -> Vec<(u32, Millis)> {
@@ -32,11 +36,13 @@ impl Hub {
             .unwrap_or_default()
     }
 
-    /// Fires every step due now that this node can claim; returns when the
-    /// next step falls due.
+    /// Fires every step due now that this node can claim; returns when to
+    /// look again. Costs one indexed read when nothing is due, so the
+    /// scheduler's other deadlines do not turn into store writes.
     pub async fn escalate_due(self: &Arc<Self>) -> Option<Millis> {
         let lease = self.config.escalation.lease.as_millis() as Millis;
-        loop {
+        let mut next = self.next_step_due().await;
+        while next.is_some_and(|at| at <= self.now()) {
             let now = self.now();
             let claimed = match self
                 .store
@@ -46,24 +52,38 @@ impl Hub {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not claim due escalation steps; trying again shortly");
-                    return Some(now + 1_000);
+                    return Some(now + RECHECK_MS);
                 }
             };
-            // Firing a level unblocks the next one: a notification whose
-            // steps all fell due while no node ran fires them in one round.
             if claimed.is_empty() {
+                // What is due is held by another node (or by a webhook in
+                // flight here), or waits for an earlier level that is: look
+                // again when that claim can be taken over, not in a spin.
+                next = match self.store.next_claim_end(now).await {
+                    Ok(Some(end)) => Some(end),
+                    _ => Some(now + RECHECK_MS),
+                };
                 break;
             }
+            // Firing a level unblocks the next one: a notification whose
+            // steps all fell due while no node ran fires them in one round.
             for step in claimed {
                 self.fire(step).await;
             }
+            next = self.next_step_due().await;
         }
         self.refresh_open_roles().await;
+        next
+    }
+
+    /// When the next step falls due; a second from now when the store
+    /// cannot say.
+    async fn next_step_due(&self) -> Option<Millis> {
         match self.store.next_step_due().await {
             Ok(next) => next,
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the next escalation deadline");
-                Some(self.now() + 1_000)
+                Some(self.now() + RECHECK_MS)
             }
         }
     }
@@ -71,8 +91,17 @@ impl Hub {
     /// Roles with an open escalation, so that a connect of one of their
     /// members costs a store write only when there is something to join.
     pub(super) async fn refresh_open_roles(&self) {
+        let now = self.now();
+        let last = self
+            .roles_refreshed
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if now >= last && now.saturating_sub(last) < RECHECK_MS {
+            return;
+        }
         if let Ok(roles) = self.store.open_roles().await {
             *self.open_roles.write() = roles.into_iter().collect();
+            self.roles_refreshed
+                .store(now, std::sync::atomic::Ordering::Relaxed);
         }
     }
 

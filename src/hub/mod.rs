@@ -111,6 +111,8 @@ pub struct Hub {
     /// the store by the scheduler), so that only their members' connects
     /// ask the store for escalations to join.
     open_roles: parking_lot::RwLock<std::collections::HashSet<String>>,
+    /// When `open_roles` was last read from the store.
+    roles_refreshed: AtomicI64,
     /// The client escalation webhooks are posted with.
     webhooks: reqwest::Client,
 }
@@ -142,6 +144,7 @@ impl Hub {
             store_probe: tokio::sync::Mutex::new(None),
             closing: watch::Sender::new(false),
             open_roles: parking_lot::RwLock::new(Default::default()),
+            roles_refreshed: AtomicI64::new(Millis::MIN),
             webhooks: reqwest::Client::builder()
                 .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
                 .build()

@@ -436,6 +436,8 @@ async fn escalation_steps_fire_once_in_order_and_are_taken_over_after_a_lease(s:
     // Levels 2 and 3 are due too, but wait for level 1.
     assert_eq!(levels(s, 250, "a").await, [(1, false, 0)]);
     assert!(levels(s, 250, "b").await.is_empty(), "a claim is held");
+    assert_eq!(s.next_claim_end(250).await.unwrap(), Some(1250));
+    assert_eq!(s.next_claim_end(1250).await.unwrap(), None);
     let b = completion("n", 1, "b", 260, Then::Done);
     assert!(
         !s.complete_step(&b).await.unwrap(),

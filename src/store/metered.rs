@@ -74,6 +74,10 @@ impl<S: Store> Store for Metered<S> {
         timed("next_step_due", self.inner.next_step_due()).await
     }
 
+    async fn next_claim_end(&self, now: Millis) -> Result<Option<Millis>, StoreError> {
+        timed("next_claim_end", self.inner.next_claim_end(now)).await
+    }
+
     async fn open_roles(&self) -> Result<Vec<String>, StoreError> {
         timed("open_roles", self.inner.open_roles()).await
     }

@@ -161,9 +161,13 @@ pub trait Store: Send + Sync + 'static {
     /// notification is still open); false, changing nothing, otherwise.
     async fn complete_step(&self, c: &Completion) -> Result<bool, StoreError>;
 
-    /// When the next escalation step can be claimed: its due time, or the
-    /// end of its lease while a node holds it.
+    /// When the earliest escalation step falls due, claimed or not (an
+    /// indexed read: the scheduler asks at every wake).
     async fn next_step_due(&self) -> Result<Option<Millis>, StoreError>;
+
+    /// When the first claim held past `now` runs out: when a due step that
+    /// another node holds (or waits behind) can be taken over.
+    async fn next_claim_end(&self, now: Millis) -> Result<Option<Millis>, StoreError>;
 
     /// Roles that are recipients of some open notification.
     async fn open_roles(&self) -> Result<Vec<String>, StoreError>;

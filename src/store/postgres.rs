@@ -538,6 +538,16 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn next_claim_end(&self, now: Millis) -> Result<Option<Millis>, StoreError> {
+        within(ANSWER_DEADLINE, async {
+            Ok(sqlx::query_scalar(rows::NEXT_CLAIM_END_POSTGRES)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?)
+        })
+        .await
+    }
+
     async fn open_roles(&self) -> Result<Vec<String>, StoreError> {
         within(ANSWER_DEADLINE, async {
             Ok(sqlx::query_scalar(rows::OPEN_ROLES)

@@ -12,6 +12,13 @@ use crate::trail::{Entry, Kind, Record};
 pub const OPEN_ROLES: &str = "SELECT DISTINCT rr.role FROM role_recipients rr \
      JOIN notifications n ON n.id = rr.notification_id WHERE n.closed_at IS NULL";
 
+/// The first claim that runs out after the bound time (read through
+/// `escalation_steps_by_claim`), in each engine's placeholder.
+pub const NEXT_CLAIM_END_SQLITE: &str =
+    "SELECT min(claimed_until) FROM escalation_steps WHERE claimed_until > ?1";
+pub const NEXT_CLAIM_END_POSTGRES: &str =
+    "SELECT min(claimed_until) FROM escalation_steps WHERE claimed_until > $1";
+
 /// An audit record's columns; followed by a `WHERE`.
 pub const SELECT_AUDIT: &str = "SELECT seq, at, kind, notification_id, user_id, socket_id, \
      level, detail, prev_hash, hash FROM audit";

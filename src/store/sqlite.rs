@@ -170,10 +170,17 @@ impl Store for SqliteStore {
 
     async fn next_step_due(&self) -> Result<Option<Millis>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT min(max(due_at, claimed_until)) FROM escalation_steps")
+            sqlx::query_scalar("SELECT min(due_at) FROM escalation_steps")
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    async fn next_claim_end(&self, now: Millis) -> Result<Option<Millis>, StoreError> {
+        Ok(sqlx::query_scalar(rows::NEXT_CLAIM_END_SQLITE)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     async fn open_roles(&self) -> Result<Vec<String>, StoreError> {
