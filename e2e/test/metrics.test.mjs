@@ -68,7 +68,9 @@ describe('Prometheus metrics after a scripted scenario', () => {
     assert.equal(metricValue(m, 'herald_notifications_total'), 3, 'two sends and one broadcast');
     assert.equal(metricValue(m, 'herald_notification_recipients_total'), 4, 'a, offline, then a and b once each');
     assert.equal(metricValue(m, 'herald_deliveries_total', { kind: 'live' }), 3);
-    assert.equal(metricValue(m, 'herald_deliveries_total', { kind: 'event' }), 2, 'notification_acknowledged and study_ready');
+    assert.equal(metricValue(m, 'herald_deliveries_total', { kind: 'event' }), 3, 'notification_acknowledged, notification_closed and study_ready');
+    assert.equal(metricValue(m, 'herald_notifications_closed_total'), 1, 'the first acknowledgement closed it');
+    assert.equal(metricValue(m, 'herald_server_events_total', { event: 'notification_closed' }), 1);
     assert.equal(metricValue(m, 'herald_acknowledgements_total'), 1);
     assert.equal(metricValue(m, 'herald_notifications_pending'), 3, "offline's, and the broadcast's two");
     assert.equal(metricValue(m, 'herald_notification_delivery_seconds_count'), 3);
