@@ -15,19 +15,21 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// same.
 pub fn link(prev: &str, seq: i64, e: &Entry) -> String {
     let detail = e.detail.as_ref().map(|d| d.to_string());
-    let fields = serde_json::json!([
+    // A tuple serialises as the JSON array of its fields, without building
+    // a JSON tree first: this runs once per delivery.
+    let fields = (
         seq,
         e.at,
         e.kind.as_str(),
-        e.notification_id,
-        e.user_id,
-        e.socket_id,
+        &e.notification_id,
+        &e.user_id,
+        &e.socket_id,
         e.level,
         detail,
         prev,
-    ]);
-    let digest = Sha256::digest(fields.to_string().as_bytes());
-    hex(&digest)
+    );
+    let text = serde_json::to_string(&fields).expect("plain fields serialise");
+    hex(&Sha256::digest(text.as_bytes()))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -219,6 +221,19 @@ mod tests {
         assert_eq!(verify(&mut Chain::from(anchor.clone()), &rs[3..]), Ok(3));
         let e = verify(&mut Chain::from(anchor), &rs[4..]).unwrap_err();
         assert_eq!(e.seq, 5);
+    }
+
+    #[test]
+    fn the_hash_is_over_the_json_array_of_the_fields() {
+        // What a verifier outside Herald recomputes (the e2e test does, in
+        // JavaScript): SHA-256 of `[seq, at, type, notificationId, userId,
+        // socketId, level, detail as text, prevHash]`.
+        let e = Entry::new(Kind::Acknowledged, 5)
+            .notification("n")
+            .user("u")
+            .detail(serde_json::json!({"remote": "10.0.0.7:5000"}));
+        let text = r#"[1,5,"acknowledged","n","u",null,null,"{\"remote\":\"10.0.0.7:5000\"}","0000000000000000000000000000000000000000000000000000000000000000"]"#;
+        assert_eq!(link(GENESIS, 1, &e), hex(&Sha256::digest(text.as_bytes())));
     }
 
     #[test]
