@@ -719,6 +719,10 @@ async fn escalations_read_the_fired_level_and_the_next_step_of_each_id(s: &dyn S
             closed_at: Some(400)
         }
     );
-    assert_eq!(closed["m"], at(0, Some((1, 5000))), "only the asked-for ids");
+    assert_eq!(
+        closed["m"],
+        at(0, Some((1, 5000))),
+        "only the asked-for ids"
+    );
     assert!(s.escalations(&[]).await.unwrap().is_empty());
 }
