@@ -444,7 +444,7 @@ function reportChart(r, keys) {
     const f = r.bySeverity[k];
     const y = top + i * rowH;
     parts.push(svg('text', { x: 0, y: y + 20, class: 'sevlabel' }, k));
-    const scale = (n) => (n / countMax) * (half - 150);
+    const scale = (n) => (n / countMax) * (half - 175);
     const overdue = f.overdue, waiting = f.open - f.overdue;
     let x = labelW;
     for (const [n, cls, what] of [[f.acknowledged, 'ack', 'acknowledged'], [waiting, 'open', 'open'], [overdue, 'overdue', 'overdue']]) {
@@ -453,7 +453,7 @@ function reportChart(r, keys) {
       parts.push(svg('rect', { x, y: y + 6, width: w, height: 20, class: 'bar ' + cls }, svg('title', {}, `${k}: ${n} ${what}`)));
       x += w;
     }
-    parts.push(svg('text', { x: x + 6, y: y + 21, class: 'val' }, `${f.acknowledged} acknowledged, ${f.open} open` + (overdue ? `, ${overdue} overdue` : '')));
+    parts.push(svg('text', { x: x + 6, y: y + 21, class: 'val' }, `${f.acknowledged} ack · ${f.open} open` + (overdue ? ` · ${overdue} overdue` : '')));
     const t = f.timeToAcknowledge;
     if (t.p50 === null) {
       parts.push(svg('text', { x: x2, y: y + 21, class: 'val muted' }, 'none acknowledged yet'));
@@ -508,10 +508,11 @@ async function loadReport() {
   }
 }
 
-// With the live picture: read again when the unacknowledged list changed (something was sent or
-// acknowledged), and at least every 30 s.
+// With the live picture: read again when the unacknowledged list changed (something was sent,
+// escalated or acknowledged), and at least every 30 s.
 function refreshReport(open) {
-  const now = open ? `${open.total}:${open.notifications.map((n) => n.id).join(',')}` : 'unknown';
+  // A step firing is also when a notification turns overdue: the levels are part of the key.
+  const now = open ? `${open.total}:${open.notifications.map((n) => `${n.id}@${n.escalationLevel}`).join(',')}` : 'unknown';
   if (now !== reportKey || Date.now() - reportAt >= 30000) {
     reportKey = now;
     loadReport();
