@@ -1,6 +1,6 @@
 // A real Chromium (Debian's /usr/bin/chromium) driven by playwright-core for the page tests: a fresh
 // profile per browser, every console error and page error recorded, and screenshots of each state at a
-// laptop (1366x768) and a wide-screen (1920x1080) size in e2e/output/.
+// laptop (1280x800) and a wide-screen (1920x1080) size in e2e/output/.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { REPO } from './helpers.mjs';
 
 export const CHROMIUM = process.env.HERALD_E2E_CHROMIUM || '/usr/bin/chromium';
 export const OUTPUT = join(REPO, 'e2e', 'output');
-export const SIZES = { laptop: { width: 1366, height: 768 }, wide: { width: 1920, height: 1080 } };
+export const SIZES = { laptop: { width: 1280, height: 800 }, wide: { width: 1920, height: 1080 } };
 
 const ARGS = [
   '--headless',

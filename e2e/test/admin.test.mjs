@@ -1,13 +1,16 @@
 // The operators' dashboard at /admin in a real Chromium, against a real server and real socket.io-client
 // sockets: sign-in (wrong key, then the right one), connected users, a test notification sent from the
 // page and received by the client, the unacknowledged list and the timeline, acknowledgement from the
-// client, expiring a session and disconnecting a user from the page, and the error states (server
-// unreachable; the store unavailable on a full disk; Redis degraded in a cluster). Screenshots of every
-// state: e2e/output/admin-*.png.
+// client, expiring a session and disconnecting a user from the page, the closed loop (a policy of seconds:
+// the escalation level in the list, the timeline's audit records, the acknowledgement report's chart),
+// and the error states (server unreachable; the store unavailable on a full disk, the list then unknown;
+// Redis degraded in a cluster). Screenshots of every state: e2e/output/admin-*.png.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { unlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startServer, rid, eventually } from '../helpers.mjs';
 import { smallDisk } from '../disk.mjs';
 import { startCluster } from '../cluster.mjs';
@@ -87,8 +90,8 @@ test('dashboard: sign-in, live users, send, acknowledge, expire, disconnect, unr
     await page.locator('#t-unacked', { hasText: '1' }).waitFor();
     await row.focus();
     await page.keyboard.press('Enter');
-    await page.locator('#timeline', { hasText: `Delivered to ${alice.userId}` }).waitFor();
-    await page.locator('#timeline li.wait', { hasText: `Acknowledged by ${alice.userId}` }).waitFor();
+    await page.locator('#timeline tr.rec.delivered', { hasText: alice.userId }).waitFor();
+    await page.locator('#timeline .tag.waiting', { hasText: alice.userId }).waitFor();
     await b.shot('unacknowledged-with-timeline');
 
     // The client acknowledges: the row leaves the list, the timeline shows the acknowledgement.
@@ -96,7 +99,8 @@ test('dashboard: sign-in, live users, send, acknowledge, expire, disconnect, unr
     assert.equal(ack.ok, true);
     await row.waitFor({ state: 'detached' });
     await page.locator('#unacked-empty').waitFor();
-    await page.locator('#timeline li.done', { hasText: `Acknowledged by ${alice.userId}` }).waitFor();
+    await page.locator('#timeline .tag.acked', { hasText: alice.userId }).waitFor();
+    await page.locator('#timeline tr.rec.acknowledged', { hasText: alice.userId }).waitFor();
     await b.shot('acknowledged');
 
     // Out of the list, a notification is found by its id; an unknown id is said to be unknown.
@@ -105,7 +109,7 @@ test('dashboard: sign-in, live users, send, acknowledge, expire, disconnect, unr
     await page.locator('#timeline', { hasText: 'No notification with this id' }).waitFor();
     await page.fill('#lookup-id', n.id);
     await page.press('#lookup-id', 'Enter');
-    await page.locator('#timeline li.done', { hasText: `Acknowledged by ${alice.userId}` }).waitFor();
+    await page.locator('#timeline tr.rec.acknowledged', { hasText: alice.userId }).waitFor();
 
     // Expire alice's session from the page: her socket is told, then disconnected.
     await page.click(`[data-session="${alice.sessionId}"] button:has-text("Expire")`);
@@ -143,6 +147,88 @@ test('dashboard: sign-in, live users, send, acknowledge, expire, disconnect, unr
   }
 });
 
+test('dashboard: escalation in the list, the timeline of audit records, the acknowledgement report', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-admin-loop-'));
+  const config = join(dir, 'herald.toml');
+  // Seconds, so the test sees the steps fire; the last step is far, so the list shows it as next.
+  writeFileSync(
+    config,
+    `[escalation.policies.critical]
+steps = [
+  { after = "3s", renotify = true },
+  { after = "6s", to_role = "attending" },
+  { after = "1h", renotify = true },
+]
+`,
+  );
+  const server = await startServer({ HERALD_CONFIG: config, HERALD_ADMIN_KEYS: ADMIN_KEY });
+  const b = await Browser.open('admin-loop');
+  const { page } = b;
+  try {
+    const doctor = server.identity({ userId: rid('okafor'), role: 'radiologist' });
+    const tab = await server.connect({ token: doctor.token });
+    await page.goto(`${server.url}/admin`);
+    await signIn(page, ADMIN_KEY);
+    await page.locator('#pill-live', { hasText: 'Live' }).waitFor();
+    await page.locator('#report', { hasText: 'No notification was sent' }).waitFor();
+
+    const sent = await server.notify(doctor.userId, { id: rid('ct'), severity: 'critical', title: 'Pulmonary embolism' });
+    assert.equal(sent.status, 202, sent.text);
+    const id = sent.body.notification.id;
+    const routine = await server.notify(doctor.userId, { id: rid('mr'), severity: 'low', title: 'Follow-up advised' });
+    assert.equal(routine.status, 202, routine.text);
+    const row = page.locator(`#unacked tr[data-id="${id}"]`);
+    await row.locator('.esc', { hasText: 'level 0/3' }).waitFor();
+    assert.match(await row.locator('.esc .next').textContent(), /next: reminder( in \d+ s|, due now)/);
+    assert.equal(await row.locator('.overdue').isVisible(), false, 'not overdue before its first step');
+    assert.equal((await page.textContent(`#unacked tr[data-id="${routine.body.notification.id}"] .esc`)).trim(), '—', 'no policy for low');
+    await b.shot('escalation-waiting');
+
+    // 3 s: reminded (level 1) and overdue; 6 s: escalated to the role (level 2), the 1 h reminder next.
+    await tab.waitFor('critical_notification', 5000);
+    await row.locator('.esc', { hasText: 'level 1/3' }).waitFor({ timeout: 5000 });
+    await row.locator('.overdue').waitFor();
+    await row.locator('.esc', { hasText: 'level 2/3' }).waitFor({ timeout: 6000 });
+    assert.match(await row.locator('.esc .next').textContent(), /next: reminder in 59 min/);
+    await b.shot('escalated-overdue');
+
+    // The timeline from the list, by keyboard: the audit records oldest first.
+    await row.focus();
+    await page.keyboard.press('Enter');
+    const records = page.locator('#timeline tr.rec');
+    await page.locator('#timeline tr.rec.escalated').waitFor();
+    const types = await records.evaluateAll((rs) => rs.map((r) => r.dataset.type));
+    assert.deepEqual(types.slice(0, 1), ['created']);
+    for (const t of ['delivered', 'reminded', 'escalated']) assert.ok(types.includes(t), `${t} in ${types}`);
+    assert.ok(types.indexOf('reminded') < types.indexOf('escalated'), 'oldest first');
+    assert.match(await page.textContent('#timeline tr.rec.escalated'), /to role attending/);
+    assert.match(await page.textContent('#timeline tr.rec.delivered'), new RegExp(doctor.userId));
+    await b.shot('timeline');
+
+    // The doctor acknowledges: the row goes, the timeline says acknowledged and closed, the chart counts it.
+    const ack = await tab.emitAck('acknowledge_notification', { notificationId: id, userId: doctor.userId });
+    assert.equal(ack.ok, true);
+    await row.waitFor({ state: 'detached' });
+    await page.locator('#timeline tr.rec.closed').waitFor();
+    const critical = page.locator('#report tr[data-severity="critical"]');
+    await critical.waitFor();
+    const cells = await critical.locator('td').allTextContents();
+    assert.deepEqual(cells.slice(0, 4), ['1', '1', '0', '0'], 'sent, acknowledged, open, overdue');
+    assert.match(cells[4], /^\d+ s$/, 'p50 time to acknowledge');
+    const low = await page.locator('#report tr[data-severity="low"] td').allTextContents();
+    assert.deepEqual(low.slice(0, 4), ['1', '0', '1', '0']);
+    assert.match(await page.getAttribute('#report svg', 'aria-label'), /critical: 1 acknowledged, 0 open/);
+    assert.ok((await page.locator('#report svg rect.bar.ack').count()) >= 1);
+    await page.locator('.area-report').scrollIntoViewIfNeeded();
+    await b.shot('report');
+    assert.deepEqual(b.unexpectedErrors(), []);
+  } finally {
+    await b.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('dashboard: the store unavailable on a full disk shows its banner, gone once space is back', async (t) => {
   const disk = smallDisk('4m');
   if (disk.skip) {
@@ -166,12 +252,17 @@ test('dashboard: the store unavailable on a full disk shows its banner, gone onc
     await page.locator('#banner-store').waitFor();
     await page.locator('#pill-store', { hasText: 'Store down' }).waitFor();
     assert.match(await page.textContent('#banner-store'), /refused \(503\)/);
+    // The list is unknown, not empty: no "0", no "nothing waiting".
+    await page.locator('#unacked-unknown', { hasText: 'Unknown: the store is not answering' }).waitFor();
+    assert.equal(await page.textContent('#t-unacked'), '?');
+    assert.equal(await page.isVisible('#unacked-empty'), false);
     await b.shot('store-unavailable');
 
     // Space again: the store commits, and the page says so on its own, without a reload or a restart.
     unlinkSync(filler);
     await page.locator('#pill-store', { hasText: 'Store OK' }).waitFor({ timeout: 15_000 });
     await page.locator('#banner-store').waitFor({ state: 'hidden' });
+    await page.locator('#unacked-unknown').waitFor({ state: 'hidden' });
     assert.equal((await server.notify(user, { title: 'after' })).status, 202);
     await b.shot('store-back');
     assert.deepEqual(b.unexpectedErrors(), []);

@@ -1,10 +1,13 @@
 //! What the read side of the closed loop asks the Hub: a notification's
-//! audit timeline, pages of the audit trail, and the acknowledgement
-//! report over a period.
+//! audit timeline, where the escalation of open notifications stands,
+//! pages of the audit trail, and the acknowledgement report over a period.
+
+use std::collections::HashMap;
 
 use super::{Hub, HubError};
 use crate::clock::Millis;
 use crate::report::{self, Report};
+use crate::store::Escalation;
 use crate::trail::Record;
 
 impl Hub {
@@ -17,6 +20,15 @@ impl Hub {
             return Ok(None);
         }
         Ok(Some(records))
+    }
+
+    /// Where the escalation of each of `ids` stands (for the dashboard's
+    /// list: one read per picture).
+    pub async fn escalations(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, Escalation>, HubError> {
+        Ok(self.store.escalations(ids).await?)
     }
 
     /// Audit records with `seq > after` and `from <= at < to`, in chain

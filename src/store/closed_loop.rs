@@ -78,6 +78,20 @@ pub struct ReportRow {
     pub closed_at: Option<Millis>,
 }
 
+/// Where one notification's escalation stands, as the dashboard lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Escalation {
+    /// The highest level whose step has fired (reminded, escalated, or its
+    /// webhook sent); 0 before the first.
+    pub fired: u32,
+    /// The step that falls due next, `(level, due_at)`: a step not yet
+    /// fired, the earliest deadline first (a webhook being retried is due
+    /// at its retry). `None` once nothing is left to fire.
+    pub next: Option<(u32, Millis)>,
+    /// When the notification was closed; a closed one has no steps left.
+    pub closed_at: Option<Millis>,
+}
+
 /// The `created` record of a notification stored for `users`.
 pub fn created_entry(n: &Notification, users: &[String]) -> Entry {
     let created = Entry::new(Kind::Created, n.created_at)

@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use super::{
-    Acknowledged, Closed, Completion, PostgresStore, Source, SqliteStore, Store, Then,
+    Acknowledged, Closed, Completion, Escalation, PostgresStore, Source, SqliteStore, Store, Then,
     UserNotification,
 };
 use crate::clock::Millis;
@@ -107,6 +107,7 @@ conformance!(
     the_audit_trail_is_one_verifiable_chain_with_each_timeline,
     retention_keeps_what_remains_of_the_chain_verifiable,
     the_report_reads_severity_and_closing_of_each_notification,
+    escalations_read_the_fired_level_and_the_next_step_of_each_id,
 );
 
 fn ids(v: Vec<UserNotification>) -> Vec<String> {
@@ -644,4 +645,84 @@ async fn the_report_reads_severity_and_closing_of_each_notification(s: &dyn Stor
             (None, 30, None)
         ]
     );
+}
+
+async fn escalations_read_the_fired_level_and_the_next_step_of_each_id(s: &dyn Store) {
+    let steps = [(1, 100), (2, 200), (3, 300)];
+    s.insert_scheduled(&note("n", "t", 0), &["u".into()], &steps)
+        .await
+        .unwrap();
+    s.insert_scheduled(&note("m", "t", 0), &["u".into()], &[(1, 5000)])
+        .await
+        .unwrap();
+    s.insert(&note("plain", "t", 0), &["u".into()])
+        .await
+        .unwrap();
+    let ask = |ids: &[&str]| ids.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+    let all = ask(&["n", "m", "plain", "unknown"]);
+    let got = s.escalations(&all).await.unwrap();
+    let at = |fired, next| Escalation {
+        fired,
+        next,
+        closed_at: None,
+    };
+    assert_eq!(got.len(), 3, "an unknown id is left out");
+    assert_eq!(got["n"], at(0, Some((1, 100))));
+    assert_eq!(got["m"], at(0, Some((1, 5000))));
+    assert_eq!(got["plain"], at(0, None), "nothing to escalate");
+
+    // Level 1 reminded: its record counts, and level 2 is next.
+    assert_eq!(levels(s, 100, "a").await, [(1, false, 0)]);
+    let mut remind = completion("n", 1, "a", 101, Then::Done);
+    remind.audit = vec![Entry::new(Kind::Reminded, 101).notification("n").level(1)];
+    assert!(s.complete_step(&remind).await.unwrap());
+    assert_eq!(
+        s.escalations(&ask(&["n"])).await.unwrap()["n"],
+        at(1, Some((2, 200)))
+    );
+
+    // Level 2 fired (its durable part committed, sockets being told): it is
+    // no longer next, though its row remains until done.
+    assert_eq!(levels(s, 200, "a").await, [(2, false, 0)]);
+    let mut escalate = completion("n", 2, "a", 201, Then::Fired);
+    escalate.audit = vec![Entry::new(Kind::Escalated, 201).notification("n").level(2)];
+    assert!(s.complete_step(&escalate).await.unwrap());
+    assert_eq!(
+        s.escalations(&ask(&["n"])).await.unwrap()["n"],
+        at(2, Some((3, 300)))
+    );
+    assert!(s
+        .complete_step(&completion("n", 2, "a", 202, Then::Done))
+        .await
+        .unwrap());
+
+    // A failing webhook is not fired; it is next at its retry time.
+    assert_eq!(levels(s, 300, "a").await, [(3, false, 0)]);
+    let mut failed = completion("n", 3, "a", 301, Then::RetryAt(900));
+    failed.audit = vec![Entry::new(Kind::WebhookFailed, 301)
+        .notification("n")
+        .level(3)];
+    assert!(s.complete_step(&failed).await.unwrap());
+    assert_eq!(
+        s.escalations(&ask(&["n"])).await.unwrap()["n"],
+        at(2, Some((3, 900)))
+    );
+
+    // Closing removes what was left; the fired level stands.
+    s.acknowledge("n", "u", 400).await.unwrap();
+    let closed = s.escalations(&ask(&["n", "m"])).await.unwrap();
+    assert_eq!(
+        closed["n"],
+        Escalation {
+            fired: 2,
+            next: None,
+            closed_at: Some(400)
+        }
+    );
+    assert_eq!(
+        closed["m"],
+        at(0, Some((1, 5000))),
+        "only the asked-for ids"
+    );
+    assert!(s.escalations(&[]).await.unwrap().is_empty());
 }

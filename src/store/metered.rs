@@ -2,14 +2,15 @@
 //! (`herald_store_operation_seconds`, `herald_store_errors_total`), in front
 //! of whichever engine runs: the engines stay free of metrics code.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Instant;
 
 use async_trait::async_trait;
 
 use super::{
-    Acknowledged, ClaimedStep, Completion, Inserted, ReportRow, Source, Store, StoreError,
-    Unacknowledged, UserNotification,
+    Acknowledged, ClaimedStep, Completion, Escalation, Inserted, ReportRow, Source, Store,
+    StoreError, Unacknowledged, UserNotification,
 };
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
@@ -90,6 +91,10 @@ impl<S: Store> Store for Metered<S> {
         at: Millis,
     ) -> Result<u64, StoreError> {
         timed("join_role", self.inner.join_role(user, role, only, at)).await
+    }
+
+    async fn escalations(&self, ids: &[String]) -> Result<HashMap<String, Escalation>, StoreError> {
+        timed("escalations", self.inner.escalations(ids)).await
     }
 
     async fn timeline(&self, id: &str) -> Result<Vec<Record>, StoreError> {

@@ -16,9 +16,11 @@ mod sqlite;
 mod statements;
 mod writer;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 
-pub use closed_loop::{ClaimedStep, Closed, Completion, ReportRow, Source, Then};
+pub use closed_loop::{ClaimedStep, Closed, Completion, Escalation, ReportRow, Source, Then};
 pub use metered::Metered;
 pub use postgres::{drop_fresh_database, fresh_database, PostgresStore};
 pub use sqlite::SqliteStore;
@@ -199,6 +201,11 @@ pub trait Store: Send + Sync + 'static {
     /// Where the remaining chain starts (after retention removed its oldest
     /// records).
     async fn audit_anchor(&self) -> Result<Anchor, StoreError>;
+
+    /// Where the escalation of each of `ids` stands (a stored notification
+    /// each; unknown ids are left out): one read for a page of the
+    /// dashboard's list, through the audit trail's and the steps' indexes.
+    async fn escalations(&self, ids: &[String]) -> Result<HashMap<String, Escalation>, StoreError>;
 
     /// Every notification created in `from <= createdAt < to`.
     async fn report_rows(&self, from: Millis, to: Millis) -> Result<Vec<ReportRow>, StoreError>;

@@ -8,7 +8,7 @@
 //! background task (`marks.rs`). An unreachable server answers
 //! `Unavailable` within seconds: no call waits on it longer than its deadline.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,8 +20,8 @@ use sqlx::{Connection, PgConnection, PgPool, Row};
 use super::marks::Marks;
 use super::rows::{self, Columns, PENDING_COUNT, SELECT_USER};
 use super::{
-    Acknowledged, ClaimedStep, Closed, Completion, Inserted, ReportRow, Source, Store, StoreError,
-    Then, Unacknowledged, UserNotification,
+    Acknowledged, ClaimedStep, Closed, Completion, Escalation, Inserted, ReportRow, Source, Store,
+    StoreError, Then, Unacknowledged, UserNotification,
 };
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
@@ -639,6 +639,20 @@ impl Store for PostgresStore {
                 }),
                 None => Ok(Anchor::default()),
             }
+        })
+        .await
+    }
+
+    async fn escalations(&self, ids: &[String]) -> Result<HashMap<String, Escalation>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        within(ANSWER_DEADLINE, async {
+            let found = sqlx::query(&rows::escalations_query("n.id = ANY($1)"))
+                .bind(ids)
+                .fetch_all(&self.pool)
+                .await?;
+            found.iter().map(rows::escalation).collect()
         })
         .await
     }

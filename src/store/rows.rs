@@ -4,7 +4,7 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{ReportRow, StoreError, Unacknowledged, UserNotification};
+use super::{Escalation, ReportRow, StoreError, Unacknowledged, UserNotification};
 use crate::notification::{Notification, Recipient, StateFilter};
 use crate::trail::{Entry, Kind, Record};
 
@@ -139,6 +139,42 @@ pub fn audit_record(row: &impl Columns) -> Result<Record, StoreError> {
         prev_hash: row.text("prev_hash")?,
         hash: row.text("hash")?,
     })
+}
+
+/// Where the escalation of the notifications whose ids `ids` selects
+/// stands (`ids` is each engine's condition on `n.id`): the highest level
+/// fired by the audit records, and the step due next. One row per id.
+pub fn escalations_query(ids: &str) -> String {
+    format!(
+        "SELECT n.id, n.closed_at, \
+         (SELECT max(a.level) FROM audit a WHERE a.notification_id = n.id \
+           AND a.kind IN ('reminded', 'escalated', 'webhook_sent')) AS fired, \
+         (SELECT s.level FROM escalation_steps s WHERE s.notification_id = n.id AND NOT s.fired \
+           ORDER BY s.due_at, s.level LIMIT 1) AS next_level, \
+         (SELECT s.due_at FROM escalation_steps s WHERE s.notification_id = n.id AND NOT s.fired \
+           ORDER BY s.due_at, s.level LIMIT 1) AS next_due \
+         FROM notifications n WHERE {ids}"
+    )
+}
+
+/// A row of [`escalations_query`].
+pub fn escalation(row: &impl Columns) -> Result<(String, Escalation), StoreError> {
+    let level = |l: Option<i64>| l.and_then(|l| u32::try_from(l).ok());
+    let next = match (
+        level(row.maybe_integer("next_level")?),
+        row.maybe_integer("next_due")?,
+    ) {
+        (Some(l), Some(due)) => Some((l, due)),
+        _ => None,
+    };
+    Ok((
+        row.text("id")?,
+        Escalation {
+            fired: level(row.maybe_integer("fired")?).unwrap_or(0),
+            next,
+            closed_at: row.maybe_integer("closed_at")?,
+        },
+    ))
 }
 
 /// A row of the report's query.

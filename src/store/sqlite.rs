@@ -2,6 +2,7 @@
 //! directory. Reads use a small pool; every write goes through the
 //! group-commit writer and returns only after its transaction is committed.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,8 +19,8 @@ use super::spilled::Spilled;
 use super::statements::Statements;
 use super::writer::{self, Write};
 use super::{
-    Acknowledged, ClaimedStep, Completion, Inserted, ReportRow, Source, Store, StoreError,
-    Unacknowledged, UserNotification,
+    Acknowledged, ClaimedStep, Completion, Escalation, Inserted, ReportRow, Source, Store,
+    StoreError, Unacknowledged, UserNotification,
 };
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
@@ -249,6 +250,21 @@ impl Store for SqliteStore {
             }),
             None => Ok(Anchor::default()),
         }
+    }
+
+    async fn escalations(&self, ids: &[String]) -> Result<HashMap<String, Escalation>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        // The ids travel as one JSON array: one statement whatever their number.
+        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let found = sqlx::query(&rows::escalations_query(
+            "n.id IN (SELECT value FROM json_each(?1))",
+        ))
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(rows::escalation).collect()
     }
 
     async fn report_rows(&self, from: Millis, to: Millis) -> Result<Vec<ReportRow>, StoreError> {

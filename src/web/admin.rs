@@ -14,7 +14,7 @@ use super::admin_gate::AdminGate;
 use super::assets;
 use super::overview::{overview, with_now, SharedPicture};
 use super::stream::stream;
-use crate::api::{notifications, path_id, users, views, ApiError, MAX_BODY};
+use crate::api::{notifications, path_id, reports, timeline, users, views, ApiError, MAX_BODY};
 use crate::guard::Guard;
 use crate::hub::Hub;
 use crate::routes::{self, Endpoint};
@@ -26,6 +26,11 @@ pub fn endpoints() -> Vec<Endpoint<Arc<Hub>>> {
         Endpoint::get("/admin/api/overview", picture),
         Endpoint::get("/admin/api/stream", stream),
         Endpoint::get("/admin/api/notifications/{id}", timeline),
+        Endpoint::get("/admin/api/notifications/{id}/timeline", timeline::get),
+        Endpoint::get(
+            "/admin/api/reports/acknowledgement",
+            reports::acknowledgement,
+        ),
         Endpoint::post(
             "/admin/api/users/{user_id}/notifications",
             notifications::send_to_user,

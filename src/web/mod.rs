@@ -6,6 +6,7 @@
 pub(crate) mod admin;
 mod admin_gate;
 mod assets;
+mod escalation;
 mod overview;
 mod stream;
 mod try_page;

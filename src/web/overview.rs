@@ -1,8 +1,9 @@
 //! The dashboard's picture of the service, one JSON document: node health,
 //! sockets by transport and by node, each connected user's sessions with
-//! their idle clocks, and the oldest unacknowledged notifications. Times
-//! are absolute (RFC 3339) and `now` is the server's, so the page counts
-//! ages and idle time left down itself between two pictures, and two
+//! their idle clocks, and the oldest unacknowledged notifications with
+//! where their escalation stands. Times are absolute (RFC 3339) and `now`
+//! is the server's, so the page counts ages, idle time left and the time
+//! to the next escalation step down itself between two pictures, and two
 //! pictures of an unchanged service differ only in `now`.
 
 use std::collections::BTreeMap;
@@ -15,7 +16,9 @@ use crate::api::views::{self, mark_partial};
 use crate::clock::{rfc3339, Millis};
 use crate::conn::{ConnectionInfo, Transport};
 use crate::hub::Hub;
-use crate::store::UserNotification;
+use crate::store::{Escalation, UserNotification};
+
+use super::escalation;
 
 /// Most unacknowledged notifications one picture lists (the total is
 /// always given): enough to fill a screen several times over.
@@ -37,12 +40,14 @@ pub async fn overview(hub: &Hub) -> Value {
         "sockets": socket_counts(&listing.sockets),
         "users": users(hub, &listing.sockets).await,
         "unacknowledged": match open {
-            Ok(open) => json!({
+            // A store that does not commit cannot record acknowledgements
+            // either: what it reads may list notifications already
+            // acknowledged. Its state is in `health`; the list is unknown.
+            Ok(open) if readiness.store => json!({
                 "total": open.total,
-                "notifications": open.oldest.iter().map(waiting).collect::<Vec<_>>(),
+                "notifications": waiting_list(hub, &open.oldest).await,
             }),
-            // The store's own state is in `health`; the list is unknown.
-            Err(_) => Value::Null,
+            _ => Value::Null,
         },
     });
     mark_partial(&mut answer, listing.partial);
@@ -158,12 +163,28 @@ async fn users(hub: &Hub, sockets: &[ConnectionInfo]) -> Vec<Value> {
         .collect()
 }
 
+/// The listed notifications with where their escalation stands: one read
+/// of the store for the page's rows, whatever their number. Should that
+/// read fail, the rows still show, their escalation unknown (`null`).
+async fn waiting_list(hub: &Hub, oldest: &[UserNotification]) -> Vec<Value> {
+    let mut ids: Vec<String> = oldest.iter().map(|u| u.notification.id.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let states = hub.escalations(&ids).await.unwrap_or_default();
+    oldest
+        .iter()
+        .map(|u| waiting(hub, u, states.get(&u.notification.id)))
+        .collect()
+}
+
 /// What the dashboard shows of a waiting notification: who and how old,
 /// its kind and severity, never the rest of the body (patient details
-/// are not the operators' business). `escalationLevel` is reserved for
-/// the closed loop's escalation policies.
-fn waiting(u: &UserNotification) -> Value {
+/// are not the operators' business), and its escalation (see
+/// [`escalation::view`]); `escalationLevel` is its fired level alone.
+fn waiting(hub: &Hub, u: &UserNotification, state: Option<&Escalation>) -> Value {
     let body = &u.notification.body;
+    let policy = hub.config().escalation.policy(u.notification.severity());
+    let escalation = escalation::view(policy, u.notification.created_at, state);
     json!({
         "id": u.notification.id,
         "userId": u.recipient.user_id,
@@ -173,7 +194,8 @@ fn waiting(u: &UserNotification) -> Value {
         "createdAt": rfc3339(u.notification.created_at),
         "state": u.recipient.state(),
         "deliveredAt": views::time(u.recipient.delivered_at),
-        "escalationLevel": Value::Null,
+        "escalationLevel": escalation.get("level").cloned().unwrap_or(Value::Null),
+        "escalation": escalation,
     })
 }
 

@@ -226,6 +226,7 @@ function show(next) {
     ? 'nodes with sockets: ' + Object.entries(s.byNode).map(([n, c]) => `${n} (${c})`).join(', ')
     : 'nodes with sockets';
   renderUnacked(next.unacknowledged);
+  refreshReport(next.unacknowledged);
   renderUsers(next.users);
   renderNodes(s.byNode);
   $('user-ids').replaceChildren(...next.users.map((u) => el('option', { value: u.userId })));
@@ -235,10 +236,14 @@ function show(next) {
 
 function renderUnacked(open) {
   const body = $('unacked');
+  $('unacked-unknown').hidden = !!open;
   if (!open) {
+    // `null` is unknown, not empty: say so rather than "0" or "nothing waiting".
     body.replaceChildren();
     $('t-unacked').textContent = '?';
-    $('unacked-count').textContent = 'unknown: the store does not answer';
+    $('t-oldest').textContent = 'unacknowledged: unknown, the store is not answering';
+    $('tile-unacked').classList.remove('alert');
+    $('unacked-count').textContent = 'unknown';
     $('unacked-empty').hidden = true;
     return;
   }
@@ -262,7 +267,7 @@ function renderUnacked(open) {
       el('td', { class: 'mono' }, n.userId),
       el('td', { class: 'truncate', title: n.title || n.id }, n.title || n.type || n.id),
       el('td', {}, el('span', { class: 'state ' + n.state }, n.state)),
-      el('td', { class: 'num' }, n.escalationLevel === null || n.escalationLevel === undefined ? '—' : n.escalationLevel));
+      el('td', { class: 'esc' }, escalationCell(n.escalation)));
     return row;
   }));
   const oldest = list[0];
@@ -270,6 +275,30 @@ function renderUnacked(open) {
   if (oldest) $('t-oldest').append(el('span', { class: 'age', dataset: { since: oldest.createdAt } }, ''));
 }
 
+// What a step does, in a few words; never a webhook's address (the server does not send it).
+function stepText(step) {
+  switch (step.action) {
+    case 'renotify': return 'reminder';
+    case 'to_role': return 'to role ' + step.to.role;
+    case 'to_users': return 'to ' + step.to.users.join(', ');
+    case 'webhook': return 'pager webhook';
+    default: return 'step ' + step.level;
+  }
+}
+
+// The escalation cell: level fired of the policy's steps, the next step counting down, and an
+// overdue badge once the policy's first step is past (the page judges it, as it counts ages).
+function escalationCell(e) {
+  if (!e) return el('span', { class: 'muted', title: 'No escalation policy for this severity' }, '—');
+  if (e.closedAt) return el('span', { class: 'tag', title: `Closed ${when(e.closedAt)} by another recipient's acknowledgement` }, 'closed');
+  const level = el('span', { class: 'level', title: `${e.level} step${e.level === 1 ? '' : 's'} of the policy fired` },
+    e.levels === null || e.levels === undefined ? `level ${e.level}` : `level ${e.level}/${e.levels}`);
+  const badge = e.overdueAt ? el('span', { class: 'overdue', dataset: { overdue: e.overdueAt }, hidden: true, title: `Past the policy's first step (${when(e.overdueAt)})` }, 'overdue') : null;
+  const next = e.next
+    ? el('div', { class: 'next', dataset: { due: e.next.dueAt, step: stepText(e.next) } }, '')
+    : el('div', { class: 'next' }, 'no step left');
+  return [el('div', {}, level, ' ', badge), next];
+}
 function renderUsers(users) {
   $('users-count').textContent = users.length ? `${users.length}` : '';
   $('users-empty').hidden = users.length > 0;
@@ -309,6 +338,11 @@ function tick() {
     c.textContent = left > 0 ? clockText(left) + ' left' : 'expiring';
     c.classList.toggle('soon', left < 60000);
   }
+  for (const c of document.querySelectorAll('[data-due]')) {
+    const left = new Date(c.dataset.due).getTime() - now;
+    c.textContent = left > 999 ? `next: ${c.dataset.step} in ${span(left)}` : `next: ${c.dataset.step}, due now`;
+  }
+  for (const c of document.querySelectorAll('[data-overdue]')) c.hidden = now < new Date(c.dataset.overdue).getTime();
 }
 setInterval(tick, 1000);
 
@@ -320,24 +354,45 @@ function selectNotification(id) {
   loadTimeline(id, true);
 }
 
+// What each audit record type reads as in the timeline.
+const RECORD = {
+  created: 'Created', delivered: 'Delivered', redelivered: 'Redelivered (caught up)',
+  reminded: 'Reminded', escalated: 'Escalated', webhook_sent: 'Webhook sent',
+  webhook_failed: 'Webhook failed', acknowledged: 'Acknowledged', closed: 'Closed',
+};
+
+function recordNote(r) {
+  const d = r.detail || {};
+  if (r.type === 'escalated' && d.to) return d.to.role ? 'to role ' + d.to.role : 'to ' + (d.to.users || []).join(', ');
+  if (r.type === 'reminded' && d.reminder) return 'reminder ' + d.reminder;
+  if (r.type === 'created' && d.recipients !== undefined) return `${d.recipients} recipient${d.recipients === 1 ? '' : 's'}`;
+  if ((r.type === 'webhook_sent' || r.type === 'webhook_failed') && d.attempt) return `attempt ${d.attempt}` + (d.status ? `, HTTP ${d.status}` : '');
+  return '';
+}
+
+// The notification (its title and who still has to acknowledge) and its audit records, oldest first.
 async function loadTimeline(id, announce) {
   const box = $('timeline');
   $('timeline-id').textContent = id;
   try {
-    const t = await call('GET', '/notifications/' + encodeURIComponent(id));
+    const path = '/notifications/' + encodeURIComponent(id);
+    const [n, t] = await Promise.all([call('GET', path), call('GET', path + '/timeline')]);
     if (selected !== id) return;
-    const steps = [el('li', { class: 'done' }, el('div', {}, 'Created'), el('div', { class: 'when' }, when(t.createdAt)))];
-    for (const r of t.recipients) {
-      steps.push(el('li', { class: r.deliveredAt ? 'done' : 'wait' },
-        el('div', {}, 'Delivered to ', el('span', { class: 'mono' }, r.userId)),
-        el('div', { class: 'when' }, r.deliveredAt ? when(r.deliveredAt) : 'not yet: no socket of this user took it')));
-      steps.push(el('li', { class: r.acknowledgedAt ? 'done' : 'wait' },
-        el('div', {}, 'Acknowledged by ', el('span', { class: 'mono' }, r.userId)),
-        el('div', { class: 'when' }, r.acknowledgedAt ? when(r.acknowledgedAt) : 'waiting')));
-    }
+    const who = n.recipients.map((r) => el('span', { class: 'tag ' + (r.acknowledgedAt ? 'acked' : 'waiting'), title: r.acknowledgedAt ? `acknowledged ${when(r.acknowledgedAt)}` : r.state },
+      r.userId, ': ', r.acknowledgedAt ? 'acknowledged' : r.state));
+    const rows = t.events.map((r) => el('tr', { class: 'rec ' + r.type, dataset: { type: r.type } },
+      el('td', { class: 'num', title: when(r.at) }, when(r.at).slice(11)),
+      el('td', {}, el('span', { class: 'kind' }, RECORD[r.type] || r.type), ' ', el('span', { class: 'muted' }, recordNote(r))),
+      el('td', { class: 'mono' }, r.userId || ''),
+      el('td', { class: 'mono truncate', title: r.socketId || '' }, r.socketId || ''),
+      el('td', { class: 'num' }, r.level === undefined ? '' : r.level)));
     box.replaceChildren(
-      el('p', {}, el('span', { class: 'sev ' + String(t.severity || 'none').toLowerCase() }, t.severity || '—'), ' ', t.title || t.type || ''),
-      el('ol', { class: 'steps' }, steps));
+      el('p', { class: 'headline' }, el('span', { class: 'sev ' + String(n.severity || 'none').toLowerCase() }, n.severity || '—'), ' ', n.title || n.type || ''),
+      el('p', { class: 'who' }, who),
+      el('div', { class: 'scroll records' },
+        el('table', { 'aria-label': 'Audit records, oldest first' },
+          el('thead', {}, el('tr', {}, el('th', { class: 'num' }, 'Time'), el('th', {}, 'Record'), el('th', {}, 'User'), el('th', {}, 'Socket'), el('th', { class: 'num' }, 'Level'))),
+          el('tbody', {}, rows))));
   } catch (e) {
     if (selected !== id) return;
     if (e instanceof Refused && e.status === 404) box.replaceChildren(el('div', { class: 'empty' }, 'No notification with this id is stored (never sent, or past retention).'));
@@ -351,6 +406,119 @@ $('lookup-form').addEventListener('submit', (ev) => {
   const id = $('lookup-id').value.trim();
   if (id) selectNotification(id);
 });
+
+// ---- the acknowledgement report -----------------------------------------
+
+const SEVERITY_ORDER = ['critical', 'high', 'medium', 'low', 'info'];
+const SVG = 'http://www.w3.org/2000/svg';
+let reportKey = null;    // what the last report was read for: refreshed when the list changes
+let reportAt = 0;        // when (browser time) it was read
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+function severities(bySeverity) {
+  const rank = (k) => { const i = SEVERITY_ORDER.indexOf(k); return i < 0 ? (k === 'none' ? 99 : 50) : i; };
+  return Object.keys(bySeverity).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+const dur = (ms) => (ms === null || ms === undefined ? '—' : ms < 1000 ? ms + ' ms' : span(ms));
+
+// One row per severity: to the left the counts as one stacked bar (acknowledged, open, of which
+// overdue), to the right time to acknowledge as three bars (p50, p90, p99) on a common scale.
+function reportChart(r, keys) {
+  const rowH = 46, top = 22, labelW = 78, gap = 24, width = 720;
+  const half = (width - labelW - gap) / 2;
+  const countMax = Math.max(1, ...keys.map((k) => r.bySeverity[k].count));
+  const timeMax = Math.max(1, ...keys.map((k) => r.bySeverity[k].timeToAcknowledge.p99 || 0));
+  const x2 = labelW + half + gap;
+  const parts = [
+    svg('text', { x: labelW, y: 13, class: 'axis' }, 'Notifications: acknowledged, open, overdue'),
+    svg('text', { x: x2, y: 13, class: 'axis' }, 'Time to acknowledge: p50, p90, p99'),
+  ];
+  keys.forEach((k, i) => {
+    const f = r.bySeverity[k];
+    const y = top + i * rowH;
+    parts.push(svg('text', { x: 0, y: y + 20, class: 'sevlabel' }, k));
+    const scale = (n) => (n / countMax) * (half - 175);
+    const overdue = f.overdue, waiting = f.open - f.overdue;
+    let x = labelW;
+    for (const [n, cls, what] of [[f.acknowledged, 'ack', 'acknowledged'], [waiting, 'open', 'open'], [overdue, 'overdue', 'overdue']]) {
+      if (!n) continue;
+      const w = Math.max(2, scale(n));
+      parts.push(svg('rect', { x, y: y + 6, width: w, height: 20, class: 'bar ' + cls }, svg('title', {}, `${k}: ${n} ${what}`)));
+      x += w;
+    }
+    parts.push(svg('text', { x: x + 6, y: y + 21, class: 'val' }, `${f.acknowledged} ack · ${f.open} open` + (overdue ? ` · ${overdue} overdue` : '')));
+    const t = f.timeToAcknowledge;
+    if (t.p50 === null) {
+      parts.push(svg('text', { x: x2, y: y + 21, class: 'val muted' }, 'none acknowledged yet'));
+      return;
+    }
+    [['p50', t.p50], ['p90', t.p90], ['p99', t.p99]].forEach(([name, v], j) => {
+      const w = Math.max(2, (v / timeMax) * (half - 110));
+      const yy = y + 2 + j * 13;
+      parts.push(svg('rect', { x: x2 + 30, y: yy, width: w, height: 10, class: 'bar ' + name }, svg('title', {}, `${k} ${name}: ${dur(v)}`)));
+      parts.push(svg('text', { x: x2, y: yy + 9, class: 'pname' }, name));
+      parts.push(svg('text', { x: x2 + 36 + w, y: yy + 9, class: 'pval' }, dur(v)));
+    });
+  });
+  const height = top + keys.length * rowH;
+  const summary = keys.map((k) => {
+    const f = r.bySeverity[k];
+    return `${k}: ${f.acknowledged} acknowledged, ${f.open} open, ${f.overdue} overdue, p50 ${dur(f.timeToAcknowledge.p50)}`;
+  }).join('; ');
+  return svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': 'Acknowledgement by severity, last 24 hours. ' + summary }, parts);
+}
+
+function reportTable(r, keys) {
+  const row = (name, f, cls) => el('tr', { class: cls, dataset: { severity: name } },
+    el('th', { scope: 'row' }, name), el('td', { class: 'num' }, f.count), el('td', { class: 'num' }, f.acknowledged),
+    el('td', { class: 'num' }, f.open), el('td', { class: 'num' + (f.overdue ? ' bad' : '') }, f.overdue),
+    el('td', { class: 'num' }, dur(f.timeToAcknowledge.p50)), el('td', { class: 'num' }, dur(f.timeToAcknowledge.p90)),
+    el('td', { class: 'num' }, dur(f.timeToAcknowledge.p99)));
+  return el('table', { class: 'report-table' },
+    el('caption', { class: 'visually-hidden' }, 'Acknowledgement by severity, last 24 hours'),
+    el('thead', {}, el('tr', {}, el('th', {}, 'Severity'), el('th', { class: 'num' }, 'Sent'), el('th', { class: 'num' }, 'Acknowledged'),
+      el('th', { class: 'num' }, 'Open'), el('th', { class: 'num' }, 'Overdue'), el('th', { class: 'num' }, 'p50'),
+      el('th', { class: 'num' }, 'p90'), el('th', { class: 'num' }, 'p99'))),
+    el('tbody', {}, keys.map((k) => row(k, r.bySeverity[k])), keys.length > 1 ? row('all', r, 'total') : null));
+}
+
+async function loadReport() {
+  reportAt = Date.now();
+  const box = $('report');
+  try {
+    const r = await call('GET', '/reports/acknowledgement');
+    const keys = severities(r.bySeverity);
+    $('report-when').textContent = 'as of ' + when(new Date(serverNow())).slice(11);
+    if (!keys.length) {
+      box.replaceChildren(el('div', { class: 'empty' }, 'No notification was sent in the last 24 hours.'));
+      return;
+    }
+    box.replaceChildren(reportChart(r, keys), reportTable(r, keys));
+  } catch (e) {
+    if (e instanceof Refused && e.status === 401) return;
+    $('report-when').textContent = 'not updated';
+    if (!box.querySelector('svg')) box.replaceChildren(el('div', { class: 'empty' }, 'The report is not available: ' + e.message));
+  }
+}
+
+// With the live picture: read again when the unacknowledged list changed (something was sent,
+// escalated or acknowledged), and at least every 30 s.
+function refreshReport(open) {
+  // A step firing is also when a notification turns overdue: the levels are part of the key.
+  const now = open ? `${open.total}:${open.notifications.map((n) => `${n.id}@${n.escalationLevel}`).join(',')}` : 'unknown';
+  if (now !== reportKey || Date.now() - reportAt >= 30000) {
+    reportKey = now;
+    loadReport();
+  }
+}
+setInterval(() => { if (picture && !$('dashboard').hidden && Date.now() - reportAt >= 30000) loadReport(); }, 5000);
 
 // ---- actions -----------------------------------------------------------
 
