@@ -305,7 +305,13 @@ impl Hub {
                 name: "notification_closed".into(),
                 data: Some(escalation::closed_event(id, closed.at, &closed.by)),
             };
-            let users = self.outside_roles(id, closed.users).await;
+            // Members who joined through a role hear it through the role;
+            // without one (the usual case) there is nobody to leave out.
+            let users = if closed.roles.is_empty() {
+                closed.users
+            } else {
+                self.outside_roles(id, closed.users).await
+            };
             self.broker.deliver(&Target::Users(users), &message).await;
             for role in closed.roles {
                 self.broker.deliver(&Target::Role(role), &message).await;
