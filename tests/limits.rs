@@ -1,8 +1,8 @@
 //! The server's limits against raw TCP clients, on real time with short
-//! configured timeouts: headers that never finish, idle keep-alive
-//! connections, an open long-poll (never idle), a flood of connections
-//! past `limits.max_connections` (health checks still answer), and the
-//! per-user socket cap.
+//! configured timeouts: headers that never finish, bodies that trickle in,
+//! idle keep-alive connections, an open long-poll (never idle), a flood of
+//! connections past `limits.max_connections` (health checks still answer),
+//! and the per-user socket cap.
 
 mod common;
 
@@ -40,13 +40,23 @@ async fn request(tcp: &mut TcpStream, path: &str) -> String {
 
 /// Sends one request with `body` and reads its whole answer.
 async fn send(tcp: &mut TcpStream, method: &str, path: &str, body: &str) -> String {
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: herald\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
+    let head = head(method, path, "text/plain", body.len());
     tcp.write_all(format!("{head}{body}").as_bytes())
         .await
         .unwrap();
+    answer(tcp).await
+}
+
+/// A request head with the API key, for a body of `len` bytes.
+fn head(method: &str, path: &str, content_type: &str, len: usize) -> String {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: herald\r\nAuthorization: Bearer {}\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\n\r\n",
+        common::API_KEY
+    )
+}
+
+/// Reads one whole answer (a `Content-Length` body).
+async fn answer(tcp: &mut TcpStream) -> String {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -102,6 +112,75 @@ async fn headers_that_never_finish_are_cut_off_at_the_header_timeout() {
     assert!(request(&mut prompt, "/healthz")
         .await
         .starts_with("HTTP/1.1 200"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_in_is_answered_408_at_the_body_timeout() {
+    let s = TestServer::start_with(|f| {
+        f.http.body_timeout = Some("300ms".into());
+        f.http.idle_timeout = Some("30s".into());
+    })
+    .await;
+    let path = "/api/v1/users/u1/notifications";
+    let body = r#"{"id":"trickled","title":"a body sent one byte every 50 ms"}"#;
+    let mut tcp = TcpStream::connect(addr(&s)).await.unwrap();
+    // A prompt body is served and keeps its keep-alive connection.
+    let prompt = r#"{"id":"prompt","title":"at once"}"#;
+    tcp.write_all(
+        format!(
+            "{}{prompt}",
+            head("POST", path, "application/json", prompt.len())
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let served = answer(&mut tcp).await;
+    assert!(served.starts_with("HTTP/1.1 202"), "{served}");
+    // On the same connection, a body of 57 bytes at one byte every 50 ms
+    // (about 2.9 s, ten body timeouts); the trickle stops at the answer.
+    tcp.write_all(head("POST", path, "application/json", body.len()).as_bytes())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (mut read, mut write) = tcp.split();
+    let mut bytes = body.bytes();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            n = read.read(&mut buf) => match n {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    got.extend_from_slice(&buf[..n]);
+                    bytes.by_ref().for_each(drop);
+                }
+            },
+            _ = tick.tick() => if let Some(b) = bytes.next() {
+                let _ = write.write_all(&[b]).await;
+            },
+        }
+        assert!(
+            started.elapsed() < BOUND,
+            "the server kept the connection open for {BOUND:?}"
+        );
+    }
+    let got = String::from_utf8_lossy(&got).to_ascii_lowercase();
+    assert!(got.starts_with("http/1.1 408"), "{got}");
+    assert!(got.contains("\"code\":\"body_timeout\""), "{got}");
+    assert!(got.contains("connection: close"), "{got}");
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "cut off before the whole body was in: {:?}",
+        started.elapsed()
+    );
+    // The 408 came before the handler ran: nothing was stored.
+    let (status, _) = s.get("/api/v1/notifications/trickled").await;
+    assert_eq!(status, 404);
+    let (status, _) = s.get("/api/v1/notifications/prompt").await;
+    assert_eq!(status, 200);
     s.stop().await;
 }
 

@@ -136,9 +136,12 @@ describe('a full disk under the data directory', () => {
     const filler = disk.fill();
     await eventually(() => l.counts.unavailable >= 20, 30_000, 20);
     await l.stop();
-    // recorded, not asserted: /readyz does not yet check that a write can commit (docs/reliability.md)
-    const ready = await fetch(`${srv.url}/readyz`).then((r) => r.status);
-    console.log(`faults: full disk: ${l.counts.accepted} accepted while space lasted, ${l.counts.unavailable} answered 503, /readyz ${ready}`);
+    // /readyz probes a write: 503 while none commits (a probe answers for a moment, so wait for a fresh one)
+    const readyz = () => fetch(`${srv.url}/readyz`).then(async (r) => ({ status: r.status, body: await r.json() }));
+    let full;
+    await eventually(async () => (full = await readyz()).status === 503, 10_000, 100);
+    assert.deepEqual(full.body, { status: 'unavailable', store: 'unavailable' });
+    console.log(`faults: full disk: ${l.counts.accepted} accepted while space lasted, ${l.counts.unavailable} answered 503, /readyz ${full.status}`);
     assert.deepEqual(l.counts.other, [], 'only 202 or 503');
     assert.equal(l.counts.cut, 0, 'every request was answered');
     const accepted = [...l.accepted.get(user.userId)];
@@ -150,8 +153,12 @@ describe('a full disk under the data directory', () => {
     const live = new Set(c.all('critical_notification').map((n) => n.id));
     assert.deepEqual(l.refused.filter((id) => live.has(id)), []);
 
-    // free the space: the same process takes notifications again
+    // free the space: the same process is ready again and takes notifications
     unlinkSync(filler);
+    let ready;
+    await eventually(async () => (ready = await readyz()).status === 200, 20_000, 100);
+    assert.equal(ready.body.store, 'ok');
+    console.log('faults: full disk: /readyz 200 again after the filler was removed, no restart');
     let recovered;
     await eventually(async () => {
       const r = await srv.notify(user.userId, { id: rid('after-full'), title: 'after the disk was freed' });

@@ -1,16 +1,19 @@
 //! API errors and bodies: every refusal is `{ "error": { code, message } }`
 //! with the right status, and JSON bodies are read with Herald's own limits
-//! and messages (400 for bad JSON or types, 413 for oversize).
+//! and messages (400 for bad JSON or types, 413 for oversize, 408 for a body
+//! that does not arrive within `http.body_timeout`).
+
+use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::hub::HubError;
+use crate::hub::{Hub, HubError};
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 1_000_000;
@@ -41,7 +44,16 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
-        (self.status, body).into_response()
+        let mut res = (self.status, body).into_response();
+        // A body cut off by its timeout leaves the rest of it on the
+        // connection, where it would be read as the next request's head.
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            res.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
+        res
     }
 }
 
@@ -73,10 +85,18 @@ impl From<crate::store::StoreError> for ApiError {
 /// A JSON body of type `T`, with contract errors for every way it can be wrong.
 pub struct Body<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+impl<S, T> FromRequest<S> for Body<T>
+where
+    S: Send + Sync,
+    Arc<Hub>: FromRef<S>,
+    T: DeserializeOwned,
+{
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        // A request is in flight from its head on, so neither the header nor
+        // the idle timeout of its connection runs while its body trickles in.
+        let limit = Arc::<Hub>::from_ref(state).config().http.body_timeout;
         let too_large = || {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -92,7 +112,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         if declared.is_some_and(|n| n > MAX_BODY) {
             return Err(too_large());
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+        let read = tokio::time::timeout(limit, Bytes::from_request(req, state)).await;
+        let bytes = read.map_err(|_| body_timeout(limit))?.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 too_large()
             } else {
@@ -111,6 +132,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             ApiError::bad_request("invalid_payload", format!("body has the wrong shape: {e}"))
         })
     }
+}
+
+/// The answer to a body that did not arrive within `limit` of its head.
+fn body_timeout(limit: std::time::Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "body_timeout",
+        format!("the request body did not arrive within {limit:?}"),
+    )
 }
 
 /// Query parameters of type `T`; a malformed query is a JSON 400.

@@ -77,6 +77,9 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_HTTP_IDLE_TIMEOUT") {
         file.http.idle_timeout = Some(v);
     }
+    if let Some(v) = var("HERALD_HTTP_BODY_TIMEOUT") {
+        file.http.body_timeout = Some(v);
+    }
     if let Some(v) = var("HERALD_SERVER_NAMES") {
         file.http.server_names = Some(list(&v));
     }
@@ -221,6 +224,7 @@ mod tests {
         assert_eq!(c.presence.audience, crate::config::PresenceAudience::Role);
         assert_eq!(c.http.header_timeout, Duration::from_secs(10));
         assert_eq!(c.http.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.http.body_timeout, Duration::from_secs(30));
         assert_eq!(c.limits.max_connections, 10_000);
         assert_eq!(c.limits.sockets_per_user, 100);
         assert_eq!(c.socket.max_queued_bytes, 4 * 1024 * 1024);
@@ -238,11 +242,16 @@ mod tests {
     fn http_timeouts_and_limits_come_from_file_and_environment() {
         let c = load(
             "[http]\nheader_timeout = \"2s\"\nidle_timeout = \"5s\"\n[limits]\nmax_connections = 500\n",
-            &[("HERALD_SOCKETS_PER_USER", "3"), ("HERALD_HTTP_IDLE_TIMEOUT", "7s")],
+            &[
+                ("HERALD_SOCKETS_PER_USER", "3"),
+                ("HERALD_HTTP_IDLE_TIMEOUT", "7s"),
+                ("HERALD_HTTP_BODY_TIMEOUT", "4s"),
+            ],
         )
         .unwrap();
         assert_eq!(c.http.header_timeout, Duration::from_secs(2));
         assert_eq!(c.http.idle_timeout, Duration::from_secs(7));
+        assert_eq!(c.http.body_timeout, Duration::from_secs(4));
         assert_eq!(c.limits.max_connections, 500);
         assert_eq!(c.limits.sockets_per_user, 3);
         let c = load("", &[("HERALD_SERVER_NAMES", "Herald.Internal, pacs-01")]).unwrap();
@@ -255,6 +264,7 @@ mod tests {
             ("HERALD_SOCKETS_PER_USER", "limits.sockets_per_user"),
             ("HERALD_MAX_CONNECTIONS", "limits.max_connections"),
             ("HERALD_HTTP_HEADER_TIMEOUT", "http.header_timeout"),
+            ("HERALD_HTTP_BODY_TIMEOUT", "http.body_timeout"),
         ] {
             let e = load("", &[(env, "0")]).unwrap_err().to_string();
             assert!(e.contains(named), "{e}");

@@ -104,6 +104,7 @@ pub struct SocketFile {
 pub struct HttpFile {
     pub header_timeout: Option<String>,
     pub idle_timeout: Option<String>,
+    pub body_timeout: Option<String>,
     pub server_names: Option<Vec<String>>,
 }
 
@@ -276,6 +277,11 @@ impl FileConfig {
                 &self.http.idle_timeout,
                 Duration::from_secs(60),
             )?,
+            body_timeout: duration_or(
+                "http.body_timeout",
+                &self.http.body_timeout,
+                Duration::from_secs(30),
+            )?,
             server_names: match &self.http.server_names {
                 Some(names) => non_empty(names.clone())
                     .into_iter()
@@ -297,6 +303,7 @@ impl FileConfig {
         for (setting, d) in [
             ("http.header_timeout", http.header_timeout),
             ("http.idle_timeout", http.idle_timeout),
+            ("http.body_timeout", http.body_timeout),
         ] {
             if d < Duration::from_millis(100) {
                 return Err(ConfigError::invalid(setting, "must be at least 100ms"));

@@ -155,6 +155,9 @@ pub struct HttpConfig {
     /// A keep-alive connection with no request in flight (an open long-poll
     /// is one) is closed after this.
     pub idle_timeout: Duration,
+    /// An API request's body must have arrived within this of its head, or
+    /// it is answered `408` and its connection closed.
+    pub body_timeout: Duration,
     /// The names this server is reached by, lowercase: a request whose
     /// `Origin` is its own `Host` under one of these is same-origin.
     pub server_names: Vec<String>,

@@ -290,6 +290,10 @@ where
     pub(crate) fn start_upgrade(&self) {
         self.upgrading.store(true, Ordering::Relaxed);
     }
+    /// The upgrade was given up: the session goes on over polling.
+    pub(crate) fn abandon_upgrade(&self) {
+        self.upgrading.store(false, Ordering::Relaxed);
+    }
 
     /// Spawn the heartbeat job
     ///

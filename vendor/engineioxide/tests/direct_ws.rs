@@ -223,14 +223,25 @@ async fn a_server_close_sends_the_close_packet_then_a_close_frame() {
     }
 }
 
-/// A polling handshake over a raw HTTP/1.1 request: the session id.
-async fn polling_sid(addr: SocketAddr) -> String {
+/// One polling request over a raw HTTP/1.1 connection: the whole response.
+async fn polling(addr: SocketAddr, method: &str, query: &str, body: &str) -> String {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let req =
-        "GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let req = format!(
+        "{method} /engine.io/?EIO=4&transport=polling{query} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     tcp.write_all(req.as_bytes()).await.unwrap();
     let mut response = String::new();
-    tcp.read_to_string(&mut response).await.unwrap();
+    tokio::time::timeout(TIMEOUT, tcp.read_to_string(&mut response))
+        .await
+        .expect("a polling answer in time")
+        .unwrap();
+    response
+}
+
+/// A polling handshake over a raw HTTP/1.1 request: the session id.
+async fn polling_sid(addr: SocketAddr) -> String {
+    let response = polling(addr, "GET", "", "").await;
     let at = response.find("\"sid\":\"").unwrap() + 7;
     response[at..at + response[at..].find('"').unwrap()].to_string()
 }
@@ -254,6 +265,44 @@ async fn upgrades_a_polling_session_with_messages_right_behind_the_upgrade() {
         text
     };
     assert_eq!(text, "4first");
+}
+
+#[tokio::test]
+async fn an_upgrade_that_times_out_leaves_the_session_on_polling() {
+    let mut srv = server(
+        EngineIoConfig::builder()
+            .upgrade_timeout(Duration::from_millis(200))
+            .build(),
+    )
+    .await;
+    let sid = polling_sid(srv.addr).await;
+    // A client too slow to finish its upgrade: the probe, and no upgrade packet.
+    let mut client = connect(srv.addr, &format!("&sid={sid}")).await;
+    client.send(Message::text("2probe")).await.unwrap();
+    assert_eq!(next_text(&mut client).await, "3probe");
+    // The websocket is closed at the upgrade timeout...
+    let closed = tokio::time::timeout(TIMEOUT, client.next())
+        .await
+        .expect("the abandoned websocket was not closed");
+    assert!(!matches!(closed, Some(Ok(Message::Text(_)))), "{closed:?}");
+    // ...and the session goes on over polling, where the upstream code
+    // closed it (its next poll got `400 Session ID unknown`).
+    let query = format!("&sid={sid}");
+    let posted = polling(srv.addr, "POST", &query, "4still here").await;
+    assert!(posted.starts_with("HTTP/1.1 200"), "{posted}");
+    let mut polled = String::new();
+    for _ in 0..10 {
+        polled = polling(srv.addr, "GET", &query, "").await;
+        assert!(polled.starts_with("HTTP/1.1 200"), "{polled}");
+        if polled.contains("still here") {
+            break;
+        }
+    }
+    assert!(polled.ends_with("4still here"), "{polled}");
+    assert!(
+        srv.disconnects.try_recv().is_err(),
+        "the session was closed"
+    );
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use engineioxide::{
     service::EngineIoService,
     socket::{DisconnectReason, Socket},
 };
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
 mod fixture;
@@ -156,10 +156,9 @@ pub async fn ws_heartbeat_timeout() {
 }
 
 #[tokio::test]
-pub async fn ws_upgrade_abandoned_timeout() {
+pub async fn ws_upgrade_timeout_keeps_the_session_on_polling() {
     let (disconnect_tx, mut rx) = mpsc::channel(10);
-    // Long heartbeat so it cannot mask the leak during the test window, and a short upgrade
-    // timeout so an abandoned upgrade is reclaimed quickly.
+    // A long heartbeat, so only the upgrade timeout can act in the test window.
     let config = EngineIoConfig::builder()
         .ping_interval(Duration::from_secs(60))
         .ping_timeout(Duration::from_secs(60))
@@ -167,29 +166,53 @@ pub async fn ws_upgrade_abandoned_timeout() {
         .build();
     let mut svc = EngineIoService::with_config(Arc::new(MyHandler { disconnect_tx }), config);
 
-    // Establish a polling session, then open a websocket upgrade for it that never completes the
-    // probe handshake while keeping the connection open (mimics a proxy that forwards the upgrade
-    // as a pooled request and never relays the `101`). The heartbeat is paused while upgrading, so
-    // without an upgrade timeout the session — and its underlying connection — would leak forever.
-    let sid = create_polling_connection(&mut svc).await.parse().unwrap();
-    let _stream = create_ws_upgrade_connection(&mut svc, sid).await;
+    // A polling session whose websocket upgrade never completes the probe
+    // handshake (a client too slow to finish it, or a proxy that never
+    // relays the `101`). Polls are answered Noop while it upgrades.
+    let sid = create_polling_connection(&mut svc).await;
+    let mut ws = create_ws_upgrade_connection(&mut svc, sid.parse().unwrap()).await;
 
-    let data = tokio::time::timeout(Duration::from_secs(1), rx.recv())
+    // Herald's patch: only the upgrade is given up. The websocket is closed...
+    let closed = tokio::time::timeout(Duration::from_secs(1), ws.next())
         .await
-        .expect("session was not reclaimed after an abandoned ws upgrade (leak)")
-        .unwrap();
-
-    assert_eq!(data, DisconnectReason::TransportError);
+        .expect("the abandoned websocket was not closed");
+    assert!(!matches!(closed, Some(Ok(Message::Text(_)))), "{closed:?}");
+    // ...and the session goes on over polling: a message posted is echoed to
+    // a poll, where the upstream code closed the session (`TransportError`).
+    let posted = send_req(
+        &mut svc,
+        format!("transport=polling&sid={sid}"),
+        http::Method::POST,
+        Some("4hello".into()),
+    )
+    .await;
+    assert_eq!(posted, "k");
+    let mut polled = String::new();
+    for _ in 0..10 {
+        polled = send_req(
+            &mut svc,
+            format!("transport=polling&sid={sid}"),
+            http::Method::GET,
+            None,
+        )
+        .await;
+        if polled.contains("hello") {
+            break;
+        }
+    }
+    assert!(polled.ends_with("4hello"), "{polled:?}");
+    assert!(rx.try_recv().is_err(), "the session was closed");
 }
 
 #[tokio::test]
-pub async fn ws_upgrade_abandoned_parked_heartbeat_timeout() {
+pub async fn ws_upgrade_abandoned_leaves_a_silent_client_to_the_heartbeat() {
     let (disconnect_tx, mut rx) = mpsc::channel(10);
-    // Long heartbeat so that, once parked between pings, it cannot reclaim the session on its own
-    // within the test window; short upgrade timeout so the fix reclaims quickly.
+    // The heartbeat is paused while a session upgrades: once the upgrade is
+    // given up it must run again, or the session of a client that has gone
+    // would never be reclaimed.
     let config = EngineIoConfig::builder()
-        .ping_interval(Duration::from_secs(30))
-        .ping_timeout(Duration::from_secs(30))
+        .ping_interval(Duration::from_millis(300))
+        .ping_timeout(Duration::from_millis(300))
         .upgrade_timeout(Duration::from_millis(200))
         .build();
     let mut svc = EngineIoService::with_config(Arc::new(MyHandler { disconnect_tx }), config);
@@ -211,12 +234,12 @@ pub async fn ws_upgrade_abandoned_parked_heartbeat_timeout() {
     .await; // pong — the heartbeat consumes it and parks between pings.
     let _stream = create_ws_upgrade_connection(&mut svc, sid.parse().unwrap()).await;
 
-    let data = tokio::time::timeout(Duration::from_secs(1), rx.recv())
+    let data = tokio::time::timeout(Duration::from_secs(3), rx.recv())
         .await
-        .expect("parked-heartbeat abandoned ws upgrade was not reclaimed (permanent leak)")
+        .expect("an abandoned ws upgrade of a silent client was not reclaimed (leak)")
         .unwrap();
 
-    assert_eq!(data, DisconnectReason::TransportError);
+    assert_eq!(data, DisconnectReason::HeartbeatTimeout);
 }
 
 #[tokio::test]

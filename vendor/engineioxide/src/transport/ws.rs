@@ -124,14 +124,15 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
 }
 
 /// Logs how a websocket ended, and closes an upgraded session whose
-/// websocket failed.
+/// websocket failed. A failed or timed-out upgrade (`Error::Upgrade`) was
+/// given up alone: its session goes on over polling (or is closing already).
 fn ws_closed<H: EngineIoHandler>(engine: &EngineIo<H>, sid: Option<Sid>, res: Result<(), Error>) {
     match res {
         Ok(_) => {
             #[cfg(feature = "tracing")]
             tracing::debug!(?sid, "ws closed")
         }
-        Err(Error::MultipleWebsocketRequests) => {}
+        Err(Error::MultipleWebsocketRequests | Error::Upgrade) => {}
         Err(_e) => {
             #[cfg(feature = "tracing")]
             tracing::debug!(?sid, "ws closed with error: {_e}");
@@ -211,13 +212,9 @@ where
                     .with_cancellation_token(&socket.cancellation_token)
                     .await
                 {
-                    Some(Ok(res)) => res?,
-                    Some(Err(_)) => {
-                        #[cfg(feature = "tracing")]
-                        tracing::debug!(?sid, "ws upgrade timed out, closing session");
-                        engine.close_session(socket.id, DisconnectReason::TransportError);
-                        return Err(Error::Upgrade);
-                    }
+                    Some(Ok(Ok(()))) => {}
+                    Some(Ok(Err(e))) => return Err(abandon_upgrade(&socket, Some(e))),
+                    Some(Err(_)) => return Err(abandon_upgrade(&socket, None)),
                     None => {
                         #[cfg(feature = "tracing")]
                         tracing::debug!(?sid, "socket is being closed");
@@ -683,6 +680,24 @@ where
         Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
         Err(TrySendError::Closed(_)) => Err(Error::Upgrade),
     }
+}
+
+/// An upgrade that failed (`cause`) or did not finish within the upgrade
+/// timeout, on either websocket path: only the upgrade is given up, as the
+/// Engine.IO reference server does. The session goes on over polling (polls
+/// are answered again and the heartbeat resumes, so a client that has gone
+/// is still reclaimed); the websocket is dropped, and [`ws_closed`] leaves
+/// the session alone on the [`Error::Upgrade`] returned. Closing the
+/// session instead made every client too slow to finish its upgrade lose
+/// its session, and its next poll get `Session ID unknown`.
+pub(super) fn abandon_upgrade<D>(socket: &Socket<D>, _cause: Option<Error>) -> Error
+where
+    D: Default + Send + Sync + 'static,
+{
+    #[cfg(feature = "tracing")]
+    tracing::debug!(sid = ?socket.id, cause = ?_cause, "ws upgrade abandoned, the session stays on polling");
+    socket.abandon_upgrade();
+    Error::Upgrade
 }
 
 /// The websocket message of a packet; `None` for a Noop, which a server

@@ -24,7 +24,9 @@ use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
 
 use super::direct::Wire;
 use super::wire::{self, Incoming, Limits, Reader};
-use super::ws::{Ending, Flow, begin_upgrade, bounded, heartbeat_due, on_binary, on_text};
+use super::ws::{
+    Ending, Flow, abandon_upgrade, begin_upgrade, bounded, heartbeat_due, on_binary, on_text,
+};
 use crate::heartbeat::Heartbeat;
 use crate::{
     DisconnectReason, Socket, engine::EngineIo, errors::Error, handler::EngineIoHandler,
@@ -135,11 +137,9 @@ fn open<H: EngineIoHandler>(
         let handshake = upgrade_handshake(&socket, &wire, &mut reader, limits);
         let handshake = tokio::time::timeout(engine.config.upgrade_timeout, handshake);
         match Box::pin(handshake.with_cancellation_token(&socket.cancellation_token)).await {
-            Some(Ok(res)) => res?,
-            Some(Err(_)) => {
-                engine.close_session(socket.id, DisconnectReason::TransportError);
-                return Err(Error::Upgrade);
-            }
+            Some(Ok(Ok(()))) => {}
+            Some(Ok(Err(e))) => return Err(abandon_upgrade(&socket, Some(e))),
+            Some(Err(_)) => return Err(abandon_upgrade(&socket, None)),
             None => return Err(Error::Upgrade),
         }
         // An upgraded session keeps the heartbeat task its polling start spawned.
