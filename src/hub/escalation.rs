@@ -143,8 +143,12 @@ impl Hub {
             self.commit_step(&done).await;
             return;
         };
-        crate::prometheus::escalation_step(action.name());
         if let Action::Webhook(url) = &action {
+            // A retry is an attempt of the same step (counted by the
+            // webhook attempts), not a step fired again.
+            if step.attempts == 0 {
+                crate::prometheus::escalation_step(action.name());
+            }
             let hub = self.clone();
             let url = url.clone();
             tokio::spawn(async move { hub.post_webhook(step, &url).await });
@@ -164,6 +168,9 @@ impl Hub {
             if !self.commit_step(&c).await {
                 return;
             }
+            // Counted once, when recorded: a node taking a fired step over
+            // only tells the sockets.
+            crate::prometheus::escalation_step(action.name());
             if let Action::ToRole(role) = &action {
                 self.open_roles.write().insert(role.clone());
             }
