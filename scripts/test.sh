@@ -14,6 +14,8 @@ bash scripts/setup.sh
 
 echo "=== cargo fmt --check ==="
 cargo fmt --all -- --check
+echo "=== the patched engineioxide is the one built (vendor/README.md) ==="
+bash scripts/vendor-guard.sh
 echo "=== cargo clippy ==="
 cargo clippy -p herald --all-targets -- -D warnings
 echo "=== cargo test ==="
