@@ -22,6 +22,7 @@ pub mod ops;
 pub mod origin;
 pub mod outbox;
 pub mod prometheus;
+pub mod protocol;
 pub mod rate;
 pub mod registry;
 pub mod report;

@@ -343,7 +343,7 @@ pub fn server_event(name: &str, sockets: usize) {
     }
     // Herald's own events are reserved names; any other name came from an
     // API caller.
-    let label = crate::hub::RESERVED_EVENTS
+    let label = crate::protocol::RESERVED_EVENTS
         .into_iter()
         .find(|e| *e == name)
         .unwrap_or("custom");

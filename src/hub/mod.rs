@@ -20,7 +20,6 @@ use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
 use tokio::sync::{watch, Notify};
 
-pub use events::{check_event_name, RESERVED_EVENTS};
 pub use lifecycle::RefreshError;
 pub use notify::{delivery_record, Delivery};
 pub use presence::PresenceView;
