@@ -566,7 +566,7 @@ impl FileConfig {
 
         let tls =
             match (&self.tls.cert, &self.tls.key) {
-                (Some(cert), Some(key)) => Some(crate::tls::Tls::load(cert, key)?),
+                (Some(cert), Some(key)) => Some(super::Tls::load(cert, key)?),
                 (None, None) => None,
                 (Some(_), None) => return Err(ConfigError::invalid(
                     "HERALD_TLS_KEY",

@@ -6,6 +6,7 @@ pub mod escalation;
 mod file;
 mod log;
 mod secrets;
+mod tls;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::time::Duration;
 pub use env::apply_env;
 pub use file::FileConfig;
 pub use secrets::Secret;
+pub use tls::Tls;
 
 /// A configuration problem, naming the setting at fault.
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +184,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// HTTPS and WSS on the same port; `None` serves plain HTTP.
-    pub tls: Option<crate::tls::Tls>,
+    pub tls: Option<Tls>,
     pub host: String,
     pub port: u16,
     pub data_dir: PathBuf,

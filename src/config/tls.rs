@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::ConfigError;
+use super::ConfigError;
 
 /// A loaded certificate and key, ready to accept connections.
 #[derive(Clone)]
