@@ -275,7 +275,7 @@ impl LocalBroker {
                 // socket is dropped, not the notification skipped, if it
                 // never drains.
                 record();
-                metrics::counter!("herald_deliveries_queued_total").increment(1);
+                prometheus::delivery_queued();
                 if start {
                     tokio::spawn(send_backlog(h.clone(), self.patience));
                 }
@@ -328,7 +328,7 @@ impl LocalBroker {
         for n in &abandoned {
             h.conn.unclaim(&n.id);
         }
-        metrics::counter!("herald_slow_consumers_dropped_total").increment(1);
+        prometheus::slow_consumer_dropped();
         tracing::warn!(
             sid = %h.conn.sid,
             user = %h.conn.user_id,

@@ -237,7 +237,7 @@ impl Hub {
                 false
             }
         };
-        metrics::gauge!("herald_store_ready").set(if ready { 1.0 } else { 0.0 });
+        crate::prometheus::store_ready(ready);
         *last = Some((self.now(), ready));
         ready
     }
