@@ -84,16 +84,14 @@ impl Admission {
     pub fn admit(&self, peer: std::net::SocketAddr) -> Admit {
         let open = self.open();
         if open >= self.max + HEALTH_RESERVE {
-            metrics::counter!("herald_connections_refused_total", "reason" => "max_connections")
-                .increment(1);
+            crate::prometheus::connection_refused("max_connections");
             self.log_refusal(open, peer);
             return Admit::Refuse;
         }
         self.http.fetch_add(1, Ordering::SeqCst);
         let ticket = Ticket(self.http.clone());
         if open >= self.max {
-            metrics::counter!("herald_connections_refused_total", "reason" => "health_only")
-                .increment(1);
+            crate::prometheus::connection_refused("health_only");
             self.log_refusal(open, peer);
             Admit::HealthOnly(ticket)
         } else {

@@ -4,8 +4,9 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use metrics::counter;
 use socketioxide::socket::Sid;
+
+use crate::prometheus;
 
 /// A peer address on an audit line, `-` when unknown; formatted only when
 /// the line is written.
@@ -20,50 +21,46 @@ impl fmt::Display for Peer {
     }
 }
 
-fn count(event: &'static str) {
-    counter!("herald_audit_events_total", "event" => event).increment(1);
-}
-
 pub fn connection_accepted(user: &str, session: &str, sid: Sid, remote: Option<SocketAddr>) {
-    count("connection_accepted");
-    crate::prometheus::connection_accepted();
+    prometheus::audit_event("connection_accepted");
+    prometheus::connection_accepted();
     tracing::info!(target: "herald::audit", event = "connection_accepted", user, session, %sid, remote = %Peer(remote));
 }
 
 pub fn connection_refused(reason: &'static str, remote: Option<SocketAddr>) {
-    count("connection_refused");
-    counter!("herald_auth_refused_total", "reason" => reason).increment(1);
+    prometheus::audit_event("connection_refused");
+    prometheus::auth_refused(reason);
     tracing::info!(target: "herald::audit", event = "connection_refused", reason, remote = %Peer(remote));
 }
 
 pub fn token_refreshed(user: &str, session: &str, sid: Sid) {
-    count("token_refreshed");
+    prometheus::audit_event("token_refreshed");
     tracing::info!(target: "herald::audit", event = "token_refreshed", user, session, %sid);
 }
 
 pub fn token_expired(user: &str, session: &str, sid: Sid) {
-    count("token_expired");
+    prometheus::audit_event("token_expired");
     tracing::info!(target: "herald::audit", event = "token_expired", user, session, %sid);
 }
 
 pub fn session_warned(user: &str, session: &str, time_remaining_ms: i64) {
-    count("session_warned");
-    crate::prometheus::session_warned();
+    prometheus::audit_event("session_warned");
+    prometheus::session_warned();
     tracing::info!(target: "herald::audit", event = "session_warned", user, session, time_remaining_ms);
 }
 
 pub fn session_extended(user: &str, session: &str) {
-    count("session_extended");
+    prometheus::audit_event("session_extended");
     tracing::info!(target: "herald::audit", event = "session_extended", user, session);
 }
 
 pub fn session_expired(user: &str, session: &str, cause: &str) {
-    count("session_expired");
-    crate::prometheus::session_expired(cause);
+    prometheus::audit_event("session_expired");
+    prometheus::session_expired(cause);
     tracing::info!(target: "herald::audit", event = "session_expired", user, session, cause);
 }
 
 pub fn user_disconnected(user: &str, reason: &str, sockets: usize) {
-    count("user_disconnected");
+    prometheus::audit_event("user_disconnected");
     tracing::info!(target: "herald::audit", event = "user_disconnected", user, reason, sockets);
 }

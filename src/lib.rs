@@ -22,6 +22,7 @@ pub mod ops;
 pub mod origin;
 pub mod outbox;
 pub mod prometheus;
+pub mod protocol;
 pub mod rate;
 pub mod registry;
 pub mod report;
@@ -33,7 +34,6 @@ pub mod socket;
 pub mod sockets;
 pub mod store;
 pub mod throttle;
-pub mod tls;
 pub mod trail;
 pub mod web;
 
@@ -257,7 +257,7 @@ pub async fn start_with_clock(
 ) -> Result<Running, StartError> {
     let addr = format!("{}:{}", config.host, config.port);
     let shutdown_timeout = config.shutdown_timeout;
-    let tls = config.tls.as_ref().map(tls::Tls::acceptor);
+    let tls = config.tls.as_ref().map(config::Tls::acceptor);
     let (http, limits) = (config.http.clone(), config.limits);
     let Built { hub, cluster } = build_hub(config, clock.clone()).await?;
     let listener = TcpListener::bind(&addr)

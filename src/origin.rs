@@ -143,7 +143,7 @@ pub fn refusal(origins: &Origins, req: &Request) -> Option<Response> {
     if ok {
         return None;
     }
-    metrics::counter!("herald_origin_refused_total").increment(1);
+    crate::prometheus::origin_refused();
     origins.log_refusal(
         &String::from_utf8_lossy(origin.as_bytes()),
         req.uri().path(),

@@ -1,10 +1,12 @@
-//! Herald's Prometheus metrics: the process-wide recorder with its
-//! histogram buckets, and one function per thing measured, so that each
-//! name and label set is written once and every label takes values from a
+//! Herald's Prometheus metrics: the catalogue of every name with its help
+//! text ([`METRICS`]), the process-wide recorder with its histogram
+//! buckets, and one function per thing measured, so that each name and
+//! label set is written here once and every label takes values from a
 //! fixed set (an event name chosen by an API caller is `custom`, not itself).
+//! No other module names a metric: they call these functions.
 //!
-//! The names are listed in [`METRICS`]; `docs/operations.md` explains each
-//! and a test holds the Grafana dashboard to that list.
+//! `docs/operations.md` explains each metric; a test holds the recorded
+//! names and the Grafana dashboard to [`METRICS`].
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -325,6 +327,31 @@ pub fn connection_accepted() {
     counter!("herald_connections_accepted_total").increment(1);
 }
 
+/// A connect was refused: `reason` is one of the auth refusal reasons.
+#[inline]
+pub fn auth_refused(reason: &'static str) {
+    counter!("herald_auth_refused_total", "reason" => reason).increment(1);
+}
+
+/// An event of the security log (`audit.rs`), by its fixed name.
+#[inline]
+pub fn audit_event(event: &'static str) {
+    counter!("herald_audit_events_total", "event" => event).increment(1);
+}
+
+/// A Socket.IO request was refused for its `Origin`.
+#[inline]
+pub fn origin_refused() {
+    counter!("herald_origin_refused_total").increment(1);
+}
+
+/// A new TCP connection past `limits.max_connections`: `reason` is
+/// `max_connections` (closed) or `health_only` (kept for health checks).
+#[inline]
+pub fn connection_refused(reason: &'static str) {
+    counter!("herald_connections_refused_total", "reason" => reason).increment(1);
+}
+
 /// A socket left, for one of socketioxide's reasons (a fixed set).
 pub fn disconnected(reason: &'static str) {
     counter!("herald_disconnects_total", "reason" => reason).increment(1);
@@ -343,7 +370,7 @@ pub fn server_event(name: &str, sockets: usize) {
     }
     // Herald's own events are reserved names; any other name came from an
     // API caller.
-    let label = crate::hub::RESERVED_EVENTS
+    let label = crate::protocol::RESERVED_EVENTS
         .into_iter()
         .find(|e| *e == name)
         .unwrap_or("custom");
@@ -382,6 +409,20 @@ pub fn event_delivered(sockets: usize) {
     delivered("event", sockets);
 }
 
+/// A live notification met a full send buffer and joined the socket's
+/// backlog.
+#[inline]
+pub fn delivery_queued() {
+    counter!("herald_deliveries_queued_total").increment(1);
+}
+
+/// A socket was dropped because its waiting notifications passed
+/// `socket.max_queued_bytes`.
+#[inline]
+pub fn slow_consumer_dropped() {
+    counter!("herald_slow_consumers_dropped_total").increment(1);
+}
+
 /// A recipient's first hand-over of a notification created at `created`.
 pub fn first_delivery(created: Millis, now: Millis) {
     histogram!("herald_notification_delivery_seconds").record(seconds_between(created, now));
@@ -402,6 +443,24 @@ pub fn http_request(method: &'static str, route: &'static str, status: u16, took
         .record(took.as_secs_f64());
 }
 
+/// An API request refused with `401`.
+#[inline]
+pub fn api_unauthorized() {
+    counter!("herald_api_unauthorized_total").increment(1);
+}
+
+/// An API request refused with `429`.
+#[inline]
+pub fn api_rate_limited() {
+    counter!("herald_api_rate_limited_total").increment(1);
+}
+
+/// A dashboard API request refused with `401`.
+#[inline]
+pub fn admin_unauthorized() {
+    counter!("herald_admin_unauthorized_total").increment(1);
+}
+
 pub fn session_warned() {
     counter!("herald_session_warnings_total").increment(1);
 }
@@ -413,6 +472,31 @@ pub fn session_expired(cause: &str) {
         .find(|c| *c == cause)
         .unwrap_or("other");
     counter!("herald_session_expiries_total", "cause" => cause).increment(1);
+}
+
+/// A readiness probe ended: `ready` when it committed a write.
+#[inline]
+pub fn store_ready(ready: bool) {
+    gauge!("herald_store_ready").set(if ready { 1.0 } else { 0.0 });
+}
+
+/// The SQLite writer committed a group of `writes`.
+#[inline]
+pub fn store_batch(writes: usize) {
+    histogram!("herald_store_batch_size").record(writes as f64);
+}
+
+/// A delivery mark or audit record found the writer's queue full and
+/// waits for its next batch.
+#[inline]
+pub fn marks_spilled() {
+    counter!("herald_store_marks_spilled_total").increment(1);
+}
+
+/// `count` delivery marks or audit records were dropped.
+#[inline]
+pub fn marks_dropped(count: u64) {
+    counter!("herald_store_marks_dropped_total").increment(count);
 }
 
 /// A store call took `took`, and failed when `failed`.

@@ -80,7 +80,7 @@ impl Gate {
     pub fn refusal(&self, req: &Request) -> Option<Response> {
         let keys = &self.hub.config().api_keys;
         let Some(i) = presented(req.headers()).and_then(|k| key_index(keys, k)) else {
-            metrics::counter!("herald_api_unauthorized_total").increment(1);
+            crate::prometheus::api_unauthorized();
             return Some(refuse(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -94,7 +94,7 @@ impl Gate {
                 .lock()
                 .try_take(self.hub.now(), limit.per_second, limit.burst);
         if !allowed {
-            metrics::counter!("herald_api_rate_limited_total").increment(1);
+            crate::prometheus::api_rate_limited();
             return Some(refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",

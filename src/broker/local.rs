@@ -21,6 +21,7 @@ use crate::hub::{role_room, user_room, ALL_ROOM};
 use crate::notification::Notification;
 use crate::outbox::{self, Undelivered};
 use crate::prometheus;
+use crate::protocol;
 use crate::registry::Registry;
 use crate::sockets::Sockets;
 use crate::store::Store;
@@ -241,9 +242,9 @@ impl LocalBroker {
             n.clone(),
             self.max_queued,
             |n| n.to_json().len(),
-            |n| match h.socket.emit("critical_notification", &(&**n,)) {
+            |n| match h.socket.emit(protocol::CRITICAL_NOTIFICATION, &(&**n,)) {
                 Ok(()) => {
-                    prometheus::server_event("critical_notification", 1);
+                    prometheus::server_event(protocol::CRITICAL_NOTIFICATION, 1);
                     TrySend::Sent
                 }
                 Err(SendError::Socket(SocketError::InternalChannelFull)) => TrySend::Full,
@@ -274,7 +275,7 @@ impl LocalBroker {
                 // socket is dropped, not the notification skipped, if it
                 // never drains.
                 record();
-                metrics::counter!("herald_deliveries_queued_total").increment(1);
+                prometheus::delivery_queued();
                 if start {
                     tokio::spawn(send_backlog(h.clone(), self.patience));
                 }
@@ -327,7 +328,7 @@ impl LocalBroker {
         for n in &abandoned {
             h.conn.unclaim(&n.id);
         }
-        metrics::counter!("herald_slow_consumers_dropped_total").increment(1);
+        prometheus::slow_consumer_dropped();
         tracing::warn!(
             sid = %h.conn.sid,
             user = %h.conn.user_id,
@@ -348,7 +349,7 @@ impl LocalBroker {
 /// in the catch-up of their next connection.
 async fn send_backlog(h: Handle, patience: Duration) {
     while let Some(n) = h.conn.backlog.next() {
-        if outbox::emit(&h.socket, "critical_notification", &*n, patience)
+        if outbox::emit(&h.socket, protocol::CRITICAL_NOTIFICATION, &*n, patience)
             .await
             .is_err()
         {

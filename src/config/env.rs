@@ -1,7 +1,7 @@
 //! The environment layer: `JWT_SECRET` and the `HERALD_*` variables, applied
 //! over whatever `herald.toml` said.
 
-use super::file::TimeoutsFile;
+use super::session::TimeoutsFile;
 use super::{ConfigError, FileConfig};
 
 fn list(s: &str) -> Vec<String> {
@@ -51,7 +51,7 @@ pub fn apply_env(
         let n: i64 = v.trim().parse().map_err(|_| {
             ConfigError::invalid("HERALD_PORT", format!("{v:?} is not a port number"))
         })?;
-        file.port = Some(super::file::port("HERALD_PORT", n)?.into());
+        file.port = Some(super::values::port("HERALD_PORT", n)?.into());
     }
     if let Some(v) = var("HERALD_DATA_DIR") {
         file.data_dir = Some(v.into());

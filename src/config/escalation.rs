@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{parse_duration, ConfigError, Secret};
+use super::values::{duration_or, parse_duration};
+use super::{ConfigError, Secret};
 use crate::clock::Millis;
 
 #[derive(Debug, Default, Deserialize)]
@@ -189,17 +190,14 @@ fn step(severity: &str, level: usize, f: StepFile) -> Result<Step, ConfigError> 
 impl EscalationFile {
     pub fn resolve(self) -> Result<EscalationConfig, ConfigError> {
         let defaults = EscalationConfig::default();
-        let duration = |setting: &str, v: &Option<String>, d: Duration| {
-            v.as_deref().map_or(Ok(d), |s| parse_duration(setting, s))
-        };
-        let lease = duration("escalation.lease", &self.lease, defaults.lease)?;
+        let lease = duration_or("escalation.lease", &self.lease, defaults.lease)?;
         if lease < Duration::from_secs(1) {
             return Err(ConfigError::invalid(
                 "escalation.lease",
                 "must be at least 1s",
             ));
         }
-        let webhook_timeout = duration(
+        let webhook_timeout = duration_or(
             "escalation.webhook_timeout",
             &self.webhook_timeout,
             defaults.webhook_timeout,

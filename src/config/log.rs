@@ -1,8 +1,49 @@
-//! The log level setting, checked strictly: `tracing`'s own parser takes a
-//! bare word as a target name, so a typo such as `HERALD_LOG=inf` would
-//! silence everything but a target nobody has; here it stops start-up.
+//! `[log]`: the format, and the level setting, checked strictly: `tracing`'s
+//! own parser takes a bare word as a target name, so a typo such as
+//! `HERALD_LOG=inf` would silence everything but a target nobody has; here
+//! it stops start-up.
+
+use serde::Deserialize;
 
 use super::ConfigError;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFile {
+    pub format: Option<String>,
+    pub level: Option<String>,
+    /// Where `level` came from, for the error message: `log.level` unless
+    /// the environment set it.
+    #[serde(skip)]
+    pub level_setting: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFile {
+    pub fn format(&self) -> Result<LogFormat, ConfigError> {
+        match self.format.as_deref().unwrap_or("text") {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(ConfigError::invalid(
+                "log.format",
+                format!("{other:?} is not text or json"),
+            )),
+        }
+    }
+
+    /// The filter `level` names; `info` when unset.
+    pub fn filter(&self) -> Result<String, ConfigError> {
+        match &self.level {
+            Some(level) => level_filter(self.level_setting.unwrap_or("log.level"), level),
+            None => Ok("info".into()),
+        }
+    }
+}
 
 const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
 

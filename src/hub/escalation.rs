@@ -16,6 +16,7 @@ use crate::clock::Millis;
 use crate::config::escalation::{Action, Policy};
 use crate::escalation::{self, webhook};
 use crate::notification::Notification;
+use crate::protocol;
 use crate::store::{ClaimedStep, Completion, Then};
 use crate::trail::{Entry, Kind};
 
@@ -229,7 +230,7 @@ impl Hub {
                 let reminder = escalation::reminder_number(policy, step.level);
                 let again = escalation::with_field(n, "reminder", reminder.into());
                 let message = Message::Event {
-                    name: "critical_notification".into(),
+                    name: protocol::CRITICAL_NOTIFICATION.into(),
                     data: Some(Value::Object(again.body)),
                 };
                 self.broker
@@ -266,7 +267,7 @@ impl Hub {
                     .filter(|u| !added.contains(u))
                     .collect();
                 let event = Message::Event {
-                    name: "notification_escalated".into(),
+                    name: protocol::NOTIFICATION_ESCALATED.into(),
                     data: Some(escalation::escalated_event(
                         &n.id,
                         step.level,

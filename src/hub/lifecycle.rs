@@ -15,6 +15,7 @@ use crate::broker::{Listing, Message, Reach, Target};
 use crate::clock::Millis;
 use crate::conn::Handle;
 use crate::outbox;
+use crate::protocol;
 use crate::registry::{Answer, PresenceChange, PresenceStatus};
 use crate::session::{SessionKey, Touch};
 
@@ -99,7 +100,12 @@ impl Hub {
         if self.sessions.is_expired(&h.conn.session_id).await && sockets.get(sid).is_some() {
             self.detach(sid).await;
             let payload = json!({ "sessionId": &*h.conn.session_id, "timestamp": crate::clock::rfc3339(self.now()) });
-            outbox::last_word(h.socket, "session_expired".into(), payload, self.patience());
+            outbox::last_word(
+                h.socket,
+                protocol::SESSION_EXPIRED.into(),
+                payload,
+                self.patience(),
+            );
             return false;
         }
         if attached.came_online {
@@ -160,13 +166,13 @@ impl Hub {
             return;
         }
         let payload = json!({
-            "event": "token",
+            "event": protocol::TOKEN_EXPIRY_EVENT,
             "code": "token_expired",
             "message": "Authentication token expired",
         });
         self.detach(sid).await;
         audit::token_expired(&h.conn.user_id, &h.conn.session_id, sid);
-        outbox::last_word(h.socket, "error".into(), payload, self.patience());
+        outbox::last_word(h.socket, protocol::ERROR.into(), payload, self.patience());
     }
 
     /// A refused connect, in the audit trail (the reason and the peer; never

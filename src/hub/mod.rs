@@ -20,7 +20,6 @@ use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
 use tokio::sync::{watch, Notify};
 
-pub use events::{check_event_name, RESERVED_EVENTS};
 pub use lifecycle::RefreshError;
 pub use notify::{delivery_record, Delivery};
 pub use presence::PresenceView;
@@ -238,7 +237,7 @@ impl Hub {
                 false
             }
         };
-        metrics::gauge!("herald_store_ready").set(if ready { 1.0 } else { 0.0 });
+        crate::prometheus::store_ready(ready);
         *last = Some((self.now(), ready));
         ready
     }

@@ -15,6 +15,7 @@ use crate::escalation;
 use crate::notification::{Notification, Recipient, Redelivered, StateFilter};
 use crate::outbox;
 use crate::prometheus;
+use crate::protocol;
 use crate::store::Source;
 use crate::store::UserNotification;
 use crate::trail::{Entry, Kind};
@@ -209,7 +210,7 @@ impl Hub {
                 }
                 if let Err(why) = outbox::emit(
                     &h.socket,
-                    "critical_notification",
+                    protocol::CRITICAL_NOTIFICATION,
                     &Redelivered(n),
                     self.patience(),
                 )
@@ -294,7 +295,7 @@ impl Hub {
             prometheus::acknowledged(ack.created_at, at);
             let data = json!({ "notificationId": id, "acknowledgedAt": rfc3339(at) });
             let message = Message::Event {
-                name: "notification_acknowledged".into(),
+                name: protocol::NOTIFICATION_ACKNOWLEDGED.into(),
                 data: Some(data),
             };
             self.broker.deliver(&Target::user(user), &message).await;
@@ -302,7 +303,7 @@ impl Hub {
         if let Some(closed) = ack.closed {
             prometheus::notification_closed();
             let message = Message::Event {
-                name: "notification_closed".into(),
+                name: protocol::NOTIFICATION_CLOSED.into(),
                 data: Some(escalation::closed_event(id, closed.at, &closed.by)),
             };
             // Members who joined through a role hear it through the role;

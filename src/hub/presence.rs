@@ -7,6 +7,7 @@ use super::Hub;
 use crate::broker::{Message, Target};
 use crate::clock::rfc3339;
 use crate::config::PresenceAudience;
+use crate::protocol;
 use crate::registry::{Answer, PresenceChange, PresenceInfo, PresenceStatus};
 
 /// Users' presence as the API shows it.
@@ -30,7 +31,7 @@ impl Hub {
             PresenceStatus::Offline => "offline",
         };
         let message = Message::Event {
-            name: "presence".into(),
+            name: protocol::PRESENCE.into(),
             data: Some(json!({
                 "userId": change.user_id,
                 "status": status,

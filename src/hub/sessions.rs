@@ -8,6 +8,7 @@ use crate::audit;
 use crate::broker::{Message, Reach, Target};
 use crate::clock::{rfc3339, Millis};
 use crate::conn::ConnectionInfo;
+use crate::protocol;
 use crate::session::{SessionEvent, SessionSnapshot, Touch};
 use crate::trail::{Entry, Kind};
 
@@ -58,7 +59,7 @@ impl Hub {
             user: Some(user.to_string()),
         };
         let message = Message::Event {
-            name: "session_timeout_warning".into(),
+            name: protocol::SESSION_TIMEOUT_WARNING.into(),
             data: Some(data),
         };
         let reach = self.broker.deliver(&target, &message).await;
@@ -99,7 +100,7 @@ impl Hub {
     async fn notify_expired(&self, session: &str, user: &str, cause: &str) -> Reach {
         let data = json!({ "sessionId": session, "timestamp": rfc3339(self.now()) });
         let message = Message::Farewell {
-            name: "session_expired".into(),
+            name: protocol::SESSION_EXPIRED.into(),
             data,
         };
         let reach = self
@@ -133,7 +134,7 @@ impl Hub {
             Some(Touch::Active) => {}
         }
         let message = Message::Event {
-            name: "session_extended".into(),
+            name: protocol::SESSION_EXTENDED.into(),
             data: Some(json!({ "sessionId": session, "extendedAt": rfc3339(now) })),
         };
         self.broker

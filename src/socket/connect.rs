@@ -15,6 +15,7 @@ use crate::auth::AuthError;
 use crate::clock::rfc3339;
 use crate::conn::{Conn, Handle};
 use crate::hub::Hub;
+use crate::protocol;
 
 /// The token from `auth.token`, else the `token` query parameter, else an
 /// `Authorization: Bearer` header.
@@ -94,11 +95,11 @@ pub async fn on_connect(s: SocketRef, State(hub): State<Arc<Hub>>) {
         user_id: &conn.user_id,
         timestamp: rfc3339(hub.now()),
     };
-    if s.emit("connected", &(hello,)).is_err() {
+    if s.emit(protocol::CONNECTED, &(hello,)).is_err() {
         conn.settle();
         return;
     }
-    crate::prometheus::server_event("connected", 1);
+    crate::prometheus::server_event(protocol::CONNECTED, 1);
     let h = Handle { conn, socket: s };
     let attached = hub.attach(h.clone()).await;
     h.conn.settle();

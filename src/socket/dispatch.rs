@@ -13,6 +13,7 @@ use super::reply::{ClientError, Reply};
 use crate::conn::{Conn, Handle};
 use crate::hub::Hub;
 use crate::prometheus;
+use crate::protocol;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientEvent {
@@ -36,10 +37,10 @@ impl ClientEvent {
 
     pub fn name(self) -> &'static str {
         match self {
-            Self::Activity => "activity",
-            Self::Acknowledge => "acknowledge_notification",
-            Self::ExtendSession => "extend_session",
-            Self::RefreshToken => "refresh_token",
+            Self::Activity => protocol::ACTIVITY,
+            Self::Acknowledge => protocol::ACKNOWLEDGE_NOTIFICATION,
+            Self::ExtendSession => protocol::EXTEND_SESSION,
+            Self::RefreshToken => protocol::REFRESH_TOKEN,
         }
     }
 }

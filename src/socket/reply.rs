@@ -10,6 +10,8 @@ use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::handler::{FromMessageParts, Value as PacketValue};
 use socketioxide::socket::Socket;
 
+use crate::protocol;
+
 /// A refused client event, with the contract's code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientError {
@@ -80,8 +82,8 @@ impl Reply {
         } else {
             let payload =
                 json!({ "event": event, "code": error.code(), "message": error.message() });
-            if socket.emit("error", &(payload,)).is_ok() {
-                crate::prometheus::server_event("error", 1);
+            if socket.emit(protocol::ERROR, &(payload,)).is_ok() {
+                crate::prometheus::server_event(protocol::ERROR, 1);
             }
         }
     }

@@ -79,7 +79,7 @@ struct Counts {
 impl Counts {
     fn dropped(&self, count: u64) {
         self.dropped.fetch_add(count, Ordering::Relaxed);
-        metrics::counter!("herald_store_marks_dropped_total").increment(count);
+        crate::prometheus::marks_dropped(count);
     }
 
     /// `count` marks or records are written or dropped.

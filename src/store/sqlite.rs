@@ -134,14 +134,14 @@ impl Store for SqliteStore {
             Ok(()) => {}
             Err(flume::TrySendError::Full(Write::Record { entry })) => {
                 self.spilled.push_record(entry);
-                metrics::counter!("herald_store_marks_spilled_total").increment(1);
+                crate::prometheus::marks_spilled();
                 let _ = self.writer.try_send(Write::Spilled);
             }
             Err(_) => {
                 tracing::warn!(
                     "an audit record came after the store was closed; it is not recorded"
                 );
-                metrics::counter!("herald_store_marks_dropped_total").increment(1);
+                crate::prometheus::marks_dropped(1);
             }
         }
     }
@@ -287,14 +287,14 @@ impl Store for SqliteStore {
             Err(flume::TrySendError::Full(Write::Delivered { id, user, at })) => {
                 // Set aside, not dropped, and not a task each: see spilled.rs.
                 self.spilled.push(id, user, at);
-                metrics::counter!("herald_store_marks_spilled_total").increment(1);
+                crate::prometheus::marks_spilled();
                 let _ = self.writer.try_send(Write::Spilled);
             }
             Err(_) => {
                 tracing::warn!(
                     "a delivery mark came after the store was closed; it is not recorded"
                 );
-                metrics::counter!("herald_store_marks_dropped_total").increment(1);
+                crate::prometheus::marks_dropped(1);
             }
         }
     }

@@ -34,7 +34,7 @@ impl AdminGate {
         {
             return None;
         }
-        metrics::counter!("herald_admin_unauthorized_total").increment(1);
+        crate::prometheus::admin_unauthorized();
         Some(refuse(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

@@ -10,9 +10,36 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
+use serde::Deserialize;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::ConfigError;
+use super::ConfigError;
+
+/// `[tls]`: PEM files; both or neither.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+impl TlsFile {
+    /// The loaded files; `None` serves plain HTTP.
+    pub fn resolve(&self) -> Result<Option<Tls>, ConfigError> {
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => Ok(Some(Tls::load(cert, key)?)),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ConfigError::invalid(
+                "HERALD_TLS_KEY",
+                "is required with HERALD_TLS_CERT (tls.cert): the certificate's private key",
+            )),
+            (None, Some(_)) => Err(ConfigError::invalid(
+                "HERALD_TLS_CERT",
+                "is required with HERALD_TLS_KEY (tls.key): the certificate chain",
+            )),
+        }
+    }
+}
 
 /// A loaded certificate and key, ready to accept connections.
 #[derive(Clone)]

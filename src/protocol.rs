@@ -1,0 +1,93 @@
+//! The names of the Socket.IO protocol Herald speaks (docs/api.md, "Socket.IO"):
+//! the events it emits, the events it accepts from clients, and the names a
+//! backend may not use through the event API. Every emit and every match on
+//! an event name uses these constants, so that the wire contract is spelled
+//! once.
+
+// Server to client.
+
+/// The first event of an authenticated socket: `{ socketId, userId, timestamp }`.
+pub const CONNECTED: &str = "connected";
+/// A notification, live, caught up, reminded or escalated.
+pub const CRITICAL_NOTIFICATION: &str = "critical_notification";
+/// A user's first acknowledgement of a notification.
+pub const NOTIFICATION_ACKNOWLEDGED: &str = "notification_acknowledged";
+/// An escalation step added recipients to a notification.
+pub const NOTIFICATION_ESCALATED: &str = "notification_escalated";
+/// The first acknowledgement by any recipient closed a notification.
+pub const NOTIFICATION_CLOSED: &str = "notification_closed";
+/// A session's idle timeout is near.
+pub const SESSION_TIMEOUT_WARNING: &str = "session_timeout_warning";
+/// A session expired; its sockets are disconnected after this.
+pub const SESSION_EXPIRED: &str = "session_expired";
+/// A session's idle clock was reset by an extension.
+pub const SESSION_EXTENDED: &str = "session_extended";
+/// A refused client event without a callback, or the token's expiry.
+pub const ERROR: &str = "error";
+/// A user came online or went offline.
+pub const PRESENCE: &str = "presence";
+
+/// The `event` an [`ERROR`] names when the socket's token expired (it
+/// answers no client event).
+pub const TOKEN_EXPIRY_EVENT: &str = "token";
+
+// Client to server.
+
+/// Resets the session's idle clock.
+pub const ACTIVITY: &str = "activity";
+/// Acknowledges a notification for the socket's user.
+pub const ACKNOWLEDGE_NOTIFICATION: &str = "acknowledge_notification";
+/// Extends the socket's session.
+pub const EXTEND_SESSION: &str = "extend_session";
+/// Replaces the socket's token (and its expiry).
+pub const REFRESH_TOKEN: &str = "refresh_token";
+
+/// Event names a backend may not send through the event API: Socket.IO's
+/// own, and Herald's, so that durable, session and presence events cannot
+/// be forged.
+pub const RESERVED_EVENTS: [&str; 16] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+    CONNECTED,
+    CRITICAL_NOTIFICATION,
+    NOTIFICATION_ACKNOWLEDGED,
+    SESSION_TIMEOUT_WARNING,
+    SESSION_EXPIRED,
+    SESSION_EXTENDED,
+    NOTIFICATION_ESCALATED,
+    NOTIFICATION_CLOSED,
+    ERROR,
+    PRESENCE,
+];
+
+/// Checks an event name from the API; the error is the message a caller
+/// is answered with.
+pub fn check_event_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 256 {
+        return Err("event must be a non-empty string of at most 256 characters".into());
+    }
+    if RESERVED_EVENTS.contains(&name) {
+        return Err(format!(
+            "event name {name:?} is reserved; use its own route"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_and_empty_names_are_refused() {
+        for name in RESERVED_EVENTS {
+            assert!(check_event_name(name).is_err(), "{name}");
+        }
+        assert!(check_event_name("").is_err());
+        assert!(check_event_name("study_updated").is_ok());
+    }
+}
