@@ -2,7 +2,6 @@
 //! old service's WebSocketService in Rust. It owns no transport; it combines
 //! the store, the session clocks and the connection registry.
 
-mod escalation;
 mod events;
 mod lifecycle;
 mod notify;
@@ -12,7 +11,7 @@ mod sessions;
 mod trail;
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -33,6 +32,7 @@ use crate::clock::{Millis, SharedClock};
 use crate::cluster::RedisLink;
 use crate::config::Config;
 use crate::deadlines::Deadlines;
+use crate::escalation::Escalations;
 use crate::notification::InvalidNotification;
 use crate::registry::Registry;
 use crate::session::{SessionClocks, SessionOwners};
@@ -107,14 +107,8 @@ pub struct Hub {
     /// Turns true when the server starts shutting down: long-lived
     /// answers (the dashboard's stream) end, so they do not hold it up.
     closing: watch::Sender<bool>,
-    /// Roles that are recipients of an open notification (refreshed from
-    /// the store by the scheduler), so that only their members' connects
-    /// ask the store for escalations to join.
-    open_roles: parking_lot::RwLock<std::collections::HashSet<String>>,
-    /// When `open_roles` was last read from the store.
-    roles_refreshed: AtomicI64,
-    /// The client escalation webhooks are posted with.
-    webhooks: reqwest::Client,
+    /// The escalation engine: fires the steps of open notifications.
+    escalation: Arc<Escalations>,
 }
 
 /// How long one probe of the store answers `/readyz`.
@@ -126,29 +120,42 @@ const PROBE_DEADLINE: Duration = Duration::from_secs(5);
 
 impl Hub {
     pub fn new(config: Arc<Config>, clock: SharedClock, engines: Engines) -> Arc<Self> {
-        Arc::new(Self {
-            verifier: Verifier::new(&config.jwt, clock.clone()),
-            config,
-            clock,
-            store: engines.store,
-            sessions: engines.sessions,
-            owners: SessionOwners::default(),
-            registry: engines.registry,
-            broker: engines.broker,
-            local: engines.local,
-            redis: engines.redis,
-            authenticated: Authenticated::default(),
-            tokens: Mutex::new(Deadlines::default()),
-            wake: Notify::new(),
-            next_wake: AtomicI64::new(Millis::MAX),
-            store_probe: tokio::sync::Mutex::new(None),
-            closing: watch::Sender::new(false),
-            open_roles: parking_lot::RwLock::new(Default::default()),
-            roles_refreshed: AtomicI64::new(Millis::MIN),
-            webhooks: reqwest::Client::builder()
-                .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .unwrap_or_default(),
+        Arc::new_cyclic(|hub: &Weak<Self>| {
+            // The engine wakes the scheduler through a weak handle: the Hub
+            // owns the engine, not the other way round.
+            let hub = hub.clone();
+            let wake = Box::new(move |at| {
+                if let Some(hub) = hub.upgrade() {
+                    hub.wake_for(at);
+                }
+            });
+            let escalation = Arc::new(Escalations::new(
+                config.clone(),
+                clock.clone(),
+                engines.store.clone(),
+                engines.broker.clone(),
+                Arc::from(engines.local.node()),
+                wake,
+            ));
+            Self {
+                verifier: Verifier::new(&config.jwt, clock.clone()),
+                config,
+                clock,
+                store: engines.store,
+                sessions: engines.sessions,
+                owners: SessionOwners::default(),
+                registry: engines.registry,
+                broker: engines.broker,
+                local: engines.local,
+                redis: engines.redis,
+                authenticated: Authenticated::default(),
+                tokens: Mutex::new(Deadlines::default()),
+                wake: Notify::new(),
+                next_wake: AtomicI64::new(Millis::MAX),
+                store_probe: tokio::sync::Mutex::new(None),
+                closing: watch::Sender::new(false),
+                escalation,
+            }
         })
     }
 
@@ -312,6 +319,12 @@ impl Hub {
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// Fires every escalation step due now that this node can claim;
+    /// returns when to look again.
+    pub async fn escalate_due(&self) -> Option<Millis> {
+        self.escalation.run_due().await
     }
 
     /// The timer loop: one task for every session and token deadline.
