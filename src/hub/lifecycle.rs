@@ -8,10 +8,10 @@ use std::sync::Arc;
 use serde_json::json;
 use socketioxide::socket::Sid;
 
-use super::{role_room, user_room, Hub, ALL_ROOM};
+use super::Hub;
 use crate::audit;
 use crate::auth::{AuthError, Identity};
-use crate::broker::{Listing, Message, Reach, Target};
+use crate::broker::{role_room, user_room, Listing, Message, Reach, Target, ALL_ROOM};
 use crate::clock::Millis;
 use crate::conn::Handle;
 use crate::outbox;

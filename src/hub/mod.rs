@@ -21,7 +21,7 @@ use tokio::sync::{watch, Notify};
 
 pub use events::{check_event_name, RESERVED_EVENTS};
 pub use lifecycle::RefreshError;
-pub use notify::{delivery_record, Delivery};
+pub use notify::Delivery;
 pub use presence::PresenceView;
 pub use sessions::SessionView;
 
@@ -37,15 +37,6 @@ use crate::notification::InvalidNotification;
 use crate::registry::Registry;
 use crate::session::{SessionClocks, SessionOwners};
 use crate::store::{Store, StoreError};
-
-/// Rooms every authenticated socket joins.
-pub fn user_room(user: &str) -> String {
-    format!("user:{user}")
-}
-pub fn role_room(role: &str) -> String {
-    format!("role:{role}")
-}
-pub const ALL_ROOM: &str = "herald:all";
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {

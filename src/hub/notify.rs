@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{Hub, HubError};
-use crate::broker::{Message, Target};
+use crate::broker::{delivery_record, Message, Target};
 use crate::clock::rfc3339;
 use crate::conn::Handle;
 use crate::escalation;
@@ -17,7 +17,7 @@ use crate::outbox;
 use crate::prometheus;
 use crate::store::Source;
 use crate::store::UserNotification;
-use crate::trail::{Entry, Kind};
+use crate::trail::Kind;
 
 /// Notifications read from the store per catch-up page.
 const CATCH_UP_PAGE: u32 = 64;
@@ -299,12 +299,4 @@ impl Hub {
         }
         Ok(at)
     }
-}
-
-/// The audit record of handing `id` to socket `h`.
-pub fn delivery_record(kind: Kind, id: &str, h: &Handle, at: i64) -> Entry {
-    Entry::new(kind, at)
-        .notification(id)
-        .user(&h.conn.user_id)
-        .socket(&h.conn.sid.to_string())
 }
