@@ -1,6 +1,7 @@
 //! The Hub: the one type the socket layer and the HTTP API talk to — the
 //! old service's WebSocketService in Rust. It owns no transport; it combines
-//! the store, the session clocks and the connection registry.
+//! the store, the session clocks, the connection registry, the broker and
+//! the escalation engine.
 
 mod events;
 mod lifecycle;
@@ -36,6 +37,7 @@ use crate::escalation::Escalations;
 use crate::notification::InvalidNotification;
 use crate::registry::Registry;
 use crate::session::{SessionClocks, SessionOwners};
+use crate::sockets::Sockets;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,10 @@ pub struct Engines {
     pub broker: Arc<dyn Broker>,
     /// This node's side of every delivery (also inside `broker`).
     pub local: Arc<LocalBroker>,
+    /// The sockets connected to this node (also inside `local`).
+    pub sockets: Arc<Sockets>,
+    /// This node's name in the cluster.
+    pub node: Arc<str>,
     /// The link to Redis, in a cluster.
     pub redis: Option<Arc<RedisLink>>,
 }
@@ -83,7 +89,15 @@ pub struct Hub {
     owners: SessionOwners,
     registry: Arc<dyn Registry>,
     broker: Arc<dyn Broker>,
+    /// This node's side of delivery, for what only it does: taking a
+    /// socket out of the table and the registry at once, and holding the
+    /// Socket.IO server it emits through.
     local: Arc<LocalBroker>,
+    /// The sockets connected to this node: the Hub adds each new one, and
+    /// answers from it what only this node knows.
+    sockets: Arc<Sockets>,
+    /// This node's name in the cluster.
+    node: Arc<str>,
     redis: Option<Arc<RedisLink>>,
     /// Sockets authenticated, whose connect handler has not run yet.
     authenticated: Authenticated,
@@ -125,7 +139,7 @@ impl Hub {
                 clock.clone(),
                 engines.store.clone(),
                 engines.broker.clone(),
-                Arc::from(engines.local.node()),
+                engines.node.clone(),
                 wake,
             ));
             Self {
@@ -138,6 +152,8 @@ impl Hub {
                 registry: engines.registry,
                 broker: engines.broker,
                 local: engines.local,
+                sockets: engines.sockets,
+                node: engines.node,
                 redis: engines.redis,
                 authenticated: Authenticated::default(),
                 tokens: Mutex::new(Deadlines::default()),
@@ -161,7 +177,7 @@ impl Hub {
 
     /// This node's name in the cluster.
     pub fn node_id(&self) -> &str {
-        self.local.node()
+        &self.node
     }
 
     /// Sockets between authentication and their connect handler.
@@ -171,7 +187,7 @@ impl Hub {
 
     /// Number of sockets connected to this node.
     pub fn local_sockets(&self) -> usize {
-        self.local.sockets().len()
+        self.sockets.len()
     }
 
     /// Number of live sessions (cluster-wide in a cluster).
@@ -182,7 +198,7 @@ impl Hub {
     /// What `/metrics` reads from this node's state: its sockets by
     /// transport and users, the live sessions, the store's pending count.
     pub async fn metrics_snapshot(&self) -> crate::prometheus::Snapshot {
-        let sockets = self.local.sockets();
+        let sockets = &self.sockets;
         let all = sockets.all();
         let websocket = all
             .iter()
@@ -257,7 +273,7 @@ impl Hub {
 
     /// The handles of every socket connected to this node.
     pub fn local_handles(&self) -> Vec<crate::conn::Handle> {
-        self.local.sockets().all()
+        self.sockets.all()
     }
 
     /// Sessions expired within the retention of unacknowledged
