@@ -119,6 +119,8 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
             registry,
             broker: local.clone(),
             local,
+            sockets,
+            node,
             redis: None,
         };
         return Ok(Built {
@@ -142,6 +144,8 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
         registry: registry.clone(),
         broker: broker.clone() as Arc<dyn Broker>,
         local,
+        sockets,
+        node,
         redis: Some(link.clone()),
     };
     let node_timeout = config.cluster.node_timeout;

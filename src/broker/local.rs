@@ -13,11 +13,11 @@ use serde_json::Value;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError, SocketIo};
 
+use super::rooms::{role_room, user_room, ALL_ROOM};
 use super::{Broker, Listing, Message, Reach, Target};
 use crate::backlog::{Offered, TrySend};
 use crate::clock::SharedClock;
 use crate::conn::{ConnectionInfo, Handle};
-use crate::hub::{role_room, user_room, ALL_ROOM};
 use crate::notification::Notification;
 use crate::outbox::{self, Undelivered};
 use crate::prometheus;
@@ -25,7 +25,7 @@ use crate::protocol;
 use crate::registry::Registry;
 use crate::sockets::Sockets;
 use crate::store::Store;
-use crate::trail::Kind;
+use crate::trail::{Entry, Kind};
 
 pub struct LocalBroker {
     node: Arc<str>,
@@ -254,7 +254,7 @@ impl LocalBroker {
         let record = || {
             let at = self.clock.now_ms();
             self.store
-                .record(crate::hub::delivery_record(Kind::Delivered, &n.id, h, at));
+                .record(delivery_record(Kind::Delivered, &n.id, h, at));
         };
         match offered {
             Offered::Sent => {
@@ -341,6 +341,15 @@ impl LocalBroker {
         self.detach(h.conn.sid).await;
         tokio::spawn(outbox::disconnect(h.socket.clone(), self.patience));
     }
+}
+
+/// The audit record of handing `id` to socket `h`: live here, or in the
+/// Hub's catch-up of a new connection.
+pub fn delivery_record(kind: Kind, id: &str, h: &Handle, at: i64) -> Entry {
+    Entry::new(kind, at)
+        .notification(id)
+        .user(&h.conn.user_id)
+        .socket(&h.conn.sid.to_string())
 }
 
 /// Sends a socket's backlog, oldest first, each waiting (up to `patience`)

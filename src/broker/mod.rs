@@ -7,6 +7,7 @@
 
 mod local;
 mod redis;
+mod rooms;
 mod wire;
 
 use std::sync::Arc;
@@ -15,7 +16,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 pub use self::redis::RedisBroker;
-pub use local::LocalBroker;
+pub use local::{delivery_record, LocalBroker};
+pub use rooms::{role_room, user_room, ALL_ROOM};
 
 use crate::conn::ConnectionInfo;
 use crate::notification::Notification;

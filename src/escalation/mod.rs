@@ -1,10 +1,13 @@
 //! The clinical closed loop's messages: what a reminder, an escalated
 //! delivery, `notification_escalated` and `notification_closed` carry, and
-//! the webhook to an out-of-band pager. The Hub fires the steps
-//! (`hub/escalation.rs`); the store keeps them durable and claims each for
-//! one node at a time.
+//! the webhook to an out-of-band pager. The engine ([`Escalations`],
+//! `engine.rs`) fires the steps; the store keeps them durable and claims
+//! each for one node at a time.
 
+mod engine;
 pub mod webhook;
+
+pub use engine::{Escalations, Wake};
 
 use serde_json::{json, Value};
 

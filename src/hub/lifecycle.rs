@@ -8,10 +8,10 @@ use std::sync::Arc;
 use serde_json::json;
 use socketioxide::socket::Sid;
 
-use super::{role_room, user_room, Hub, ALL_ROOM};
+use super::Hub;
 use crate::audit;
 use crate::auth::{AuthError, Identity};
-use crate::broker::{Listing, Message, Reach, Target};
+use crate::broker::{role_room, user_room, Listing, Message, Reach, Target, ALL_ROOM};
 use crate::clock::Millis;
 use crate::conn::Handle;
 use crate::outbox;
@@ -50,7 +50,7 @@ impl Hub {
     /// it together, by at most the number in flight.
     async fn check_socket_budget(&self, user: &str) -> Result<(), AuthError> {
         let everywhere = self.registry.user_socket_count(user).await.value;
-        let here = self.local.sockets().user_count(user);
+        let here = self.sockets.user_count(user);
         if everywhere.max(here) >= self.config.limits.sockets_per_user {
             return Err(AuthError::Failed("too_many_connections"));
         }
@@ -75,7 +75,7 @@ impl Hub {
             Cow::Borrowed(ALL_ROOM),
         ]);
         let (sid, exp) = (h.conn.sid, h.conn.token_expires_at());
-        let sockets = self.local.sockets();
+        let sockets = &self.sockets;
         sockets.add(h.clone());
         // Registered cluster-wide before the catch-up reads the store: a
         // notification stored meanwhile is either found by its sender's
@@ -147,7 +147,7 @@ impl Hub {
             return Err(RefreshError::Forbidden);
         }
         h.conn.set_token_expires_at(identity.expires_at);
-        if self.local.sockets().get(h.conn.sid).is_some() {
+        if self.sockets.get(h.conn.sid).is_some() {
             self.tokens.lock().schedule(h.conn.sid, identity.expires_at);
             self.wake_for(identity.expires_at);
         }
@@ -156,7 +156,7 @@ impl Hub {
     }
 
     pub(super) async fn on_token_expired(&self, sid: Sid) {
-        let Some(h) = self.local.sockets().get(sid) else {
+        let Some(h) = self.sockets.get(sid) else {
             return;
         };
         // A refresh may have won the race with this deadline.

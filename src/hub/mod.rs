@@ -1,8 +1,8 @@
 //! The Hub: the one type the socket layer and the HTTP API talk to — the
 //! old service's WebSocketService in Rust. It owns no transport; it combines
-//! the store, the session clocks and the connection registry.
+//! the store, the session clocks, the connection registry, the broker and
+//! the escalation engine.
 
-mod escalation;
 mod events;
 mod lifecycle;
 mod notify;
@@ -12,7 +12,7 @@ mod sessions;
 mod trail;
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -21,7 +21,7 @@ use socketioxide::SocketIo;
 use tokio::sync::{watch, Notify};
 
 pub use lifecycle::RefreshError;
-pub use notify::{delivery_record, Delivery};
+pub use notify::Delivery;
 pub use presence::PresenceView;
 pub use sessions::SessionView;
 
@@ -32,19 +32,12 @@ use crate::clock::{Millis, SharedClock};
 use crate::cluster::RedisLink;
 use crate::config::Config;
 use crate::deadlines::Deadlines;
+use crate::escalation::Escalations;
 use crate::notification::InvalidNotification;
 use crate::registry::Registry;
 use crate::session::{SessionClocks, SessionOwners};
+use crate::sockets::Sockets;
 use crate::store::{Store, StoreError};
-
-/// Rooms every authenticated socket joins.
-pub fn user_room(user: &str) -> String {
-    format!("user:{user}")
-}
-pub fn role_room(role: &str) -> String {
-    format!("role:{role}")
-}
-pub const ALL_ROOM: &str = "herald:all";
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -69,6 +62,10 @@ pub struct Engines {
     pub broker: Arc<dyn Broker>,
     /// This node's side of every delivery (also inside `broker`).
     pub local: Arc<LocalBroker>,
+    /// The sockets connected to this node (also inside `local`).
+    pub sockets: Arc<Sockets>,
+    /// This node's name in the cluster.
+    pub node: Arc<str>,
     /// The link to Redis, in a cluster.
     pub redis: Option<Arc<RedisLink>>,
 }
@@ -91,7 +88,15 @@ pub struct Hub {
     owners: SessionOwners,
     registry: Arc<dyn Registry>,
     broker: Arc<dyn Broker>,
+    /// This node's side of delivery, for what only it does: taking a
+    /// socket out of the table and the registry at once, and holding the
+    /// Socket.IO server it emits through.
     local: Arc<LocalBroker>,
+    /// The sockets connected to this node: the Hub adds each new one, and
+    /// answers from it what only this node knows.
+    sockets: Arc<Sockets>,
+    /// This node's name in the cluster.
+    node: Arc<str>,
     redis: Option<Arc<RedisLink>>,
     /// Sockets authenticated, whose connect handler has not run yet.
     authenticated: Authenticated,
@@ -106,14 +111,8 @@ pub struct Hub {
     /// Turns true when the server starts shutting down: long-lived
     /// answers (the dashboard's stream) end, so they do not hold it up.
     closing: watch::Sender<bool>,
-    /// Roles that are recipients of an open notification (refreshed from
-    /// the store by the scheduler), so that only their members' connects
-    /// ask the store for escalations to join.
-    open_roles: parking_lot::RwLock<std::collections::HashSet<String>>,
-    /// When `open_roles` was last read from the store.
-    roles_refreshed: AtomicI64,
-    /// The client escalation webhooks are posted with.
-    webhooks: reqwest::Client,
+    /// The escalation engine: fires the steps of open notifications.
+    escalation: Arc<Escalations>,
 }
 
 /// How long one probe of the store answers `/readyz`.
@@ -125,29 +124,44 @@ const PROBE_DEADLINE: Duration = Duration::from_secs(5);
 
 impl Hub {
     pub fn new(config: Arc<Config>, clock: SharedClock, engines: Engines) -> Arc<Self> {
-        Arc::new(Self {
-            verifier: Verifier::new(&config.jwt, clock.clone()),
-            config,
-            clock,
-            store: engines.store,
-            sessions: engines.sessions,
-            owners: SessionOwners::default(),
-            registry: engines.registry,
-            broker: engines.broker,
-            local: engines.local,
-            redis: engines.redis,
-            authenticated: Authenticated::default(),
-            tokens: Mutex::new(Deadlines::default()),
-            wake: Notify::new(),
-            next_wake: AtomicI64::new(Millis::MAX),
-            store_probe: tokio::sync::Mutex::new(None),
-            closing: watch::Sender::new(false),
-            open_roles: parking_lot::RwLock::new(Default::default()),
-            roles_refreshed: AtomicI64::new(Millis::MIN),
-            webhooks: reqwest::Client::builder()
-                .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .unwrap_or_default(),
+        Arc::new_cyclic(|hub: &Weak<Self>| {
+            // The engine wakes the scheduler through a weak handle: the Hub
+            // owns the engine, not the other way round.
+            let hub = hub.clone();
+            let wake = Box::new(move |at| {
+                if let Some(hub) = hub.upgrade() {
+                    hub.wake_for(at);
+                }
+            });
+            let escalation = Arc::new(Escalations::new(
+                config.clone(),
+                clock.clone(),
+                engines.store.clone(),
+                engines.broker.clone(),
+                engines.node.clone(),
+                wake,
+            ));
+            Self {
+                verifier: Verifier::new(&config.jwt, clock.clone()),
+                config,
+                clock,
+                store: engines.store,
+                sessions: engines.sessions,
+                owners: SessionOwners::default(),
+                registry: engines.registry,
+                broker: engines.broker,
+                local: engines.local,
+                sockets: engines.sockets,
+                node: engines.node,
+                redis: engines.redis,
+                authenticated: Authenticated::default(),
+                tokens: Mutex::new(Deadlines::default()),
+                wake: Notify::new(),
+                next_wake: AtomicI64::new(Millis::MAX),
+                store_probe: tokio::sync::Mutex::new(None),
+                closing: watch::Sender::new(false),
+                escalation,
+            }
         })
     }
 
@@ -162,7 +176,7 @@ impl Hub {
 
     /// This node's name in the cluster.
     pub fn node_id(&self) -> &str {
-        self.local.node()
+        &self.node
     }
 
     /// Sockets between authentication and their connect handler.
@@ -172,7 +186,7 @@ impl Hub {
 
     /// Number of sockets connected to this node.
     pub fn local_sockets(&self) -> usize {
-        self.local.sockets().len()
+        self.sockets.len()
     }
 
     /// Number of live sessions (cluster-wide in a cluster).
@@ -183,7 +197,7 @@ impl Hub {
     /// What `/metrics` reads from this node's state: its sockets by
     /// transport and users, the live sessions, the store's pending count.
     pub async fn metrics_snapshot(&self) -> crate::prometheus::Snapshot {
-        let sockets = self.local.sockets();
+        let sockets = &self.sockets;
         let all = sockets.all();
         let websocket = all
             .iter()
@@ -258,7 +272,7 @@ impl Hub {
 
     /// The handles of every socket connected to this node.
     pub fn local_handles(&self) -> Vec<crate::conn::Handle> {
-        self.local.sockets().all()
+        self.sockets.all()
     }
 
     /// Sessions expired within the retention of unacknowledged
@@ -311,6 +325,12 @@ impl Hub {
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// Fires every escalation step due now that this node can claim;
+    /// returns when to look again.
+    pub async fn escalate_due(&self) -> Option<Millis> {
+        self.escalation.run_due().await
     }
 
     /// The timer loop: one task for every session and token deadline.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{Hub, HubError};
-use crate::broker::{Message, Target};
+use crate::broker::{delivery_record, Message, Target};
 use crate::clock::rfc3339;
 use crate::conn::Handle;
 use crate::escalation;
@@ -18,7 +18,7 @@ use crate::prometheus;
 use crate::protocol;
 use crate::store::Source;
 use crate::store::UserNotification;
-use crate::trail::{Entry, Kind};
+use crate::trail::Kind;
 
 /// Notifications read from the store per catch-up page.
 const CATCH_UP_PAGE: u32 = 64;
@@ -138,7 +138,7 @@ impl Hub {
         n: &Notification,
         users: &[String],
     ) -> Result<crate::store::Inserted, HubError> {
-        let steps = self.schedule(n);
+        let steps = self.escalation.schedule(n);
         let inserted = self.store.insert_scheduled(n, users, &steps).await?;
         if let Some((_, first)) = steps.first() {
             self.wake_for(*first);
@@ -178,7 +178,7 @@ impl Hub {
     /// marked `redelivered`, paced by the socket's buffer.
     pub async fn catch_up(&self, h: &Handle) {
         let user = &h.conn.user_id;
-        self.join_role_escalations(h, None).await;
+        self.escalation.join_role(h, None).await;
         let mut after = 0;
         loop {
             let page = match self
@@ -238,26 +238,6 @@ impl Hub {
         }
     }
 
-    /// Makes `h`'s user a recipient of the open notifications escalated to
-    /// its role (`only`: of that one), when there are any.
-    async fn join_role_escalations(&self, h: &Handle, only: Option<&str>) -> u64 {
-        let role = &*h.conn.role;
-        if !self.open_roles.read().contains(role) {
-            return 0;
-        }
-        match self
-            .store
-            .join_role(&h.conn.user_id, role, only, self.now())
-            .await
-        {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, sid = %h.conn.sid, "could not join the escalations of the socket's role");
-                0
-            }
-        }
-    }
-
     /// Acknowledges `id` for `user` (from the API or a test); see
     /// [`Hub::acknowledge_from`].
     pub async fn acknowledge(&self, user: &str, id: &str) -> Result<i64, HubError> {
@@ -272,7 +252,7 @@ impl Hub {
             remote: h.conn.remote_addr.map(|a| a.to_string()),
         };
         match self.acknowledge_as(&h.conn.user_id, id, &source).await {
-            Err(HubError::NotFound(_)) if self.join_role_escalations(h, Some(id)).await > 0 => {
+            Err(HubError::NotFound(_)) if self.escalation.join_role(h, Some(id)).await > 0 => {
                 self.acknowledge_as(&h.conn.user_id, id, &source).await
             }
             other => other,
@@ -311,7 +291,7 @@ impl Hub {
             let users = if closed.roles.is_empty() {
                 closed.users
             } else {
-                self.outside_roles(id, closed.users).await
+                self.escalation.outside_roles(id, closed.users).await
             };
             self.broker.deliver(&Target::Users(users), &message).await;
             for role in closed.roles {
@@ -320,12 +300,4 @@ impl Hub {
         }
         Ok(at)
     }
-}
-
-/// The audit record of handing `id` to socket `h`.
-pub fn delivery_record(kind: Kind, id: &str, h: &Handle, at: i64) -> Entry {
-    Entry::new(kind, at)
-        .notification(id)
-        .user(&h.conn.user_id)
-        .socket(&h.conn.sid.to_string())
 }

@@ -193,7 +193,7 @@ impl Hub {
         if self.redis_up() {
             return None;
         }
-        let here = self.local.sockets().of_session(session);
+        let here = self.sockets.of_session(session);
         let last = here.iter().map(|h| h.conn.last_activity()).max()?;
         let conn = &here.first()?.conn;
         let idle = self.config.session.for_role(&conn.role).idle_timeout;

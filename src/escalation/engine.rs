@@ -1,23 +1,28 @@
-//! Firing escalation steps: each due step is claimed by one node (the
-//! store's lease), its durable part (new recipients, its audit record) is
-//! committed, then the sockets are told, then the step is done. A node that
-//! dies in between leaves a claim that another node takes over when the
-//! lease runs out: the record is never written twice, the sockets may be
-//! told twice (the same notification id, which a client shows once).
+//! The escalation engine: fires the steps of open notifications. Each due
+//! step is claimed by one node (the store's lease), its durable part (new
+//! recipients, its audit record) is committed, then the sockets are told,
+//! then the step is done. A node that dies in between leaves a claim that
+//! another node takes over when the lease runs out: the record is never
+//! written twice, the sockets may be told twice (the same notification id,
+//! which a client shows once).
 
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::RwLock;
 use serde_json::Value;
 
-use super::Hub;
-use crate::broker::{Message, Target};
-use crate::clock::Millis;
+use crate::broker::{Broker, Message, Target};
+use crate::clock::{Millis, SharedClock};
 use crate::config::escalation::{Action, Policy};
+use crate::config::Config;
+use crate::conn::Handle;
 use crate::escalation::{self, webhook};
 use crate::notification::Notification;
 use crate::protocol;
-use crate::store::{ClaimedStep, Completion, Then};
+use crate::store::{ClaimedStep, Completion, Store, Then};
 use crate::trail::{Entry, Kind};
 
 /// Steps claimed per round.
@@ -27,9 +32,67 @@ const CLAIM_BATCH: u32 = 100;
 /// roles with an open escalation (another node may have added one).
 const RECHECK_MS: Millis = 1_000;
 
-impl Hub {
+/// Tells the scheduler that something falls due at the given time, so that
+/// it wakes then if it sleeps until later.
+pub type Wake = Box<dyn Fn(Millis) + Send + Sync>;
+
+/// The escalation engine of this node. It reads the `escalation` section of
+/// the configuration, and owns what only escalation needs: the roles with
+/// an open escalation and the client webhooks are posted with.
+pub struct Escalations {
+    config: Arc<Config>,
+    clock: SharedClock,
+    store: Arc<dyn Store>,
+    broker: Arc<dyn Broker>,
+    /// This node's name, which its claims carry.
+    node: Arc<str>,
+    /// Wakes the scheduler for a webhook's retry, or for the levels it held back.
+    wake: Wake,
+    /// Roles that are recipients of an open notification (refreshed from
+    /// the store by the scheduler), so that only their members' connects
+    /// ask the store for escalations to join.
+    open_roles: RwLock<HashSet<String>>,
+    /// When `open_roles` was last read from the store.
+    roles_refreshed: AtomicI64,
+    /// The client escalation webhooks are posted with.
+    webhooks: reqwest::Client,
+}
+
+impl Escalations {
+    pub fn new(
+        config: Arc<Config>,
+        clock: SharedClock,
+        store: Arc<dyn Store>,
+        broker: Arc<dyn Broker>,
+        node: Arc<str>,
+        wake: Wake,
+    ) -> Self {
+        Self {
+            config,
+            clock,
+            store,
+            broker,
+            node,
+            wake,
+            open_roles: RwLock::new(HashSet::new()),
+            roles_refreshed: AtomicI64::new(Millis::MIN),
+            webhooks: reqwest::Client::builder()
+                .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    fn node_id(&self) -> &str {
+        &self.node
+    }
+
     /// The escalation steps of a new notification with `severity`.
-    pub(super) fn schedule(&self, n: &Notification) -> Vec<(u32, Millis)> {
+    pub fn schedule(&self, n: &Notification) -> Vec<(u32, Millis)> {
         self.config
             .escalation
             .policy(n.severity())
@@ -40,7 +103,7 @@ impl Hub {
     /// Fires every step due now that this node can claim; returns when to
     /// look again. Costs one indexed read when nothing is due, so the
     /// scheduler's other deadlines do not turn into store writes.
-    pub async fn escalate_due(self: &Arc<Self>) -> Option<Millis> {
+    pub async fn run_due(self: &Arc<Self>) -> Option<Millis> {
         let lease = self.config.escalation.lease.as_millis() as Millis;
         let mut next = self.next_step_due().await;
         while next.is_some_and(|at| at <= self.now()) {
@@ -91,18 +154,35 @@ impl Hub {
 
     /// Roles with an open escalation, so that a connect of one of their
     /// members costs a store write only when there is something to join.
-    pub(super) async fn refresh_open_roles(&self) {
+    async fn refresh_open_roles(&self) {
         let now = self.now();
-        let last = self
-            .roles_refreshed
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let last = self.roles_refreshed.load(Ordering::Relaxed);
         if now >= last && now.saturating_sub(last) < RECHECK_MS {
             return;
         }
         if let Ok(roles) = self.store.open_roles().await {
             *self.open_roles.write() = roles.into_iter().collect();
-            self.roles_refreshed
-                .store(now, std::sync::atomic::Ordering::Relaxed);
+            self.roles_refreshed.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Makes `h`'s user a recipient of the open notifications escalated to
+    /// its role (`only`: of that one), when there are any.
+    pub async fn join_role(&self, h: &Handle, only: Option<&str>) -> u64 {
+        let role = &*h.conn.role;
+        if !self.open_roles.read().contains(role) {
+            return 0;
+        }
+        match self
+            .store
+            .join_role(&h.conn.user_id, role, only, self.now())
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, sid = %h.conn.sid, "could not join the escalations of the socket's role");
+                0
+            }
         }
     }
 
@@ -150,9 +230,9 @@ impl Hub {
             if step.attempts == 0 {
                 crate::prometheus::escalation_step(action.name());
             }
-            let hub = self.clone();
+            let engine = self.clone();
             let url = url.clone();
-            tokio::spawn(async move { hub.post_webhook(step, &url).await });
+            tokio::spawn(async move { engine.post_webhook(step, &url).await });
             return;
         }
         if !step.fired {
@@ -286,14 +366,14 @@ impl Hub {
 
     /// Of `users`, recipients of `id`, those to tell as users: a member who
     /// joined through a role hears it through the role.
-    pub(super) async fn outside_roles(&self, id: &str, users: Vec<String>) -> Vec<String> {
+    pub async fn outside_roles(&self, id: &str, users: Vec<String>) -> Vec<String> {
         let Ok(Some((n, recipients))) = self.store.notification(id).await else {
             return users;
         };
         let Some(policy) = self.config.escalation.policy(n.severity()) else {
             return users;
         };
-        let through: std::collections::HashSet<&str> = recipients
+        let through: HashSet<&str> = recipients
             .iter()
             .filter(|r| {
                 r.escalation_level
@@ -360,7 +440,7 @@ impl Hub {
                 Then::RetryAt(due) => due,
                 _ => at,
             };
-            self.wake_for(due);
+            (self.wake)(due);
         }
     }
 }

@@ -1,0 +1,16 @@
+//! The Socket.IO rooms this node's broker emits to: every authenticated
+//! socket joins its user's room, its role's room and the room of everyone,
+//! so that an event to a user, a role or all is serialised once per room.
+
+/// The room of every socket of `user`.
+pub fn user_room(user: &str) -> String {
+    format!("user:{user}")
+}
+
+/// The room of every socket whose token carries `role`.
+pub fn role_room(role: &str) -> String {
+    format!("role:{role}")
+}
+
+/// The room of every authenticated socket.
+pub const ALL_ROOM: &str = "herald:all";
