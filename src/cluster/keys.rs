@@ -37,16 +37,9 @@ impl Keys {
     pub fn user_sockets(&self, user: &str) -> String {
         format!("{}:user:{{{user}}}:sockets", self.prefix)
     }
-    /// Prefix of [`Keys::user_sockets`], for scripts.
-    pub fn user_prefix(&self) -> String {
-        format!("{}:user:", self.prefix)
-    }
     /// Hash: `sid@node` -> user, for one session's sockets.
     pub fn session_sockets(&self, session: &str) -> String {
         format!("{}:session:{{{session}}}:sockets", self.prefix)
-    }
-    pub fn session_prefix(&self) -> String {
-        format!("{}:session:", self.prefix)
     }
     /// Set of users with at least one socket.
     pub fn users(&self) -> String {
@@ -55,9 +48,6 @@ impl Keys {
     /// Hash of one user's presence: status, since, role.
     pub fn presence(&self, user: &str) -> String {
         format!("{}:presence:{{{user}}}", self.prefix)
-    }
-    pub fn presence_prefix(&self) -> String {
-        format!("{}:presence:", self.prefix)
     }
     /// Sorted set: user -> when their offline grace runs out.
     pub fn offline_due(&self) -> String {
@@ -70,9 +60,6 @@ impl Keys {
     /// Hash of one session's idle clock.
     pub fn session_clock(&self, session: &str) -> String {
         format!("{}:clock:{{{session}}}", self.prefix)
-    }
-    pub fn clock_prefix(&self) -> String {
-        format!("{}:clock:", self.prefix)
     }
     /// Sorted set: session -> its next deadline (warning or expiry).
     pub fn clock_due(&self) -> String {

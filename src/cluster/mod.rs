@@ -1,12 +1,12 @@
-//! Cluster mode's link to Redis and the names it uses there: the one
-//! connection every Redis engine (broker, registry, session clocks) shares,
-//! its health, the subscription that carries other nodes' requests, and
-//! the resynchronisation that follows a Redis outage.
+//! Cluster mode's leaf on Redis: the one link every Redis engine (broker,
+//! registry, presence, session clocks) shares, with its health and the
+//! subscription that carries other nodes' requests; the names of Herald's
+//! keys and channels; and the Lua scripts the engines run. It knows nothing
+//! of the engines above it: rejoining the cluster after an outage is
+//! [`crate::rejoin`]'s business.
 
 mod keys;
 mod link;
-mod rejoin;
 
 pub use keys::Keys;
 pub use link::{LinkError, RedisLink, Resync};
-pub use rejoin::Rejoin;
