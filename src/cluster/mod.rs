@@ -7,6 +7,7 @@
 
 mod keys;
 mod link;
+pub mod scripts;
 
-pub use keys::Keys;
+pub use keys::{Family, Keys};
 pub use link::{LinkError, RedisLink, Resync};
