@@ -13,17 +13,15 @@
 //! While Redis cannot be reached, answers come from this node's own socket
 //! table, marked partial: an operator still sees who is connected here.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use ::redis::{Script, ScriptInvocation};
 use async_trait::async_trait;
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::{Answer, Attached, PresenceChange, PresenceInfo, PresenceStatus, Registry};
 use crate::clock::Millis;
-use crate::cluster::{scripts, RedisLink};
+use crate::cluster::{scripts, Leases, RedisLink};
 use crate::conn::Conn;
 use crate::sockets::Sockets;
 
@@ -55,12 +53,13 @@ pub struct RedisRegistry {
     prune_node: Script,
     due_offline: Script,
     /// Offline changes this node claimed and has not yet announced.
-    claimed: Mutex<HashMap<PresenceChange, String>>,
+    claimed: Leases<PresenceChange>,
 }
 
 impl RedisRegistry {
     pub fn new(link: Arc<RedisLink>, here: Arc<Sockets>, presence_grace: Millis) -> Self {
         Self {
+            claimed: Leases::new(link.clone(), link.keys().offline_leased()),
             link,
             here,
             grace: presence_grace,
@@ -70,7 +69,6 @@ impl RedisRegistry {
             clear_node: scripts::clear_node(),
             prune_node: scripts::prune_node(),
             due_offline: scripts::offline_due(),
-            claimed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -395,37 +393,21 @@ impl Registry for RedisRegistry {
             .arg(now)
             .arg(PRESENCE_KEPT_S)
             .arg(OFFLINE_LEASE);
-        let members: Vec<String> = self
-            .link
-            .run(|mut c| async move { claim.invoke_async(&mut c).await })
-            .await
-            .unwrap_or_default();
-        let mut claimed = self.claimed.lock();
-        members
-            .into_iter()
-            .filter_map(|m| {
-                let (user_id, role, at) = serde_json::from_str::<(String, String, f64)>(&m).ok()?;
-                let change = PresenceChange {
+        self.claimed
+            .claim(claim, |m| {
+                let (user_id, role, at) = serde_json::from_str::<(String, String, f64)>(m).ok()?;
+                Some(PresenceChange {
                     user_id,
                     role,
                     status: PresenceStatus::Offline,
                     at: at as Millis,
-                };
-                claimed.insert(change.clone(), m);
-                Some(change)
+                })
             })
-            .collect()
+            .await
     }
 
     async fn announced(&self, change: &PresenceChange) {
-        let Some(member) = self.claimed.lock().remove(change) else {
-            return;
-        };
-        let key = self.link.keys().offline_leased();
-        let _ = self
-            .link
-            .query::<i64>(::redis::cmd("ZREM").arg(&key).arg(&member))
-            .await;
+        self.claimed.release(change).await;
     }
 
     async fn next_offline(&self) -> Option<Millis> {

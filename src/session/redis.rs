@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 
 use super::{SessionClocks, SessionEvent, SessionKey, SessionSnapshot, Touch};
 use crate::clock::Millis;
-use crate::cluster::{scripts, RedisLink};
+use crate::cluster::{scripts, Leases, RedisLink};
 use crate::config::SessionConfig;
 
 /// Longest a node may hold back activity before the shared clock hears of it.
@@ -38,19 +38,19 @@ pub struct RedisSessions {
     /// this node (coalescing).
     pushed: Mutex<HashMap<Arc<str>, Millis>>,
     /// Events this node claimed and has not yet reported done.
-    claimed: Mutex<HashMap<SessionEvent, String>>,
+    claimed: Leases<SessionEvent>,
 }
 
 impl RedisSessions {
     pub fn new(link: Arc<RedisLink>, config: SessionConfig) -> Self {
         Self {
+            claimed: Leases::new(link.clone(), link.keys().clock_leased()),
             link,
             config,
             touch: scripts::clock_touch(),
             claim: scripts::clock_claim(),
             expire: scripts::clock_expire(),
             pushed: Mutex::new(HashMap::new()),
-            claimed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -250,34 +250,17 @@ impl SessionClocks for RedisSessions {
             .arg(keys.session_clock())
             .arg(now)
             .arg(LEASE);
-        let members: Vec<String> = self
-            .link
-            .run(|mut c| async move { claim.invoke_async(&mut c).await })
-            .await
-            .unwrap_or_default();
-        let mut events = Vec::with_capacity(members.len());
-        let mut claimed = self.claimed.lock();
-        for m in members {
-            if let Some(e) = parse_event(&m) {
-                if let SessionEvent::Expired { session_id, .. } = &e {
-                    self.pushed.lock().remove(session_id.as_str());
-                }
-                claimed.insert(e.clone(), m);
-                events.push(e);
+        let events = self.claimed.claim(claim, parse_event).await;
+        for e in &events {
+            if let SessionEvent::Expired { session_id, .. } = e {
+                self.pushed.lock().remove(session_id.as_str());
             }
         }
         events
     }
 
     async fn done(&self, event: &SessionEvent) {
-        let Some(member) = self.claimed.lock().remove(event) else {
-            return;
-        };
-        let key = self.link.keys().clock_leased();
-        let _ = self
-            .link
-            .query::<i64>(::redis::cmd("ZREM").arg(&key).arg(&member))
-            .await;
+        self.claimed.release(event).await;
     }
 
     async fn next_deadline(&self) -> Option<Millis> {
