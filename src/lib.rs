@@ -21,6 +21,7 @@ pub mod notification;
 pub mod ops;
 pub mod origin;
 pub mod outbox;
+pub mod presence;
 pub mod prometheus;
 pub mod rate;
 pub mod registry;
@@ -61,6 +62,7 @@ use crate::clock::{Millis, SharedClock, SystemClock};
 use crate::cluster::{RedisLink, Resync};
 use crate::guard::Guard;
 use crate::hub::{Engines, Hub};
+use crate::presence::{MemoryPresence, RedisPresence};
 use crate::registry::{MemoryRegistry, RedisRegistry, Registry};
 use crate::rejoin::Rejoin;
 use crate::session::{MemorySessions, RedisSessions, SessionClocks};
@@ -83,7 +85,8 @@ struct ClusterParts {
 }
 
 /// Builds the hub from `config`: SQLite or PostgreSQL for the store, and
-/// with a Redis URL the cluster engines (registry, broker, session clocks).
+/// with a Redis URL the cluster engines (registry, presence, broker,
+/// session clocks).
 pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, StartError> {
     let config = Arc::new(config);
     let node: Arc<str> = Arc::from(config.cluster.node_id.as_str());
@@ -107,7 +110,9 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
         ))
     };
     let Some(url) = &config.cluster.redis_url else {
-        let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new(sockets.clone(), grace));
+        let presence = Arc::new(MemoryPresence::new(sockets.clone(), grace));
+        let registry: Arc<dyn Registry> =
+            Arc::new(MemoryRegistry::new(sockets.clone(), presence.clone()));
         let local = local_broker(registry.clone());
         let sessions: Arc<dyn SessionClocks> =
             Arc::new(MemorySessions::new(config.session.clone()));
@@ -119,6 +124,7 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
             store,
             sessions,
             registry,
+            presence,
             broker: local.clone(),
             local,
             redis: None,
@@ -142,6 +148,7 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
         store,
         sessions: sessions.clone(),
         registry: registry.clone(),
+        presence: Arc::new(RedisPresence::new(link.clone(), sockets.clone())),
         broker: broker.clone() as Arc<dyn Broker>,
         local,
         redis: Some(link.clone()),

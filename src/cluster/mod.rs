@@ -14,3 +14,21 @@ pub mod scripts;
 pub use keys::{Family, Keys};
 pub use lease::Leases;
 pub use link::{LinkError, RedisLink, Resync};
+
+/// An answer about the whole cluster (sockets, presence), and whether it
+/// may miss other nodes' part (Redis unreachable: this node answered for
+/// itself alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer<T> {
+    pub value: T,
+    pub partial: bool,
+}
+
+impl<T> Answer<T> {
+    pub fn whole(value: T) -> Self {
+        Self {
+            value,
+            partial: false,
+        }
+    }
+}

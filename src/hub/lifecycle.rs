@@ -13,9 +13,10 @@ use crate::audit;
 use crate::auth::{AuthError, Identity};
 use crate::broker::{Listing, Message, Reach, Target};
 use crate::clock::Millis;
+use crate::cluster::Answer;
 use crate::conn::Handle;
 use crate::outbox;
-use crate::registry::{Answer, PresenceChange, PresenceStatus};
+use crate::presence::{PresenceChange, PresenceStatus};
 use crate::session::{SessionKey, Touch};
 
 /// Why a token refresh was refused.

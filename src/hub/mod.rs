@@ -34,6 +34,7 @@ use crate::cluster::RedisLink;
 use crate::config::Config;
 use crate::deadlines::Deadlines;
 use crate::notification::InvalidNotification;
+use crate::presence::Presence;
 use crate::registry::Registry;
 use crate::session::{SessionClocks, SessionOwners};
 use crate::store::{Store, StoreError};
@@ -67,6 +68,7 @@ pub struct Engines {
     pub store: Arc<dyn Store>,
     pub sessions: Arc<dyn SessionClocks>,
     pub registry: Arc<dyn Registry>,
+    pub presence: Arc<dyn Presence>,
     pub broker: Arc<dyn Broker>,
     /// This node's side of every delivery (also inside `broker`).
     pub local: Arc<LocalBroker>,
@@ -91,6 +93,7 @@ pub struct Hub {
     /// Which user each session belongs to.
     owners: SessionOwners,
     registry: Arc<dyn Registry>,
+    presence: Arc<dyn Presence>,
     broker: Arc<dyn Broker>,
     local: Arc<LocalBroker>,
     redis: Option<Arc<RedisLink>>,
@@ -134,6 +137,7 @@ impl Hub {
             sessions: engines.sessions,
             owners: SessionOwners::default(),
             registry: engines.registry,
+            presence: engines.presence,
             broker: engines.broker,
             local: engines.local,
             redis: engines.redis,
@@ -299,15 +303,15 @@ impl Hub {
         for sid in expired {
             self.on_token_expired(sid).await;
         }
-        for change in self.registry.due_offline(now).await {
+        for change in self.presence.due_offline(now).await {
             self.announce_presence(&change).await;
-            self.registry.announced(&change).await;
+            self.presence.announced(&change).await;
         }
         let token_next = self.tokens.lock().next();
         [
             self.sessions.next_deadline().await,
             token_next,
-            self.registry.next_offline().await,
+            self.presence.next_offline().await,
         ]
         .into_iter()
         .flatten()

@@ -1,14 +1,15 @@
 //! The cluster registry in Redis: each node's sockets, indexed by user and
-//! session for routing and counts, the set of connected users, presence,
-//! and node heartbeats. Every change is one Lua script, so indexes never
+//! session for routing and counts, the set of connected users, and node
+//! heartbeats. Adding and removing sockets also starts and ends presence
+//! in the same script (see [`crate::presence`]). Every change is one Lua script, so indexes never
 //! disagree; a node that stops beating is reaped (its sockets leave every
 //! index) by the first live node that sees it, once.
 //!
 //! Keys (see [`crate::cluster::Keys`]): `nodes` (node -> last beat),
 //! `node:N:sockets` (sid -> entry), `user:{U}:sockets` and
 //! `session:{S}:sockets` (`sid@node` -> role / user), `users`,
-//! `presence:{U}`, `presence-due` (user -> end of the offline grace) and
-//! `presence-leased` (claimed offline changes not yet announced).
+//! and, for presence, `presence:{U}` and `presence-due` (user -> end of
+//! the offline grace).
 //!
 //! While Redis cannot be reached, answers come from this node's own socket
 //! table, marked partial: an operator still sees who is connected here.
@@ -19,27 +20,24 @@ use ::redis::{Script, ScriptInvocation};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Answer, Attached, PresenceChange, PresenceInfo, PresenceStatus, Registry};
+use super::{Attached, Registry};
 use crate::clock::Millis;
-use crate::cluster::{scripts, Leases, RedisLink};
+use crate::cluster::{scripts, Answer, RedisLink};
 use crate::conn::Conn;
 use crate::sockets::Sockets;
 
 /// A socket's entry in its node's hash: enough to remove it from the
-/// indexes when the node is reaped.
+/// indexes when the node is reaped. The short names are what the scripts
+/// read (`e.u`, `e.s`) and what Redis already holds.
 #[derive(Debug, Serialize, Deserialize)]
-struct Entry<'a> {
-    u: &'a str,
-    s: &'a str,
-    r: &'a str,
+struct SocketEntry<'a> {
+    #[serde(rename = "u")]
+    user: &'a str,
+    #[serde(rename = "s")]
+    session: &'a str,
+    #[serde(rename = "r")]
+    role: &'a str,
 }
-
-/// How long an offline user's presence is remembered.
-const PRESENCE_KEPT_S: i64 = 30 * 24 * 3600;
-
-/// How long a claimed offline change is reserved for its claimer to
-/// announce before another node announces it.
-const OFFLINE_LEASE: Millis = 10_000;
 
 pub struct RedisRegistry {
     link: Arc<RedisLink>,
@@ -51,15 +49,11 @@ pub struct RedisRegistry {
     reap: Script,
     clear_node: Script,
     prune_node: Script,
-    due_offline: Script,
-    /// Offline changes this node claimed and has not yet announced.
-    claimed: Leases<PresenceChange>,
 }
 
 impl RedisRegistry {
     pub fn new(link: Arc<RedisLink>, here: Arc<Sockets>, presence_grace: Millis) -> Self {
         Self {
-            claimed: Leases::new(link.clone(), link.keys().offline_leased()),
             link,
             here,
             grace: presence_grace,
@@ -68,7 +62,6 @@ impl RedisRegistry {
             reap: scripts::reap(),
             clear_node: scripts::clear_node(),
             prune_node: scripts::prune_node(),
-            due_offline: scripts::offline_due(),
         }
     }
 
@@ -229,10 +222,10 @@ impl RedisRegistry {
 }
 
 fn entry_json(conn: &Conn) -> String {
-    serde_json::to_string(&Entry {
-        u: &conn.user_id,
-        s: &conn.session_id,
-        r: &conn.role,
+    serde_json::to_string(&SocketEntry {
+        user: &conn.user_id,
+        session: &conn.session_id,
+        role: &conn.role,
     })
     .unwrap_or_default()
 }
@@ -314,105 +307,5 @@ impl Registry for RedisRegistry {
                 partial: true,
             },
         }
-    }
-
-    async fn presence(&self, users: &[String], _now: Millis) -> Answer<Vec<PresenceInfo>> {
-        let (user_sockets, presence) =
-            (self.link.keys().user_sockets(), self.link.keys().presence());
-        let users_owned = users.to_vec();
-        let rows: Result<Vec<(usize, Option<String>, Option<i64>)>, _> = self
-            .link
-            .run(|mut c| async move {
-                let mut pipe = ::redis::pipe();
-                for u in &users_owned {
-                    pipe.cmd("HLEN").arg(user_sockets.of(u));
-                    pipe.cmd("HMGET")
-                        .arg(presence.of(u))
-                        .arg("status")
-                        .arg("since");
-                }
-                let flat: Vec<::redis::Value> = pipe.query_async(&mut c).await?;
-                let mut rows = Vec::with_capacity(users_owned.len());
-                for pair in flat.chunks(2) {
-                    let n: usize = ::redis::from_redis_value(pair[0].clone())?;
-                    let (status, since): (Option<String>, Option<i64>) =
-                        ::redis::from_redis_value(pair[1].clone())?;
-                    rows.push((n, status, since));
-                }
-                Ok(rows)
-            })
-            .await;
-        match rows {
-            Ok(rows) => Answer::whole(
-                users
-                    .iter()
-                    .zip(rows)
-                    .map(|(u, (n, status, since))| PresenceInfo {
-                        user_id: u.clone(),
-                        status: if status.as_deref() == Some("online") {
-                            PresenceStatus::Online
-                        } else {
-                            PresenceStatus::Offline
-                        },
-                        since,
-                        connections: n,
-                    })
-                    .collect(),
-            ),
-            // Online here is online; offline here may be online elsewhere,
-            // and when either began is not known without Redis.
-            Err(_) => Answer {
-                value: users
-                    .iter()
-                    .map(|u| {
-                        let connections = self.here.user_count(u);
-                        PresenceInfo {
-                            user_id: u.clone(),
-                            status: if connections > 0 {
-                                PresenceStatus::Online
-                            } else {
-                                PresenceStatus::Offline
-                            },
-                            since: None,
-                            connections,
-                        }
-                    })
-                    .collect(),
-                partial: true,
-            },
-        }
-    }
-
-    async fn due_offline(&self, now: Millis) -> Vec<PresenceChange> {
-        let keys = self.link.keys();
-        let mut claim = self.due_offline.key(keys.offline_leased());
-        claim
-            .key(keys.offline_due())
-            .arg(keys.user_sockets())
-            .arg(keys.presence())
-            .arg(now)
-            .arg(PRESENCE_KEPT_S)
-            .arg(OFFLINE_LEASE);
-        self.claimed
-            .claim(claim, |m| {
-                let (user_id, role, at) = serde_json::from_str::<(String, String, f64)>(m).ok()?;
-                Some(PresenceChange {
-                    user_id,
-                    role,
-                    status: PresenceStatus::Offline,
-                    at: at as Millis,
-                })
-            })
-            .await
-    }
-
-    async fn announced(&self, change: &PresenceChange) {
-        self.claimed.release(change).await;
-    }
-
-    async fn next_offline(&self) -> Option<Millis> {
-        // The scheduler of a cluster node looks at the shared clocks every
-        // second anyway; grace periods are seconds long.
-        None
     }
 }
