@@ -151,7 +151,7 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
         presence: Arc::new(RedisPresence::new(link.clone(), sockets.clone())),
         broker: broker.clone() as Arc<dyn Broker>,
         local,
-        redis: Some(link.clone()),
+        redis: Some(link.health()),
     };
     let node_timeout = config.cluster.node_timeout;
     let hub = Hub::new(config, clock, engines);

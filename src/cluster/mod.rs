@@ -2,15 +2,17 @@
 //! registry, presence, session clocks) shares, with its health and the
 //! subscription that carries other nodes' requests; the names of Herald's
 //! keys and channels; the Lua scripts the engines run; and the claims under
-//! a lease by which one node acts on each event due cluster-wide. It knows nothing
-//! of the engines above it: rejoining the cluster after an outage is
-//! [`crate::rejoin`]'s business.
+//! a lease by which one node acts on each event due cluster-wide. It knows
+//! nothing of the engines above it: rejoining the cluster after an outage
+//! is the business of `rejoin.rs`, beside where the Hub is built.
 
+mod health;
 mod keys;
 mod lease;
 mod link;
 pub mod scripts;
 
+pub use health::Health;
 pub use keys::{Family, Keys};
 pub use lease::Leases;
 pub use link::{LinkError, RedisLink, Resync};

@@ -30,7 +30,7 @@ use crate::auth::Verifier;
 use crate::authenticated::Authenticated;
 use crate::broker::{Broker, LocalBroker};
 use crate::clock::{Millis, SharedClock};
-use crate::cluster::RedisLink;
+use crate::cluster::Health;
 use crate::config::Config;
 use crate::deadlines::Deadlines;
 use crate::notification::InvalidNotification;
@@ -72,8 +72,8 @@ pub struct Engines {
     pub broker: Arc<dyn Broker>,
     /// This node's side of every delivery (also inside `broker`).
     pub local: Arc<LocalBroker>,
-    /// The link to Redis, in a cluster.
-    pub redis: Option<Arc<RedisLink>>,
+    /// Whether Redis answers, in a cluster.
+    pub redis: Option<Health>,
 }
 
 /// Whether this node can serve, as `/readyz` reports it.
@@ -96,7 +96,7 @@ pub struct Hub {
     presence: Arc<dyn Presence>,
     broker: Arc<dyn Broker>,
     local: Arc<LocalBroker>,
-    redis: Option<Arc<RedisLink>>,
+    redis: Option<Health>,
     /// Sockets authenticated, whose connect handler has not run yet.
     authenticated: Authenticated,
     tokens: Mutex<Deadlines<Sid>>,

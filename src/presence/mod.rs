@@ -1,12 +1,11 @@
 //! Presence: a user is online while they have a socket on any node, and
-//! offline once the last one has gone and a grace has passed with none
-//! back (so a page reload announces nothing). The shapes the API and the
+//! offline once the last one has gone and a grace has passed with none back
+//! (so a page reload announces nothing). The shapes the API and the
 //! `presence` event show, and one engine for a single node
 //! ([`MemoryPresence`], an in-process book) and one for a cluster
 //! ([`RedisPresence`]). A user's first and last sockets are told to
-//! presence by the registry ([`crate::registry`]) as it attaches and
-//! detaches them; this module answers who is present and hands out each
-//! offline change to announce.
+//! presence by the registry as it attaches and detaches them; this module
+//! answers who is present and hands out each offline change to announce.
 
 mod book;
 mod memory;
