@@ -10,6 +10,18 @@
 
 use ::redis::Script;
 
+/// `key(family, id)`: a key from a family passed as head and tail.
+const FAMILY: &str = include_str!("scripts/family.lua");
+/// `claim` and `reclaim`: events handed out under a lease.
+const LEASE: &str = include_str!("scripts/lease.lua");
+/// `remove_socket`, `remove_node` and their keys (needs `FAMILY`).
+const SOCKETS: &str = include_str!("scripts/sockets.lua");
+
+/// One script from its shared parts and its own file, in that order.
+fn script(parts: &[&str]) -> Script {
+    Script::new(&parts.concat())
+}
+
 /// Adds a socket to every index (registry attach and rejoin).
 pub fn attach() -> Script {
     Script::new(include_str!("scripts/attach.lua"))
@@ -17,47 +29,27 @@ pub fn attach() -> Script {
 
 /// Removes a socket from every index (registry detach).
 pub fn detach() -> Script {
-    Script::new(concat!(
-        include_str!("scripts/family.lua"),
-        include_str!("scripts/sockets.lua"),
-        include_str!("scripts/detach.lua"),
-    ))
+    script(&[FAMILY, SOCKETS, include_str!("scripts/detach.lua")])
 }
 
 /// Removes nodes that stopped beating, and their sockets.
 pub fn reap() -> Script {
-    Script::new(concat!(
-        include_str!("scripts/family.lua"),
-        include_str!("scripts/sockets.lua"),
-        include_str!("scripts/reap.lua"),
-    ))
+    script(&[FAMILY, SOCKETS, include_str!("scripts/reap.lua")])
 }
 
 /// Removes every socket of one node (it leaves the cluster).
 pub fn clear_node() -> Script {
-    Script::new(concat!(
-        include_str!("scripts/family.lua"),
-        include_str!("scripts/sockets.lua"),
-        include_str!("scripts/clear_node.lua"),
-    ))
+    script(&[FAMILY, SOCKETS, include_str!("scripts/clear_node.lua")])
 }
 
 /// Removes the sockets of one node that are no longer there (rejoin).
 pub fn prune_node() -> Script {
-    Script::new(concat!(
-        include_str!("scripts/family.lua"),
-        include_str!("scripts/sockets.lua"),
-        include_str!("scripts/prune_node.lua"),
-    ))
+    script(&[FAMILY, SOCKETS, include_str!("scripts/prune_node.lua")])
 }
 
 /// Claims the offline presence changes due.
 pub fn offline_due() -> Script {
-    Script::new(concat!(
-        include_str!("scripts/family.lua"),
-        include_str!("scripts/lease.lua"),
-        include_str!("scripts/offline_due.lua"),
-    ))
+    script(&[FAMILY, LEASE, include_str!("scripts/offline_due.lua")])
 }
 
 /// Records a session's activity, creating its clock.
@@ -67,11 +59,7 @@ pub fn clock_touch() -> Script {
 
 /// Claims the session warnings and expiries due.
 pub fn clock_claim() -> Script {
-    Script::new(concat!(
-        include_str!("scripts/family.lua"),
-        include_str!("scripts/lease.lua"),
-        include_str!("scripts/clock_claim.lua"),
-    ))
+    script(&[FAMILY, LEASE, include_str!("scripts/clock_claim.lua")])
 }
 
 /// Ends a session.
