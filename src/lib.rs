@@ -21,10 +21,12 @@ pub mod notification;
 pub mod ops;
 pub mod origin;
 pub mod outbox;
+pub mod presence;
 pub mod prometheus;
 pub mod protocol;
 pub mod rate;
 pub mod registry;
+pub mod rejoin;
 pub mod report;
 pub mod requests;
 pub mod routes;
@@ -57,10 +59,12 @@ pub use config::Config;
 
 use crate::broker::{Broker, LocalBroker, RedisBroker};
 use crate::clock::{Millis, SharedClock, SystemClock};
-use crate::cluster::{RedisLink, Rejoin, Resync};
+use crate::cluster::{RedisLink, Resync};
 use crate::guard::Guard;
 use crate::hub::{Engines, Hub};
+use crate::presence::{MemoryPresence, RedisPresence};
 use crate::registry::{MemoryRegistry, RedisRegistry, Registry};
+use crate::rejoin::Rejoin;
 use crate::session::{MemorySessions, RedisSessions, SessionClocks};
 use crate::sockets::Sockets;
 use crate::store::{Metered, PostgresStore, SqliteStore, Store, StoreError};
@@ -81,7 +85,8 @@ struct ClusterParts {
 }
 
 /// Builds the hub from `config`: SQLite or PostgreSQL for the store, and
-/// with a Redis URL the cluster engines (registry, broker, session clocks).
+/// with a Redis URL the cluster engines (registry, presence, broker,
+/// session clocks).
 pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, StartError> {
     let config = Arc::new(config);
     let node: Arc<str> = Arc::from(config.cluster.node_id.as_str());
@@ -105,7 +110,9 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
         ))
     };
     let Some(url) = &config.cluster.redis_url else {
-        let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new(sockets.clone(), grace));
+        let presence = Arc::new(MemoryPresence::new(sockets.clone(), grace));
+        let registry: Arc<dyn Registry> =
+            Arc::new(MemoryRegistry::new(sockets.clone(), presence.clone()));
         let local = local_broker(registry.clone());
         let sessions: Arc<dyn SessionClocks> =
             Arc::new(MemorySessions::new(config.session.clone()));
@@ -117,6 +124,7 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
             store,
             sessions,
             registry,
+            presence,
             broker: local.clone(),
             local,
             sockets,
@@ -142,11 +150,12 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
         store,
         sessions: sessions.clone(),
         registry: registry.clone(),
+        presence: Arc::new(RedisPresence::new(link.clone(), sockets.clone())),
         broker: broker.clone() as Arc<dyn Broker>,
         local,
         sockets,
         node,
-        redis: Some(link.clone()),
+        redis: Some(link.health()),
     };
     let node_timeout = config.cluster.node_timeout;
     let hub = Hub::new(config, clock, engines);

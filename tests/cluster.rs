@@ -12,7 +12,7 @@ use common::cluster::{fresh_database, node, Redis};
 use common::{Incoming, TestServer};
 use herald::clock::{Clock, ManualClock, SystemClock};
 use herald::cluster::RedisLink;
-use herald::registry::{RedisRegistry, Registry};
+use herald::presence::{Presence, RedisPresence};
 use herald::sockets::Sockets;
 use serde_json::json;
 
@@ -523,7 +523,7 @@ async fn an_offline_change_claimed_by_a_node_that_died_is_announced_by_another()
     let (inbox, _messages) = tokio::sync::mpsc::unbounded_channel();
     let supervisor = tokio::spawn(link.clone().supervise(inbox));
     eventually_named("ghost up", 5, || async { link.is_up() }).await;
-    let ghost = RedisRegistry::new(link, Arc::new(Sockets::default()), 5_000);
+    let ghost = RedisPresence::new(link, Arc::new(Sockets::default()));
     let claimed = ghost.due_offline(c.now_ms() + 6_000).await;
     assert_eq!(
         claimed

@@ -115,7 +115,7 @@ impl RedisBroker {
         let me = self.link.node().to_string();
         match target {
             Target::Users(users) => {
-                let index: Vec<String> = users.iter().map(|u| keys.user_sockets(u)).collect();
+                let index: Vec<String> = users.iter().map(|u| keys.user_sockets().of(u)).collect();
                 let nodes = self.registry.nodes_of_index(&index).await.ok()?;
                 let mut by_node: HashMap<String, Vec<usize>> = HashMap::new();
                 for (i, ns) in nodes.into_iter().enumerate() {
@@ -141,7 +141,7 @@ impl RedisBroker {
             Target::Session { id, .. } => {
                 let nodes = self
                     .registry
-                    .nodes_of_index(&[keys.session_sockets(id)])
+                    .nodes_of_index(&[keys.session_sockets().of(id)])
                     .await
                     .ok()?;
                 let routes: Vec<Route> = nodes

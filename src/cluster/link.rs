@@ -1,8 +1,9 @@
 //! The link to Redis: one multiplexed command connection shared by every
 //! engine, each command bounded by the cluster's request timeout; one
 //! subscription to this node's channel and the everyone channel; health as
-//! `/readyz` reports it; and, after every (re)connection, a rejoin of the
-//! cluster (registry and clocks rewritten from what this node holds).
+//! `/readyz` reports it ([`super::Health`]); and, after every
+//! (re)connection, what was registered to be redone then ([`Resync`]: the
+//! rejoin of the cluster, beside where the Hub is built).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +17,7 @@ use futures::StreamExt;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{mpsc, Notify};
 
-use super::Keys;
+use super::{Health, Keys};
 
 /// Something to redo after Redis comes back: Redis may have lost what this
 /// node wrote, or other nodes may have taken this one for dead.
@@ -39,7 +40,7 @@ pub enum LinkError {
 pub struct RedisLink {
     client: Client,
     conn: RwLock<Option<ConnectionManager>>,
-    up: AtomicBool,
+    up: Health,
     /// Up, and this connection's rejoin is done.
     joined: AtomicBool,
     keys: Keys,
@@ -59,7 +60,7 @@ impl RedisLink {
         Ok(Arc::new(Self {
             client: Client::open(url)?,
             conn: RwLock::new(None),
-            up: AtomicBool::new(false),
+            up: Health::default(),
             joined: AtomicBool::new(false),
             keys: Keys::default(),
             node,
@@ -84,7 +85,12 @@ impl RedisLink {
 
     /// True while the subscription is up and commands succeed.
     pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::SeqCst)
+        self.up.is_up()
+    }
+
+    /// A handle on [`RedisLink::is_up`] for those who only watch it.
+    pub fn health(&self) -> Health {
+        self.up.clone()
     }
 
     /// True once the rejoin after the current connection is done (and the
@@ -127,7 +133,7 @@ impl RedisLink {
             Err(_) => Err(LinkError::Timeout),
         };
         if result.is_err() {
-            if self.up.swap(false, Ordering::SeqCst) {
+            if self.up.set(false) {
                 tracing::warn!(
                     "redis stopped answering; serving this node's sockets alone until it is back"
                 );
@@ -195,7 +201,7 @@ impl RedisLink {
                 Ok(Ok(pubsub)) => {
                     backoff = Duration::from_millis(100);
                     warned = false;
-                    self.up.store(true, Ordering::SeqCst);
+                    self.up.set(true);
                     tracing::info!(node = %self.node, "connected to redis; rejoining the cluster");
                     self.resync_all().await;
                     self.joined.store(true, Ordering::SeqCst);
@@ -211,7 +217,7 @@ impl RedisLink {
                             _ = self.trouble.notified() => break,
                         }
                     }
-                    if self.up.swap(false, Ordering::SeqCst) {
+                    if self.up.set(false) {
                         tracing::warn!(
                             "lost redis; serving this node's sockets alone until it is back"
                         );

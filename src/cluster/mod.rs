@@ -1,12 +1,36 @@
-//! Cluster mode's link to Redis and the names it uses there: the one
-//! connection every Redis engine (broker, registry, session clocks) shares,
-//! its health, the subscription that carries other nodes' requests, and
-//! the resynchronisation that follows a Redis outage.
+//! Cluster mode's leaf on Redis: the one link every Redis engine (broker,
+//! registry, presence, session clocks) shares, with its health and the
+//! subscription that carries other nodes' requests; the names of Herald's
+//! keys and channels; the Lua scripts the engines run; and the claims under
+//! a lease by which one node acts on each event due cluster-wide. It knows
+//! nothing of the engines above it: rejoining the cluster after an outage
+//! is the business of `rejoin.rs`, beside where the Hub is built.
 
+mod health;
 mod keys;
+mod lease;
 mod link;
-mod rejoin;
+pub mod scripts;
 
-pub use keys::Keys;
+pub use health::Health;
+pub use keys::{Family, Keys};
+pub use lease::Leases;
 pub use link::{LinkError, RedisLink, Resync};
-pub use rejoin::Rejoin;
+
+/// An answer about the whole cluster (sockets, presence), and whether it
+/// may miss other nodes' part (Redis unreachable: this node answered for
+/// itself alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer<T> {
+    pub value: T,
+    pub partial: bool,
+}
+
+impl<T> Answer<T> {
+    pub fn whole(value: T) -> Self {
+        Self {
+            value,
+            partial: false,
+        }
+    }
+}

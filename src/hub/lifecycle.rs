@@ -13,10 +13,11 @@ use crate::audit;
 use crate::auth::{AuthError, Identity};
 use crate::broker::{role_room, user_room, Listing, Message, Reach, Target, ALL_ROOM};
 use crate::clock::Millis;
+use crate::cluster::Answer;
 use crate::conn::Handle;
 use crate::outbox;
+use crate::presence::{PresenceChange, PresenceStatus};
 use crate::protocol;
-use crate::registry::{Answer, PresenceChange, PresenceStatus};
 use crate::session::{SessionKey, Touch};
 
 /// Why a token refresh was refused.

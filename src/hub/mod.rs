@@ -29,11 +29,12 @@ use crate::auth::Verifier;
 use crate::authenticated::Authenticated;
 use crate::broker::{Broker, LocalBroker};
 use crate::clock::{Millis, SharedClock};
-use crate::cluster::RedisLink;
+use crate::cluster::Health;
 use crate::config::Config;
 use crate::deadlines::Deadlines;
 use crate::escalation::Escalations;
 use crate::notification::InvalidNotification;
+use crate::presence::Presence;
 use crate::registry::Registry;
 use crate::session::{SessionClocks, SessionOwners};
 use crate::sockets::Sockets;
@@ -59,6 +60,7 @@ pub struct Engines {
     pub store: Arc<dyn Store>,
     pub sessions: Arc<dyn SessionClocks>,
     pub registry: Arc<dyn Registry>,
+    pub presence: Arc<dyn Presence>,
     pub broker: Arc<dyn Broker>,
     /// This node's side of every delivery (also inside `broker`).
     pub local: Arc<LocalBroker>,
@@ -66,8 +68,8 @@ pub struct Engines {
     pub sockets: Arc<Sockets>,
     /// This node's name in the cluster.
     pub node: Arc<str>,
-    /// The link to Redis, in a cluster.
-    pub redis: Option<Arc<RedisLink>>,
+    /// Whether Redis answers, in a cluster.
+    pub redis: Option<Health>,
 }
 
 /// Whether this node can serve, as `/readyz` reports it.
@@ -87,6 +89,7 @@ pub struct Hub {
     /// Which user each session belongs to.
     owners: SessionOwners,
     registry: Arc<dyn Registry>,
+    presence: Arc<dyn Presence>,
     broker: Arc<dyn Broker>,
     /// This node's side of delivery, for what only it does: taking a
     /// socket out of the table and the registry at once, and holding the
@@ -97,7 +100,7 @@ pub struct Hub {
     sockets: Arc<Sockets>,
     /// This node's name in the cluster.
     node: Arc<str>,
-    redis: Option<Arc<RedisLink>>,
+    redis: Option<Health>,
     /// Sockets authenticated, whose connect handler has not run yet.
     authenticated: Authenticated,
     tokens: Mutex<Deadlines<Sid>>,
@@ -149,6 +152,7 @@ impl Hub {
                 sessions: engines.sessions,
                 owners: SessionOwners::default(),
                 registry: engines.registry,
+                presence: engines.presence,
                 broker: engines.broker,
                 local: engines.local,
                 sockets: engines.sockets,
@@ -312,15 +316,15 @@ impl Hub {
         for sid in expired {
             self.on_token_expired(sid).await;
         }
-        for change in self.registry.due_offline(now).await {
+        for change in self.presence.due_offline(now).await {
             self.announce_presence(&change).await;
-            self.registry.announced(&change).await;
+            self.presence.announced(&change).await;
         }
         let token_next = self.tokens.lock().next();
         [
             self.sessions.next_deadline().await,
             token_next,
-            self.registry.next_offline().await,
+            self.presence.next_offline().await,
         ]
         .into_iter()
         .flatten()

@@ -6,9 +6,10 @@ use serde_json::json;
 use super::Hub;
 use crate::broker::{Message, Target};
 use crate::clock::rfc3339;
+use crate::cluster::Answer;
 use crate::config::PresenceAudience;
+use crate::presence::{PresenceChange, PresenceInfo, PresenceStatus};
 use crate::protocol;
-use crate::registry::{Answer, PresenceChange, PresenceInfo, PresenceStatus};
 
 /// Users' presence as the API shows it.
 pub type PresenceView = Answer<Vec<PresenceInfo>>;
@@ -43,6 +44,6 @@ impl Hub {
 
     /// The presence of each of `users`, in the order asked.
     pub async fn presence(&self, users: &[String]) -> PresenceView {
-        self.registry.presence(users, self.now()).await
+        self.presence.presence(users, self.now()).await
     }
 }

@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 
 use super::{SessionClocks, SessionEvent, SessionKey, SessionSnapshot, Touch};
 use crate::clock::Millis;
-use crate::cluster::RedisLink;
+use crate::cluster::{scripts, Leases, RedisLink};
 use crate::config::SessionConfig;
 
 /// Longest a node may hold back activity before the shared clock hears of it.
@@ -27,77 +27,6 @@ const MAX_STEP: Millis = 1_000;
 
 /// How long a claimed warning or expiry is reserved for its claimer.
 const LEASE: Millis = 10_000;
-
-/// Records activity (creating the clock when `ARGV[8]` is 1); 0 when the
-/// session has expired, -1 when unknown and not created, else 1.
-const TOUCH: &str = r#"
-local p, s, user, role, now, idle, warn, create = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
-if redis.call('ZSCORE', p .. ':expired', s) then return 0 end
-local ck = p .. ':clock:{' .. s .. '}'
-if redis.call('EXISTS', ck) == 1 then
-  local last = tonumber(redis.call('HGET', ck, 'last'))
-  if now > last then
-    redis.call('HSET', ck, 'last', now, 'warned', 0)
-    local i = tonumber(redis.call('HGET', ck, 'idle'))
-    local w = tonumber(redis.call('HGET', ck, 'warn'))
-    redis.call('ZADD', p .. ':clock-due', now + i - w, s)
-  end
-  return 1
-end
-if create ~= '1' then return -1 end
-redis.call('HSET', ck, 'user', user, 'role', role, 'last', now, 'warned', 0, 'idle', idle, 'warn', warn)
-redis.call('ZADD', p .. ':clock-due', now + idle - warn, s)
-return 1
-"#;
-
-/// Claims every warning and expiry due at `ARGV[2]` (and events whose
-/// lease ran out); returns them as JSON members of the lease set.
-const CLAIM: &str = r#"
-local p, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local leased, due = p .. ':clock-leased', p .. ':clock-due'
-local out = {}
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', leased, '-inf', now, 'LIMIT', 0, 100)) do
-  redis.call('ZADD', leased, now + lease, m)
-  table.insert(out, m)
-end
-for _, s in ipairs(redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, 200)) do
-  local ck = p .. ':clock:{' .. s .. '}'
-  local f = redis.call('HMGET', ck, 'last', 'idle', 'warn', 'warned', 'user')
-  if not f[1] then
-    redis.call('ZREM', due, s)
-  else
-    local expire_at = tonumber(f[1]) + tonumber(f[2])
-    local warn_at = expire_at - tonumber(f[3])
-    if now >= expire_at then
-      redis.call('ZREM', due, s)
-      redis.call('DEL', ck)
-      redis.call('ZADD', p .. ':expired', now, s)
-      local m = cjson.encode({'expired', s, f[5], 0, now})
-      redis.call('ZADD', leased, now + lease, m)
-      table.insert(out, m)
-    elseif now >= warn_at and f[4] == '0' then
-      redis.call('HSET', ck, 'warned', 1)
-      redis.call('ZADD', due, expire_at, s)
-      local m = cjson.encode({'warning', s, f[5], expire_at - now, now})
-      redis.call('ZADD', leased, now + lease, m)
-      table.insert(out, m)
-    elseif f[4] == '1' then
-      redis.call('ZADD', due, expire_at, s)
-    else
-      redis.call('ZADD', due, warn_at, s)
-    end
-  end
-end
-return out
-"#;
-
-/// Ends a session now; 1 when it was not already expired.
-const EXPIRE: &str = r#"
-local p, s, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
-redis.call('DEL', p .. ':clock:{' .. s .. '}')
-redis.call('ZREM', p .. ':clock-due', s)
-return redis.call('ZADD', p .. ':expired', 'NX', now, s)
-"#;
 
 pub struct RedisSessions {
     link: Arc<RedisLink>,
@@ -109,24 +38,20 @@ pub struct RedisSessions {
     /// this node (coalescing).
     pushed: Mutex<HashMap<Arc<str>, Millis>>,
     /// Events this node claimed and has not yet reported done.
-    claimed: Mutex<HashMap<SessionEvent, String>>,
+    claimed: Leases<SessionEvent>,
 }
 
 impl RedisSessions {
     pub fn new(link: Arc<RedisLink>, config: SessionConfig) -> Self {
         Self {
+            claimed: Leases::new(link.clone(), link.keys().clock_leased()),
             link,
             config,
-            touch: Script::new(TOUCH),
-            claim: Script::new(CLAIM),
-            expire: Script::new(EXPIRE),
+            touch: scripts::clock_touch(),
+            claim: scripts::clock_claim(),
+            expire: scripts::clock_expire(),
             pushed: Mutex::new(HashMap::new()),
-            claimed: Mutex::new(HashMap::new()),
         }
-    }
-
-    fn prefix(&self) -> String {
-        self.link.keys().prefix().to_string()
     }
 
     /// The coalescing step for a role: at most a second, and small against
@@ -138,22 +63,21 @@ impl RedisSessions {
 
     async fn run_touch(&self, key: &SessionKey, now: Millis, create: bool) -> Option<i64> {
         let t = self.config.for_role(&key.role);
-        let p = self.prefix();
+        let keys = self.link.keys();
+        let mut touch = self.touch.key(keys.expired());
+        touch
+            .key(keys.session_clock().of(&key.session_id))
+            .key(keys.clock_due())
+            .arg(&*key.session_id)
+            .arg(&*key.user_id)
+            .arg(&*key.role)
+            .arg(now)
+            .arg(t.idle_timeout.as_millis() as i64)
+            .arg(t.warning_before.as_millis() as i64)
+            .arg(if create { "1" } else { "0" });
         let result = self
             .link
-            .run(|mut c| async move {
-                self.touch
-                    .arg(&p)
-                    .arg(&*key.session_id)
-                    .arg(&*key.user_id)
-                    .arg(&*key.role)
-                    .arg(now)
-                    .arg(t.idle_timeout.as_millis() as i64)
-                    .arg(t.warning_before.as_millis() as i64)
-                    .arg(if create { "1" } else { "0" })
-                    .invoke_async::<i64>(&mut c)
-                    .await
-            })
+            .run(|mut c| async move { touch.invoke_async::<i64>(&mut c).await })
             .await;
         match result {
             Ok(r) => {
@@ -257,16 +181,15 @@ impl SessionClocks for RedisSessions {
 
     async fn expire(&self, session_id: &str, now: Millis) -> bool {
         self.pushed.lock().remove(session_id);
-        let p = self.prefix();
+        let keys = self.link.keys();
+        let mut expire = self.expire.key(keys.session_clock().of(session_id));
+        expire
+            .key(keys.clock_due())
+            .key(keys.expired())
+            .arg(session_id)
+            .arg(now);
         self.link
-            .run(|mut c| async move {
-                self.expire
-                    .arg(&p)
-                    .arg(session_id)
-                    .arg(now)
-                    .invoke_async::<i64>(&mut c)
-                    .await
-            })
+            .run(|mut c| async move { expire.invoke_async::<i64>(&mut c).await })
             .await
             .is_ok_and(|n| n == 1)
     }
@@ -300,7 +223,7 @@ impl SessionClocks for RedisSessions {
     }
 
     async fn snapshot(&self, session_id: &str) -> Option<SessionSnapshot> {
-        let key = self.link.keys().session_clock(session_id);
+        let key = self.link.keys().session_clock().of(session_id);
         let fields: HashMap<String, String> = self
             .link
             .query(::redis::cmd("HGETALL").arg(&key))
@@ -319,42 +242,25 @@ impl SessionClocks for RedisSessions {
     }
 
     async fn due(&self, now: Millis) -> Vec<SessionEvent> {
-        let p = self.prefix();
-        let members: Vec<String> = self
-            .link
-            .run(|mut c| async move {
-                self.claim
-                    .arg(&p)
-                    .arg(now)
-                    .arg(LEASE)
-                    .invoke_async(&mut c)
-                    .await
-            })
-            .await
-            .unwrap_or_default();
-        let mut events = Vec::with_capacity(members.len());
-        let mut claimed = self.claimed.lock();
-        for m in members {
-            if let Some(e) = parse_event(&m) {
-                if let SessionEvent::Expired { session_id, .. } = &e {
-                    self.pushed.lock().remove(session_id.as_str());
-                }
-                claimed.insert(e.clone(), m);
-                events.push(e);
+        let keys = self.link.keys();
+        let mut claim = self.claim.key(keys.clock_leased());
+        claim
+            .key(keys.clock_due())
+            .key(keys.expired())
+            .arg(keys.session_clock())
+            .arg(now)
+            .arg(LEASE);
+        let events = self.claimed.claim(claim, parse_event).await;
+        for e in &events {
+            if let SessionEvent::Expired { session_id, .. } = e {
+                self.pushed.lock().remove(session_id.as_str());
             }
         }
         events
     }
 
     async fn done(&self, event: &SessionEvent) {
-        let Some(member) = self.claimed.lock().remove(event) else {
-            return;
-        };
-        let key = self.link.keys().clock_leased();
-        let _ = self
-            .link
-            .query::<i64>(::redis::cmd("ZREM").arg(&key).arg(&member))
-            .await;
+        self.claimed.release(event).await;
     }
 
     async fn next_deadline(&self) -> Option<Millis> {

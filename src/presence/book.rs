@@ -1,42 +1,13 @@
-//! Presence: the shapes the API and the `presence` event show, and the
-//! in-process presence book of a single node (online with a user's first
-//! socket; offline once the last one has gone and the grace has passed
-//! with none back, so a page reload announces nothing).
+//! The in-process presence book of a single node: online with a user's
+//! first socket; offline once the last one has gone and the grace has
+//! passed with none back, so a page reload announces nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Serialize;
-
+use super::{PresenceChange, PresenceInfo, PresenceStatus};
 use crate::clock::Millis;
 use crate::deadlines::Deadlines;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PresenceStatus {
-    Online,
-    Offline,
-}
-
-/// One user's presence as `GET /presence` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PresenceInfo {
-    pub user_id: String,
-    pub status: PresenceStatus,
-    /// The last change; `None` for a user never seen.
-    pub since: Option<Millis>,
-    pub connections: usize,
-}
-
-/// A change to announce with the `presence` event.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PresenceChange {
-    pub user_id: String,
-    /// The role of the socket that came or went: its role room hears it.
-    pub role: String,
-    pub status: PresenceStatus,
-    pub at: Millis,
-}
 
 #[derive(Debug)]
 struct Entry {

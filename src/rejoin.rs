@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{RedisLink, Resync};
 use crate::clock::Millis;
+use crate::cluster::{RedisLink, Resync};
 use crate::hub::Hub;
 use crate::registry::RedisRegistry;
 use crate::session::{RedisSessions, SessionKey};

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Holds the crate to the layer order of `src/lib.rs`'s Layout section.
+
+Every top-level module of the library (a folder under src/ or a flat file)
+belongs to one layer. A module may use modules of its own layer or of a
+lower one, never a higher one, and the top-level modules' imports (within
+a layer too) form no cycle. Test code (`#[cfg(test)]` modules) and doc
+comments are not imports and are skipped. Exits 1 naming each offending
+import, 0 when the picture holds.
+
+    python3 scripts/layers.py          # check src/
+"""
+
+import os
+import re
+import sys
+
+# Highest first; keep in step with the Layout section of src/lib.rs.
+LAYERS = [
+    ("server", ["server"]),
+    ("transport", ["http", "api", "web", "socketio"]),
+    ("hub", ["hub"]),
+    ("engines", ["escalation", "broker", "registry", "presence", "session", "store", "report"]),
+    ("connections", ["connections"]),
+    ("infrastructure", ["cluster", "trail", "config"]),
+    ("leaves", ["observe", "auth", "clock", "deadlines", "notification", "protocol"]),
+]
+
+RANK = {m: len(LAYERS) - i for i, (_, mods) in enumerate(LAYERS) for m in mods}
+LAYER_OF = {m: name for name, mods in LAYERS for m in mods}
+
+USE = re.compile(r"\bcrate::(\{[^;]*|[a-z_][a-z0-9_]*)", re.S)
+NAME = re.compile(r"^\s*([a-z_][a-z0-9_]*)")
+
+
+def top_module(path, src):
+    rel = os.path.relpath(path, src)
+    first = rel.split(os.sep)[0]
+    return first[:-3] if first.endswith(".rs") else first
+
+
+def code_of(text):
+    """The file's text without comments and without `#[cfg(test)]` items."""
+    out = []
+    skip_depth = None
+    depth = 0
+    pending_test = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("//"):
+            continue
+        if skip_depth is None and stripped.startswith("#[cfg(test)]"):
+            pending_test = True
+            continue
+        code = line.split("//")[0]
+        if pending_test and skip_depth is None:
+            if "{" in code:
+                skip_depth = depth
+                pending_test = False
+            elif code.strip().endswith(";"):
+                # `#[cfg(test)] mod tests;` or a test-only `use`.
+                pending_test = False
+                continue
+        opens, closes = code.count("{"), code.count("}")
+        if skip_depth is not None:
+            depth += opens - closes
+            if depth <= skip_depth:
+                skip_depth = None
+            continue
+        depth += opens - closes
+        out.append(code)
+    return "\n".join(out)
+
+
+def imports(text):
+    found = set()
+    for m in USE.finditer(code_of(text)):
+        item = m.group(1)
+        if item.startswith("{"):
+            # `crate::{a, b::c}`: the first name of each part.
+            inner = item[1:]
+            level, part = 0, ""
+            for ch in inner:
+                if ch == "{":
+                    level += 1
+                elif ch == "}":
+                    if level == 0:
+                        break
+                    level -= 1
+                if ch == "," and level == 0:
+                    n = NAME.match(part)
+                    if n:
+                        found.add(n.group(1))
+                    part = ""
+                else:
+                    part += ch
+            n = NAME.match(part)
+            if n:
+                found.add(n.group(1))
+        else:
+            found.add(item)
+    return found
+
+
+def main():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    src = os.path.join(root, "src")
+    edges = {}
+    problems = []
+    for dirpath, _, files in os.walk(src):
+        for f in sorted(files):
+            if not f.endswith(".rs"):
+                continue
+            path = os.path.join(dirpath, f)
+            rel = os.path.relpath(path, root)
+            if rel in ("src/lib.rs", "src/main.rs"):
+                continue
+            module = top_module(path, src)
+            if module not in RANK:
+                problems.append(f"{rel}: module `{module}` has no layer in scripts/layers.py")
+                continue
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+            for used in sorted(imports(text)):
+                if used in ("self", "super") or used == module:
+                    continue
+                if used not in RANK:
+                    # Items of lib.rs itself (re-exports, build_hub): the top.
+                    if RANK[module] < RANK["server"]:
+                        problems.append(f"{rel}: uses crate::{used} (lib.rs) from layer {LAYER_OF[module]}")
+                    continue
+                edges.setdefault(module, set()).add(used)
+                if RANK[used] > RANK[module]:
+                    problems.append(
+                        f"{rel}: `{module}` ({LAYER_OF[module]}) uses `{used}` ({LAYER_OF[used]}), a higher layer"
+                    )
+    # Cycles among top-level modules.
+    state = {}
+    stack = []
+
+    def visit(node):
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt):] + [nxt]
+                problems.append("import cycle: " + " -> ".join(cycle))
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node)
+    if problems:
+        print("layer check failed (the order is in src/lib.rs, Layout):")
+        for p in problems:
+            print("  " + p)
+        return 1
+    print(f"layer check: {len(RANK)} modules in {len(LAYERS)} layers, no upward import, no cycle")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
