@@ -40,7 +40,7 @@ impl TestDatabase {
     pub async fn create() -> Self {
         let base =
             std::env::var("HERALD_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
-        match super::fresh_database(&base).await {
+        match super::testing::fresh_database(&base).await {
             Ok(url) => Self { base, url },
             Err(e) => panic!(
                 "the PostgreSQL store tests need a server at {base} (set HERALD_TEST_POSTGRES, \
@@ -56,7 +56,7 @@ impl TestDatabase {
     }
 
     pub async fn drop(self) {
-        super::drop_fresh_database(&self.base, &self.url)
+        super::testing::drop_fresh_database(&self.base, &self.url)
             .await
             .unwrap();
     }

@@ -6,7 +6,6 @@ pub mod backup;
 mod closed_loop;
 #[cfg(test)]
 mod conformance;
-mod marks;
 mod metered;
 mod pending;
 mod postgres;
@@ -22,7 +21,9 @@ use async_trait::async_trait;
 
 pub use closed_loop::{ClaimedStep, Closed, Completion, Escalation, ReportRow, Source, Then};
 pub use metered::Metered;
-pub use postgres::{drop_fresh_database, fresh_database, PostgresStore};
+#[doc(hidden)]
+pub use postgres::testing;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::clock::Millis;
