@@ -2,18 +2,13 @@
 //! behind one trait so the embedded SQLite store and a PostgreSQL store are
 //! interchangeable.
 
-pub mod backup;
 mod closed_loop;
 #[cfg(test)]
 mod conformance;
 mod metered;
-mod pending;
 mod postgres;
 mod rows;
-mod spilled;
 mod sqlite;
-mod statements;
-mod writer;
 
 use std::collections::HashMap;
 
@@ -24,7 +19,7 @@ pub use metered::Metered;
 #[doc(hidden)]
 pub use postgres::testing;
 pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{backup, SqliteStore};
 
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};

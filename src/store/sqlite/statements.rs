@@ -4,9 +4,11 @@
 
 use rusqlite::{Connection, OptionalExtension, Statement};
 
-use super::{Acknowledged, ClaimedStep, Closed, Completion, Inserted, Source, StoreError, Then};
 use crate::clock::Millis;
 use crate::notification::Notification;
+use crate::store::{
+    Acknowledged, ClaimedStep, Closed, Completion, Inserted, Source, StoreError, Then,
+};
 use crate::trail::{Chain, Entry, Kind};
 
 pub struct Statements<'c> {
@@ -184,7 +186,7 @@ impl<'c> Statements<'c> {
             for (level, due_at) in steps {
                 self.insert_step.execute((&n.id, level, due_at))?;
             }
-            self.append(super::closed_loop::created_entry(n, users))?;
+            self.append(crate::store::closed_loop::created_entry(n, users))?;
             n.clone()
         } else {
             let (body, created_at) = self.stored_notification.query_row([&n.id], |r| {

@@ -1,6 +1,12 @@
 //! The embedded store: SQLite in WAL mode with full fsync, in the data
 //! directory. Reads use a small pool; every write goes through the
 //! group-commit writer and returns only after its transaction is committed.
+//!
+//! This file opens the store and answers its calls; the writer thread
+//! (`writer.rs`) commits batches with the statements it prepared once
+//! (`statements.rs`), takes the delivery marks set aside when its queue was
+//! full (`spilled.rs`), and keeps the count of who has something pending
+//! (`pending.rs`). `backup.rs` copies the database while it runs.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,11 +19,17 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 use tokio::sync::oneshot;
 
-use super::pending::Pending;
+pub mod backup;
+mod pending;
+mod spilled;
+mod statements;
+mod writer;
+
+use self::pending::Pending;
+use self::spilled::Spilled;
+use self::statements::Statements;
+use self::writer::Write;
 use super::rows::{self, Columns, PENDING_COUNT, SELECT_USER};
-use super::spilled::Spilled;
-use super::statements::Statements;
-use super::writer::{self, Write};
 use super::{
     Acknowledged, ClaimedStep, Completion, Escalation, Inserted, ReportRow, Source, Store,
     StoreError, Unacknowledged, UserNotification,
@@ -85,7 +97,8 @@ impl SqliteStore {
         pending.reload(&conn)?;
         let (tx, rx) = flume::bounded(queue);
         let spilled = Arc::new(Spilled::default());
-        let thread = writer::spawn(conn, rx, pending.clone(), spilled.clone())
+        let set_aside = spilled.clone();
+        let thread = writer::spawn(conn, rx, pending.clone(), move || set_aside.take())
             .map_err(|e| StoreError::Unavailable(format!("could not start the writer: {e}")))?;
         Ok(Self {
             pool,
