@@ -16,7 +16,7 @@ use crate::clock::Millis;
 use crate::config::escalation::{Action, Policy};
 use crate::escalation::{self, webhook};
 use crate::notification::Notification;
-use crate::store::{ClaimedStep, Completion, Then};
+use crate::store::{ClaimedStep, Completion, StepOutcome};
 use crate::trail::{Entry, Kind};
 
 /// Steps claimed per round.
@@ -105,7 +105,7 @@ impl Hub {
         }
     }
 
-    fn completion(&self, step: &ClaimedStep, audit: Vec<Entry>, then: Then) -> Completion {
+    fn completion(&self, step: &ClaimedStep, audit: Vec<Entry>, then: StepOutcome) -> Completion {
         Completion {
             notification_id: step.notification.id.clone(),
             level: step.level,
@@ -134,12 +134,12 @@ impl Hub {
         let n = &step.notification;
         let Some(policy) = self.config.escalation.policy(n.severity()).cloned() else {
             // The policy was removed from the configuration since.
-            let done = self.completion(&step, vec![], Then::Done);
+            let done = self.completion(&step, vec![], StepOutcome::Done);
             self.commit_step(&done).await;
             return;
         };
         let Some(action) = policy.step(step.level).map(|s| s.action.clone()) else {
-            let done = self.completion(&step, vec![], Then::Done);
+            let done = self.completion(&step, vec![], StepOutcome::Done);
             self.commit_step(&done).await;
             return;
         };
@@ -158,7 +158,7 @@ impl Hub {
             let mut c = self.completion(
                 &step,
                 vec![self.step_record(&step, &policy, &action)],
-                Then::Fired,
+                StepOutcome::Fired,
             );
             match &action {
                 Action::ToUsers(users) => c.add_users = users.clone(),
@@ -176,7 +176,7 @@ impl Hub {
             }
         }
         self.tell(&step, &policy, &action).await;
-        let done = self.completion(&step, vec![], Then::Done);
+        let done = self.completion(&step, vec![], StepOutcome::Done);
         self.commit_step(&done).await;
     }
 
@@ -333,7 +333,7 @@ impl Hub {
                     .notification(&n.id)
                     .level(step.level)
                     .detail(serde_json::json!({ "status": status, "attempt": attempt })),
-                Then::Done,
+                StepOutcome::Done,
             ),
             webhook::Outcome::Failed { status, error } => {
                 let retry = webhook::backoff(step.attempts);
@@ -347,7 +347,7 @@ impl Hub {
                             "error": error,
                             "attempt": attempt,
                         })),
-                    Then::RetryAt(at + millis(retry)),
+                    StepOutcome::RetryAt(at + millis(retry)),
                 )
             }
         };
@@ -356,7 +356,7 @@ impl Hub {
         if self.commit_step(&c).await {
             // A retry, or the levels this attempt held back, are due.
             let due = match then {
-                Then::RetryAt(due) => due,
+                StepOutcome::RetryAt(due) => due,
                 _ => at,
             };
             self.wake_for(due);

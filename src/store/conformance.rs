@@ -7,8 +7,8 @@
 use serde_json::json;
 
 use super::{
-    Acknowledged, Closed, Completion, Escalation, PostgresStore, Source, SqliteStore, Store, Then,
-    UserNotification,
+    Acknowledged, Closed, Completion, Escalation, PostgresStore, Source, SqliteStore, StepOutcome,
+    Store, UserNotification,
 };
 use crate::clock::Millis;
 use crate::notification::{Notification, StateFilter};
@@ -405,7 +405,7 @@ async fn every_users_unacknowledged_oldest_first_with_their_total(s: &dyn Store)
     );
 }
 
-fn completion(id: &str, level: u32, owner: &str, at: Millis, then: Then) -> Completion {
+fn completion(id: &str, level: u32, owner: &str, at: Millis, then: StepOutcome) -> Completion {
     Completion {
         notification_id: id.into(),
         level,
@@ -439,27 +439,27 @@ async fn escalation_steps_fire_once_in_order_and_are_taken_over_after_a_lease(s:
     assert!(levels(s, 250, "b").await.is_empty(), "a claim is held");
     assert_eq!(s.next_claim_end(250).await.unwrap(), Some(1250));
     assert_eq!(s.next_claim_end(1250).await.unwrap(), None);
-    let b = completion("n", 1, "b", 260, Then::Done);
+    let b = completion("n", 1, "b", 260, StepOutcome::Done);
     assert!(
         !s.complete_step(&b).await.unwrap(),
         "only the claimer completes"
     );
-    let fired = completion("n", 1, "a", 260, Then::Fired);
+    let fired = completion("n", 1, "a", 260, StepOutcome::Fired);
     assert!(s.complete_step(&fired).await.unwrap());
     assert!(levels(s, 300, "b").await.is_empty());
     // `a` died holding the fired step: past its lease, `b` takes it over,
     // fired (so `b` only tells the sockets), and `a` can no longer complete it.
     assert_eq!(levels(s, 1250, "b").await, [(1, true, 0)]);
     assert!(s
-        .complete_step(&completion("n", 1, "b", 1251, Then::Done))
+        .complete_step(&completion("n", 1, "b", 1251, StepOutcome::Done))
         .await
         .unwrap());
     assert!(!s
-        .complete_step(&completion("n", 1, "a", 1252, Then::Done))
+        .complete_step(&completion("n", 1, "a", 1252, StepOutcome::Done))
         .await
         .unwrap());
     assert_eq!(levels(s, 1300, "b").await, [(2, false, 0)]);
-    let mut escalate = completion("n", 2, "b", 1301, Then::Done);
+    let mut escalate = completion("n", 2, "b", 1301, StepOutcome::Done);
     escalate.add_users = vec!["x".into()];
     escalate.add_role = Some("attending".into());
     escalate.audit = vec![Entry::new(Kind::Escalated, 1301).notification("n").level(2)];
@@ -473,13 +473,13 @@ async fn escalation_steps_fire_once_in_order_and_are_taken_over_after_a_lease(s:
     // A webhook that failed is retried later and no longer holds back
     // the levels after it.
     assert_eq!(levels(s, 1400, "b").await, [(3, false, 0)]);
-    let retry = completion("n", 3, "b", 1401, Then::RetryAt(5000));
+    let retry = completion("n", 3, "b", 1401, StepOutcome::RetryAt(5000));
     assert!(s.complete_step(&retry).await.unwrap());
     assert!(levels(s, 1500, "c").await.is_empty());
     assert_eq!(s.next_step_due().await.unwrap(), Some(5000));
     assert_eq!(levels(s, 5000, "c").await, [(3, false, 1)]);
     assert!(s
-        .complete_step(&completion("n", 3, "c", 5001, Then::Done))
+        .complete_step(&completion("n", 3, "c", 5001, StepOutcome::Done))
         .await
         .unwrap());
     assert_eq!(s.next_step_due().await.unwrap(), None);
@@ -491,7 +491,7 @@ async fn closing_ends_escalation_and_the_escalated_recipients_catch_up(s: &dyn S
         .await
         .unwrap();
     assert_eq!(levels(s, 100, "a").await, [(1, false, 0)]);
-    let mut to_role = completion("n", 1, "a", 101, Then::Done);
+    let mut to_role = completion("n", 1, "a", 101, StepOutcome::Done);
     to_role.add_role = Some("attending".into());
     assert!(s.complete_step(&to_role).await.unwrap());
     // A member of the role joins on connect, once; other roles do not.
@@ -526,7 +526,7 @@ async fn closing_ends_escalation_and_the_escalated_recipients_catch_up(s: &dyn S
     assert_eq!(closed.users, ["u", "y"]);
     assert_eq!(closed.roles, ["attending"]);
     assert!(!s
-        .complete_step(&completion("n", 2, "a", 211, Then::Done))
+        .complete_step(&completion("n", 2, "a", 211, StepOutcome::Done))
         .await
         .unwrap());
     assert!(levels(s, 10_000, "b").await.is_empty());
@@ -673,7 +673,7 @@ async fn escalations_read_the_fired_level_and_the_next_step_of_each_id(s: &dyn S
 
     // Level 1 reminded: its record counts, and level 2 is next.
     assert_eq!(levels(s, 100, "a").await, [(1, false, 0)]);
-    let mut remind = completion("n", 1, "a", 101, Then::Done);
+    let mut remind = completion("n", 1, "a", 101, StepOutcome::Done);
     remind.audit = vec![Entry::new(Kind::Reminded, 101).notification("n").level(1)];
     assert!(s.complete_step(&remind).await.unwrap());
     assert_eq!(
@@ -684,7 +684,7 @@ async fn escalations_read_the_fired_level_and_the_next_step_of_each_id(s: &dyn S
     // Level 2 fired (its durable part committed, sockets being told): it is
     // no longer next, though its row remains until done.
     assert_eq!(levels(s, 200, "a").await, [(2, false, 0)]);
-    let mut escalate = completion("n", 2, "a", 201, Then::Fired);
+    let mut escalate = completion("n", 2, "a", 201, StepOutcome::Fired);
     escalate.audit = vec![Entry::new(Kind::Escalated, 201).notification("n").level(2)];
     assert!(s.complete_step(&escalate).await.unwrap());
     assert_eq!(
@@ -692,13 +692,13 @@ async fn escalations_read_the_fired_level_and_the_next_step_of_each_id(s: &dyn S
         at(2, Some((3, 300)))
     );
     assert!(s
-        .complete_step(&completion("n", 2, "a", 202, Then::Done))
+        .complete_step(&completion("n", 2, "a", 202, StepOutcome::Done))
         .await
         .unwrap());
 
     // A failing webhook is not fired; it is next at its retry time.
     assert_eq!(levels(s, 300, "a").await, [(3, false, 0)]);
-    let mut failed = completion("n", 3, "a", 301, Then::RetryAt(900));
+    let mut failed = completion("n", 3, "a", 301, StepOutcome::RetryAt(900));
     failed.audit = vec![Entry::new(Kind::WebhookFailed, 301)
         .notification("n")
         .level(3)];

@@ -14,7 +14,9 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-pub use closed_loop::{ClaimedStep, Closed, Completion, Escalation, ReportRow, Source, Then};
+pub use closed_loop::{
+    ClaimedStep, Closed, Completion, Escalation, ReportRow, Source, StepOutcome,
+};
 pub use metered::Metered;
 #[doc(hidden)]
 pub use postgres::testing;

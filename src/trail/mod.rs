@@ -6,6 +6,7 @@
 
 mod chain;
 mod export;
+pub mod record;
 mod walk;
 
 use serde::Serialize;

@@ -7,9 +7,9 @@ use sqlx::PgConnection;
 use super::deadline::{with_deadline, ANSWER_DEADLINE};
 use super::PostgresStore;
 use crate::clock::Millis;
-use crate::store::rows::{self, Columns};
+use crate::store::rows::{self, audit_columns, Columns};
 use crate::store::StoreError;
-use crate::trail::{Anchor, Chain, Entry, Kind, Record};
+use crate::trail::{record, Anchor, Chain, Entry, Record};
 
 /// Appends `entries` to the audit chain in the transaction on `conn`.
 /// The head row stays locked until that transaction ends, so the nodes
@@ -30,29 +30,53 @@ pub(super) async fn append(
             .await?;
     let mut head = Chain { seq, hash };
     let records: Vec<Record> = entries.into_iter().map(|e| head.append(e)).collect();
-    let column = |f: fn(&Record) -> Option<String>| records.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
-        "INSERT INTO audit (seq, at, kind, notification_id, user_id, socket_id, level, detail, \
-         prev_hash, hash) \
-         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
-         $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[])",
-    )
-    .bind(records.iter().map(|r| r.seq).collect::<Vec<_>>())
-    .bind(records.iter().map(|r| r.entry.at).collect::<Vec<_>>())
-    .bind(column(|r| Some(r.entry.kind.as_str().to_string())))
-    .bind(column(|r| r.entry.notification_id.clone()))
-    .bind(column(|r| r.entry.user_id.clone()))
-    .bind(column(|r| r.entry.socket_id.clone()))
-    .bind(
-        records
-            .iter()
-            .map(|r| r.entry.level.map(i64::from))
-            .collect::<Vec<_>>(),
-    )
-    // The text the hash covers: `link` hashes the detail's serialisation.
-    .bind(column(|r| r.entry.detail.as_ref().map(|d| d.to_string())))
-    .bind(column(|r| Some(r.prev_hash.clone())))
-    .bind(column(|r| Some(r.hash.clone())))
+    // One array per column, for one statement whatever the number of records.
+    let n = records.len();
+    let (mut seqs, mut ats, mut kinds) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut notifications, mut users, mut sockets) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut levels, mut details, mut prevs, mut hashes) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for r in &records {
+        let (seq, at, kind, notification, user, socket, level, detail, prev, hash) = r.columns();
+        seqs.push(seq);
+        ats.push(at);
+        kinds.push(kind);
+        notifications.push(notification);
+        users.push(user);
+        sockets.push(socket);
+        levels.push(level.map(i64::from));
+        details.push(detail);
+        prevs.push(prev);
+        hashes.push(hash);
+    }
+    sqlx::query(concat!(
+        "INSERT INTO audit (",
+        audit_columns!(),
+        ") SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
+         $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[])",
+    ))
+    .bind(seqs)
+    .bind(ats)
+    .bind(kinds)
+    .bind(notifications)
+    .bind(users)
+    .bind(sockets)
+    .bind(levels)
+    .bind(details)
+    .bind(prevs)
+    .bind(hashes)
     .execute(&mut *conn)
     .await?;
     sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
@@ -90,11 +114,7 @@ pub(super) async fn purge_audit(conn: &mut PgConnection, before: Millis) -> Resu
         .bind(&hash)
         .execute(&mut *conn)
         .await?;
-    let purged = Entry::new(Kind::Purged, before).detail(serde_json::json!({
-        "through": last,
-        "removed": removed,
-        "anchorHash": hash,
-    }));
+    let purged = record::purged(before, last, removed, &hash);
     Ok(append(conn, vec![purged]).await?)
 }
 

@@ -9,7 +9,7 @@ use super::deadline::{with_deadline, ANSWER_DEADLINE};
 use super::PostgresStore;
 use crate::clock::Millis;
 use crate::store::rows::{self, Columns};
-use crate::store::{ClaimedStep, Completion, StoreError, Then};
+use crate::store::{ClaimedStep, Completion, StepOutcome, StoreError};
 
 /// A level or count stored as BIGINT, back to the `u32` the store hands
 /// out: a value out of its range is corrupt data.
@@ -116,16 +116,16 @@ impl PostgresStore {
                 .await?;
             }
             let (then, retry_at) = match c.then {
-                Then::Fired => (
+                StepOutcome::Fired => (
                     "UPDATE escalation_steps SET fired = TRUE \
                      WHERE notification_id = $1 AND level = $2",
                     None,
                 ),
-                Then::Done => (
+                StepOutcome::Done => (
                     "DELETE FROM escalation_steps WHERE notification_id = $1 AND level = $2",
                     None,
                 ),
-                Then::RetryAt(at) => (
+                StepOutcome::RetryAt(at) => (
                     "UPDATE escalation_steps SET blocking = FALSE, attempts = attempts + 1, \
                      due_at = $3, claimed_by = NULL, claimed_until = 0 \
                      WHERE notification_id = $1 AND level = $2",

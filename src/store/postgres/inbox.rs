@@ -12,10 +12,9 @@ use super::deadline::{with_deadline, ANSWER_DEADLINE, PURGE_DEADLINE};
 use super::PostgresStore;
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
-use crate::store::closed_loop::{acknowledged_entry, created_entry};
 use crate::store::rows::{self, SELECT_USER};
 use crate::store::{Acknowledged, Closed, Inserted, Source, StoreError, UserNotification};
-use crate::trail::{Entry, Kind};
+use crate::trail::record;
 
 /// Attempts at an insert that lost a race (a deadlock between two nodes
 /// storing the same notification, or its purge in between).
@@ -171,7 +170,7 @@ impl PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         if fresh {
-            append(&mut tx, vec![created_entry(n, users)]).await?;
+            append(&mut tx, vec![record::created(&n.id, n.created_at, users)]).await?;
         }
         tx.commit().await?;
         let mut added: HashSet<String> = added.into_iter().collect();
@@ -231,10 +230,16 @@ impl PostgresStore {
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(created_at) = first {
-                let mut records = vec![acknowledged_entry(id, user, at, source)];
+                let mut records = vec![record::acknowledged(
+                    id,
+                    user,
+                    at,
+                    source.socket_id.as_deref(),
+                    source.remote.as_deref(),
+                )];
                 let closed = close_notification(&mut tx, id, user, at).await?;
                 if closed.is_some() {
-                    records.push(Entry::new(Kind::Closed, at).notification(id).user(user));
+                    records.push(record::closed(id, user, at));
                 }
                 append(&mut tx, records).await?;
                 tx.commit().await?;

@@ -14,7 +14,7 @@ use super::deadline::{ACQUIRE_TIMEOUT, ANSWER_DEADLINE};
 use super::inbox::list_query;
 use super::*;
 use crate::store::conformance::{note, TestDatabase};
-use crate::store::Then;
+use crate::store::StepOutcome;
 use crate::trail::{self, Chain, Kind};
 
 fn unavailable<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
@@ -99,7 +99,7 @@ async fn two_nodes_claim_each_due_step_once() {
         add_users: vec![],
         add_role: None,
         audit: vec![],
-        then: Then::Done,
+        then: StepOutcome::Done,
     };
     assert!(!other_store.complete_step(&finish(other)).await.unwrap());
     assert!(owner_store.complete_step(&finish(owner)).await.unwrap());
