@@ -25,7 +25,7 @@ pub use sqlite::{backup, SqliteStore};
 
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
-use crate::trail::{Anchor, Entry, Record};
+use crate::trail::{Anchor, ChainReader, Entry, Record};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -276,4 +276,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Flushes and closes the store.
     async fn close(&self);
+}
+
+/// `herald audit verify` walks the chain of any store.
+impl<S: Store + ?Sized> ChainReader for S {
+    type Error = StoreError;
+
+    fn anchor(&self) -> impl std::future::Future<Output = Result<Anchor, StoreError>> + Send {
+        self.audit_anchor()
+    }
+
+    fn records_after(
+        &self,
+        seq: i64,
+        limit: u32,
+    ) -> impl std::future::Future<Output = Result<Vec<Record>, StoreError>> + Send {
+        self.audit_page(seq, Millis::MIN, Millis::MAX, limit)
+    }
 }
