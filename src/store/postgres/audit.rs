@@ -2,13 +2,14 @@
 //! nodes share (the head row stays locked until the appending transaction
 //! commits), removing its oldest records at retention, and reading it back.
 
+use async_trait::async_trait;
 use sqlx::PgConnection;
 
 use super::deadline::{with_deadline, ANSWER_DEADLINE};
 use super::PostgresStore;
 use crate::clock::Millis;
 use crate::store::rows::{self, audit_columns, Columns};
-use crate::store::StoreError;
+use crate::store::{AuditTrail, StoreError};
 use crate::trail::{record, Anchor, Chain, Entry, Record};
 
 /// Appends `entries` to the audit chain in the transaction on `conn`.
@@ -118,12 +119,13 @@ pub(super) async fn purge_audit(conn: &mut PgConnection, before: Millis) -> Resu
     Ok(append(conn, vec![purged]).await?)
 }
 
-impl PostgresStore {
-    pub(super) fn record(&self, entry: Entry) {
+#[async_trait]
+impl AuditTrail for PostgresStore {
+    fn record(&self, entry: Entry) {
         self.marks.record(entry);
     }
 
-    pub(super) async fn timeline(&self, id: &str) -> Result<Vec<Record>, StoreError> {
+    async fn timeline(&self, id: &str) -> Result<Vec<Record>, StoreError> {
         with_deadline(ANSWER_DEADLINE, async {
             let found = sqlx::query(&format!(
                 "{} WHERE notification_id = $1 ORDER BY seq",
@@ -137,7 +139,7 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) async fn audit_page(
+    async fn audit_page(
         &self,
         after: i64,
         from: Millis,
@@ -160,7 +162,7 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) async fn audit_anchor(&self) -> Result<Anchor, StoreError> {
+    async fn audit_anchor(&self) -> Result<Anchor, StoreError> {
         with_deadline(ANSWER_DEADLINE, async {
             let row = sqlx::query("SELECT seq, hash FROM audit_anchor WHERE id = 1")
                 .fetch_optional(&self.pool)

@@ -2,6 +2,7 @@
 //! exactly one node, under a lease), committing what firing one did while
 //! the claim holds, and the roles that join open notifications.
 
+use async_trait::async_trait;
 use sqlx::Row;
 
 use super::audit::append;
@@ -9,7 +10,7 @@ use super::deadline::{with_deadline, ANSWER_DEADLINE};
 use super::PostgresStore;
 use crate::clock::Millis;
 use crate::store::rows::{self, Columns};
-use crate::store::{ClaimedStep, Completion, StepOutcome, StoreError};
+use crate::store::{ClaimedStep, Completion, Escalations, StepOutcome, StoreError};
 
 /// A level or count stored as BIGINT, back to the `u32` the store hands
 /// out: a value out of its range is corrupt data.
@@ -17,8 +18,9 @@ fn u32_in_range(value: i64, what: &str) -> Result<u32, StoreError> {
     u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} {value} out of range")))
 }
 
-impl PostgresStore {
-    pub(super) async fn claim_steps(
+#[async_trait]
+impl Escalations for PostgresStore {
+    async fn claim_steps(
         &self,
         now: Millis,
         owner: &str,
@@ -68,7 +70,7 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) async fn complete_step(&self, c: &Completion) -> Result<bool, StoreError> {
+    async fn complete_step(&self, c: &Completion) -> Result<bool, StoreError> {
         // Records this node queued before the step (its deliveries) come
         // before the step's own in the chain, as on SQLite.
         self.marks.settle().await;
@@ -144,7 +146,7 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) async fn next_step_due(&self) -> Result<Option<Millis>, StoreError> {
+    async fn next_step_due(&self) -> Result<Option<Millis>, StoreError> {
         with_deadline(ANSWER_DEADLINE, async {
             Ok(
                 sqlx::query_scalar("SELECT min(due_at) FROM escalation_steps")
@@ -155,7 +157,7 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) async fn next_claim_end(&self, now: Millis) -> Result<Option<Millis>, StoreError> {
+    async fn next_claim_end(&self, now: Millis) -> Result<Option<Millis>, StoreError> {
         with_deadline(ANSWER_DEADLINE, async {
             Ok(sqlx::query_scalar(rows::NEXT_CLAIM_END_POSTGRES)
                 .bind(now)
@@ -165,7 +167,7 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) async fn open_roles(&self) -> Result<Vec<String>, StoreError> {
+    async fn open_roles(&self) -> Result<Vec<String>, StoreError> {
         with_deadline(ANSWER_DEADLINE, async {
             Ok(sqlx::query_scalar(rows::OPEN_ROLES)
                 .fetch_all(&self.pool)
@@ -174,7 +176,7 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) async fn join_role(
+    async fn join_role(
         &self,
         user: &str,
         role: &str,

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use async_trait::async_trait;
 use sqlx::PgConnection;
 
 use super::audit::{append, purge_audit};
@@ -13,7 +14,7 @@ use super::PostgresStore;
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
 use crate::store::rows::{self, SELECT_USER};
-use crate::store::{Acknowledged, Closed, Inserted, Source, StoreError, UserNotification};
+use crate::store::{Acknowledged, Closed, Inbox, Inserted, Source, StoreError, UserNotification};
 use crate::trail::record;
 
 /// Attempts at an insert that lost a race (a deadlock between two nodes
@@ -104,7 +105,7 @@ async fn close_notification(
 }
 
 impl PostgresStore {
-    /// One attempt at [`Store::insert_scheduled`], in one transaction: a
+    /// One attempt at [`Inbox::insert_scheduled`], in one transaction: a
     /// new notification with its steps and its `created` record, or none
     /// of them.
     async fn insert_once(
@@ -180,8 +181,11 @@ impl PostgresStore {
             new_for,
         })
     }
+}
 
-    pub(super) async fn insert_scheduled(
+#[async_trait]
+impl Inbox for PostgresStore {
+    async fn insert_scheduled(
         &self,
         n: &Notification,
         users: &[String],
@@ -204,11 +208,11 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) fn mark_delivered(&self, id: &str, user: &str, at: Millis) {
+    fn mark_delivered(&self, id: &str, user: &str, at: Millis) {
         self.marks.queue(id, user, at);
     }
 
-    pub(super) async fn acknowledge_from(
+    async fn acknowledge_from(
         &self,
         id: &str,
         user: &str,
@@ -274,7 +278,7 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) async fn notification(
+    async fn notification(
         &self,
         id: &str,
     ) -> Result<Option<(Notification, Vec<Recipient>)>, StoreError> {
@@ -304,7 +308,7 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) async fn user_notification(
+    async fn user_notification(
         &self,
         id: &str,
         user: &str,
@@ -326,7 +330,7 @@ impl PostgresStore {
     /// a row may commit after one with a higher `seq` was read. Catch-up
     /// loses nothing by it (such a row is delivered live by the node that
     /// stored it, and stays unacknowledged for the next catch-up).
-    pub(super) async fn list(
+    async fn list(
         &self,
         user: &str,
         filter: StateFilter,
@@ -345,7 +349,7 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) async fn purge(
+    async fn purge(
         &self,
         acknowledged_before: Millis,
         unacknowledged_before: Millis,

@@ -4,17 +4,17 @@
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
+
 use super::deadline::{with_deadline, ANSWER_DEADLINE};
 use super::PostgresStore;
 use crate::clock::Millis;
 use crate::store::rows::{self, PENDING_COUNT};
-use crate::store::{Escalation, ReportRow, StoreError, Unacknowledged};
+use crate::store::{Escalation, ReadModels, ReportRow, StoreError, Unacknowledged};
 
-impl PostgresStore {
-    pub(super) async fn escalations(
-        &self,
-        ids: &[String],
-    ) -> Result<HashMap<String, Escalation>, StoreError> {
+#[async_trait]
+impl ReadModels for PostgresStore {
+    async fn escalations(&self, ids: &[String]) -> Result<HashMap<String, Escalation>, StoreError> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -28,11 +28,7 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) async fn report_rows(
-        &self,
-        from: Millis,
-        to: Millis,
-    ) -> Result<Vec<ReportRow>, StoreError> {
+    async fn report_rows(&self, from: Millis, to: Millis) -> Result<Vec<ReportRow>, StoreError> {
         with_deadline(ANSWER_DEADLINE, async {
             let found = sqlx::query(rows::REPORT_ROWS_POSTGRES)
                 .bind(from)
@@ -44,7 +40,7 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) async fn unacknowledged(&self, limit: u32) -> Result<Unacknowledged, StoreError> {
+    async fn unacknowledged(&self, limit: u32) -> Result<Unacknowledged, StoreError> {
         with_deadline(ANSWER_DEADLINE, async {
             let oldest = sqlx::query(&rows::unacknowledged_query("$1"))
                 .bind(i64::from(limit))
@@ -58,7 +54,7 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) async fn pending_count(&self) -> Result<u64, StoreError> {
+    async fn pending_count(&self) -> Result<u64, StoreError> {
         with_deadline(ANSWER_DEADLINE, async {
             let n: i64 = sqlx::query_scalar(PENDING_COUNT)
                 .fetch_one(&self.pool)

@@ -2,16 +2,18 @@
 //! are refused from then on, and each session's owner, the user whose
 //! token first used it. The first row of a session stands, on every node.
 
+use async_trait::async_trait;
+
 use super::deadline::{with_deadline, ANSWER_DEADLINE};
 use super::PostgresStore;
 use crate::clock::Millis;
 use crate::store::rows::Columns;
-use crate::store::StoreError;
+use crate::store::{SessionRecords, StoreError};
 
 impl PostgresStore {
     /// Runs `insert`, which adds a `(session, user, time)` row unless the
     /// session has one already: the first expiry and the first owner stand.
-    pub(super) async fn first_session_row(
+    async fn first_session_row(
         &self,
         insert: &'static str,
         session: &str,
@@ -26,8 +28,11 @@ impl PostgresStore {
             .await?;
         Ok(())
     }
+}
 
-    pub(super) async fn expire_session(
+#[async_trait]
+impl SessionRecords for PostgresStore {
+    async fn expire_session(
         &self,
         session: &str,
         user: &str,
@@ -46,7 +51,7 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) async fn claim_session(
+    async fn claim_session(
         &self,
         session: &str,
         user: &str,
@@ -78,7 +83,7 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError> {
+    async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError> {
         with_deadline(ANSWER_DEADLINE, async {
             let expired =
                 sqlx::query("SELECT session_id FROM expired_sessions WHERE expired_at >= $1")

@@ -13,9 +13,11 @@ use tokio::sync::watch;
 use super::deadline::{ACQUIRE_TIMEOUT, ANSWER_DEADLINE};
 use super::inbox::list_query;
 use super::*;
+use crate::clock::Millis;
+use crate::notification::StateFilter;
 use crate::store::conformance::{note, TestDatabase};
-use crate::store::StepOutcome;
-use crate::trail::{self, Chain, Kind};
+use crate::store::{AuditTrail, Completion, Escalations, Inbox, StepOutcome};
+use crate::trail::{self, Chain, Entry, Kind};
 
 fn unavailable<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
     matches!(r, Err(StoreError::Unavailable(_)))

@@ -275,7 +275,7 @@ impl<'c> Statements<'c> {
         }))
     }
 
-    /// Claims the steps due at `now` (see `Store::claim_steps`).
+    /// Claims the steps due at `now` (see `Escalations::claim_steps`).
     pub fn claim_steps(
         &mut self,
         now: Millis,
@@ -324,7 +324,7 @@ impl<'c> Statements<'c> {
         Ok(steps)
     }
 
-    /// Commits a claimed step's work (see `Store::complete_step`).
+    /// Commits a claimed step's work (see `Escalations::complete_step`).
     pub fn complete_step(&mut self, c: &Completion) -> Result<bool, StoreError> {
         let held = self
             .conn
@@ -383,7 +383,7 @@ impl<'c> Statements<'c> {
     }
 
     /// Makes `user` a recipient of the open notifications `role` is a
-    /// recipient of (see `Store::join_role`).
+    /// recipient of (see `Escalations::join_role`).
     pub fn join_role(
         &mut self,
         user: &str,
