@@ -6,7 +6,7 @@
 //! `audit_trail.rs`, `session_records.rs`, `read_models.rs`), each method
 //! documented with the invariant both engines keep, and [`Store`], which
 //! joins them with the store's health. Each engine has its folder
-//! (`sqlite/`, `postgres/`); `metered.rs` times either; `conformance.rs`
+//! (`sqlite/`, `postgres/`); `metered.rs` times either; `conformance/`
 //! runs the contract's tests on both.
 
 mod audit_trail;

@@ -1,6 +1,6 @@
 //! PostgreSQL's own tests: what only a shared, remote database can
 //! show (several nodes, a lost server). The contract both engines keep
-//! is tested in `conformance.rs`.
+//! is tested in `conformance/`.
 
 use std::net::SocketAddr;
 use std::time::Instant;

@@ -509,7 +509,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     //! SQLite's own tests; the contract both engines keep is tested in
-    //! `conformance.rs`.
+    //! `conformance/`.
 
     use super::*;
     use crate::store::conformance::{note, sqlite as store};
