@@ -7,6 +7,8 @@ use super::StoreError;
 use crate::clock::Millis;
 use crate::trail::{Anchor, ChainReader, Entry, Record};
 
+/// The hash-chained record of what happened, appended by the engines and
+/// by the Hub, read by the API and `herald audit verify`.
 #[async_trait]
 pub trait AuditTrail: Send + Sync + 'static {
     /// Appends `entry` to the audit trail. Queued, not awaited, like a

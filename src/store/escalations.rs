@@ -7,6 +7,8 @@ use async_trait::async_trait;
 use super::{ClaimedStep, Completion, StoreError};
 use crate::clock::Millis;
 
+/// Escalation steps of open notifications, each fired by one node at a
+/// time, and the roles that join them.
 #[async_trait]
 pub trait Escalations: Send + Sync + 'static {
     /// Claims up to `limit` escalation steps due at `now` of open

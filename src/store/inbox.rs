@@ -41,6 +41,8 @@ pub struct UserNotification {
     pub recipient: Recipient,
 }
 
+/// Notifications and their recipients: stored, delivered, acknowledged,
+/// read and purged.
 #[async_trait]
 pub trait Inbox: Send + Sync + 'static {
     /// Stores `notification` for every user in `users` (deduplicated by the

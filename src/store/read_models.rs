@@ -16,6 +16,8 @@ pub struct Unacknowledged {
     pub oldest: Vec<UserNotification>,
 }
 
+/// Reads over many notifications, for the dashboard, the report and
+/// `/metrics`.
 #[async_trait]
 pub trait ReadModels: Send + Sync + 'static {
     /// Where the escalation of each of `ids` stands (a stored notification

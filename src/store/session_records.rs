@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use super::StoreError;
 use crate::clock::Millis;
 
+/// Expired sessions and the owner of each session.
 #[async_trait]
 pub trait SessionRecords: Send + Sync + 'static {
     /// Records that `session` has expired; its tokens are refused from now on.
