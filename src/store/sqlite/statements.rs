@@ -29,7 +29,7 @@ pub struct Statements<'c> {
     probe: Statement<'c>,
     insert_step: Statement<'c>,
     append_audit: Statement<'c>,
-    close: Statement<'c>,
+    close_notification: Statement<'c>,
     drop_steps: Statement<'c>,
     /// The audit chain's head as committed, and as the open transaction
     /// has moved it (kept only when it commits).
@@ -114,7 +114,7 @@ impl<'c> Statements<'c> {
                 audit_columns!(),
                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             ))?,
-            close: conn.prepare(
+            close_notification: conn.prepare(
                 "UPDATE notifications SET closed_at = ?1, closed_by = ?2 \
                  WHERE id = ?3 AND closed_at IS NULL",
             )?,
@@ -221,7 +221,7 @@ impl<'c> Statements<'c> {
                 source.socket_id.as_deref(),
                 source.remote.as_deref(),
             ))?;
-            let closed = self.close(id, user, at)?;
+            let closed = self.close_notification(id, user, at)?;
             return Ok(Some(Acknowledged {
                 at,
                 first: true,
@@ -247,8 +247,13 @@ impl<'c> Statements<'c> {
 
     /// Closes `id` if it is open: its steps go, and the answer names whose
     /// sockets to tell.
-    fn close(&mut self, id: &str, by: &str, at: Millis) -> Result<Option<Closed>, StoreError> {
-        if self.close.execute((at, by, id))? == 0 {
+    fn close_notification(
+        &mut self,
+        id: &str,
+        by: &str,
+        at: Millis,
+    ) -> Result<Option<Closed>, StoreError> {
+        if self.close_notification.execute((at, by, id))? == 0 {
             return Ok(None);
         }
         self.drop_steps.execute([id])?;
