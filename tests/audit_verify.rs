@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use herald::clock::Millis;
 use herald::notification::Notification;
-use herald::store::{SqliteStore, Store};
+use herald::store::{AuditTrail, Inbox, SqliteStore, Store};
 use herald::trail::{Entry, Kind};
 
 /// Three notifications, each created, delivered and acknowledged (which

@@ -22,7 +22,7 @@ use crate::conn::Handle;
 use crate::escalation::{self, webhook};
 use crate::notification::Notification;
 use crate::protocol;
-use crate::store::{ClaimedStep, Completion, Store, Then};
+use crate::store::{ClaimedStep, Completion, StepOutcome, Store};
 use crate::trail::{Entry, Kind};
 
 /// Steps claimed per round.
@@ -186,7 +186,7 @@ impl Escalations {
         }
     }
 
-    fn completion(&self, step: &ClaimedStep, audit: Vec<Entry>, then: Then) -> Completion {
+    fn completion(&self, step: &ClaimedStep, audit: Vec<Entry>, then: StepOutcome) -> Completion {
         Completion {
             notification_id: step.notification.id.clone(),
             level: step.level,
@@ -215,12 +215,12 @@ impl Escalations {
         let n = &step.notification;
         let Some(policy) = self.config.escalation.policy(n.severity()).cloned() else {
             // The policy was removed from the configuration since.
-            let done = self.completion(&step, vec![], Then::Done);
+            let done = self.completion(&step, vec![], StepOutcome::Done);
             self.commit_step(&done).await;
             return;
         };
         let Some(action) = policy.step(step.level).map(|s| s.action.clone()) else {
-            let done = self.completion(&step, vec![], Then::Done);
+            let done = self.completion(&step, vec![], StepOutcome::Done);
             self.commit_step(&done).await;
             return;
         };
@@ -239,7 +239,7 @@ impl Escalations {
             let mut c = self.completion(
                 &step,
                 vec![self.step_record(&step, &policy, &action)],
-                Then::Fired,
+                StepOutcome::Fired,
             );
             match &action {
                 Action::ToUsers(users) => c.add_users = users.clone(),
@@ -257,7 +257,7 @@ impl Escalations {
             }
         }
         self.tell(&step, &policy, &action).await;
-        let done = self.completion(&step, vec![], Then::Done);
+        let done = self.completion(&step, vec![], StepOutcome::Done);
         self.commit_step(&done).await;
     }
 
@@ -414,7 +414,7 @@ impl Escalations {
                     .notification(&n.id)
                     .level(step.level)
                     .detail(serde_json::json!({ "status": status, "attempt": attempt })),
-                Then::Done,
+                StepOutcome::Done,
             ),
             webhook::Outcome::Failed { status, error } => {
                 let retry = webhook::backoff(step.attempts);
@@ -428,7 +428,7 @@ impl Escalations {
                             "error": error,
                             "attempt": attempt,
                         })),
-                    Then::RetryAt(at + millis(retry)),
+                    StepOutcome::RetryAt(at + millis(retry)),
                 )
             }
         };
@@ -437,7 +437,7 @@ impl Escalations {
         if self.commit_step(&c).await {
             // A retry, or the levels this attempt held back, are due.
             let due = match then {
-                Then::RetryAt(due) => due,
+                StepOutcome::RetryAt(due) => due,
                 _ => at,
             };
             (self.wake)(due);

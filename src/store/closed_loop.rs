@@ -5,7 +5,7 @@
 
 use crate::clock::Millis;
 use crate::notification::Notification;
-use crate::trail::{Entry, Kind};
+use crate::trail::Entry;
 
 /// Who acknowledged, from where: kept in the audit trail.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct ClaimedStep {
 
 /// What to do with a claimed step once its work is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Then {
+pub enum StepOutcome {
     /// Its durable part is committed; keep the claim while the sockets are told.
     Fired,
     /// Finished: the step is gone, and the next level may fire.
@@ -56,7 +56,7 @@ pub struct Completion {
     /// A role that becomes a recipient.
     pub add_role: Option<String>,
     pub audit: Vec<Entry>,
-    pub then: Then,
+    pub then: StepOutcome,
 }
 
 /// What an acknowledgement closed, when it was the notification's first.
@@ -90,29 +90,4 @@ pub struct Escalation {
     pub next: Option<(u32, Millis)>,
     /// When the notification was closed; a closed one has no steps left.
     pub closed_at: Option<Millis>,
-}
-
-/// The `created` record of a notification stored for `users`.
-pub fn created_entry(n: &Notification, users: &[String]) -> Entry {
-    let created = Entry::new(Kind::Created, n.created_at)
-        .notification(&n.id)
-        .detail(serde_json::json!({ "recipients": users.len() }));
-    match users {
-        [user] => created.user(user),
-        _ => created,
-    }
-}
-
-/// The `acknowledged` record of `user`'s first acknowledgement, from `source`.
-pub fn acknowledged_entry(id: &str, user: &str, at: Millis, source: &Source) -> Entry {
-    let mut record = Entry::new(Kind::Acknowledged, at)
-        .notification(id)
-        .user(user);
-    if let Some(sid) = &source.socket_id {
-        record = record.socket(sid);
-    }
-    if let Some(remote) = &source.remote {
-        record = record.detail(serde_json::json!({ "remote": remote }));
-    }
-    record
 }

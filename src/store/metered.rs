@@ -9,8 +9,9 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use super::{
-    Acknowledged, ClaimedStep, Completion, Escalation, Inserted, ReportRow, Source, Store,
-    StoreError, Unacknowledged, UserNotification,
+    Acknowledged, AuditTrail, ClaimedStep, Completion, Escalation, Escalations, Inbox, Inserted,
+    ReadModels, ReportRow, SessionRecords, Source, Store, StoreError, Unacknowledged,
+    UserNotification,
 };
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
@@ -38,7 +39,7 @@ async fn timed<T>(
 }
 
 #[async_trait]
-impl<S: Store> Store for Metered<S> {
+impl<S: Store> Inbox for Metered<S> {
     async fn insert_scheduled(
         &self,
         n: &Notification,
@@ -46,77 +47,6 @@ impl<S: Store> Store for Metered<S> {
         steps: &[(u32, Millis)],
     ) -> Result<Inserted, StoreError> {
         timed("insert", self.inner.insert_scheduled(n, users, steps)).await
-    }
-
-    fn record(&self, entry: Entry) {
-        // Queued, not awaited: nothing to time.
-        self.inner.record(entry);
-    }
-
-    async fn claim_steps(
-        &self,
-        now: Millis,
-        owner: &str,
-        until: Millis,
-        limit: u32,
-    ) -> Result<Vec<ClaimedStep>, StoreError> {
-        timed(
-            "claim_steps",
-            self.inner.claim_steps(now, owner, until, limit),
-        )
-        .await
-    }
-
-    async fn complete_step(&self, c: &Completion) -> Result<bool, StoreError> {
-        timed("complete_step", self.inner.complete_step(c)).await
-    }
-
-    async fn next_step_due(&self) -> Result<Option<Millis>, StoreError> {
-        timed("next_step_due", self.inner.next_step_due()).await
-    }
-
-    async fn next_claim_end(&self, now: Millis) -> Result<Option<Millis>, StoreError> {
-        timed("next_claim_end", self.inner.next_claim_end(now)).await
-    }
-
-    async fn open_roles(&self) -> Result<Vec<String>, StoreError> {
-        timed("open_roles", self.inner.open_roles()).await
-    }
-
-    async fn join_role(
-        &self,
-        user: &str,
-        role: &str,
-        only: Option<&str>,
-        at: Millis,
-    ) -> Result<u64, StoreError> {
-        timed("join_role", self.inner.join_role(user, role, only, at)).await
-    }
-
-    async fn escalations(&self, ids: &[String]) -> Result<HashMap<String, Escalation>, StoreError> {
-        timed("escalations", self.inner.escalations(ids)).await
-    }
-
-    async fn timeline(&self, id: &str) -> Result<Vec<Record>, StoreError> {
-        timed("timeline", self.inner.timeline(id)).await
-    }
-
-    async fn audit_page(
-        &self,
-        after: i64,
-        from: Millis,
-        to: Millis,
-        limit: u32,
-    ) -> Result<Vec<Record>, StoreError> {
-        timed("audit_page", self.inner.audit_page(after, from, to, limit)).await
-    }
-
-    async fn audit_anchor(&self) -> Result<Anchor, StoreError> {
-        timed("audit_anchor", self.inner.audit_anchor()).await
-    }
-
-    async fn report_rows(&self, from: Millis, to: Millis) -> Result<Vec<ReportRow>, StoreError> {
-        timed("report_rows", self.inner.report_rows(from, to)).await
     }
 
     fn mark_delivered(&self, id: &str, user: &str, at: Millis) {
@@ -166,20 +96,79 @@ impl<S: Store> Store for Metered<S> {
     async fn purge(&self, acknowledged: Millis, unacknowledged: Millis) -> Result<u64, StoreError> {
         timed("purge", self.inner.purge(acknowledged, unacknowledged)).await
     }
+}
 
-    async fn unacknowledged(&self, limit: u32) -> Result<Unacknowledged, StoreError> {
-        timed("unacknowledged", self.inner.unacknowledged(limit)).await
-    }
-
-    async fn claim_session(
+#[async_trait]
+impl<S: Store> Escalations for Metered<S> {
+    async fn claim_steps(
         &self,
-        session: &str,
-        user: &str,
-        at: Millis,
-    ) -> Result<String, StoreError> {
-        timed("claim_session", self.inner.claim_session(session, user, at)).await
+        now: Millis,
+        owner: &str,
+        until: Millis,
+        limit: u32,
+    ) -> Result<Vec<ClaimedStep>, StoreError> {
+        timed(
+            "claim_steps",
+            self.inner.claim_steps(now, owner, until, limit),
+        )
+        .await
     }
 
+    async fn complete_step(&self, c: &Completion) -> Result<bool, StoreError> {
+        timed("complete_step", self.inner.complete_step(c)).await
+    }
+
+    async fn next_step_due(&self) -> Result<Option<Millis>, StoreError> {
+        timed("next_step_due", self.inner.next_step_due()).await
+    }
+
+    async fn next_claim_end(&self, now: Millis) -> Result<Option<Millis>, StoreError> {
+        timed("next_claim_end", self.inner.next_claim_end(now)).await
+    }
+
+    async fn open_roles(&self) -> Result<Vec<String>, StoreError> {
+        timed("open_roles", self.inner.open_roles()).await
+    }
+
+    async fn join_role(
+        &self,
+        user: &str,
+        role: &str,
+        only: Option<&str>,
+        at: Millis,
+    ) -> Result<u64, StoreError> {
+        timed("join_role", self.inner.join_role(user, role, only, at)).await
+    }
+}
+
+#[async_trait]
+impl<S: Store> AuditTrail for Metered<S> {
+    fn record(&self, entry: Entry) {
+        // Queued, not awaited: nothing to time.
+        self.inner.record(entry);
+    }
+
+    async fn timeline(&self, id: &str) -> Result<Vec<Record>, StoreError> {
+        timed("timeline", self.inner.timeline(id)).await
+    }
+
+    async fn audit_page(
+        &self,
+        after: i64,
+        from: Millis,
+        to: Millis,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError> {
+        timed("audit_page", self.inner.audit_page(after, from, to, limit)).await
+    }
+
+    async fn audit_anchor(&self) -> Result<Anchor, StoreError> {
+        timed("audit_anchor", self.inner.audit_anchor()).await
+    }
+}
+
+#[async_trait]
+impl<S: Store> SessionRecords for Metered<S> {
     async fn expire_session(
         &self,
         session: &str,
@@ -193,14 +182,41 @@ impl<S: Store> Store for Metered<S> {
         .await
     }
 
+    async fn claim_session(
+        &self,
+        session: &str,
+        user: &str,
+        at: Millis,
+    ) -> Result<String, StoreError> {
+        timed("claim_session", self.inner.claim_session(session, user, at)).await
+    }
+
     async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError> {
         timed("expired_sessions", self.inner.expired_sessions(since)).await
+    }
+}
+
+#[async_trait]
+impl<S: Store> ReadModels for Metered<S> {
+    async fn escalations(&self, ids: &[String]) -> Result<HashMap<String, Escalation>, StoreError> {
+        timed("escalations", self.inner.escalations(ids)).await
+    }
+
+    async fn report_rows(&self, from: Millis, to: Millis) -> Result<Vec<ReportRow>, StoreError> {
+        timed("report_rows", self.inner.report_rows(from, to)).await
+    }
+
+    async fn unacknowledged(&self, limit: u32) -> Result<Unacknowledged, StoreError> {
+        timed("unacknowledged", self.inner.unacknowledged(limit)).await
     }
 
     async fn pending_count(&self) -> Result<u64, StoreError> {
         timed("pending_count", self.inner.pending_count()).await
     }
+}
 
+#[async_trait]
+impl<S: Store> Store for Metered<S> {
     async fn ping(&self) -> Result<(), StoreError> {
         timed("ping", self.inner.ping()).await
     }

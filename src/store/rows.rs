@@ -19,9 +19,17 @@ pub const NEXT_CLAIM_END_SQLITE: &str =
 pub const NEXT_CLAIM_END_POSTGRES: &str =
     "SELECT min(claimed_until) FROM escalation_steps WHERE claimed_until > $1";
 
+/// The `audit` table's columns, in the order of the values
+/// `trail::record::Columns` gives: both engines write and read them by it.
+macro_rules! audit_columns {
+    () => {
+        "seq, at, kind, notification_id, user_id, socket_id, level, detail, prev_hash, hash"
+    };
+}
+pub(crate) use audit_columns;
+
 /// An audit record's columns; followed by a `WHERE`.
-pub const SELECT_AUDIT: &str = "SELECT seq, at, kind, notification_id, user_id, socket_id, \
-     level, detail, prev_hash, hash FROM audit";
+pub const SELECT_AUDIT: &str = concat!("SELECT ", audit_columns!(), " FROM audit");
 
 /// The report's rows for `?1 <= created_at < ?2`, in SQLite's placeholders.
 pub const REPORT_ROWS_SQLITE: &str = "SELECT severity, created_at, closed_at FROM notifications \

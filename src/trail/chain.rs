@@ -5,6 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
+use super::record::hashed;
 use super::{Entry, Record};
 
 /// The hash before the first record.
@@ -14,20 +15,9 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// a JSON array of every field, so no two different records serialise the
 /// same.
 pub fn link(prev: &str, seq: i64, e: &Entry) -> String {
-    let detail = e.detail.as_ref().map(|d| d.to_string());
     // A tuple serialises as the JSON array of its fields, without building
     // a JSON tree first: this runs once per delivery.
-    let fields = (
-        seq,
-        e.at,
-        e.kind.as_str(),
-        &e.notification_id,
-        &e.user_id,
-        &e.socket_id,
-        e.level,
-        detail,
-        prev,
-    );
+    let fields = hashed(seq, e, prev);
     let text = serde_json::to_string(&fields).expect("plain fields serialise");
     hex(&Sha256::digest(text.as_bytes()))
 }

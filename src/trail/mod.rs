@@ -6,6 +6,7 @@
 
 mod chain;
 mod export;
+pub mod record;
 mod walk;
 
 use serde::Serialize;
@@ -13,7 +14,7 @@ use serde_json::Value;
 
 pub use chain::{link, verify, Anchor, Broken, Chain, GENESIS};
 pub use export::{csv_header, csv_line, Format};
-pub use walk::{walk, WalkError, Walked};
+pub use walk::{walk, ChainReader, WalkError, Walked};
 
 use crate::clock::{rfc3339, Millis};
 

@@ -1,9 +1,10 @@
 //! Walking a store's whole audit chain, a page at a time from its anchor,
-//! as `herald audit verify` does: the store is read, never trusted.
+//! as `herald audit verify` does: the store is read, never trusted. The
+//! trail does not know the store: the store implements [`ChainReader`].
 
-use super::{verify, Anchor, Broken, Chain};
-use crate::clock::Millis;
-use crate::store::{Store, StoreError};
+use std::future::Future;
+
+use super::{verify, Anchor, Broken, Chain, Record};
 
 /// Records read at once.
 pub const PAGE: u32 = 1000;
@@ -18,23 +19,40 @@ pub struct Walked {
     pub head: Chain,
 }
 
+/// What a walk reads from where the chain is kept.
+pub trait ChainReader {
+    type Error: std::error::Error + 'static;
+
+    /// Where the remaining chain starts.
+    fn anchor(&self) -> impl Future<Output = Result<Anchor, Self::Error>> + Send;
+
+    /// The records after place `seq`, in chain order, at most `limit`.
+    fn records_after(
+        &self,
+        seq: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Record>, Self::Error>> + Send;
+}
+
 #[derive(Debug, thiserror::Error)]
-pub enum WalkError {
+pub enum WalkError<E: std::error::Error + 'static> {
     #[error(transparent)]
     Broken(#[from] Broken),
+    /// The store could not be read.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(E),
 }
 
 /// Verifies every record the store holds, oldest first.
-pub async fn walk(store: &dyn Store) -> Result<Walked, WalkError> {
-    let anchor = store.audit_anchor().await?;
+pub async fn walk<R: ChainReader + ?Sized>(store: &R) -> Result<Walked, WalkError<R::Error>> {
+    let anchor = store.anchor().await.map_err(WalkError::Store)?;
     let mut head = Chain::from(anchor.clone());
     let mut records = 0;
     loop {
         let page = store
-            .audit_page(head.seq, Millis::MIN, Millis::MAX, PAGE)
-            .await?;
+            .records_after(head.seq, PAGE)
+            .await
+            .map_err(WalkError::Store)?;
         // `verify` checks the pages as one sequence: the first record of a
         // page must follow the last of the one before.
         records += verify(&mut head, &page)?;

@@ -80,7 +80,7 @@ impl Drop for Redis {
 pub async fn fresh_database() -> String {
     let base = std::env::var("HERALD_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    herald::store::fresh_database(&base)
+    herald::store::testing::fresh_database(&base)
         .await
         .expect("PostgreSQL is reachable (scripts/setup.sh starts it)")
 }

@@ -15,11 +15,10 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::pending::Pending;
-use super::spilled::Spilled;
 use super::statements::Statements;
-use super::{Acknowledged, ClaimedStep, Completion, Inserted, Source, StoreError};
 use crate::clock::Millis;
 use crate::notification::Notification;
+use crate::store::{Acknowledged, ClaimedStep, Completion, Inserted, Source, StoreError};
 use crate::trail::Entry;
 
 /// Most writes committed together.
@@ -83,7 +82,7 @@ pub enum Write {
         unacknowledged_before: Millis,
         reply: oneshot::Sender<Result<u64, StoreError>>,
     },
-    /// Delivery marks were set aside ([`Spilled`]): take them. Nobody waits.
+    /// Delivery marks were set aside (`spilled.rs`): take them. Nobody waits.
     Spilled,
     /// The readiness check: a write that must commit like any other.
     Probe {
@@ -344,18 +343,25 @@ fn gather(rx: &flume::Receiver<Write>, first: Write, inserts_flowing: bool) -> V
 
 /// Starts the writer thread; it runs until a `Close` or until every sender
 /// is gone.
+/// `set_aside` hands over the writes that found the queue full (see
+/// `spilled.rs`): each batch takes them, after the writes it gathered.
 pub fn spawn(
     conn: Connection,
     rx: flume::Receiver<Write>,
     pending: Arc<Pending>,
-    spilled: Arc<Spilled>,
+    set_aside: impl Fn() -> Vec<Write> + Send + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("herald-sqlite-writer".into())
-        .spawn(move || run(conn, rx, &pending, &spilled))
+        .spawn(move || run(conn, rx, &pending, set_aside))
 }
 
-fn run(conn: Connection, rx: flume::Receiver<Write>, pending: &Pending, spilled: &Spilled) {
+fn run(
+    conn: Connection,
+    rx: flume::Receiver<Write>,
+    pending: &Pending,
+    set_aside: impl Fn() -> Vec<Write>,
+) {
     let mut statements = match Statements::prepare(&conn) {
         Ok(s) => s,
         Err(e) => {
@@ -374,7 +380,7 @@ fn run(conn: Connection, rx: flume::Receiver<Write>, pending: &Pending, spilled:
     while let Ok(first) = rx.recv() {
         let flowing = last_insert.is_some_and(|at| at.elapsed() < INSERTS_FLOWING);
         let mut batch = gather(&rx, first, flowing);
-        batch.extend(spilled.take());
+        batch.extend(set_aside());
         if batch.iter().any(|w| matches!(w, Write::Insert { .. })) {
             last_insert = Some(Instant::now());
         }

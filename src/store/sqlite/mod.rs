@@ -1,6 +1,12 @@
 //! The embedded store: SQLite in WAL mode with full fsync, in the data
 //! directory. Reads use a small pool; every write goes through the
 //! group-commit writer and returns only after its transaction is committed.
+//!
+//! This file opens the store and answers its calls; the writer thread
+//! (`writer.rs`) commits batches with the statements it prepared once
+//! (`statements.rs`), takes the delivery marks set aside when its queue was
+//! full (`spilled.rs`), and keeps the count of who has something pending
+//! (`pending.rs`). `backup.rs` copies the database while it runs.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,14 +19,21 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 use tokio::sync::oneshot;
 
-use super::pending::Pending;
+pub mod backup;
+mod pending;
+mod spilled;
+mod statements;
+mod writer;
+
+use self::pending::Pending;
+use self::spilled::Spilled;
+use self::statements::Statements;
+use self::writer::Write;
 use super::rows::{self, Columns, PENDING_COUNT, SELECT_USER};
-use super::spilled::Spilled;
-use super::statements::Statements;
-use super::writer::{self, Write};
 use super::{
-    Acknowledged, ClaimedStep, Completion, Escalation, Inserted, ReportRow, Source, Store,
-    StoreError, Unacknowledged, UserNotification,
+    Acknowledged, AuditTrail, ClaimedStep, Completion, Escalation, Escalations, Inbox, Inserted,
+    ReadModels, ReportRow, SessionRecords, Source, Store, StoreError, Unacknowledged,
+    UserNotification,
 };
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
@@ -85,7 +98,8 @@ impl SqliteStore {
         pending.reload(&conn)?;
         let (tx, rx) = flume::bounded(queue);
         let spilled = Arc::new(Spilled::default());
-        let thread = writer::spawn(conn, rx, pending.clone(), spilled.clone())
+        let set_aside = spilled.clone();
+        let thread = writer::spawn(conn, rx, pending.clone(), move || set_aside.take())
             .map_err(|e| StoreError::Unavailable(format!("could not start the writer: {e}")))?;
         Ok(Self {
             pool,
@@ -112,7 +126,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Inbox for SqliteStore {
     async fn insert_scheduled(
         &self,
         n: &Notification,
@@ -127,153 +141,6 @@ impl Store for SqliteStore {
             reply,
         })
         .await
-    }
-
-    fn record(&self, entry: Entry) {
-        match self.writer.try_send(Write::Record { entry }) {
-            Ok(()) => {}
-            Err(flume::TrySendError::Full(Write::Record { entry })) => {
-                self.spilled.push_record(entry);
-                crate::prometheus::marks_spilled();
-                let _ = self.writer.try_send(Write::Spilled);
-            }
-            Err(_) => {
-                tracing::warn!(
-                    "an audit record came after the store was closed; it is not recorded"
-                );
-                crate::prometheus::marks_dropped(1);
-            }
-        }
-    }
-
-    async fn claim_steps(
-        &self,
-        now: Millis,
-        owner: &str,
-        until: Millis,
-        limit: u32,
-    ) -> Result<Vec<ClaimedStep>, StoreError> {
-        let owner = owner.to_string();
-        self.write(|reply| Write::ClaimSteps {
-            now,
-            owner,
-            until,
-            limit,
-            reply,
-        })
-        .await
-    }
-
-    async fn complete_step(&self, c: &Completion) -> Result<bool, StoreError> {
-        let c = c.clone();
-        self.write(|reply| Write::CompleteStep { c, reply }).await
-    }
-
-    async fn next_step_due(&self) -> Result<Option<Millis>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT min(due_at) FROM escalation_steps")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn next_claim_end(&self, now: Millis) -> Result<Option<Millis>, StoreError> {
-        Ok(sqlx::query_scalar(rows::NEXT_CLAIM_END_SQLITE)
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await?)
-    }
-
-    async fn open_roles(&self) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(rows::OPEN_ROLES)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
-    async fn join_role(
-        &self,
-        user: &str,
-        role: &str,
-        only: Option<&str>,
-        at: Millis,
-    ) -> Result<u64, StoreError> {
-        let (user, role, only) = (user.to_string(), role.to_string(), only.map(str::to_string));
-        self.write(|reply| Write::JoinRole {
-            user,
-            role,
-            only,
-            at,
-            reply,
-        })
-        .await
-    }
-
-    async fn timeline(&self, id: &str) -> Result<Vec<Record>, StoreError> {
-        let found = sqlx::query(&format!(
-            "{} WHERE notification_id = ? ORDER BY seq",
-            rows::SELECT_AUDIT
-        ))
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        found.iter().map(rows::audit_record).collect()
-    }
-
-    async fn audit_page(
-        &self,
-        after: i64,
-        from: Millis,
-        to: Millis,
-        limit: u32,
-    ) -> Result<Vec<Record>, StoreError> {
-        let found = sqlx::query(&format!(
-            "{} WHERE seq > ? AND at >= ? AND at < ? ORDER BY seq LIMIT ?",
-            rows::SELECT_AUDIT
-        ))
-        .bind(after)
-        .bind(from)
-        .bind(to)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        found.iter().map(rows::audit_record).collect()
-    }
-
-    async fn audit_anchor(&self) -> Result<Anchor, StoreError> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_anchor WHERE id = 1")
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(r) => Ok(Anchor {
-                seq: r.integer("seq")?,
-                hash: r.text("hash")?,
-            }),
-            None => Ok(Anchor::default()),
-        }
-    }
-
-    async fn escalations(&self, ids: &[String]) -> Result<HashMap<String, Escalation>, StoreError> {
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        // The ids travel as one JSON array: one statement whatever their number.
-        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let found = sqlx::query(&rows::escalations_query(
-            "n.id IN (SELECT value FROM json_each(?1))",
-        ))
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?;
-        found.iter().map(rows::escalation).collect()
-    }
-
-    async fn report_rows(&self, from: Millis, to: Millis) -> Result<Vec<ReportRow>, StoreError> {
-        let found = sqlx::query(rows::REPORT_ROWS_SQLITE)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await?;
-        found.iter().map(rows::report_row).collect()
     }
 
     fn mark_delivered(&self, id: &str, user: &str, at: Millis) {
@@ -385,17 +252,6 @@ impl Store for SqliteStore {
         listed.iter().map(rows::user_notification).collect()
     }
 
-    async fn unacknowledged(&self, limit: u32) -> Result<Unacknowledged, StoreError> {
-        let oldest = sqlx::query(&rows::unacknowledged_query("?"))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        let total = sqlx::query(rows::COUNT_UNACKNOWLEDGED)
-            .fetch_one(&self.pool)
-            .await?;
-        rows::unacknowledged(&total, &oldest)
-    }
-
     async fn purge(
         &self,
         acknowledged_before: Millis,
@@ -408,7 +264,139 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl Escalations for SqliteStore {
+    async fn claim_steps(
+        &self,
+        now: Millis,
+        owner: &str,
+        until: Millis,
+        limit: u32,
+    ) -> Result<Vec<ClaimedStep>, StoreError> {
+        let owner = owner.to_string();
+        self.write(|reply| Write::ClaimSteps {
+            now,
+            owner,
+            until,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    async fn complete_step(&self, c: &Completion) -> Result<bool, StoreError> {
+        let c = c.clone();
+        self.write(|reply| Write::CompleteStep { c, reply }).await
+    }
+
+    async fn next_step_due(&self) -> Result<Option<Millis>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT min(due_at) FROM escalation_steps")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn next_claim_end(&self, now: Millis) -> Result<Option<Millis>, StoreError> {
+        Ok(sqlx::query_scalar(rows::NEXT_CLAIM_END_SQLITE)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn open_roles(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(rows::OPEN_ROLES)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn join_role(
+        &self,
+        user: &str,
+        role: &str,
+        only: Option<&str>,
+        at: Millis,
+    ) -> Result<u64, StoreError> {
+        let (user, role, only) = (user.to_string(), role.to_string(), only.map(str::to_string));
+        self.write(|reply| Write::JoinRole {
+            user,
+            role,
+            only,
+            at,
+            reply,
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl AuditTrail for SqliteStore {
+    fn record(&self, entry: Entry) {
+        match self.writer.try_send(Write::Record { entry }) {
+            Ok(()) => {}
+            Err(flume::TrySendError::Full(Write::Record { entry })) => {
+                self.spilled.push_record(entry);
+                crate::prometheus::marks_spilled();
+                let _ = self.writer.try_send(Write::Spilled);
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "an audit record came after the store was closed; it is not recorded"
+                );
+                crate::prometheus::marks_dropped(1);
+            }
+        }
+    }
+
+    async fn timeline(&self, id: &str) -> Result<Vec<Record>, StoreError> {
+        let found = sqlx::query(&format!(
+            "{} WHERE notification_id = ? ORDER BY seq",
+            rows::SELECT_AUDIT
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(rows::audit_record).collect()
+    }
+
+    async fn audit_page(
+        &self,
+        after: i64,
+        from: Millis,
+        to: Millis,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError> {
+        let found = sqlx::query(&format!(
+            "{} WHERE seq > ? AND at >= ? AND at < ? ORDER BY seq LIMIT ?",
+            rows::SELECT_AUDIT
+        ))
+        .bind(after)
+        .bind(from)
+        .bind(to)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(rows::audit_record).collect()
+    }
+
+    async fn audit_anchor(&self) -> Result<Anchor, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_anchor WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(Anchor {
+                seq: r.integer("seq")?,
+                hash: r.text("hash")?,
+            }),
+            None => Ok(Anchor::default()),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionRecords for SqliteStore {
     async fn expire_session(
         &self,
         session: &str,
@@ -451,6 +439,44 @@ impl Store for SqliteStore {
             .map(|r| r.text("session_id"))
             .collect::<Result<_, _>>()?)
     }
+}
+
+#[async_trait]
+impl ReadModels for SqliteStore {
+    async fn escalations(&self, ids: &[String]) -> Result<HashMap<String, Escalation>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        // The ids travel as one JSON array: one statement whatever their number.
+        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let found = sqlx::query(&rows::escalations_query(
+            "n.id IN (SELECT value FROM json_each(?1))",
+        ))
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(rows::escalation).collect()
+    }
+
+    async fn report_rows(&self, from: Millis, to: Millis) -> Result<Vec<ReportRow>, StoreError> {
+        let found = sqlx::query(rows::REPORT_ROWS_SQLITE)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+        found.iter().map(rows::report_row).collect()
+    }
+
+    async fn unacknowledged(&self, limit: u32) -> Result<Unacknowledged, StoreError> {
+        let oldest = sqlx::query(&rows::unacknowledged_query("?"))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let total = sqlx::query(rows::COUNT_UNACKNOWLEDGED)
+            .fetch_one(&self.pool)
+            .await?;
+        rows::unacknowledged(&total, &oldest)
+    }
 
     async fn pending_count(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(PENDING_COUNT)
@@ -458,7 +484,10 @@ impl Store for SqliteStore {
             .await?;
         Ok(n.max(0) as u64)
     }
+}
 
+#[async_trait]
+impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         self.write(|reply| Write::Probe { reply }).await
@@ -480,7 +509,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     //! SQLite's own tests; the contract both engines keep is tested in
-    //! `conformance.rs`.
+    //! `conformance/`.
 
     use super::*;
     use crate::store::conformance::{note, sqlite as store};

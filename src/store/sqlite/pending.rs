@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use parking_lot::Mutex;
 
-use super::StoreError;
+use crate::store::StoreError;
 
 #[derive(Debug, Default)]
 struct Counts {

@@ -17,9 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::postgres::append;
-use super::StoreError;
+use super::audit::append;
 use crate::clock::Millis;
+use crate::store::StoreError;
 use crate::trail::Entry;
 
 /// Marks and records queued and not yet taken by the task; past this one is

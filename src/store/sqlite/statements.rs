@@ -4,10 +4,13 @@
 
 use rusqlite::{Connection, OptionalExtension, Statement};
 
-use super::{Acknowledged, ClaimedStep, Closed, Completion, Inserted, Source, StoreError, Then};
 use crate::clock::Millis;
 use crate::notification::Notification;
-use crate::trail::{Chain, Entry, Kind};
+use crate::store::rows::audit_columns;
+use crate::store::{
+    Acknowledged, ClaimedStep, Closed, Completion, Inserted, Source, StepOutcome, StoreError,
+};
+use crate::trail::{record, Chain, Entry};
 
 pub struct Statements<'c> {
     conn: &'c Connection,
@@ -26,7 +29,7 @@ pub struct Statements<'c> {
     probe: Statement<'c>,
     insert_step: Statement<'c>,
     append_audit: Statement<'c>,
-    close: Statement<'c>,
+    close_notification: Statement<'c>,
     drop_steps: Statement<'c>,
     /// The audit chain's head as committed, and as the open transaction
     /// has moved it (kept only when it commits).
@@ -106,11 +109,12 @@ impl<'c> Statements<'c> {
                 "INSERT OR IGNORE INTO escalation_steps (notification_id, level, due_at) \
                  VALUES (?1, ?2, ?3)",
             )?,
-            append_audit: conn.prepare(
-                "INSERT INTO audit (seq, at, kind, notification_id, user_id, socket_id, level, \
-                 detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?,
-            close: conn.prepare(
+            append_audit: conn.prepare(concat!(
+                "INSERT INTO audit (",
+                audit_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            ))?,
+            close_notification: conn.prepare(
                 "UPDATE notifications SET closed_at = ?1, closed_by = ?2 \
                  WHERE id = ?3 AND closed_at IS NULL",
             )?,
@@ -143,19 +147,7 @@ impl<'c> Statements<'c> {
     /// Appends `entry` to the audit chain, in the open transaction.
     pub fn append(&mut self, entry: Entry) -> Result<(), StoreError> {
         let r = self.staged.append(entry);
-        let e = &r.entry;
-        self.append_audit.execute((
-            r.seq,
-            e.at,
-            e.kind.as_str(),
-            &e.notification_id,
-            &e.user_id,
-            &e.socket_id,
-            e.level,
-            e.detail.as_ref().map(|d| d.to_string()),
-            &r.prev_hash,
-            &r.hash,
-        ))?;
+        self.append_audit.execute(r.columns())?;
         Ok(())
     }
 
@@ -184,7 +176,7 @@ impl<'c> Statements<'c> {
             for (level, due_at) in steps {
                 self.insert_step.execute((&n.id, level, due_at))?;
             }
-            self.append(super::closed_loop::created_entry(n, users))?;
+            self.append(record::created(&n.id, n.created_at, users))?;
             n.clone()
         } else {
             let (body, created_at) = self.stored_notification.query_row([&n.id], |r| {
@@ -222,17 +214,14 @@ impl<'c> Statements<'c> {
             .query_row((at, id, user), |r| r.get::<_, i64>(0))
             .optional()?;
         if let Some(created_at) = first {
-            let mut record = Entry::new(Kind::Acknowledged, at)
-                .notification(id)
-                .user(user);
-            if let Some(sid) = &source.socket_id {
-                record = record.socket(sid);
-            }
-            if let Some(remote) = &source.remote {
-                record = record.detail(serde_json::json!({ "remote": remote }));
-            }
-            self.append(record)?;
-            let closed = self.close(id, user, at)?;
+            self.append(record::acknowledged(
+                id,
+                user,
+                at,
+                source.socket_id.as_deref(),
+                source.remote.as_deref(),
+            ))?;
+            let closed = self.close_notification(id, user, at)?;
             return Ok(Some(Acknowledged {
                 at,
                 first: true,
@@ -258,12 +247,17 @@ impl<'c> Statements<'c> {
 
     /// Closes `id` if it is open: its steps go, and the answer names whose
     /// sockets to tell.
-    fn close(&mut self, id: &str, by: &str, at: Millis) -> Result<Option<Closed>, StoreError> {
-        if self.close.execute((at, by, id))? == 0 {
+    fn close_notification(
+        &mut self,
+        id: &str,
+        by: &str,
+        at: Millis,
+    ) -> Result<Option<Closed>, StoreError> {
+        if self.close_notification.execute((at, by, id))? == 0 {
             return Ok(None);
         }
         self.drop_steps.execute([id])?;
-        self.append(Entry::new(Kind::Closed, at).notification(id).user(by))?;
+        self.append(record::closed(id, by, at))?;
         let users = self
             .conn
             .prepare_cached(
@@ -286,7 +280,7 @@ impl<'c> Statements<'c> {
         }))
     }
 
-    /// Claims the steps due at `now` (see `Store::claim_steps`).
+    /// Claims the steps due at `now` (see `Escalations::claim_steps`).
     pub fn claim_steps(
         &mut self,
         now: Millis,
@@ -335,7 +329,7 @@ impl<'c> Statements<'c> {
         Ok(steps)
     }
 
-    /// Commits a claimed step's work (see `Store::complete_step`).
+    /// Commits a claimed step's work (see `Escalations::complete_step`).
     pub fn complete_step(&mut self, c: &Completion) -> Result<bool, StoreError> {
         let held = self
             .conn
@@ -369,19 +363,19 @@ impl<'c> Statements<'c> {
         }
         let key = (&c.notification_id, c.level);
         match c.then {
-            Then::Fired => self
+            StepOutcome::Fired => self
                 .conn
                 .prepare_cached(
                     "UPDATE escalation_steps SET fired = 1 WHERE notification_id = ?1 AND level = ?2",
                 )?
                 .execute(key)?,
-            Then::Done => self
+            StepOutcome::Done => self
                 .conn
                 .prepare_cached(
                     "DELETE FROM escalation_steps WHERE notification_id = ?1 AND level = ?2",
                 )?
                 .execute(key)?,
-            Then::RetryAt(at) => self
+            StepOutcome::RetryAt(at) => self
                 .conn
                 .prepare_cached(
                     "UPDATE escalation_steps SET blocking = 0, attempts = attempts + 1, \
@@ -394,7 +388,7 @@ impl<'c> Statements<'c> {
     }
 
     /// Makes `user` a recipient of the open notifications `role` is a
-    /// recipient of (see `Store::join_role`).
+    /// recipient of (see `Escalations::join_role`).
     pub fn join_role(
         &mut self,
         user: &str,
@@ -471,11 +465,7 @@ impl<'c> Statements<'c> {
             "UPDATE audit_anchor SET seq = ?1, hash = ?2 WHERE id = 1",
             (last, &hash),
         )?;
-        self.append(Entry::new(Kind::Purged, before).detail(serde_json::json!({
-            "through": last,
-            "removed": removed,
-            "anchorHash": hash,
-        })))
+        self.append(record::purged(before, last, removed as u64, &hash))
     }
 
     /// Deletes what is past retention; returns how many recipient rows went.

@@ -1,0 +1,420 @@
+//! PostgreSQL's own tests: what only a shared, remote database can
+//! show (several nodes, a lost server). The contract both engines keep
+//! is tested in `conformance/`.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use futures::future::join_all;
+use sqlx::{Connection, PgConnection};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::deadline::{ACQUIRE_TIMEOUT, ANSWER_DEADLINE};
+use super::inbox::list_query;
+use super::*;
+use crate::clock::Millis;
+use crate::notification::StateFilter;
+use crate::store::conformance::{note, TestDatabase};
+use crate::store::{AuditTrail, Completion, Escalations, Inbox, StepOutcome};
+use crate::trail::{self, Chain, Entry, Kind};
+
+fn unavailable<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Unavailable(_)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_agree_on_each_first_acknowledgement() {
+    let db = TestDatabase::create().await;
+    let (a, b) = (db.store().await, db.store().await);
+    let notes: Vec<_> = (0..50).map(|i| note(&format!("n{i}"), "t", i)).collect();
+    for n in &notes {
+        a.insert(n, &["u".into()]).await.unwrap();
+    }
+    let races = join_all(notes.iter().map(|n| async {
+        tokio::join!(
+            a.acknowledge(&n.id, "u", 100),
+            b.acknowledge(&n.id, "u", 200)
+        )
+    }))
+    .await;
+    for (n, (x, y)) in notes.iter().zip(races) {
+        let (x, y) = (x.unwrap().unwrap(), y.unwrap().unwrap());
+        assert!(x.first != y.first, "{}: exactly one is first", n.id);
+        let winner = if x.first { 100 } else { 200 };
+        assert_eq!((x.at, y.at), (winner, winner), "{}", n.id);
+        let stored = b.user_notification(&n.id, "u").await.unwrap().unwrap();
+        assert_eq!(stored.recipient.acknowledged_at, Some(winner));
+    }
+    a.close().await;
+    b.close().await;
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_claim_each_due_step_once() {
+    let db = TestDatabase::create().await;
+    let (a, b) = (db.store().await, db.store().await);
+    for i in 0..60 {
+        let n = note(&format!("n{i}"), "t", i);
+        a.insert_scheduled(&n, &["u".into()], &[(1, 10), (2, 20)])
+            .await
+            .unwrap();
+    }
+    // Several claims at once on each node, until none is left due:
+    // level 2 waits for level 1, which nobody completes here.
+    let mut claimed: Vec<(String, u32, &str)> = Vec::new();
+    loop {
+        let claims = (0..4).flat_map(|_| [(&a, "a"), (&b, "b")]);
+        let rounds = join_all(claims.map(|(s, owner)| async move {
+            let steps = s.claim_steps(100, owner, 10_000, 5).await.unwrap();
+            (steps, owner)
+        }))
+        .await;
+        let before = claimed.len();
+        for (steps, owner) in rounds {
+            claimed.extend(
+                steps
+                    .into_iter()
+                    .map(|c| (c.notification.id, c.level, owner)),
+            );
+        }
+        if claimed.len() == before {
+            break;
+        }
+    }
+    let mut steps: Vec<_> = claimed.iter().map(|(id, level, _)| (id, level)).collect();
+    steps.sort();
+    steps.dedup();
+    assert_eq!(steps.len(), claimed.len(), "a step was claimed twice");
+    assert_eq!(steps.len(), 60, "every level 1, and only those");
+    assert!(claimed.iter().all(|(_, level, _)| *level == 1));
+    // The claim fences its completion: the other node cannot complete it.
+    let (id, level, owner) = &claimed[0];
+    let other = if *owner == "a" { "b" } else { "a" };
+    let (owner_store, other_store) = if *owner == "a" { (&a, &b) } else { (&b, &a) };
+    let finish = |by: &str| Completion {
+        notification_id: id.clone(),
+        level: *level,
+        owner: by.into(),
+        at: 200,
+        add_users: vec![],
+        add_role: None,
+        audit: vec![],
+        then: StepOutcome::Done,
+    };
+    assert!(!other_store.complete_step(&finish(other)).await.unwrap());
+    assert!(owner_store.complete_step(&finish(owner)).await.unwrap());
+    a.close().await;
+    b.close().await;
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_appending_at_once_leave_one_verifiable_chain() {
+    let db = TestDatabase::create().await;
+    let (a, b) = (db.store().await, db.store().await);
+    let users: Vec<String> = vec!["u".into(), "v".into()];
+    let notes: Vec<_> = (0..40).map(|i| note(&format!("n{i}"), "t", i)).collect();
+    // Both nodes store each notification at once: one `created` each.
+    join_all(notes.iter().map(|n| async {
+        let (x, y) = tokio::join!(a.insert(n, &users), b.insert(n, &users));
+        x.unwrap();
+        y.unwrap();
+    }))
+    .await;
+    for i in 0..100 {
+        for (s, socket) in [(&a, "sa"), (&b, "sb")] {
+            s.record(
+                Entry::new(Kind::Delivered, 100 + i)
+                    .notification(&notes[usize::try_from(i).unwrap() % 40].id)
+                    .user("u")
+                    .socket(socket),
+            );
+        }
+    }
+    // Two recipients acknowledge at once on two nodes: both are first
+    // for themselves, and the notification closes once.
+    let races = join_all(notes.iter().map(|n| async {
+        tokio::join!(
+            a.acknowledge(&n.id, "u", 1000),
+            b.acknowledge(&n.id, "v", 1001)
+        )
+    }))
+    .await;
+    for (n, (x, y)) in notes.iter().zip(races) {
+        let (x, y) = (x.unwrap().unwrap(), y.unwrap().unwrap());
+        assert!(x.first && y.first, "{}", n.id);
+        assert!(
+            x.closed.is_some() != y.closed.is_some(),
+            "{}: closed exactly once",
+            n.id
+        );
+    }
+    a.close().await;
+    b.close().await;
+    let c = db.store().await;
+    let chain = c.audit_page(0, 0, Millis::MAX, 10_000).await.unwrap();
+    let anchor = c.audit_anchor().await.unwrap();
+    // 40 created, 200 delivered, 80 acknowledged, 40 closed.
+    assert_eq!(trail::verify(&mut Chain::from(anchor), &chain), Ok(360));
+    let count = |kind| chain.iter().filter(|r| r.entry.kind == kind).count();
+    assert_eq!((count(Kind::Created), count(Kind::Closed)), (40, 40));
+    c.close().await;
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_storing_one_notification_agree_on_its_body_and_recipients() {
+    let db = TestDatabase::create().await;
+    let (a, b) = (db.store().await, db.store().await);
+    let forward: Vec<String> = ["u1", "u2", "u3"].map(String::from).to_vec();
+    let backward: Vec<String> = forward.iter().rev().cloned().collect();
+    for round in 0..20 {
+        let id = format!("n{round}");
+        if round % 2 == 1 {
+            // Already stored: both inserts only add recipients, in
+            // opposite orders (where two transactions can deadlock).
+            a.insert(&note(&id, "before", 0), &["u0".into()])
+                .await
+                .unwrap();
+        }
+        let (from_a, from_b) = (note(&id, "from a", 1), note(&id, "from b", 2));
+        let (x, y) = tokio::join!(a.insert(&from_a, &forward), b.insert(&from_b, &backward));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        assert_eq!(x.notification.body, y.notification.body, "{id}");
+        if round % 2 == 1 {
+            assert_eq!(x.notification.body["title"], "before");
+        }
+        for (i, user) in forward.iter().enumerate() {
+            let j = backward.iter().position(|u| u == user).unwrap();
+            assert!(
+                x.new_for[i] != y.new_for[j],
+                "{id}: {user} is new for exactly one node"
+            );
+        }
+        let (_, recipients) = a.notification(&id).await.unwrap().unwrap();
+        assert_eq!(recipients.len(), 3 + round % 2, "{id}");
+    }
+    a.close().await;
+    b.close().await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn ten_thousand_recipients_are_stored_at_once() {
+    let db = TestDatabase::create().await;
+    let s = db.store().await;
+    let users: Vec<String> = (0..10_000).map(|i| format!("user-{i}")).collect();
+    let inserted = s.insert(&note("big", "t", 1), &users).await.unwrap();
+    assert_eq!(inserted.new_for.len(), 10_000);
+    assert!(inserted.new_for.iter().all(|new| *new));
+    let mut more = users.clone();
+    more.insert(5000, "late".into());
+    let again = s.insert(&note("big", "second", 2), &more).await.unwrap();
+    assert_eq!(again.notification.body["title"], "t");
+    let new: Vec<usize> = (0..more.len()).filter(|i| again.new_for[*i]).collect();
+    assert_eq!(new, [5000], "only the late user is new");
+    let (_, recipients) = s.notification("big").await.unwrap().unwrap();
+    let stored: Vec<&str> = recipients.iter().map(|r| r.user_id.as_str()).collect();
+    let expected: Vec<&str> = users.iter().map(String::as_str).chain(["late"]).collect();
+    assert_eq!(stored, expected, "in the order they were added");
+    let inbox = s
+        .list("user-9999", StateFilter::Unacknowledged, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(inbox.len(), 1);
+    s.close().await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn unacknowledged_listings_read_the_partial_index() {
+    let db = TestDatabase::create().await;
+    let s = db.store().await;
+    for i in 0..200 {
+        let id = format!("n{i}");
+        s.insert(&note(&id, "t", i), &["u".into(), "v".into()])
+            .await
+            .unwrap();
+        if i >= 10 {
+            s.acknowledge(&id, "u", 1000).await.unwrap();
+        }
+    }
+    let mut conn = PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("ANALYZE recipients")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for filter in [
+        StateFilter::Unacknowledged,
+        StateFilter::Pending,
+        StateFilter::Delivered,
+    ] {
+        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {}", list_query(filter)))
+            .bind("u")
+            .bind(0_i64)
+            .bind(100_i64)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("recipients_unacknowledged"),
+            "{filter:?}:\n{plan}"
+        );
+    }
+    conn.close().await.unwrap();
+    s.close().await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn closing_writes_the_queued_delivery_marks() {
+    let db = TestDatabase::create().await;
+    let s = db.store().await;
+    let users: Vec<String> = (0..300).map(|i| format!("u{i}")).collect();
+    s.insert(&note("n", "t", 1), &users).await.unwrap();
+    for user in &users {
+        s.mark_delivered("n", user, 50);
+    }
+    s.close().await;
+    assert_eq!(s.marks.dropped(), 0);
+    let other = db.store().await;
+    let (_, recipients) = other.notification("n").await.unwrap().unwrap();
+    assert!(recipients.iter().all(|r| r.delivered_at == Some(50)));
+    other.close().await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn connecting_to_no_server_fails_within_seconds() {
+    // A port nothing listens on: connections are refused.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/herald");
+    let started = Instant::now();
+    assert!(unavailable(PostgresStore::connect(&url).await.map(|_| ())));
+    assert!(started.elapsed() < ACQUIRE_TIMEOUT + Duration::from_secs(2));
+}
+
+/// What a [`Proxy`] does with the connections it carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    Up,
+    /// Connections stay open, nothing crosses (a network partition).
+    Silent,
+    /// Every connection is closed as soon as it opens (a server down).
+    Cut,
+}
+
+/// A TCP relay to the test server, to take it away from a store.
+struct Proxy {
+    addr: SocketAddr,
+    link: watch::Sender<Link>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (link, watching) = watch::channel(Link::Up);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(carry(client, upstream.clone(), watching.clone()));
+            }
+        });
+        Self { addr, link }
+    }
+
+    fn set(&self, link: Link) {
+        self.link.send_replace(link);
+    }
+
+    /// `url` with its server replaced by this relay.
+    fn url(&self, url: &str) -> String {
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let (authority, path) = rest.split_once('/').unwrap();
+        let user = authority
+            .rsplit_once('@')
+            .map(|(user, _)| format!("{user}@"))
+            .unwrap_or_default();
+        format!("{scheme}://{user}{}/{path}", self.addr)
+    }
+}
+
+async fn carry(mut client: TcpStream, upstream: String, mut link: watch::Receiver<Link>) {
+    if *link.borrow_and_update() != Link::Up {
+        return hold(link, client).await;
+    }
+    let Ok(mut server) = TcpStream::connect(&upstream).await else {
+        return;
+    };
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+        _ = link.changed() => hold(link, (client, server)).await,
+    }
+}
+
+/// Keeps `sockets` open, carrying nothing, while the link is silent.
+async fn hold<T>(mut link: watch::Receiver<Link>, sockets: T) {
+    while *link.borrow_and_update() == Link::Silent {
+        if link.changed().await.is_err() {
+            break;
+        }
+    }
+    drop(sockets);
+}
+
+#[tokio::test]
+async fn a_lost_server_is_answered_unavailable_within_seconds_and_comes_back() {
+    let db = TestDatabase::create().await;
+    let options = PgConnectOptions::from_str(&db.url).unwrap();
+    let proxy = Proxy::start(format!("{}:{}", options.get_host(), options.get_port())).await;
+    let s = PostgresStore::connect(&proxy.url(&db.url)).await.unwrap();
+    s.insert(&note("n", "t", 1), &["u".into()]).await.unwrap();
+    let quick = ANSWER_DEADLINE + Duration::from_secs(1);
+
+    // Partitioned: connections open, no answer.
+    proxy.set(Link::Silent);
+    let started = Instant::now();
+    assert!(unavailable(s.ping().await));
+    assert!(started.elapsed() < quick, "{:?}", started.elapsed());
+
+    // Down: every connection closed.
+    proxy.set(Link::Cut);
+    let started = Instant::now();
+    assert!(unavailable(s.list("u", StateFilter::All, 0, 10).await));
+    assert!(unavailable(
+        s.insert(&note("m", "t", 2), &["u".into()]).await
+    ));
+    // A mark queued now fails through its retries, and is counted.
+    s.mark_delivered("n", "u", 3);
+    assert!(unavailable(s.acknowledge("n", "u", 4).await));
+    assert!(started.elapsed() < quick, "{:?}", started.elapsed());
+    let waited = Instant::now();
+    while s.marks.dropped() == 0 && waited.elapsed() < quick {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(s.marks.dropped(), 1);
+
+    // Back: the store answers again, without reconnecting by hand.
+    proxy.set(Link::Up);
+    let back = Instant::now();
+    while s.ping().await.is_err() {
+        assert!(back.elapsed() < quick, "the store did not come back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let a = s.acknowledge("n", "u", 5).await.unwrap().unwrap();
+    assert_eq!((a.at, a.first), (5, true));
+    s.close().await;
+    db.drop().await;
+}
