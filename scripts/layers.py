@@ -22,8 +22,8 @@ LAYERS = [
     ("hub", ["hub"]),
     ("engines", ["escalation", "broker", "registry", "presence", "session", "store", "report"]),
     ("connections", ["connections"]),
-    ("infrastructure", ["cluster", "trail", "config"]),
-    ("leaves", ["observe", "auth", "clock", "deadlines", "notification", "protocol"]),
+    ("infrastructure", ["cluster", "trail", "auth", "config"]),
+    ("leaves", ["observe", "clock", "deadlines", "notification", "protocol"]),
 ]
 
 RANK = {m: len(LAYERS) - i for i, (_, mods) in enumerate(LAYERS) for m in mods}

@@ -16,6 +16,8 @@ echo "=== cargo fmt --check ==="
 cargo fmt --all -- --check
 echo "=== the patched engineioxide is the one built (vendor/README.md) ==="
 bash scripts/vendor-guard.sh
+echo "=== layers: no upward import, no cycle (src/lib.rs, Layout) ==="
+python3 scripts/layers.py
 echo "=== cargo clippy ==="
 cargo clippy -p herald --all-targets -- -D warnings
 echo "=== cargo test ==="

@@ -325,7 +325,7 @@ async fn over_rate_api_keys_get_429_and_nothing_changes() {
 /// (not the router's bare 404 or a 405), whatever its parameters: the
 /// document and the app as assembled agree, nesting and key check included.
 /// (The other direction, every served route documented, is a unit test
-/// over the routers' endpoint lists in `src/ops.rs`.)
+/// over the routers' endpoint lists in `src/http/ops.rs`.)
 #[tokio::test]
 async fn every_documented_route_is_served() {
     let s = TestServer::start().await;

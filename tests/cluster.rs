@@ -12,8 +12,8 @@ use common::cluster::{fresh_database, node, Redis};
 use common::{Incoming, TestServer};
 use herald::clock::{Clock, ManualClock, SystemClock};
 use herald::cluster::RedisLink;
+use herald::connections::table::Sockets;
 use herald::presence::{Presence, RedisPresence};
-use herald::sockets::Sockets;
 use serde_json::json;
 
 fn clock() -> Arc<ManualClock> {

@@ -272,7 +272,7 @@ async fn past_max_connections_health_checks_answer_and_the_rest_is_refused() {
         flood.push(tcp);
     }
     // Past the reserve: closed at once, before a byte is read.
-    for _ in 0..herald::admission::HEALTH_RESERVE {
+    for _ in 0..herald::http::admission::HEALTH_RESERVE {
         flood.push(TcpStream::connect(addr(&s)).await.unwrap());
     }
     let mut refused = TcpStream::connect(addr(&s)).await.unwrap();

@@ -12,8 +12,8 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use crate::config::Secret;
+use crate::connections::rate::TokenBucket;
 use crate::hub::Hub;
-use crate::rate::TokenBucket;
 
 /// The index of the key `presented` equals, comparing every key in constant time.
 pub fn key_index(keys: &[Secret], presented: &str) -> Option<usize> {
@@ -76,11 +76,11 @@ pub fn refuse(
 
 impl Gate {
     /// The `401` or `429` answer for `req`; `None` lets it through (the
-    /// check of the [`crate::guard::Guard`] in front of the API).
+    /// check of the [`crate::http::guard::Guard`] in front of the API).
     pub fn refusal(&self, req: &Request) -> Option<Response> {
         let keys = &self.hub.config().api_keys;
         let Some(i) = presented(req.headers()).and_then(|k| key_index(keys, k)) else {
-            crate::prometheus::api_unauthorized();
+            crate::observe::prometheus::api_unauthorized();
             return Some(refuse(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -94,7 +94,7 @@ impl Gate {
                 .lock()
                 .try_take(self.hub.now(), limit.per_second, limit.burst);
         if !allowed {
-            crate::prometheus::api_rate_limited();
+            crate::observe::prometheus::api_rate_limited();
             return Some(refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",

@@ -23,12 +23,11 @@ use axum::Router;
 pub use auth::{key_index, presented, refuse};
 pub use error::{path_id, ApiError, Body, MAX_BODY};
 
-use crate::guard::Guard;
+use crate::http::guard::Guard;
+use crate::http::routes::{self, Endpoint};
 use crate::hub::Hub;
-use crate::routes::{self, Endpoint};
 
-/// Where the API is mounted.
-pub const PREFIX: &str = "/api/v1";
+pub use crate::http::routes::API_PREFIX as PREFIX;
 
 /// Every authenticated endpoint under `/api/v1` (the OpenAPI document is
 /// public and listed by the ops module).
@@ -79,7 +78,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
     let routes = routes::router(PREFIX, endpoints())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(hub.clone());
-    // The key check wraps the API as one service (see `crate::guard`), so
+    // The key check wraps the API as one service (see `crate::http::guard`), so
     // an unknown path under /api/v1 also needs a key before its 404.
     let gate = auth::Gate::new(hub);
     let guarded = Guard::new(routes, move |req: &Request| gate.refusal(req));

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use crate::broker::Reach;
 use crate::clock::{rfc3339, Millis};
-use crate::conn::ConnectionInfo;
+use crate::connections::connection::ConnectionInfo;
 use crate::notification::Recipient;
 use crate::store::UserNotification;
 

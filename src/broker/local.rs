@@ -15,15 +15,15 @@ use socketioxide::{SendError, SocketError, SocketIo};
 
 use super::rooms::{role_room, user_room, ALL_ROOM};
 use super::{Broker, Listing, Message, Reach, Target};
-use crate::backlog::{Offered, TrySend};
 use crate::clock::SharedClock;
-use crate::conn::{ConnectionInfo, Handle};
+use crate::connections::backlog::{Offered, TrySend};
+use crate::connections::connection::{ConnectionInfo, Handle};
+use crate::connections::outbox::{self, Undelivered};
+use crate::connections::table::Sockets;
 use crate::notification::Notification;
-use crate::outbox::{self, Undelivered};
-use crate::prometheus;
+use crate::observe::prometheus;
 use crate::protocol;
 use crate::registry::Registry;
-use crate::sockets::Sockets;
 use crate::store::Store;
 use crate::trail::{Entry, Kind};
 

@@ -19,7 +19,7 @@ pub use self::redis::RedisBroker;
 pub use local::{delivery_record, LocalBroker};
 pub use rooms::{role_room, user_room, ALL_ROOM};
 
-use crate::conn::ConnectionInfo;
+use crate::connections::connection::ConnectionInfo;
 use crate::notification::Notification;
 
 /// Whose sockets a message is for.

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::{Message, Target};
 use crate::clock::Millis;
-use crate::conn::ConnectionInfo;
+use crate::connections::connection::ConnectionInfo;
 use crate::notification::Notification;
 
 #[derive(Debug, Serialize, Deserialize)]

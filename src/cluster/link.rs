@@ -121,7 +121,7 @@ impl RedisLink {
         }
         let started = std::time::Instant::now();
         let answer = tokio::time::timeout(self.timeout, f(conn)).await;
-        crate::prometheus::redis_call(started.elapsed(), !matches!(answer, Ok(Ok(_))));
+        crate::observe::prometheus::redis_call(started.elapsed(), !matches!(answer, Ok(Ok(_))));
         let result = match answer {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) if matches!(e.kind(), ::redis::ErrorKind::Server(_)) => {

@@ -98,7 +98,7 @@ impl Tls {
                     format!("does not fit the certificate in {}: {e}", cert.display()),
                 )
             })?;
-        // Herald speaks HTTP/1.1 only (src/serve.rs).
+        // Herald speaks HTTP/1.1 only (src/http/serve.rs).
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
             cert: cert.to_path_buf(),

@@ -18,7 +18,7 @@ use crate::broker::{Broker, Message, Target};
 use crate::clock::{Millis, SharedClock};
 use crate::config::escalation::{Action, Policy};
 use crate::config::Config;
-use crate::conn::Handle;
+use crate::connections::connection::Handle;
 use crate::escalation::{self, webhook};
 use crate::notification::Notification;
 use crate::protocol;
@@ -228,7 +228,7 @@ impl Escalations {
             // A retry is an attempt of the same step (counted by the
             // webhook attempts), not a step fired again.
             if step.attempts == 0 {
-                crate::prometheus::escalation_step(action.name());
+                crate::observe::prometheus::escalation_step(action.name());
             }
             let engine = self.clone();
             let url = url.clone();
@@ -251,7 +251,7 @@ impl Escalations {
             }
             // Counted once, when recorded: a node taking a fired step over
             // only tells the sockets.
-            crate::prometheus::escalation_step(action.name());
+            crate::observe::prometheus::escalation_step(action.name());
             if let Action::ToRole(role) = &action {
                 self.open_roles.write().insert(role.clone());
             }
@@ -432,7 +432,10 @@ impl Escalations {
                 )
             }
         };
-        crate::prometheus::webhook_attempt(matches!(outcome, webhook::Outcome::Sent { .. }));
+        crate::observe::prometheus::webhook_attempt(matches!(
+            outcome,
+            webhook::Outcome::Sent { .. }
+        ));
         let c = self.completion(&step, vec![record], then);
         if self.commit_step(&c).await {
             // A retry, or the levels this attempt held back, are due.

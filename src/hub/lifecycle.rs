@@ -9,13 +9,13 @@ use serde_json::json;
 use socketioxide::socket::Sid;
 
 use super::Hub;
-use crate::audit;
 use crate::auth::{AuthError, Identity};
 use crate::broker::{role_room, user_room, Listing, Message, Reach, Target, ALL_ROOM};
 use crate::clock::Millis;
 use crate::cluster::Answer;
-use crate::conn::Handle;
-use crate::outbox;
+use crate::connections::connection::Handle;
+use crate::connections::outbox;
+use crate::observe::security_log;
 use crate::presence::{PresenceChange, PresenceStatus};
 use crate::protocol;
 use crate::session::{SessionKey, Touch};
@@ -152,7 +152,7 @@ impl Hub {
             self.tokens.lock().schedule(h.conn.sid, identity.expires_at);
             self.wake_for(identity.expires_at);
         }
-        audit::token_refreshed(&h.conn.user_id, &h.conn.session_id, h.conn.sid);
+        security_log::token_refreshed(&h.conn.user_id, &h.conn.session_id, h.conn.sid);
         Ok(identity.expires_at)
     }
 
@@ -172,7 +172,7 @@ impl Hub {
             "message": "Authentication token expired",
         });
         self.detach(sid).await;
-        audit::token_expired(&h.conn.user_id, &h.conn.session_id, sid);
+        security_log::token_expired(&h.conn.user_id, &h.conn.session_id, sid);
         outbox::last_word(h.socket, protocol::ERROR.into(), payload, self.patience());
     }
 
@@ -195,7 +195,7 @@ impl Hub {
             .broker
             .deliver(&Target::user(user), &Message::Disconnect)
             .await;
-        audit::user_disconnected(user, reason, reach.total());
+        security_log::user_disconnected(user, reason, reach.total());
         reach
     }
 

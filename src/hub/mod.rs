@@ -26,18 +26,18 @@ pub use presence::PresenceView;
 pub use sessions::SessionView;
 
 use crate::auth::Verifier;
-use crate::authenticated::Authenticated;
 use crate::broker::{Broker, LocalBroker};
 use crate::clock::{Millis, SharedClock};
 use crate::cluster::Health;
 use crate::config::Config;
+use crate::connections::handover::Authenticated;
+use crate::connections::table::Sockets;
 use crate::deadlines::Deadlines;
 use crate::escalation::Escalations;
 use crate::notification::InvalidNotification;
 use crate::presence::Presence;
 use crate::registry::Registry;
 use crate::session::{SessionClocks, SessionOwners};
-use crate::sockets::Sockets;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -200,7 +200,7 @@ impl Hub {
 
     /// What `/metrics` reads from this node's state: its sockets by
     /// transport and users, the live sessions, the store's pending count.
-    pub async fn metrics_snapshot(&self) -> crate::prometheus::Snapshot {
+    pub async fn metrics_snapshot(&self) -> crate::observe::prometheus::Snapshot {
         let sockets = &self.sockets;
         let all = sockets.all();
         let websocket = all
@@ -214,7 +214,7 @@ impl Hub {
                 None
             }
         };
-        crate::prometheus::Snapshot {
+        crate::observe::prometheus::Snapshot {
             websocket,
             polling: all.len() - websocket,
             users: sockets.user_total(),
@@ -255,7 +255,7 @@ impl Hub {
                 false
             }
         };
-        crate::prometheus::store_ready(ready);
+        crate::observe::prometheus::store_ready(ready);
         *last = Some((self.now(), ready));
         ready
     }
@@ -275,7 +275,7 @@ impl Hub {
     }
 
     /// The handles of every socket connected to this node.
-    pub fn local_handles(&self) -> Vec<crate::conn::Handle> {
+    pub fn local_handles(&self) -> Vec<crate::connections::connection::Handle> {
         self.sockets.all()
     }
 

@@ -4,10 +4,10 @@
 use serde_json::json;
 
 use super::{Hub, HubError};
-use crate::audit;
 use crate::broker::{Message, Reach, Target};
 use crate::clock::{rfc3339, Millis};
-use crate::conn::ConnectionInfo;
+use crate::connections::connection::ConnectionInfo;
+use crate::observe::security_log;
 use crate::protocol;
 use crate::session::{SessionEvent, SessionSnapshot, Touch};
 use crate::trail::{Entry, Kind};
@@ -63,7 +63,7 @@ impl Hub {
             data: Some(data),
         };
         let reach = self.broker.deliver(&target, &message).await;
-        audit::session_warned(user, session, time_remaining);
+        security_log::session_warned(user, session, time_remaining);
         reach
     }
 
@@ -107,7 +107,7 @@ impl Hub {
             .broker
             .deliver(&Target::session(session), &message)
             .await;
-        audit::session_expired(user, session, cause);
+        security_log::session_expired(user, session, cause);
         let kind = if cause == "idle_timeout" {
             Kind::SessionExpired
         } else {
@@ -146,7 +146,7 @@ impl Hub {
             .await
             .map(|s| s.user_id)
             .unwrap_or_default();
-        audit::session_extended(&user, session);
+        security_log::session_extended(&user, session);
         Ok(now)
     }
 

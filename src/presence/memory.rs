@@ -10,7 +10,7 @@ use super::book::PresenceBook;
 use super::{Presence, PresenceChange, PresenceInfo};
 use crate::clock::Millis;
 use crate::cluster::Answer;
-use crate::sockets::Sockets;
+use crate::connections::table::Sockets;
 
 pub struct MemoryPresence {
     sockets: Arc<Sockets>,

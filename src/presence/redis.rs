@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use super::{Presence, PresenceChange, PresenceInfo, PresenceStatus};
 use crate::clock::Millis;
 use crate::cluster::{scripts, Answer, Leases, RedisLink};
-use crate::sockets::Sockets;
+use crate::connections::table::Sockets;
 
 /// How long an offline user's presence is remembered.
 const PRESENCE_KEPT_S: i64 = 30 * 24 * 3600;

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use super::{Attached, Registry};
 use crate::clock::Millis;
 use crate::cluster::Answer;
-use crate::conn::Conn;
+use crate::connections::connection::Conn;
+use crate::connections::table::Sockets;
 use crate::presence::MemoryPresence;
-use crate::sockets::Sockets;
 
 pub struct MemoryRegistry {
     sockets: Arc<Sockets>,

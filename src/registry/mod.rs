@@ -15,7 +15,7 @@ pub use memory::MemoryRegistry;
 
 use crate::clock::Millis;
 use crate::cluster::Answer;
-use crate::conn::Conn;
+use crate::connections::connection::Conn;
 
 /// What registering a socket found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use super::{Attached, Registry};
 use crate::clock::Millis;
 use crate::cluster::{scripts, Answer, RedisLink};
-use crate::conn::Conn;
-use crate::sockets::Sockets;
+use crate::connections::connection::Conn;
+use crate::connections::table::Sockets;
 
 /// A socket's entry in its node's hash: enough to remove it from the
 /// indexes when the node is reaped. The short names are what the scripts

@@ -11,9 +11,9 @@ use axum::Router;
 use tower::util::{MapRequest, MapResponse};
 use tower::{Layer, Service};
 
-use crate::guard::Guard;
+use crate::http::guard::Guard;
 use crate::hub::Hub;
-use crate::{api, ops, origin, requests, socket, web};
+use crate::{api, http::ops, http::origin, http::requests, socketio, web};
 
 /// The whole HTTP application: Socket.IO, the API and the ops endpoints
 /// (each request of those two observed: request id, access line, metrics),
@@ -36,7 +36,7 @@ pub fn app(
             .with_server_names(&hub.config().http.server_names)
             .logging_with(hub.clock()),
     );
-    let io_layer = socket::layer(hub.clone());
+    let io_layer = socketio::layer(hub.clone());
     let router = requests::Observed::new(
         Router::new()
             .merge(api::router(hub.clone()))
@@ -46,7 +46,7 @@ pub fn app(
     let io = MapResponse::new(io_layer.layer(router), |r: http::Response<_>| {
         r.map(Body::new)
     });
-    let owned = MapRequest::new(io, socket::own_request);
+    let owned = MapRequest::new(io, socketio::own_request);
     let cors = origins.cors_layer().layer(owned);
     Guard::new(cors, move |req: &Request| origin::refusal(&origins, req))
 }

@@ -8,11 +8,11 @@ use crate::broker::{Broker, LocalBroker, RedisBroker};
 use crate::clock::{Millis, SharedClock};
 use crate::cluster::{RedisLink, Resync};
 use crate::config::Config;
+use crate::connections::table::Sockets;
 use crate::hub::{Engines, Hub};
 use crate::presence::{MemoryPresence, RedisPresence};
 use crate::registry::{MemoryRegistry, RedisRegistry, Registry};
 use crate::session::{MemorySessions, RedisSessions, SessionClocks};
-use crate::sockets::Sockets;
 use crate::store::{Metered, PostgresStore, SqliteStore, Store};
 
 use super::rejoin::Rejoin;

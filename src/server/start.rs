@@ -14,7 +14,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, Tls};
 use crate::hub::Hub;
 use crate::store::StoreError;
-use crate::{admission, prometheus, serve};
+use crate::{http::admission, http::serve, observe::prometheus};
 
 use super::app::app;
 use super::build::{build_hub, Built};

@@ -34,7 +34,7 @@ async fn timed<T>(
 ) -> Result<T, StoreError> {
     let started = Instant::now();
     let result = call.await;
-    crate::prometheus::store_call(operation, started.elapsed(), result.is_err());
+    crate::observe::prometheus::store_call(operation, started.elapsed(), result.is_err());
     result
 }
 

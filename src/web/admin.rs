@@ -15,9 +15,9 @@ use super::assets;
 use super::overview::{overview, with_now, SharedPicture};
 use super::stream::stream;
 use crate::api::{notifications, path_id, reports, timeline, users, views, ApiError, MAX_BODY};
-use crate::guard::Guard;
+use crate::http::guard::Guard;
+use crate::http::routes::{self, Endpoint};
 use crate::hub::Hub;
-use crate::routes::{self, Endpoint};
 
 /// The dashboard's JSON routes, documented in the OpenAPI document with
 /// the backend API's.

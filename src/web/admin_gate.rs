@@ -34,7 +34,7 @@ impl AdminGate {
         {
             return None;
         }
-        crate::prometheus::admin_unauthorized();
+        crate::observe::prometheus::admin_unauthorized();
         Some(refuse(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api::views::{self, mark_partial};
 use crate::clock::{rfc3339, Millis};
-use crate::conn::{ConnectionInfo, Transport};
+use crate::connections::connection::{ConnectionInfo, Transport};
 use crate::hub::Hub;
 use crate::store::{Escalation, UserNotification};
 

@@ -23,8 +23,8 @@ use super::assets;
 use crate::api::{key_index, path_id, presented, ApiError, Body};
 use crate::auth::Signer;
 use crate::clock::rfc3339;
+use crate::http::origin::{same_origin, Origins};
 use crate::hub::Hub;
-use crate::origin::{same_origin, Origins};
 
 /// How long a minted token lives: an afternoon of trying things.
 const TOKEN_TTL: Duration = Duration::from_secs(3600);

@@ -79,7 +79,7 @@ struct Counts {
 impl Counts {
     fn dropped(&self, count: u64) {
         self.dropped.fetch_add(count, Ordering::Relaxed);
-        crate::prometheus::marks_dropped(count);
+        crate::observe::prometheus::marks_dropped(count);
     }
 
     /// `count` marks or records are written or dropped.

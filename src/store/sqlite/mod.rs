@@ -154,14 +154,14 @@ impl Inbox for SqliteStore {
             Err(flume::TrySendError::Full(Write::Delivered { id, user, at })) => {
                 // Set aside, not dropped, and not a task each: see spilled.rs.
                 self.spilled.push(id, user, at);
-                crate::prometheus::marks_spilled();
+                crate::observe::prometheus::marks_spilled();
                 let _ = self.writer.try_send(Write::Spilled);
             }
             Err(_) => {
                 tracing::warn!(
                     "a delivery mark came after the store was closed; it is not recorded"
                 );
-                crate::prometheus::marks_dropped(1);
+                crate::observe::prometheus::marks_dropped(1);
             }
         }
     }
@@ -338,14 +338,14 @@ impl AuditTrail for SqliteStore {
             Ok(()) => {}
             Err(flume::TrySendError::Full(Write::Record { entry })) => {
                 self.spilled.push_record(entry);
-                crate::prometheus::marks_spilled();
+                crate::observe::prometheus::marks_spilled();
                 let _ = self.writer.try_send(Write::Spilled);
             }
             Err(_) => {
                 tracing::warn!(
                     "an audit record came after the store was closed; it is not recorded"
                 );
-                crate::prometheus::marks_dropped(1);
+                crate::observe::prometheus::marks_dropped(1);
             }
         }
     }

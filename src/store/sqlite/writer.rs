@@ -253,7 +253,7 @@ fn transaction(s: &mut Statements, writes: &[Write]) -> Result<Vec<Done>, StoreE
 fn commit(s: &mut Statements, batch: Vec<Write>, pending: &Pending) {
     match transaction(s, &batch) {
         Ok(done) => {
-            crate::prometheus::store_batch(batch.len());
+            crate::observe::prometheus::store_batch(batch.len());
             let purged = batch.iter().any(|w| matches!(w, Write::Purge { .. }));
             for (w, d) in batch.iter().zip(&done) {
                 account(w, d, pending);

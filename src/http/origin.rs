@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::clock::SharedClock;
-use crate::throttle::Throttle;
+use crate::observe::throttle::Throttle;
 
 /// How often a refused origin is logged at most.
 const LOG_EVERY_MS: i64 = 10_000;
@@ -125,7 +125,7 @@ pub fn same_origin(origin: &str, host: Option<&str>, server_names: &[String]) ->
 }
 
 /// The `403` for a Socket.IO request from an unlisted origin; `None` lets
-/// the request through. Used as the check of a [`crate::guard::Guard`] in
+/// the request through. Used as the check of a [`crate::http::guard::Guard`] in
 /// front of everything else.
 pub fn refusal(origins: &Origins, req: &Request) -> Option<Response> {
     if !req.uri().path().starts_with("/socket.io") {
@@ -143,7 +143,7 @@ pub fn refusal(origins: &Origins, req: &Request) -> Option<Response> {
     if ok {
         return None;
     }
-    crate::prometheus::origin_refused();
+    crate::observe::prometheus::origin_refused();
     origins.log_refusal(
         &String::from_utf8_lossy(origin.as_bytes()),
         req.uri().path(),

@@ -617,7 +617,7 @@ mod tests {
 
     #[test]
     fn the_grafana_dashboard_queries_only_metrics_herald_exports() {
-        let text = include_str!("../docs/grafana/herald.json");
+        let text = include_str!("../../docs/grafana/herald.json");
         let dashboard: serde_json::Value = serde_json::from_str(text).unwrap();
         let mut exprs = String::new();
         for panel in dashboard["panels"].as_array().unwrap() {

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use socketioxide::socket::Sid;
 
 use crate::clock::Millis;
-use crate::conn::Conn;
+use crate::connections::connection::Conn;
 
 /// The map is first looked over for strays when it holds this many sockets
 /// (a connection storm of 200 in flight holds about 200).
@@ -72,7 +72,7 @@ impl Authenticated {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::test_conn as conn;
+    use crate::connections::connection::test_conn as conn;
 
     #[test]
     fn a_socket_is_taken_once() {

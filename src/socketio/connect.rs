@@ -10,11 +10,11 @@ use serde_json::Value;
 use socketioxide::extract::{SocketRef, State, TryData};
 
 use super::dispatch;
-use crate::audit;
 use crate::auth::AuthError;
 use crate::clock::rfc3339;
-use crate::conn::{Conn, Handle};
+use crate::connections::connection::{Conn, Handle};
 use crate::hub::Hub;
+use crate::observe::security_log;
 use crate::protocol;
 
 /// The token from `auth.token`, else the `token` query parameter, else an
@@ -54,7 +54,7 @@ pub async fn authenticate(
     let identity = match hub.authenticate(token.as_deref()).await {
         Ok(identity) => identity,
         Err(e) => {
-            audit::connection_refused(e.reason(), remote);
+            security_log::connection_refused(e.reason(), remote);
             hub.record_refused(e.reason(), remote);
             return Err(e);
         }
@@ -99,14 +99,14 @@ pub async fn on_connect(s: SocketRef, State(hub): State<Arc<Hub>>) {
         conn.settle();
         return;
     }
-    crate::prometheus::server_event(protocol::CONNECTED, 1);
+    crate::observe::prometheus::server_event(protocol::CONNECTED, 1);
     let h = Handle { conn, socket: s };
     let attached = hub.attach(h.clone()).await;
     h.conn.settle();
     if !attached {
         return;
     }
-    audit::connection_accepted(
+    security_log::connection_accepted(
         &h.conn.user_id,
         &h.conn.session_id,
         h.conn.sid,

@@ -83,7 +83,7 @@ impl Reply {
             let payload =
                 json!({ "event": event, "code": error.code(), "message": error.message() });
             if socket.emit(protocol::ERROR, &(payload,)).is_ok() {
-                crate::prometheus::server_event(protocol::ERROR, 1);
+                crate::observe::prometheus::server_event(protocol::ERROR, 1);
             }
         }
     }

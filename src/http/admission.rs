@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::clock::SharedClock;
-use crate::throttle::Throttle;
+use crate::observe::throttle::Throttle;
 
 /// Connections served above the limit, for `/healthz` and `/readyz` only.
 pub const HEALTH_RESERVE: usize = 32;
@@ -84,14 +84,14 @@ impl Admission {
     pub fn admit(&self, peer: std::net::SocketAddr) -> Admit {
         let open = self.open();
         if open >= self.max + HEALTH_RESERVE {
-            crate::prometheus::connection_refused("max_connections");
+            crate::observe::prometheus::connection_refused("max_connections");
             self.log_refusal(open, peer);
             return Admit::Refuse;
         }
         self.http.fetch_add(1, Ordering::SeqCst);
         let ticket = Ticket(self.http.clone());
         if open >= self.max {
-            crate::prometheus::connection_refused("health_only");
+            crate::observe::prometheus::connection_refused("health_only");
             self.log_refusal(open, peer);
             Admit::HealthOnly(ticket)
         } else {

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::payload;
 use super::reply::ClientError;
 use crate::clock::rfc3339;
-use crate::conn::Handle;
+use crate::connections::connection::Handle;
 use crate::hub::RefreshError;
 use crate::hub::{Hub, HubError};
 use crate::session::Touch;

@@ -40,8 +40,8 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::{Service, ServiceExt};
 
-use crate::admission::{Admission, Admit};
-use crate::keepalive::Activity;
+use crate::http::admission::{Admission, Admit};
+use crate::http::keepalive::Activity;
 
 /// How each connection is admitted and when an idle one is closed.
 #[derive(Clone)]
@@ -294,7 +294,7 @@ fn too_many_connections() -> Response {
 }
 
 /// A request's answer is ready: it is no longer in flight.
-fn done<T>(answer: T, busy: crate::keepalive::Busy) -> T {
+fn done<T>(answer: T, busy: crate::http::keepalive::Busy) -> T {
     drop(busy);
     answer
 }

@@ -16,7 +16,7 @@ use axum::response::Response;
 use tower::Service;
 use tracing::Instrument;
 
-use crate::routes::RouteTemplate;
+use crate::http::routes::RouteTemplate;
 
 /// The header that carries the request id both ways.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -105,10 +105,10 @@ where
                     .map_or(UNMATCHED, |r| r.0);
                 let status = res.status().as_u16();
                 let elapsed = started.elapsed();
-                crate::prometheus::http_request(method, route, status, elapsed);
+                crate::observe::prometheus::http_request(method, route, status, elapsed);
                 // The API's calls are the log's business; probes and
                 // scrapes every few seconds would drown them.
-                if path.starts_with(crate::api::PREFIX) {
+                if path.starts_with(crate::http::routes::API_PREFIX) {
                     tracing::info!(target: "herald::http", method, path, route, status, ms = elapsed.as_secs_f64() * 1e3, "request");
                 } else {
                     tracing::debug!(target: "herald::http", method, path, route, status, ms = elapsed.as_secs_f64() * 1e3, "request");

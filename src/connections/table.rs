@@ -9,7 +9,7 @@ use parking_lot::RwLock;
 use smallvec::SmallVec;
 use socketioxide::socket::Sid;
 
-use crate::conn::Handle;
+use crate::connections::connection::Handle;
 
 #[derive(Default)]
 struct Inner {

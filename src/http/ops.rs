@@ -9,11 +9,11 @@ use axum::response::IntoResponse;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::http::routes::{self, Endpoint};
 use crate::hub::Hub;
-use crate::prometheus;
-use crate::routes::{self, Endpoint};
+use crate::observe::prometheus;
 
-const OPENAPI: &str = include_str!("../docs/openapi.json");
+const OPENAPI: &str = include_str!("../../docs/openapi.json");
 
 async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
@@ -90,10 +90,10 @@ mod tests {
 
     #[test]
     fn the_openapi_document_lists_exactly_the_served_routes() {
-        let served: BTreeSet<String> = crate::routes::listed(&crate::api::endpoints())
+        let served: BTreeSet<String> = crate::http::routes::listed(&crate::api::endpoints())
             .into_iter()
-            .chain(crate::routes::listed(&super::endpoints()))
-            .chain(crate::routes::listed(&crate::web::admin::endpoints()))
+            .chain(crate::http::routes::listed(&super::endpoints()))
+            .chain(crate::http::routes::listed(&crate::web::admin::endpoints()))
             .map(|(method, path)| normalized(method.as_str(), path))
             .collect();
         let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();

@@ -37,7 +37,7 @@ pub async fn emit<T: Serialize + ?Sized>(
     loop {
         match socket.emit(event, &(data,)) {
             Ok(()) => {
-                crate::prometheus::server_event(event, 1);
+                crate::observe::prometheus::server_event(event, 1);
                 return Ok(());
             }
             Err(SendError::Socket(SocketError::InternalChannelFull))
@@ -69,7 +69,7 @@ pub fn last_word(
     let now = socket.emit(&*event, &(&payload,));
     let handed = now.is_ok();
     if handed {
-        crate::prometheus::server_event(&event, 1);
+        crate::observe::prometheus::server_event(&event, 1);
     }
     let stalled = matches!(
         now,

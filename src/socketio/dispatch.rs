@@ -10,9 +10,9 @@ use socketioxide::socket::DisconnectReason;
 
 use super::events;
 use super::reply::{ClientError, Reply};
-use crate::conn::{Conn, Handle};
+use crate::connections::connection::{Conn, Handle};
 use crate::hub::Hub;
-use crate::prometheus;
+use crate::observe::prometheus;
 use crate::protocol;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

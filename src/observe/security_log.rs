@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use socketioxide::socket::Sid;
 
-use crate::prometheus;
+use crate::observe::prometheus;
 
 /// A peer address on an audit line, `-` when unknown; formatted only when
 /// the line is written.

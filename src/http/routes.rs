@@ -9,8 +9,12 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 use tower::util::MapResponseLayer;
 
+/// Where the backend's API is mounted (the request observer logs calls
+/// under it at info level).
+pub const API_PREFIX: &str = "/api/v1";
+
 /// The route template of the endpoint that answered (`/api/v1/users/{user_id}`),
-/// carried on its response for the request observer (`crate::requests`).
+/// carried on its response for the request observer (`crate::http::requests`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteTemplate(pub &'static str);
 

@@ -14,14 +14,14 @@ use socketioxide::socket::Sid;
 use socketioxide::TransportType;
 use tokio::sync::Notify;
 
-use crate::backlog::Lane;
 use crate::clock::Millis;
+use crate::connections::backlog::Lane;
+use crate::connections::rate::TokenBucket;
 use crate::notification::Notification;
-use crate::rate::TokenBucket;
 
 /// One authenticated socket's state. Held by the socket's event handler, in
-/// this node's [`crate::sockets::Sockets`], and before its connect handler runs in
-/// [`crate::authenticated::Authenticated`]; it never holds the socket itself
+/// this node's [`crate::connections::table::Sockets`], and before its connect handler runs in
+/// [`crate::connections::handover::Authenticated`]; it never holds the socket itself
 /// (no cycle).
 #[derive(Debug)]
 pub struct Conn {

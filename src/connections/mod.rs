@@ -1,0 +1,11 @@
+//! This node's connected sockets: each socket's state and handle, the
+//! node's socket table, the hand-over from authentication to the connect
+//! handler, and the per-socket send path (outbox, backlog) and event
+//! budget.
+
+pub mod backlog;
+pub mod connection;
+pub mod handover;
+pub mod outbox;
+pub mod rate;
+pub mod table;

@@ -1,0 +1,13 @@
+//! HTTP plumbing under every route: the accept loop, admission and
+//! keep-alive of connections, the origin check and the guard that answers
+//! refusals, the request observer, endpoints as data, and the operations
+//! endpoints (health, readiness, metrics, OpenAPI).
+
+pub mod admission;
+pub mod guard;
+pub mod keepalive;
+pub mod ops;
+pub mod origin;
+pub mod requests;
+pub mod routes;
+pub mod serve;
