@@ -18,7 +18,7 @@ use common::{EioClient, TestServer};
 use herald::clock::{Clock, Millis};
 use herald::config::escalation::EscalationFile;
 use herald::config::FileConfig;
-use herald::store::{AuditTrail, Escalations, SqliteStore, Store};
+use herald::store::{AuditTrail, EscalationSteps, SqliteStore, Store};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;

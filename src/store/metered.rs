@@ -9,8 +9,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use super::{
-    Acknowledged, AuditTrail, ClaimedStep, Completion, Escalation, Escalations, Inbox, Inserted,
-    ReadModels, ReportRow, SessionRecords, Source, Store, StoreError, Unacknowledged,
+    Acknowledged, AuditTrail, ClaimedStep, Completion, Escalation, EscalationSteps, Inbox,
+    Inserted, ReadModels, ReportRow, SessionRecords, Source, Store, StoreError, Unacknowledged,
     UserNotification,
 };
 use crate::clock::Millis;
@@ -99,7 +99,7 @@ impl<S: Store> Inbox for Metered<S> {
 }
 
 #[async_trait]
-impl<S: Store> Escalations for Metered<S> {
+impl<S: Store> EscalationSteps for Metered<S> {
     async fn claim_steps(
         &self,
         now: Millis,

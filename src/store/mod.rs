@@ -2,7 +2,7 @@
 //! behind one contract so the embedded SQLite store and a PostgreSQL store
 //! are interchangeable.
 //!
-//! The contract is one trait per concept (`inbox.rs`, `escalations.rs`,
+//! The contract is one trait per concept (`inbox.rs`, `escalation_steps.rs`,
 //! `audit_trail.rs`, `session_records.rs`, `read_models.rs`), each method
 //! documented with the invariant both engines keep, and [`Store`], which
 //! joins them with the store's health. Each engine has its folder
@@ -13,7 +13,7 @@ mod audit_trail;
 mod closed_loop;
 #[cfg(test)]
 mod conformance;
-mod escalations;
+mod escalation_steps;
 mod inbox;
 mod metered;
 mod postgres;
@@ -29,7 +29,7 @@ pub use audit_trail::AuditTrail;
 pub use closed_loop::{
     ClaimedStep, Closed, Completion, Escalation, ReportRow, Source, StepOutcome,
 };
-pub use escalations::Escalations;
+pub use escalation_steps::EscalationSteps;
 pub use inbox::{Acknowledged, Inbox, Inserted, UserNotification};
 pub use metered::Metered;
 #[doc(hidden)]
@@ -62,7 +62,7 @@ impl From<sqlx::Error> for StoreError {
 /// A store: one engine's answer to every concept of the contract, and its
 /// health. `Arc<dyn Store>` is what the Hub and the server hold.
 #[async_trait]
-pub trait Store: Inbox + Escalations + AuditTrail + SessionRecords + ReadModels {
+pub trait Store: Inbox + EscalationSteps + AuditTrail + SessionRecords + ReadModels {
     /// Answers when the store can serve requests: it reads, and a write
     /// commits (a store that can only read, such as one on a full disk or
     /// with a stopped writer, is not ready).

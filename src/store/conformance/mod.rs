@@ -1,6 +1,6 @@
 //! The store's contract, tested once and run against both engines: each
 //! test is an async function of a `&dyn Store`, in the file of its concept
-//! (`inbox.rs`, `escalations.rs`, ...), and `conformance!`
+//! (`inbox.rs`, `escalation_steps.rs`, ...), and `conformance!`
 //! makes of it one test on SQLite (in a temporary directory) and one on
 //! PostgreSQL (in a database of its own). Also the two fixtures, for the
 //! engines' own tests.
@@ -64,7 +64,7 @@ impl TestDatabase {
 }
 
 mod audit_trail;
-mod escalations;
+mod escalation_steps;
 mod inbox;
 mod read_models;
 mod session_records;
@@ -109,8 +109,8 @@ conformance!(
     session_records::a_session_belongs_to_its_first_user_until_purged,
     inbox::unknown_ids_and_users_read_as_absent,
     read_models::every_users_unacknowledged_oldest_first_with_their_total,
-    escalations::escalation_steps_fire_once_in_order_and_are_taken_over_after_a_lease,
-    escalations::closing_ends_escalation_and_the_escalated_recipients_catch_up,
+    escalation_steps::escalation_steps_fire_once_in_order_and_are_taken_over_after_a_lease,
+    escalation_steps::closing_ends_escalation_and_the_escalated_recipients_catch_up,
     audit_trail::the_audit_trail_is_one_verifiable_chain_with_each_timeline,
     audit_trail::retention_keeps_what_remains_of_the_chain_verifiable,
     read_models::the_report_reads_severity_and_closing_of_each_notification,

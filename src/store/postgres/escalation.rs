@@ -10,7 +10,7 @@ use super::deadline::{with_deadline, ANSWER_DEADLINE};
 use super::PostgresStore;
 use crate::clock::Millis;
 use crate::store::rows::{self, Columns};
-use crate::store::{ClaimedStep, Completion, Escalations, StepOutcome, StoreError};
+use crate::store::{ClaimedStep, Completion, EscalationSteps, StepOutcome, StoreError};
 
 /// A level or count stored as BIGINT, back to the `u32` the store hands
 /// out: a value out of its range is corrupt data.
@@ -19,7 +19,7 @@ fn u32_in_range(value: i64, what: &str) -> Result<u32, StoreError> {
 }
 
 #[async_trait]
-impl Escalations for PostgresStore {
+impl EscalationSteps for PostgresStore {
     async fn claim_steps(
         &self,
         now: Millis,

@@ -16,7 +16,7 @@ use super::*;
 use crate::clock::Millis;
 use crate::notification::StateFilter;
 use crate::store::conformance::{note, TestDatabase};
-use crate::store::{AuditTrail, Completion, Escalations, Inbox, StepOutcome};
+use crate::store::{AuditTrail, Completion, EscalationSteps, Inbox, StepOutcome};
 use crate::trail::{self, Chain, Entry, Kind};
 
 fn unavailable<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {

@@ -31,8 +31,8 @@ use self::statements::Statements;
 use self::writer::Write;
 use super::rows::{self, Columns, PENDING_COUNT, SELECT_USER};
 use super::{
-    Acknowledged, AuditTrail, ClaimedStep, Completion, Escalation, Escalations, Inbox, Inserted,
-    ReadModels, ReportRow, SessionRecords, Source, Store, StoreError, Unacknowledged,
+    Acknowledged, AuditTrail, ClaimedStep, Completion, Escalation, EscalationSteps, Inbox,
+    Inserted, ReadModels, ReportRow, SessionRecords, Source, Store, StoreError, Unacknowledged,
     UserNotification,
 };
 use crate::clock::Millis;
@@ -267,7 +267,7 @@ impl Inbox for SqliteStore {
 }
 
 #[async_trait]
-impl Escalations for SqliteStore {
+impl EscalationSteps for SqliteStore {
     async fn claim_steps(
         &self,
         now: Millis,

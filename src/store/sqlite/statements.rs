@@ -280,7 +280,7 @@ impl<'c> Statements<'c> {
         }))
     }
 
-    /// Claims the steps due at `now` (see `Escalations::claim_steps`).
+    /// Claims the steps due at `now` (see `EscalationSteps::claim_steps`).
     pub fn claim_steps(
         &mut self,
         now: Millis,
@@ -329,7 +329,7 @@ impl<'c> Statements<'c> {
         Ok(steps)
     }
 
-    /// Commits a claimed step's work (see `Escalations::complete_step`).
+    /// Commits a claimed step's work (see `EscalationSteps::complete_step`).
     pub fn complete_step(&mut self, c: &Completion) -> Result<bool, StoreError> {
         let held = self
             .conn
@@ -388,7 +388,7 @@ impl<'c> Statements<'c> {
     }
 
     /// Makes `user` a recipient of the open notifications `role` is a
-    /// recipient of (see `Escalations::join_role`).
+    /// recipient of (see `EscalationSteps::join_role`).
     pub fn join_role(
         &mut self,
         user: &str,

@@ -10,7 +10,7 @@ use crate::clock::Millis;
 /// Escalation steps of open notifications, each fired by one node at a
 /// time, and the roles that join them.
 #[async_trait]
-pub trait Escalations: Send + Sync + 'static {
+pub trait EscalationSteps: Send + Sync + 'static {
     /// Claims up to `limit` escalation steps due at `now` of open
     /// notifications, each for `owner` until `until`: steps whose earlier
     /// levels have all fired, and that nobody holds (a claim whose lease
