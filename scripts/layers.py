@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Holds the crate to the layer order of `src/lib.rs`'s Layout section.
+"""Holds the crate to the layer order of `src/lib.rs`'s Layout section,
+and the files of each folder to one direction.
 
 Every top-level module of the library (a folder under src/ or a flat file)
 belongs to one layer. A module may use modules of its own layer or of a
 lower one, never a higher one, and the top-level modules' imports (within
 a layer too) form no cycle. Test code (`#[cfg(test)]` modules) and doc
-comments are not imports and are skipped. Exits 1 naming each offending
+comments are not imports and are skipped. Within a folder, the files
+(its `mod.rs` aside) use each other without a cycle either. Exits 1 naming each offending
 import, 0 when the picture holds.
 
     python3 scripts/layers.py          # check src/
@@ -102,6 +104,60 @@ def imports(text):
     return found
 
 
+def sibling_cycles(src):
+    """Cycles among the files of one folder (`mod.rs` aside: a folder's
+    root declares and re-exports its children). An edge is a path naming a
+    sibling module: `super::b::...` or `crate::folder::b::...`."""
+    problems = []
+    for dirpath, dirs, files in os.walk(src):
+        if dirpath == src:
+            continue
+        names = {f[:-3] for f in files if f.endswith(".rs") and f != "mod.rs"}
+        names |= set(dirs)
+        modpath = "::".join(os.path.relpath(dirpath, src).split(os.sep))
+        pattern = re.compile(
+            r"(?:\bsuper|\bcrate::%s)::(?:\{([^;]*?)\}|([a-z_][a-z0-9_]*))" % re.escape(modpath), re.S
+        )
+        edges = {}
+        for f in files:
+            if not f.endswith(".rs") or f == "mod.rs":
+                continue
+            me = f[:-3]
+            with open(os.path.join(dirpath, f), encoding="utf-8") as fh:
+                code = code_of(fh.read())
+            for m in pattern.finditer(code):
+                used = set()
+                if m.group(2):
+                    used.add(m.group(2))
+                else:
+                    for part in m.group(1).split(","):
+                        n = NAME.match(part)
+                        if n and "::" in part:
+                            used.add(n.group(1))
+                for u in used & names:
+                    if u != me:
+                        edges.setdefault(me, set()).add(u)
+        state, stack = {}, []
+
+        def visit(node):
+            state[node] = 1
+            stack.append(node)
+            for nxt in sorted(edges.get(node, ())):
+                if state.get(nxt) == 1:
+                    cycle = stack[stack.index(nxt):] + [nxt]
+                    rel = os.path.relpath(dirpath, os.path.dirname(src))
+                    problems.append(f"import cycle in {rel}/: " + " -> ".join(cycle))
+                elif nxt not in state:
+                    visit(nxt)
+            stack.pop()
+            state[node] = 2
+
+        for node in sorted(edges):
+            if node not in state:
+                visit(node)
+    return problems
+
+
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     src = os.path.join(root, "src")
@@ -153,6 +209,7 @@ def main():
     for node in sorted(edges):
         if node not in state:
             visit(node)
+    problems += sibling_cycles(src)
     if problems:
         print("layer check failed (the order is in src/lib.rs, Layout):")
         for p in problems:
