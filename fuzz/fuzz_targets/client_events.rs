@@ -4,7 +4,7 @@
 #![no_main]
 
 use herald::notification::valid_id;
-use herald::socket::payload;
+use herald::socketio::payload;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
