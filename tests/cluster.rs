@@ -586,3 +586,24 @@ async fn the_socket_cap_and_session_owners_hold_across_nodes() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn simultaneous_polling_connects_on_two_nodes_stop_exactly_at_the_cap() {
+    const CAP: usize = 20;
+    let redis = Redis::start().await;
+    let db = fresh_database().await;
+    let c = clock();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let cap = |f: &mut herald::config::FileConfig| f.limits.sockets_per_user = Some(CAP);
+    let a = node("node-a", &redis, &db, c.clone(), dirs[0].path(), cap).await;
+    let b = node("node-b", &redis, &db, c, dirs[1].path(), cap).await;
+    let token = a.token("u1", "s1", "radiologist", 600_000);
+    let (accepted, refusals) = common::polling_storm(&[&a, &b], &token, 3 * CAP).await;
+    assert_eq!(
+        accepted, CAP,
+        "accepted past the cap; refusals: {refusals:?}"
+    );
+    assert_eq!(refusals, vec!["Authentication failed".to_string()]);
+    registered(&a, "u1", CAP as i64).await;
+    assert_eq!(a.hub.local_sockets() + b.hub.local_sockets(), CAP);
+}
