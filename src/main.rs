@@ -195,6 +195,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "JWT_SECRET is not set: running with a generated DEVELOPMENT secret. Set JWT_SECRET in production."
         );
     }
+    if config.jwt.development_secret && config.host == herald::config::DEVELOPMENT_HOST {
+        tracing::warn!(
+            host = %config.host,
+            "development credentials: listening on this machine only. Set HERALD_HOST (e.g. 0.0.0.0) to be reached from others, and JWT_SECRET before you do."
+        );
+    }
     if config.development_api_key {
         tracing::warn!(
             path = %config.data_dir.join("dev-api-key").display(),

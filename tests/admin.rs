@@ -308,3 +308,54 @@ async fn try_is_served_only_with_development_credentials() {
     }
     dev.stop().await;
 }
+
+#[tokio::test]
+async fn try_token_refuses_a_request_addressed_to_an_untrusted_name() {
+    // DNS rebinding: a page at http://evil.test:PORT whose name resolves to
+    // 127.0.0.1 reaches the server from loopback, naming itself in `Host`
+    // and `Origin`.
+    let dev = TestServer::start_with(|f| f.jwt.secret = None).await;
+    let port = dev.base.rsplit(':').next().unwrap().to_string();
+    let mint = |host: String, origin: Option<String>| {
+        let mut req = dev
+            .http
+            .post(format!("{}/try/token", dev.base))
+            .header("Host", host)
+            .json(&json!({"userId": "u1", "role": "admin"}));
+        if let Some(o) = origin {
+            req = req.header("Origin", o);
+        }
+        req.send()
+    };
+    let evil = format!("evil.test:{port}");
+    for (host, origin) in [
+        (evil.clone(), Some(format!("http://{evil}"))),
+        (evil.clone(), None),
+        (format!("127.0.0.1:{port}"), Some(format!("http://{evil}"))),
+        (format!("127.0.0.1:{port}"), Some("null".to_string())),
+    ] {
+        let res = mint(host.clone(), origin.clone()).await.unwrap();
+        assert_eq!(res.status(), 403, "Host {host}, Origin {origin:?}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "untrusted_host", "{body}");
+        assert!(body.get("token").is_none());
+    }
+    for (host, origin) in [
+        (format!("127.0.0.1:{port}"), None),
+        (
+            format!("127.0.0.1:{port}"),
+            Some(format!("http://127.0.0.1:{port}")),
+        ),
+        (
+            format!("localhost:{port}"),
+            Some(format!("http://localhost:{port}")),
+        ),
+        (format!("[::1]:{port}"), None),
+    ] {
+        let res = mint(host.clone(), origin.clone()).await.unwrap();
+        assert_eq!(res.status(), 200, "Host {host}, Origin {origin:?}");
+        let body: Value = res.json().await.unwrap();
+        assert!(body["token"].is_string(), "{body}");
+    }
+    dev.stop().await;
+}

@@ -586,3 +586,74 @@ async fn the_socket_cap_and_session_owners_hold_across_nodes() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn simultaneous_polling_connects_on_two_nodes_stop_exactly_at_the_cap() {
+    const CAP: usize = 20;
+    let redis = Redis::start().await;
+    let db = fresh_database().await;
+    let c = clock();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let cap = |f: &mut herald::config::FileConfig| f.limits.sockets_per_user = Some(CAP);
+    let a = node("node-a", &redis, &db, c.clone(), dirs[0].path(), cap).await;
+    let b = node("node-b", &redis, &db, c, dirs[1].path(), cap).await;
+    let token = a.token("u1", "s1", "radiologist", 600_000);
+    let (accepted, refusals) = common::polling_storm(&[&a, &b], &token, 3 * CAP).await;
+    assert_eq!(
+        accepted, CAP,
+        "accepted past the cap; refusals: {refusals:?}"
+    );
+    assert_eq!(refusals, vec!["Authentication failed".to_string()]);
+    registered(&a, "u1", CAP as i64).await;
+    assert_eq!(a.hub.local_sockets() + b.hub.local_sockets(), CAP);
+}
+
+#[tokio::test]
+async fn a_place_taken_by_a_node_that_died_mid_connect_lapses() {
+    use herald::connections::handover::STRAY_AFTER_MS;
+    use herald::registry::{RedisRegistry, Registry};
+    use socketioxide::socket::Sid;
+    let redis = Redis::start().await;
+    // A node that takes a place under the cap and dies before its socket
+    // attaches: nothing gives the place back but its lapse.
+    let ghost_link = RedisLink::new(
+        &redis.url(),
+        Arc::from("node-ghost"),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    let live_link =
+        RedisLink::new(&redis.url(), Arc::from("node-live"), Duration::from_secs(1)).unwrap();
+    let mut supervisors = Vec::new();
+    for link in [&ghost_link, &live_link] {
+        let (inbox, messages) = tokio::sync::mpsc::unbounded_channel();
+        supervisors.push((tokio::spawn(link.clone().supervise(inbox)), messages));
+        eventually_named("link up", 5, || async { link.is_up() }).await;
+    }
+    let here = || Arc::new(Sockets::default());
+    let ghost = RedisRegistry::new(ghost_link, here(), 5_000);
+    let live = RedisRegistry::new(live_link, here(), 5_000);
+    let now = SystemClock.now_ms();
+    assert!(ghost.reserve("u1", Sid::new(), 1, now).await);
+    assert!(
+        !live.reserve("u1", Sid::new(), 1, now).await,
+        "the ghost's place counts on every node"
+    );
+    assert!(
+        !live
+            .reserve("u1", Sid::new(), 1, now + STRAY_AFTER_MS - 1)
+            .await,
+        "until it lapses"
+    );
+    let taken = Sid::new();
+    assert!(live.reserve("u1", taken, 1, now + STRAY_AFTER_MS).await);
+    // A refused connect gives its place back at once.
+    live.release("u1", taken).await;
+    assert!(
+        live.reserve("u1", Sid::new(), 1, now + STRAY_AFTER_MS)
+            .await
+    );
+    for (s, _) in supervisors {
+        s.abort();
+    }
+}

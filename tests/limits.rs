@@ -329,3 +329,18 @@ async fn a_user_past_sockets_per_user_is_refused_until_one_closes() {
     assert!(again.is_some(), "a closed socket frees its place");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn simultaneous_polling_connects_of_one_user_stop_exactly_at_the_cap() {
+    const CAP: usize = 20;
+    let s = TestServer::start_with(|f| f.limits.sockets_per_user = Some(CAP)).await;
+    let token = s.token("u1", "s1", "radiologist", 3_600_000);
+    let (accepted, refusals) = common::polling_storm(&[&s], &token, 3 * CAP).await;
+    assert_eq!(
+        accepted, CAP,
+        "accepted past the cap; refusals: {refusals:?}"
+    );
+    assert_eq!(refusals, vec!["Authentication failed".to_string()]);
+    assert_eq!(s.get("/api/v1/users/u1").await.1["connections"], CAP);
+    s.stop().await;
+}

@@ -81,6 +81,11 @@ impl Keys {
     pub fn user_sockets(&self) -> Family {
         self.family("user:{", "}:sockets")
     }
+    /// Sorted set per user: `sid@node` -> when the place lapses, for the
+    /// places under the socket cap taken by connects under way.
+    pub fn user_reserved(&self) -> Family {
+        self.family("user:{", "}:reserved")
+    }
     /// Hash per session: `sid@node` -> user, for the session's sockets.
     pub fn session_sockets(&self) -> Family {
         self.family("session:{", "}:sockets")

@@ -27,6 +27,11 @@ pub fn attach() -> Script {
     Script::new(include_str!("scripts/attach.lua"))
 }
 
+/// Takes a place under the per-user socket cap (registry reserve).
+pub fn reserve() -> Script {
+    Script::new(include_str!("scripts/reserve.lua"))
+}
+
 /// Removes a socket from every index (registry detach).
 pub fn detach() -> Script {
     script(&[FAMILY, SOCKETS, include_str!("scripts/detach.lua")])

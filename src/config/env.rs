@@ -207,10 +207,22 @@ mod tests {
     }
 
     #[test]
+    fn the_default_host_is_loopback_only_with_development_credentials() {
+        let secret = ("JWT_SECRET", "a-secret-of-at-least-16-chars");
+        assert_eq!(load("", &[]).unwrap().host, "127.0.0.1");
+        assert_eq!(load("", &[secret]).unwrap().host, "0.0.0.0");
+        let everywhere = ("HERALD_HOST", "0.0.0.0");
+        assert_eq!(load("", &[everywhere]).unwrap().host, "0.0.0.0");
+        assert_eq!(load("host = \"::\"\n", &[]).unwrap().host, "::");
+        let here = ("HERALD_HOST", "127.0.0.1");
+        assert_eq!(load("", &[secret, here]).unwrap().host, "127.0.0.1");
+    }
+
+    #[test]
     fn defaults_are_the_contracts() {
         let c = load("", &[]).unwrap();
         assert_eq!(c.port, 8001);
-        assert_eq!(c.host, "0.0.0.0");
+        assert_eq!(c.host, "127.0.0.1", "development credentials: loopback");
         assert_eq!(c.socket.ping_interval, Duration::from_secs(25));
         assert_eq!(c.socket.ping_timeout, Duration::from_secs(60));
         assert_eq!(c.socket.max_payload, 1_000_000);

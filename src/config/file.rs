@@ -22,6 +22,21 @@ use super::tls::TlsFile;
 use super::values::{duration_or, port};
 use super::{Config, ConfigError};
 
+/// Where Herald listens when `host` is not set: every interface, except
+/// with development credentials (no JWT secret configured), where the
+/// generated secret and the try-it page's token mint are for this machine
+/// only, so the server is too.
+fn default_host(development_credentials: bool) -> &'static str {
+    if development_credentials {
+        DEVELOPMENT_HOST
+    } else {
+        "0.0.0.0"
+    }
+}
+
+/// The default `host` with development credentials: loopback.
+pub const DEVELOPMENT_HOST: &str = "127.0.0.1";
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
@@ -101,7 +116,9 @@ impl FileConfig {
         let tls = self.tls.resolve()?;
         Ok(Config {
             tls,
-            host: self.host.unwrap_or_else(|| "0.0.0.0".into()),
+            host: self
+                .host
+                .unwrap_or_else(|| default_host(jwt.development_secret).into()),
             port: match self.port {
                 Some(n) => port("port", n)?,
                 None => 8001,

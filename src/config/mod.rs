@@ -23,7 +23,7 @@ use std::time::Duration;
 
 pub use cluster::ClusterConfig;
 pub use env::apply_env;
-pub use file::FileConfig;
+pub use file::{FileConfig, DEVELOPMENT_HOST};
 pub use http::{HttpConfig, DEFAULT_CORS_ORIGINS};
 pub use jwt::{JwtAlgorithm, JwtConfig};
 pub use limits::{LimitsConfig, RateLimitConfig};

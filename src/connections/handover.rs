@@ -16,8 +16,9 @@ use crate::connections::connection::Conn;
 /// (a connection storm of 200 in flight holds about 200).
 const SWEEP_FROM: usize = 1024;
 /// A socket still waiting for its connect handler after this long never
-/// gets it: the handler runs right after authentication.
-const STRAY_AFTER_MS: Millis = 60_000;
+/// gets it: the handler runs right after authentication. Its place under
+/// the per-user socket cap lapses then too ([`crate::connections::table`]).
+pub const STRAY_AFTER_MS: Millis = 60_000;
 
 #[derive(Default)]
 pub struct Authenticated {
@@ -37,21 +38,25 @@ impl Authenticated {
     /// takes it. A socket whose transport closed between authentication and
     /// the CONNECT reply gets neither a connect handler nor a disconnect
     /// (socketioxide drops it silently), so its entry stays behind: such
-    /// strays, older than [`STRAY_AFTER_MS`], are dropped when the map grows.
-    pub fn hold(&self, conn: Arc<Conn>, now: Millis) {
+    /// strays, older than [`STRAY_AFTER_MS`], are dropped when the map grows,
+    /// and returned (the caller gives back their places under the cap).
+    pub fn hold(&self, conn: Arc<Conn>, now: Millis) -> Vec<Arc<Conn>> {
         let mut held = self.inner.lock();
+        let mut strays = Vec::new();
         if held.conns.len() >= held.sweep_at.max(SWEEP_FROM) {
             held.conns.retain(|_, c| {
                 let young = now - c.connected_at < STRAY_AFTER_MS;
                 if !young {
                     // Nothing of the socket's may still wait on it.
                     c.settle();
+                    strays.push(c.clone());
                 }
                 young
             });
             held.sweep_at = held.conns.len() * 2;
         }
         held.conns.insert(conn.sid, conn);
+        strays
     }
 
     /// The socket's state, for its connect handler (or its disconnect, if
@@ -106,7 +111,8 @@ mod tests {
             a.hold(conn(late), late);
         }
         assert_eq!(a.len(), 2 * SWEEP_FROM);
-        a.hold(conn(late), late);
+        let dropped = a.hold(conn(late), late);
+        assert_eq!(dropped.len(), strays.len(), "the strays are handed back");
         assert_eq!(
             a.len(),
             SWEEP_FROM + 2,

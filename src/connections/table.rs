@@ -1,6 +1,13 @@
 //! This node's socket table: the handles of the sockets connected here, by
 //! id and indexed by user, session and role. What other nodes hold is the
 //! cluster registry's business ([`crate::registry`]).
+//!
+//! The table also keeps the per-user socket cap on this node: a socket
+//! takes its user's place when authenticated ([`Sockets::reserve`]), checked
+//! and taken under one lock, so connects arriving together cannot all pass
+//! a count that none of them is in yet. The place becomes the socket's
+//! entry when it is added, and is given back if its connect fails
+//! ([`Sockets::release`]) or lapses if it never completes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +16,9 @@ use parking_lot::RwLock;
 use smallvec::SmallVec;
 use socketioxide::socket::Sid;
 
+use crate::clock::Millis;
 use crate::connections::connection::Handle;
+use crate::connections::handover::STRAY_AFTER_MS;
 
 #[derive(Default)]
 struct Inner {
@@ -18,6 +27,21 @@ struct Inner {
     by_user: HashMap<Arc<str>, Sids>,
     by_session: HashMap<Arc<str>, Sids>,
     by_role: HashMap<Arc<str>, usize>,
+    /// Places under the cap taken by sockets whose connect is under way
+    /// (not yet in the table), with when each was taken.
+    reserved: HashMap<Arc<str>, Places>,
+}
+
+/// A user's places held by connects under way: nearly always none or one.
+type Places = SmallVec<[(Sid, Millis); 1]>;
+
+fn unreserve(map: &mut HashMap<Arc<str>, Places>, user: &str, sid: Sid) {
+    if let Some(places) = map.get_mut(user) {
+        places.retain(|(s, _)| *s != sid);
+        if places.is_empty() {
+            map.remove(user);
+        }
+    }
 }
 
 /// The sockets of one user or session: nearly always one, kept inline (a
@@ -45,6 +69,8 @@ impl Sockets {
         if inner.by_sid.insert(c.sid, handle).is_some() {
             return;
         }
+        // Its place is now its entry.
+        unreserve(&mut inner.reserved, &c.user_id, c.sid);
         inner
             .by_user
             .entry(c.user_id.clone())
@@ -71,6 +97,33 @@ impl Sockets {
             }
         }
         Some(handle)
+    }
+
+    /// Takes one of `user`'s `cap` places for the socket `sid`, whose
+    /// connect is under way; false (and nothing taken) when the user's
+    /// sockets here and the places held already make `cap`. A place not
+    /// turned into a socket within [`STRAY_AFTER_MS`] (a handshake that
+    /// never completed) no longer counts.
+    pub fn reserve(&self, user: &Arc<str>, sid: Sid, cap: usize, now: Millis) -> bool {
+        let mut guard = self.inner.write();
+        let inner = &mut *guard;
+        let here = inner.by_user.get(&**user).map_or(0, |s| s.len());
+        let places = inner.reserved.entry(user.clone()).or_default();
+        places.retain(|(_, at)| now - *at < STRAY_AFTER_MS);
+        if here + places.len() >= cap {
+            if places.is_empty() {
+                inner.reserved.remove(&**user);
+            }
+            return false;
+        }
+        places.push((sid, now));
+        true
+    }
+
+    /// Gives back the place `sid` took (its connect was refused or closed
+    /// before the socket was added). Idempotent.
+    pub fn release(&self, user: &str, sid: Sid) {
+        unreserve(&mut self.inner.write().reserved, user, sid);
     }
 
     pub fn get(&self, sid: Sid) -> Option<Handle> {
@@ -137,5 +190,34 @@ impl Sockets {
     /// Every handle here.
     pub fn all(&self) -> Vec<Handle> {
         self.inner.read().by_sid.values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_are_taken_up_to_the_cap_and_given_back() {
+        let t = Sockets::default();
+        let (u, other): (Arc<str>, Arc<str>) = (Arc::from("u"), Arc::from("v"));
+        let (a, b, c) = (Sid::new(), Sid::new(), Sid::new());
+        assert!(t.reserve(&u, a, 2, 0));
+        assert!(t.reserve(&u, b, 2, 0));
+        assert!(!t.reserve(&u, c, 2, 0), "the third place is refused");
+        assert!(t.reserve(&other, c, 2, 0), "another user is not affected");
+        t.release(&u, a);
+        t.release(&u, a);
+        assert!(t.reserve(&u, c, 2, 0), "a released place is free again");
+        assert!(!t.reserve(&u, Sid::new(), 2, 0));
+    }
+
+    #[test]
+    fn a_place_whose_connect_never_completes_lapses() {
+        let t = Sockets::default();
+        let u: Arc<str> = Arc::from("u");
+        assert!(t.reserve(&u, Sid::new(), 1, 1_000));
+        assert!(!t.reserve(&u, Sid::new(), 1, 1_000 + STRAY_AFTER_MS - 1));
+        assert!(t.reserve(&u, Sid::new(), 1, 1_000 + STRAY_AFTER_MS));
     }
 }

@@ -106,6 +106,16 @@ impl Origins {
 /// exactly `Origin: http://evil.example:8001` with `Host: evil.example:8001`.
 pub fn same_origin(origin: &str, host: Option<&str>, server_names: &[String]) -> bool {
     let Some(host) = host else { return false };
+    trusted_host(host, server_names)
+        && origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+}
+
+/// True when `host` (`name[:port]`, as in a `Host` header or an origin's
+/// authority) names Herald by a name an attacker cannot point at it: an IP
+/// address, `localhost`, or one of `server_names`.
+pub fn trusted_host(host: &str, server_names: &[String]) -> bool {
     let name = match host.rsplit_once(':') {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => host,
@@ -115,13 +125,9 @@ pub fn same_origin(origin: &str, host: Option<&str>, server_names: &[String]) ->
         .trim_end_matches(']')
         .parse::<std::net::IpAddr>()
         .is_ok();
-    let trusted = is_ip
+    is_ip
         || name.eq_ignore_ascii_case("localhost")
-        || server_names.iter().any(|n| n.eq_ignore_ascii_case(name));
-    trusted
-        && origin
-            .split_once("://")
-            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+        || server_names.iter().any(|n| n.eq_ignore_ascii_case(name))
 }
 
 /// The `403` for a Socket.IO request from an unlisted origin; `None` lets

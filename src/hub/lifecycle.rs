@@ -28,34 +28,48 @@ pub enum RefreshError {
 }
 
 impl Hub {
-    /// Verifies a handshake token and checks its session is still alive
-    /// and belongs to the token's user.
-    pub async fn authenticate(&self, token: Option<&str>) -> Result<Identity, AuthError> {
+    /// Verifies the handshake token of socket `sid`, checks its session is
+    /// still alive and belongs to the token's user, and takes the socket's
+    /// place under its user's cap. Ok means the place is held: it becomes
+    /// the socket's when attached, else [`Hub::release_place`] gives it back.
+    pub async fn authenticate(&self, token: Option<&str>, sid: Sid) -> Result<Identity, AuthError> {
         let identity = self.verifier.verify(token.unwrap_or_default())?;
         self.owners
             .check(&*self.store, &identity, self.now())
             .await?;
-        self.check_socket_budget(&identity.user_id).await?;
+        self.reserve_place(&identity.user_id, sid).await?;
         // Connecting is activity; touching here (before the client is told
         // it is connected) also means events it sends at once find the session.
         let key = SessionKey::new(&identity.session_id, &identity.user_id, &identity.role);
         if self.sessions.start(&key, self.now()).await == Touch::Expired {
+            self.release_place(&identity.user_id, sid).await;
             return Err(AuthError::Failed("session_expired"));
         }
         Ok(identity)
     }
 
     /// Refuses a user's socket past `limits.sockets_per_user`, counted on
-    /// every node (this node's own count while Redis is unreachable).
-    /// Checked at connect: sockets connecting at the same moment may pass
-    /// it together, by at most the number in flight.
-    async fn check_socket_budget(&self, user: &str) -> Result<(), AuthError> {
-        let everywhere = self.registry.user_socket_count(user).await.value;
-        let here = self.sockets.user_count(user);
-        if everywhere.max(here) >= self.config.limits.sockets_per_user {
+    /// every node (this node's own count while Redis is unreachable). The
+    /// check and the taking of the place are one step on this node (the
+    /// table's lock) and one across the cluster (one Redis script), so
+    /// connects arriving together stop exactly at the cap.
+    async fn reserve_place(&self, user: &Arc<str>, sid: Sid) -> Result<(), AuthError> {
+        let (cap, now) = (self.config.limits.sockets_per_user, self.now());
+        if !self.sockets.reserve(user, sid, cap, now) {
+            return Err(AuthError::Failed("too_many_connections"));
+        }
+        if !self.registry.reserve(user, sid, cap, now).await {
+            self.sockets.release(user, sid);
             return Err(AuthError::Failed("too_many_connections"));
         }
         Ok(())
+    }
+
+    /// Gives back the place an authenticated socket took, when it will not
+    /// be attached (its connect failed or closed first). Idempotent.
+    pub async fn release_place(&self, user: &str, sid: Sid) {
+        self.sockets.release(user, sid);
+        self.registry.release(user, sid).await;
     }
 
     fn key(h: &Handle) -> SessionKey {

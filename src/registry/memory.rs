@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use socketioxide::socket::Sid;
 
 use super::{Attached, Registry};
 use crate::clock::Millis;
@@ -28,6 +29,14 @@ impl MemoryRegistry {
 
 #[async_trait]
 impl Registry for MemoryRegistry {
+    /// The table's place ([`Sockets::reserve`]) is the whole count on a
+    /// single node.
+    async fn reserve(&self, _: &str, _: Sid, _: usize, _: Millis) -> bool {
+        true
+    }
+
+    async fn release(&self, _: &str, _: Sid) {}
+
     async fn attach(&self, conn: &Conn, now: Millis) -> Attached {
         let user_sockets = self.sockets.user_count(&conn.user_id);
         let came_online =

@@ -9,6 +9,7 @@ mod memory;
 mod redis;
 
 use async_trait::async_trait;
+use socketioxide::socket::Sid;
 
 pub use self::redis::RedisRegistry;
 pub use memory::MemoryRegistry;
@@ -32,6 +33,21 @@ pub struct Attached {
 
 #[async_trait]
 pub trait Registry: Send + Sync + 'static {
+    /// Takes one of `user`'s `cap` places cluster-wide for the socket `sid`
+    /// of this node, whose connect is under way: false (and nothing taken)
+    /// when the user's sockets and the places held make `cap`. Checked and
+    /// taken in one step, so connects arriving together on any nodes cannot
+    /// all pass. The place becomes the socket's on [`Registry::attach`],
+    /// goes back on [`Registry::release`], and lapses after
+    /// [`crate::connections::handover::STRAY_AFTER_MS`] otherwise (a
+    /// handshake that never completed, a node that died mid-connect). True
+    /// when the registry cannot tell (Redis unreachable): this node's own
+    /// count decides then.
+    async fn reserve(&self, user: &str, sid: Sid, cap: usize, now: Millis) -> bool;
+
+    /// Gives back the place a refused or abandoned connect took. Idempotent.
+    async fn release(&self, user: &str, sid: Sid);
+
     /// Registers a socket of this node. Visible cluster-wide when it
     /// returns: a notification stored after this call finds the socket,
     /// and one stored before is in its catch-up.

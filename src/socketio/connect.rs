@@ -51,7 +51,7 @@ pub async fn authenticate(
     let parts = s.req_parts();
     let remote = super::owned_request::peer(parts);
     let token = handshake_token(auth.ok().as_ref(), parts);
-    let identity = match hub.authenticate(token.as_deref()).await {
+    let identity = match hub.authenticate(token.as_deref(), s.id).await {
         Ok(identity) => identity,
         Err(e) => {
             security_log::connection_refused(e.reason(), remote);
@@ -67,7 +67,9 @@ pub async fn authenticate(
         now,
         hub.config().rate_limit.burst,
     ));
-    hub.authenticated().hold(conn.clone(), now);
+    for stray in hub.authenticated().hold(conn.clone(), now) {
+        hub.release_place(&stray.user_id, stray.sid).await;
+    }
     dispatch::register(&s, conn);
     Ok(())
 }
@@ -96,6 +98,7 @@ pub async fn on_connect(s: SocketRef, State(hub): State<Arc<Hub>>) {
         timestamp: rfc3339(hub.now()),
     };
     if s.emit(protocol::CONNECTED, &(hello,)).is_err() {
+        hub.release_place(&conn.user_id, conn.sid).await;
         conn.settle();
         return;
     }

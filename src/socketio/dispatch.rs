@@ -74,8 +74,10 @@ pub fn register(s: &SocketRef, conn: Arc<Conn>) {
         |s: SocketRef, reason: DisconnectReason, State(hub): State<Arc<Hub>>| async move {
             prometheus::disconnected(disconnect_label(reason));
             // Closed before its connect handler ran: events waiting for that
-            // handler go on (and find the socket gone).
+            // handler go on (and find the socket gone), and its place under
+            // the cap is free again.
             if let Some(conn) = hub.authenticated().take(s.id) {
+                hub.release_place(&conn.user_id, conn.sid).await;
                 conn.settle();
             }
             hub.detach(s.id).await;

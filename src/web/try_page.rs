@@ -7,13 +7,19 @@
 //! answers only a browser on the same machine (a loopback peer) or a
 //! caller holding an API key; and it tells the page when the page's own
 //! origin is not an allowed browser origin, which would refuse the socket.
+//! A loopback peer is not enough on its own: a page at
+//! `http://evil.example:8001` whose name an attacker re-points at
+//! 127.0.0.1 (DNS rebinding) is such a peer. So, without an API key, the
+//! request must also name Herald in `Host` (and `Origin`, if sent) by a
+//! name no one else can point here, as the socket path requires
+//! ([`crate::http::origin::trusted_host`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -23,7 +29,7 @@ use super::assets;
 use crate::api::{key_index, path_id, presented, ApiError, Body};
 use crate::auth::Signer;
 use crate::clock::rfc3339;
-use crate::http::origin::{same_origin, Origins};
+use crate::http::origin::{same_origin, trusted_host, Origins};
 use crate::hub::Hub;
 
 /// How long a minted token lives: an afternoon of trying things.
@@ -46,6 +52,23 @@ fn may_mint(peer: Option<SocketAddr>, keyed: bool) -> bool {
     keyed || peer.is_some_and(|a| a.ip().is_loopback())
 }
 
+/// Whether a request names Herald by a trusted name: its `Host` (the URI's
+/// authority in HTTP/2), and its `Origin` when a browser sent one. A
+/// rebound page names the attacker's domain in both.
+fn addressed_by_trusted_name(headers: &HeaderMap, uri: &Uri, server_names: &[String]) -> bool {
+    let host = match headers.get(header::HOST) {
+        Some(h) => h.to_str().ok(),
+        None => uri.authority().map(|a| a.as_str()),
+    };
+    let origin_ok = headers.get(header::ORIGIN).is_none_or(|o| {
+        o.to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .is_some_and(|(_, authority)| trusted_host(authority, server_names))
+    });
+    host.is_some_and(|h| trusted_host(h, server_names)) && origin_ok
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TokenRequest {
@@ -57,6 +80,7 @@ pub struct TokenRequest {
 async fn mint(
     State(hub): State<Arc<Hub>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    uri: Uri,
     headers: HeaderMap,
     Body(req): Body<TokenRequest>,
 ) -> Result<Json<Value>, ApiError> {
@@ -67,6 +91,15 @@ async fn mint(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "from another machine, minting a development token needs the development API key",
+        ));
+    }
+    if !keyed && !addressed_by_trusted_name(&headers, &uri, &hub.config().http.server_names) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "untrusted_host",
+            "a development token is minted only for a request that names this server by an IP \
+             address, localhost or one of http.server_names in Host and Origin \
+             (a page under another name may be a DNS-rebinding attack)",
         ));
     }
     for (kind, id) in [("userId", &req.user_id), ("role", &req.role)] {
@@ -120,5 +153,44 @@ mod tests {
             !may_mint(None, false),
             "an unknown peer is not this machine"
         );
+    }
+
+    #[test]
+    fn a_rebound_name_in_host_or_origin_is_not_trusted() {
+        let names = ["herald.internal".to_string()];
+        let uri: Uri = "/try/token".parse().unwrap();
+        let check = |host: Option<&str>, origin: Option<&str>| {
+            let mut h = HeaderMap::new();
+            if let Some(v) = host {
+                h.insert(header::HOST, v.parse().unwrap());
+            }
+            if let Some(v) = origin {
+                h.insert(header::ORIGIN, v.parse().unwrap());
+            }
+            addressed_by_trusted_name(&h, &uri, &names)
+        };
+        assert!(check(Some("127.0.0.1:8001"), None));
+        assert!(check(Some("localhost:8001"), Some("http://localhost:8001")));
+        assert!(check(
+            Some("herald.internal:8001"),
+            Some("http://127.0.0.1:8001")
+        ));
+        assert!(!check(
+            Some("evil.test:8001"),
+            Some("http://evil.test:8001")
+        ));
+        assert!(!check(Some("evil.test:8001"), None));
+        assert!(!check(
+            Some("127.0.0.1:8001"),
+            Some("http://evil.test:8001")
+        ));
+        assert!(!check(Some("127.0.0.1:8001"), Some("null")));
+        assert!(!check(None, None), "no Host names nothing");
+        let absolute: Uri = "http://127.0.0.1:8001/try/token".parse().unwrap();
+        assert!(addressed_by_trusted_name(
+            &HeaderMap::new(),
+            &absolute,
+            &names
+        ));
     }
 }

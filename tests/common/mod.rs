@@ -344,3 +344,66 @@ impl EioClient {
         }
     }
 }
+
+impl TestServer {
+    /// Connects over HTTP long-polling, as a polling client does (open,
+    /// CONNECT with `auth.token`, then the poll that brings the reply).
+    /// Ok is the Engine.IO session id; Err is the `connect_error` message.
+    pub async fn connect_polling(&self, token: &str) -> Result<String, String> {
+        let url = format!("{}/socket.io/?EIO=4&transport=polling", self.base);
+        let open = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let open = open.text().await.map_err(|e| e.to_string())?;
+        let open: Value = serde_json::from_str(open.trim_start_matches('0'))
+            .map_err(|_| format!("engine.io open: {open}"))?;
+        let sid = open["sid"].as_str().ok_or("no sid")?.to_string();
+        let url = format!("{url}&sid={sid}");
+        let connect = format!("40{}", serde_json::json!({ "token": token }));
+        let posted = self.http.post(&url).body(connect).send().await;
+        posted.map_err(|e| e.to_string())?;
+        // Packets of one poll are separated by the record separator; an
+        // Engine.IO ping may come before the reply.
+        let mut first = None;
+        for _ in 0..5 {
+            let reply = self
+                .http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let reply = reply.text().await.map_err(|e| e.to_string())?;
+            first = reply
+                .split('\u{1e}')
+                .find(|p| p.starts_with('4'))
+                .map(str::to_string);
+            if first.is_some() {
+                break;
+            }
+        }
+        let first = first.ok_or("no connect reply")?;
+        if let Some(rest) = first.strip_prefix("44") {
+            let v: Value = serde_json::from_str(rest).unwrap_or(Value::Null);
+            return Err(v["message"].as_str().unwrap_or_default().to_string());
+        }
+        if !first.starts_with("40") {
+            return Err(format!("connect reply: {first}"));
+        }
+        Ok(sid)
+    }
+}
+
+/// Opens `n` polling connects with one token at once; the number accepted
+/// and the distinct refusal messages.
+pub async fn polling_storm(nodes: &[&TestServer], token: &str, n: usize) -> (usize, Vec<String>) {
+    let tries = (0..n).map(|i| nodes[i % nodes.len()].connect_polling(token));
+    let results = futures::future::join_all(tries).await;
+    let accepted = results.iter().filter(|r| r.is_ok()).count();
+    let mut refusals: Vec<String> = results.into_iter().filter_map(|r| r.err()).collect();
+    refusals.sort();
+    refusals.dedup();
+    (accepted, refusals)
+}

@@ -1,7 +1,9 @@
 -- Adds one socket to every index; returns the user's socket count and 1
 -- when the user just came online.
+-- The place its connect took under the cap (reserve.lua) is now the
+-- socket's own entry, and is given back.
 -- KEYS: the six keys of cluster::Keys::socket (node, user, session
--- sockets, users, presence, offline due).
+-- sockets, users, presence, offline due), then the user's places.
 -- ARGV: node, sid, user, role, entry (JSON), now.
 local node, sid, user, role, entry, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local nk, uk, sk, users, pk, due = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -10,6 +12,7 @@ redis.call('HSET', nk, sid, entry)
 redis.call('HSET', uk, field, role)
 redis.call('HSET', sk, field, user)
 redis.call('SADD', users, user)
+redis.call('ZREM', KEYS[7], field)
 local n = redis.call('HLEN', uk)
 local online = 0
 if n == 1 then
