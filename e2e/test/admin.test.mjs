@@ -367,7 +367,7 @@ test('dashboard: hostile JSON in every field it shows is inert text, and the pag
     assert.deepEqual(dialogs, []);
     assert.equal(await page.textContent('#pill-live'), 'Live');
     assert.deepEqual(b.unexpectedErrors(), []);
-    console.log(`hostile JSON: ${HOSTILE.length} values x 3 fields = ${checked} notifications, each in the list and its timeline; plus user id, session id, role`);
+    console.log(`hostile JSON: ${HOSTILE.length} values x 3 fields = ${checked} notifications, each in the list (badge, name, tooltip, recipient) and its timeline (badge, headline); plus user id, session id, role`);
     tab.close();
   } finally {
     await b.close();

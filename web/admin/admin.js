@@ -156,8 +156,10 @@ async function startStream() {
 
 // ---- rendering ---------------------------------------------------------
 
-// Longest text one value shows: a title is a line, not a page (the tooltip and the timeline say the same).
-const TEXT_MAX = 500;
+// Longest text one value shows: a title is a line, not a page. The server already cuts a body's type,
+// severity and title at 500 with its own note (src/web/shown.rs): this leaves those whole, and bounds
+// anything else.
+const TEXT_MAX = 600;
 
 // Any JSON value a backend may send, as text to show. A notification is the backend's object kept whole,
 // so a title, severity or kind may be any JSON: an object whose `toString` is not a function makes
