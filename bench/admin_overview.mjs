@@ -2,8 +2,10 @@
 // M unacknowledged notifications, the time and size of GET /admin/api/overview, the picture that the
 // dashboard's stream takes once a second for every open dashboard. Starts its own release server
 // (HERALD_BIN, default $CARGO_TARGET_DIR/release/herald) on a free port; no timing assertions.
+// --title-kb K gives every notification a title of K KiB (what a backend may send: the picture carries
+// a cut of it).
 //
-//   cargo build --release && node bench/admin_overview.mjs [--sockets 1000] [--notifications 200] [--rounds 50]
+//   cargo build --release && node bench/admin_overview.mjs [--sockets 1000] [--notifications 200] [--rounds 50] [--title-kb 0]
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import { join, dirname } from 'node:path';
@@ -19,6 +21,7 @@ const arg = (name, fallback) => {
 const SOCKETS = arg('sockets', 1000);
 const NOTIFICATIONS = arg('notifications', 200);
 const ROUNDS = arg('rounds', 50);
+const TITLE_KB = arg('title-kb', 0);
 const target = process.env.CARGO_TARGET_DIR || join(here, '..', 'target');
 // Before the helpers are loaded: they read it once (loaded earlier, they ran a debug build).
 process.env.HERALD_BIN ||= join(target, 'release', 'herald');
@@ -40,7 +43,8 @@ try {
     await Promise.all(batch);
   }
   for (let i = 0; i < NOTIFICATIONS; i++) {
-    const r = await server.notify(rid('offline'), { type: 'bench', severity: 'high', title: `n${i}` });
+    const title = TITLE_KB ? `n${i} `.padEnd(TITLE_KB * 1024, 'x') : `n${i}`;
+    const r = await server.notify(rid('offline'), { type: 'bench', severity: 'high', title });
     if (r.status !== 202) throw new Error(`notify: ${r.status}`);
   }
   // GET /api/v1/users (one listing of the same sockets) beside it: a yardstick for a busy machine.

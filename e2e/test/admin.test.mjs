@@ -229,6 +229,152 @@ steps = [
   }
 });
 
+// Any JSON a backend may send in a field the dashboard shows, as raw JSON text (so that `__proto__` stays a key):
+// values whose string conversion throws (an object whose `toString` is not a function), every other JSON
+// kind, markup (each element marked `data-injected`, so one that became HTML is found), names of
+// Object.prototype's members, and 10 KB of text.
+const LONG = 'W'.repeat(10 * 1024);
+const HOSTILE = [
+  '{"toString":0}',
+  '{"toString":0,"valueOf":0}',
+  '{"__proto__":{"polluted":"yes"},"toString":0}',
+  '{"constructor":{"prototype":{"polluted":"yes"}}}',
+  '{"a":{"b":{"c":[{"d":"<script data-injected>alert(3)</script>"}]}}}',
+  '[1,"two",{"three":3}]',
+  '[]',
+  '{}',
+  '42',
+  '0',
+  '-1.5e300',
+  'true',
+  'false',
+  'null',
+  JSON.stringify('<img src=x data-injected onerror=alert(1)>'),
+  JSON.stringify('<script data-injected>alert(2)</script>'),
+  JSON.stringify('<b data-injected>bold</b> &amp; &lt;i&gt;'),
+  JSON.stringify('<svg data-injected onload=alert(4)></svg>'),
+  '"__proto__"',
+  '"toString"',
+  JSON.stringify(LONG),
+];
+
+// What the page shows for a value: strings as they are, anything else as its JSON; absent, null and ''
+// leave the place to the next field (a title to the kind, the kind to the id).
+const present = (v) => v !== undefined && v !== null && v !== '';
+const asText = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
+
+/** Asserts the text `got` shows `value`: exactly, or for a long value its start and a note that it was cut. */
+function assertShows(got, value, what) {
+  const want = asText(value);
+  if (want.length <= 200) return assert.equal(got, want, what);
+  assert.ok(got.startsWith(want.slice(0, 200)), `${what}: starts with the value`);
+  assert.match(got, new RegExp(`cut.*${want.length}`), `${what}: says it was cut`);
+  assert.ok(got.length < 1000, `${what}: ${got.length} characters shown`);
+}
+
+test('dashboard: hostile JSON in every field it shows is inert text, and the page stays live', async () => {
+  const server = await startServer({ HERALD_ADMIN_KEYS: ADMIN_KEY });
+  const b = await Browser.open('admin-hostile');
+  const { page } = b;
+  const dialogs = [];
+  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+  try {
+    // The ids, session and role a token may carry are strings of up to 256 characters: markup too.
+    const who = server.identity({
+      userId: '<img src=x data-injected onerror=alert(5)>',
+      sessionId: '<b data-injected>session</b>',
+      role: '<svg data-injected onload=alert(6)></svg>',
+    });
+    const tab = await server.connect({ token: who.token });
+    const sent = [];
+    const send = async (field, json) => {
+      const id = rid(field);
+      const others = { title: '"type":"hostile-title","severity":"low"', severity: '"type":"hostile-severity","title":"Severity test"', type: '"severity":"low"' }[field];
+      const text = `{"id":"${id}",${others},"${field}":${json}}`;
+      const r = await server.api('POST', `/api/v1/users/${encodeURIComponent(who.userId)}/notifications`, text, { raw: true });
+      assert.equal(r.status, 202, `${field} ${json.slice(0, 80)}: ${r.text}`);
+      sent.push({ id, body: JSON.parse(text) });
+    };
+    // Titles and severities wait before the page is opened (signing in reads them), kinds arrive while it is open.
+    for (const json of HOSTILE) await send('title', json);
+    for (const json of HOSTILE) await send('severity', json);
+
+    await page.goto(`${server.url}/admin`);
+    await signIn(page, ADMIN_KEY);
+    await page.locator('#dashboard:visible, #sign-in-error:visible').first().waitFor();
+    assert.equal(await page.isVisible('#sign-in-error'), false, `sign-in: ${await page.textContent('#sign-in-error')}`);
+    await page.locator('#pill-live', { hasText: 'Live' }).waitFor();
+    for (const json of HOSTILE) await send('type', json);
+
+    // A critical notification after all of them shows, and the page is still live.
+    const later = await server.notify(who.userId, { id: rid('later'), type: 'critical_finding', severity: 'critical', title: 'Later: critical finding' });
+    assert.equal(later.status, 202, later.text);
+    const laterRow = page.locator(`#unacked tr[data-id="${later.body.notification.id}"]`);
+    await laterRow.waitFor();
+    assert.equal(await laterRow.locator('.sev').textContent(), 'critical');
+    assert.equal(await laterRow.locator('.sev').getAttribute('class'), 'sev critical');
+    await page.locator('#t-unacked', { hasText: String(sent.length + 1) }).waitFor();
+    assert.equal(await page.textContent('#pill-live'), 'Live');
+    assert.equal(await page.isVisible('#banner-unreachable'), false);
+    await b.shot('hostile-list');
+
+    // Each value, in the list and in its timeline.
+    let checked = 0;
+    for (const { id, body } of sent) {
+      const row = page.locator(`#unacked tr[data-id="${id}"]`);
+      const sev = present(body.severity) ? body.severity : null;
+      const name = present(body.title) ? body.title : present(body.type) ? body.type : null;
+      const cells = row.locator('td');
+      if (sev === null) assert.equal(await row.locator('.sev').textContent(), '—', `${id} severity`);
+      else assertShows(await row.locator('.sev').textContent(), sev, `${id} severity`);
+      assertShows(await cells.nth(3).textContent(), name ?? id, `${id} in the list`);
+      assertShows(await cells.nth(3).getAttribute('title'), name ?? id, `${id} tooltip`);
+      assert.equal(await cells.nth(2).textContent(), who.userId, `${id} recipient`);
+      await row.click();
+      const headline = page.locator(`#timeline[data-id="${id}"] .headline`);
+      await headline.waitFor();
+      await page.locator('#timeline .who', { hasText: who.userId }).waitFor();
+      if (sev === null) assert.equal(await headline.locator('.sev').textContent(), '—');
+      else assertShows(await headline.locator('.sev').textContent(), sev, `${id} timeline severity`);
+      const shown = (await headline.textContent()).slice((await headline.locator('.sev').textContent()).length + 1);
+      assertShows(shown, name ?? '', `${id} timeline headline`);
+      checked += 1;
+    }
+    await b.shot('hostile-timeline');
+
+    // The user, session and role as text in the users' panel; the severities as text in the report.
+    const user = page.locator('#users .user').first();
+    assert.equal(await user.locator('.name').textContent(), who.userId);
+    assert.equal(await user.locator('.session .sid .mono').textContent(), who.sessionId);
+    assert.equal(await user.locator('.session .tag').first().textContent(), who.role);
+    await page.locator('#report table').waitFor();
+    const rowNames = await page.locator('#report tbody th').allTextContents();
+    for (const s of HOSTILE.map((j) => JSON.parse(j)).filter((v) => typeof v === 'string' && v.length <= 200)) {
+      assert.ok(rowNames.includes(s), `report row for severity ${s} in ${rowNames}`);
+    }
+    assert.ok(rowNames.some((n) => n.startsWith('WWWW') && /cut/.test(n) && n.length < 1000), 'the 10 KB severity cut');
+    await page.locator('.area-report').scrollIntoViewIfNeeded();
+    await b.shot('hostile-report');
+
+    // Nothing became an element, no script ran, nothing was polluted; the page stayed live throughout.
+    const left = await page.evaluate(() => ({
+      injected: document.querySelectorAll('[data-injected]').length,
+      images: document.querySelectorAll('img').length,
+      scripts: [...document.scripts].map((s) => new URL(s.src).pathname),
+      polluted: ({}).polluted ?? null,
+    }));
+    assert.deepEqual(left, { injected: 0, images: 0, scripts: ['/admin/admin.js'], polluted: null });
+    assert.deepEqual(dialogs, []);
+    assert.equal(await page.textContent('#pill-live'), 'Live');
+    assert.deepEqual(b.unexpectedErrors(), []);
+    console.log(`hostile JSON: ${HOSTILE.length} values x 3 fields = ${checked} notifications, each in the list (badge, name, tooltip, recipient) and its timeline (badge, headline); plus user id, session id, role`);
+    tab.close();
+  } finally {
+    await b.close();
+    await server.stop();
+  }
+});
+
 test('dashboard: the store unavailable on a full disk shows its banner, gone once space is back', async (t) => {
   const disk = smallDisk('4m');
   if (disk.skip) {

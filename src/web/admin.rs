@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::admin_gate::AdminGate;
 use super::assets;
 use super::overview::{overview, with_now, SharedPicture};
+use super::shown;
 use super::stream::stream;
 use crate::api::{notifications, path_id, reports, timeline, users, views, ApiError, MAX_BODY};
 use crate::http::guard::Guard;
@@ -61,7 +62,7 @@ async fn picture(State(hub): State<Arc<Hub>>) -> Json<Value> {
 
 /// What the store knows of one notification's life: created, and for each
 /// recipient delivered and acknowledged. Of the body only its kind,
-/// severity and title, as in the overview.
+/// severity and title, cut when long, as in the overview.
 async fn timeline(
     State(hub): State<Arc<Hub>>,
     Path(id): Path<String>,
@@ -74,9 +75,9 @@ async fn timeline(
     let recipients: Vec<Value> = recipients.iter().map(views::recipient).collect();
     Ok(Json(json!({
         "id": n.id,
-        "type": n.body.get("type"),
-        "severity": n.body.get("severity"),
-        "title": n.body.get("title"),
+        "type": shown::field(&n.body, "type"),
+        "severity": shown::field(&n.body, "severity"),
+        "title": shown::field(&n.body, "title"),
         "createdAt": views::time(Some(n.created_at)),
         "recipients": recipients,
     })))

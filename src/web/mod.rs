@@ -8,6 +8,7 @@ mod admin_gate;
 mod assets;
 mod escalation;
 mod overview;
+mod shown;
 mod stream;
 mod try_page;
 

@@ -18,7 +18,7 @@ use crate::connections::connection::{ConnectionInfo, Transport};
 use crate::hub::Hub;
 use crate::store::{Escalation, UserNotification};
 
-use super::escalation;
+use super::{escalation, shown};
 
 /// Most unacknowledged notifications one picture lists (the total is
 /// always given): enough to fill a screen several times over.
@@ -179,8 +179,9 @@ async fn waiting_list(hub: &Hub, oldest: &[UserNotification]) -> Vec<Value> {
 
 /// What the dashboard shows of a waiting notification: who and how old,
 /// its kind and severity, never the rest of the body (patient details
-/// are not the operators' business), and its escalation (see
-/// [`escalation::view`]); `escalationLevel` is its fired level alone.
+/// are not the operators' business), any JSON, cut when long (see
+/// [`shown::field`]), and its escalation (see [`escalation::view`]);
+/// `escalationLevel` is its fired level alone.
 fn waiting(hub: &Hub, u: &UserNotification, state: Option<&Escalation>) -> Value {
     let body = &u.notification.body;
     let policy = hub.config().escalation.policy(u.notification.severity());
@@ -188,9 +189,9 @@ fn waiting(hub: &Hub, u: &UserNotification, state: Option<&Escalation>) -> Value
     json!({
         "id": u.notification.id,
         "userId": u.recipient.user_id,
-        "type": body.get("type"),
-        "severity": body.get("severity"),
-        "title": body.get("title"),
+        "type": shown::field(body, "type"),
+        "severity": shown::field(body, "severity"),
+        "title": shown::field(body, "title"),
         "createdAt": rfc3339(u.notification.created_at),
         "state": u.recipient.state(),
         "deliveredAt": views::time(u.recipient.delivered_at),

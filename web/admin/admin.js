@@ -18,7 +18,8 @@ let selected = null;     // the notification whose timeline is shown
 
 class Refused extends Error {
   constructor(status, body) {
-    super((body && body.error && body.error.message) || `HTTP ${status}`);
+    const said = body && body.error && body.error.message;
+    super(present(said) ? displayText(said) : `HTTP ${status}`);
     this.status = status;
   }
 }
@@ -155,18 +156,65 @@ async function startStream() {
 
 // ---- rendering ---------------------------------------------------------
 
+// Longest text one value shows: a title is a line, not a page. The server already cuts a body's type,
+// severity and title at 500 with its own note (src/web/shown.rs): this leaves those whole, and bounds
+// anything else.
+const TEXT_MAX = 600;
+
+// Any JSON value a backend may send, as text to show. A notification is the backend's object kept whole,
+// so a title, severity or kind may be any JSON: an object whose `toString` is not a function makes
+// String(v) and `${v}` throw, and one throw would stop the whole picture. Strings show as they are,
+// everything else as its JSON; longer than `max` is cut, and says so. Callers put the text in text nodes
+// and attribute values only (see `el`), so it is never HTML.
+function displayText(value, max = TEXT_MAX) {
+  let text;
+  if (typeof value === 'string') text = value;
+  else if (value === undefined) text = '';
+  else {
+    try { text = JSON.stringify(value); } catch { text = undefined; }
+    if (typeof text !== 'string') text = '(a value that cannot be shown)';
+  }
+  if (text.length <= max) return text;
+  return `${firstChars(text, max)}… (cut: ${text.length} characters in all)`;
+}
+
+// The first `n` UTF-16 units of `text`, less one if that would end in half a character.
+const firstChars = (text, n) => text.slice(0, /[\ud800-\udbff]/.test(text[n - 1]) ? n - 1 : n);
+
+// A field the backend may leave out: absent, null and '' let the next field speak.
+const present = (v) => v !== undefined && v !== null && v !== '';
+
+// What a notification is called: its title, else its kind; null when it has neither.
+const notificationName = (n) => (present(n.title) ? n.title : present(n.type) ? n.type : null);
+
+// The severity badge's class: a known colour for a plain severity word, `other` for anything else.
+function severityClass(severity) {
+  if (!present(severity)) return 'sev none';
+  const word = typeof severity === 'string' ? severity.toLowerCase() : '';
+  return 'sev ' + (/^[a-z][a-z0-9_-]{0,31}$/.test(word) ? word : 'other');
+}
+
+// The badge is narrow: a long severity ends in an ellipsis, in full (up to the cut) as its tooltip.
+function severityBadge(severity) {
+  const text = present(severity) ? displayText(severity) : '—';
+  return el('span', { class: severityClass(severity), title: text.length > 12 ? text : undefined }, text);
+}
+
+// Every child and attribute value becomes text (never markup, whatever the JSON), not cut: the caller
+// passes a backend's value through `displayText` first, which cuts it, and keeps an array from the
+// backend from reading as the page's own list of children.
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') node.className = v;
+    if (k === 'class') node.className = displayText(v, Infinity);
     else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-    else if (k === 'dataset') Object.assign(node.dataset, v);
-    else node.setAttribute(k, v === true ? '' : v);
+    else if (k === 'dataset') for (const [d, dv] of Object.entries(v)) node.dataset[d] = displayText(dv, Infinity);
+    else node.setAttribute(k, v === true ? '' : displayText(v, Infinity));
   }
   for (const c of children.flat()) {
     if (c === null || c === undefined || c === false) continue;
-    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    node.append(c instanceof Node ? c : document.createTextNode(displayText(c, Infinity)));
   }
   return node;
 }
@@ -193,7 +241,8 @@ const two = (n) => String(n).padStart(2, '0');
 // Local time as 2026-11-25 10:00:05: unambiguous in every locale.
 function when(iso) {
   if (!iso) return '';
-  const d = iso instanceof Date ? iso : new Date(iso);
+  const d = iso instanceof Date ? iso : new Date(typeof iso === 'string' ? iso : NaN);
+  if (Number.isNaN(d.getTime())) return '';
   return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }
 
@@ -223,7 +272,7 @@ function show(next) {
   $('t-transports').textContent = `sockets: ${s.byTransport.websocket || 0} websocket, ${s.byTransport.polling || 0} polling`;
   $('t-nodes').textContent = Object.keys(s.byNode).length;
   $('t-nodes-list').textContent = Object.keys(s.byNode).length
-    ? 'nodes with sockets: ' + Object.entries(s.byNode).map(([n, c]) => `${n} (${c})`).join(', ')
+    ? 'nodes with sockets: ' + Object.entries(s.byNode).map(([n, c]) => `${displayText(n)} (${displayText(c)})`).join(', ')
     : 'nodes with sockets';
   renderUnacked(next.unacknowledged);
   refreshReport(next.unacknowledged);
@@ -253,20 +302,19 @@ function renderUnacked(open) {
   $('unacked-count').textContent = open.total > list.length ? `oldest ${list.length} of ${open.total}` : `${open.total}`;
   $('unacked-empty').hidden = list.length > 0;
   body.replaceChildren(...list.map((n) => {
-    const sev = String(n.severity || 'none').toLowerCase();
     const open = () => selectNotification(n.id);
     const row = el('tr', {
       class: 'pick' + (n.id === selected ? ' selected' : ''), tabindex: 0,
-      'aria-label': `Show the timeline of ${n.id}`,
+      'aria-label': `Show the timeline of ${displayText(n.id)}`,
       onclick: open,
       onkeydown: (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); open(); } },
       dataset: { id: n.id },
     },
       el('td', { class: 'num age', dataset: { since: n.createdAt } }, ''),
-      el('td', {}, el('span', { class: 'sev ' + sev }, n.severity || '—')),
+      el('td', {}, severityBadge(n.severity)),
       el('td', { class: 'mono' }, n.userId),
-      el('td', { class: 'truncate', title: n.title || n.id }, n.title || n.type || n.id),
-      el('td', {}, el('span', { class: 'state ' + n.state }, n.state)),
+      el('td', { class: 'truncate', title: displayText(notificationName(n) ?? n.id) }, displayText(notificationName(n) ?? n.id)),
+      el('td', {}, el('span', { class: 'state ' + displayText(n.state) }, n.state)),
       el('td', { class: 'esc' }, escalationCell(n.escalation)));
     return row;
   }));
@@ -275,14 +323,17 @@ function renderUnacked(open) {
   if (oldest) $('t-oldest').append(el('span', { class: 'age', dataset: { since: oldest.createdAt } }, ''));
 }
 
+// A list of ids as `a, b, c`; anything but a list as its JSON.
+const listText = (ids) => (Array.isArray(ids) ? ids.map((i) => displayText(i)).join(', ') : displayText(ids));
+
 // What a step does, in a few words; never a webhook's address (the server does not send it).
 function stepText(step) {
   switch (step.action) {
     case 'renotify': return 'reminder';
-    case 'to_role': return 'to role ' + step.to.role;
-    case 'to_users': return 'to ' + step.to.users.join(', ');
+    case 'to_role': return 'to role ' + displayText(step.to.role);
+    case 'to_users': return 'to ' + listText(step.to.users);
     case 'webhook': return 'pager webhook';
-    default: return 'step ' + step.level;
+    default: return 'step ' + displayText(step.level);
   }
 }
 
@@ -291,8 +342,9 @@ function stepText(step) {
 function escalationCell(e) {
   if (!e) return el('span', { class: 'muted', title: 'No escalation policy for this severity' }, '—');
   if (e.closedAt) return el('span', { class: 'tag', title: `Closed ${when(e.closedAt)} by another recipient's acknowledgement` }, 'closed');
-  const level = el('span', { class: 'level', title: `${e.level} step${e.level === 1 ? '' : 's'} of the policy fired` },
-    e.levels === null || e.levels === undefined ? `level ${e.level}` : `level ${e.level}/${e.levels}`);
+  const fired = displayText(e.level);
+  const level = el('span', { class: 'level', title: `${fired} step${e.level === 1 ? '' : 's'} of the policy fired` },
+    present(e.levels) ? `level ${fired}/${displayText(e.levels)}` : `level ${fired}`);
   const badge = e.overdueAt ? el('span', { class: 'overdue', dataset: { overdue: e.overdueAt }, hidden: true, title: `Past the policy's first step (${when(e.overdueAt)})` }, 'overdue') : null;
   const next = e.next
     ? el('div', { class: 'next', dataset: { due: e.next.dueAt, step: stepText(e.next) } }, '')
@@ -306,7 +358,7 @@ function renderUsers(users) {
   $('users').replaceChildren(...users.map((u) => el('div', { class: 'user', dataset: { user: u.userId } },
     el('div', { class: 'user-head' },
       el('span', { class: 'name mono' }, u.userId),
-      el('span', { class: 'meta' }, `${u.sockets} socket${u.sockets === 1 ? '' : 's'}, ${u.sessions.length} session${u.sessions.length === 1 ? '' : 's'}`),
+      el('span', { class: 'meta' }, `${displayText(u.sockets)} socket${u.sockets === 1 ? '' : 's'}, ${u.sessions.length} session${u.sessions.length === 1 ? '' : 's'}`),
       el('span', { class: 'actions' },
         el('button', { class: 'small', type: 'button', onclick: () => prefillSend(u.userId) }, 'Send test'),
         el('button', { class: 'small danger', type: 'button', onclick: () => disconnectUser(u.userId) }, 'Disconnect'))),
@@ -317,7 +369,7 @@ function renderUsers(users) {
         title: s.expiresAt ? 'Idle time left before the session expires' : 'The session clocks do not answer (Redis unreachable?)',
       }, ''),
       el('button', { class: 'small danger', type: 'button', onclick: () => expireSession(u.userId, s.sessionId) }, 'Expire'),
-      el('span', { class: 'socks' }, s.sockets.map((k) => el('span', { class: 'tag', title: `${k.socketId}, connected ${when(k.connectedAt)}` }, `${k.transport} @ ${k.node}`))))))));
+      el('span', { class: 'socks' }, s.sockets.map((k) => el('span', { class: 'tag', title: `${displayText(k.socketId)}, connected ${when(k.connectedAt)}` }, `${displayText(k.transport)} @ ${displayText(k.node)}`))))))));
 }
 
 function renderNodes(byNode) {
@@ -363,31 +415,32 @@ const RECORD = {
 
 function recordNote(r) {
   const d = r.detail || {};
-  if (r.type === 'escalated' && d.to) return d.to.role ? 'to role ' + d.to.role : 'to ' + (d.to.users || []).join(', ');
-  if (r.type === 'reminded' && d.reminder) return 'reminder ' + d.reminder;
-  if (r.type === 'created' && d.recipients !== undefined) return `${d.recipients} recipient${d.recipients === 1 ? '' : 's'}`;
-  if ((r.type === 'webhook_sent' || r.type === 'webhook_failed') && d.attempt) return `attempt ${d.attempt}` + (d.status ? `, HTTP ${d.status}` : '');
+  if (r.type === 'escalated' && d.to) return d.to.role ? 'to role ' + displayText(d.to.role) : 'to ' + listText(d.to.users || []);
+  if (r.type === 'reminded' && d.reminder) return 'reminder ' + displayText(d.reminder);
+  if (r.type === 'created' && d.recipients !== undefined) return `${displayText(d.recipients)} recipient${d.recipients === 1 ? '' : 's'}`;
+  if ((r.type === 'webhook_sent' || r.type === 'webhook_failed') && d.attempt) return `attempt ${displayText(d.attempt)}` + (d.status ? `, HTTP ${displayText(d.status)}` : '');
   return '';
 }
 
 // The notification (its title and who still has to acknowledge) and its audit records, oldest first.
 async function loadTimeline(id, announce) {
   const box = $('timeline');
-  $('timeline-id').textContent = id;
+  $('timeline-id').textContent = displayText(id);
   try {
     const path = '/notifications/' + encodeURIComponent(id);
     const [n, t] = await Promise.all([call('GET', path), call('GET', path + '/timeline')]);
     if (selected !== id) return;
     const who = n.recipients.map((r) => el('span', { class: 'tag ' + (r.acknowledgedAt ? 'acked' : 'waiting'), title: r.acknowledgedAt ? `acknowledged ${when(r.acknowledgedAt)}` : r.state },
       r.userId, ': ', r.acknowledgedAt ? 'acknowledged' : r.state));
-    const rows = t.events.map((r) => el('tr', { class: 'rec ' + r.type, dataset: { type: r.type } },
+    const rows = t.events.map((r) => el('tr', { class: 'rec ' + displayText(r.type), dataset: { type: r.type } },
       el('td', { class: 'num', title: when(r.at) }, when(r.at).slice(11)),
-      el('td', {}, el('span', { class: 'kind' }, RECORD[r.type] || r.type), ' ', el('span', { class: 'muted' }, recordNote(r))),
+      el('td', {}, el('span', { class: 'kind' }, (typeof r.type === 'string' && Object.hasOwn(RECORD, r.type)) ? RECORD[r.type] : r.type), ' ', el('span', { class: 'muted' }, recordNote(r))),
       el('td', { class: 'mono' }, r.userId || ''),
       el('td', { class: 'mono truncate', title: r.socketId || '' }, r.socketId || ''),
       el('td', { class: 'num' }, r.level === undefined ? '' : r.level)));
+    box.dataset.id = id; // which notification the box shows (its id above changes first)
     box.replaceChildren(
-      el('p', { class: 'headline' }, el('span', { class: 'sev ' + String(n.severity || 'none').toLowerCase() }, n.severity || '—'), ' ', n.title || n.type || ''),
+      el('p', { class: 'headline' }, severityBadge(n.severity), ' ', displayText(notificationName(n) ?? '')),
       el('p', { class: 'who' }, who),
       el('div', { class: 'scroll records' },
         el('table', { 'aria-label': 'Audit records, oldest first' },
@@ -416,8 +469,8 @@ let reportAt = 0;        // when (browser time) it was read
 
 function svg(tag, attrs, ...children) {
   const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
-  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, displayText(v, Infinity));
+  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : document.createTextNode(displayText(c, Infinity)));
   return node;
 }
 
@@ -443,14 +496,16 @@ function reportChart(r, keys) {
   keys.forEach((k, i) => {
     const f = r.bySeverity[k];
     const y = top + i * rowH;
-    parts.push(svg('text', { x: 0, y: y + 20, class: 'sevlabel' }, k));
+    const name = displayText(k);
+    // The label has 78 px: a longer severity is cut to fit, whole in the table below.
+    parts.push(svg('text', { x: 0, y: y + 20, class: 'sevlabel' }, k.length > 9 ? firstChars(k, 8) + '…' : k, svg('title', {}, name)));
     const scale = (n) => (n / countMax) * (half - 175);
     const overdue = f.overdue, waiting = f.open - f.overdue;
     let x = labelW;
     for (const [n, cls, what] of [[f.acknowledged, 'ack', 'acknowledged'], [waiting, 'open', 'open'], [overdue, 'overdue', 'overdue']]) {
       if (!n) continue;
       const w = Math.max(2, scale(n));
-      parts.push(svg('rect', { x, y: y + 6, width: w, height: 20, class: 'bar ' + cls }, svg('title', {}, `${k}: ${n} ${what}`)));
+      parts.push(svg('rect', { x, y: y + 6, width: w, height: 20, class: 'bar ' + cls }, svg('title', {}, `${name}: ${n} ${what}`)));
       x += w;
     }
     parts.push(svg('text', { x: x + 6, y: y + 21, class: 'val' }, `${f.acknowledged} ack · ${f.open} open` + (overdue ? ` · ${overdue} overdue` : '')));
@@ -462,7 +517,7 @@ function reportChart(r, keys) {
     [['p50', t.p50], ['p90', t.p90], ['p99', t.p99]].forEach(([name, v], j) => {
       const w = Math.max(2, (v / timeMax) * (half - 110));
       const yy = y + 2 + j * 13;
-      parts.push(svg('rect', { x: x2 + 30, y: yy, width: w, height: 10, class: 'bar ' + name }, svg('title', {}, `${k} ${name}: ${dur(v)}`)));
+      parts.push(svg('rect', { x: x2 + 30, y: yy, width: w, height: 10, class: 'bar ' + name }, svg('title', {}, `${displayText(k)} ${name}: ${dur(v)}`)));
       parts.push(svg('text', { x: x2, y: yy + 9, class: 'pname' }, name));
       parts.push(svg('text', { x: x2 + 36 + w, y: yy + 9, class: 'pval' }, dur(v)));
     });
@@ -470,7 +525,7 @@ function reportChart(r, keys) {
   const height = top + keys.length * rowH;
   const summary = keys.map((k) => {
     const f = r.bySeverity[k];
-    return `${k}: ${f.acknowledged} acknowledged, ${f.open} open, ${f.overdue} overdue, p50 ${dur(f.timeToAcknowledge.p50)}`;
+    return `${displayText(k)}: ${f.acknowledged} acknowledged, ${f.open} open, ${f.overdue} overdue, p50 ${dur(f.timeToAcknowledge.p50)}`;
   }).join('; ');
   return svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': 'Acknowledgement by severity, last 24 hours. ' + summary }, parts);
 }
@@ -486,7 +541,7 @@ function reportTable(r, keys) {
     el('thead', {}, el('tr', {}, el('th', {}, 'Severity'), el('th', { class: 'num' }, 'Sent'), el('th', { class: 'num' }, 'Acknowledged'),
       el('th', { class: 'num' }, 'Open'), el('th', { class: 'num' }, 'Overdue'), el('th', { class: 'num' }, 'p50'),
       el('th', { class: 'num' }, 'p90'), el('th', { class: 'num' }, 'p99'))),
-    el('tbody', {}, keys.map((k) => row(k, r.bySeverity[k])), keys.length > 1 ? row('all', r, 'total') : null));
+    el('tbody', {}, keys.map((k) => row(displayText(k), r.bySeverity[k])), keys.length > 1 ? row('all', r, 'total') : null));
 }
 
 async function loadReport() {
