@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
@@ -14,7 +14,7 @@ use super::admin_gate::AdminGate;
 use super::assets;
 use super::overview::{overview, with_now, SharedPicture};
 use super::stream::stream;
-use crate::api::{notifications, path_id, reports, timeline, users, views, ApiError, MAX_BODY};
+use crate::api::{notifications, reports, timeline, users, views, ApiError, PathIds, MAX_BODY};
 use crate::http::guard::Guard;
 use crate::http::routes::{self, Endpoint};
 use crate::hub::Hub;
@@ -64,9 +64,8 @@ async fn picture(State(hub): State<Arc<Hub>>) -> Json<Value> {
 /// severity and title, as in the overview.
 async fn timeline(
     State(hub): State<Arc<Hub>>,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
 ) -> Result<Json<Value>, ApiError> {
-    path_id("id", &id)?;
     let (n, recipients) = hub
         .notification(&id)
         .await?
@@ -86,9 +85,8 @@ async fn timeline(
 /// log records `admin` as the cause.
 async fn expire_session(
     State(hub): State<Arc<Hub>>,
-    Path(session): Path<String>,
+    PathIds(session): PathIds<String>,
 ) -> Result<Json<Value>, ApiError> {
-    path_id("sessionId", &session)?;
     let reach = hub.logout_session(&session, "admin").await?;
     Ok(Json(views::reach("disconnected", &reach)))
 }
