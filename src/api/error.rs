@@ -120,6 +120,7 @@ where
                 ApiError::bad_request("invalid_body", "could not read the request body")
             }
         })?;
+        super::depth::check(&bytes)?;
         // One pass for a good body; a bad one is parsed again in two steps,
         // so that bad JSON and a wrong shape get their own errors.
         if let Ok(body) = serde_json::from_slice(&bytes) {
