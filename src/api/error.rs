@@ -76,6 +76,19 @@ impl From<HubError> for ApiError {
     }
 }
 
+impl From<super::depth::TooDeep> for ApiError {
+    fn from(_: super::depth::TooDeep) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "body_too_deep",
+            format!(
+                "body nests arrays and objects more than {} levels deep",
+                super::depth::MAX_DEPTH
+            ),
+        )
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         HubError::from(e).into()
@@ -120,6 +133,7 @@ where
                 ApiError::bad_request("invalid_body", "could not read the request body")
             }
         })?;
+        super::depth::check(&bytes)?;
         // One pass for a good body; a bad one is parsed again in two steps,
         // so that bad JSON and a wrong shape get their own errors.
         if let Ok(body) = serde_json::from_slice(&bytes) {

@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::error::{path_id, ApiError, Body};
+use super::error::{ApiError, Body};
+use super::path_ids::PathIds;
 use super::views;
 use crate::broker::Reach;
 use crate::hub::Hub;
@@ -37,10 +38,9 @@ fn accepted(reach: Reach) -> Answer {
 
 pub async fn to_role(
     State(hub): State<Arc<Hub>>,
-    Path(role): Path<String>,
+    PathIds(role): PathIds<String>,
     Body(b): Body<EventBody>,
 ) -> Answer {
-    path_id("role", &role)?;
     accepted(
         hub.broadcast_to_role(&role, &b.event, b.data.as_ref())
             .await?,
@@ -49,10 +49,9 @@ pub async fn to_role(
 
 pub async fn to_user(
     State(hub): State<Arc<Hub>>,
-    Path(user): Path<String>,
+    PathIds(user): PathIds<String>,
     Body(b): Body<EventBody>,
 ) -> Answer {
-    path_id("userId", &user)?;
     accepted(
         hub.send_event_to_user(&user, &b.event, b.data.as_ref())
             .await?,

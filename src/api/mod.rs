@@ -3,10 +3,12 @@
 
 mod audit_export;
 mod auth;
+mod depth;
 mod error;
 mod events;
 // The operators' dashboard serves some of these handlers too, behind its own key.
 pub(crate) mod notifications;
+mod path_ids;
 mod period;
 mod presence;
 pub(crate) mod reports;
@@ -22,6 +24,7 @@ use axum::Router;
 
 pub use auth::{key_index, presented, refuse};
 pub use error::{path_id, ApiError, Body, MAX_BODY};
+pub use path_ids::PathIds;
 
 use crate::http::guard::Guard;
 use crate::http::routes::{self, Endpoint};

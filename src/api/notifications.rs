@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::error::{path_id, ApiError, Body, Params};
+use super::path_ids::PathIds;
 use super::views;
 use crate::hub::Hub;
 use crate::notification::{Notification, StateFilter};
@@ -33,10 +34,9 @@ pub struct Sent {
 
 pub async fn send_to_user(
     State(hub): State<Arc<Hub>>,
-    Path(user): Path<String>,
+    PathIds(user): PathIds<String>,
     Body(body): Body<Value>,
 ) -> Result<(StatusCode, Json<Sent>), ApiError> {
-    path_id("userId", &user)?;
     let sent = hub.send_notification_to_user(&user, body).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -94,7 +94,7 @@ pub async fn broadcast(State(hub): State<Arc<Hub>>, Body(b): Body<Broadcast>) ->
 
 pub async fn get(
     State(hub): State<Arc<Hub>>,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (notification, recipients) = hub
         .notification(&id)
@@ -108,7 +108,7 @@ pub async fn get(
 
 pub async fn get_for_user(
     State(hub): State<Arc<Hub>>,
-    Path((user, id)): Path<(String, String)>,
+    PathIds((user, id)): PathIds<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let found = hub.user_notification(&id, &user).await?.ok_or_else(|| {
         ApiError::not_found(format!("notification {id} not found for user {user}"))
@@ -128,10 +128,9 @@ const MAX_PAGE: u32 = 1000;
 
 pub async fn list_for_user(
     State(hub): State<Arc<Hub>>,
-    Path(user): Path<String>,
+    PathIds(user): PathIds<String>,
     Params(q): Params<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    path_id("userId", &user)?;
     let filter = match q.state.as_deref() {
         None | Some("") => StateFilter::All,
         Some(s) => StateFilter::parse(s).ok_or_else(|| {

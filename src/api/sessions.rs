@@ -3,21 +3,21 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::error::{path_id, ApiError};
+use super::error::ApiError;
+use super::path_ids::PathIds;
 use super::views;
 use crate::clock::rfc3339;
 use crate::hub::Hub;
 
 pub async fn get(
     State(hub): State<Arc<Hub>>,
-    Path(session): Path<String>,
+    PathIds(session): PathIds<String>,
 ) -> Result<Json<Value>, ApiError> {
-    path_id("sessionId", &session)?;
     let view = hub
         .session_view(&session)
         .await
@@ -39,9 +39,8 @@ pub async fn get(
 
 pub async fn activity(
     State(hub): State<Arc<Hub>>,
-    Path(session): Path<String>,
+    PathIds(session): PathIds<String>,
 ) -> Result<Json<Value>, ApiError> {
-    path_id("sessionId", &session)?;
     let at = hub.session_activity(&session).await?;
     Ok(Json(
         json!({ "sessionId": session, "lastActivity": rfc3339(at) }),
@@ -50,9 +49,8 @@ pub async fn activity(
 
 pub async fn extend(
     State(hub): State<Arc<Hub>>,
-    Path(session): Path<String>,
+    PathIds(session): PathIds<String>,
 ) -> Result<Json<Value>, ApiError> {
-    path_id("sessionId", &session)?;
     let at = hub.extend_session(&session).await?;
     Ok(Json(
         json!({ "sessionId": session, "extendedAt": rfc3339(at) }),
@@ -61,9 +59,8 @@ pub async fn extend(
 
 pub async fn logout(
     State(hub): State<Arc<Hub>>,
-    Path(session): Path<String>,
+    PathIds(session): PathIds<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    path_id("sessionId", &session)?;
     let reach = hub.logout_session(&session, "logout").await?;
     let mut answer = json!({ "sessionId": session, "disconnected": reach.total() });
     views::mark_partial(&mut answer, reach.partial);

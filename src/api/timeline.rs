@@ -3,18 +3,18 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::error::{path_id, ApiError};
+use super::error::ApiError;
+use super::path_ids::PathIds;
 use crate::hub::Hub;
 
 pub async fn get(
     State(hub): State<Arc<Hub>>,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
 ) -> Result<Json<Value>, ApiError> {
-    path_id("notificationId", &id)?;
     let records = hub
         .timeline(&id)
         .await?

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{path_id, ApiError, Body, Params};
+use super::path_ids::PathIds;
 use super::views;
 use crate::hub::Hub;
 
@@ -22,9 +23,8 @@ pub async fn list(State(hub): State<Arc<Hub>>) -> Json<Value> {
 
 pub async fn get(
     State(hub): State<Arc<Hub>>,
-    Path(user): Path<String>,
+    PathIds(user): PathIds<String>,
 ) -> Result<Json<Value>, ApiError> {
-    path_id("userId", &user)?;
     let n = hub.user_connections(&user).await;
     let mut answer = json!({ "userId": user, "connected": n.value > 0, "connections": n.value });
     views::mark_partial(&mut answer, n.partial);
@@ -33,9 +33,8 @@ pub async fn get(
 
 pub async fn sessions(
     State(hub): State<Arc<Hub>>,
-    Path(user): Path<String>,
+    PathIds(user): PathIds<String>,
 ) -> Result<Json<Value>, ApiError> {
-    path_id("userId", &user)?;
     let listing = hub.user_sessions(&user).await;
     let sessions: Vec<Value> = listing.sockets.iter().map(views::connection).collect();
     let mut answer = json!({ "sessions": sessions });
@@ -50,10 +49,9 @@ pub struct DisconnectQuery {
 
 pub async fn disconnect(
     State(hub): State<Arc<Hub>>,
-    Path(user): Path<String>,
+    PathIds(user): PathIds<String>,
     Params(q): Params<DisconnectQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    path_id("userId", &user)?;
     let reason: String = q
         .reason
         .unwrap_or_else(|| "api".into())
@@ -90,10 +88,9 @@ pub struct Warning {
 
 pub async fn session_warning(
     State(hub): State<Arc<Hub>>,
-    Path(user): Path<String>,
+    PathIds(user): PathIds<String>,
     Body(b): Body<Warning>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    path_id("userId", &user)?;
     let session = b.session_id.into_string();
     path_id("sessionId", &session)?;
     let reach = hub
@@ -117,10 +114,9 @@ pub struct Expired {
 
 pub async fn session_expired(
     State(hub): State<Arc<Hub>>,
-    Path(user): Path<String>,
+    PathIds(user): PathIds<String>,
     Body(b): Body<Expired>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    path_id("userId", &user)?;
     let session = b.session_id.into_string();
     path_id("sessionId", &session)?;
     let reach = hub.send_session_expired(&user, &session, "api").await?;

@@ -18,6 +18,7 @@ use serde_json::Value;
 pub use self::redis::RedisBroker;
 pub use local::{delivery_record, LocalBroker};
 pub use rooms::{role_room, user_room, ALL_ROOM};
+pub use wire::{ENVELOPE_DEPTH, MAX_DECODED_DEPTH};
 
 use crate::connections::connection::ConnectionInfo;
 use crate::notification::Notification;

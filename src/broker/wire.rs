@@ -10,6 +10,15 @@ use crate::clock::Millis;
 use crate::connections::connection::ConnectionInfo;
 use crate::notification::Notification;
 
+/// How deep a node reads a message (serde_json's recursion limit): one
+/// nested deeper is dropped by the node that receives it.
+pub const MAX_DECODED_DEPTH: usize = 127;
+
+/// Levels a request adds around the notification body or event data it
+/// carries: the request itself, then its `op`. The API keeps what it
+/// accepts shallow enough for both (`api::depth`).
+pub const ENVELOPE_DEPTH: usize = 2;
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Wire {
@@ -177,5 +186,53 @@ mod tests {
             Some(Message::Notification(back)) => assert_eq!(*back, n),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// `levels` of nesting, objects and arrays in turn, the outermost an
+    /// object.
+    fn nested(levels: usize) -> Value {
+        (2..=levels).fold(serde_json::json!({"leaf": true}), |inner, i| {
+            if (levels - i).is_multiple_of(2) {
+                serde_json::json!({ "k": inner })
+            } else {
+                serde_json::json!([inner])
+            }
+        })
+    }
+
+    fn crosses(op: Op) -> bool {
+        let wire = Wire::Request {
+            id: 1,
+            from: "node-a".into(),
+            target: (&Target::user("u1")).into(),
+            op,
+        };
+        let text = serde_json::to_vec(&wire).unwrap();
+        serde_json::from_slice::<Wire>(&text).is_ok()
+    }
+
+    /// The envelope's two levels and serde_json's limit, as the constants
+    /// say: the deepest body a node can read, and one level more dropped.
+    #[test]
+    fn the_envelope_depth_is_what_the_constants_say() {
+        let deepest = MAX_DECODED_DEPTH - ENVELOPE_DEPTH;
+        let notification = |levels: usize| {
+            let Value::Object(body) = nested(levels) else {
+                unreachable!("an object at the top")
+            };
+            Op::Notification {
+                id: "n".into(),
+                created_at: 0,
+                body,
+            }
+        };
+        let event = |levels: usize| Op::Event {
+            name: "e".into(),
+            data: Some(nested(levels)),
+        };
+        assert!(crosses(notification(deepest)));
+        assert!(!crosses(notification(deepest + 1)));
+        assert!(crosses(event(deepest)));
+        assert!(!crosses(event(deepest + 1)));
     }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
@@ -15,7 +15,7 @@ use super::assets;
 use super::overview::{overview, with_now, SharedPicture};
 use super::shown;
 use super::stream::stream;
-use crate::api::{notifications, path_id, reports, timeline, users, views, ApiError, MAX_BODY};
+use crate::api::{notifications, reports, timeline, users, views, ApiError, PathIds, MAX_BODY};
 use crate::http::guard::Guard;
 use crate::http::routes::{self, Endpoint};
 use crate::hub::Hub;
@@ -65,9 +65,8 @@ async fn picture(State(hub): State<Arc<Hub>>) -> Json<Value> {
 /// severity and title, cut when long, as in the overview.
 async fn timeline(
     State(hub): State<Arc<Hub>>,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
 ) -> Result<Json<Value>, ApiError> {
-    path_id("id", &id)?;
     let (n, recipients) = hub
         .notification(&id)
         .await?
@@ -87,9 +86,8 @@ async fn timeline(
 /// log records `admin` as the cause.
 async fn expire_session(
     State(hub): State<Arc<Hub>>,
-    Path(session): Path<String>,
+    PathIds(session): PathIds<String>,
 ) -> Result<Json<Value>, ApiError> {
-    path_id("sessionId", &session)?;
     let reach = hub.logout_session(&session, "admin").await?;
     Ok(Json(views::reach("disconnected", &reach)))
 }
