@@ -329,3 +329,94 @@ async fn a_user_past_sockets_per_user_is_refused_until_one_closes() {
     assert!(again.is_some(), "a closed socket frees its place");
     s.stop().await;
 }
+
+/// A complete GET head for `path` with `headers`, padded with an `X-Pad`
+/// header to exactly `len` bytes when `len` is given.
+fn get_head(path: &str, headers: &[(&str, String)], len: Option<usize>) -> String {
+    let mut head = format!("GET {path} HTTP/1.1\r\nHost: herald\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if let Some(len) = len {
+        let pad = len - head.len() - "X-Pad: \r\n\r\n".len();
+        head.push_str(&format!("X-Pad: {}\r\n", "p".repeat(pad)));
+    }
+    head.push_str("\r\n");
+    assert!(len.is_none_or(|l| head.len() == l));
+    head
+}
+
+#[tokio::test]
+async fn a_request_head_past_the_bound_gets_431_and_a_close() {
+    use herald::http::head::MAX_HEAD_BYTES;
+    let s = TestServer::start().await;
+    // What a browser running socket.io-client sends at its largest: two
+    // full cookies, a bearer token and the same token in the query.
+    let jwt = format!(
+        "eyJhbGciOiJIUzI1NiJ9.{}.{}",
+        "e".repeat(1500),
+        "s".repeat(43)
+    );
+    let real = get_head(
+        &format!("/socket.io/?EIO=4&transport=polling&t=PxYz12&token={jwt}"),
+        &[
+            ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36".into()),
+            ("Accept", "*/*".into()),
+            ("Accept-Language", "fr-FR,fr;q=0.9,en-US;q=0.8,en;q=0.7".into()),
+            ("Accept-Encoding", "gzip, deflate, br, zstd".into()),
+            ("Authorization", format!("Bearer {jwt}")),
+            ("Cookie", format!("a={}; b={}", "c".repeat(4000), "d".repeat(4000))),
+            ("Referer", "http://herald/dashboard".into()),
+        ],
+        None,
+    );
+    assert!(real.len() * 2 < MAX_HEAD_BYTES, "{} bytes", real.len());
+    let mut tcp = TcpStream::connect(addr(&s)).await.unwrap();
+    tcp.write_all(real.as_bytes()).await.unwrap();
+    let served = answer(&mut tcp).await;
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    // A head of exactly the bound is served.
+    let mut tcp = TcpStream::connect(addr(&s)).await.unwrap();
+    tcp.write_all(get_head("/healthz", &[], Some(MAX_HEAD_BYTES)).as_bytes())
+        .await
+        .unwrap();
+    let served = answer(&mut tcp).await;
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    // 64 KiB of a head that never ends, trickled in 1 KiB pieces as the
+    // attack did: 431, then the server closes.
+    let tcp = TcpStream::connect(addr(&s)).await.unwrap();
+    let (mut read, mut write) = tcp.into_split();
+    let trickle = tokio::spawn(async move {
+        write
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: herald\r\nX-Pad: ")
+            .await
+            .unwrap();
+        for _ in 0..64 {
+            if write.write_all(&[b'p'; 1024]).await.is_err() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        write
+    });
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(BOUND, read.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the server kept the connection open for {BOUND:?}"),
+        }
+    }
+    let _ = trickle.await;
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 431"), "{got:?}");
+    // The same 64 KiB sent complete at once is refused the same way.
+    let mut tcp = TcpStream::connect(addr(&s)).await.unwrap();
+    let _ = tcp
+        .write_all(get_head("/healthz", &[], Some(64 * 1024)).as_bytes())
+        .await;
+    let got = closed_by_server(&mut tcp).await;
+    assert!(got.starts_with("HTTP/1.1 431"), "{got:?}");
+    s.stop().await;
+}

@@ -13,10 +13,11 @@
 //!
 //! The rest keeps `axum::serve`'s behaviour: the peer address as the
 //! `ConnectInfo<SocketAddr>` extension of every request, hyper's default
-//! HTTP/1 settings, the same handling of accept errors, and the same
-//! graceful shutdown. Added: each connection's admission
-//! (`admission.rs`: `limits.max_connections`, with a reserve for the health
-//! checks) and its header and idle timeouts (`keepalive.rs`).
+//! HTTP/1 settings but a bounded request head (`head.rs`), the same
+//! handling of accept errors, and the same graceful shutdown. Added: each
+//! connection's admission (`admission.rs`: `limits.max_connections`, with a
+//! reserve for the health checks) and its header and idle timeouts
+//! (`keepalive.rs`).
 
 use std::cell::RefCell;
 use std::convert::Infallible;
@@ -75,7 +76,7 @@ where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    let http = http1::Builder::new();
+    let http = crate::http::head::builder();
     // Every connection task holds a receiver until it ends: a message asks
     // them to finish, and `closed` tells when they all have.
     let (stop, _) = watch::channel(());
