@@ -420,3 +420,49 @@ async fn a_request_head_past_the_bound_gets_431_and_a_close() {
     assert!(got.starts_with("HTTP/1.1 431"), "{got:?}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_body_past_the_value_budget_gets_413_and_changes_nothing() {
+    use serde_json::json;
+    let s = TestServer::start().await;
+    // The attack's shape: one array of small elements, under 1 MB.
+    let flood = json!({"id": "flood", "title": "t", "items": vec![0; 30_000]});
+    let (status, body) = s.post("/api/v1/users/u1/notifications", flood).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_values", "{body}");
+    let (status, _) = s.get("/api/v1/notifications/flood").await;
+    assert_eq!(status, 404, "nothing was stored");
+    let (status, body) = s
+        .post(
+            "/api/v1/users/u1/events",
+            json!({"event": "e", "data": vec![0; 30_000]}),
+        )
+        .await;
+    assert_eq!(status, 413, "{body}");
+    // A large real notification (300 fields, nested three levels) is kept
+    // exactly, and so is the largest broadcast audience.
+    let fields: serde_json::Map<String, serde_json::Value> = (0..300)
+        .map(|i| {
+            let study = json!({"uid": format!("1.2.840.{i}"), "series": [{"n": i, "tags": ["a", 1.5, null, true]}]});
+            (format!("field{i}"), study)
+        })
+        .collect();
+    let mut real = json!({"id": "real", "title": "Study ready", "severity": "high"});
+    real.as_object_mut().unwrap().extend(fields);
+    let (status, body) = s.post("/api/v1/users/u1/notifications", real.clone()).await;
+    assert_eq!(status, 202, "{body}");
+    let (status, stored) = s.get("/api/v1/notifications/real").await;
+    assert_eq!(status, 200);
+    for (k, v) in real.as_object().unwrap() {
+        assert_eq!(&stored["notification"][k], v, "{k}");
+    }
+    let users: Vec<String> = (0..10_000).map(|i| format!("u{i}")).collect();
+    let (status, body) = s
+        .post(
+            "/api/v1/notifications",
+            json!({"userIds": users, "notification": {"id": "wide", "title": "t"}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    s.stop().await;
+}

@@ -3,6 +3,7 @@
 
 mod audit_export;
 mod auth;
+mod budget;
 mod error;
 mod events;
 // The operators' dashboard serves some of these handlers too, behind its own key.
