@@ -466,3 +466,43 @@ async fn a_body_past_the_value_budget_gets_413_and_changes_nothing() {
     assert_eq!(status, 202, "{body}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_head_without_one_host_or_with_a_coding_past_chunked_is_refused() {
+    let s = TestServer::start().await;
+    let exchange = |raw: String| {
+        let a = addr(&s);
+        async move {
+            let mut tcp = TcpStream::connect(a).await.unwrap();
+            tcp.write_all(raw.as_bytes()).await.unwrap();
+            closed_by_server(&mut tcp).await
+        }
+    };
+    // RFC 9112 §3.2: exactly one Host on HTTP/1.1; HTTP/1.0 may omit it.
+    let got = exchange("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n".into()).await;
+    assert!(got.starts_with("HTTP/1.1 400"), "{got}");
+    assert!(got.contains("invalid_host"), "{got}");
+    let two = "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n";
+    let got = exchange(two.into()).await;
+    assert!(got.starts_with("HTTP/1.1 400"), "{got}");
+    let got = exchange("GET /healthz HTTP/1.0\r\n\r\n".into()).await;
+    assert!(got.starts_with("HTTP/1.0 200"), "{got}");
+    // RFC 9112 §6.1: chunked is the only transfer coding served; the
+    // connection closes, the body unread, and nothing is stored.
+    let chunked = |id: &str, coding: &str| {
+        let body = format!(r#"{{"id":"{id}","title":"t"}}"#);
+        format!(
+            "POST /api/v1/users/u1/notifications HTTP/1.1\r\nHost: herald\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nTransfer-Encoding: {coding}\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            common::API_KEY,
+            body.len()
+        )
+    };
+    let got = exchange(chunked("zipped", "gzip, chunked")).await;
+    assert!(got.starts_with("HTTP/1.1 501"), "{got}");
+    assert!(got.contains("unsupported_transfer_coding"), "{got}");
+    let got = exchange(chunked("plain", "chunked")).await;
+    assert!(got.starts_with("HTTP/1.1 202"), "{got}");
+    assert_eq!(s.get("/api/v1/notifications/zipped").await.0, 404);
+    assert_eq!(s.get("/api/v1/notifications/plain").await.0, 200);
+    s.stop().await;
+}

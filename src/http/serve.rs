@@ -257,8 +257,9 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 ///
 /// Each request is marked in flight on the connection's [`Activity`] until
 /// its answer is ready, so an open long-poll keeps its connection from
-/// counting as idle. A connection admitted above the limit answers only the
-/// health checks.
+/// counting as idle. A request whose head Herald does not serve (no `Host`,
+/// a transfer coding other than chunked: `head.rs`) is answered at once. A
+/// connection admitted above the limit answers only the health checks.
 struct PerConnection<S> {
     app: RefCell<S>,
     peer: SocketAddr,
@@ -310,6 +311,9 @@ where
     type Future = BoxFuture<'static, Result<Response, Infallible>>;
 
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        if let Some(refusal) = crate::http::head::refusal(&req) {
+            return futures::future::ready(Ok(refusal)).boxed();
+        }
         if self.health_only && !is_health_check(req.uri().path()) {
             return futures::future::ready(Ok(too_many_connections())).boxed();
         }
