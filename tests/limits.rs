@@ -344,3 +344,180 @@ async fn simultaneous_polling_connects_of_one_user_stop_exactly_at_the_cap() {
     assert_eq!(s.get("/api/v1/users/u1").await.1["connections"], CAP);
     s.stop().await;
 }
+
+/// A complete GET head for `path` with `headers`, padded with an `X-Pad`
+/// header to exactly `len` bytes when `len` is given.
+fn get_head(path: &str, headers: &[(&str, String)], len: Option<usize>) -> String {
+    let mut head = format!("GET {path} HTTP/1.1\r\nHost: herald\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if let Some(len) = len {
+        let pad = len - head.len() - "X-Pad: \r\n\r\n".len();
+        head.push_str(&format!("X-Pad: {}\r\n", "p".repeat(pad)));
+    }
+    head.push_str("\r\n");
+    assert!(len.is_none_or(|l| head.len() == l));
+    head
+}
+
+#[tokio::test]
+async fn a_request_head_past_the_bound_gets_431_and_a_close() {
+    use herald::http::head::MAX_HEAD_BYTES;
+    let s = TestServer::start().await;
+    // What a browser running socket.io-client sends at its largest: two
+    // full cookies, a bearer token and the same token in the query.
+    let jwt = format!(
+        "eyJhbGciOiJIUzI1NiJ9.{}.{}",
+        "e".repeat(1500),
+        "s".repeat(43)
+    );
+    let real = get_head(
+        &format!("/socket.io/?EIO=4&transport=polling&t=PxYz12&token={jwt}"),
+        &[
+            ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36".into()),
+            ("Accept", "*/*".into()),
+            ("Accept-Language", "fr-FR,fr;q=0.9,en-US;q=0.8,en;q=0.7".into()),
+            ("Accept-Encoding", "gzip, deflate, br, zstd".into()),
+            ("Authorization", format!("Bearer {jwt}")),
+            ("Cookie", format!("a={}; b={}", "c".repeat(4000), "d".repeat(4000))),
+            ("Referer", "http://herald/dashboard".into()),
+        ],
+        None,
+    );
+    assert!(real.len() * 2 < MAX_HEAD_BYTES, "{} bytes", real.len());
+    let mut tcp = TcpStream::connect(addr(&s)).await.unwrap();
+    tcp.write_all(real.as_bytes()).await.unwrap();
+    let served = answer(&mut tcp).await;
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    // A head of exactly the bound is served.
+    let mut tcp = TcpStream::connect(addr(&s)).await.unwrap();
+    tcp.write_all(get_head("/healthz", &[], Some(MAX_HEAD_BYTES)).as_bytes())
+        .await
+        .unwrap();
+    let served = answer(&mut tcp).await;
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    // 64 KiB of a head that never ends, trickled in 1 KiB pieces as the
+    // attack did: 431, then the server closes.
+    let tcp = TcpStream::connect(addr(&s)).await.unwrap();
+    let (mut read, mut write) = tcp.into_split();
+    let trickle = tokio::spawn(async move {
+        write
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: herald\r\nX-Pad: ")
+            .await
+            .unwrap();
+        for _ in 0..64 {
+            if write.write_all(&[b'p'; 1024]).await.is_err() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        write
+    });
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(BOUND, read.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the server kept the connection open for {BOUND:?}"),
+        }
+    }
+    let _ = trickle.await;
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 431"), "{got:?}");
+    // The same 64 KiB sent complete at once is refused the same way.
+    let mut tcp = TcpStream::connect(addr(&s)).await.unwrap();
+    let _ = tcp
+        .write_all(get_head("/healthz", &[], Some(64 * 1024)).as_bytes())
+        .await;
+    let got = closed_by_server(&mut tcp).await;
+    assert!(got.starts_with("HTTP/1.1 431"), "{got:?}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_past_the_value_budget_gets_413_and_changes_nothing() {
+    use serde_json::json;
+    let s = TestServer::start().await;
+    // The attack's shape: one array of small elements, under 1 MB.
+    let flood = json!({"id": "flood", "title": "t", "items": vec![0; 30_000]});
+    let (status, body) = s.post("/api/v1/users/u1/notifications", flood).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_values", "{body}");
+    let (status, _) = s.get("/api/v1/notifications/flood").await;
+    assert_eq!(status, 404, "nothing was stored");
+    let (status, body) = s
+        .post(
+            "/api/v1/users/u1/events",
+            json!({"event": "e", "data": vec![0; 30_000]}),
+        )
+        .await;
+    assert_eq!(status, 413, "{body}");
+    // A large real notification (300 fields, nested three levels) is kept
+    // exactly, and so is the largest broadcast audience.
+    let fields: serde_json::Map<String, serde_json::Value> = (0..300)
+        .map(|i| {
+            let study = json!({"uid": format!("1.2.840.{i}"), "series": [{"n": i, "tags": ["a", 1.5, null, true]}]});
+            (format!("field{i}"), study)
+        })
+        .collect();
+    let mut real = json!({"id": "real", "title": "Study ready", "severity": "high"});
+    real.as_object_mut().unwrap().extend(fields);
+    let (status, body) = s.post("/api/v1/users/u1/notifications", real.clone()).await;
+    assert_eq!(status, 202, "{body}");
+    let (status, stored) = s.get("/api/v1/notifications/real").await;
+    assert_eq!(status, 200);
+    for (k, v) in real.as_object().unwrap() {
+        assert_eq!(&stored["notification"][k], v, "{k}");
+    }
+    let users: Vec<String> = (0..10_000).map(|i| format!("u{i}")).collect();
+    let (status, body) = s
+        .post(
+            "/api/v1/notifications",
+            json!({"userIds": users, "notification": {"id": "wide", "title": "t"}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_head_without_one_host_or_with_a_coding_past_chunked_is_refused() {
+    let s = TestServer::start().await;
+    let exchange = |raw: String| {
+        let a = addr(&s);
+        async move {
+            let mut tcp = TcpStream::connect(a).await.unwrap();
+            tcp.write_all(raw.as_bytes()).await.unwrap();
+            closed_by_server(&mut tcp).await
+        }
+    };
+    // RFC 9112 §3.2: exactly one Host on HTTP/1.1; HTTP/1.0 may omit it.
+    let got = exchange("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n".into()).await;
+    assert!(got.starts_with("HTTP/1.1 400"), "{got}");
+    assert!(got.contains("invalid_host"), "{got}");
+    let two = "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n";
+    let got = exchange(two.into()).await;
+    assert!(got.starts_with("HTTP/1.1 400"), "{got}");
+    let got = exchange("GET /healthz HTTP/1.0\r\n\r\n".into()).await;
+    assert!(got.starts_with("HTTP/1.0 200"), "{got}");
+    // RFC 9112 §6.1: chunked is the only transfer coding served; the
+    // connection closes, the body unread, and nothing is stored.
+    let chunked = |id: &str, coding: &str| {
+        let body = format!(r#"{{"id":"{id}","title":"t"}}"#);
+        format!(
+            "POST /api/v1/users/u1/notifications HTTP/1.1\r\nHost: herald\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nTransfer-Encoding: {coding}\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            common::API_KEY,
+            body.len()
+        )
+    };
+    let got = exchange(chunked("zipped", "gzip, chunked")).await;
+    assert!(got.starts_with("HTTP/1.1 501"), "{got}");
+    assert!(got.contains("unsupported_transfer_coding"), "{got}");
+    let got = exchange(chunked("plain", "chunked")).await;
+    assert!(got.starts_with("HTTP/1.1 202"), "{got}");
+    assert_eq!(s.get("/api/v1/notifications/zipped").await.0, 404);
+    assert_eq!(s.get("/api/v1/notifications/plain").await.0, 200);
+    s.stop().await;
+}

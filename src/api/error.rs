@@ -1,7 +1,8 @@
 //! API errors and bodies: every refusal is `{ "error": { code, message } }`
 //! with the right status, and JSON bodies are read with Herald's own limits
-//! and messages (400 for bad JSON or types, 413 for oversize, 408 for a body
-//! that does not arrive within `http.body_timeout`).
+//! and messages (400 for bad JSON or types, 413 for oversize or for more
+//! JSON values than `budget.rs` allows, 408 for a body that does not arrive
+//! within `http.body_timeout`).
 
 use std::sync::Arc;
 
@@ -134,6 +135,16 @@ where
             }
         })?;
         super::depth::check(&bytes)?;
+        if super::budget::too_many_values(&bytes) {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_values",
+                format!(
+                    "body holds more than {} JSON values",
+                    super::budget::MAX_VALUES
+                ),
+            ));
+        }
         // One pass for a good body; a bad one is parsed again in two steps,
         // so that bad JSON and a wrong shape get their own errors.
         if let Ok(body) = serde_json::from_slice(&bytes) {

@@ -3,6 +3,7 @@
 
 mod audit_export;
 mod auth;
+mod budget;
 mod depth;
 mod error;
 mod events;

@@ -13,10 +13,11 @@
 //!
 //! The rest keeps `axum::serve`'s behaviour: the peer address as the
 //! `ConnectInfo<SocketAddr>` extension of every request, hyper's default
-//! HTTP/1 settings, the same handling of accept errors, and the same
-//! graceful shutdown. Added: each connection's admission
-//! (`admission.rs`: `limits.max_connections`, with a reserve for the health
-//! checks) and its header and idle timeouts (`keepalive.rs`).
+//! HTTP/1 settings but a bounded request head (`head.rs`), the same
+//! handling of accept errors, and the same graceful shutdown. Added: each
+//! connection's admission (`admission.rs`: `limits.max_connections`, with a
+//! reserve for the health checks) and its header and idle timeouts
+//! (`keepalive.rs`).
 
 use std::cell::RefCell;
 use std::convert::Infallible;
@@ -75,7 +76,7 @@ where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    let http = http1::Builder::new();
+    let http = crate::http::head::builder();
     // Every connection task holds a receiver until it ends: a message asks
     // them to finish, and `closed` tells when they all have.
     let (stop, _) = watch::channel(());
@@ -256,8 +257,9 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 ///
 /// Each request is marked in flight on the connection's [`Activity`] until
 /// its answer is ready, so an open long-poll keeps its connection from
-/// counting as idle. A connection admitted above the limit answers only the
-/// health checks.
+/// counting as idle. A request whose head Herald does not serve (no `Host`,
+/// a transfer coding other than chunked: `head.rs`) is answered at once. A
+/// connection admitted above the limit answers only the health checks.
 struct PerConnection<S> {
     app: RefCell<S>,
     peer: SocketAddr,
@@ -309,6 +311,9 @@ where
     type Future = BoxFuture<'static, Result<Response, Infallible>>;
 
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        if let Some(refusal) = crate::http::head::refusal(&req) {
+            return futures::future::ready(Ok(refusal)).boxed();
+        }
         if self.health_only && !is_health_check(req.uri().path()) {
             return futures::future::ready(Ok(too_many_connections())).boxed();
         }
