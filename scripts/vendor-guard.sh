@@ -9,8 +9,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 vendor=$(realpath vendor/engineioxide)
 # A path dependency is printed with its folder: "engineioxide v0.17.9 (/…)".
-found=$(cargo tree --locked -p herald -i engineioxide -e normal --prefix none --depth 0 2>&1) || {
-  echo "vendor guard: engineioxide is not in Herald's dependency tree: $found"
+# Only cargo's answer on stdout: its notes on stderr (a lock it waits for)
+# are not part of it.
+errors=$(mktemp)
+trap 'rm -f "$errors"' EXIT
+found=$(cargo tree --locked -p herald -i engineioxide -e normal --prefix none --depth 0 2>"$errors") || {
+  echo "vendor guard: engineioxide is not in Herald's dependency tree:"
+  cat "$errors"
   exit 1
 }
 if [ "$found" != "engineioxide v$(sed -n 's/^version = "\(.*\)"/\1/p' vendor/engineioxide/Cargo.toml | head -1) ($vendor)" ]; then
