@@ -56,6 +56,11 @@ pub struct Escalations {
     roles_refreshed: AtomicI64,
     /// The client escalation webhooks are posted with.
     webhooks: reqwest::Client,
+    /// One round at a time on this node. A round claims, fires and
+    /// completes; a second one beside it (a test driving rounds while the
+    /// scheduler runs one) would find the first one's claims held and take
+    /// their lease's end for its next deadline.
+    round: tokio::sync::Mutex<()>,
 }
 
 impl Escalations {
@@ -80,6 +85,7 @@ impl Escalations {
                 .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .unwrap_or_default(),
+            round: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -104,6 +110,7 @@ impl Escalations {
     /// look again. Costs one indexed read when nothing is due, so the
     /// scheduler's other deadlines do not turn into store writes.
     pub async fn run_due(self: &Arc<Self>) -> Option<Millis> {
+        let _round = self.round.lock().await;
         let lease = self.config.escalation.lease.as_millis() as Millis;
         let mut next = self.next_step_due().await;
         while next.is_some_and(|at| at <= self.now()) {
