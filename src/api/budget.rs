@@ -4,8 +4,9 @@
 //! notification is copied several times on its way to the store and the
 //! sockets, so a 980 KB body that was one array of 490,000 zeros raised
 //! the server's memory by 141 MiB and sixteen at once by 1.2 GiB. Counting
-//! the values first, in one pass over the bytes that builds nothing, keeps
-//! what a body costs a small multiple of its size.
+//! the values first, in one pass over the bytes that builds nothing, caps
+//! what any one body can cost (a few MiB at the budget, whatever its size);
+//! it does not make a small body with many values cheap.
 
 use std::cell::Cell;
 use std::fmt;
