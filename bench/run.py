@@ -60,6 +60,35 @@ FULL = [
 # that finishes: what presence costs. Such scenarios run on Herald only.
 PRESENCE_OFF = {"HERALD_PRESENCE_AUDIENCE": "none"}
 SCENARIO_ENV = {"storm@presence": {"HERALD_PRESENCE_AUDIENCE": "role"}}
+# Scenarios that measure a Herald setting the Node reference lacks.
+HERALD_ONLY = {"storm@presence"}
+# The idle scenarios hold more sockets than the default connection cap of a
+# process at this machine's open-file limit (the limit less a reserve):
+# they raise the cap to the limit less the files Herald keeps for itself.
+# main() fills this in once it knows the limit.
+IDLE_SCENARIOS = ("idle", "idle@auth-token")
+IDLE_FILE_RESERVE = 256
+
+# The defaults group: Herald with nothing set but what a deployment must
+# set (its JWT secret and an API key), beside Node, because users run
+# defaults. Every other scenario lifts Herald's rate limits and turns
+# presence off so that it measures what it names. The notify row is paced
+# below the API's default budget (500 calls/s per key), which a
+# deployment would raise rather than be refused by.
+DEFAULTS_FULL = [
+    ("idle@defaults", "idle --conns 1000,5000,10000 --settle 3 --hold 10", 600),
+    ("storm@defaults", "storm --conns 10000", 600),
+    ("fanout@defaults", "fanout --conns 5000 --rounds 20", 600),
+    ("notify@defaults-400/s", "notify --users 1000 --count 4000 --rate 400", 600),
+]
+DEFAULTS_QUICK = [
+    ("storm@defaults", "storm --conns 300", 120),
+    ("notify@defaults-200/s", "notify --users 100 --count 400 --rate 200", 120),
+]
+
+
+def runs_with_defaults(scenario):
+    return "@defaults" in scenario
 
 # The cluster scenarios, run on every cluster-N and on the single node (the
 # single node only when the plan above did not run it already): cross-node
@@ -131,18 +160,26 @@ def free_port():
         return s.getsockname()[1]
 
 
-def server_command(name, port, data_dir):
-    """The command line and environment that start server `name`."""
+def server_command(name, port, data_dir, defaults=False):
+    """The command line and environment that start server `name`; with
+    `defaults`, Herald gets only what a deployment must set."""
     env = dict(os.environ)
     if name == "herald":
         env.update({
             "HERALD_PORT": str(port), "HERALD_HOST": "127.0.0.1", "HERALD_DATA_DIR": data_dir,
             "JWT_SECRET": JWT_SECRET, "HERALD_API_KEYS": API_KEY, "HERALD_LOG": "warn",
-            "HERALD_RATE_LIMIT_PER_SECOND": "1000000", "HERALD_RATE_LIMIT_BURST": "1000000",
-            "HERALD_API_RATE_LIMIT_PER_SECOND": "1000000", "HERALD_API_RATE_LIMIT_BURST": "1000000",
         })
-        for key, value in PRESENCE_OFF.items():
-            env.setdefault(key, value)
+        if defaults:
+            for key in [k for k in env if k.startswith("HERALD_") and k not in (
+                    "HERALD_PORT", "HERALD_HOST", "HERALD_DATA_DIR", "HERALD_API_KEYS", "HERALD_LOG", "HERALD_BIN")]:
+                del env[key]
+        else:
+            env.update({
+                "HERALD_RATE_LIMIT_PER_SECOND": "1000000", "HERALD_RATE_LIMIT_BURST": "1000000",
+                "HERALD_API_RATE_LIMIT_PER_SECOND": "1000000", "HERALD_API_RATE_LIMIT_BURST": "1000000",
+            })
+            for key, value in PRESENCE_OFF.items():
+                env.setdefault(key, value)
         herald = os.environ.get("HERALD_BIN", binary("herald"))
         return [herald] + shlex.split(os.environ.get("HERALD_ARGS", "")), env
     if name == "redis":  # a cluster's private Redis: nothing persisted
@@ -161,11 +198,11 @@ class Server:
     """One fresh server process pinned to core 1, ready when /healthz says 200
     (or when `ready(port)` says so); `env` adds to its environment."""
 
-    def __init__(self, name, log_dir, env=None, ready=_healthy, label=None):
+    def __init__(self, name, log_dir, env=None, ready=_healthy, label=None, defaults=False):
         self.name, self.label = name, label or name
         self.port = free_port()
         self.data_dir = tempfile.mkdtemp(prefix=f"bench-{name}-")
-        command, environment = server_command(name, self.port, self.data_dir)
+        command, environment = server_command(name, self.port, self.data_dir, defaults)
         environment.update(env or {})
         self.ready = ready
         self.log_path = os.path.join(log_dir, f"{self.label}-{self.port}.log")
@@ -243,7 +280,8 @@ def run_scenario(server_name, scenario, args, timeout, log_dir):
     try:
         nodes = cluster.nodes_of(server_name)
         server = (cluster.Cluster(nodes, Server, log_dir) if nodes
-                  else Server(server_name, log_dir, env=SCENARIO_ENV.get(scenario)))
+                  else Server(server_name, log_dir, env=SCENARIO_ENV.get(scenario),
+                              defaults=runs_with_defaults(scenario)))
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         return {"scenario": scenario, "ok": False, "error": str(e)}
     # Whatever happens (a bug here, Ctrl-C), the server's processes stop and
@@ -333,13 +371,17 @@ def main():
         return 0
 
     raise_fd_limit()
+    cap = str(resource.getrlimit(resource.RLIMIT_NOFILE)[0] - IDLE_FILE_RESERVE)
+    for scenario in IDLE_SCENARIOS:
+        SCENARIO_ENV[scenario] = {"HERALD_MAX_CONNECTIONS": cap}
     build(options.no_build)
     os.makedirs(RESULTS, exist_ok=True)
     log_dir = tempfile.mkdtemp(prefix="bench-logs-")
     servers = [s for s in options.servers.split(",") if s]
     wanted = set(s for s in options.scenarios.split(",") if s)
-    plan = [(s, a, t, [x for x in servers if x != "node"] if s in SCENARIO_ENV else servers)
-            for s, a, t in (QUICK if options.quick else FULL) if not wanted or s in wanted]
+    plan = [(s, a, t, [x for x in servers if x != "node"] if s in HERALD_ONLY else servers)
+            for s, a, t in (QUICK + DEFAULTS_QUICK if options.quick else FULL + DEFAULTS_FULL)
+            if not wanted or s in wanted]
     if options.cluster:
         planned = {p[0] for p in plan if "herald" in p[3]}
         for s, a, t in CLUSTER_QUICK if options.quick else CLUSTER_FULL:

@@ -222,6 +222,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     tune_allocator();
+    // Before the configuration: the default connection cap follows it.
+    herald::config::open_files::raise_to_hard();
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())
         .map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;

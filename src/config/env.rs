@@ -237,7 +237,10 @@ mod tests {
         assert_eq!(c.http.header_timeout, Duration::from_secs(10));
         assert_eq!(c.http.idle_timeout, Duration::from_secs(60));
         assert_eq!(c.http.body_timeout, Duration::from_secs(30));
-        assert_eq!(c.limits.max_connections, 10_000);
+        assert_eq!(
+            c.limits.max_connections,
+            crate::config::open_files::default_max_connections(crate::config::open_files::current())
+        );
         assert_eq!(c.limits.sockets_per_user, 100);
         assert_eq!(c.socket.max_queued_bytes, 4 * 1024 * 1024);
         let c = load("[socket]\nmax_queued_bytes = 100000\n", &[]).unwrap();

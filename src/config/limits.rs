@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use super::open_files::{self, MIN_MAX_CONNECTIONS};
 use super::ConfigError;
 
 #[derive(Debug, Default, Deserialize)]
@@ -17,6 +18,7 @@ pub struct LimitsFile {
 pub struct LimitsConfig {
     /// Open connections (HTTP connections plus connected sockets) past
     /// which new ones are refused; health checks keep a reserve above it.
+    /// By default the open-file limit less a reserve (`open_files.rs`).
     pub max_connections: usize,
     /// Sockets one user may have at once, cluster-wide.
     pub sockets_per_user: usize,
@@ -38,13 +40,15 @@ pub struct RateLimitConfig {
 impl LimitsFile {
     pub fn resolve(&self) -> Result<LimitsConfig, ConfigError> {
         let limits = LimitsConfig {
-            max_connections: self.max_connections.unwrap_or(10_000),
+            max_connections: self
+                .max_connections
+                .unwrap_or_else(|| open_files::default_max_connections(open_files::current())),
             sockets_per_user: self.sockets_per_user.unwrap_or(100),
         };
-        if limits.max_connections < 16 {
+        if limits.max_connections < MIN_MAX_CONNECTIONS {
             return Err(ConfigError::invalid(
                 "limits.max_connections",
-                "must be at least 16",
+                format!("must be at least {MIN_MAX_CONNECTIONS}"),
             ));
         }
         if limits.sockets_per_user == 0 {

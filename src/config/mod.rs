@@ -10,6 +10,7 @@ mod jwt;
 mod keys;
 mod limits;
 mod log;
+pub mod open_files;
 mod presence;
 mod retention;
 mod secrets;
