@@ -4,92 +4,25 @@
 // receives notifications posted through nginx's /api/v1.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, chmodSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { HeraldServer, REPO, freePort, rid, sleep, eventually } from '../helpers.mjs';
-import { startCluster, track, waitExit } from '../cluster.mjs';
-
-const CONF = join(REPO, 'docs', 'nginx', 'herald.conf');
-const nginxProbe = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
-const NO_NGINX = nginxProbe.error ? `nginx binary not found (${nginxProbe.error.code}): install the Debian package nginx-light (scripts/setup.sh does)` : false;
-
-/** docs/nginx/herald.conf with the upstream servers and the listen address replaced; fails if the file changed shape. */
-function renderConf(ports, listenPort) {
-  const src = readFileSync(CONF, 'utf8');
-  const seen = { 1: 0, 2: 0, 3: 0 };
-  let out = src.replace(/\b127\.0\.0\.1:800([123])\b/g, (_, i) => {
-    seen[i]++;
-    return `127.0.0.1:${ports[Number(i) - 1]}`;
-  });
-  for (const i of [1, 2, 3]) assert.equal(seen[i], 2, `${CONF}: 127.0.0.1:800${i} appears in both upstreams`);
-  const listens = out.match(/^\s*listen 80;$/gm) ?? [];
-  assert.equal(listens.length, 1, `${CONF}: one "listen 80;" line`);
-  out = out.replace(/^(\s*)listen 80;$/m, `$1listen 127.0.0.1:${listenPort};`);
-  return out;
-}
+import { rid, sleep, eventually } from '../helpers.mjs';
+import { startCluster } from '../cluster.mjs';
+import { NO_NGINX, startNginx } from '../nginx.mjs';
 
 describe('nginx in front of three nodes (docs/nginx/herald.conf)', { skip: NO_NGINX }, () => {
   let cl;
-  let dir;
   let nginx;
-  let nginxLog = '';
   let edge; // a HeraldServer handle pointed at nginx: api() and connect() go through it
+  const errorLog = () => nginx?.errorLog() ?? '';
+  const accessLog = () => nginx?.accessLog() ?? [];
   before(async () => {
     cl = await startCluster({ nodes: 3, env: { HERALD_PING_INTERVAL: '500ms', HERALD_PING_TIMEOUT: '2s' } });
-    dir = mkdtempSync(join(tmpdir(), 'herald-e2e-nginx-'));
-    chmodSync(dir, 0o755); // nginx's workers drop root and must reach the temp paths
-    const port = await freePort();
-    writeFileSync(join(dir, 'herald.conf'), renderConf(cl.nodes.map((n) => n.port), port));
-    const main = join(dir, 'nginx.conf');
-    writeFileSync(
-      main,
-      `worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log info;
-events { worker_connections 512; }
-http {
-    log_format upstream '$request_method $uri $status $upstream_addr';
-    access_log ${dir}/access.log upstream;
-    client_body_temp_path ${dir}/client_body;
-    proxy_temp_path ${dir}/proxy;
-    fastcgi_temp_path ${dir}/fastcgi;
-    uwsgi_temp_path ${dir}/uwsgi;
-    scgi_temp_path ${dir}/scgi;
-    include ${dir}/herald.conf;
-}
-`,
-    );
-    const check = spawnSync('nginx', ['-t', '-p', dir, '-e', join(dir, 'error.log'), '-c', main], { encoding: 'utf8' });
-    assert.equal(check.status, 0, `nginx -t refused the rendered docs/nginx/herald.conf:\n${check.stderr}`);
-    nginx = track(spawn('nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', main, '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] }));
-    nginx.stdout.on('data', (d) => (nginxLog += d));
-    nginx.stderr.on('data', (d) => (nginxLog += d));
-    edge = new HeraldServer({ port, dataDir: null, secret: cl.secret, apiKeys: cl.apiKeys, extraEnv: {} });
-    await eventually(
-      async () => {
-        if (nginx.exitCode !== null) throw new Error(`nginx exited ${nginx.exitCode}: ${nginxLog}${errorLog()}`);
-        return (await fetch(`${edge.url}/healthz`, { signal: AbortSignal.timeout(1000) })).status === 200;
-      },
-      10_000,
-    );
+    nginx = await startNginx(cl);
+    edge = nginx.edge;
   });
   after(async () => {
-    edge?.closeClients();
-    await waitExit(nginx, 'SIGQUIT');
+    await nginx?.stop();
     await cl?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
-
-  function errorLog() {
-    const f = join(dir, 'error.log');
-    return existsSync(f) ? `\n--- nginx error.log ---\n${readFileSync(f, 'utf8').slice(-3000)}` : '';
-  }
-  function accessLog() {
-    const f = join(dir, 'access.log');
-    return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n') : [];
-  }
 
   it('polling with upgrade, websocket only and polling only all connect through nginx and get notifications posted through it', async () => {
     const userId = rid('u');
