@@ -63,9 +63,9 @@ http {
 }
 `,
   );
-  const errorLog = () => {
+  const errorLog = (tail = 3000) => {
     const f = join(dir, 'error.log');
-    return existsSync(f) ? `\n--- nginx error.log ---\n${readFileSync(f, 'utf8').slice(-3000)}` : '';
+    return existsSync(f) ? `\n--- nginx error.log ---\n${readFileSync(f, 'utf8').slice(-tail)}` : '';
   };
   const accessLog = () => {
     const f = join(dir, 'access.log');
