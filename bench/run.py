@@ -45,23 +45,36 @@ FULL = [
     # The JWT only in the CONNECT packet's auth, as a browser's socket.io-client sends it.
     ("idle@auth-token", "idle --conns 1000,5000,19000 --settle 3 --hold 5 --no-query-token", 600),
     ("storm", "storm --conns 10000", 600),
+    ("storm@presence-off", "storm --conns 2000", 600),
     ("storm@presence", "storm --conns 2000", 600),
+    ("storm@presence-role", "storm --conns 2000", 600),
+    ("storm@presence-10k", "storm --conns 10000", 600),
+    ("storm@presence-role-10k", "storm --conns 10000", 600),
     ("fanout", "fanout --conns 5000 --rounds 20", 600),
     ("notify", "notify --users 1000 --count 10000 --concurrency 8", 600),
     ("notify@1000/s", "notify --users 1000 --count 10000 --rate 1000", 600),
     ("polling", "polling --conns 2000 --rounds 20", 600),
 ]
 # Herald's presence events are off in every scenario (HERALD_PRESENCE_AUDIENCE
-# =none, unless the environment says otherwise): every client is in one role,
-# so with the default audience each connect would send `presence` to every
-# socket already there, and the scenarios would measure that (N connects cost
-# N^2/2 deliveries) instead of what they name. The Node reference has no
-# presence. storm@presence is the storm with the default audience, at a size
-# that finishes: what presence costs. Such scenarios run on Herald only.
+# =none, unless the environment says otherwise), so that the rows stay
+# comparable with the runs before presence had subscriptions; the Node
+# reference has no presence. The storm@presence rows are the storm of
+# distinct users in one role with each presence setting, Herald only:
+# -off (none), plain and -10k (Herald's defaults: the audience is
+# `subscribers`, and no generator client subscribes, so a connect's change
+# reaches nobody), and -role (every socket of the role hears each change, in
+# one `presence_batch` per window). A value of None leaves the variable unset,
+# so the server runs with its own default.
 PRESENCE_OFF = {"HERALD_PRESENCE_AUDIENCE": "none"}
-SCENARIO_ENV = {"storm@presence": {"HERALD_PRESENCE_AUDIENCE": "role"}}
+SCENARIO_ENV = {
+    "storm@presence-off": {"HERALD_PRESENCE_AUDIENCE": "none"},
+    "storm@presence": {"HERALD_PRESENCE_AUDIENCE": None},
+    "storm@presence-role": {"HERALD_PRESENCE_AUDIENCE": "role"},
+    "storm@presence-10k": {"HERALD_PRESENCE_AUDIENCE": None},
+    "storm@presence-role-10k": {"HERALD_PRESENCE_AUDIENCE": "role"},
+}
 # Scenarios that measure a Herald setting the Node reference lacks.
-HERALD_ONLY = {"storm@presence"}
+HERALD_ONLY = {name for name in SCENARIO_ENV if name.startswith("storm@presence")}
 # The idle scenarios hold more sockets than the default connection cap of a
 # process at this machine's open-file limit (the limit less a reserve):
 # they raise the cap to the limit less the files Herald keeps for itself.
@@ -113,6 +126,7 @@ QUICK = [
     ("idle@auth-token", "idle --conns 100 --settle 1 --hold 1 --no-query-token", 120),
     ("storm", "storm --conns 300", 120),
     ("storm@presence", "storm --conns 300", 120),
+    ("storm@presence-role", "storm --conns 300", 120),
     ("fanout", "fanout --conns 300 --rounds 5", 120),
     ("notify", "notify --users 100 --count 500", 120),
     ("notify@200/s", "notify --users 100 --count 400 --rate 200", 120),
@@ -203,7 +217,11 @@ class Server:
         self.port = free_port()
         self.data_dir = tempfile.mkdtemp(prefix=f"bench-{name}-")
         command, environment = server_command(name, self.port, self.data_dir, defaults)
-        environment.update(env or {})
+        for key, value in (env or {}).items():
+            if value is None:
+                environment.pop(key, None)  # the server's own default
+            else:
+                environment[key] = value
         self.ready = ready
         self.log_path = os.path.join(log_dir, f"{self.label}-{self.port}.log")
         self.log_file = open(self.log_path, "w")

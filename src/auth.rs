@@ -78,8 +78,14 @@ fn id_claim(claim: &Option<Value>) -> Option<String> {
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
         _ => return None,
     };
-    let ok = !s.is_empty() && s.len() <= MAX_ID_LEN && !s.chars().any(char::is_control);
-    ok.then_some(s)
+    valid_id(&s).then_some(s)
+}
+
+/// An id as tokens may carry it (a user's, a session's, a role): 1 to
+/// [`MAX_ID_LEN`] bytes with no control character. Client events naming
+/// users check their ids with the same rule.
+pub fn valid_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_ID_LEN && !s.chars().any(char::is_control)
 }
 
 fn secs_claim(claim: &Option<Value>) -> Result<Option<i64>, AuthError> {

@@ -24,8 +24,10 @@ pub const SESSION_EXPIRED: &str = "session_expired";
 pub const SESSION_EXTENDED: &str = "session_extended";
 /// A refused client event without a callback, or the token's expiry.
 pub const ERROR: &str = "error";
-/// A user came online or went offline.
+/// A user the socket subscribed to came online or went offline.
 pub const PRESENCE: &str = "presence";
+/// The changes a wide audience (`role`, `all`) heard in one batch window.
+pub const PRESENCE_BATCH: &str = "presence_batch";
 
 /// The `event` an [`ERROR`] names when the socket's token expired (it
 /// answers no client event).
@@ -41,11 +43,16 @@ pub const ACKNOWLEDGE_NOTIFICATION: &str = "acknowledge_notification";
 pub const EXTEND_SESSION: &str = "extend_session";
 /// Replaces the socket's token (and its expiry).
 pub const REFRESH_TOKEN: &str = "refresh_token";
+/// Watches users' presence: the answer is their presence now, and
+/// [`PRESENCE`] follows for each change.
+pub const PRESENCE_SUBSCRIBE: &str = "presence_subscribe";
+/// Stops watching users' presence.
+pub const PRESENCE_UNSUBSCRIBE: &str = "presence_unsubscribe";
 
 /// Event names a backend may not send through the event API: Socket.IO's
 /// own, and Herald's, so that durable, session and presence events cannot
 /// be forged.
-pub const RESERVED_EVENTS: [&str; 16] = [
+pub const RESERVED_EVENTS: [&str; 19] = [
     "connect",
     "connect_error",
     "disconnect",
@@ -62,6 +69,9 @@ pub const RESERVED_EVENTS: [&str; 16] = [
     NOTIFICATION_CLOSED,
     ERROR,
     PRESENCE,
+    PRESENCE_BATCH,
+    PRESENCE_SUBSCRIBE,
+    PRESENCE_UNSUBSCRIBE,
 ];
 
 /// Checks an event name from the API; the error is the message a caller
@@ -89,5 +99,12 @@ mod tests {
         }
         assert!(check_event_name("").is_err());
         assert!(check_event_name("study_updated").is_ok());
+        for name in [
+            "presence_batch",
+            "presence_subscribe",
+            "presence_unsubscribe",
+        ] {
+            assert!(check_event_name(name).is_err(), "{name}");
+        }
     }
 }

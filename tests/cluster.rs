@@ -425,6 +425,22 @@ async fn a_redis_outage_leaves_local_delivery_and_the_node_rejoins() {
     b.stop().await;
 }
 
+/// `watcher` subscribes to `users`' presence; each is offline, never seen.
+async fn subscribe(watcher: &mut common::EioClient, users: &[&str]) {
+    let answer = watcher
+        .call("presence_subscribe", Some(json!({ "userIds": users })))
+        .await;
+    assert_eq!(answer["ok"], true, "{answer}");
+    for (i, user) in users.iter().enumerate() {
+        let p = &answer["presence"][i];
+        assert_eq!(
+            (p["userId"].as_str(), p["status"].as_str(), &p["since"]),
+            (Some(*user), Some("offline"), &serde_json::Value::Null),
+            "{answer}"
+        );
+    }
+}
+
 /// The next `presence` event `watcher` gets is `user` going `status`.
 async fn expect_presence(watcher: &mut common::EioClient, user: &str, status: &str) {
     let p = watcher.expect_event("presence").await;
@@ -453,6 +469,7 @@ async fn presence_is_announced_once_and_a_reload_is_not() {
     let (mut watcher, _) = a
         .connect_ok(&a.token("w", "sw", "radiologist", 600_000))
         .await;
+    subscribe(&mut watcher, &["u1"]).await;
     registered(&b, "w", 1).await;
     let t = a.token("u1", "s1", "radiologist", 600_000);
     let (first, _) = b.connect_ok(&t).await;
@@ -505,6 +522,7 @@ async fn an_offline_change_claimed_by_a_node_that_died_is_announced_by_another()
     let (mut watcher, _) = a
         .connect_ok(&a.token("w", "sw", "radiologist", 600_000))
         .await;
+    subscribe(&mut watcher, &["u1"]).await;
     let (u1, _) = a
         .connect_ok(&a.token("u1", "s1", "radiologist", 600_000))
         .await;
@@ -547,6 +565,120 @@ async fn an_offline_change_claimed_by_a_node_that_died_is_announced_by_another()
     let (name, _) = watcher.next_event().await.unwrap();
     assert_eq!(name, "marker", "announced once");
     a.stop().await;
+}
+
+/// The next `presence_batch` `watcher` gets, as (user, status) pairs.
+async fn expect_batch(watcher: &mut common::EioClient) -> Vec<(String, String)> {
+    let batch = watcher.expect_event("presence_batch").await;
+    batch["changes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{batch}"))
+        .iter()
+        .map(|c| {
+            assert!(c["at"].is_string(), "{c}");
+            (
+                c["userId"].as_str().unwrap_or_default().to_string(),
+                c["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_role_audience_hears_each_nodes_changes_in_one_batch_a_window() {
+    let redis = Redis::start().await;
+    let db = fresh_database().await;
+    let c = clock();
+    let (da, db_) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let settings = |f: &mut herald::config::FileConfig| {
+        f.presence.grace = Some("5s".into());
+        f.presence.audience = Some("role".into());
+        f.presence.batch_window = Some("1s".into());
+        f.cluster.node_timeout = Some("60s".into());
+    };
+    let a = node("node-a", &redis, &db, c.clone(), da.path(), settings).await;
+    let b = node("node-b", &redis, &db, c.clone(), db_.path(), settings).await;
+    // A subscriber on node a, of a role of its own: each `presence` it gets
+    // says node a has heard that change (and put it in its batch).
+    let (mut spy, _) = a
+        .connect_ok(&a.token("spy", "sspy", "observer", 600_000))
+        .await;
+    subscribe(&mut spy, &["w", "u1", "u2"]).await;
+    let (mut watcher, _) = a
+        .connect_ok(&a.token("w", "sw", "radiologist", 600_000))
+        .await;
+    let (mut stranger, _) = b
+        .connect_ok(&b.token("x", "sx", "technologist", 600_000))
+        .await;
+    // Two users come online, one on each node, inside the window the
+    // watcher's own coming online opened.
+    let (u1, _) = b
+        .connect_ok(&b.token("u1", "s1", "radiologist", 600_000))
+        .await;
+    let (_u2, _) = a
+        .connect_ok(&a.token("u2", "s2", "radiologist", 600_000))
+        .await;
+    let mut online = Vec::new();
+    for _ in 0..3 {
+        let p = spy.expect_event("presence").await;
+        assert_eq!(p["status"], "online", "{p}");
+        online.push(p["userId"].as_str().unwrap_or_default().to_string());
+    }
+    online.sort();
+    assert_eq!(online, ["u1", "u2", "w"]);
+    assert!(
+        watcher.silent_for(100).await,
+        "nothing before the window closes"
+    );
+    c.advance(1_000);
+    a.hub.run_due().await;
+    let mut heard = expect_batch(&mut watcher).await;
+    heard.sort();
+    assert_eq!(
+        heard,
+        [("u1", "online"), ("u2", "online"), ("w", "online")]
+            .map(|(u, s)| (u.to_string(), s.to_string())),
+    );
+
+    // u1 leaves for good (offline after the grace, claimed by one node)
+    // and is back within the next window: a flap, nothing to tell.
+    drop(u1);
+    no_sockets_left(&a, "u1").await;
+    c.advance(6_000);
+    a.hub.run_due().await;
+    b.hub.run_due().await;
+    expect_presence(&mut spy, "u1", "offline").await;
+    let (_back, _) = b
+        .connect_ok(&b.token("u1", "s1b", "radiologist", 600_000))
+        .await;
+    expect_presence(&mut spy, "u1", "online").await;
+    c.advance(1_000);
+    a.hub.run_due().await;
+    b.hub.run_due().await;
+    a.post(
+        "/api/v1/roles/radiologist/events",
+        json!({"event": "marker"}),
+    )
+    .await;
+    let (name, _) = watcher.next_event().await.unwrap();
+    assert_eq!(name, "marker", "the flap sent no batch");
+    // Another role's socket heard none of the radiologists' changes (its
+    // own online change opened a window of its role).
+    b.post(
+        "/api/v1/roles/technologist/events",
+        json!({"event": "marker"}),
+    )
+    .await;
+    loop {
+        let (name, args) = stranger.next_event().await.unwrap();
+        if name == "marker" {
+            break;
+        }
+        assert_eq!(name, "presence_batch");
+        assert!(!args[0].to_string().contains("\"u1\""), "{args:?}");
+    }
+    a.stop().await;
+    b.stop().await;
 }
 
 #[tokio::test]

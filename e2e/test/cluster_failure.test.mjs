@@ -99,6 +99,8 @@ describe('node failure (HERALD_CLUSTER_NODE_TIMEOUT=3s)', () => {
     const role = rid('role');
     const watcher = await cl.a.connect({ token: cl.token({ userId: rid('w'), sessionId: rid('s'), role }) });
     const subjectId = rid('subject');
+    const sub = await watcher.emitAck('presence_subscribe', { userIds: [subjectId] });
+    assert.equal(sub?.ok, true, JSON.stringify(sub));
     const s = await cl.c.connect({ token: cl.token({ userId: subjectId, sessionId: rid('s'), role }) });
     try {
       await waitRecorded(watcher, 'presence', (p) => p?.userId === subjectId && p.status === 'online', 5000);

@@ -1,5 +1,6 @@
-// Cluster mode, presence: GET /api/v1/presence and the `presence` event across nodes, with
-// HERALD_PRESENCE_GRACE=1s and each HERALD_PRESENCE_AUDIENCE (role, all, none).
+// Cluster mode, presence: GET /api/v1/presence, subscriptions (`presence` to subscribers, the default
+// audience) and the batched wide audiences (`presence_batch`) across nodes, with HERALD_PRESENCE_GRACE=1s and
+// each HERALD_PRESENCE_AUDIENCE (subscribers, role, all, none).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rid, sleep, TS_RE, eventually } from '../helpers.mjs';
@@ -11,6 +12,14 @@ const SLACK_MS = 3000;
 const of = (userId) => (p) => p?.userId === userId;
 /** The `presence` payloads a client recorded for one user, in arrival order. */
 const presenceOf = (client, userId) => client.all('presence').filter(of(userId));
+/** The changes of one user in the `presence_batch` frames a client recorded, in arrival order. */
+const batchedOf = (client, userId) => client.all('presence_batch').flatMap((b) => b.changes).filter(of(userId));
+
+async function subscribe(client, userIds) {
+  const r = await client.emitAck('presence_subscribe', { userIds });
+  assert.equal(r?.ok, true, JSON.stringify(r));
+  return r.presence;
+}
 
 /**
  * A positive signal for "nothing (more) came": the backend sends a role event after the fact; once the
@@ -24,7 +33,7 @@ async function marker(node, client, role) {
   await sleep(200);
 }
 
-describe('presence, audience "role" (the default), grace 1s', () => {
+describe('presence, audience "subscribers" (the default), grace 1s', () => {
   let cl;
   before(async () => {
     cl = await startCluster({ nodes: 3, env: { HERALD_PRESENCE_GRACE: '1s' } });
@@ -56,12 +65,13 @@ describe('presence, audience "role" (the default), grace 1s', () => {
     assert.equal((await cl.a.api('GET', '/api/v1/presence?userIds=x', undefined, { key: null })).status, 401);
   });
 
-  it('online when the first socket connects anywhere, offline after the last one left and the grace passed; only the same role hears it', async () => {
+  it('online when the first socket connects anywhere, offline after the last one left and the grace passed; only subscribers hear it, on any node', async () => {
     const role = rid('role');
-    const otherRole = rid('other');
     const watcher = await cl.a.connect({ token: cl.token({ userId: rid('w'), sessionId: rid('s'), role }) });
-    const stranger = await cl.c.connect({ token: cl.token({ userId: rid('x'), sessionId: rid('s'), role: otherRole }) });
+    // same role, not subscribed: hears nothing (the old role audience is no longer the default)
+    const stranger = await cl.c.connect({ token: cl.token({ userId: rid('x'), sessionId: rid('s'), role }) });
     const subject = rid('subject');
+    assert.deepEqual(await subscribe(watcher, [subject]), [{ userId: subject, status: 'offline', since: null, connections: 0 }]);
     const token = cl.token({ userId: subject, sessionId: rid('s'), role });
     const onB = await cl.b.connect({ token });
     const on = await waitRecorded(watcher, 'presence', of(subject), 5000);
@@ -100,19 +110,43 @@ describe('presence, audience "role" (the default), grace 1s', () => {
     assert.ok(Math.abs(Date.parse(p.body.presence[0].since) - Date.parse(off.at)) < 1000, p.text);
     assert.ok(Date.parse(p.body.presence[0].since) >= Date.parse(on.at), p.text);
 
-    // the other role heard none of it
-    await marker(cl.a, stranger, otherRole);
-    assert.deepEqual(presenceOf(stranger, subject), [], 'a socket of another role gets no presence of this user');
+    // the socket that did not subscribe heard none of it
+    await marker(cl.a, stranger, role);
+    assert.deepEqual(presenceOf(stranger, subject), [], 'a socket that did not subscribe gets no presence of this user');
+    assert.deepEqual(stranger.all('presence_batch'), []);
     await sleep(300);
     assert.deepEqual(presenceOf(watcher, subject).map((p) => p.status), ['online', 'offline'], 'each once');
     watcher.close();
     stranger.close();
   });
 
+  it('a subscription on one node answers the presence counted on every node; unsubscribing there stops the events', async () => {
+    const subject = rid('subject');
+    const token = cl.token({ userId: subject, sessionId: rid('s'), role: rid('role') });
+    const onA = await cl.a.connect({ token });
+    const onC = await cl.c.connect({ token, transports: ['polling'] });
+    await cl.waitCount(subject, 2);
+    const watcher = await cl.b.connect({ token: cl.token({ userId: rid('w'), sessionId: rid('s'), role: rid('role') }) });
+    const witness = await cl.c.connect({ token: cl.token({ userId: rid('w'), sessionId: rid('s'), role: rid('role') }) });
+    const [p] = await subscribe(watcher, [subject]);
+    assert.deepEqual([p.userId, p.status, p.connections], [subject, 'online', 2]);
+    assert.match(p.since, TS_RE);
+    await subscribe(witness, [subject]);
+    assert.deepEqual(await watcher.emitAck('presence_unsubscribe', { userIds: [subject] }), { ok: true });
+    onA.close();
+    onC.close();
+    await waitRecorded(witness, 'presence', (x) => of(subject)(x) && x.status === 'offline', GRACE_MS + SLACK_MS);
+    await sleep(200);
+    assert.deepEqual(presenceOf(watcher, subject), [], 'unsubscribed on node b: nothing');
+    watcher.close();
+    witness.close();
+  });
+
   it('a page reload (reconnect within the grace, on another node) sends nothing', async () => {
     const role = rid('role');
     const watcher = await cl.c.connect({ token: cl.token({ userId: rid('w'), sessionId: rid('s'), role }) });
     const subject = rid('subject');
+    await subscribe(watcher, [subject]);
     const token = cl.token({ userId: subject, sessionId: rid('s'), role });
     const first = await cl.a.connect({ token });
     await waitRecorded(watcher, 'presence', of(subject), 5000);
@@ -129,12 +163,58 @@ describe('presence, audience "role" (the default), grace 1s', () => {
     watcher.close();
   });
 
-  it('`presence` is a reserved event name for the event API', async () => {
-    for (const path of ['/api/v1/events', `/api/v1/roles/${rid('r')}/events`, `/api/v1/users/${rid('u')}/events`]) {
-      const r = await cl.a.api('POST', path, { event: 'presence', data: { userId: 'x', status: 'online' } });
-      assert.equal(r.status, 400, `${path}: ${r.status} ${r.text}`);
-      assert.equal(r.body.error.code, 'invalid_request', r.text);
+  it('`presence`, `presence_batch`, `presence_subscribe`, `presence_unsubscribe` are reserved event names for the event API', async () => {
+    for (const event of ['presence', 'presence_batch', 'presence_subscribe', 'presence_unsubscribe']) {
+      for (const path of ['/api/v1/events', `/api/v1/roles/${rid('r')}/events`, `/api/v1/users/${rid('u')}/events`]) {
+        const r = await cl.a.api('POST', path, { event, data: { userId: 'x', status: 'online' } });
+        assert.equal(r.status, 400, `${event} ${path}: ${r.status} ${r.text}`);
+        assert.equal(r.body.error.code, 'invalid_request', r.text);
+      }
     }
+  });
+});
+
+describe('presence, HERALD_PRESENCE_AUDIENCE=role: presence_batch per window, across nodes', () => {
+  const WINDOW_MS = 500;
+  let cl;
+  before(async () => {
+    cl = await startCluster({
+      nodes: 2,
+      env: { HERALD_PRESENCE_GRACE: '1s', HERALD_PRESENCE_AUDIENCE: 'role', HERALD_PRESENCE_BATCH_WINDOW: `${WINDOW_MS}ms` },
+    });
+  });
+  after(async () => {
+    await cl?.stop();
+  });
+
+  it('the sockets of the role, on every node, get the change of a user on another node in a batch; another role does not', async () => {
+    const role = rid('role');
+    const otherRole = rid('other');
+    const onA = await cl.a.connect({ token: cl.token({ userId: rid('w1'), sessionId: rid('s'), role }) });
+    const onB = await cl.b.connect({ token: cl.token({ userId: rid('w2'), sessionId: rid('s'), role }), transports: ['polling'] });
+    const stranger = await cl.a.connect({ token: cl.token({ userId: rid('x'), sessionId: rid('s'), role: otherRole }) });
+    const subject = rid('subject');
+    const s = await cl.b.connect({ token: cl.token({ userId: subject, sessionId: rid('s'), role }) });
+    for (const w of [onA, onB]) {
+      const b = await waitRecorded(w, 'presence_batch', (x) => x.changes.some(of(subject)), WINDOW_MS + SLACK_MS);
+      const c = b.changes.find(of(subject));
+      assert.equal(c.status, 'online');
+      assert.match(c.at, TS_RE);
+      assert.equal(b.changes.filter(of(subject)).length, 1, 'each user once in a batch');
+    }
+    s.close();
+    for (const w of [onA, onB]) {
+      await waitRecorded(w, 'presence_batch', (x) => x.changes.some((c) => of(subject)(c) && c.status === 'offline'), GRACE_MS + WINDOW_MS + SLACK_MS);
+    }
+    await marker(cl.b, stranger, otherRole);
+    assert.deepEqual(batchedOf(stranger, subject), [], 'another role hears nothing of this user');
+    for (const w of [onA, onB]) {
+      assert.deepEqual(batchedOf(w, subject).map((c) => c.status), ['online', 'offline']);
+      assert.deepEqual(presenceOf(w, subject), [], 'the role audience gets batches, not per-change events');
+    }
+    onA.close();
+    onB.close();
+    stranger.close();
   });
 });
 
@@ -147,16 +227,17 @@ describe('presence, HERALD_PRESENCE_AUDIENCE=all', () => {
     await cl?.stop();
   });
 
-  it('every socket hears it, whatever its role and node', async () => {
+  it('every socket hears it in a presence_batch, whatever its role and node', async () => {
     const a = await cl.a.connect({ token: cl.token({ userId: rid('w1'), sessionId: rid('s'), role: rid('role-1') }) });
     const b = await cl.b.connect({ token: cl.token({ userId: rid('w2'), sessionId: rid('s'), role: rid('role-2') }), transports: ['polling'] });
     const subject = rid('subject');
     const s = await cl.b.connect({ token: cl.token({ userId: subject, sessionId: rid('s'), role: rid('role-3') }) });
-    for (const w of [a, b]) assert.equal((await waitRecorded(w, 'presence', of(subject), 5000)).status, 'online');
+    for (const w of [a, b]) await waitRecorded(w, 'presence_batch', (x) => x.changes.some(of(subject)), 1000 + SLACK_MS);
     s.close();
-    for (const w of [a, b]) await waitRecorded(w, 'presence', (p) => of(subject)(p) && p.status === 'offline', GRACE_MS + SLACK_MS);
-    await sleep(300);
-    for (const w of [a, b]) assert.deepEqual(presenceOf(w, subject).map((p) => p.status), ['online', 'offline']);
+    for (const w of [a, b]) {
+      await waitRecorded(w, 'presence_batch', (x) => x.changes.some((c) => of(subject)(c) && c.status === 'offline'), GRACE_MS + 1000 + SLACK_MS);
+    }
+    for (const w of [a, b]) assert.deepEqual(batchedOf(w, subject).map((p) => p.status), ['online', 'offline']);
     a.close();
     b.close();
   });
@@ -190,6 +271,10 @@ describe('presence, HERALD_PRESENCE_AUDIENCE=none', () => {
     }, GRACE_MS + SLACK_MS);
     await marker(cl.b, w, role);
     assert.deepEqual(w.all('presence'), [], 'audience none: no presence event at all');
+    assert.deepEqual(w.all('presence_batch'), []);
+    const r = await w.emitAck('presence_subscribe', { userIds: [subject] });
+    assert.equal(r?.error?.code, 'forbidden', JSON.stringify(r));
+    assert.equal(w.connected, true);
     w.close();
   });
 });

@@ -117,6 +117,19 @@ describe('Redis outage and return (HERALD_CLUSTER_NODE_TIMEOUT=3s)', () => {
 
   // notifications posted during the outage on a node that cannot reach the user's socket
   const during = [];
+  // a user whose presence stay[0]'s socket subscribed to during the outage
+  const watched = rid('watched');
+
+  it('Redis down: presence_subscribe answers from the node\'s own sockets, marked partial; the socket stays up', async () => {
+    assert.equal(cl.redis.running, false);
+    const [here] = stay;
+    const r = await here.sock.emitAck('presence_subscribe', { userIds: [stay[0].id.userId, watched] });
+    assert.equal(r?.ok, true, JSON.stringify(r));
+    assert.strictEqual(r.partial, true, JSON.stringify(r));
+    assert.deepEqual(r.presence.map((p) => [p.userId, p.status, p.connections]), [[stay[0].id.userId, 'online', 1], [watched, 'offline', 0]]);
+    assert.equal(here.sock.connected, true);
+  });
+
   it('Redis down: a notification for a socket on another node is stored, counted 0 and marked partial', async () => {
     assert.equal(cl.redis.running, false);
     for (const [i, s] of stay.entries()) {
@@ -170,5 +183,12 @@ describe('Redis outage and return (HERALD_CLUSTER_NODE_TIMEOUT=3s)', () => {
     const all = await cl.c.api('POST', '/api/v1/events', { event: 'all_back' });
     assert.equal(all.body.deliveredTo, 3, `the three sockets that lived through the outage: ${all.text}`);
     for (const s of stay) await s.sock.waitFor('all_back');
+  });
+
+  it('Redis back: a presence subscription made during the outage hears a change on another node', async () => {
+    const w = await cl.b.connect({ token: cl.token({ userId: watched, sessionId: rid('s'), role: 'radiologist' }) });
+    const p = await waitRecorded(stay[0].sock, 'presence', (x) => x?.userId === watched, 5000);
+    assert.equal(p.status, 'online');
+    w.close();
   });
 });

@@ -11,9 +11,7 @@ use serde_json::{json, Value};
 use super::error::{path_id, ApiError, Params};
 use super::views;
 use crate::hub::Hub;
-
-/// Most users one presence query may name.
-pub const MAX_USERS: usize = 1_000;
+use crate::presence::{PresenceInfo, MAX_USERS_PER_QUERY as MAX_USERS};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -43,18 +41,7 @@ pub async fn get(
         ));
     }
     let view = hub.presence(&users).await;
-    let presence: Vec<Value> = view
-        .value
-        .iter()
-        .map(|p| {
-            json!({
-                "userId": p.user_id,
-                "status": p.status,
-                "since": views::time(p.since),
-                "connections": p.connections,
-            })
-        })
-        .collect();
+    let presence: Vec<Value> = view.value.iter().map(PresenceInfo::view).collect();
     let mut answer = json!({ "presence": presence });
     views::mark_partial(&mut answer, view.partial);
     Ok(Json(answer))

@@ -1,6 +1,8 @@
 //! This node's side of every delivery: hands a message to the sockets
 //! connected here (claims, slow-buffer retries, delivery marks), lists
-//! them, and takes them out of the table and the registry when they leave.
+//! them, and takes them out of the table and the registry when they leave;
+//! and tells the sockets here watching a user of that user's presence
+//! changes, and the Hub's listener (which batches for the wide audiences).
 //! Alone, it is the whole broker of a single node; in a cluster the Redis
 //! broker calls it for this node's share and for requests from others.
 
@@ -13,7 +15,7 @@ use serde_json::Value;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError, SocketIo};
 
-use super::rooms::{role_room, user_room, ALL_ROOM};
+use super::rooms::{role_room, user_room, watch_room, ALL_ROOM};
 use super::{Broker, Listing, Message, Reach, Target};
 use crate::clock::SharedClock;
 use crate::connections::backlog::{Offered, TrySend};
@@ -22,10 +24,14 @@ use crate::connections::outbox::{self, Undelivered};
 use crate::connections::table::Sockets;
 use crate::notification::Notification;
 use crate::observe::prometheus;
+use crate::presence::PresenceChange;
 use crate::protocol;
 use crate::registry::Registry;
 use crate::store::Store;
 use crate::trail::{Entry, Kind};
+
+/// Hears every presence change, this node's and the others'.
+pub type PresenceListener = Box<dyn Fn(&PresenceChange) + Send + Sync>;
 
 pub struct LocalBroker {
     node: Arc<str>,
@@ -38,6 +44,7 @@ pub struct LocalBroker {
     patience: Duration,
     /// Bytes one socket's backlog may hold (`socket.max_queued_bytes`).
     max_queued: usize,
+    presence_listener: OnceLock<PresenceListener>,
 }
 
 impl LocalBroker {
@@ -59,7 +66,14 @@ impl LocalBroker {
             io: OnceLock::new(),
             patience,
             max_queued,
+            presence_listener: OnceLock::new(),
         }
+    }
+
+    /// Sets what hears each presence change on this node (the Hub's
+    /// batches for the wide audiences), once.
+    pub fn on_presence(&self, listener: PresenceListener) {
+        let _ = self.presence_listener.set(listener);
     }
 
     /// Gives the broker the Socket.IO server it emits room broadcasts through.
@@ -104,14 +118,6 @@ impl LocalBroker {
                 hs
             }
             Target::All => self.sockets.all(),
-            Target::Others { role, except_user } => {
-                let mut hs = self.sockets.all();
-                hs.retain(|h| {
-                    *h.conn.user_id != **except_user
-                        && role.as_ref().is_none_or(|r| *h.conn.role == **r)
-                });
-                hs
-            }
         }
     }
 
@@ -159,6 +165,7 @@ impl LocalBroker {
                         .await,
                 ]
             }
+            (_, Message::Presence(change)) => vec![self.presence_here(change).await],
             (target, message) => {
                 let per_user = |hs: &[Handle], users: &[String]| -> Vec<usize> {
                     users
@@ -210,7 +217,30 @@ impl LocalBroker {
                 tokio::spawn(outbox::disconnect(h.socket.clone(), self.patience));
                 true
             }
+            // Told to watch rooms, never socket by socket (`deliver_here`).
+            Message::Presence(_) => false,
         }
+    }
+
+    /// A presence change, here: one `presence` event to the room of the
+    /// sockets watching the user (nothing at all when none here does),
+    /// and the change to the listener. Returns the watchers reached.
+    async fn presence_here(&self, change: &PresenceChange) -> usize {
+        if let Some(listener) = self.presence_listener.get() {
+            listener(change);
+        }
+        let watchers = self.sockets.watchers(&change.user_id);
+        if watchers == 0 {
+            return 0;
+        }
+        let data = change.view();
+        self.emit_room(
+            watch_room(&change.user_id).into(),
+            watchers,
+            protocol::PRESENCE,
+            Some(&data),
+        )
+        .await
     }
 
     /// Hands `n` to every socket of `user` here that does not have it yet,

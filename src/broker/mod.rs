@@ -17,11 +17,12 @@ use serde_json::Value;
 
 pub use self::redis::RedisBroker;
 pub use local::{delivery_record, LocalBroker};
-pub use rooms::{role_room, user_room, ALL_ROOM};
+pub use rooms::{role_room, user_room, watch_room, ALL_ROOM};
 pub use wire::{ENVELOPE_DEPTH, MAX_DECODED_DEPTH};
 
 use crate::connections::connection::ConnectionInfo;
 use crate::notification::Notification;
+use crate::presence::PresenceChange;
 
 /// Whose sockets a message is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,14 +33,9 @@ pub enum Target {
     Session { id: String, user: Option<String> },
     /// Every socket whose token carries this role.
     Role(String),
-    /// Every authenticated socket.
+    /// Every authenticated socket (and, for [`Message::Presence`], every
+    /// node).
     All,
-    /// Every socket of `role` (or of every role), except `except_user`'s
-    /// own: a user's presence is news to others, not to themselves.
-    Others {
-        role: Option<String>,
-        except_user: String,
-    },
 }
 
 impl Target {
@@ -78,6 +74,11 @@ pub enum Message {
     Farewell { name: String, data: Value },
     /// The sockets are disconnected (`disconnectUser`).
     Disconnect,
+    /// A user came online or went offline. Sent to [`Target::All`]: each
+    /// node tells its own sockets watching that user (one `presence` event
+    /// to the user's watch room) and hands the change to its presence
+    /// listener (the wide audiences' batches). The count is the watchers.
+    Presence(PresenceChange),
 }
 
 /// How many sockets took a message.

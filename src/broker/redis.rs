@@ -156,7 +156,7 @@ impl RedisBroker {
                 let slots = routes.iter().map(|_| vec![0]).collect();
                 Some((routes, slots, false))
             }
-            Target::Role(_) | Target::All | Target::Others { .. } => Some((
+            Target::Role(_) | Target::All => Some((
                 vec![Route {
                     channel: keys.everyone(),
                     target: target.into(),

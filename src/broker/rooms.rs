@@ -1,6 +1,8 @@
 //! The Socket.IO rooms this node's broker emits to: every authenticated
 //! socket joins its user's room, its role's room and the room of everyone,
-//! so that an event to a user, a role or all is serialised once per room.
+//! and a watch room for each user whose presence it subscribed to, so that
+//! an event to a user, a role, all or a user's watchers is serialised once
+//! per room.
 
 /// The room of every socket of `user`.
 pub fn user_room(user: &str) -> String {
@@ -14,3 +16,8 @@ pub fn role_room(role: &str) -> String {
 
 /// The room of every authenticated socket.
 pub const ALL_ROOM: &str = "herald:all";
+
+/// The room of every socket watching `user`'s presence (`presence_subscribe`).
+pub fn watch_room(user: &str) -> String {
+    format!("presence:{user}")
+}

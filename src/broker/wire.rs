@@ -9,6 +9,7 @@ use super::{Message, Target};
 use crate::clock::Millis;
 use crate::connections::connection::ConnectionInfo;
 use crate::notification::Notification;
+use crate::presence::PresenceChange;
 
 /// How deep a node reads a message (serde_json's recursion limit): one
 /// nested deeper is dropped by the node that receives it.
@@ -38,21 +39,10 @@ pub enum Wire {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "snake_case")]
 pub enum WireTarget {
-    Users {
-        users: Vec<String>,
-    },
-    Session {
-        id: String,
-        user: Option<String>,
-    },
-    Role {
-        role: String,
-    },
+    Users { users: Vec<String> },
+    Session { id: String, user: Option<String> },
+    Role { role: String },
     All,
-    Others {
-        role: Option<String>,
-        except_user: String,
-    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,6 +62,9 @@ pub enum Op {
         data: Value,
     },
     Disconnect,
+    Presence {
+        change: PresenceChange,
+    },
     Sockets,
 }
 
@@ -94,10 +87,6 @@ impl From<&Target> for WireTarget {
             },
             Target::Role(role) => Self::Role { role: role.clone() },
             Target::All => Self::All,
-            Target::Others { role, except_user } => Self::Others {
-                role: role.clone(),
-                except_user: except_user.clone(),
-            },
         }
     }
 }
@@ -109,7 +98,6 @@ impl From<WireTarget> for Target {
             WireTarget::Session { id, user } => Self::Session { id, user },
             WireTarget::Role { role } => Self::Role(role),
             WireTarget::All => Self::All,
-            WireTarget::Others { role, except_user } => Self::Others { role, except_user },
         }
     }
 }
@@ -131,6 +119,9 @@ impl From<&Message> for Op {
                 data: data.clone(),
             },
             Message::Disconnect => Self::Disconnect,
+            Message::Presence(change) => Self::Presence {
+                change: change.clone(),
+            },
         }
     }
 }
@@ -151,6 +142,7 @@ impl Op {
             Op::Event { name, data } => Message::Event { name, data },
             Op::Farewell { name, data } => Message::Farewell { name, data },
             Op::Disconnect => Message::Disconnect,
+            Op::Presence { change } => Message::Presence(change),
             Op::Sockets => return None,
         })
     }
@@ -184,6 +176,31 @@ mod tests {
         assert_eq!(Target::from(target), Target::user("u1"));
         match op.into_message() {
             Some(Message::Notification(back)) => assert_eq!(*back, n),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_presence_change_crosses_intact() {
+        let change = PresenceChange {
+            user_id: "u1".into(),
+            role: "radiologist".into(),
+            status: crate::presence::PresenceStatus::Offline,
+            at: 1_764_000_000_123,
+        };
+        let wire = Wire::Request {
+            id: 4,
+            from: "node-a".into(),
+            target: (&Target::All).into(),
+            op: (&Message::Presence(change.clone())).into(),
+        };
+        let text = serde_json::to_string(&wire).unwrap();
+        let Wire::Request { target, op, .. } = serde_json::from_str(&text).unwrap() else {
+            panic!("a request");
+        };
+        assert_eq!(Target::from(target), Target::All);
+        match op.into_message() {
+            Some(Message::Presence(back)) => assert_eq!(back, change),
             other => panic!("{other:?}"),
         }
     }

@@ -174,6 +174,12 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_PRESENCE_AUDIENCE") {
         file.presence.audience = Some(v);
     }
+    if let Some(v) = var("HERALD_PRESENCE_BATCH_WINDOW") {
+        file.presence.batch_window = Some(v);
+    }
+    if let Some(v) = var("HERALD_PRESENCE_MAX_SUBSCRIPTIONS") {
+        file.presence.max_subscriptions = Some(number("HERALD_PRESENCE_MAX_SUBSCRIPTIONS", &v)?);
+    }
     if let Some(v) = var("HERALD_TLS_CERT") {
         file.tls.cert = Some(v.into());
     }
@@ -233,7 +239,12 @@ mod tests {
         assert!(c.cluster.redis_url.is_none() && c.database_url.is_none());
         assert_eq!(c.cluster.node_timeout, Duration::from_secs(15));
         assert_eq!(c.presence.grace, Duration::from_secs(5));
-        assert_eq!(c.presence.audience, crate::config::PresenceAudience::Role);
+        assert_eq!(
+            c.presence.audience,
+            crate::config::PresenceAudience::Subscribers
+        );
+        assert_eq!(c.presence.batch_window, Duration::from_secs(1));
+        assert_eq!(c.presence.max_subscriptions, 1_000);
         assert_eq!(c.http.header_timeout, Duration::from_secs(10));
         assert_eq!(c.http.idle_timeout, Duration::from_secs(60));
         assert_eq!(c.http.body_timeout, Duration::from_secs(30));
@@ -508,6 +519,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("presence.audience"), "{e}");
+        for (var, value, setting) in [
+            (
+                "HERALD_PRESENCE_BATCH_WINDOW",
+                "soon",
+                "presence.batch_window",
+            ),
+            (
+                "HERALD_PRESENCE_BATCH_WINDOW",
+                "1ms",
+                "presence.batch_window",
+            ),
+            (
+                "HERALD_PRESENCE_BATCH_WINDOW",
+                "2m",
+                "presence.batch_window",
+            ),
+            (
+                "HERALD_PRESENCE_MAX_SUBSCRIPTIONS",
+                "many",
+                "HERALD_PRESENCE_MAX_SUBSCRIPTIONS",
+            ),
+            (
+                "HERALD_PRESENCE_MAX_SUBSCRIPTIONS",
+                "-1",
+                "HERALD_PRESENCE_MAX_SUBSCRIPTIONS",
+            ),
+            (
+                "HERALD_PRESENCE_MAX_SUBSCRIPTIONS",
+                "0",
+                "presence.max_subscriptions",
+            ),
+        ] {
+            let e = load("", &[(var, value)]).unwrap_err().to_string();
+            assert!(e.contains(setting), "{var}={value}: {e}");
+        }
         let e = load("", &[("JWT_SECRET", "short")])
             .unwrap_err()
             .to_string();

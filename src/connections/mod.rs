@@ -1,7 +1,7 @@
 //! This node's connected sockets: each socket's state and handle, the
 //! node's socket table, the hand-over from authentication to the connect
-//! handler, and the per-socket send path (outbox, backlog) and event
-//! budget.
+//! handler, the per-socket send path (outbox, backlog) and event budget,
+//! and the presence subscriptions of the sockets here.
 
 pub mod backlog;
 pub mod connection;
@@ -9,3 +9,4 @@ pub mod handover;
 pub mod outbox;
 pub mod rate;
 pub mod table;
+pub mod watching;

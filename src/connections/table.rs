@@ -8,6 +8,9 @@
 //! a count that none of them is in yet. The place becomes the socket's
 //! entry when it is added, and is given back if its connect fails
 //! ([`Sockets::release`]) or lapses if it never completes.
+//!
+//! And the presence subscriptions of the sockets here ([`Watching`]), under
+//! the same lock, so they end with their socket.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use socketioxide::socket::Sid;
 use crate::clock::Millis;
 use crate::connections::connection::Handle;
 use crate::connections::handover::STRAY_AFTER_MS;
+use crate::connections::watching::{WatchRefused, Watching};
 
 #[derive(Default)]
 struct Inner {
@@ -30,6 +34,7 @@ struct Inner {
     /// Places under the cap taken by sockets whose connect is under way
     /// (not yet in the table), with when each was taken.
     reserved: HashMap<Arc<str>, Places>,
+    watching: Watching,
 }
 
 /// A user's places held by connects under way: nearly always none or one.
@@ -87,6 +92,7 @@ impl Sockets {
     pub fn remove(&self, sid: Sid) -> Option<Handle> {
         let mut inner = self.inner.write();
         let handle = inner.by_sid.remove(&sid)?;
+        inner.watching.forget(sid);
         let c = &handle.conn;
         unindex(&mut inner.by_user, &c.user_id, sid);
         unindex(&mut inner.by_session, &c.session_id, sid);
@@ -185,6 +191,34 @@ impl Sockets {
             .by_user
             .get(user_id)
             .map_or(0, |s| s.len())
+    }
+
+    /// Adds `users` to the presence subscriptions of socket `sid`, at most
+    /// `max` in all; returns the users newly watched. Refused, with nothing
+    /// changed, when the socket is not here (it left meanwhile) or the
+    /// limit would be passed.
+    pub fn watch(
+        &self,
+        sid: Sid,
+        users: &[String],
+        max: usize,
+    ) -> Result<Vec<Arc<str>>, WatchRefused> {
+        let mut inner = self.inner.write();
+        if !inner.by_sid.contains_key(&sid) {
+            return Err(WatchRefused::Gone);
+        }
+        inner.watching.watch(sid, users, max)
+    }
+
+    /// Takes `users` out of socket `sid`'s subscriptions; returns those it
+    /// watched.
+    pub fn unwatch(&self, sid: Sid, users: &[String]) -> Vec<Arc<str>> {
+        self.inner.write().watching.unwatch(sid, users)
+    }
+
+    /// How many sockets here watch `user`'s presence.
+    pub fn watchers(&self, user: &str) -> usize {
+        self.inner.read().watching.watchers(user)
     }
 
     /// Every handle here.

@@ -143,6 +143,10 @@ impl Hub {
     pub async fn detach(&self, sid: Sid) {
         self.tokens.lock().cancel(&sid);
         self.local.detach(sid).await;
+        // If it was its user's last socket, the user goes offline once the
+        // grace has passed: the scheduler must be awake by then (a single
+        // node's scheduler otherwise sleeps until its next known deadline).
+        self.wake_for(self.now() + self.config.presence.grace.as_millis() as Millis);
     }
 
     /// Records activity of a socket's session.

@@ -35,7 +35,7 @@ use crate::connections::table::Sockets;
 use crate::deadlines::Deadlines;
 use crate::escalation::Escalations;
 use crate::notification::InvalidNotification;
-use crate::presence::Presence;
+use crate::presence::{Batcher, Presence};
 use crate::registry::Registry;
 use crate::session::{SessionClocks, SessionOwners};
 use crate::store::{Store, StoreError};
@@ -116,6 +116,9 @@ pub struct Hub {
     closing: watch::Sender<bool>,
     /// The escalation engine: fires the steps of open notifications.
     escalation: Arc<Escalations>,
+    /// The presence changes this node's wide audience (`role`, `all`) is
+    /// still to hear, window by window.
+    batches: Mutex<Batcher>,
 }
 
 /// How long one probe of the store answers `/readyz`.
@@ -130,12 +133,20 @@ impl Hub {
         Arc::new_cyclic(|hub: &Weak<Self>| {
             // The engine wakes the scheduler through a weak handle: the Hub
             // owns the engine, not the other way round.
-            let hub = hub.clone();
+            let weak = hub.clone();
             let wake = Box::new(move |at| {
-                if let Some(hub) = hub.upgrade() {
+                if let Some(hub) = weak.upgrade() {
                     hub.wake_for(at);
                 }
             });
+            // Every presence change this node hears, its own and the other
+            // nodes', goes into its batches (the same weak handle).
+            let weak = hub.clone();
+            engines.local.on_presence(Box::new(move |change| {
+                if let Some(hub) = weak.upgrade() {
+                    hub.batch_presence(change);
+                }
+            }));
             let escalation = Arc::new(Escalations::new(
                 config.clone(),
                 clock.clone(),
@@ -144,6 +155,7 @@ impl Hub {
                 engines.node.clone(),
                 wake,
             ));
+            let window = config.presence.batch_window.as_millis() as Millis;
             Self {
                 verifier: Verifier::new(&config.jwt, clock.clone()),
                 config,
@@ -165,6 +177,7 @@ impl Hub {
                 store_probe: tokio::sync::Mutex::new(None),
                 closing: watch::Sender::new(false),
                 escalation,
+                batches: Mutex::new(Batcher::new(window)),
             }
         })
     }
@@ -304,7 +317,8 @@ impl Hub {
         }
     }
 
-    /// Runs every session, token and presence deadline due now; returns
+    /// Runs every session, token and presence deadline (offline changes,
+    /// batch windows) due now; returns
     /// the next one this node knows of.
     pub async fn run_due(&self) -> Option<Millis> {
         let now = self.now();
@@ -320,11 +334,13 @@ impl Hub {
             self.announce_presence(&change).await;
             self.presence.announced(&change).await;
         }
+        let batches_next = self.send_presence_batches(now).await;
         let token_next = self.tokens.lock().next();
         [
             self.sessions.next_deadline().await,
             token_next,
             self.presence.next_offline().await,
+            batches_next,
         ]
         .into_iter()
         .flatten()

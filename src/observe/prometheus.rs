@@ -357,7 +357,7 @@ pub fn disconnected(reason: &'static str) {
     counter!("herald_disconnects_total", "reason" => reason).increment(1);
 }
 
-/// A client event handled: `event` is one of the four names or `other`,
+/// A client event handled: `event` is one of the client events' names or `other`,
 /// `result` is `ok` or an error code.
 pub fn client_event(event: &'static str, result: &'static str) {
     counter!("herald_client_events_total", "event" => event, "result" => result).increment(1);

@@ -1,4 +1,4 @@
-//! Routes the four client events through one guard: the socket must be
+//! Routes the client events through one guard: the socket must be
 //! authenticated, within its rate budget, and every outcome is answered
 //! (callback or `error` event) and counted.
 
@@ -21,14 +21,18 @@ pub enum ClientEvent {
     Acknowledge,
     ExtendSession,
     RefreshToken,
+    PresenceSubscribe,
+    PresenceUnsubscribe,
 }
 
 impl ClientEvent {
-    pub const ALL: [ClientEvent; 4] = [
+    pub const ALL: [ClientEvent; 6] = [
         Self::Activity,
         Self::Acknowledge,
         Self::ExtendSession,
         Self::RefreshToken,
+        Self::PresenceSubscribe,
+        Self::PresenceUnsubscribe,
     ];
 
     pub fn from_name(name: &str) -> Option<Self> {
@@ -41,6 +45,8 @@ impl ClientEvent {
             Self::Acknowledge => protocol::ACKNOWLEDGE_NOTIFICATION,
             Self::ExtendSession => protocol::EXTEND_SESSION,
             Self::RefreshToken => protocol::REFRESH_TOKEN,
+            Self::PresenceSubscribe => protocol::PRESENCE_SUBSCRIBE,
+            Self::PresenceUnsubscribe => protocol::PRESENCE_UNSUBSCRIBE,
         }
     }
 }
@@ -121,6 +127,8 @@ async fn handle(
             ClientEvent::Acknowledge => events::acknowledge(hub, &h, &data).await,
             ClientEvent::ExtendSession => events::extend_session(hub, &h, &data).await,
             ClientEvent::RefreshToken => events::refresh_token(hub, &h, &data).await,
+            ClientEvent::PresenceSubscribe => events::presence_subscribe(hub, &h, &data).await,
+            ClientEvent::PresenceUnsubscribe => events::presence_unsubscribe(hub, &h, &data),
         }
     } else {
         Err(ClientError::RateLimited)

@@ -1,5 +1,5 @@
-//! The four client events: check the payload ([`payload`]), call the Hub,
-//! and shape the acknowledgement.
+//! The client events: check the payload ([`payload`]), call the Hub, and
+//! shape the acknowledgement.
 
 use serde_json::{json, Value};
 
@@ -9,6 +9,7 @@ use crate::clock::rfc3339;
 use crate::connections::connection::Handle;
 use crate::hub::RefreshError;
 use crate::hub::{Hub, HubError};
+use crate::presence::PresenceInfo;
 use crate::session::Touch;
 
 fn hub_error(e: HubError) -> ClientError {
@@ -60,4 +61,24 @@ pub async fn refresh_token(hub: &Hub, h: &Handle, data: &Value) -> Result<Value,
         }
     })?;
     Ok(json!({ "ok": true, "expiresAt": rfc3339(expires_at) }))
+}
+
+/// Watching users' presence is not activity of the session: a screen that
+/// shows who is online must not keep an idle session alive.
+pub async fn presence_subscribe(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, ClientError> {
+    let users = payload::presence_users(data)?;
+    let view = hub.presence_subscribe(h, &users).await.map_err(hub_error)?;
+    let presence: Vec<Value> = view.value.iter().map(PresenceInfo::view).collect();
+    let mut answer = json!({ "ok": true, "presence": presence });
+    if view.partial {
+        // Redis unreachable: the other nodes' sockets are not counted.
+        answer["partial"] = Value::Bool(true);
+    }
+    Ok(answer)
+}
+
+pub fn presence_unsubscribe(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, ClientError> {
+    let users = payload::presence_users(data)?;
+    hub.presence_unsubscribe(h, &users);
+    Ok(json!({ "ok": true }))
 }

@@ -2,10 +2,13 @@
 //! own user and session before anything acts on it. Pure functions of the
 //! payload, so the fuzzer (`fuzz/`) drives them directly.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use super::reply::ClientError;
 use crate::notification::valid_id;
+use crate::presence::MAX_USERS_PER_QUERY;
 
 fn object(data: &Value) -> Result<&Map<String, Value>, ClientError> {
     data.as_object()
@@ -67,6 +70,37 @@ pub fn refresh_token(data: &Value) -> Result<String, ClientError> {
             "token must be a non-empty string".into(),
         )),
     }
+}
+
+/// `presence_subscribe` and `presence_unsubscribe` `{ userIds }`: 1 to
+/// [`MAX_USERS_PER_QUERY`] user ids, each a string as tokens carry it;
+/// repeats are counted once.
+pub fn presence_users(data: &Value) -> Result<Vec<String>, ClientError> {
+    let invalid = |m: String| ClientError::InvalidPayload(m);
+    let ids = match object(data)?.get("userIds") {
+        None | Some(Value::Null) => return Err(invalid("userIds is required".into())),
+        Some(Value::Array(ids)) => ids,
+        Some(_) => return Err(invalid("userIds must be an array of user ids".into())),
+    };
+    if ids.is_empty() || ids.len() > MAX_USERS_PER_QUERY {
+        return Err(invalid(format!(
+            "userIds must name 1 to {MAX_USERS_PER_QUERY} users"
+        )));
+    }
+    let mut seen = HashSet::with_capacity(ids.len());
+    let mut users = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        let Value::String(id) = id else {
+            return Err(invalid(format!("userIds[{i}] must be a string")));
+        };
+        if !crate::auth::valid_id(id) {
+            return Err(invalid(format!("userIds[{i}] is not a valid user id")));
+        }
+        if seen.insert(id.as_str()) {
+            users.push(id.clone());
+        }
+    }
+    Ok(users)
 }
 
 #[cfg(test)]
@@ -151,6 +185,65 @@ mod tests {
             assert_eq!(
                 refused(refresh_token(&bad)),
                 "invalid: token must be a non-empty string"
+            );
+        }
+    }
+
+    #[test]
+    fn presence_users_takes_1_to_1000_valid_ids_once_each() {
+        assert_eq!(
+            presence_users(&json!({"userIds": ["u1", "u2", "u1"]})).unwrap(),
+            ["u1", "u2"]
+        );
+        let most: Vec<String> = (0..1_000).map(|i| format!("u{i}")).collect();
+        assert_eq!(
+            presence_users(&json!({ "userIds": most })).unwrap().len(),
+            1_000
+        );
+        let too_many: Vec<String> = (0..1_001).map(|i| format!("u{i}")).collect();
+        let long = "x".repeat(crate::auth::MAX_ID_LEN + 1);
+        for (bad, says) in [
+            (json!("u1"), "payload must be an object"),
+            (json!(["u1"]), "payload must be an object"),
+            (Value::Null, "payload must be an object"),
+            (json!({}), "userIds is required"),
+            (json!({"userIds": null}), "userIds is required"),
+            (
+                json!({"userIds": "u1,u2"}),
+                "userIds must be an array of user ids",
+            ),
+            (
+                json!({"userIds": {"0": "u1"}}),
+                "userIds must be an array of user ids",
+            ),
+            (json!({"userIds": []}), "userIds must name 1 to 1000 users"),
+            (
+                json!({ "userIds": too_many }),
+                "userIds must name 1 to 1000 users",
+            ),
+            (
+                json!({"userIds": ["u1", 42]}),
+                "userIds[1] must be a string",
+            ),
+            (json!({"userIds": [null]}), "userIds[0] must be a string"),
+            (json!({"userIds": [["u1"]]}), "userIds[0] must be a string"),
+            (
+                json!({"userIds": [""]}),
+                "userIds[0] is not a valid user id",
+            ),
+            (
+                json!({"userIds": ["a\nb"]}),
+                "userIds[0] is not a valid user id",
+            ),
+            (
+                json!({ "userIds": [long] }),
+                "userIds[0] is not a valid user id",
+            ),
+        ] {
+            assert_eq!(
+                refused(presence_users(&bad).map(|v| v.join(","))),
+                format!("invalid: {says}"),
+                "{bad}"
             );
         }
     }
