@@ -36,9 +36,10 @@ export function renderConf(ports, listenPort) {
 /**
  * Start nginx in front of the cluster's three nodes. Returns { edge, dir, proc, accessLog(), errorLog(), stop() }:
  * `edge` is a HeraldServer handle pointed at nginx (api(), connect() go through it).
- * `workerConnections` bounds the sockets nginx holds (two descriptors each: client and upstream).
+ * `workerConnections` bounds the connections each of `workerProcesses` holds (a proxied socket is two: client
+ * and upstream).
  */
-export async function startNginx(cl, { workerConnections = 512 } = {}) {
+export async function startNginx(cl, { workerConnections = 512, workerProcesses = 1 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'herald-e2e-nginx-'));
   chmodSync(dir, 0o755); // nginx's workers drop root and must reach the temp paths
   const port = await freePort();
@@ -46,7 +47,7 @@ export async function startNginx(cl, { workerConnections = 512 } = {}) {
   const main = join(dir, 'nginx.conf');
   writeFileSync(
     main,
-    `worker_processes 1;
+    `worker_processes ${workerProcesses};
 worker_rlimit_nofile ${workerConnections * 2 + 64};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log info;

@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+// Failover as users live it: three release Herald nodes with default settings on a private Redis and a fresh
+// PostgreSQL database, behind nginx with the docs' configuration (docs/nginx/herald.conf), and --sockets
+// socket.io-client sockets (default 10,000) with the client's own reconnection and default delays, one user
+// each, all in one role, spread over the nodes by source address. Each user gets one notification, left
+// unacknowledged; a steady load of --rate notifications a second (round robin over every user) runs
+// throughout. Then one node is killed with SIGKILL, and the run reports:
+//
+//   - the time from the kill until every socket of the dead node is connected again and has been caught up
+//     (its unacknowledged notification delivered again), and the per-socket p50/p99 of that;
+//   - the survivors' CPU per reconnect (their CPU during the storm above their baseline rate, over the
+//     sockets that moved), and Redis commands per reconnect;
+//   - the other users' delivery latency p50/p99 during the storm against the baseline before the kill.
+//
+// Not run in CI (timings; the e2e test e2e/test/cluster_failover.test.mjs runs the same at a few hundred
+// sockets). Needs nginx, redis-server and PostgreSQL on 127.0.0.1:5432 (scripts/setup.sh), the release build
+// (`cargo build --release`; $HERALD_BIN or $CARGO_TARGET_DIR/release/herald) and `npm ci` in e2e/.
+//
+//   node bench/failover.mjs [--sockets 10000] [--rate 50] [--baseline 5]
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+process.env.HERALD_BIN ||= resolve(ROOT, process.env.CARGO_TARGET_DIR || 'target', 'release', 'herald');
+process.env.HERALD_LOG ||= 'info'; // the nodes' port is read from their "listening" line
+const { sleep } = await import('../e2e/helpers.mjs');
+const { startCluster } = await import('../e2e/cluster.mjs');
+const { NO_NGINX, startNginx } = await import('../e2e/nginx.mjs');
+const F = await import('../e2e/failover.mjs');
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const SOCKETS = opt('sockets', 10_000);
+const RATE = opt('rate', 50);
+const BASELINE_S = opt('baseline', 5);
+const log = (m) => process.stderr.write(`[failover] ${m}\n`);
+const ms = (v) => (v === null ? '-' : `${Math.round(v)}`);
+
+if (NO_NGINX) {
+  log(NO_NGINX);
+  process.exit(2);
+}
+
+const cl = await startCluster({ nodes: 3 });
+const nginx = await startNginx(cl, { workerProcesses: 2, workerConnections: SOCKETS + 1024 });
+let code = 0;
+try {
+  const edge = nginx.edge;
+  log(`connecting ${SOCKETS} sockets through nginx`);
+  const fleet = await F.openFleet(edge, cl, { count: SOCKETS, concurrency: 200, timeout: 60_000 });
+  log('one unacknowledged notification to each user');
+  const first = new Map();
+  for (let k = 0; k < fleet.length; k += 64) {
+    await Promise.all(
+      fleet.slice(k, k + 64).map(async (m) => {
+        const id = `pre-${m.i}-${m.userId}`;
+        const r = await edge.notify(m.userId, { id, title: 'before the failover', severity: 'critical' });
+        if (r.status !== 202) throw new Error(`notification ${m.i}: ${r.status} ${r.text}`);
+        first.set(m.i, id);
+      }),
+    );
+  }
+  if (!(await F.until(() => fleet.every((m) => F.count(m, 'critical_notification', first.get(m.i)) >= 1), 60_000))) {
+    throw new Error('not every user got the first notification');
+  }
+
+  const victim = cl.b;
+  const survivors = cl.nodes.filter((n) => n !== victim);
+  const load = F.steadyLoad(edge, fleet, RATE, { title: 'steady load' });
+  const cpu0 = survivors.map((n) => F.cpuSeconds(n.proc.pid));
+  await sleep(BASELINE_S * 1000);
+  const cpu1 = survivors.map((n) => F.cpuSeconds(n.proc.pid));
+  const redis0 = await F.redisCalls(cl.redis.port);
+
+  load.phase = 'storm';
+  const killedAt = Date.now();
+  await cl.kill9(victim);
+  // the sockets of the dead node are those that lose their connection now
+  await sleep(200);
+  const victims = fleet.filter((m) => m.c.events.some((e) => e.event === 'disconnect' && e.at >= killedAt));
+  const caughtUp = (m) => F.connects(m) >= 2 && F.count(m, 'critical_notification', first.get(m.i)) >= 2;
+  const done = await F.until(() => victims.every(caughtUp), 120_000, 20);
+  const doneAt = Date.now();
+  const cpu2 = survivors.map((n) => F.cpuSeconds(n.proc.pid));
+  const redis1 = await F.redisCalls(cl.redis.port);
+  load.phase = 'after';
+  await sleep(1000);
+  await load.stop();
+  await sleep(2000); // the last deliveries of the load arrive
+
+  const perSocket = victims
+    .map((m) => F.nthAt(m, 2, (e) => e.event === 'critical_notification' && e.args[0]?.id === first.get(m.i)))
+    .filter((t) => t !== null)
+    .map((t) => t - killedAt);
+  const stormS = (doneAt - killedAt) / 1000;
+  const baseRate = (cpu1[0] - cpu0[0] + cpu1[1] - cpu0[1]) / BASELINE_S;
+  const stormCpu = cpu2[0] - cpu1[0] + cpu2[1] - cpu1[1];
+  const victimSet = new Set(victims);
+  const bystanderLatency = (phase) => {
+    const out = { ms: [], missing: 0 };
+    for (const s of load.sent.filter((x) => x.phase === phase && !victimSet.has(x.m))) {
+      const e = s.m.c.events.find((ev) => ev.event === 'critical_notification' && ev.args[0]?.id === s.id);
+      if (e) out.ms.push(e.at - s.at);
+      else out.missing++;
+    }
+    return out;
+  };
+  const base = bystanderLatency('baseline');
+  const storm = bystanderLatency('storm');
+  const rows = [
+    ['sockets (on the killed node)', `${SOCKETS} (${victims.length})`],
+    ['all reconnected and caught up', done ? 'yes' : `NO: ${victims.filter((m) => !caughtUp(m)).length} not`],
+    ['kill to the last socket caught up (ms)', ms(doneAt - killedAt)],
+    ['per socket, kill to caught up p50 / p99 (ms)', `${ms(F.percentile(perSocket, 50))} / ${ms(F.percentile(perSocket, 99))}`],
+    ['survivors CPU during the storm (s); their baseline (s/s)', `${stormCpu.toFixed(2)}; ${baseRate.toFixed(3)}`],
+    ['survivors CPU per reconnect above baseline (µs)', ms(((stormCpu - baseRate * stormS) / Math.max(1, victims.length)) * 1e6)],
+    ['Redis commands per reconnect (all nodes)', ((redis1 - redis0) / Math.max(1, victims.length)).toFixed(1)],
+    ['bystanders delivery p50 / p99, baseline (ms)', `${ms(F.percentile(base.ms, 50))} / ${ms(F.percentile(base.ms, 99))} (n=${base.ms.length}, missing ${base.missing})`],
+    ['bystanders delivery p50 / p99, during the storm (ms)', `${ms(F.percentile(storm.ms, 50))} / ${ms(F.percentile(storm.ms, 99))} (n=${storm.ms.length}, missing ${storm.missing})`],
+    ['bystanders p99 storm / baseline', F.percentile(base.ms, 99) ? (F.percentile(storm.ms, 99) / F.percentile(base.ms, 99)).toFixed(2) : '-'],
+    ['load API calls refused', String(load.failed)],
+  ];
+  console.log(`\n| failover: \`node bench/failover.mjs ${args.join(' ')}\` | value |\n|---|---:|`);
+  for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
+  if (!done) code = 1;
+  fleet.forEach((m) => m.c.close());
+} catch (e) {
+  log(`failed: ${e.stack ?? e}`);
+  code = 1;
+} finally {
+  await nginx.stop();
+  await cl.stop();
+}
+process.exit(code);
