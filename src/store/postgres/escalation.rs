@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::audit::queue;
 use super::deadline::{with_deadline, ANSWER_DEADLINE};
+use super::unsealed::queue;
 use super::PostgresStore;
 use crate::clock::Millis;
 use crate::store::rows::{self, Columns};

@@ -9,9 +9,10 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::audit::{insert_unsealed_if, purge_audit, queue, EntryColumns};
+use super::chain::purge_audit;
 use super::deadline::{with_deadline, ANSWER_DEADLINE, PURGE_DEADLINE};
 use super::seal::seal_all_waiting;
+use super::unsealed::{insert_unsealed_if, queue, EntryColumns};
 use super::PostgresStore;
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::audit::{insert_unsealed, EntryColumns};
+use super::unsealed::{insert_unsealed, EntryColumns};
 use crate::clock::Millis;
 use crate::store::StoreError;
 use crate::trail::Entry;

@@ -14,6 +14,7 @@
 //! concept's statements live in a file of their own.
 
 mod audit;
+mod chain;
 mod deadline;
 mod escalation;
 mod inbox;
@@ -25,6 +26,7 @@ mod sessions;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+mod unsealed;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -40,8 +42,12 @@ use self::marks::Marks;
 use self::seal::Sealer;
 use super::{Store, StoreError};
 
-/// Connections one node keeps; several nodes share the server's limit.
-const MAX_CONNECTIONS: u32 = 10;
+/// Connections one node keeps; several nodes share the server's limit
+/// (PostgreSQL's default `max_connections` of 100 holds four nodes). Now
+/// that writes do not wait for one another on the audit chain, they run
+/// side by side: 20 carried about twice the notifications of 10 at 32 API
+/// connections (bench/BENCHMARKS.md, "PostgreSQL: sealed audit trail").
+const MAX_CONNECTIONS: u32 = 20;
 
 /// How long closing waits for connections still in use.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);

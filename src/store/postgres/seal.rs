@@ -1,7 +1,7 @@
 //! Sealing the audit trail: moving committed unsealed records into the one
 //! hash chain all nodes share. Writes queue their records unsealed, in
 //! their own transactions (`audit.rs`), and never wait for one another;
-//! one sealer at a time across the nodes (the holder of [`SEAL_LOCK`])
+//! one sealer at a time across the nodes (the holder of `SEAL_LOCK`)
 //! gives a batch of them, oldest first, their places and hashes, and
 //! deletes them from the unsealed table in the same transaction. Every node
 //! runs a sealer: woken by its own commits, and on a timer, so that the
@@ -18,15 +18,12 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use super::audit::{append_sealed, entry_columns};
+use super::chain::{append_sealed, SEAL_LOCK};
 use super::deadline::{with_deadline, ANSWER_DEADLINE};
+use super::unsealed::entry_columns;
 use crate::store::rows::{self, Columns};
 use crate::store::StoreError;
 use crate::trail::Entry;
-
-/// The advisory lock whose holder seals: one sealer at a time in the
-/// database, whichever node it runs on. Retention takes it too. ("HrldSeal")
-pub(super) const SEAL_LOCK: i64 = 0x4872_6c64_5365_616c;
 
 /// Most records one sealing transaction moves; a longer backlog takes
 /// several, one after the other.
