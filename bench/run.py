@@ -11,6 +11,8 @@ table. Standard library only.
     python3 bench/run.py            # full sizes (minutes)
     python3 bench/run.py --quick    # smoke run (seconds), what CI runs
     python3 bench/run.py --servers herald --cluster   # single node and cluster
+    python3 bench/run.py --servers "" --clusters herald-pg --scenarios notify@burst-32api
+                                    # one cluster scenario on one PostgreSQL node only
 """
 
 import argparse
@@ -118,6 +120,9 @@ def runs_with_defaults(scenario):
 # run), so the cluster's paced run has 32 to keep the rate.
 CLUSTER_FULL = [
     ("notify@1000/s-32api", "notify --users 1000 --count 10000 --rate 1000 --concurrency 32", 600),
+    # Unpaced: as many notifications as 32 API connections get accepted, the
+    # store's ceiling (accepted/s at saturation, and the latency it costs).
+    ("notify@burst-32api", "notify --users 1000 --count 20000 --concurrency 32", 600),
     ("fanout", "fanout --conns 5000 --rounds 20", 600),
     ("fanout@1000", "fanout --conns 1000 --rounds 20", 600),
 ]
@@ -381,6 +386,9 @@ def main():
     parser.add_argument("--cluster", action="store_true",
                         help="also the cluster scenarios on " + ", ".join(CLUSTERS)
                         + " (needs redis-server, psql and PostgreSQL on 127.0.0.1:5432)")
+    parser.add_argument("--clusters", metavar="NAMES",
+                        help="with or without --cluster: only these of " + ", ".join(CLUSTERS)
+                        + " (comma-separated); the single node runs them only when --servers names herald")
     parser.add_argument("--debug", action="store_true",
                         help="build and run debug binaries (a smoke run that reuses a debug build; no timings)")
     options = parser.parse_args()
@@ -407,11 +415,19 @@ def main():
             for s, a, t in (QUICK + DEFAULTS_QUICK if options.quick else FULL + DEFAULTS_FULL)
             if not wanted or s in wanted]
     plan += [(s, a, t, [x for x in servers if x != "node"]) for s, a, t in ON_REQUEST if s in wanted]
-    if options.cluster:
+    plan = [p for p in plan if p[3]]
+    clusters = CLUSTERS
+    if options.clusters is not None:
+        clusters = [c for c in options.clusters.split(",") if c]
+        unknown = set(clusters) - set(CLUSTERS)
+        if unknown:
+            parser.error(f"--clusters: unknown {', '.join(sorted(unknown))}; choose from {', '.join(CLUSTERS)}")
+    if options.cluster or options.clusters is not None:
         planned = {p[0] for p in plan if "herald" in p[3]}
+        single = [] if options.clusters is not None and "herald" not in servers else ["herald"]
         for s, a, t in CLUSTER_QUICK if options.quick else CLUSTER_FULL:
             if not wanted or s in wanted:
-                plan.append((s, a, t, CLUSTERS + ([] if s in planned else ["herald"])))
+                plan.append((s, a, t, clusters + ([] if s in planned else single)))
 
     started = datetime.datetime.now(datetime.timezone.utc)
     runs = {}

@@ -287,7 +287,9 @@ async fn audit_verify(config: &Config) -> i32 {
     use herald::store::{PostgresStore, SqliteStore, Store};
     use herald::trail::WalkError;
     let store: Box<dyn Store> = match &config.database_url {
-        Some(url) => match PostgresStore::connect(url.expose()).await {
+        // Inspecting, not sealing: the unsealed records are reported as
+        // the nodes left them.
+        Some(url) => match PostgresStore::inspect(url.expose()).await {
             Ok(s) => Box::new(s),
             Err(e) => {
                 eprintln!("cannot open the store: {e}");
@@ -315,6 +317,7 @@ async fn audit_verify(config: &Config) -> i32 {
         }
     };
     let walked = herald::trail::walk(store.as_ref()).await;
+    let unsealed = store.unsealed().await;
     store.close().await;
     match walked {
         Ok(w) => {
@@ -323,6 +326,10 @@ async fn audit_verify(config: &Config) -> i32 {
                 w.records, w.anchor.seq
             );
             println!("head: seq {} hash {}", w.head.seq, w.head.hash);
+            match unsealed {
+                Ok(u) => println!("{}", unsealed_line(&u)),
+                Err(e) => eprintln!("cannot count the unsealed records: {e}"),
+            }
             0
         }
         Err(WalkError::Broken(b)) => {
@@ -333,6 +340,20 @@ async fn audit_verify(config: &Config) -> i32 {
             eprintln!("cannot read the audit trail: {e}");
             EXIT_UNREACHABLE
         }
+    }
+}
+
+/// What `herald audit verify` says of the records committed but not yet
+/// in the chain (it checks only the chain): how many, and how long the
+/// oldest has waited, which is long only when no node is sealing.
+fn unsealed_line(u: &herald::store::Unsealed) -> String {
+    match u.oldest_age_ms {
+        Some(age) if u.count > 0 => format!(
+            "unsealed: {} records committed and not yet in the chain, the oldest {:.1} s old",
+            u.count,
+            age as f64 / 1000.0
+        ),
+        _ => "unsealed: none".to_string(),
     }
 }
 

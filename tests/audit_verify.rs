@@ -1,13 +1,14 @@
 //! `herald audit verify` by the real command on a real SQLite store: an
 //! intact chain passes and prints its head; a record changed (the first, a
-//! middle one, the last) or removed is named by its seq.
+//! middle one, the last) or removed is named by its seq. On a real
+//! PostgreSQL store: the records not yet sealed are counted, not sealed.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use herald::clock::Millis;
 use herald::notification::Notification;
-use herald::store::{AuditTrail, Inbox, SqliteStore, Store};
+use herald::store::{AuditTrail, Inbox, PostgresStore, SqliteStore, Store};
 use herald::trail::{Entry, Kind};
 
 /// Three notifications, each created, delivered and acknowledged (which
@@ -34,14 +35,23 @@ async fn build_chain(dir: &Path) -> i64 {
 }
 
 fn verify(dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_herald"))
+    verify_store(dir, None)
+}
+
+/// `herald audit verify` with the data directory `dir`, or the PostgreSQL
+/// database at `url` when given.
+fn verify_store(dir: &Path, url: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+    command
         .args(["audit", "verify"])
         .env("HERALD_DATA_DIR", dir)
         .env("JWT_SECRET", "audit-test-secret-0123456789")
         .env("HERALD_API_KEYS", "audit-test-key-0123456789")
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap()
+        .env_remove("DATABASE_URL");
+    if let Some(url) = url {
+        command.env("DATABASE_URL", url);
+    }
+    command.output().unwrap()
 }
 
 fn said(o: &Output) -> String {
@@ -119,4 +129,50 @@ async fn an_intact_chain_verifies_and_a_tampered_one_names_the_record() {
     let missing = verify(empty.path());
     assert_eq!(missing.status.code(), Some(2), "{}", said(&missing));
     assert!(said(&missing).contains("no store"));
+}
+
+#[tokio::test]
+async fn on_postgresql_verify_counts_the_unsealed_records_and_seals_none() {
+    let base = std::env::var("HERALD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let url = herald::store::testing::fresh_database(&base).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A store that seals nothing leaves its records as a stopped node does.
+    let writer = PostgresStore::inspect(&url).await.unwrap();
+    for i in 0..2 {
+        let n = Notification::from_body(
+            serde_json::json!({"id": format!("n{i}")}),
+            || unreachable!(),
+            i,
+        )
+        .unwrap();
+        writer.insert(&n, &["u1".to_string()]).await.unwrap();
+    }
+    writer.close().await;
+
+    let before = verify_store(dir.path(), Some(&url));
+    let out = said(&before);
+    assert!(before.status.success(), "{out}");
+    assert!(out.contains("0 records verified"), "{out}");
+    assert!(
+        out.contains("unsealed: 2 records committed and not yet in the chain, the oldest"),
+        "{out}"
+    );
+    // Verifying sealed nothing: a node seals them (its sealer as it
+    // starts, or the call below, whichever comes first).
+    let node = PostgresStore::connect(&url).await.unwrap();
+    node.seal_audit().await.unwrap();
+    assert_eq!(node.unsealed().await.unwrap().count, 0);
+    node.close().await;
+
+    let after = verify_store(dir.path(), Some(&url));
+    let out = said(&after);
+    assert!(after.status.success(), "{out}");
+    assert!(
+        out.contains("2 records verified") && out.contains("unsealed: none"),
+        "{out}"
+    );
+    herald::store::testing::drop_fresh_database(&base, &url)
+        .await
+        .unwrap();
 }

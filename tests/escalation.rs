@@ -122,13 +122,13 @@ async fn steps(store: &SqliteStore, id: &str) -> Vec<(String, Option<u32>)> {
         .await
         .unwrap()
         .into_iter()
-        .filter(|r| {
+        .filter(|e| {
             matches!(
-                r.entry.kind.as_str(),
+                e.kind.as_str(),
                 "reminded" | "escalated" | "webhook_sent" | "webhook_failed" | "closed"
             )
         })
-        .map(|r| (r.entry.kind.as_str().to_string(), r.entry.level))
+        .map(|e| (e.kind.as_str().to_string(), e.level))
         .collect()
 }
 

@@ -19,6 +19,6 @@ pub async fn get(
         .timeline(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("notification {id} not found")))?;
-    let events: Vec<Value> = records.iter().map(|r| r.to_timeline_json()).collect();
+    let events: Vec<Value> = records.iter().map(|e| e.to_timeline_json()).collect();
     Ok(Json(json!({ "events": events })))
 }

@@ -8,13 +8,13 @@ use super::{Hub, HubError};
 use crate::clock::Millis;
 use crate::report::{self, Report};
 use crate::store::Escalation;
-use crate::trail::Record;
+use crate::trail::{Entry, Record};
 
 impl Hub {
     /// The audit records of notification `id`, oldest first; `None` when
     /// the store knows neither the notification nor any record of it (its
     /// records outlive the notification's own retention, and still answer).
-    pub async fn timeline(&self, id: &str) -> Result<Option<Vec<Record>>, HubError> {
+    pub async fn timeline(&self, id: &str) -> Result<Option<Vec<Entry>>, HubError> {
         let records = self.store.timeline(id).await?;
         if records.is_empty() && self.store.notification(id).await?.is_none() {
             return Ok(None);

@@ -1,11 +1,20 @@
 //! The audit trail a store keeps: records appended to one hash chain,
-//! read back per notification, by page, and from the anchor retention left.
+//! read back per notification, by page, and from the anchor retention left;
+//! and the records committed but not yet sealed into the chain.
 
 use async_trait::async_trait;
 
 use super::StoreError;
 use crate::clock::Millis;
 use crate::trail::{Anchor, ChainReader, Entry, Record};
+
+/// The records committed but not yet given their place in the chain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unsealed {
+    pub count: u64,
+    /// How long ago the oldest of them was committed, by the store's clock.
+    pub oldest_age_ms: Option<u64>,
+}
 
 /// The hash-chained record of what happened, appended by the engines and
 /// by the Hub, read by the API and `herald audit verify`.
@@ -15,8 +24,10 @@ pub trait AuditTrail: Send + Sync + 'static {
     /// delivery mark: it rides with the next commit.
     fn record(&self, entry: Entry);
 
-    /// The audit records of one notification, oldest first.
-    async fn timeline(&self, id: &str) -> Result<Vec<Record>, StoreError>;
+    /// The audit records of one notification, oldest first: those sealed
+    /// into the chain, then those committed and not yet sealed (the order
+    /// the chain will give them).
+    async fn timeline(&self, id: &str) -> Result<Vec<Entry>, StoreError>;
 
     /// Audit records with `seq > after` and `from <= at < to`, in chain
     /// order, at most `limit`.
@@ -31,6 +42,15 @@ pub trait AuditTrail: Send + Sync + 'static {
     /// Where the remaining chain starts (after retention removed its oldest
     /// records).
     async fn audit_anchor(&self) -> Result<Anchor, StoreError>;
+
+    /// Seals every record committed so far into the chain now, rather than
+    /// soon (waiting for a sealing under way elsewhere); answers how many
+    /// it sealed. An engine that appends to the chain as it commits has
+    /// none to seal.
+    async fn seal_audit(&self) -> Result<u64, StoreError>;
+
+    /// The records committed and not yet sealed, as they stand.
+    async fn unsealed(&self) -> Result<Unsealed, StoreError>;
 }
 
 /// `herald audit verify` walks the chain of any store.

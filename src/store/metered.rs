@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use super::{
     Acknowledged, AuditTrail, ClaimedStep, Completion, Escalation, EscalationSteps, Inbox,
     Inserted, ReadModels, ReportRow, SessionRecords, Source, Store, StoreError, Unacknowledged,
-    UserNotification,
+    Unsealed, UserNotification,
 };
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
@@ -148,7 +148,7 @@ impl<S: Store> AuditTrail for Metered<S> {
         self.inner.record(entry);
     }
 
-    async fn timeline(&self, id: &str) -> Result<Vec<Record>, StoreError> {
+    async fn timeline(&self, id: &str) -> Result<Vec<Entry>, StoreError> {
         timed("timeline", self.inner.timeline(id)).await
     }
 
@@ -164,6 +164,14 @@ impl<S: Store> AuditTrail for Metered<S> {
 
     async fn audit_anchor(&self) -> Result<Anchor, StoreError> {
         timed("audit_anchor", self.inner.audit_anchor()).await
+    }
+
+    async fn seal_audit(&self) -> Result<u64, StoreError> {
+        timed("seal_audit", self.inner.seal_audit()).await
+    }
+
+    async fn unsealed(&self) -> Result<Unsealed, StoreError> {
+        timed("unsealed", self.inner.unsealed()).await
     }
 }
 

@@ -24,7 +24,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 
-pub use audit_trail::AuditTrail;
+pub use audit_trail::{AuditTrail, Unsealed};
 
 pub use closed_loop::{
     ClaimedStep, Closed, Completion, Escalation, ReportRow, Source, StepOutcome,

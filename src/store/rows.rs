@@ -121,6 +121,16 @@ where
 
 /// A row of [`SELECT_AUDIT`].
 pub fn audit_record(row: &impl Columns) -> Result<Record, StoreError> {
+    Ok(Record {
+        seq: row.integer("seq")?,
+        entry: audit_entry(row)?,
+        prev_hash: row.text("prev_hash")?,
+        hash: row.text("hash")?,
+    })
+}
+
+/// The entry of an audit row, sealed or not: its columns but the chain's.
+pub fn audit_entry(row: &impl Columns) -> Result<Entry, StoreError> {
     let kind = row.text("kind")?;
     let kind = Kind::parse(&kind)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown audit record kind {kind:?}")))?;
@@ -131,31 +141,27 @@ pub fn audit_record(row: &impl Columns) -> Result<Record, StoreError> {
         ),
         None => None,
     };
-    Ok(Record {
-        seq: row.integer("seq")?,
-        entry: Entry {
-            at: row.integer("at")?,
-            kind,
-            notification_id: row.maybe_text("notification_id")?,
-            user_id: row.maybe_text("user_id")?,
-            socket_id: row.maybe_text("socket_id")?,
-            level: row
-                .maybe_integer("level")?
-                .and_then(|l| u32::try_from(l).ok()),
-            detail,
-        },
-        prev_hash: row.text("prev_hash")?,
-        hash: row.text("hash")?,
+    Ok(Entry {
+        at: row.integer("at")?,
+        kind,
+        notification_id: row.maybe_text("notification_id")?,
+        user_id: row.maybe_text("user_id")?,
+        socket_id: row.maybe_text("socket_id")?,
+        level: row
+            .maybe_integer("level")?
+            .and_then(|l| u32::try_from(l).ok()),
+        detail,
     })
 }
 
 /// Where the escalation of the notifications whose ids `ids` selects
 /// stands (`ids` is each engine's condition on `n.id`): the highest level
-/// fired by the audit records, and the step due next. One row per id.
-pub fn escalations_query(ids: &str) -> String {
+/// fired by the audit records (those of `trail`, a table or a subquery
+/// with the audit columns), and the step due next. One row per id.
+pub fn escalations_query(ids: &str, trail: &str) -> String {
     format!(
         "SELECT n.id, n.closed_at, \
-         (SELECT max(a.level) FROM audit a WHERE a.notification_id = n.id \
+         (SELECT max(a.level) FROM {trail} a WHERE a.notification_id = n.id \
            AND a.kind IN ('reminded', 'escalated', 'webhook_sent')) AS fired, \
          (SELECT s.level FROM escalation_steps s WHERE s.notification_id = n.id AND NOT s.fired \
            ORDER BY s.due_at, s.level LIMIT 1) AS next_level, \

@@ -140,43 +140,51 @@ pub struct Record {
     pub hash: String,
 }
 
-impl Record {
-    /// The record as the API and the export show it.
-    pub fn to_json(&self) -> Value {
-        let e = &self.entry;
-        let mut m = serde_json::Map::new();
-        m.insert("seq".into(), self.seq.into());
-        m.insert("at".into(), rfc3339(e.at).into());
-        m.insert("type".into(), e.kind.as_str().into());
+impl Entry {
+    /// The entry's fields into `m`, as the API shows them; the
+    /// notification's id only when `with_notification`.
+    fn put_fields(&self, m: &mut serde_json::Map<String, Value>, with_notification: bool) {
+        m.insert("at".into(), rfc3339(self.at).into());
+        m.insert("type".into(), self.kind.as_str().into());
+        let notification = self
+            .notification_id
+            .as_deref()
+            .filter(|_| with_notification);
         let optional = [
-            ("notificationId", e.notification_id.as_deref()),
-            ("userId", e.user_id.as_deref()),
-            ("socketId", e.socket_id.as_deref()),
+            ("notificationId", notification),
+            ("userId", self.user_id.as_deref()),
+            ("socketId", self.socket_id.as_deref()),
         ];
         for (k, v) in optional {
             if let Some(v) = v {
                 m.insert(k.into(), v.into());
             }
         }
-        if let Some(l) = e.level {
+        if let Some(l) = self.level {
             m.insert("level".into(), l.into());
         }
-        if let Some(d) = &e.detail {
+        if let Some(d) = &self.detail {
             m.insert("detail".into(), d.clone());
         }
+    }
+
+    /// The entry as a notification's timeline shows it: no chain fields,
+    /// so a record reads the same before and after it is sealed.
+    pub fn to_timeline_json(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        self.put_fields(&mut m, false);
+        Value::Object(m)
+    }
+}
+
+impl Record {
+    /// The record as the API and the export show it.
+    pub fn to_json(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        m.insert("seq".into(), self.seq.into());
+        self.entry.put_fields(&mut m, true);
         m.insert("prevHash".into(), self.prev_hash.clone().into());
         m.insert("hash".into(), self.hash.clone().into());
         Value::Object(m)
-    }
-
-    /// The record as a notification's timeline shows it: no chain fields.
-    pub fn to_timeline_json(&self) -> Value {
-        let mut v = self.to_json();
-        if let Value::Object(m) = &mut v {
-            for k in ["seq", "prevHash", "hash", "notificationId"] {
-                m.remove(k);
-            }
-        }
-        v
     }
 }

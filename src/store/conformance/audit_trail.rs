@@ -1,4 +1,6 @@
-//! The audit trail's contract: one verifiable chain, each notification's timeline, retention's anchor.
+//! The audit trail's contract: one verifiable chain, each notification's
+//! timeline (its records show at once, sealed or not), retention's anchor;
+//! and, for an engine several nodes share, one chain whatever writes at once.
 
 use super::*;
 
@@ -25,13 +27,7 @@ pub(super) async fn the_audit_trail_is_one_verifiable_chain_with_each_timeline(s
         .await
         .unwrap()
         .unwrap();
-    let timeline: Vec<_> = s
-        .timeline("n")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.entry)
-        .collect();
+    let timeline: Vec<_> = s.timeline("n").await.unwrap().into_iter().collect();
     let kinds: Vec<_> = timeline.iter().map(|e| e.kind).collect();
     assert_eq!(
         kinds,
@@ -45,6 +41,10 @@ pub(super) async fn the_audit_trail_is_one_verifiable_chain_with_each_timeline(s
     assert_eq!(timeline[1].socket_id.as_deref(), Some("s1"));
     assert_eq!(timeline[2].user_id.as_deref(), Some("u"));
     assert_eq!(timeline[2].detail, Some(json!({"remote": "10.0.0.7:5000"})));
+    s.seal_audit().await.unwrap();
+    assert_eq!(s.unsealed().await.unwrap().count, 0);
+    // Sealing moves the records; the timeline reads the same.
+    assert_eq!(s.timeline("n").await.unwrap(), timeline);
     let all = chain_of(s).await;
     assert_eq!(all.len(), 6);
     let anchor = s.audit_anchor().await.unwrap();
@@ -71,4 +71,90 @@ pub(super) async fn retention_keeps_what_remains_of_the_chain_verifiable(s: &dyn
     assert_eq!(kinds, [Kind::Created, Kind::Purged]);
     assert_eq!(trail::verify(&mut Chain::from(anchor), &rest), Ok(2));
     assert!(s.timeline("old").await.unwrap().is_empty());
+}
+
+/// Two nodes of one shared store writing at once, each recording as it
+/// goes: once sealed, one chain that verifies and holds every record
+/// exactly once, and each notification's timeline in the order it happened.
+pub(super) async fn two_nodes_writing_at_once_leave_one_chain_with_each_record_once(
+    a: &dyn Store,
+    b: &dyn Store,
+) {
+    const N: usize = 40;
+    let users: Vec<String> = vec!["u".into(), "v".into()];
+    let notes: Vec<_> = (0..N)
+        .map(|i| note(&format!("n{i}"), "t", i as Millis))
+        .collect();
+    // Both nodes store each notification at once: one `created` each.
+    futures::future::join_all(notes.iter().map(|n| async {
+        let (x, y) = tokio::join!(a.insert(n, &users), b.insert(n, &users));
+        x.unwrap();
+        y.unwrap();
+    }))
+    .await;
+    for (i, n) in notes.iter().enumerate() {
+        for (s, socket) in [(a, "sa"), (b, "sb")] {
+            s.record(
+                Entry::new(Kind::Delivered, 100 + i as Millis)
+                    .notification(&n.id)
+                    .user("u")
+                    .socket(socket),
+            );
+        }
+    }
+    // Two recipients acknowledge at once on two nodes: both are first for
+    // themselves, and the notification closes once.
+    let races = futures::future::join_all(notes.iter().map(|n| async {
+        tokio::join!(
+            a.acknowledge(&n.id, "u", 1000),
+            b.acknowledge(&n.id, "v", 1001)
+        )
+    }))
+    .await;
+    for (n, (x, y)) in notes.iter().zip(races) {
+        let (x, y) = (x.unwrap().unwrap(), y.unwrap().unwrap());
+        assert!(x.first && y.first, "{}", n.id);
+        assert!(
+            x.closed.is_some() != y.closed.is_some(),
+            "{}: closed once",
+            n.id
+        );
+    }
+    // Sealing from both nodes at once as well.
+    let (x, y) = tokio::join!(a.seal_audit(), b.seal_audit());
+    x.unwrap();
+    y.unwrap();
+    assert_eq!(a.unsealed().await.unwrap().count, 0);
+    let chain = a.audit_page(0, 0, Millis::MAX, 10_000).await.unwrap();
+    let anchor = a.audit_anchor().await.unwrap();
+    // N created, 2N delivered, 2N acknowledged, N closed.
+    assert_eq!(
+        trail::verify(&mut Chain::from(anchor), &chain),
+        Ok(6 * N as u64)
+    );
+    let mut seen = std::collections::HashSet::new();
+    for r in &chain {
+        let e = &r.entry;
+        let key = (
+            e.kind,
+            e.notification_id.clone(),
+            e.user_id.clone(),
+            e.socket_id.clone(),
+        );
+        assert!(seen.insert(key.clone()), "{key:?} is in the chain twice");
+    }
+    for n in &notes {
+        let kinds: Vec<Kind> = b
+            .timeline(&n.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds.len(), 6, "{}: {kinds:?}", n.id);
+        assert_eq!(kinds[0], Kind::Created, "{}: {kinds:?}", n.id);
+        // The closing follows the acknowledgement that made it.
+        let closed = kinds.iter().position(|k| *k == Kind::Closed).unwrap();
+        assert_eq!(kinds[closed - 1], Kind::Acknowledged, "{}: {kinds:?}", n.id);
+    }
 }

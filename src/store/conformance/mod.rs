@@ -2,8 +2,9 @@
 //! test is an async function of a `&dyn Store`, in the file of its concept
 //! (`inbox.rs`, `escalation_steps.rs`, ...), and `conformance!`
 //! makes of it one test on SQLite (in a temporary directory) and one on
-//! PostgreSQL (in a database of its own). Also the two fixtures, for the
-//! engines' own tests.
+//! PostgreSQL (in a database of its own); `shared!` runs a test of two
+//! nodes on two PostgreSQL stores of one database. Also the two fixtures,
+//! for the engines' own tests.
 
 use serde_json::json;
 
@@ -116,6 +117,28 @@ conformance!(
     read_models::the_report_reads_severity_and_closing_of_each_notification,
     read_models::escalations_read_the_fired_level_and_the_next_step_of_each_id,
 );
+
+/// The tests of an engine that several nodes share: each runs on two
+/// PostgreSQL stores ("nodes") of one database.
+macro_rules! shared {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod shared_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::TestDatabase::create().await;
+                    let (a, b) = (db.store().await, db.store().await);
+                    super::$module::$name(&a, &b).await;
+                    crate::store::Store::close(&a).await;
+                    crate::store::Store::close(&b).await;
+                    db.drop().await;
+                }
+            )*
+        }
+    };
+}
+
+shared!(audit_trail::two_nodes_writing_at_once_leave_one_chain_with_each_record_once);
 
 pub fn ids(v: Vec<UserNotification>) -> Vec<String> {
     v.into_iter().map(|x| x.notification.id).collect()

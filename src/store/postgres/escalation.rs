@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::audit::append;
 use super::deadline::{with_deadline, ANSWER_DEADLINE};
+use super::unsealed::queue;
 use super::PostgresStore;
 use crate::clock::Millis;
 use crate::store::rows::{self, Columns};
@@ -139,8 +139,11 @@ impl EscalationSteps for PostgresStore {
                 then = then.bind(at);
             }
             then.execute(&mut *tx).await?;
-            append(&mut tx, c.audit.clone()).await?;
+            queue(&mut *tx, &c.audit).await?;
             tx.commit().await?;
+            if !c.audit.is_empty() {
+                self.committed_records();
+            }
             Ok(true)
         })
         .await

@@ -4,12 +4,15 @@
 //! reading and listing it, and deleting what is past retention.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use sqlx::PgConnection;
+use sqlx::Row;
 
-use super::audit::{append, purge_audit};
+use super::chain::purge_audit;
 use super::deadline::{with_deadline, ANSWER_DEADLINE, PURGE_DEADLINE};
+use super::seal::seal_all_waiting;
+use super::unsealed::{insert_unsealed_if, queue, EntryColumns};
 use super::PostgresStore;
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
@@ -57,54 +60,109 @@ pub(super) fn list_query(filter: StateFilter) -> String {
     format!("{SELECT_USER} WHERE r.user_id = $1 AND r.seq > $2 {condition} ORDER BY r.seq LIMIT $3")
 }
 
-/// Closes `id` if it is still open, in the acknowledgement's transaction:
-/// the database decides, so two nodes acknowledging at once close it once
-/// (the second waits for the first's row and then finds it closed). Its
-/// steps go; the answer names whose sockets to tell.
-async fn close_notification(
-    conn: &mut PgConnection,
+/// Whose sockets to tell that `id` closed: read after the closing
+/// committed, so a role member whose joining the closing waited for is
+/// among them (a join after it leaves the closed notification out).
+async fn closed_by(
+    conn: impl sqlx::PgExecutor<'_>,
     id: &str,
     by: &str,
     at: Millis,
-) -> Result<Option<Closed>, StoreError> {
-    let closed = sqlx::query(
-        "UPDATE notifications SET closed_at = $1, closed_by = $2 \
-         WHERE id = $3 AND closed_at IS NULL",
-    )
-    .bind(at)
-    .bind(by)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if closed == 0 {
-        return Ok(None);
-    }
-    sqlx::query("DELETE FROM escalation_steps WHERE notification_id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    let users = sqlx::query_scalar(
-        "SELECT user_id FROM recipients WHERE notification_id = $1 ORDER BY seq",
+) -> Result<Closed, StoreError> {
+    let (users, roles): (Vec<String>, Vec<String>) = sqlx::query_as(
+        "SELECT ARRAY(SELECT user_id FROM recipients WHERE notification_id = $1 ORDER BY seq), \
+         ARRAY(SELECT role FROM role_recipients WHERE notification_id = $1 ORDER BY role)",
     )
     .bind(id)
-    .fetch_all(&mut *conn)
+    .fetch_one(conn)
     .await?;
-    let roles = sqlx::query_scalar(
-        "SELECT role FROM role_recipients WHERE notification_id = $1 ORDER BY role",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(Some(Closed {
+    Ok(Closed {
         at,
         by: by.to_string(),
         users,
         roles,
-    }))
+    })
 }
 
+/// A new notification, its steps, its recipients (in the order given) and
+/// its `created` record, in one statement: one round trip and one commit.
+/// Nothing is written when the id is already stored (or being stored by
+/// another node, whose commit this waits for): the answer says so, and
+/// the caller stores the recipients against the first body.
+fn insert_fresh_statement() -> String {
+    format!(
+        "WITH fresh AS (INSERT INTO notifications (id, body, created_at, severity) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING RETURNING id), \
+         steps AS (INSERT INTO escalation_steps (notification_id, level, due_at) \
+         SELECT f.id, s.level, s.due_at FROM fresh f, UNNEST($5::bigint[], $6::bigint[]) \
+         AS s(level, due_at)), \
+         added AS (INSERT INTO recipients (notification_id, user_id, created_at) \
+         SELECT f.id, u.user_id, $3 FROM fresh f, \
+         UNNEST($7::text[]) WITH ORDINALITY AS u(user_id, position) ORDER BY u.position \
+         ON CONFLICT (notification_id, user_id) DO NOTHING RETURNING user_id), \
+         created AS ({}) \
+         SELECT EXISTS (SELECT 1 FROM fresh) AS fresh, ARRAY(SELECT user_id FROM added) AS added",
+        insert_unsealed_if(8, "fresh, ", "TRUE")
+    )
+}
+
+/// The statement of [`insert_fresh_statement`], built once.
+static INSERT_FRESH: LazyLock<String> = LazyLock::new(insert_fresh_statement);
+
+/// A first acknowledgement, the closing it makes if the notification is
+/// still open (its steps go), and their records (bound from `$4`:
+/// `acknowledged`, then `closed`), in one statement. Two nodes
+/// acknowledging at once close it once: the second closing waits for the
+/// first's row and then finds it closed. Answers the recipient's creation
+/// time (None: acknowledged before, or not a recipient) and whether it
+/// closed the notification.
+fn acknowledge_statement() -> String {
+    format!(
+        "WITH ack AS (UPDATE recipients SET acknowledged_at = $1 \
+         WHERE notification_id = $2 AND user_id = $3 AND acknowledged_at IS NULL \
+         RETURNING created_at), \
+         closed AS (UPDATE notifications SET closed_at = $1, closed_by = $3 \
+         WHERE id = $2 AND closed_at IS NULL AND EXISTS (SELECT 1 FROM ack) RETURNING id), \
+         steps AS (DELETE FROM escalation_steps WHERE notification_id IN (SELECT id FROM closed)), \
+         recorded AS ({}) \
+         SELECT (SELECT created_at FROM ack) AS created_at, EXISTS (SELECT 1 FROM closed) AS closed",
+        insert_unsealed_if(4, "ack, ", "(e.position = 1 OR EXISTS (SELECT 1 FROM closed))")
+    )
+}
+
+static ACKNOWLEDGE: LazyLock<String> = LazyLock::new(acknowledge_statement);
+
 impl PostgresStore {
+    /// [`insert_fresh_statement`]: the users each recipient row was new for, or
+    /// None when the id was already stored.
+    async fn insert_fresh(
+        &self,
+        n: &Notification,
+        users: &[String],
+        steps: &[(u32, Millis)],
+    ) -> Result<Option<Vec<String>>, sqlx::Error> {
+        let (levels, due): (Vec<i64>, Vec<Millis>) = steps
+            .iter()
+            .map(|(level, due_at)| (i64::from(*level), *due_at))
+            .unzip();
+        let created = EntryColumns::of(&[record::created(&n.id, n.created_at, users)]);
+        let q = sqlx::query(&INSERT_FRESH)
+            .bind(&n.id)
+            .bind(n.to_json())
+            .bind(n.created_at)
+            .bind(n.severity())
+            .bind(&levels)
+            .bind(&due)
+            .bind(users);
+        let row = created.bind(q).fetch_one(&self.pool).await?;
+        let (fresh, added): (bool, Vec<String>) = (row.try_get("fresh")?, row.try_get("added")?);
+        if !fresh {
+            return Ok(None);
+        }
+        self.committed_records();
+        Ok(Some(added))
+    }
+
     /// One attempt at [`Inbox::insert_scheduled`], in one transaction: a
     /// new notification with its steps and its `created` record, or none
     /// of them.
@@ -171,9 +229,12 @@ impl PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         if fresh {
-            append(&mut tx, vec![record::created(&n.id, n.created_at, users)]).await?;
+            queue(&mut *tx, &[record::created(&n.id, n.created_at, users)]).await?;
         }
         tx.commit().await?;
+        if fresh {
+            self.committed_records();
+        }
         let mut added: HashSet<String> = added.into_iter().collect();
         let new_for = users.iter().map(|u| added.remove(u)).collect();
         Ok(Inserted {
@@ -192,6 +253,14 @@ impl Inbox for PostgresStore {
         steps: &[(u32, Millis)],
     ) -> Result<Inserted, StoreError> {
         with_deadline(ANSWER_DEADLINE, async {
+            // Most notifications are new: one statement stores them.
+            if let Some(added) = self.insert_fresh(n, users, steps).await? {
+                let mut added: HashSet<String> = added.into_iter().collect();
+                return Ok(Inserted {
+                    notification: n.clone(),
+                    new_for: users.iter().map(|u| added.remove(u)).collect(),
+                });
+            }
             let mut attempt = 1;
             loop {
                 match self.insert_once(n, users, steps).await {
@@ -222,31 +291,26 @@ impl Inbox for PostgresStore {
         // The marks and records this node queued before commit before it.
         self.marks.settle().await;
         with_deadline(ANSWER_DEADLINE, async {
-            let mut tx = self.pool.begin().await?;
-            let first: Option<Millis> = sqlx::query_scalar(
-                "UPDATE recipients SET acknowledged_at = $1 \
-                 WHERE notification_id = $2 AND user_id = $3 AND acknowledged_at IS NULL \
-                 RETURNING created_at",
-            )
-            .bind(at)
-            .bind(id)
-            .bind(user)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(created_at) = first {
-                let mut records = vec![record::acknowledged(
+            let records = EntryColumns::of(&[
+                record::acknowledged(
                     id,
                     user,
                     at,
                     source.socket_id.as_deref(),
                     source.remote.as_deref(),
-                )];
-                let closed = close_notification(&mut tx, id, user, at).await?;
-                if closed.is_some() {
-                    records.push(record::closed(id, user, at));
-                }
-                append(&mut tx, records).await?;
-                tx.commit().await?;
+                ),
+                record::closed(id, user, at),
+            ]);
+            let q = sqlx::query(&ACKNOWLEDGE).bind(at).bind(id).bind(user);
+            let row = records.bind(q).fetch_one(&self.pool).await?;
+            let first: Option<Millis> = row.try_get("created_at")?;
+            if let Some(created_at) = first {
+                self.committed_records();
+                let closed = if row.try_get("closed")? {
+                    Some(closed_by(&self.pool, id, user, at).await?)
+                } else {
+                    None
+                };
                 return Ok(Some(Acknowledged {
                     at,
                     first: true,
@@ -254,7 +318,6 @@ impl Inbox for PostgresStore {
                     closed,
                 }));
             }
-            tx.rollback().await?;
             // Acknowledged before, or not a recipient. An acknowledgement
             // racing this one (another node's) held the row until its
             // commit, so this read, a new statement, sees its time.
@@ -354,6 +417,10 @@ impl Inbox for PostgresStore {
         acknowledged_before: Millis,
         unacknowledged_before: Millis,
     ) -> Result<u64, StoreError> {
+        // Retention judges the chain: what is committed is sealed first, so
+        // an old record goes with the purge that finds it old, sealed or not.
+        self.marks.settle().await;
+        seal_all_waiting(&self.pool).await?;
         with_deadline(PURGE_DEADLINE, async {
             let mut tx = self.pool.begin().await?;
             let gone = sqlx::query(

@@ -1,8 +1,9 @@
 //! The PostgreSQL store's delivery marks and queued audit records: callers
 //! queue them without waiting, and one background task writes what has
-//! gathered, the marks in one statement and the records in one transaction
-//! per flush, so a burst of deliveries costs a round trip or two, not one
-//! per socket. Records are appended in the order they were queued. Neither
+//! gathered, the marks and the records in one statement per flush, so a
+//! burst of deliveries costs one round trip, not one per socket. Records
+//! are queued unsealed in the order they were queued here, which is the
+//! order the sealer gives them in the chain. Neither
 //! is lost silently: one that finds the queue full, or that the database
 //! refuses through every retry, is logged with a count and counted in
 //! `herald_store_marks_dropped_total`.
@@ -13,11 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::audit::append;
+use super::unsealed::{insert_unsealed, EntryColumns};
 use crate::clock::Millis;
 use crate::store::StoreError;
 use crate::trail::Entry;
@@ -95,11 +96,12 @@ pub struct Marks {
 }
 
 impl Marks {
-    /// Starts the task that writes marks and records through `pool`.
-    pub fn start(pool: PgPool) -> Self {
+    /// Starts the task that writes marks and records through `pool`, and
+    /// tells `sealing` after it commits records.
+    pub fn start(pool: PgPool, sealing: Arc<Notify>) -> Self {
         let (orders, rx) = mpsc::channel(QUEUE);
         let counts = Arc::new(Counts::default());
-        let task = tokio::spawn(run(pool, rx, counts.clone()));
+        let task = tokio::spawn(run(pool, sealing, rx, counts.clone()));
         Self {
             orders,
             counts,
@@ -228,7 +230,12 @@ impl Held {
     }
 }
 
-async fn run(pool: PgPool, mut rx: mpsc::Receiver<Order>, counts: Arc<Counts>) {
+async fn run(
+    pool: PgPool,
+    sealing: Arc<Notify>,
+    mut rx: mpsc::Receiver<Order>,
+    counts: Arc<Counts>,
+) {
     let mut held = Held::default();
     loop {
         if held.is_empty() {
@@ -249,7 +256,7 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Order>, counts: Arc<Counts>) {
                 Err(_) => break,
             }
         }
-        flush(&pool, &mut held, &mut rx, &counts).await;
+        flush(&pool, &sealing, &mut held, &mut rx, &counts).await;
         let unreported = counts.unreported.swap(0, Ordering::Relaxed);
         if unreported > 0 {
             tracing::warn!(
@@ -261,14 +268,20 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Order>, counts: Arc<Counts>) {
 }
 
 /// Writes what is held, retrying with backoff; answers whoever waits.
-async fn flush(pool: &PgPool, held: &mut Held, rx: &mut mpsc::Receiver<Order>, counts: &Counts) {
+async fn flush(
+    pool: &PgPool,
+    sealing: &Notify,
+    held: &mut Held,
+    rx: &mut mpsc::Receiver<Order>,
+    counts: &Counts,
+) {
     let mut failures = 0;
     loop {
         if held.nothing_to_write() {
             held.answer();
             return;
         }
-        let written = tokio::time::timeout(FLUSH_DEADLINE, write_held(pool, held, counts))
+        let written = tokio::time::timeout(FLUSH_DEADLINE, write_held(pool, sealing, held, counts))
             .await
             .unwrap_or_else(|_| {
                 Err(StoreError::Unavailable(format!(
@@ -316,29 +329,28 @@ async fn flush(pool: &PgPool, held: &mut Held, rx: &mut mpsc::Receiver<Order>, c
     }
 }
 
-/// Writes the held marks, then the held records; what is written is no
-/// longer held, so a retry writes only the rest.
-async fn write_held(pool: &PgPool, held: &mut Held, counts: &Counts) -> Result<(), StoreError> {
-    if !held.marks.is_empty() {
-        write(pool, &held.marks).await?;
-        counts.settled(held.marks.len());
-        held.marks.clear();
+/// Writes the held marks and records in one statement (so both or
+/// neither); what is written is no longer held.
+async fn write_held(
+    pool: &PgPool,
+    sealing: &Notify,
+    held: &mut Held,
+    counts: &Counts,
+) -> Result<(), StoreError> {
+    let records = EntryColumns::of(&held.records);
+    write(pool, &held.marks, &records).await?;
+    if !records.is_empty() {
+        sealing.notify_one();
     }
-    if !held.records.is_empty() {
-        // Their own transaction, apart from the marks' statement: the
-        // chain's head is taken with no recipient row held.
-        let mut tx = pool.begin().await?;
-        append(&mut tx, held.records.clone()).await?;
-        tx.commit().await?;
-        counts.settled(held.records.len());
-        held.records.clear();
-    }
+    counts.settled(held.marks.len() + held.records.len());
+    held.marks.clear();
+    held.records.clear();
     Ok(())
 }
 
-/// One statement for every held mark; a recipient's first mark stands,
-/// both among these and against one already stored.
-async fn write(pool: &PgPool, marks: &[Mark]) -> Result<(), StoreError> {
+/// One statement for every held mark and record; a recipient's first mark
+/// stands, both among these and against one already stored.
+async fn write(pool: &PgPool, marks: &[Mark], records: &EntryColumns) -> Result<(), StoreError> {
     let mut seen = HashSet::with_capacity(marks.len());
     let (mut ids, mut users, mut times) = (Vec::new(), Vec::new(), Vec::new());
     for m in marks {
@@ -348,16 +360,14 @@ async fn write(pool: &PgPool, marks: &[Mark]) -> Result<(), StoreError> {
             times.push(m.at);
         }
     }
-    sqlx::query(
-        "UPDATE recipients r SET delivered_at = m.at \
+    let statement = format!(
+        "WITH marked AS (UPDATE recipients r SET delivered_at = m.at \
          FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS m(notification_id, user_id, at) \
          WHERE r.notification_id = m.notification_id AND r.user_id = m.user_id \
-         AND r.delivered_at IS NULL",
-    )
-    .bind(&ids)
-    .bind(&users)
-    .bind(&times)
-    .execute(pool)
-    .await?;
+         AND r.delivered_at IS NULL) {}",
+        insert_unsealed(4)
+    );
+    let marks = sqlx::query(&statement).bind(&ids).bind(&users).bind(&times);
+    records.bind(marks).execute(pool).await?;
     Ok(())
 }

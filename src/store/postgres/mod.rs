@@ -2,10 +2,11 @@
 //! Every write is its own transaction and answers after its commit; the
 //! database, not a node, decides what came first (the first body of an id,
 //! the first acknowledgement, the closing, which node fires an escalation
-//! step). The audit trail stays one hash chain across the nodes: every
-//! append holds the chain's head row locked until its commit. Delivery marks
-//! and queued audit records, which nobody waits for, are batched by a
-//! background task (`marks.rs`). An unreachable server answers
+//! step). The audit trail stays one hash chain across the nodes without a
+//! lock on the writes: each write commits its records unsealed, and one
+//! sealer at a time, on any node, moves them into the chain (`seal.rs`).
+//! Delivery marks and queued audit records, which nobody waits for, are
+//! batched by a background task (`marks.rs`). An unreachable server answers
 //! `Unavailable` within seconds: no call waits on it longer than its
 //! deadline (`deadline.rs`).
 //!
@@ -13,30 +14,40 @@
 //! concept's statements live in a file of their own.
 
 mod audit;
+mod chain;
 mod deadline;
 mod escalation;
 mod inbox;
 mod marks;
 mod read_models;
+mod seal;
 mod sessions;
 #[doc(hidden)]
 pub mod testing;
 #[cfg(test)]
 mod tests;
+mod unsealed;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use tokio::sync::Notify;
 
 use self::deadline::{with_deadline, ACQUIRE_TIMEOUT, ANSWER_DEADLINE, MIGRATE_DEADLINE};
 use self::marks::Marks;
+use self::seal::Sealer;
 use super::{Store, StoreError};
 
-/// Connections one node keeps; several nodes share the server's limit.
-const MAX_CONNECTIONS: u32 = 10;
+/// Connections one node keeps; several nodes share the server's limit
+/// (PostgreSQL's default `max_connections` of 100 holds four nodes). Now
+/// that writes do not wait for one another on the audit chain, they run
+/// side by side: 20 carried about twice the notifications of 10 at 32 API
+/// connections (bench/BENCHMARKS.md, "PostgreSQL: sealed audit trail").
+const MAX_CONNECTIONS: u32 = 20;
 
 /// How long closing waits for connections still in use.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -44,12 +55,28 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 pub struct PostgresStore {
     pool: PgPool,
     marks: Marks,
+    /// Told after every commit that queued audit records.
+    sealing: Arc<Notify>,
+    /// None for a store that only inspects ([`PostgresStore::inspect`]).
+    sealer: Option<Sealer>,
 }
 
 impl PostgresStore {
-    /// Connects to the database at `url` and brings its schema up to date
-    /// (migrations take an advisory lock: nodes may start together).
+    /// Connects to the database at `url` as a node: brings its schema up
+    /// to date (migrations take an advisory lock: nodes may start
+    /// together) and takes part in sealing the audit trail.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::open(url, true).await
+    }
+
+    /// Connects as [`PostgresStore::connect`] does, but seals nothing: for
+    /// `herald audit verify`, which reports the unsealed records as the
+    /// nodes left them.
+    pub async fn inspect(url: &str) -> Result<Self, StoreError> {
+        Self::open(url, false).await
+    }
+
+    async fn open(url: &str, sealing: bool) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("herald");
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
@@ -69,8 +96,20 @@ impl PostgresStore {
                 .map_err(|e| StoreError::Unavailable(format!("migrations failed: {e}")))
         })
         .await?;
-        let marks = Marks::start(pool.clone());
-        Ok(Self { pool, marks })
+        let wake = Arc::new(Notify::new());
+        let marks = Marks::start(pool.clone(), wake.clone());
+        let sealer = sealing.then(|| Sealer::start(pool.clone(), wake.clone()));
+        Ok(Self {
+            pool,
+            marks,
+            sealing: wake,
+            sealer,
+        })
+    }
+
+    /// Tells this node's sealer that records were committed.
+    fn committed_records(&self) {
+        self.sealing.notify_one();
     }
 }
 
@@ -87,7 +126,12 @@ impl Store for PostgresStore {
     }
 
     async fn close(&self) {
+        // The marks' task writes its records first, so that the sealer's
+        // last round seals them.
         self.marks.close().await;
+        if let Some(sealer) = &self.sealer {
+            sealer.close().await;
+        }
         if tokio::time::timeout(CLOSE_WAIT, self.pool.close())
             .await
             .is_err()

@@ -12,6 +12,11 @@ use crate::clock::Millis;
 use crate::store::rows::{self, PENDING_COUNT};
 use crate::store::{Escalation, ReadModels, ReportRow, StoreError, Unacknowledged};
 
+/// The sealed and the unsealed audit records: a step fired a moment ago
+/// shows before its record is sealed.
+const EVERY_RECORD: &str = "(SELECT notification_id, kind, level FROM audit \
+     UNION ALL SELECT notification_id, kind, level FROM audit_unsealed)";
+
 #[async_trait]
 impl ReadModels for PostgresStore {
     async fn escalations(&self, ids: &[String]) -> Result<HashMap<String, Escalation>, StoreError> {
@@ -19,7 +24,7 @@ impl ReadModels for PostgresStore {
             return Ok(HashMap::new());
         }
         with_deadline(ANSWER_DEADLINE, async {
-            let found = sqlx::query(&rows::escalations_query("n.id = ANY($1)"))
+            let found = sqlx::query(&rows::escalations_query("n.id = ANY($1)", EVERY_RECORD))
                 .bind(ids)
                 .fetch_all(&self.pool)
                 .await?;

@@ -111,60 +111,6 @@ async fn two_nodes_claim_each_due_step_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_nodes_appending_at_once_leave_one_verifiable_chain() {
-    let db = TestDatabase::create().await;
-    let (a, b) = (db.store().await, db.store().await);
-    let users: Vec<String> = vec!["u".into(), "v".into()];
-    let notes: Vec<_> = (0..40).map(|i| note(&format!("n{i}"), "t", i)).collect();
-    // Both nodes store each notification at once: one `created` each.
-    join_all(notes.iter().map(|n| async {
-        let (x, y) = tokio::join!(a.insert(n, &users), b.insert(n, &users));
-        x.unwrap();
-        y.unwrap();
-    }))
-    .await;
-    for i in 0..100 {
-        for (s, socket) in [(&a, "sa"), (&b, "sb")] {
-            s.record(
-                Entry::new(Kind::Delivered, 100 + i)
-                    .notification(&notes[usize::try_from(i).unwrap() % 40].id)
-                    .user("u")
-                    .socket(socket),
-            );
-        }
-    }
-    // Two recipients acknowledge at once on two nodes: both are first
-    // for themselves, and the notification closes once.
-    let races = join_all(notes.iter().map(|n| async {
-        tokio::join!(
-            a.acknowledge(&n.id, "u", 1000),
-            b.acknowledge(&n.id, "v", 1001)
-        )
-    }))
-    .await;
-    for (n, (x, y)) in notes.iter().zip(races) {
-        let (x, y) = (x.unwrap().unwrap(), y.unwrap().unwrap());
-        assert!(x.first && y.first, "{}", n.id);
-        assert!(
-            x.closed.is_some() != y.closed.is_some(),
-            "{}: closed exactly once",
-            n.id
-        );
-    }
-    a.close().await;
-    b.close().await;
-    let c = db.store().await;
-    let chain = c.audit_page(0, 0, Millis::MAX, 10_000).await.unwrap();
-    let anchor = c.audit_anchor().await.unwrap();
-    // 40 created, 200 delivered, 80 acknowledged, 40 closed.
-    assert_eq!(trail::verify(&mut Chain::from(anchor), &chain), Ok(360));
-    let count = |kind| chain.iter().filter(|r| r.entry.kind == kind).count();
-    assert_eq!((count(Kind::Created), count(Kind::Closed)), (40, 40));
-    c.close().await;
-    db.drop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_storing_one_notification_agree_on_its_body_and_recipients() {
     let db = TestDatabase::create().await;
     let (a, b) = (db.store().await, db.store().await);
@@ -415,6 +361,155 @@ async fn a_lost_server_is_answered_unavailable_within_seconds_and_comes_back() {
     }
     let a = s.acknowledge("n", "u", 5).await.unwrap().unwrap();
     assert_eq!((a.at, a.first), (5, true));
+    s.close().await;
+    db.drop().await;
+}
+
+/// Stores `count` notifications through `s`, each created, delivered and
+/// acknowledged (which closes it): four records each.
+async fn write_records(s: &PostgresStore, prefix: &str, count: usize) {
+    for i in 0..count {
+        let id = format!("{prefix}{i}");
+        s.insert(&note(&id, "t", i as Millis), &["u".into()])
+            .await
+            .unwrap();
+        s.record(
+            Entry::new(Kind::Delivered, 10)
+                .notification(&id)
+                .user("u")
+                .socket("s"),
+        );
+        s.acknowledge(&id, "u", 20).await.unwrap().unwrap();
+    }
+}
+
+/// The whole chain, verified from its anchor: its records.
+async fn verified_chain(s: &PostgresStore) -> Vec<trail::Record> {
+    let chain = s.audit_page(0, 0, Millis::MAX, 100_000).await.unwrap();
+    let anchor = s.audit_anchor().await.unwrap();
+    assert_eq!(
+        trail::verify(&mut Chain::from(anchor), &chain),
+        Ok(chain.len() as u64)
+    );
+    chain
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_nodes_records_are_sealed_by_another() {
+    let db = TestDatabase::create().await;
+    let survivor = db.store().await;
+    // A node that commits and never seals: its records are left as a
+    // node killed after its commits leaves them.
+    let killed = PostgresStore::inspect(&db.url).await.unwrap();
+    write_records(&killed, "k", 5).await;
+    killed.marks.settle().await;
+    // The survivor's timer finds them without any commit of its own.
+    let started = Instant::now();
+    while survivor.unsealed().await.unwrap().count > 0 {
+        assert!(
+            started.elapsed() < seal::SEAL_INTERVAL * 5,
+            "not sealed by the other node"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(verified_chain(&survivor).await.len(), 20);
+    killed.close().await;
+    survivor.close().await;
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_lost_in_the_middle_of_sealing_leaves_the_records_unsealed() {
+    let db = TestDatabase::create().await;
+    let writer = PostgresStore::inspect(&db.url).await.unwrap();
+    write_records(&writer, "n", 3).await;
+    writer.marks.settle().await;
+    assert_eq!(writer.unsealed().await.unwrap().count, 12);
+
+    // The head held elsewhere: the sealing below stops in the middle of
+    // its transaction, its batch read and deleted, waiting for the head.
+    let mut blocker = PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut blocker).await.unwrap();
+    sqlx::query("SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let options = PgConnectOptions::from_str(&db.url).unwrap();
+    let proxy = Proxy::start(format!("{}:{}", options.get_host(), options.get_port())).await;
+    let sealer = PostgresStore::inspect(&proxy.url(&db.url)).await.unwrap();
+    let sealing = tokio::spawn(async move {
+        let sealed = sealer.seal_audit().await;
+        sealer.close().await;
+        sealed
+    });
+    let started = Instant::now();
+    loop {
+        let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            .fetch_one(&mut blocker)
+            .await
+            .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "sealing never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The server goes away from the sealer mid-transaction.
+    proxy.set(Link::Cut);
+    assert!(unavailable(sealing.await.unwrap()));
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+
+    // Nothing of that sealing stands: every record is still to seal, and
+    // is sealed once, by the next sealing (which waits for the lost one's
+    // lock to go with its connection).
+    assert_eq!(writer.seal_audit().await.unwrap(), 12);
+    assert_eq!(writer.unsealed().await.unwrap().count, 0);
+    let chain = verified_chain(&writer).await;
+    assert_eq!(chain.len(), 12);
+    blocker.close().await.unwrap();
+    writer.close().await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn sealing_stops_at_a_hostile_unsealed_record_and_seals_nothing_altered() {
+    let db = TestDatabase::create().await;
+    let s = PostgresStore::inspect(&db.url).await.unwrap();
+    let mut conn = PgConnection::connect(&db.url).await.unwrap();
+    for (i, hostile) in [
+        "INSERT INTO audit_unsealed (at, kind) VALUES (1, 'forged')",
+        "INSERT INTO audit_unsealed (at, kind, detail) VALUES (1, 'delivered', '{not json')",
+        "INSERT INTO audit_unsealed (at, kind, level) VALUES (1, 'escalated', 99999999999)",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        write_records(&s, &format!("before{i}-"), 1).await;
+        sqlx::query(hostile).execute(&mut conn).await.unwrap();
+        write_records(&s, &format!("after{i}-"), 1).await;
+        s.marks.settle().await;
+        // What came before is sealed; the hostile row and what follows it
+        // are not, and the error names the row.
+        let before = verified_chain(&s).await.len();
+        let e = s.seal_audit().await.unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Corrupt(why) if why.contains("unsealed audit record")),
+            "{hostile}: {e}"
+        );
+        assert_eq!(verified_chain(&s).await.len(), before + 4, "{hostile}");
+        assert_eq!(s.unsealed().await.unwrap().count, 5, "{hostile}");
+        // Removing it (as an operator would, having read the error) lets
+        // the rest be sealed.
+        sqlx::query("DELETE FROM audit_unsealed WHERE id = (SELECT min(id) FROM audit_unsealed)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(s.seal_audit().await.unwrap(), 4, "{hostile}");
+    }
+    conn.close().await.unwrap();
     s.close().await;
     db.drop().await;
 }

@@ -33,7 +33,7 @@ use super::rows::{self, Columns, PENDING_COUNT, SELECT_USER};
 use super::{
     Acknowledged, AuditTrail, ClaimedStep, Completion, Escalation, EscalationSteps, Inbox,
     Inserted, ReadModels, ReportRow, SessionRecords, Source, Store, StoreError, Unacknowledged,
-    UserNotification,
+    Unsealed, UserNotification,
 };
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
@@ -350,7 +350,7 @@ impl AuditTrail for SqliteStore {
         }
     }
 
-    async fn timeline(&self, id: &str) -> Result<Vec<Record>, StoreError> {
+    async fn timeline(&self, id: &str) -> Result<Vec<Entry>, StoreError> {
         let found = sqlx::query(&format!(
             "{} WHERE notification_id = ? ORDER BY seq",
             rows::SELECT_AUDIT
@@ -358,7 +358,7 @@ impl AuditTrail for SqliteStore {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        found.iter().map(rows::audit_record).collect()
+        found.iter().map(rows::audit_entry).collect()
     }
 
     async fn audit_page(
@@ -392,6 +392,16 @@ impl AuditTrail for SqliteStore {
             }),
             None => Ok(Anchor::default()),
         }
+    }
+
+    /// The writer appends each record to the chain in the transaction that
+    /// commits it: nothing is ever left to seal.
+    async fn seal_audit(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    async fn unsealed(&self) -> Result<Unsealed, StoreError> {
+        Ok(Unsealed::default())
     }
 }
 
@@ -451,6 +461,7 @@ impl ReadModels for SqliteStore {
         let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let found = sqlx::query(&rows::escalations_query(
             "n.id IN (SELECT value FROM json_each(?1))",
+            "audit",
         ))
         .bind(ids)
         .fetch_all(&self.pool)
