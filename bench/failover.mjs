@@ -50,7 +50,7 @@ let code = 0;
 try {
   const edge = nginx.edge;
   log(`connecting ${SOCKETS} sockets through nginx`);
-  const fleet = await F.openFleet(edge, cl, { count: SOCKETS, concurrency: 200, timeout: 60_000 });
+  const fleet = await F.openFleet(edge, cl, { count: SOCKETS, concurrency: 50, timeout: 60_000 });
   log('one unacknowledged notification to each user');
   const first = new Map();
   for (let k = 0; k < fleet.length; k += 64) {
