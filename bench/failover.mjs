@@ -121,7 +121,7 @@ try {
     ['bystanders delivery p50 / p99, baseline (ms)', `${ms(F.percentile(base.ms, 50))} / ${ms(F.percentile(base.ms, 99))} (n=${base.ms.length}, missing ${base.missing})`],
     ['bystanders delivery p50 / p99, during the storm (ms)', `${ms(F.percentile(storm.ms, 50))} / ${ms(F.percentile(storm.ms, 99))} (n=${storm.ms.length}, missing ${storm.missing})`],
     ['bystanders p99 storm / baseline', F.percentile(base.ms, 99) ? (F.percentile(storm.ms, 99) / F.percentile(base.ms, 99)).toFixed(2) : '-'],
-    ['load API calls refused', String(load.failed)],
+    ['load API calls refused (by status)', `${load.failed} ${JSON.stringify(load.refused)}`],
   ];
   console.log(`\n| failover: \`node bench/failover.mjs ${args.join(' ')}\` | value |\n|---|---:|`);
   for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);

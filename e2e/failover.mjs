@@ -148,7 +148,12 @@ export function percentile(values, p) {
  * stop() ends it and resolves once every call has answered.
  */
 export function steadyLoad(edge, members, rate, { title = 'steady load' } = {}) {
-  const state = { phase: 'baseline', sent: [], failed: 0, stopped: false };
+  // refused: answers other than 202 by status (0: no answer), which the backend would retry
+  const state = { phase: 'baseline', sent: [], failed: 0, refused: {}, stopped: false };
+  const refuse = (status) => {
+    state.failed++;
+    state.refused[status] = (state.refused[status] ?? 0) + 1;
+  };
   const inflight = new Set();
   let next = 0;
   const timer = setInterval(() => {
@@ -161,9 +166,9 @@ export function steadyLoad(edge, members, rate, { title = 'steady load' } = {}) 
       .notify(m.userId, { id, title, severity: 'critical' })
       .then((r) => {
         if (r.status === 202) state.sent.push({ m, id, at, phase });
-        else state.failed++;
+        else refuse(r.status);
       })
-      .catch(() => state.failed++)
+      .catch(() => refuse(0))
       .finally(() => inflight.delete(p));
     inflight.add(p);
   }, 1000 / rate);

@@ -146,7 +146,7 @@ describe('failover through nginx', { skip: NO_NGINX }, () => {
       assert.deepEqual(redeliveredAfterAck(fleet), []);
       const moved = fleet.filter((m) => connects(m) > 1).length;
       assert.ok(moved > 0, 'the restarts moved sockets');
-      console.log(`rolling restart: ${load.sent.length} accepted (${load.failed} refused while a node stopped), ${moved} of ${fleet.length} sockets reconnected at least once`);
+      console.log(`rolling restart: ${load.sent.length} accepted (${load.failed} refused while a node stopped: ${JSON.stringify(load.refused)}), ${moved} of ${fleet.length} sockets reconnected at least once`);
     } finally {
       fleet.forEach((m) => m.c.close());
     }
