@@ -261,11 +261,7 @@ impl Broker for RedisBroker {
         let routed: Vec<String> = routes.iter().map(|r| r.channel.clone()).collect();
         for (reach, message) in reaches.iter_mut().zip(messages) {
             let (replies, partial) = self
-                .ask(
-                    routes.clone(),
-                    || wire::op_json(Some(message)),
-                    broadcast,
-                )
+                .ask(routes.clone(), || wire::op_json(Some(message)), broadcast)
                 .await;
             reach.partial = partial;
             for (from, body) in replies {

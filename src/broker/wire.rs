@@ -250,7 +250,8 @@ mod tests {
     #[test]
     fn a_request_written_around_its_op_reads_back_as_the_same_request() {
         let n = Notification::from_body(
-            serde_json::from_str(r#"{"id": "n1", "title": "\"é\" \u2028", "v": [1, 2.5]}"#).unwrap(),
+            serde_json::from_str(r#"{"id": "n1", "title": "\"é\" \u2028", "v": [1, 2.5]}"#)
+                .unwrap(),
             || unreachable!(),
             7,
         )

@@ -299,7 +299,9 @@ impl Hub {
             return Ok(at);
         }
         if let Some(acknowledged) = acknowledged {
-            self.broker.deliver(&Target::user(user), &acknowledged).await;
+            self.broker
+                .deliver(&Target::user(user), &acknowledged)
+                .await;
         }
         // Members who joined through a role hear it through the role;
         // without one (the usual case) there is nobody to leave out.

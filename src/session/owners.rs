@@ -91,11 +91,9 @@ impl SessionOwners {
     ) -> Result<String, String> {
         loop {
             let (tx, mut rx) = oneshot::channel();
-            self.waiting.lock().push((
-                identity.session_id.clone(),
-                identity.user_id.clone(),
-                tx,
-            ));
+            self.waiting
+                .lock()
+                .push((identity.session_id.clone(), identity.user_id.clone(), tx));
             let _flight = self.flight.lock().await;
             loop {
                 match rx.try_recv() {
@@ -164,7 +162,10 @@ mod tests {
         assert!(checks.await.iter().all(Result::is_ok));
         // Durable: the store, not only this memory, names each owner.
         assert_eq!(store.claim_session("s7", "mallory", 9).await.unwrap(), "u7");
-        assert_eq!(store.claim_session("s299", "mallory", 9).await.unwrap(), "u299");
+        assert_eq!(
+            store.claim_session("s299", "mallory", 9).await.unwrap(),
+            "u299"
+        );
     }
 
     #[tokio::test]
