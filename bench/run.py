@@ -319,11 +319,18 @@ def main():
     parser.add_argument("--cluster", action="store_true",
                         help="also the cluster scenarios on " + ", ".join(CLUSTERS)
                         + " (needs redis-server, psql and PostgreSQL on 127.0.0.1:5432)")
+    parser.add_argument("--clusters", default=",".join(CLUSTERS),
+                        help="with --cluster: comma-separated subset of " + ", ".join(CLUSTERS)
+                        + " (default: all); a cluster's Redis figures need no other server")
     parser.add_argument("--debug", action="store_true",
                         help="build and run debug binaries (a smoke run that reuses a debug build; no timings)")
     options = parser.parse_args()
     global PROFILE
     PROFILE = "debug" if options.debug else "release"
+    clusters = [c for c in options.clusters.split(",") if c]
+    unknown = [c for c in clusters if c not in CLUSTERS]
+    if unknown:
+        parser.error(f"--clusters: unknown {', '.join(unknown)} (known: {', '.join(CLUSTERS)})")
     if options.report:
         with open(options.report) as f:
             document = json.load(f)
@@ -344,7 +351,7 @@ def main():
         planned = {p[0] for p in plan if "herald" in p[3]}
         for s, a, t in CLUSTER_QUICK if options.quick else CLUSTER_FULL:
             if not wanted or s in wanted:
-                plan.append((s, a, t, CLUSTERS + ([] if s in planned else ["herald"])))
+                plan.append((s, a, t, clusters + ([] if s in planned or "herald" not in servers else ["herald"])))
 
     started = datetime.datetime.now(datetime.timezone.utc)
     runs = {}
