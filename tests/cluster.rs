@@ -812,3 +812,43 @@ async fn the_deepest_body_the_api_accepts_reaches_the_other_node() {
         .collect();
     assert_eq!(ids, [&json!("deep")], "{listed}");
 }
+
+/// A session ended while its node could not reach Redis (the store
+/// recorded the expiry, Redis kept the clock) is refused once the node
+/// rejoins: the rejoin's record of expired sessions deletes their clocks,
+/// as every expiry does, because a session's activity reads the expired
+/// sessions only when it has no clock.
+#[tokio::test]
+async fn a_session_ended_while_redis_kept_its_clock_is_refused_after_the_rejoin() {
+    use herald::config::{SessionConfig, SessionTimeouts};
+    use herald::session::{RedisSessions, SessionClocks, SessionKey, Touch};
+    let redis = Redis::start().await;
+    let link = RedisLink::new(&redis.url(), Arc::from("node-a"), Duration::from_secs(1)).unwrap();
+    let (inbox, _messages) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(link.clone().supervise(inbox));
+    eventually_named("link up", 5, || async { link.is_up() }).await;
+    let timeouts = SessionTimeouts {
+        idle_timeout: Duration::from_secs(60),
+        warning_before: Duration::from_secs(20),
+    };
+    let clocks = RedisSessions::new(
+        link,
+        SessionConfig {
+            default: timeouts,
+            roles: Default::default(),
+        },
+    );
+    let (s1, u1, role): (Arc<str>, Arc<str>, Arc<str>) =
+        (Arc::from("s1"), Arc::from("u1"), Arc::from("radiologist"));
+    let key = SessionKey::new(&s1, &u1, &role);
+    let now = SystemClock.now_ms();
+    assert_eq!(clocks.start(&key, now).await, Touch::Active);
+    // The store says s1 expired; Redis still has its clock. The rejoin:
+    clocks.rejoin(&[], &["s1".to_string()], now + 1_000).await;
+    assert_eq!(clocks.start(&key, now + 2_000).await, Touch::Expired);
+    assert_eq!(
+        clocks.touch_id("s1", now + 2_000).await,
+        Some(Touch::Expired)
+    );
+    assert!(clocks.snapshot("s1").await.is_none(), "no clock left");
+}

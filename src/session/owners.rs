@@ -169,6 +169,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_store_that_cannot_write_refuses_every_claim_waiting_and_remembers_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store.close().await;
+        let owners = SessionOwners::default();
+        let ids: Vec<Identity> = (0..20)
+            .map(|i| identity(&format!("s{i}"), &format!("u{i}")))
+            .collect();
+        let checks =
+            futures::future::join_all(ids.iter().map(|id| owners.check(&store, id, 5))).await;
+        for c in checks {
+            assert_eq!(c, Err(AuthError::Failed("store_unavailable")));
+        }
+        // Nothing was taken for confirmed: with the store back, the claims
+        // are made (and another user's token for one of them is refused).
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        assert!(owners.check(&store, &ids[3], 6).await.is_ok());
+        let mallory = identity("s3", "mallory");
+        assert_eq!(
+            owners.check(&store, &mallory, 7).await,
+            Err(AuthError::Failed("session_owner_mismatch"))
+        );
+    }
+
+    #[tokio::test]
     async fn of_two_users_claiming_one_session_together_one_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).await.unwrap();
