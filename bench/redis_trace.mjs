@@ -1,5 +1,5 @@
 // What Redis does for one connect, one notification (sent to node-a, delivered to a socket on node-b and
-// acknowledged there) and one disconnect on a two-node cluster: every command Redis ran in each step,
+// acknowledged there), a second socket of the user, one disconnect and one reconnect on a two-node cluster: every command Redis ran in each step,
 // read with MONITOR (commands run by scripts included, as INFO commandstats counts them), less the
 // background that runs whatever the clients do (each node's heartbeat and reap, its claims of due
 // session deadlines and offline changes, its look at the next deadline: ~8 commands a second a node),
@@ -86,6 +86,13 @@ try {
       await c.waitFor('notification_acknowledged');
     });
   }
+  let tab;
+  await measure(mon, "the user's second socket (another tab, new session) on node-a", async () => {
+    tab = a.open({ token: cl.token({ userId, sessionId: rid('s'), role: 'radiologist' }), transports: ['websocket'] });
+    await tab.waitFor('connected');
+  });
+  tab.close();
+  await sleep(300);
   await measure(mon, 'disconnect on node-b', async () => {
     c.close();
   });

@@ -14,11 +14,12 @@ local field = sid .. '@' .. node
 redis.call('HSET', nk, sid, entry)
 redis.call('HSET', uk, field, role)
 redis.call('HSET', sk, field, user)
-redis.call('SADD', users, user)
 redis.call('ZREM', KEYS[7], field)
 local n = redis.call('HLEN', uk)
 local online = 0
 if n == 1 then
+  -- The user's first socket: a later one finds the user listed already.
+  redis.call('SADD', users, user)
   local in_grace = redis.call('ZREM', due, user)
   local status = redis.call('HGET', pk, 'status')
   if not (in_grace == 1 and status == 'online') and status ~= 'online' then
