@@ -273,6 +273,67 @@ async fn one_idle_clock_per_session_across_nodes() {
     b.stop().await;
 }
 
+/// Activity moves the shared clock without moving its deadline (the claim
+/// finds the deadline early and reschedules it), except after a warning,
+/// when the deadline is the expiry: activity then brings the next warning
+/// back, one idle period from the activity.
+#[tokio::test]
+async fn activity_after_a_warning_puts_off_the_expiry_and_warns_again() {
+    let redis = Redis::start().await;
+    let db = fresh_database().await;
+    let c = clock();
+    let (da, db_) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let timeouts = |f: &mut herald::config::FileConfig| {
+        f.session.idle_timeout = Some("60s".into());
+        f.session.warning_before = Some("20s".into());
+    };
+    let a = node("node-a", &redis, &db, c.clone(), da.path(), timeouts).await;
+    let b = node("node-b", &redis, &db, c.clone(), db_.path(), timeouts).await;
+    let t = a.token("u1", "s1", "radiologist", 3_600_000);
+    let (mut on_a, _) = a.connect_ok(&t).await;
+    let (mut on_b, _) = b.connect_ok(&t).await;
+    registered(&a, "u1", 2).await;
+
+    // Activity at 10 s, before any warning: the deadline stays at 40 s, and
+    // the claim there finds it early.
+    c.advance(10_000);
+    assert_eq!(on_b.call("activity", None).await["ok"], true);
+    c.advance(30_000);
+    a.hub.run_due().await;
+    b.hub.run_due().await;
+    let (_, s) = a.get("/api/v1/sessions/s1").await;
+    assert_eq!(s["warned"], false, "no warning 30 s after activity: {s}");
+    // Warned at 50 s (idle since 10 s).
+    c.advance(10_000);
+    a.hub.run_due().await;
+    b.hub.run_due().await;
+    on_a.expect_event("session_timeout_warning").await;
+    on_b.expect_event("session_timeout_warning").await;
+
+    // Activity at 55 s on A: the expiry due at 70 s is off.
+    c.advance(5_000);
+    assert_eq!(on_a.call("activity", None).await["ok"], true);
+    c.advance(15_000);
+    a.hub.run_due().await;
+    b.hub.run_due().await;
+    let (status, s) = b.get("/api/v1/sessions/s1").await;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(s["warned"], false, "not expired at 70 s: {s}");
+    // Warned again at 95 s, expired at 115 s.
+    c.advance(25_000);
+    b.hub.run_due().await;
+    a.hub.run_due().await;
+    on_a.expect_event("session_timeout_warning").await;
+    on_b.expect_event("session_timeout_warning").await;
+    c.advance(20_000);
+    a.hub.run_due().await;
+    b.hub.run_due().await;
+    on_a.expect_event("session_expired").await;
+    on_b.expect_event("session_expired").await;
+    a.stop().await;
+    b.stop().await;
+}
+
 #[tokio::test]
 async fn a_dead_node_leaves_every_answer_and_its_users_are_caught_up_elsewhere() {
     let redis = Redis::start().await;
@@ -882,4 +943,44 @@ async fn the_deepest_body_the_api_accepts_reaches_the_other_node() {
         .map(|n| &n["notification"]["id"])
         .collect();
     assert_eq!(ids, [&json!("deep")], "{listed}");
+}
+
+/// A session ended while its node could not reach Redis (the store
+/// recorded the expiry, Redis kept the clock) is refused once the node
+/// rejoins: the rejoin's record of expired sessions deletes their clocks,
+/// as every expiry does, because a session's activity reads the expired
+/// sessions only when it has no clock.
+#[tokio::test]
+async fn a_session_ended_while_redis_kept_its_clock_is_refused_after_the_rejoin() {
+    use herald::config::{SessionConfig, SessionTimeouts};
+    use herald::session::{RedisSessions, SessionClocks, SessionKey, Touch};
+    let redis = Redis::start().await;
+    let link = RedisLink::new(&redis.url(), Arc::from("node-a"), Duration::from_secs(1)).unwrap();
+    let (inbox, _messages) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(link.clone().supervise(inbox));
+    eventually_named("link up", 5, || async { link.is_up() }).await;
+    let timeouts = SessionTimeouts {
+        idle_timeout: Duration::from_secs(60),
+        warning_before: Duration::from_secs(20),
+    };
+    let clocks = RedisSessions::new(
+        link,
+        SessionConfig {
+            default: timeouts,
+            roles: Default::default(),
+        },
+    );
+    let (s1, u1, role): (Arc<str>, Arc<str>, Arc<str>) =
+        (Arc::from("s1"), Arc::from("u1"), Arc::from("radiologist"));
+    let key = SessionKey::new(&s1, &u1, &role);
+    let now = SystemClock.now_ms();
+    assert_eq!(clocks.start(&key, now).await, Touch::Active);
+    // The store says s1 expired; Redis still has its clock. The rejoin:
+    clocks.rejoin(&[], &["s1".to_string()], now + 1_000).await;
+    assert_eq!(clocks.start(&key, now + 2_000).await, Touch::Expired);
+    assert_eq!(
+        clocks.touch_id("s1", now + 2_000).await,
+        Some(Touch::Expired)
+    );
+    assert!(clocks.snapshot("s1").await.is_none(), "no clock left");
 }

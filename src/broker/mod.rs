@@ -116,6 +116,17 @@ pub trait Broker: Send + Sync + 'static {
     /// cluster's request timeout has passed (then `partial`).
     async fn deliver(&self, target: &Target, message: &Message) -> Reach;
 
+    /// Hands each of `messages`, in order, to every socket of `target`, as
+    /// [`Broker::deliver`] does each: one [`Reach`] per message. A cluster
+    /// looks up where the target's sockets are once for all of them.
+    async fn deliver_each(&self, target: &Target, messages: &[Message]) -> Vec<Reach> {
+        let mut reaches = Vec::with_capacity(messages.len());
+        for message in messages {
+            reaches.push(self.deliver(target, message).await);
+        }
+        reaches
+    }
+
     /// The sockets of `target` ([`Target::Users`] or [`Target::Session`]) on
     /// every node, as each node sees them now (transport, last activity).
     async fn sockets(&self, target: &Target) -> Listing;

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
-use super::wire::{Op, ReplyBody, Wire, WireTarget};
+use super::wire::{self, ReplyBody, Wire, WireTarget};
 use super::{Broker, Listing, LocalBroker, Message, Reach, Target};
 use crate::cluster::RedisLink;
 use crate::registry::RedisRegistry;
@@ -32,6 +32,7 @@ pub struct RedisBroker {
 }
 
 /// One request to one node (or to every node).
+#[derive(Clone)]
 struct Route {
     channel: String,
     target: WireTarget,
@@ -169,12 +170,13 @@ impl RedisBroker {
 
     /// Sends the op along `routes` and gathers the replies. `partial` when
     /// a node could not be reached or did not answer in time. The op (a
-    /// notification's body copied for the wire) is made only when some
-    /// node is to be asked: on most deliveries every socket is local.
+    /// notification's body written for the wire) is made only when some
+    /// node is to be asked: on most deliveries every socket is local. It is
+    /// written once, whatever the number of nodes asked.
     async fn ask(
         &self,
         routes: Vec<Route>,
-        op: impl FnOnce() -> Op,
+        op: impl FnOnce() -> Vec<u8>,
         broadcast: bool,
     ) -> (Vec<(String, ReplyBody)>, bool) {
         if routes.is_empty() {
@@ -184,18 +186,10 @@ impl RedisBroker {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, mut rx) = mpsc::unbounded_channel();
         self.pending.lock().insert(id, tx);
-        let from = self.link.node().to_string();
+        let from = self.link.node();
         let payloads: Vec<(String, Vec<u8>)> = routes
             .into_iter()
-            .filter_map(|r| {
-                let wire = Wire::Request {
-                    id,
-                    from: from.clone(),
-                    target: r.target,
-                    op: op.clone(),
-                };
-                serde_json::to_vec(&wire).ok().map(|p| (r.channel, p))
-            })
+            .filter_map(|r| wire::request(id, from, &r.target, &op).map(|p| (r.channel, p)))
             .collect();
         let sent = payloads.len();
         let receivers: Result<Vec<i64>, _> = self
@@ -238,40 +232,58 @@ impl RedisBroker {
 #[async_trait]
 impl Broker for RedisBroker {
     async fn deliver(&self, target: &Target, message: &Message) -> Reach {
-        let mut counts = self.local.deliver_here(target, message).await;
-        if !self.link.is_up() {
-            return Reach {
-                counts,
+        self.deliver_each(target, std::slice::from_ref(message))
+            .await
+            .pop()
+            .unwrap_or(Reach {
+                counts: Vec::new(),
+                partial: false,
+            })
+    }
+
+    /// One lookup of the nodes for every message: an acknowledgement that
+    /// also closes the notification tells the user's sockets both for the
+    /// price of one.
+    async fn deliver_each(&self, target: &Target, messages: &[Message]) -> Vec<Reach> {
+        let mut reaches = Vec::with_capacity(messages.len());
+        for message in messages {
+            reaches.push(Reach {
+                counts: self.local.deliver_here(target, message).await,
                 partial: true,
-            };
+            });
+        }
+        if !self.link.is_up() {
+            return reaches;
         }
         let Some((routes, slots, broadcast)) = self.routes(target).await else {
-            return Reach {
-                counts,
-                partial: true,
-            };
+            return reaches;
         };
         let routed: Vec<String> = routes.iter().map(|r| r.channel.clone()).collect();
-        let (replies, partial) = self.ask(routes, || Op::from(message), broadcast).await;
-        for (from, body) in replies {
-            let ReplyBody::Counts { counts: theirs } = body else {
-                continue;
-            };
-            let channel = self.link.keys().node_channel(&from);
-            let idx = if broadcast {
-                Some(&slots[0])
-            } else {
-                routed.iter().position(|c| *c == channel).map(|i| &slots[i])
-            };
-            if let Some(idx) = idx {
-                for (slot, n) in idx.iter().zip(theirs) {
-                    if let Some(c) = counts.get_mut(*slot) {
-                        *c += n;
+        for (reach, message) in reaches.iter_mut().zip(messages) {
+            let (replies, partial) = self
+                .ask(routes.clone(), || wire::op_json(Some(message)), broadcast)
+                .await;
+            reach.partial = partial;
+            for (from, body) in replies {
+                let ReplyBody::Counts { counts: theirs } = body else {
+                    continue;
+                };
+                let channel = self.link.keys().node_channel(&from);
+                let idx = if broadcast {
+                    Some(&slots[0])
+                } else {
+                    routed.iter().position(|c| *c == channel).map(|i| &slots[i])
+                };
+                if let Some(idx) = idx {
+                    for (slot, n) in idx.iter().zip(theirs) {
+                        if let Some(c) = reach.counts.get_mut(*slot) {
+                            *c += n;
+                        }
                     }
                 }
             }
         }
-        Reach { counts, partial }
+        reaches
     }
 
     async fn sockets(&self, target: &Target) -> Listing {
@@ -288,7 +300,7 @@ impl Broker for RedisBroker {
                 partial: true,
             };
         };
-        let (replies, partial) = self.ask(routes, || Op::Sockets, broadcast).await;
+        let (replies, partial) = self.ask(routes, || wire::op_json(None), broadcast).await;
         for (_, body) in replies {
             if let ReplyBody::Sockets { sockets: theirs } = body {
                 sockets.extend(theirs);

@@ -36,7 +36,7 @@ pub enum Wire {
     },
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "snake_case")]
 pub enum WireTarget {
     Users { users: Vec<String> },
@@ -102,6 +102,69 @@ impl From<WireTarget> for Target {
     }
 }
 
+/// An [`Op`] as it is written, borrowing what it carries: a notification's
+/// body is serialised from the stored notification, never copied first.
+#[derive(Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum OpRef<'a> {
+    Notification {
+        id: &'a str,
+        created_at: Millis,
+        body: &'a Map<String, Value>,
+    },
+    Event {
+        name: &'a str,
+        data: &'a Option<Value>,
+    },
+    Farewell {
+        name: &'a str,
+        data: &'a Value,
+    },
+    Disconnect,
+    Presence {
+        change: &'a PresenceChange,
+    },
+    Sockets,
+}
+
+/// The op of a request as JSON: delivering `message`, or listing the
+/// sockets (`None`). Written once per request, whatever the number of
+/// nodes it goes to ([`request`]).
+pub fn op_json(message: Option<&Message>) -> Vec<u8> {
+    let op = match message {
+        Some(Message::Notification(n)) => OpRef::Notification {
+            id: &n.id,
+            created_at: n.created_at,
+            body: &n.body,
+        },
+        Some(Message::Event { name, data }) => OpRef::Event { name, data },
+        Some(Message::Farewell { name, data }) => OpRef::Farewell { name, data },
+        Some(Message::Disconnect) => OpRef::Disconnect,
+        Some(Message::Presence(change)) => OpRef::Presence { change },
+        None => OpRef::Sockets,
+    };
+    serde_json::to_vec(&op).unwrap_or_default()
+}
+
+/// A [`Wire::Request`] as JSON around an op already written by
+/// [`op_json`]: what is the same for every node is not written again.
+pub fn request(id: u64, from: &str, target: &WireTarget, op: &[u8]) -> Option<Vec<u8>> {
+    let from = serde_json::to_vec(from).ok()?;
+    let target = serde_json::to_vec(target).ok()?;
+    let mut out = Vec::with_capacity(48 + from.len() + target.len() + op.len());
+    out.extend_from_slice(b"{\"t\":\"request\",\"id\":");
+    out.extend_from_slice(id.to_string().as_bytes());
+    out.extend_from_slice(b",\"from\":");
+    out.extend_from_slice(&from);
+    out.extend_from_slice(b",\"target\":");
+    out.extend_from_slice(&target);
+    out.extend_from_slice(b",\"op\":");
+    out.extend_from_slice(op);
+    out.push(b'}');
+    Some(out)
+}
+
+#[cfg(test)]
 impl From<&Message> for Op {
     fn from(m: &Message) -> Self {
         match m {
@@ -202,6 +265,69 @@ mod tests {
         match op.into_message() {
             Some(Message::Presence(back)) => assert_eq!(back, change),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_request_written_around_its_op_reads_back_as_the_same_request() {
+        let n = Notification::from_body(
+            serde_json::from_str(r#"{"id": "n1", "title": "\"é\" \u2028", "v": [1, 2.5]}"#)
+                .unwrap(),
+            || unreachable!(),
+            7,
+        )
+        .unwrap();
+        let messages = [
+            Some(Message::Notification(std::sync::Arc::new(n.clone()))),
+            Some(Message::Event {
+                name: "e".into(),
+                data: Some(serde_json::json!({"a": [1, {"b": null}]})),
+            }),
+            Some(Message::Event {
+                name: "e".into(),
+                data: None,
+            }),
+            Some(Message::Farewell {
+                name: "bye".into(),
+                data: serde_json::json!("x"),
+            }),
+            Some(Message::Disconnect),
+            Some(Message::Presence(PresenceChange {
+                user_id: "u\"1".into(),
+                role: "radiologist".into(),
+                status: crate::presence::PresenceStatus::Online,
+                at: 1_764_000_000_123,
+            })),
+            None,
+        ];
+        for m in &messages {
+            let target = WireTarget::from(&Target::Session {
+                id: "s\"1".into(),
+                user: Some("u1".into()),
+            });
+            let bytes = request(42, "node-\"a", &target, &op_json(m.as_ref())).unwrap();
+            let Wire::Request {
+                id,
+                from,
+                target,
+                op,
+            } = serde_json::from_slice(&bytes).unwrap()
+            else {
+                panic!("a request");
+            };
+            assert_eq!((id, from.as_str()), (42, "node-\"a"));
+            assert_eq!(
+                Target::from(target),
+                Target::Session {
+                    id: "s\"1".into(),
+                    user: Some("u1".into())
+                }
+            );
+            let expected = m.as_ref().map(Op::from);
+            assert_eq!(
+                serde_json::to_value(op).unwrap(),
+                serde_json::to_value(expected.unwrap_or(Op::Sockets)).unwrap()
+            );
         }
     }
 

@@ -111,8 +111,14 @@ impl Hub {
             return false;
         }
         // An expiry that raced the attachment took its list of sockets before
-        // this one was added: either it saw this socket, or this sees it.
-        if self.sessions.is_expired(&h.conn.session_id).await && sockets.get(sid).is_some() {
+        // this one was added: either it saw this socket, or this sees it. A
+        // cluster's registry read the expiry in the step that registered
+        // the socket (no round trip more).
+        let expired = match attached.session_expired {
+            Some(expired) => expired,
+            None => self.sessions.is_expired(&h.conn.session_id).await,
+        };
+        if expired && sockets.get(sid).is_some() {
             self.detach(sid).await;
             let payload = json!({ "sessionId": &*h.conn.session_id, "timestamp": crate::clock::rfc3339(self.now()) });
             outbox::last_word(

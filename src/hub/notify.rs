@@ -271,32 +271,48 @@ impl Hub {
             .await?
             .ok_or_else(|| HubError::NotFound(format!("notification {id} not found")))?;
         let at = ack.at;
-        if ack.first {
+        let acknowledged = ack.first.then(|| {
             prometheus::acknowledged(ack.created_at, at);
             let data = json!({ "notificationId": id, "acknowledgedAt": rfc3339(at) });
-            let message = Message::Event {
+            Message::Event {
                 name: protocol::NOTIFICATION_ACKNOWLEDGED.into(),
                 data: Some(data),
-            };
-            self.broker.deliver(&Target::user(user), &message).await;
-        }
-        if let Some(closed) = ack.closed {
-            prometheus::notification_closed();
-            let message = Message::Event {
-                name: protocol::NOTIFICATION_CLOSED.into(),
-                data: Some(escalation::closed_event(id, closed.at, &closed.by)),
-            };
-            // Members who joined through a role hear it through the role;
-            // without one (the usual case) there is nobody to leave out.
-            let users = if closed.roles.is_empty() {
-                closed.users
-            } else {
-                self.escalation.outside_roles(id, closed.users).await
-            };
-            self.broker.deliver(&Target::Users(users), &message).await;
-            for role in closed.roles {
-                self.broker.deliver(&Target::Role(role), &message).await;
             }
+        });
+        let Some(closed) = ack.closed else {
+            if let Some(message) = acknowledged {
+                self.broker.deliver(&Target::user(user), &message).await;
+            }
+            return Ok(at);
+        };
+        prometheus::notification_closed();
+        let message = Message::Event {
+            name: protocol::NOTIFICATION_CLOSED.into(),
+            data: Some(escalation::closed_event(id, closed.at, &closed.by)),
+        };
+        if closed.roles.is_empty() && closed.users.len() == 1 && closed.users[0] == user {
+            // The usual notification, to one user and no role: the closing
+            // goes with the acknowledgement, and a cluster looks up where
+            // the user's sockets are once for both.
+            let both: Vec<Message> = acknowledged.into_iter().chain([message]).collect();
+            self.broker.deliver_each(&Target::user(user), &both).await;
+            return Ok(at);
+        }
+        if let Some(acknowledged) = acknowledged {
+            self.broker
+                .deliver(&Target::user(user), &acknowledged)
+                .await;
+        }
+        // Members who joined through a role hear it through the role;
+        // without one (the usual case) there is nobody to leave out.
+        let users = if closed.roles.is_empty() {
+            closed.users
+        } else {
+            self.escalation.outside_roles(id, closed.users).await
+        };
+        self.broker.deliver(&Target::Users(users), &message).await;
+        for role in closed.roles {
+            self.broker.deliver(&Target::Role(role), &message).await;
         }
         Ok(at)
     }

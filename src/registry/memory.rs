@@ -45,6 +45,7 @@ impl Registry for MemoryRegistry {
             user_sockets,
             came_online,
             partial: false,
+            session_expired: None,
         }
     }
 

@@ -29,6 +29,11 @@ pub struct Attached {
     /// The registry could not be updated (Redis unreachable): the socket
     /// is served here and registered when Redis is back.
     pub partial: bool,
+    /// Whether the socket's session had expired, when the registry read it
+    /// in the same step as it registered the socket (a cluster: an expiry
+    /// recorded later finds the socket); `None` when it did not, and the
+    /// session clocks must be asked.
+    pub session_expired: Option<bool>,
 }
 
 #[async_trait]

@@ -99,12 +99,14 @@ impl RedisRegistry {
     fn attaching(&self, conn: &Conn, now: Millis) -> ScriptInvocation<'_> {
         let mut inv = self.on_socket(&self.attach, conn);
         inv.key(self.link.keys().user_reserved().of(&conn.user_id))
+            .key(self.link.keys().expired())
             .arg(&**self.link.node())
             .arg(conn.sid.to_string())
             .arg(&*conn.user_id)
             .arg(&*conn.role)
             .arg(entry_json(conn))
-            .arg(now);
+            .arg(now)
+            .arg(&*conn.session_id);
         inv
     }
 
@@ -285,15 +287,16 @@ impl Registry for RedisRegistry {
 
     async fn attach(&self, conn: &Conn, now: Millis) -> Attached {
         let attach = self.attaching(conn, now);
-        let result: Result<(i64, i64), _> = self
+        let result: Result<(i64, i64, i64), _> = self
             .link
             .run(|mut c| async move { attach.invoke_async(&mut c).await })
             .await;
         match result {
-            Ok((n, online)) => Attached {
+            Ok((n, online, expired)) => Attached {
                 user_sockets: n.max(1) as usize,
                 came_online: online == 1,
                 partial: false,
+                session_expired: Some(expired == 1),
             },
             Err(e) => {
                 tracing::debug!(error = %e, "socket not registered in redis; it is when redis is back");
@@ -301,6 +304,7 @@ impl Registry for RedisRegistry {
                     user_sockets: 1,
                     came_online: false,
                     partial: true,
+                    session_expired: None,
                 }
             }
         }

@@ -22,8 +22,13 @@ use crate::clock::Millis;
 use crate::cluster::{scripts, Leases, RedisLink};
 use crate::config::SessionConfig;
 
-/// Longest a node may hold back activity before the shared clock hears of it.
-const MAX_STEP: Millis = 1_000;
+/// Longest a node may hold back activity before the shared clock hears of
+/// it: how early, at most, a warning or an expiry may come for a user who
+/// was active just after the last write. Five seconds against the default
+/// 15-minute idle period and one-minute warning; each write is a Redis
+/// script, and a user acknowledging notifications every second would
+/// otherwise pay one with nearly every acknowledgement.
+const MAX_STEP: Millis = 5_000;
 
 /// How long a claimed warning or expiry is reserved for its claimer.
 const LEASE: Millis = 10_000;
@@ -54,7 +59,7 @@ impl RedisSessions {
         }
     }
 
-    /// The coalescing step for a role: at most a second, and small against
+    /// The coalescing step for a role: at most [`MAX_STEP`], and small against
     /// the warning lead time so a warning never comes noticeably early.
     fn step(&self, role: &str) -> Millis {
         let t = self.config.for_role(role);
@@ -95,12 +100,20 @@ impl RedisSessions {
     /// forward), and the expired sessions from the durable store.
     pub async fn rejoin(&self, sessions: &[(SessionKey, Millis)], expired: &[String], now: Millis) {
         if !expired.is_empty() {
-            let (key, expired) = (self.link.keys().expired(), expired.to_vec());
+            let keys = self.link.keys();
+            let (key, due, clock) = (keys.expired(), keys.clock_due(), keys.session_clock());
+            let expired = expired.to_vec();
             let _ = self
                 .link
                 .run(|mut c| async move {
+                    // As clock_expire.lua does: an expired session keeps no
+                    // clock (clock_touch.lua reads the expired set only
+                    // when there is none), even one Redis kept while this
+                    // node could not tell it of the expiry.
                     let mut pipe = ::redis::pipe();
                     for s in &expired {
+                        pipe.cmd("DEL").arg(clock.of(s)).ignore();
+                        pipe.cmd("ZREM").arg(&due).arg(s).ignore();
                         pipe.cmd("ZADD")
                             .arg(&key)
                             .arg("NX")

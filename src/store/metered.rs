@@ -190,13 +190,12 @@ impl<S: Store> SessionRecords for Metered<S> {
         .await
     }
 
-    async fn claim_session(
+    async fn claim_sessions(
         &self,
-        session: &str,
-        user: &str,
+        claims: &[(String, String)],
         at: Millis,
-    ) -> Result<String, StoreError> {
-        timed("claim_session", self.inner.claim_session(session, user, at)).await
+    ) -> Result<Vec<String>, StoreError> {
+        timed("claim_session", self.inner.claim_sessions(claims, at)).await
     }
 
     async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError> {

@@ -22,7 +22,22 @@ pub trait SessionRecords: Send + Sync + 'static {
         session: &str,
         user: &str,
         at: Millis,
-    ) -> Result<String, StoreError>;
+    ) -> Result<String, StoreError> {
+        let claims = [(session.to_string(), user.to_string())];
+        let mut owners = self.claim_sessions(&claims, at).await?;
+        owners
+            .pop()
+            .ok_or_else(|| StoreError::Unavailable("no owner answered for a claim".into()))
+    }
+
+    /// [`SessionRecords::claim_session`] for each `(session, user)`, in one
+    /// durable write: the owners, in the order of `claims`. Of two claims
+    /// of one new session in the same call, the first stands.
+    async fn claim_sessions(
+        &self,
+        claims: &[(String, String)],
+        at: Millis,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// Every session expired at or after `since`.
     async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError>;

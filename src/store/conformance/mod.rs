@@ -108,6 +108,7 @@ conformance!(
     inbox::the_stored_notification_is_the_one_answered,
     session_records::an_expired_session_keeps_its_first_time_until_purged,
     session_records::a_session_belongs_to_its_first_user_until_purged,
+    session_records::claims_written_together_answer_each_owner_in_order,
     inbox::unknown_ids_and_users_read_as_absent,
     read_models::every_users_unacknowledged_oldest_first_with_their_total,
     escalation_steps::escalation_steps_fire_once_in_order_and_are_taken_over_after_a_lease,

@@ -39,3 +39,29 @@ pub(super) async fn a_session_belongs_to_its_first_user_until_purged(s: &dyn Sto
     );
     assert_eq!(s.claim_session("s2", "mallory", 40).await.unwrap(), "bob");
 }
+
+pub(super) async fn claims_written_together_answer_each_owner_in_order(s: &dyn Store) {
+    assert_eq!(s.claim_session("old", "alice", 10).await.unwrap(), "alice");
+    let claims = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(s, u)| (s.to_string(), u.to_string()))
+            .collect()
+    };
+    let owners = s
+        .claim_sessions(
+            &claims(&[
+                ("new", "bob"),
+                ("old", "mallory"),
+                ("twice", "carol"),
+                ("twice", "dave"),
+                ("new", "bob"),
+            ]),
+            20,
+        )
+        .await
+        .unwrap();
+    assert_eq!(owners, ["bob", "alice", "carol", "carol", "bob"]);
+    assert_eq!(s.claim_session("twice", "dave", 30).await.unwrap(), "carol");
+    assert!(s.claim_sessions(&[], 40).await.unwrap().is_empty());
+}

@@ -2,6 +2,8 @@
 //! are refused from then on, and each session's owner, the user whose
 //! token first used it. The first row of a session stands, on every node.
 
+use std::collections::{HashMap, HashSet};
+
 use async_trait::async_trait;
 
 use super::deadline::{with_deadline, ANSWER_DEADLINE};
@@ -51,34 +53,63 @@ impl SessionRecords for PostgresStore {
         .await
     }
 
-    async fn claim_session(
+    async fn claim_sessions(
         &self,
-        session: &str,
-        user: &str,
+        claims: &[(String, String)],
         at: Millis,
-    ) -> Result<String, StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         with_deadline(ANSWER_DEADLINE, async {
-            // Two statements, not one: the read after a conflict must see
-            // the row another node's claim just committed, which a single
+            // One INSERT for every claim (one commit, however many connects
+            // a storm brings together), then one read of the owners. Two
+            // statements, not one: the read after a conflict must see the
+            // row another node's claim just committed, which a single
             // statement's snapshot (taken before the wait) would not. A
-            // purge between the two leaves no row: claim again.
+            // purge between the two leaves no row: those claim again.
+            let named: HashSet<&str> = claims.iter().map(|(s, _)| s.as_str()).collect();
+            let mut owners: HashMap<&str, String> = HashMap::with_capacity(claims.len());
             loop {
-                self.first_session_row(
+                let (mut sessions, mut users) = (Vec::new(), Vec::new());
+                for (session, user) in claims {
+                    if !owners.contains_key(session.as_str()) {
+                        sessions.push(session.as_str());
+                        users.push(user.as_str());
+                    }
+                }
+                if sessions.is_empty() {
+                    break;
+                }
+                // WITH ORDINALITY and DISTINCT ON keep the first claim of
+                // a session named twice (ON CONFLICT cannot see a row of
+                // its own statement).
+                sqlx::query(
                     "INSERT INTO session_owners (session_id, user_id, claimed_at) \
-                     VALUES ($1, $2, $3) ON CONFLICT (session_id) DO NOTHING",
-                    session,
-                    user,
-                    at,
+                     SELECT DISTINCT ON (s) s, u, $3 \
+                     FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS c(s, u, i) \
+                     ORDER BY s, i \
+                     ON CONFLICT (session_id) DO NOTHING",
                 )
+                .bind(&sessions)
+                .bind(&users)
+                .bind(at)
+                .execute(&self.pool)
                 .await?;
-                let owner = sqlx::query("SELECT user_id FROM session_owners WHERE session_id = $1")
-                    .bind(session)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                if let Some(row) = owner {
-                    return Ok(row.text("user_id")?);
+                let rows = sqlx::query(
+                    "SELECT session_id, user_id FROM session_owners WHERE session_id = ANY($1)",
+                )
+                .bind(&sessions)
+                .fetch_all(&self.pool)
+                .await?;
+                for row in rows {
+                    let session = row.text("session_id")?;
+                    if let Some(s) = named.get(session.as_str()) {
+                        owners.insert(s, row.text("user_id")?);
+                    }
                 }
             }
+            Ok(claims
+                .iter()
+                .map(|(s, _)| owners[s.as_str()].clone())
+                .collect())
         })
         .await
     }

@@ -423,20 +423,14 @@ impl SessionRecords for SqliteStore {
         .await
     }
 
-    async fn claim_session(
+    async fn claim_sessions(
         &self,
-        session: &str,
-        user: &str,
+        claims: &[(String, String)],
         at: Millis,
-    ) -> Result<String, StoreError> {
-        let (session, user) = (session.to_string(), user.to_string());
-        self.write(|reply| Write::ClaimSession {
-            session,
-            user,
-            at,
-            reply,
-        })
-        .await
+    ) -> Result<Vec<String>, StoreError> {
+        let claims = claims.to_vec();
+        self.write(|reply| Write::ClaimSessions { claims, at, reply })
+            .await
     }
 
     async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError> {

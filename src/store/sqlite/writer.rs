@@ -71,11 +71,11 @@ pub enum Write {
         at: Millis,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
-    ClaimSession {
-        session: String,
-        user: String,
+    /// Owners of sessions, claimed for the first user of each.
+    ClaimSessions {
+        claims: Vec<(String, String)>,
         at: Millis,
-        reply: oneshot::Sender<Result<String, StoreError>>,
+        reply: oneshot::Sender<Result<Vec<String>, StoreError>>,
     },
     Purge {
         acknowledged_before: Millis,
@@ -99,8 +99,8 @@ enum Done {
     /// What the acknowledgement did (`None`: not a recipient).
     Acknowledged(Option<Acknowledged>),
     Count(u64),
-    /// The session's owner.
-    Owner(String),
+    /// The sessions' owners.
+    Owners(Vec<String>),
     Claimed(Vec<ClaimedStep>),
     Flag(bool),
 }
@@ -131,8 +131,8 @@ impl Write {
                 drop(reply.send(Ok(a)))
             }
             (Write::Acknowledge { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
-            (Write::ClaimSession { reply, .. }, Ok(Done::Owner(u))) => drop(reply.send(Ok(u))),
-            (Write::ClaimSession { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
+            (Write::ClaimSessions { reply, .. }, Ok(Done::Owners(u))) => drop(reply.send(Ok(u))),
+            (Write::ClaimSessions { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
             (Write::Purge { reply, .. }, Ok(Done::Count(n))) => drop(reply.send(Ok(n))),
             (Write::Purge { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
             (Write::Close { reply }, _) => drop(reply.send(())),
@@ -182,9 +182,12 @@ fn apply(s: &mut Statements, w: &Write) -> Result<Done, StoreError> {
             s.expire_session(session, user, *at)?;
             Done::Unit
         }
-        Write::ClaimSession {
-            session, user, at, ..
-        } => Done::Owner(s.claim_session(session, user, *at)?),
+        Write::ClaimSessions { claims, at, .. } => Done::Owners(
+            claims
+                .iter()
+                .map(|(session, user)| s.claim_session(session, user, *at))
+                .collect::<Result<_, _>>()?,
+        ),
         Write::Purge {
             acknowledged_before,
             unacknowledged_before,
