@@ -33,22 +33,18 @@ pub(super) async fn the_audit_trail_is_one_verifiable_chain_with_each_timeline(s
         .map(|r| r.entry)
         .collect();
     let kinds: Vec<_> = timeline.iter().map(|e| e.kind).collect();
-    assert_eq!(
-        kinds,
-        [
-            Kind::Created,
-            Kind::Delivered,
-            Kind::Acknowledged,
-            Kind::Closed
-        ]
-    );
+    // The acknowledgement closed the notification: one record says both.
+    assert_eq!(kinds, [Kind::Created, Kind::Delivered, Kind::Acknowledged]);
     assert_eq!(timeline[1].socket_id.as_deref(), Some("s1"));
     assert_eq!(timeline[2].user_id.as_deref(), Some("u"));
-    assert_eq!(timeline[2].detail, Some(json!({"remote": "10.0.0.7:5000"})));
+    assert_eq!(
+        timeline[2].detail,
+        Some(json!({"remote": "10.0.0.7:5000", "closed": true}))
+    );
     let all = chain_of(s).await;
-    assert_eq!(all.len(), 6);
+    assert_eq!(all.len(), 5);
     let anchor = s.audit_anchor().await.unwrap();
-    assert_eq!(trail::verify(&mut Chain::from(anchor), &all), Ok(6));
+    assert_eq!(trail::verify(&mut Chain::from(anchor), &all), Ok(5));
     // A period is a window of the same chain.
     let window = s.audit_page(0, 3, 5, 1000).await.unwrap();
     let kinds: Vec<_> = window.iter().map(|r| r.entry.kind).collect();
@@ -65,10 +61,49 @@ pub(super) async fn retention_keeps_what_remains_of_the_chain_verifiable(s: &dyn
         .unwrap();
     s.purge(500, 500).await.unwrap();
     let anchor = s.audit_anchor().await.unwrap();
-    assert_eq!(anchor.seq, 3, "created, acknowledged, closed went");
+    assert_eq!(
+        anchor.seq, 2,
+        "created and the closing acknowledgement went"
+    );
     let rest = chain_of(s).await;
     let kinds: Vec<_> = rest.iter().map(|r| r.entry.kind).collect();
     assert_eq!(kinds, [Kind::Created, Kind::Purged]);
     assert_eq!(trail::verify(&mut Chain::from(anchor), &rest), Ok(2));
     assert!(s.timeline("old").await.unwrap().is_empty());
+}
+
+pub(super) async fn a_hand_over_to_several_sockets_is_one_record_and_its_mark(s: &dyn Store) {
+    s.insert(&note("n", "t", 1), &["u".into()]).await.unwrap();
+    s.delivered("n", "u", 3, &["s1".into(), "s2".into()]);
+    // The queued mark and record commit before a later acknowledgement.
+    s.acknowledge("n", "u", 5).await.unwrap().unwrap();
+    let (_, recipients) = s.notification("n").await.unwrap().unwrap();
+    assert_eq!(recipients[0].delivered_at, Some(3), "the delivery mark");
+    let records = s.timeline("n").await.unwrap();
+    let delivered: Vec<_> = records
+        .iter()
+        .filter(|r| r.entry.kind == Kind::Delivered)
+        .map(|r| &r.entry)
+        .collect();
+    assert_eq!(delivered.len(), 1, "one record for both sockets");
+    assert_eq!(delivered[0].user_id.as_deref(), Some("u"));
+    assert_eq!(delivered[0].socket_id, None);
+    assert_eq!(delivered[0].detail, Some(json!({"sockets": ["s1", "s2"]})));
+    let events = trail::timeline::events(&records);
+    let sockets: Vec<_> = events
+        .iter()
+        .filter(|e| e["type"] == "delivered")
+        .map(|e| (e["socketId"].as_str(), e["at"].as_str()))
+        .collect();
+    assert_eq!(
+        sockets,
+        [
+            (Some("s1"), Some("1970-01-01T00:00:00.003Z")),
+            (Some("s2"), Some("1970-01-01T00:00:00.003Z"))
+        ],
+        "the timeline shows each socket and when"
+    );
+    let all = chain_of(s).await;
+    let anchor = s.audit_anchor().await.unwrap();
+    assert_eq!(trail::verify(&mut Chain::from(anchor), &all), Ok(3));
 }

@@ -234,17 +234,15 @@ impl Inbox for PostgresStore {
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(created_at) = first {
-                let mut records = vec![record::acknowledged(
+                let closed = close_notification(&mut tx, id, user, at).await?;
+                let records = vec![record::acknowledged(
                     id,
                     user,
                     at,
                     source.socket_id.as_deref(),
                     source.remote.as_deref(),
+                    closed.is_some(),
                 )];
-                let closed = close_notification(&mut tx, id, user, at).await?;
-                if closed.is_some() {
-                    records.push(record::closed(id, user, at));
-                }
                 append(&mut tx, records).await?;
                 tx.commit().await?;
                 return Ok(Some(Acknowledged {
