@@ -115,20 +115,24 @@ async fn store(dir: &Path) -> SqliteStore {
     SqliteStore::open(dir).await.expect("store opens")
 }
 
-/// The audit kinds of notification `id`'s escalation, in order.
+/// The escalation events of notification `id`'s timeline, in order.
 async fn steps(store: &SqliteStore, id: &str) -> Vec<(String, Option<u32>)> {
-    store
-        .timeline(id)
-        .await
-        .unwrap()
+    let records = store.timeline(id).await.unwrap();
+    herald::trail::timeline::events(&records)
         .into_iter()
-        .filter(|e| {
+        .filter_map(|e| {
+            let kind = e["type"].as_str()?.to_string();
             matches!(
-                e.kind.as_str(),
+                kind.as_str(),
                 "reminded" | "escalated" | "webhook_sent" | "webhook_failed" | "closed"
             )
+            .then(|| {
+                (
+                    kind,
+                    e["level"].as_u64().and_then(|l| u32::try_from(l).ok()),
+                )
+            })
         })
-        .map(|e| (e.kind.as_str().to_string(), e.level))
         .collect()
 }
 

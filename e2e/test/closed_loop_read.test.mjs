@@ -123,7 +123,11 @@ describe('the closed loop read side: timeline, report, audit export', () => {
     const exported = await srv.api('GET', `/api/v1/audit?${q}&format=jsonl`);
     assert.equal(exported.status, 200);
     const records = exported.text.trim().split('\n').map((l) => JSON.parse(l));
-    assert.ok(records.length >= 14, `${records.length} records`);
+    // Each closing acknowledgement is one record that says it closed the notification.
+    assert.ok(records.length >= 12, `${records.length} records`);
+    const closing = records.filter((r) => r.type === 'acknowledged' && r.notificationId === slow.id);
+    assert.equal(closing.length, 1);
+    assert.equal(closing[0].detail.closed, true, 'the acknowledgement that closed it says so');
     assert.equal(records[0].prevHash, GENESIS, 'the period starts with the first record of a fresh server');
     let prev = GENESIS;
     for (const r of records) {

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::path_ids::PathIds;
 use crate::hub::Hub;
+use crate::trail::timeline;
 
 pub async fn get(
     State(hub): State<Arc<Hub>>,
@@ -19,6 +20,6 @@ pub async fn get(
         .timeline(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("notification {id} not found")))?;
-    let events: Vec<Value> = records.iter().map(|e| e.to_timeline_json()).collect();
+    let events: Vec<Value> = timeline::events(&records);
     Ok(Json(json!({ "events": events })))
 }

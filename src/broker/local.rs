@@ -191,7 +191,17 @@ impl LocalBroker {
     /// Hands `message` to one socket; true when it took it.
     async fn one(&self, h: &Handle, message: &Message) -> bool {
         match message {
-            Message::Notification(n) => self.notify_socket(h, n).await,
+            Message::Notification(n) => {
+                // A socket of a role, not one user's set of sockets: its
+                // hand-over is recorded alone.
+                let sent = self.notify_socket(h, n).await;
+                if sent {
+                    let at = self.clock.now_ms();
+                    self.store
+                        .record(delivery_record(Kind::Delivered, &n.id, h, at));
+                }
+                sent
+            }
             Message::Event { name, data } => {
                 let sent = match data {
                     Some(d) => outbox::emit(&h.socket, name, d, Duration::ZERO).await,
@@ -244,26 +254,28 @@ impl LocalBroker {
     }
 
     /// Hands `n` to every socket of `user` here that does not have it yet,
-    /// and records the first hand-over.
+    /// and records the hand-over: the delivery mark and one audit record
+    /// naming the sockets that took it.
     async fn notify_user(&self, n: &Arc<Notification>, user: &str) -> usize {
-        let mut delivered = 0;
+        let mut sockets = Vec::new();
         for h in self.sockets.of_user(user) {
             if self.notify_socket(&h, n).await {
-                delivered += 1;
+                sockets.push(h.conn.sid.to_string());
             }
         }
-        prometheus::delivered("live", delivered);
-        if delivered > 0 {
+        prometheus::delivered("live", sockets.len());
+        if !sockets.is_empty() {
             let now = self.clock.now_ms();
             prometheus::first_delivery(n.created_at, now);
-            self.store.mark_delivered(&n.id, user, now);
+            self.store.delivered(&n.id, user, now, &sockets);
         }
-        delivered
+        sockets.len()
     }
 
     /// Hands `n` to one socket unless it already has it. A full buffer
     /// puts it in the socket's backlog, behind anything already waiting
-    /// there, and one task per socket sends the backlog in order.
+    /// there, and one task per socket sends the backlog in order. True
+    /// when the socket took it (sent or queued); the caller records it.
     async fn notify_socket(&self, h: &Handle, n: &Arc<Notification>) -> bool {
         if !h.conn.claim(&n.id) {
             return false;
@@ -281,16 +293,8 @@ impl LocalBroker {
                 Err(_) => TrySend::Closed,
             },
         );
-        let record = || {
-            let at = self.clock.now_ms();
-            self.store
-                .record(delivery_record(Kind::Delivered, &n.id, h, at));
-        };
         match offered {
-            Offered::Sent => {
-                record();
-                true
-            }
+            Offered::Sent => true,
             Offered::Closed => {
                 h.conn.unclaim(&n.id);
                 false
@@ -304,7 +308,6 @@ impl LocalBroker {
                 // Recorded when it joins the socket's ordered backlog: the
                 // socket is dropped, not the notification skipped, if it
                 // never drains.
-                record();
                 prometheus::delivery_queued();
                 if start {
                     tokio::spawn(send_backlog(h.clone(), self.patience));

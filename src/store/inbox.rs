@@ -88,7 +88,7 @@ pub trait Inbox: Send + Sync + 'static {
     /// As [`Inbox::acknowledge`], recording `source` in the audit trail.
     /// The first acknowledgement by any recipient also closes the
     /// notification: its remaining escalation steps go, in the same
-    /// transaction as its `acknowledged` and `closed` records.
+    /// transaction as its `acknowledged` record, which says it closed.
     async fn acknowledge_from(
         &self,
         id: &str,

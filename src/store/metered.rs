@@ -224,6 +224,11 @@ impl<S: Store> ReadModels for Metered<S> {
 
 #[async_trait]
 impl<S: Store> Store for Metered<S> {
+    fn delivered(&self, id: &str, user: &str, at: Millis, sockets: &[String]) {
+        // Queued, not awaited: nothing to time.
+        self.inner.delivered(id, user, at, sockets);
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         timed("ping", self.inner.ping()).await
     }

@@ -24,6 +24,8 @@ mod sqlite;
 
 use async_trait::async_trait;
 
+use crate::clock::Millis;
+
 pub use audit_trail::{AuditTrail, Unsealed};
 
 pub use closed_loop::{
@@ -63,6 +65,15 @@ impl From<sqlx::Error> for StoreError {
 /// health. `Arc<dyn Store>` is what the Hub and the server hold.
 #[async_trait]
 pub trait Store: Inbox + EscalationSteps + AuditTrail + SessionRecords + ReadModels {
+    /// Records the live hand-over of `id` to `sockets` of `user` at `at`:
+    /// its delivery mark ([`Inbox::mark_delivered`]) and one `delivered`
+    /// audit record listing the sockets. Queued, not awaited, as both are;
+    /// an engine may queue them as one write.
+    fn delivered(&self, id: &str, user: &str, at: Millis, sockets: &[String]) {
+        self.mark_delivered(id, user, at);
+        self.record(crate::trail::record::delivered(id, user, at, sockets));
+    }
+
     /// Answers when the store can serve requests: it reads, and a write
     /// commits (a store that can only read, such as one on a full disk or
     /// with a stopped writer, is not ready).

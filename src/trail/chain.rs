@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::record::hashed;
+use super::record::with_detail;
 use super::{Entry, Record};
 
 /// The hash before the first record.
@@ -15,11 +15,29 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// a JSON array of every field, so no two different records serialise the
 /// same.
 pub fn link(prev: &str, seq: i64, e: &Entry) -> String {
-    // A tuple serialises as the JSON array of its fields, without building
-    // a JSON tree first: this runs once per delivery.
-    let fields = hashed(seq, e, prev);
-    let text = serde_json::to_string(&fields).expect("plain fields serialise");
-    hex(&Sha256::digest(text.as_bytes()))
+    let detail = e.detail.as_ref().map(|d| d.to_string());
+    Linker::default().link(prev, seq, e, detail.as_deref())
+}
+
+/// Hashes records one after another with one buffer for the text they are
+/// hashed as, kept from record to record: the SQLite writer keeps one for
+/// its life, as it links every delivery and acknowledgement.
+#[derive(Debug, Default)]
+pub struct Linker {
+    text: Vec<u8>,
+}
+
+impl Linker {
+    /// [`link`], with the entry's detail already as its JSON text
+    /// (`detail`), which the caller stores as the record's detail column.
+    pub fn link(&mut self, prev: &str, seq: i64, e: &Entry, detail: Option<&str>) -> String {
+        // A tuple serialises as the JSON array of its fields, without
+        // building a JSON tree first.
+        self.text.clear();
+        serde_json::to_writer(&mut self.text, &with_detail(seq, e, detail, prev))
+            .expect("plain fields serialise");
+        hex(&Sha256::digest(&self.text))
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

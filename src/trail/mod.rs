@@ -1,5 +1,5 @@
 //! The audit trail of the clinical closed loop: what happened to each
-//! notification (created, delivered per socket, reminded, escalated,
+//! notification (created, delivered to its sockets, reminded, escalated,
 //! acknowledged, closed, webhooks) and the session security events, kept
 //! append-only in the store as one hash chain, so that a record changed,
 //! removed or inserted afterwards is found by `herald audit verify`.
@@ -7,12 +7,13 @@
 mod chain;
 mod export;
 pub mod record;
+pub mod timeline;
 mod walk;
 
 use serde::Serialize;
 use serde_json::Value;
 
-pub use chain::{link, verify, Anchor, Broken, Chain, GENESIS};
+pub use chain::{link, verify, Anchor, Broken, Chain, Linker, GENESIS};
 pub use export::{csv_header, csv_line, Format};
 pub use walk::{walk, ChainReader, WalkError, Walked};
 

@@ -1,16 +1,17 @@
 //! The one builder of the trail's records, for both engines: the entries
-//! the store itself writes as a notification is stored, acknowledged,
-//! closed and purged (so SQLite and PostgreSQL write the same records),
-//! and a record's fields in the one order that the hash covers and the
-//! `audit` table stores them.
+//! the store itself writes as a notification is stored, acknowledged (and
+//! so closed) and purged, and those of deliveries (so SQLite and
+//! PostgreSQL write the same records), and a record's fields in the one
+//! order that the hash covers and the `audit` table stores them.
 
 use super::{Entry, Kind, Record};
 use crate::clock::Millis;
 
 /// A record's fields in the order its hash covers them: `[seq, at, type,
 /// notificationId, userId, socketId, level, detail as text, prevHash]`,
-/// as a verifier outside Herald recomputes it.
-pub type Hashed<'r> = (
+/// as a verifier outside Herald recomputes it. `D` is the detail's text,
+/// owned or borrowed from where it was made once.
+pub type Hashed<'r, D = Option<String>> = (
     i64,
     Millis,
     &'static str,
@@ -18,7 +19,7 @@ pub type Hashed<'r> = (
     Option<&'r str>,
     Option<&'r str>,
     Option<u32>,
-    Option<String>,
+    D,
     &'r str,
 );
 
@@ -40,6 +41,12 @@ pub type Columns<'r> = (
 /// The fields of record `seq` holding `e`, linked to `prev`. The detail is
 /// its JSON text: what the hash covers is what the column stores.
 pub fn hashed<'r>(seq: i64, e: &'r Entry, prev: &'r str) -> Hashed<'r> {
+    with_detail(seq, e, e.detail.as_ref().map(|d| d.to_string()), prev)
+}
+
+/// As [`hashed`], with the detail's text made by the caller, who stores
+/// the same text.
+pub fn with_detail<'r, D>(seq: i64, e: &'r Entry, detail: D, prev: &'r str) -> Hashed<'r, D> {
     (
         seq,
         e.at,
@@ -48,7 +55,7 @@ pub fn hashed<'r>(seq: i64, e: &'r Entry, prev: &'r str) -> Hashed<'r> {
         e.user_id.as_deref(),
         e.socket_id.as_deref(),
         e.level,
-        e.detail.as_ref().map(|d| d.to_string()),
+        detail,
         prev,
     )
 }
@@ -85,13 +92,19 @@ pub fn created(id: &str, at: Millis, users: &[String]) -> Entry {
 }
 
 /// The `acknowledged` record of `user`'s first acknowledgement of `id`,
-/// from `socket` and the `remote` address when known.
+/// from `socket` and the `remote` address when known. When it closed the
+/// notification (the first acknowledgement by any recipient does), the
+/// same record says so with `"closed": true` in its detail: one record,
+/// not an `acknowledged` and a `closed` record repeating the same user and
+/// time. The timeline shows it as both events; older trails hold a
+/// separate `closed` record, which reads the same.
 pub fn acknowledged(
     id: &str,
     user: &str,
     at: Millis,
     socket: Option<&str>,
     remote: Option<&str>,
+    closed: bool,
 ) -> Entry {
     let mut record = Entry::new(Kind::Acknowledged, at)
         .notification(id)
@@ -99,15 +112,38 @@ pub fn acknowledged(
     if let Some(sid) = socket {
         record = record.socket(sid);
     }
+    let mut detail = serde_json::Map::new();
     if let Some(remote) = remote {
-        record = record.detail(serde_json::json!({ "remote": remote }));
+        detail.insert("remote".into(), remote.into());
+    }
+    if closed {
+        detail.insert(CLOSED.into(), true.into());
+    }
+    if !detail.is_empty() {
+        record = record.detail(serde_json::Value::Object(detail));
     }
     record
 }
 
-/// The `closed` record of `id`, closed by `by`'s first acknowledgement.
-pub fn closed(id: &str, by: &str, at: Millis) -> Entry {
-    Entry::new(Kind::Closed, at).notification(id).user(by)
+/// The detail field of an `acknowledged` record that closed its notification.
+pub const CLOSED: &str = "closed";
+
+/// The detail field of a `delivered` record listing the sockets of one
+/// hand-over.
+pub const SOCKETS: &str = "sockets";
+
+/// The `delivered` record of one hand-over of `id` to `sockets` of `user`
+/// at `at`. One socket goes in the record's socket column, as always;
+/// several (a user with several tabs open) go in one record that lists
+/// them in its detail, `{"sockets": [...]}`, instead of one record per
+/// socket repeating the notification, the user and the time. The timeline
+/// shows one `delivered` event per socket either way.
+pub fn delivered(id: &str, user: &str, at: Millis, sockets: &[String]) -> Entry {
+    let record = Entry::new(Kind::Delivered, at).notification(id).user(user);
+    match sockets {
+        [socket] => record.socket(socket),
+        _ => record.detail(serde_json::json!({ SOCKETS: sockets })),
+    }
 }
 
 /// The `purged` record: retention removed the `removed` records before

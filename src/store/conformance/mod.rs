@@ -115,6 +115,7 @@ conformance!(
     escalation_steps::closing_ends_escalation_and_the_escalated_recipients_catch_up,
     audit_trail::the_audit_trail_is_one_verifiable_chain_with_each_timeline,
     audit_trail::retention_keeps_what_remains_of_the_chain_verifiable,
+    audit_trail::a_hand_over_to_several_sockets_is_one_record_and_its_mark,
     read_models::the_report_reads_severity_and_closing_of_each_notification,
     read_models::escalations_read_the_fired_level_and_the_next_step_of_each_id,
 );

@@ -110,8 +110,10 @@ fn insert_fresh_statement() -> String {
 static INSERT_FRESH: LazyLock<String> = LazyLock::new(insert_fresh_statement);
 
 /// A first acknowledgement, the closing it makes if the notification is
-/// still open (its steps go), and their records (bound from `$4`:
-/// `acknowledged`, then `closed`), in one statement. Two nodes
+/// still open (its steps go), and its one record, in one statement. Both
+/// forms of the record are bound from `$4` (as it reads when the
+/// acknowledgement did not close the notification, then when it did); the
+/// statement keeps the one that is true. Two nodes
 /// acknowledging at once close it once: the second closing waits for the
 /// first's row and then finds it closed. Answers the recipient's creation
 /// time (None: acknowledged before, or not a recipient) and whether it
@@ -126,7 +128,7 @@ fn acknowledge_statement() -> String {
          steps AS (DELETE FROM escalation_steps WHERE notification_id IN (SELECT id FROM closed)), \
          recorded AS ({}) \
          SELECT (SELECT created_at FROM ack) AS created_at, EXISTS (SELECT 1 FROM closed) AS closed",
-        insert_unsealed_if(4, "ack, ", "(e.position = 1 OR EXISTS (SELECT 1 FROM closed))")
+        insert_unsealed_if(4, "ack, ", "((e.position = 2) = EXISTS (SELECT 1 FROM closed))")
     )
 }
 
@@ -291,16 +293,19 @@ impl Inbox for PostgresStore {
         // The marks and records this node queued before commit before it.
         self.marks.settle().await;
         with_deadline(ANSWER_DEADLINE, async {
-            let records = EntryColumns::of(&[
+            // Both forms of the one record: the statement keeps the one
+            // that says whether this acknowledgement closed the notification.
+            let acknowledged = |closing| {
                 record::acknowledged(
                     id,
                     user,
                     at,
                     source.socket_id.as_deref(),
                     source.remote.as_deref(),
-                ),
-                record::closed(id, user, at),
-            ]);
+                    closing,
+                )
+            };
+            let records = EntryColumns::of(&[acknowledged(false), acknowledged(true)]);
             let q = sqlx::query(&ACKNOWLEDGE).bind(at).bind(id).bind(user);
             let row = records.bind(q).fetch_one(&self.pool).await?;
             let first: Option<Millis> = row.try_get("created_at")?;

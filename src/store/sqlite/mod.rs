@@ -37,7 +37,7 @@ use super::{
 };
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
-use crate::trail::{Anchor, Entry, Record};
+use crate::trail::{self, Anchor, Entry, Record};
 
 /// Writes that may wait for the writer before a caller waits for room
 /// (a delivery mark is set aside instead).
@@ -66,6 +66,37 @@ fn writer_connection(path: &Path) -> Result<rusqlite::Connection, StoreError> {
 }
 
 impl SqliteStore {
+    /// Queues a delivery mark, with the hand-over's audit record when it
+    /// has one: one write for both. Nobody waits for it; a full queue
+    /// sets it aside, never drops it (see `spilled.rs`).
+    fn queue_delivered(&self, id: &str, user: &str, at: Millis, record: Option<Entry>) {
+        let write = Write::Delivered {
+            id: id.to_string(),
+            user: user.to_string(),
+            at,
+            record,
+        };
+        match self.writer.try_send(write) {
+            Ok(()) => {}
+            Err(flume::TrySendError::Full(Write::Delivered {
+                id,
+                user,
+                at,
+                record,
+            })) => {
+                self.spilled.push(id, user, at, record);
+                crate::observe::prometheus::marks_spilled();
+                let _ = self.writer.try_send(Write::Spilled);
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "a delivery mark came after the store was closed; it is not recorded"
+                );
+                crate::observe::prometheus::marks_dropped(1);
+            }
+        }
+    }
+
     /// Opens (creating if needed) `dir/herald.db` and runs migrations.
     pub async fn open(dir: &Path) -> Result<Self, StoreError> {
         Self::open_with_queue(dir, WRITER_QUEUE).await
@@ -144,26 +175,7 @@ impl Inbox for SqliteStore {
     }
 
     fn mark_delivered(&self, id: &str, user: &str, at: Millis) {
-        let write = Write::Delivered {
-            id: id.to_string(),
-            user: user.to_string(),
-            at,
-        };
-        match self.writer.try_send(write) {
-            Ok(()) => {}
-            Err(flume::TrySendError::Full(Write::Delivered { id, user, at })) => {
-                // Set aside, not dropped, and not a task each: see spilled.rs.
-                self.spilled.push(id, user, at);
-                crate::observe::prometheus::marks_spilled();
-                let _ = self.writer.try_send(Write::Spilled);
-            }
-            Err(_) => {
-                tracing::warn!(
-                    "a delivery mark came after the store was closed; it is not recorded"
-                );
-                crate::observe::prometheus::marks_dropped(1);
-            }
-        }
+        self.queue_delivered(id, user, at, None);
     }
 
     async fn acknowledge_from(
@@ -493,6 +505,11 @@ impl ReadModels for SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn delivered(&self, id: &str, user: &str, at: Millis, sockets: &[String]) {
+        let record = trail::record::delivered(id, user, at, sockets);
+        self.queue_delivered(id, user, at, Some(record));
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         self.write(|reply| Write::Probe { reply }).await
@@ -624,6 +641,50 @@ mod tests {
             .collect();
         assert!(unmarked.is_empty(), "marks lost: {unmarked:?}");
         s.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_transaction_s_records_go_in_few_statements_and_verify() {
+        let (s, d) = store().await;
+        s.insert(&note("n", "t", 1), &["u".into()]).await.unwrap();
+        // The writer's statements on a second connection: one transaction
+        // of 45 records, inserted as 32 + 8 + 4 + 1 rows.
+        let conn = writer_connection(&d.path().join("herald.db")).unwrap();
+        let mut w = Statements::prepare(&conn).unwrap();
+        w.begin().unwrap();
+        for i in 0..45 {
+            w.append(
+                Entry::new(crate::trail::Kind::Delivered, 10 + i)
+                    .notification("n")
+                    .user("u")
+                    .socket(&format!("s{i}")),
+            );
+        }
+        w.commit().unwrap();
+        drop(w);
+        let all = s.audit_page(0, 0, Millis::MAX, 1000).await.unwrap();
+        assert_eq!(all.len(), 46);
+        assert_eq!(all[45].entry.socket_id.as_deref(), Some("s44"));
+        let anchor = s.audit_anchor().await.unwrap();
+        assert_eq!(
+            crate::trail::verify(&mut crate::trail::Chain::from(anchor), &all),
+            Ok(46)
+        );
+        // A rolled-back transaction leaves neither rows nor a moved head.
+        let mut w = Statements::prepare(&conn).unwrap();
+        w.begin().unwrap();
+        w.append(Entry::new(crate::trail::Kind::Delivered, 99));
+        w.rollback();
+        w.begin().unwrap();
+        w.append(Entry::new(crate::trail::Kind::Delivered, 100));
+        w.commit().unwrap();
+        let all = s.audit_page(0, 0, Millis::MAX, 1000).await.unwrap();
+        assert_eq!(all.len(), 47);
+        let anchor = s.audit_anchor().await.unwrap();
+        assert_eq!(
+            crate::trail::verify(&mut crate::trail::Chain::from(anchor), &all),
+            Ok(47)
+        );
     }
 
     #[tokio::test]

@@ -17,8 +17,13 @@ use crate::trail::Entry;
 pub struct Spilled(Mutex<Vec<Write>>);
 
 impl Spilled {
-    pub fn push(&self, id: String, user: String, at: Millis) {
-        self.0.lock().push(Write::Delivered { id, user, at });
+    pub fn push(&self, id: String, user: String, at: Millis, record: Option<Entry>) {
+        self.0.lock().push(Write::Delivered {
+            id,
+            user,
+            at,
+            record,
+        });
     }
 
     pub fn push_record(&self, entry: Entry) {

@@ -1,6 +1,8 @@
 //! The SQLite writer's statements, prepared once for the writer's life: a
 //! write neither parses its SQL nor looks its statement up by text, and a
-//! write that changed a row does not read it back.
+//! write that changed a row does not read it back. Audit records are
+//! linked into the chain as they come and inserted together, a few
+//! statements for the whole transaction, just before it commits.
 
 use rusqlite::{Connection, OptionalExtension, Statement};
 
@@ -10,7 +12,7 @@ use crate::store::rows::audit_columns;
 use crate::store::{
     Acknowledged, ClaimedStep, Closed, Completion, Inserted, Source, StepOutcome, StoreError,
 };
-use crate::trail::{record, Chain, Entry};
+use crate::trail::{record, Chain, Entry, Linker, Record};
 
 pub struct Statements<'c> {
     conn: &'c Connection,
@@ -22,19 +24,57 @@ pub struct Statements<'c> {
     add_recipient: Statement<'c>,
     mark_delivered: Statement<'c>,
     acknowledge: Statement<'c>,
-    acknowledged_at: Statement<'c>,
+    recipient_state: Statement<'c>,
     expire_session: Statement<'c>,
     claim_session: Statement<'c>,
     session_owner: Statement<'c>,
     probe: Statement<'c>,
     insert_step: Statement<'c>,
-    append_audit: Statement<'c>,
+    /// `INSERT INTO audit` of 1, 2, 4, ... [`MOST_AUDIT_ROWS`] records.
+    append_audit: Vec<Statement<'c>>,
     close_notification: Statement<'c>,
     drop_steps: Statement<'c>,
+    closed_audience: Statement<'c>,
     /// The audit chain's head as committed, and as the open transaction
     /// has moved it (kept only when it commits).
     chain: Chain,
     staged: Chain,
+    linker: Linker,
+    /// The open transaction's records, linked, not yet inserted.
+    linked: Vec<Linked>,
+}
+
+/// Most audit records one statement inserts. A transaction's records go
+/// in statements of 32, 16, ... 1 rows: a few statements whatever their
+/// number, each prepared once.
+const MOST_AUDIT_ROWS: usize = 32;
+
+/// A record linked into the open transaction's chain, with its detail as
+/// the text that was hashed and is stored.
+struct Linked {
+    record: Record,
+    detail: Option<String>,
+}
+
+/// `INSERT INTO audit` of `rows` records, ten values each. A record's
+/// `prev_hash` is the record before's `hash`: after the first row it is
+/// that row's parameter again, bound once.
+fn audit_insert(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let p: Vec<String> = (1..=10)
+                .map(|c| match c {
+                    9 if r > 0 => format!("?{}", r * 10),
+                    _ => format!("?{}", r * 10 + c),
+                })
+                .collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    format!(
+        concat!("INSERT INTO audit (", audit_columns!(), ") VALUES {}"),
+        values.join(", ")
+    )
 }
 
 /// The head of the stored chain: its last record, else the anchor.
@@ -85,13 +125,12 @@ impl<'c> Statements<'c> {
                 "UPDATE recipients SET delivered_at = ?1 \
                  WHERE notification_id = ?2 AND user_id = ?3 AND delivered_at IS NULL",
             )?,
-            acknowledge: conn.prepare(
-                "UPDATE recipients SET acknowledged_at = ?1 \
-                 WHERE notification_id = ?2 AND user_id = ?3 AND acknowledged_at IS NULL \
-                 RETURNING created_at",
-            )?,
-            acknowledged_at: conn.prepare(
-                "SELECT acknowledged_at, created_at FROM recipients \
+            // The row is read, then changed by its rowid: cheaper than an
+            // UPDATE ... RETURNING, and the writer is the only writer.
+            acknowledge: conn
+                .prepare("UPDATE recipients SET acknowledged_at = ?1 WHERE seq = ?2")?,
+            recipient_state: conn.prepare(
+                "SELECT seq, acknowledged_at, created_at FROM recipients \
                  WHERE notification_id = ?1 AND user_id = ?2",
             )?,
             expire_session: conn.prepare(
@@ -109,18 +148,29 @@ impl<'c> Statements<'c> {
                 "INSERT OR IGNORE INTO escalation_steps (notification_id, level, due_at) \
                  VALUES (?1, ?2, ?3)",
             )?,
-            append_audit: conn.prepare(concat!(
-                "INSERT INTO audit (",
-                audit_columns!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            ))?,
+            append_audit: std::iter::successors(Some(1), |n| Some(n * 2))
+                .take_while(|n| *n <= MOST_AUDIT_ROWS)
+                .map(|n| conn.prepare(&audit_insert(n)))
+                .collect::<Result<_, _>>()?,
             close_notification: conn.prepare(
                 "UPDATE notifications SET closed_at = ?1, closed_by = ?2 \
                  WHERE id = ?3 AND closed_at IS NULL",
             )?,
             drop_steps: conn.prepare("DELETE FROM escalation_steps WHERE notification_id = ?1")?,
+            // Whom to tell of a closing, in one read: the recipients in
+            // inbox order (`role` NULL), then the roles by name.
+            closed_audience: conn.prepare(
+                "SELECT user_id, role FROM ( \
+                   SELECT 0 AS part, seq AS pos, user_id, NULL AS role FROM recipients \
+                   WHERE notification_id = ?1 \
+                   UNION ALL \
+                   SELECT 1, 0, NULL, role FROM role_recipients WHERE notification_id = ?1) \
+                 ORDER BY part, pos, role",
+            )?,
             chain: chain_head(conn)?,
             staged: Chain::default(),
+            linker: Linker::default(),
+            linked: Vec::new(),
         })
     }
 
@@ -133,21 +183,66 @@ impl<'c> Statements<'c> {
         // A transaction left open by a failed rollback would make every
         // later BEGIN fail: end it first.
         self.rollback();
+        self.linked.clear();
         self.begin.execute(())?;
         self.staged = self.chain.clone();
         Ok(())
     }
 
     pub fn commit(&mut self) -> Result<(), StoreError> {
+        self.insert_linked()?;
         self.commit.execute(())?;
         self.chain = self.staged.clone();
         Ok(())
     }
 
-    /// Appends `entry` to the audit chain, in the open transaction.
-    pub fn append(&mut self, entry: Entry) -> Result<(), StoreError> {
-        let r = self.staged.append(entry);
-        self.append_audit.execute(r.columns())?;
+    /// Appends `entry` to the audit chain, in the open transaction: linked
+    /// now, inserted with the transaction's other records before it
+    /// commits.
+    pub fn append(&mut self, entry: Entry) {
+        let detail = entry.detail.as_ref().map(|d| d.to_string());
+        let seq = self.staged.seq + 1;
+        let hash = self
+            .linker
+            .link(&self.staged.hash, seq, &entry, detail.as_deref());
+        let prev_hash = std::mem::replace(&mut self.staged.hash, hash.clone());
+        self.staged.seq = seq;
+        let record = Record {
+            seq,
+            entry,
+            prev_hash,
+            hash,
+        };
+        self.linked.push(Linked { record, detail });
+    }
+
+    /// Inserts the records linked so far, in chain order.
+    fn insert_linked(&mut self) -> Result<(), StoreError> {
+        let mut rest = &self.linked[..];
+        while !rest.is_empty() {
+            // The largest statement that is not too large: 2^k rows.
+            let k = (usize::BITS - 1 - rest.len().min(MOST_AUDIT_ROWS).leading_zeros()) as usize;
+            let (now, later) = rest.split_at(1 << k);
+            let insert = &mut self.append_audit[k];
+            for (i, l) in now.iter().enumerate() {
+                let (r, e, at) = (&l.record, &l.record.entry, i * 10);
+                insert.raw_bind_parameter(at + 1, r.seq)?;
+                insert.raw_bind_parameter(at + 2, e.at)?;
+                insert.raw_bind_parameter(at + 3, e.kind.as_str())?;
+                insert.raw_bind_parameter(at + 4, e.notification_id.as_deref())?;
+                insert.raw_bind_parameter(at + 5, e.user_id.as_deref())?;
+                insert.raw_bind_parameter(at + 6, e.socket_id.as_deref())?;
+                insert.raw_bind_parameter(at + 7, e.level)?;
+                insert.raw_bind_parameter(at + 8, l.detail.as_deref())?;
+                if i == 0 {
+                    insert.raw_bind_parameter(at + 9, r.prev_hash.as_str())?;
+                }
+                insert.raw_bind_parameter(at + 10, r.hash.as_str())?;
+            }
+            insert.raw_execute()?;
+            rest = later;
+        }
+        self.linked.clear();
         Ok(())
     }
 
@@ -176,7 +271,7 @@ impl<'c> Statements<'c> {
             for (level, due_at) in steps {
                 self.insert_step.execute((&n.id, level, due_at))?;
             }
-            self.append(record::created(&n.id, n.created_at, users))?;
+            self.append(record::created(&n.id, n.created_at, users));
             n.clone()
         } else {
             let (body, created_at) = self.stored_notification.query_row([&n.id], |r| {
@@ -209,39 +304,42 @@ impl<'c> Statements<'c> {
         at: Millis,
         source: &Source,
     ) -> Result<Option<Acknowledged>, StoreError> {
-        let first = self
-            .acknowledge
-            .query_row((at, id, user), |r| r.get::<_, i64>(0))
-            .optional()?;
-        if let Some(created_at) = first {
-            self.append(record::acknowledged(
-                id,
-                user,
-                at,
-                source.socket_id.as_deref(),
-                source.remote.as_deref(),
-            ))?;
-            let closed = self.close_notification(id, user, at)?;
-            return Ok(Some(Acknowledged {
-                at,
-                first: true,
-                created_at,
-                closed,
-            }));
-        }
-        let stored = self
-            .acknowledged_at
+        let Some((row, first_at, created_at)) = self
+            .recipient_state
             .query_row((id, user), |r| {
-                Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
             })
-            .optional()?;
-        Ok(stored.and_then(|(first_at, created_at)| {
-            first_at.map(|at| Acknowledged {
-                at,
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        if let Some(first_at) = first_at {
+            return Ok(Some(Acknowledged {
+                at: first_at,
                 first: false,
                 created_at,
                 closed: None,
-            })
+            }));
+        }
+        self.acknowledge.execute((at, row))?;
+        let closed = self.close_notification(id, user, at)?;
+        self.append(record::acknowledged(
+            id,
+            user,
+            at,
+            source.socket_id.as_deref(),
+            source.remote.as_deref(),
+            closed.is_some(),
+        ));
+        Ok(Some(Acknowledged {
+            at,
+            first: true,
+            created_at,
+            closed,
         }))
     }
 
@@ -257,21 +355,14 @@ impl<'c> Statements<'c> {
             return Ok(None);
         }
         self.drop_steps.execute([id])?;
-        self.append(record::closed(id, by, at))?;
-        let users = self
-            .conn
-            .prepare_cached(
-                "SELECT user_id FROM recipients WHERE notification_id = ?1 ORDER BY seq",
-            )?
-            .query_map([id], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        let roles = self
-            .conn
-            .prepare_cached(
-                "SELECT role FROM role_recipients WHERE notification_id = ?1 ORDER BY role",
-            )?
-            .query_map([id], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let (mut users, mut roles) = (Vec::new(), Vec::new());
+        let mut rows = self.closed_audience.query([id])?;
+        while let Some(r) = rows.next()? {
+            match r.get::<_, Option<String>>(0)? {
+                Some(user) => users.push(user),
+                None => roles.push(r.get::<_, String>(1)?),
+            }
+        }
         Ok(Some(Closed {
             at,
             by: by.to_string(),
@@ -359,7 +450,7 @@ impl<'c> Statements<'c> {
                 .execute((&c.notification_id, role, c.level, c.at))?;
         }
         for e in &c.audit {
-            self.append(e.clone())?;
+            self.append(e.clone());
         }
         let key = (&c.notification_id, c.level);
         match c.then {
@@ -445,6 +536,8 @@ impl<'c> Statements<'c> {
     /// and hash as the anchor the rest verifies from; a `purged` record
     /// says so in the chain itself.
     fn purge_audit(&mut self, before: Millis) -> Result<(), StoreError> {
+        // What this transaction linked so far is part of what is read here.
+        self.insert_linked()?;
         let last: Option<i64> =
             self.conn
                 .query_row("SELECT max(seq) FROM audit WHERE at < ?1", [before], |r| {
@@ -465,7 +558,8 @@ impl<'c> Statements<'c> {
             "UPDATE audit_anchor SET seq = ?1, hash = ?2 WHERE id = 1",
             (last, &hash),
         )?;
-        self.append(record::purged(before, last, removed as u64, &hash))
+        self.append(record::purged(before, last, removed as u64, &hash));
+        Ok(())
     }
 
     /// Deletes what is past retention; returns how many recipient rows went.

@@ -52,11 +52,13 @@ pub enum Write {
         at: Millis,
         reply: oneshot::Sender<Result<u64, StoreError>>,
     },
-    /// Nobody waits for this one; it joins the next commit.
+    /// A delivery mark, and the `delivered` audit record of the same
+    /// hand-over when it has one: nobody waits; they join the next commit.
     Delivered {
         id: String,
         user: String,
         at: Millis,
+        record: Option<Entry>,
     },
     Acknowledge {
         id: String,
@@ -147,7 +149,7 @@ fn apply(s: &mut Statements, w: &Write) -> Result<Done, StoreError> {
             n, users, steps, ..
         } => Done::Inserted(s.insert(n, users, steps)?),
         Write::Record { entry } => {
-            s.append(entry.clone())?;
+            s.append(entry.clone());
             Done::Unit
         }
         Write::ClaimSteps {
@@ -165,8 +167,16 @@ fn apply(s: &mut Statements, w: &Write) -> Result<Done, StoreError> {
             at,
             ..
         } => Done::Count(s.join_role(user, role, only.as_deref(), *at)?),
-        Write::Delivered { id, user, at } => {
+        Write::Delivered {
+            id,
+            user,
+            at,
+            record,
+        } => {
             s.mark_delivered(id, user, *at)?;
+            if let Some(entry) = record {
+                s.append(entry.clone());
+            }
             Done::Unit
         }
         Write::Acknowledge {
@@ -404,6 +414,7 @@ mod tests {
             id: "n".into(),
             user: "u".into(),
             at: 1,
+            record: None,
         }
     }
 
