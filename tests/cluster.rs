@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::cluster::{fresh_database, node, Redis};
-use common::{Incoming, TestServer};
+use common::{EioClient, Incoming, TestServer};
 use herald::clock::{Clock, ManualClock, SystemClock};
 use herald::cluster::RedisLink;
 use herald::connections::table::Sockets;
@@ -208,22 +208,59 @@ async fn role_events_and_disconnects_act_on_every_node() {
     b.stop().await;
 }
 
-#[tokio::test]
-async fn one_idle_clock_per_session_across_nodes() {
+/// Two nodes on one Redis and database and a manual clock, with a 60 s idle
+/// period and a 20 s warning, and session s1 of u1 with a socket on each.
+struct SharedSession {
+    c: Arc<ManualClock>,
+    a: TestServer,
+    b: TestServer,
+    token: String,
+    on_a: EioClient,
+    on_b: EioClient,
+    _redis: Redis,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+async fn shared_session() -> SharedSession {
     let redis = Redis::start().await;
     let db = fresh_database().await;
     let c = clock();
-    let (da, db_) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let dirs = vec![tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let timeouts = |f: &mut herald::config::FileConfig| {
         f.session.idle_timeout = Some("60s".into());
         f.session.warning_before = Some("20s".into());
     };
-    let a = node("node-a", &redis, &db, c.clone(), da.path(), timeouts).await;
-    let b = node("node-b", &redis, &db, c.clone(), db_.path(), timeouts).await;
-    let t = a.token("u1", "s1", "radiologist", 3_600_000);
-    let (mut on_a, _) = a.connect_ok(&t).await;
-    let (mut on_b, _) = b.connect_ok(&t).await;
+    let a = node("node-a", &redis, &db, c.clone(), dirs[0].path(), timeouts).await;
+    let b = node("node-b", &redis, &db, c.clone(), dirs[1].path(), timeouts).await;
+    let token = a.token("u1", "s1", "radiologist", 3_600_000);
+    let (on_a, _) = a.connect_ok(&token).await;
+    let (on_b, _) = b.connect_ok(&token).await;
     registered(&a, "u1", 2).await;
+    SharedSession {
+        c,
+        a,
+        b,
+        token,
+        on_a,
+        on_b,
+        _redis: redis,
+        _dirs: dirs,
+    }
+}
+
+#[tokio::test]
+async fn one_idle_clock_per_session_across_nodes() {
+    let SharedSession {
+        c,
+        a,
+        b,
+        token: t,
+        mut on_a,
+        mut on_b,
+        // held to the end: the nodes' Redis and data directories
+        _redis,
+        _dirs,
+    } = shared_session().await;
 
     // Activity on A at 30 s keeps B's socket alive past the first deadline.
     c.advance(30_000);
@@ -279,20 +316,17 @@ async fn one_idle_clock_per_session_across_nodes() {
 /// back, one idle period from the activity.
 #[tokio::test]
 async fn activity_after_a_warning_puts_off_the_expiry_and_warns_again() {
-    let redis = Redis::start().await;
-    let db = fresh_database().await;
-    let c = clock();
-    let (da, db_) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let timeouts = |f: &mut herald::config::FileConfig| {
-        f.session.idle_timeout = Some("60s".into());
-        f.session.warning_before = Some("20s".into());
-    };
-    let a = node("node-a", &redis, &db, c.clone(), da.path(), timeouts).await;
-    let b = node("node-b", &redis, &db, c.clone(), db_.path(), timeouts).await;
-    let t = a.token("u1", "s1", "radiologist", 3_600_000);
-    let (mut on_a, _) = a.connect_ok(&t).await;
-    let (mut on_b, _) = b.connect_ok(&t).await;
-    registered(&a, "u1", 2).await;
+    let SharedSession {
+        c,
+        a,
+        b,
+        token: _,
+        mut on_a,
+        mut on_b,
+        // held to the end: the nodes' Redis and data directories
+        _redis,
+        _dirs,
+    } = shared_session().await;
 
     // Activity at 10 s, before any warning: the deadline stays at 40 s, and
     // the claim there finds it early.
