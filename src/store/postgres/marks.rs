@@ -3,12 +3,13 @@
 //! gathered, the marks and the records in one statement per flush, so a
 //! burst of deliveries costs one round trip, not one per socket. Records
 //! are queued unsealed in the order they were queued here, which is the
-//! order the sealer gives them in the chain. Neither
-//! is lost silently: one that finds the queue full, or that the database
-//! refuses through every retry, is logged with a count and counted in
-//! `herald_store_marks_dropped_total`.
+//! order the sealer gives them in the chain. One that finds the queue full
+//! is set aside, in order, and joins a later flush (an audit record is
+//! evidence, and a burst must not lose it: `herald_store_marks_spilled_total`
+//! counts them); one that the database refuses through every retry is
+//! logged with a count and counted in `herald_store_marks_dropped_total`.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,9 +24,11 @@ use crate::clock::Millis;
 use crate::store::StoreError;
 use crate::trail::Entry;
 
-/// Marks and records queued and not yet taken by the task; past this one is
-/// dropped rather than pile up behind a slow database.
+/// Marks and records queued and not yet taken by the task; past this they
+/// are set aside (`Spill`) until the task has emptied the queue.
 const QUEUE: usize = 4096;
+#[cfg(test)]
+pub(super) const QUEUE_FOR_TESTS: usize = QUEUE;
 
 /// How long the first mark of a flush waits for others, so that the marks
 /// of one notification's fan-out share a statement.
@@ -70,12 +73,14 @@ enum Order {
 struct Counts {
     /// Marks and records queued and neither written nor dropped yet.
     unsettled: AtomicUsize,
-    /// Marks and records refused by a full queue since the task last
-    /// reported them.
-    unreported: AtomicU64,
     /// Every mark and record dropped, for tests.
     dropped: AtomicU64,
 }
+
+/// Orders that found the queue full, oldest first. While it holds any,
+/// new orders join it rather than the queue, so the task, which takes it
+/// only once the queue is empty, sees every order in the order it came.
+type Spill = Arc<parking_lot::Mutex<VecDeque<Order>>>;
 
 impl Counts {
     fn dropped(&self, count: u64) {
@@ -91,6 +96,7 @@ impl Counts {
 
 pub struct Marks {
     orders: mpsc::Sender<Order>,
+    spill: Spill,
     counts: Arc<Counts>,
     task: parking_lot::Mutex<Option<JoinHandle<()>>>,
 }
@@ -101,9 +107,11 @@ impl Marks {
     pub fn start(pool: PgPool, sealing: Arc<Notify>) -> Self {
         let (orders, rx) = mpsc::channel(QUEUE);
         let counts = Arc::new(Counts::default());
-        let task = tokio::spawn(run(pool, sealing, rx, counts.clone()));
+        let spill = Spill::default();
+        let task = tokio::spawn(run(pool, sealing, rx, spill.clone(), counts.clone()));
         Self {
             orders,
+            spill,
             counts,
             task: parking_lot::Mutex::new(Some(task)),
         }
@@ -126,13 +134,17 @@ impl Marks {
     fn send(&self, order: Order) {
         // Counted before it is queued, so that `settle` never misses it.
         self.counts.unsettled.fetch_add(1, Ordering::SeqCst);
+        let mut spill = self.spill.lock();
+        if !spill.is_empty() {
+            spill.push_back(order);
+            crate::observe::prometheus::marks_spilled();
+            return;
+        }
         match self.orders.try_send(order) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.counts.settled(1);
-                self.counts.dropped(1);
-                // Reported, with a count, by the task after its next flush.
-                self.counts.unreported.fetch_add(1, Ordering::Relaxed);
+            Err(mpsc::error::TrySendError::Full(order)) => {
+                spill.push_back(order);
+                crate::observe::prometheus::marks_spilled();
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 self.counts.settled(1);
@@ -154,7 +166,21 @@ impl Marks {
         }
         let (tx, rx) = oneshot::channel();
         let settled = async {
-            if self.orders.send(Order::Settle(tx)).await.is_ok() {
+            // Behind what was set aside, when anything is.
+            let queued = {
+                let mut spill = self.spill.lock();
+                if spill.is_empty() {
+                    Some(Order::Settle(tx))
+                } else {
+                    spill.push_back(Order::Settle(tx));
+                    None
+                }
+            };
+            let sent = match queued {
+                Some(order) => self.orders.send(order).await.is_ok(),
+                None => true,
+            };
+            if sent {
                 let _ = rx.await;
             }
         };
@@ -230,14 +256,32 @@ impl Held {
     }
 }
 
+/// Takes what was set aside once the queue is empty (it came after every
+/// order in the queue), a flush's worth at a time.
+fn take_spill(spill: &Spill, held: &mut Held, rx: &mut mpsc::Receiver<Order>) {
+    if !rx.is_empty() {
+        return;
+    }
+    let taken: Vec<Order> = {
+        let mut spill = spill.lock();
+        let n = spill.len().min(MOST_PER_FLUSH);
+        spill.drain(..n).collect()
+    };
+    for order in taken {
+        held.take(order, rx);
+    }
+}
+
 async fn run(
     pool: PgPool,
     sealing: Arc<Notify>,
     mut rx: mpsc::Receiver<Order>,
+    spill: Spill,
     counts: Arc<Counts>,
 ) {
     let mut held = Held::default();
     loop {
+        take_spill(&spill, &mut held, &mut rx);
         if held.is_empty() {
             if held.closing {
                 return;
@@ -257,13 +301,6 @@ async fn run(
             }
         }
         flush(&pool, &sealing, &mut held, &mut rx, &counts).await;
-        let unreported = counts.unreported.swap(0, Ordering::Relaxed);
-        if unreported > 0 {
-            tracing::warn!(
-                count = unreported,
-                "delivery marks or audit records dropped: their queue was full"
-            );
-        }
     }
 }
 

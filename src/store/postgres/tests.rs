@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use super::deadline::{ACQUIRE_TIMEOUT, ANSWER_DEADLINE};
 use super::inbox::list_query;
+use super::marks::QUEUE_FOR_TESTS;
 use super::*;
 use crate::clock::Millis;
 use crate::notification::StateFilter;
@@ -216,6 +217,40 @@ async fn unacknowledged_listings_read_the_partial_index() {
     }
     conn.close().await.unwrap();
     s.close().await;
+    db.drop().await;
+}
+
+/// A burst past the queue's capacity, queued without a pause (as a large
+/// broadcast queues its deliveries): nothing is dropped, and the records
+/// reach the chain in the order they were queued.
+#[tokio::test]
+async fn a_burst_past_the_queue_is_set_aside_not_dropped_and_keeps_its_order() {
+    let db = TestDatabase::create().await;
+    let s = db.store().await;
+    s.insert(&note("n", "t", 1), &["u".into()]).await.unwrap();
+    let burst = 3 * QUEUE_FOR_TESTS;
+    for i in 0..burst {
+        s.record(
+            Entry::new(Kind::Delivered, 10)
+                .notification("n")
+                .user("u")
+                .socket(&format!("s{i}")),
+        );
+    }
+    // Closing writes everything queued or set aside.
+    s.close().await;
+    assert_eq!(s.marks.dropped(), 0);
+    let other = db.store().await;
+    other.seal_audit().await.unwrap();
+    let chain = verified_chain(&other).await;
+    let sockets: Vec<String> = chain
+        .iter()
+        .filter(|r| r.entry.kind == Kind::Delivered)
+        .filter_map(|r| r.entry.socket_id.clone())
+        .collect();
+    let expected: Vec<String> = (0..burst).map(|i| format!("s{i}")).collect();
+    assert_eq!(sockets, expected, "every record, in the order queued");
+    other.close().await;
     db.drop().await;
 }
 
