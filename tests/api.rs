@@ -326,6 +326,18 @@ async fn over_rate_api_keys_get_429_and_nothing_changes() {
 /// document and the app as assembled agree, nesting and key check included.
 /// (The other direction, every served route documented, is a unit test
 /// over the routers' endpoint lists in `src/http/ops.rs`.)
+/// `method path` with the API key and an empty JSON object for a body: the
+/// request a route probe sends, whatever the route takes.
+async fn probe(s: &TestServer, method: Method, path: &str) -> reqwest::Response {
+    s.http
+        .request(method, format!("{}{path}", s.base))
+        .bearer_auth(API_KEY)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn every_documented_route_is_served() {
     let s = TestServer::start().await;
@@ -349,14 +361,7 @@ async fn every_documented_route_is_served() {
                 continue;
             }
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let res = s
-                .http
-                .request(m, format!("{}{path}", s.base))
-                .bearer_auth(API_KEY)
-                .json(&json!({}))
-                .send()
-                .await
-                .unwrap();
+            let res = probe(&s, m, &path).await;
             let status = res.status().as_u16();
             // A live stream (the dashboard's) never ends: its head is enough.
             let streaming = res
@@ -468,14 +473,7 @@ async fn every_path_id_is_checked_before_the_store(s: &TestServer) {
         "%FF",
     ] {
         for (method, path, what) in path_ids_probes(bad) {
-            let res = s
-                .http
-                .request(method, format!("{}{path}", s.base))
-                .bearer_auth(API_KEY)
-                .json(&json!({}))
-                .send()
-                .await
-                .unwrap();
+            let res = probe(s, method, &path).await;
             let status = res.status().as_u16();
             let body: serde_json::Value = res.json().await.unwrap_or_default();
             assert_eq!(
