@@ -174,10 +174,16 @@ mod tests {
         tempfile::TempDir,
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let mut file_config = crate::config::FileConfig::default();
-        file_config.data_dir = Some(dir.path().to_path_buf());
-        file_config.audit.checkpoint_file = Some(file.to_path_buf());
-        let config = file_config.resolve().unwrap();
+        let config = crate::config::FileConfig {
+            data_dir: Some(dir.path().to_path_buf()),
+            audit: crate::config::audit::AuditFile {
+                checkpoint_file: Some(file.to_path_buf()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
         let clock = Arc::new(ManualClock::new(1_795_600_800_000));
         let c = Checkpointer::new(&config, store.clone(), clock.clone());
