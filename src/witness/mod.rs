@@ -165,19 +165,28 @@ mod tests {
 
     const MINUTE: Millis = 60_000;
 
-    async fn setup(
-        file: &std::path::Path,
-    ) -> (
+    type Setup = (
         Checkpointer,
         Arc<ManualClock>,
         Arc<dyn Store>,
         tempfile::TempDir,
-    ) {
+    );
+
+    async fn setup(file: &std::path::Path) -> Setup {
+        setup_with(file, None).await
+    }
+
+    async fn setup_with(file: &std::path::Path, webhook: Option<&str>) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let config = crate::config::FileConfig {
             data_dir: Some(dir.path().to_path_buf()),
             audit: crate::config::audit::AuditFile {
                 checkpoint_file: Some(file.to_path_buf()),
+                checkpoint_webhook: webhook.map(String::from),
+                ..Default::default()
+            },
+            escalation: crate::config::escalation::EscalationFile {
+                webhook_secret: Some("checkpoint-webhook-secret-0123".into()),
                 ..Default::default()
             },
             ..Default::default()
@@ -237,5 +246,22 @@ mod tests {
         clock.advance(MINUTE);
         assert_eq!(c.tick().await, start + 2 * MINUTE);
         assert_eq!(c.file_failures(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_witness_webhook_that_is_down_holds_nothing_up() {
+        // Nothing listens on the discard port: every attempt would fail.
+        let out = tempfile::tempdir().unwrap();
+        let path = out.path().join("checkpoints.jsonl");
+        let (c, clock, _store, _dir) = setup_with(&path, Some("http://127.0.0.1:9/witness")).await;
+        let start = clock.now_ms();
+        // Handing a checkpoint to the webhook queues it and returns: the
+        // file still gets it, and the next tick comes on time.
+        let ticked = tokio::time::timeout(Duration::from_secs(2), c.tick()).await;
+        assert_eq!(ticked.unwrap(), start + MINUTE);
+        clock.advance(MINUTE);
+        c.tick().await;
+        assert_eq!(c.webhook().unwrap().waiting(), 2);
+        assert_eq!(lines(&c, &path).len(), 2);
     }
 }
