@@ -4,7 +4,8 @@
 //! forged or altered checkpoint, and does not fail a checkpoint that
 //! retention has since passed. A malformed key stops the command with a
 //! configuration error that does not repeat it. On SQLite and on
-//! PostgreSQL (where the checkpoint signs the sealed head).
+//! PostgreSQL (where the checkpoint signs the sealed head, and two nodes'
+//! checkpoints of one head both verify).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -228,8 +229,12 @@ async fn on_postgresql_the_checkpoint_signs_the_sealed_head_and_catches_a_cut() 
     let file = dir.path().join("checkpoints.jsonl");
     let line = checkpoint_into(dir.path(), Some(&url), &file);
     assert_eq!(line["checkpoint"]["seq"], head.seq);
+    // A second node's checkpoint of the same head: a harmless duplicate.
+    let again = checkpoint_into(dir.path(), Some(&url), &file);
+    assert_eq!(again["checkpoint"]["hash"], line["checkpoint"]["hash"]);
     let ok = verify_against(dir.path(), Some(&url), &file);
     assert!(ok.status.success(), "{}", said(&ok));
+    assert!(said(&ok).contains("checkpoints: 2 agree"), "{}", said(&ok));
 
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     sqlx::query("DELETE FROM audit WHERE seq = $1")
