@@ -24,6 +24,7 @@
 //! | | [`session`] | Session clocks: inactivity warnings and expiry, on one node or shared in Redis. |
 //! | | [`store`] | Durable state, one folder per engine (SQLite, PostgreSQL): inbox, escalation steps, audit trail, session records, read models. |
 //! | | [`report`] | The acknowledgement report over a period. |
+//! | | [`witness`] | Signed checkpoints of the audit chain's head, made on an interval and handed to the outside witnesses (a file, a webhook). |
 //! | connections | [`connections`] | This node's sockets: their state, the socket table, the send path and the per-socket event budget. |
 //! | infrastructure | [`cluster`] | The Redis link, key names, scripts and leases. |
 //! | | [`trail`] | The audit trail's records and hash chain, export and verification. |
@@ -60,6 +61,7 @@ pub mod socketio;
 pub mod store;
 pub mod trail;
 pub mod web;
+pub mod witness;
 
 pub use config::Config;
 pub use server::{app, build_hub, start, start_with_clock, Built, Running, StartError};

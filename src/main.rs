@@ -1,5 +1,5 @@
 //! The `herald` command: `serve` (the default), `token`, `check-config`,
-//! `backup` and `audit verify`.
+//! `backup`, `audit verify` and `audit checkpoint`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,7 +52,8 @@ fn tune_allocator() {
         herald                                      run the server on port 8001\n  \
         herald token --user u1 --role radiologist   print a JWT for a test client\n  \
         herald check-config                         validate the settings and print them\n  \
-        herald audit verify                         check the audit trail's hash chain"
+        herald audit verify                         check the audit trail's hash chain\n  \
+        herald audit verify --checkpoint FILE       ... and that it still reaches each signed checkpoint"
 )]
 struct Cli {
     /// Configuration file (default: ./herald.toml when present).
@@ -111,11 +112,26 @@ enum AuditCommand {
     ///
     /// Reads the whole chain from the store the server uses (the same
     /// configuration) and checks every record's hash and its link to the
-    /// one before. Prints the head (seq and hash): keep it outside the
-    /// database, since removing the newest records leaves a shorter chain
-    /// that still verifies. Exit status: 0 intact, 1 broken (the first bad
-    /// record is named), 2 the store could not be read.
-    Verify,
+    /// one before. Removing the newest records leaves a shorter chain that
+    /// still verifies: with --checkpoint, the chain must also still reach
+    /// each signed checkpoint the server handed to its witness. Exit
+    /// status: 0 intact, 1 broken (the first bad record, or the gap before
+    /// a checkpoint, or a checkpoint whose signature is bad, is named), 2
+    /// the store (or the checkpoint file) could not be read.
+    Verify {
+        /// A file of checkpoint lines, as audit.checkpoint_file keeps them
+        /// or `herald audit checkpoint` prints them, checked with this
+        /// server's key (audit.signing_key).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Sign a checkpoint of the audit chain's head now and print it.
+    ///
+    /// One JSON line: `{ checkpoint: { seq, hash, at }, signature, keyId,
+    /// publicKey }`, signed with audit.signing_key. Keep it outside the
+    /// database (append it to a file elsewhere), and give that file to
+    /// `herald audit verify --checkpoint`.
+    Checkpoint,
 }
 
 /// `herald audit verify`'s exit status when the chain is broken.
@@ -207,6 +223,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "HERALD_API_KEYS is not set: running with a generated DEVELOPMENT API key (read it from this file). Set HERALD_API_KEYS in production."
         );
     }
+    if config.audit.development_key {
+        tracing::warn!(
+            path = %config.data_dir.join(herald::config::audit::DEVELOPMENT_KEY_FILE).display(),
+            "audit.signing_key is not set: signing audit checkpoints with a generated DEVELOPMENT key. Set HERALD_AUDIT_SIGNING_KEY in production."
+        );
+    }
     let scheme = if config.tls.is_some() {
         "https"
     } else {
@@ -268,59 +290,79 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Audit {
-            command: AuditCommand::Verify,
-        } => {
-            let code = tokio::runtime::Builder::new_current_thread()
+        Command::Audit { command } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .context("starting the runtime")?
-                .block_on(audit_verify(&config));
+                .context("starting the runtime")?;
+            let code = match command {
+                AuditCommand::Verify { checkpoint } => {
+                    runtime.block_on(audit_verify(&config, checkpoint.as_deref()))
+                }
+                AuditCommand::Checkpoint => runtime.block_on(audit_checkpoint(&config)),
+            };
             std::process::exit(code)
         }
     }
 }
 
-/// Opens the configured store and walks its audit chain; answers the exit
-/// status.
-async fn audit_verify(config: &Config) -> i32 {
-    use herald::store::{PostgresStore, SqliteStore, Store};
-    use herald::trail::WalkError;
-    let store: Box<dyn Store> = match &config.database_url {
+/// Opens the configured store to read it, as the audit commands do.
+async fn open_inspected(config: &Config) -> Result<Box<dyn herald::store::Store>, String> {
+    use herald::store::{PostgresStore, SqliteStore};
+    match &config.database_url {
         // Inspecting, not sealing: the unsealed records are reported as
         // the nodes left them.
         Some(url) => match PostgresStore::inspect(url.expose()).await {
-            Ok(s) => Box::new(s),
-            Err(e) => {
-                eprintln!("cannot open the store: {e}");
-                return EXIT_UNREACHABLE;
-            }
+            Ok(s) => Ok(Box::new(s)),
+            Err(e) => Err(format!("cannot open the store: {e}")),
         },
         None => {
             // Opening creates a store where none is: an empty chain would
             // then "verify" a wrong data directory.
             let db = config.data_dir.join("herald.db");
             if !db.is_file() {
-                eprintln!(
+                return Err(format!(
                     "no store at {} (is the data directory right?)",
                     db.display()
-                );
-                return EXIT_UNREACHABLE;
+                ));
             }
             match SqliteStore::open(&config.data_dir).await {
-                Ok(s) => Box::new(s),
-                Err(e) => {
-                    eprintln!("cannot open the store: {e}");
-                    return EXIT_UNREACHABLE;
-                }
+                Ok(s) => Ok(Box::new(s)),
+                Err(e) => Err(format!("cannot open the store: {e}")),
             }
+        }
+    }
+}
+
+/// Opens the configured store and walks its audit chain, then compares it
+/// with the checkpoints in `checkpoint` when given; answers the exit
+/// status.
+async fn audit_verify(config: &Config, checkpoint: Option<&std::path::Path>) -> i32 {
+    use herald::trail::WalkError;
+    let checkpoints = match checkpoint.map(|f| witnessed::read_file(config, f)) {
+        Some(Err(code)) => return code,
+        Some(Ok(c)) => Some(c),
+        None => None,
+    };
+    let store = match open_inspected(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_UNREACHABLE;
         }
     };
     let walked = herald::trail::walk(store.as_ref()).await;
+    let witnessed = match (&walked, &checkpoints) {
+        (Ok(w), Some(c)) => Some(herald::trail::witnessed::against(store.as_ref(), w, c).await),
+        _ => None,
+    };
     let unsealed = store.unsealed().await;
     store.close().await;
     match walked {
         Ok(w) => {
+            if let Some(code) = witnessed::gap(&witnessed) {
+                return code;
+            }
             println!(
                 "audit trail intact: {} records verified after seq {}",
                 w.records, w.anchor.seq
@@ -330,6 +372,7 @@ async fn audit_verify(config: &Config) -> i32 {
                 Ok(u) => println!("{}", unsealed_line(&u)),
                 Err(e) => eprintln!("cannot count the unsealed records: {e}"),
             }
+            witnessed::agreed(&witnessed);
             0
         }
         Err(WalkError::Broken(b)) => {
@@ -338,6 +381,40 @@ async fn audit_verify(config: &Config) -> i32 {
         }
         Err(WalkError::Store(e)) => {
             eprintln!("cannot read the audit trail: {e}");
+            EXIT_UNREACHABLE
+        }
+    }
+}
+
+/// Signs a checkpoint of the chain's head as the store holds it and prints
+/// it as one JSON line; answers the exit status.
+async fn audit_checkpoint(config: &Config) -> i32 {
+    let store = match open_inspected(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_UNREACHABLE;
+        }
+    };
+    let key = config.audit.signing_key.signing();
+    let signed = herald::witness::checkpoint(store.as_ref(), key, SystemClock.now_ms()).await;
+    store.close().await;
+    match signed {
+        Ok(s) => {
+            if config.audit.development_key {
+                eprintln!(
+                    "signed with the DEVELOPMENT key in {}: set HERALD_AUDIT_SIGNING_KEY in production",
+                    config
+                        .data_dir
+                        .join(herald::config::audit::DEVELOPMENT_KEY_FILE)
+                        .display()
+                );
+            }
+            println!("{}", s.to_line());
+            0
+        }
+        Err(e) => {
+            eprintln!("cannot read the audit chain's head: {e}");
             EXIT_UNREACHABLE
         }
     }
@@ -354,6 +431,70 @@ fn unsealed_line(u: &herald::store::Unsealed) -> String {
             age as f64 / 1000.0
         ),
         _ => "unsealed: none".to_string(),
+    }
+}
+
+/// `herald audit verify --checkpoint`: reading the witness's file, and
+/// what is said of the trail against it.
+mod witnessed {
+    use std::path::Path;
+
+    use herald::config::Config;
+    use herald::store::StoreError;
+    use herald::trail::checkpoint::Signed;
+    use herald::trail::witnessed::{read_lines, WitnessError, Witnessed};
+
+    use super::{EXIT_BROKEN, EXIT_UNREACHABLE};
+
+    /// The checkpoints in `file`, each signed by this server's key, or the
+    /// exit status after saying why not: a line that is not one is a
+    /// broken trail's evidence (1); a file that cannot be read, or holds
+    /// none, leaves nothing to verify against (2).
+    pub fn read_file(config: &Config, file: &Path) -> Result<Vec<Signed>, i32> {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            eprintln!("cannot read the checkpoint file {}: {e}", file.display());
+            EXIT_UNREACHABLE
+        })?;
+        let key = config.audit.signing_key.signing().verifying_key();
+        let checkpoints = read_lines(&text, &key).map_err(|e| {
+            eprintln!("checkpoint file {} BROKEN: {e}", file.display());
+            EXIT_BROKEN
+        })?;
+        if checkpoints.is_empty() {
+            eprintln!(
+                "the checkpoint file {} holds no checkpoint: nothing to verify against",
+                file.display()
+            );
+            return Err(EXIT_UNREACHABLE);
+        }
+        Ok(checkpoints)
+    }
+
+    /// When the checkpoints disagree with the trail: says where, and
+    /// answers the exit status.
+    pub fn gap(checked: &Option<Result<Witnessed, WitnessError<StoreError>>>) -> Option<i32> {
+        match checked {
+            Some(Err(WitnessError::Gap(g))) => {
+                eprintln!("audit trail BROKEN against its checkpoints: {g}");
+                Some(EXIT_BROKEN)
+            }
+            Some(Err(WitnessError::Store(e))) => {
+                eprintln!("cannot read the audit trail: {e}");
+                Some(EXIT_UNREACHABLE)
+            }
+            _ => None,
+        }
+    }
+
+    /// Says how many checkpoints the intact trail agreed with.
+    pub fn agreed(checked: &Option<Result<Witnessed, WitnessError<StoreError>>>) {
+        if let Some(Ok(w)) = checked {
+            let newest = w.newest.map_or("none".to_string(), |s| s.to_string());
+            println!(
+                "checkpoints: {} agree with the trail (the newest at seq {newest}); {} before the anchor, retired by retention",
+                w.compared, w.retired
+            );
+        }
     }
 }
 

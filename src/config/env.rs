@@ -156,6 +156,18 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_ESCALATION_WEBHOOK_SECRET") {
         file.escalation.webhook_secret = Some(v);
     }
+    if let Some(v) = var("HERALD_AUDIT_SIGNING_KEY") {
+        file.audit.signing_key = Some(v);
+    }
+    if let Some(v) = var("HERALD_AUDIT_CHECKPOINT_INTERVAL") {
+        file.audit.checkpoint_interval = Some(v);
+    }
+    if let Some(v) = var("HERALD_AUDIT_CHECKPOINT_WEBHOOK") {
+        file.audit.checkpoint_webhook = Some(v);
+    }
+    if let Some(v) = var("HERALD_AUDIT_CHECKPOINT_FILE") {
+        file.audit.checkpoint_file = Some(v.into());
+    }
     if let Some(v) = var("REDIS_URL") {
         file.cluster.redis_url = Some(v);
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::values::{duration_or, parse_duration};
+use super::values::{duration_or, is_http_url, parse_duration};
 use super::{ConfigError, Secret};
 use crate::clock::Millis;
 
@@ -157,13 +157,10 @@ fn step(severity: &str, level: usize, f: StepFile) -> Result<Step, ConfigError> 
         actions.push(Action::ToUsers(users));
     }
     if let Some(url) = f.webhook {
-        match reqwest::Url::parse(url.trim()) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-            _ => {
-                return Err(bad(format!(
-                    "webhook {url:?} is not an http:// or https:// URL"
-                )))
-            }
+        if !is_http_url(&url) {
+            return Err(bad(format!(
+                "webhook {url:?} is not an http:// or https:// URL"
+            )));
         }
         actions.push(Action::Webhook(url.trim().to_string()));
     }

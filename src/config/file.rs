@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::audit::AuditFile;
 use super::cluster::ClusterFile;
 use super::escalation::EscalationFile;
 use super::http::{cors_origins, HttpFile};
@@ -76,6 +77,8 @@ pub struct FileConfig {
     pub tls: TlsFile,
     #[serde(default)]
     pub escalation: EscalationFile,
+    #[serde(default)]
+    pub audit: AuditFile,
 }
 
 impl FileConfig {
@@ -114,6 +117,10 @@ impl FileConfig {
         let presence = self.presence.resolve()?;
         let log_format = self.log.format()?;
         let tls = self.tls.resolve()?;
+        let escalation = self.escalation.resolve()?;
+        let audit = self
+            .audit
+            .resolve(&data_dir, escalation.webhook_secret.is_some())?;
         Ok(Config {
             tls,
             host: self
@@ -136,7 +143,8 @@ impl FileConfig {
             api_rate_limit,
             session,
             retention,
-            escalation: self.escalation.resolve()?,
+            escalation,
+            audit,
             database_url,
             cluster,
             presence,

@@ -1,6 +1,7 @@
 //! Herald's configuration: defaults < `herald.toml` < environment, resolved
 //! and validated into one [`Config`] before anything starts.
 
+pub mod audit;
 mod cluster;
 mod env;
 pub mod escalation;
@@ -22,6 +23,7 @@ mod values;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use audit::AuditConfig;
 pub use cluster::ClusterConfig;
 pub use env::apply_env;
 pub use file::{FileConfig, DEVELOPMENT_HOST};
@@ -89,6 +91,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// The closed loop's escalation policies.
     pub escalation: escalation::EscalationConfig,
+    /// The audit chain's signed checkpoints and their witnesses.
+    pub audit: AuditConfig,
     /// `DATABASE_URL` (PostgreSQL); `None` keeps the store in SQLite in
     /// the data directory.
     pub database_url: Option<Secret>,

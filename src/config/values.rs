@@ -38,3 +38,10 @@ pub(super) fn non_empty(list: Vec<String>) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .collect()
 }
+
+/// Whether `url` is an absolute http:// or https:// URL with a host: where a
+/// webhook can be posted.
+pub(super) fn is_http_url(url: &str) -> bool {
+    reqwest::Url::parse(url.trim())
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}

@@ -71,6 +71,16 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Escalation webhook attempts, by result (sent or failed).",
     ),
     (
+        "herald_audit_checkpoints_total",
+        Counter,
+        "Signed checkpoints of the audit chain's head, by result (made, or failed: the store could not be read).",
+    ),
+    (
+        "herald_audit_checkpoint_witness_total",
+        Counter,
+        "Checkpoints handed to an outside witness, by witness (file, webhook) and result (sent, failed: retried or lost, dropped: too many waiting).",
+    ),
+    (
         "herald_notifications_closed_total",
         Counter,
         "Notifications closed by their first acknowledgement.",
@@ -386,6 +396,19 @@ pub fn escalation_step(action: &'static str) {
 pub fn webhook_attempt(sent: bool) {
     let result = if sent { "sent" } else { "failed" };
     counter!("herald_escalation_webhooks_total", "result" => result).increment(1);
+}
+
+/// A checkpoint was made (or the head could not be read).
+pub fn audit_checkpoint(made: bool) {
+    let result = if made { "made" } else { "failed" };
+    counter!("herald_audit_checkpoints_total", "result" => result).increment(1);
+}
+
+/// A checkpoint reached a witness (`sent`), did not (`failed`), or was
+/// given up (`dropped`).
+pub fn checkpoint_witness(witness: &'static str, result: &'static str) {
+    counter!("herald_audit_checkpoint_witness_total", "witness" => witness, "result" => result)
+        .increment(1);
 }
 
 /// A notification was closed.

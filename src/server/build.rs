@@ -21,6 +21,8 @@ use super::StartError;
 /// The hub and, in a cluster, what keeps it joined.
 pub struct Built {
     pub hub: Arc<Hub>,
+    /// The store the hub uses, which the checkpoint maker reads too.
+    pub store: Arc<dyn Store>,
     pub(super) cluster: Option<ClusterParts>,
 }
 
@@ -67,7 +69,7 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
             .restore_expired(store.expired_sessions(since).await?, clock.now_ms())
             .await;
         let engines = Engines {
-            store,
+            store: store.clone(),
             sessions,
             registry,
             presence,
@@ -79,6 +81,7 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
         };
         return Ok(Built {
             hub: Hub::new(config, clock, engines),
+            store,
             cluster: None,
         });
     };
@@ -93,7 +96,7 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
     ));
     let sessions = Arc::new(RedisSessions::new(link.clone(), config.session.clone()));
     let engines = Engines {
-        store,
+        store: store.clone(),
         sessions: sessions.clone(),
         registry: registry.clone(),
         presence: Arc::new(RedisPresence::new(link.clone(), sockets.clone())),
@@ -116,6 +119,7 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
     link.on_resync(rejoin.clone() as Arc<dyn Resync>);
     Ok(Built {
         hub,
+        store,
         cluster: Some(ClusterParts {
             link,
             broker,

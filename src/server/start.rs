@@ -1,5 +1,6 @@
 //! Starts a built Hub on its listener with its background tasks (the
-//! scheduler, the hourly purge, the cluster's link, broker and heartbeat),
+//! scheduler, the hourly purge, the audit checkpoints, the cluster's link,
+//! broker and heartbeat),
 //! and stops it gracefully or, for tests of node loss, at once.
 
 use std::future::Future;
@@ -14,6 +15,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, Tls};
 use crate::hub::Hub;
 use crate::store::StoreError;
+use crate::witness::Checkpointer;
 use crate::{http::admission, http::serve, observe::prometheus};
 
 use super::app::app;
@@ -80,7 +82,12 @@ pub async fn start_with_clock(
     let shutdown_timeout = config.shutdown_timeout;
     let tls = config.tls.as_ref().map(Tls::acceptor);
     let (http, limits) = (config.http.clone(), config.limits);
-    let Built { hub, cluster } = build_hub(config, clock.clone()).await?;
+    let Built {
+        hub,
+        store,
+        cluster,
+    } = build_hub(config.clone(), clock.clone()).await?;
+    let checkpointer = Arc::new(Checkpointer::new(&config, store, clock.clone()));
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|source| StartError::Bind {
@@ -111,6 +118,10 @@ pub async fn start_with_clock(
     };
 
     background.push(purger);
+    if let Some(webhook) = checkpointer.webhook() {
+        background.push(tokio::spawn(webhook.deliver_forever()));
+    }
+    background.push(tokio::spawn(checkpointer.run()));
     let handles: Vec<tokio::task::AbortHandle> =
         background.iter().map(|t| t.abort_handle()).collect();
     let app = app(hub.clone());

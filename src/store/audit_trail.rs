@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use crate::clock::Millis;
-use crate::trail::{Anchor, ChainReader, Entry, Record};
+use crate::trail::{Anchor, Chain, ChainReader, Entry, Record};
 
 /// The records committed but not yet given their place in the chain.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,6 +42,10 @@ pub trait AuditTrail: Send + Sync + 'static {
     /// Where the remaining chain starts (after retention removed its oldest
     /// records).
     async fn audit_anchor(&self) -> Result<Anchor, StoreError>;
+
+    /// The head of the chain: the place and hash of its newest sealed
+    /// record, else the anchor. What a checkpoint signs.
+    async fn audit_head(&self) -> Result<Chain, StoreError>;
 
     /// Seals every record committed so far into the chain now, rather than
     /// soon (waiting for a sealing under way elsewhere); answers how many

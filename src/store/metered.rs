@@ -15,7 +15,7 @@ use super::{
 };
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
-use crate::trail::{Anchor, Entry, Record};
+use crate::trail::{Anchor, Chain, Entry, Record};
 
 pub struct Metered<S> {
     inner: S,
@@ -164,6 +164,10 @@ impl<S: Store> AuditTrail for Metered<S> {
 
     async fn audit_anchor(&self) -> Result<Anchor, StoreError> {
         timed("audit_anchor", self.inner.audit_anchor()).await
+    }
+
+    async fn audit_head(&self) -> Result<Chain, StoreError> {
+        timed("audit_head", self.inner.audit_head()).await
     }
 
     async fn seal_audit(&self) -> Result<u64, StoreError> {

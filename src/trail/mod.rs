@@ -2,13 +2,17 @@
 //! notification (created, delivered to its sockets, reminded, escalated,
 //! acknowledged, closed, webhooks) and the session security events, kept
 //! append-only in the store as one hash chain, so that a record changed,
-//! removed or inserted afterwards is found by `herald audit verify`.
+//! removed or inserted afterwards is found by `herald audit verify`; and
+//! the signed checkpoints of its head that an outside witness keeps, so
+//! that records cut off its end are found too.
 
 mod chain;
+pub mod checkpoint;
 mod export;
 pub mod record;
 pub mod timeline;
 mod walk;
+pub mod witnessed;
 
 use serde::Serialize;
 use serde_json::Value;

@@ -8,7 +8,18 @@ async fn chain_of(s: &dyn Store) -> Vec<trail::Record> {
     s.audit_page(0, 0, Millis::MAX, 1000).await.unwrap()
 }
 
+/// The head a checkpoint signs: the newest sealed record's place and hash.
+async fn assert_head_is_last(s: &dyn Store, all: &[trail::Record]) {
+    let last = all.last().expect("a chain with records");
+    let head = s.audit_head().await.unwrap();
+    assert_eq!(
+        (head.seq, head.hash.as_str()),
+        (last.seq, last.hash.as_str())
+    );
+}
+
 pub(super) async fn the_audit_trail_is_one_verifiable_chain_with_each_timeline(s: &dyn Store) {
+    assert_eq!(s.audit_head().await.unwrap(), Chain::default());
     s.insert(&note("n", "t", 1), &["u".into()]).await.unwrap();
     s.insert(&note("m", "t", 2), &["u".into()]).await.unwrap();
     s.record(
@@ -45,6 +56,7 @@ pub(super) async fn the_audit_trail_is_one_verifiable_chain_with_each_timeline(s
     assert_eq!(all.len(), 5);
     let anchor = s.audit_anchor().await.unwrap();
     assert_eq!(trail::verify(&mut Chain::from(anchor), &all), Ok(5));
+    assert_head_is_last(s, &all).await;
     // A period is a window of the same chain.
     let window = s.audit_page(0, 3, 5, 1000).await.unwrap();
     let kinds: Vec<_> = window.iter().map(|r| r.entry.kind).collect();
@@ -69,6 +81,7 @@ pub(super) async fn retention_keeps_what_remains_of_the_chain_verifiable(s: &dyn
     let kinds: Vec<_> = rest.iter().map(|r| r.entry.kind).collect();
     assert_eq!(kinds, [Kind::Created, Kind::Purged]);
     assert_eq!(trail::verify(&mut Chain::from(anchor), &rest), Ok(2));
+    assert_head_is_last(s, &rest).await;
     assert!(s.timeline("old").await.unwrap().is_empty());
 }
 

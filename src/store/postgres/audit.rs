@@ -13,7 +13,7 @@ use super::PostgresStore;
 use crate::clock::Millis;
 use crate::store::rows::{self, Columns};
 use crate::store::{AuditTrail, StoreError, Unsealed};
-use crate::trail::{Anchor, Entry, Record};
+use crate::trail::{Anchor, Chain, Entry, Record};
 
 /// A notification's records: the sealed ones in chain order, then the
 /// unsealed ones in the order the sealer will give them. One statement,
@@ -78,6 +78,20 @@ impl AuditTrail for PostgresStore {
                 }),
                 None => Ok(Anchor::default()),
             }
+        })
+        .await
+    }
+
+    /// The sealer's head: what it links the next sealed record to.
+    async fn audit_head(&self) -> Result<Chain, StoreError> {
+        with_deadline(ANSWER_DEADLINE, async {
+            let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?;
+            Ok(Chain {
+                seq: r.integer("seq")?,
+                hash: r.text("hash")?,
+            })
         })
         .await
     }

@@ -37,7 +37,7 @@ use super::{
 };
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
-use crate::trail::{self, Anchor, Entry, Record};
+use crate::trail::{self, Anchor, Chain, Entry, Record};
 
 /// Writes that may wait for the writer before a caller waits for room
 /// (a delivery mark is set aside instead).
@@ -403,6 +403,20 @@ impl AuditTrail for SqliteStore {
                 hash: r.text("hash")?,
             }),
             None => Ok(Anchor::default()),
+        }
+    }
+
+    /// The newest record, else the anchor (retention removed every record).
+    async fn audit_head(&self) -> Result<Chain, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(Chain {
+                seq: r.integer("seq")?,
+                hash: r.text("hash")?,
+            }),
+            None => self.audit_anchor().await.map(Chain::from),
         }
     }
 
