@@ -21,7 +21,10 @@ describe('Prometheus metrics after a scripted scenario', () => {
   before(async () => {
     // Short idle clocks for the scenario's two users; the late one's role keeps a long one.
     srv = await startServer({
-      HERALD_SESSION_IDLE_TIMEOUT: '2s',
+      // Long enough that the steps before the idle clocks' part finish
+      // inside it on a loaded machine; the warnings are compared with what
+      // the clients received, since activity after a warning earns another.
+      HERALD_SESSION_IDLE_TIMEOUT: '4s',
       HERALD_SESSION_WARNING_BEFORE: '1s',
       HERALD_SESSION_ROLES: 'archivist=10m/1m',
     });
@@ -116,7 +119,9 @@ describe('Prometheus metrics after a scripted scenario', () => {
     await polling.waitFor('session_expired', 4000);
     await reaches('herald_session_expiries_total', { cause: 'idle_timeout' }, 2);
     m = await scrape();
-    assert.equal(metricValue(m, 'herald_session_warnings_total'), 2);
+    const warned = ws.all('session_timeout_warning').length + polling.all('session_timeout_warning').length;
+    assert.ok(warned >= 2, `each session was warned: ${warned}`);
+    assert.equal(metricValue(m, 'herald_session_warnings_total'), warned);
     assert.equal(metricValue(m, 'herald_server_events_total', { event: 'session_expired' }), 2);
 
     for (const s of m) {
