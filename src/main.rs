@@ -114,13 +114,15 @@ enum AuditCommand {
     /// one before. Prints the head (seq and hash): keep it outside the
     /// database, since removing the newest records leaves a shorter chain
     /// that still verifies. Exit status: 0 intact, 1 broken (the first bad
-    /// record is named), 2 the store could not be read.
+    /// record is named: changed, removed, moved or unreadable), 2 the store
+    /// could not be reached.
     Verify,
 }
 
 /// `herald audit verify`'s exit status when the chain is broken.
 const EXIT_BROKEN: i32 = 1;
-/// Its exit status when the store cannot be opened or read.
+/// Its exit status when the store cannot be reached (anything it answers
+/// that cannot be read is a broken record).
 const EXIT_UNREACHABLE: i32 = 2;
 
 /// A token lifetime: a duration longer than zero (a zero one would be
@@ -160,9 +162,12 @@ fn init_logging(config: &Config) {
     }
     let filter = EnvFilter::try_new(&filter).expect("the level was checked with the configuration");
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // A line the output refuses (the log's disk is full) is dropped and
+    // counted: logging never fails the request that logs.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi);
+        .with_ansi(ansi)
+        .with_writer(herald::observe::log_output::LogOutput);
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
