@@ -1,6 +1,6 @@
 // Shared e2e helpers: start a real Herald process, mint JWTs, drive socket.io-client sockets and the HTTP API.
 import { spawn } from 'node:child_process';
-import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +68,13 @@ export function captureOutput(proc, name, onData) {
   };
   proc.stdout.on('data', on);
   proc.stderr.on('data', on);
+}
+
+/** A log a server wrote to a file of its own (`logTo`) joins the run's folder, for scan-logs.mjs. */
+export function keepLog(name, path) {
+  if (!LOG_DIR || !existsSync(path)) return;
+  mkdirSync(LOG_DIR, { recursive: true });
+  copyFileSync(path, join(LOG_DIR, `${TEST_FILE}-${name}-${process.pid}-${++logSeq}.log`));
 }
 
 /** A short random id with a readable prefix, so tests never share users/sessions. */

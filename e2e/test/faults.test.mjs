@@ -5,7 +5,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, rid, sleep, eventually } from '../helpers.mjs';
+import { keepLog, startServer, rid, sleep, eventually } from '../helpers.mjs';
 import { smallDisk } from '../disk.mjs';
 import { startCluster, startPrivatePostgres, waitReady } from '../cluster.mjs';
 
@@ -188,6 +188,7 @@ describe('a full disk where the logs go', () => {
   });
   after(async () => {
     await srv?.stop();
+    keepLog('herald', join(disk.dir, 'herald.log'));
     disk.remove();
   });
 
