@@ -129,3 +129,112 @@ async fn unreadable_anchor<R: ChainReader + ?Sized>(
     }
     .into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trail::{Entry, Kind};
+
+    #[derive(Debug, thiserror::Error)]
+    enum Fault {
+        #[error("damaged page")]
+        Damaged,
+        #[error("no answer")]
+        Gone,
+    }
+
+    /// A store of `records`; a read whose range takes in place `damaged`
+    /// fails as a damaged database page does; `gone` answers nothing.
+    struct Reader {
+        records: Vec<Stored>,
+        damaged: Option<i64>,
+        gone: bool,
+    }
+
+    impl ChainReader for Reader {
+        type Error = Fault;
+
+        fn unreadable(e: &Fault) -> bool {
+            matches!(e, Fault::Damaged)
+        }
+
+        async fn anchor(&self) -> Result<Anchor, Fault> {
+            if self.gone {
+                return Err(Fault::Gone);
+            }
+            Ok(Anchor::default())
+        }
+
+        async fn records_after(&self, seq: i64, limit: u32) -> Result<Vec<Stored>, Fault> {
+            let place = |s: &Stored| match s {
+                Ok(r) => r.seq,
+                Err(b) => b.seq,
+            };
+            let page: Vec<Stored> = self
+                .records
+                .iter()
+                .filter(|s| place(s) > seq)
+                .take(limit as usize)
+                .cloned()
+                .collect();
+            if page.iter().any(|s| Some(place(s)) == self.damaged) {
+                return Err(Fault::Damaged);
+            }
+            Ok(page)
+        }
+    }
+
+    fn chain(n: usize) -> Vec<Stored> {
+        let mut head = Chain::default();
+        (0..n)
+            .map(|i| Ok(head.append(Entry::new(Kind::Delivered, i as i64))))
+            .collect()
+    }
+
+    fn reader(records: Vec<Stored>) -> Reader {
+        Reader {
+            records,
+            damaged: None,
+            gone: false,
+        }
+    }
+
+    fn broken(r: Result<Walked, WalkError<Fault>>) -> Broken {
+        match r {
+            Err(WalkError::Broken(b)) => b,
+            other => panic!("expected a broken chain, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_damaged_page_is_narrowed_to_its_first_unreadable_record() {
+        let mut r = reader(chain(2500));
+        r.damaged = Some(1203);
+        let b = broken(walk(&r).await);
+        assert_eq!(b.seq, 1203, "{b}");
+        assert!(b.why.contains("cannot be read"), "{b}");
+        r.damaged = None;
+        assert_eq!(walk(&r).await.unwrap().records, 2500);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_row_is_named_unless_a_record_is_missing_before_it() {
+        let mut records = chain(6);
+        records[3] = Err(Broken {
+            seq: 4,
+            why: "it cannot be read".into(),
+        });
+        assert_eq!(broken(walk(&reader(records.clone())).await).seq, 4);
+        records.remove(2).unwrap(); // record 3, whole, removed
+        let b = broken(walk(&reader(records)).await);
+        assert_eq!(b.seq, 4);
+        assert!(b.why.contains("missing"), "{b}");
+    }
+
+    #[tokio::test]
+    async fn only_a_store_that_does_not_answer_is_a_store_error() {
+        let mut r = reader(chain(3));
+        r.gone = true;
+        assert!(matches!(walk(&r).await, Err(WalkError::Store(Fault::Gone))));
+    }
+}
