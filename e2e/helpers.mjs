@@ -1,6 +1,6 @@
 // Shared e2e helpers: start a real Herald process, mint JWTs, drive socket.io-client sockets and the HTTP API.
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +70,13 @@ export function captureOutput(proc, name, onData) {
   proc.stderr.on('data', on);
 }
 
+/** A log a server wrote to a file of its own (`logTo`) joins the run's folder, for scan-logs.mjs. */
+export function keepLog(name, path) {
+  if (!LOG_DIR || !existsSync(path)) return;
+  mkdirSync(LOG_DIR, { recursive: true });
+  copyFileSync(path, join(LOG_DIR, `${TEST_FILE}-${name}-${process.pid}-${++logSeq}.log`));
+}
+
 /** A short random id with a readable prefix, so tests never share users/sessions. */
 export function rid(prefix = 'id') {
   return `${prefix}-${randomBytes(5).toString('hex')}`;
@@ -91,20 +98,23 @@ export async function freePort() {
  * Start a Herald server. `env` adds/overrides environment variables
  * (e.g. { HERALD_PING_INTERVAL: '300ms' }). Returns a handle.
  */
-export async function startServer(env = {}, { dataDir, port, secret, apiKeys } = {}) {
+export async function startServer(env = {}, { dataDir, port, secret, apiKeys, logTo } = {}) {
   const handle = new HeraldServer({
     port: port ?? (await freePort()),
     dataDir: dataDir ?? mkdtempSync(join(tmpdir(), 'herald-e2e-')),
     secret: secret ?? randomBytes(32).toString('hex'),
     apiKeys: apiKeys ?? [`k1-${randomBytes(12).toString('hex')}`, `k2-${randomBytes(12).toString('hex')}`],
     extraEnv: env,
+    logTo,
   });
   await handle.start();
   return handle;
 }
 
 export class HeraldServer {
-  constructor({ port, dataDir, secret, apiKeys, extraEnv }) {
+  /** `logTo`: a file that gets the process's stdout and stderr, as `herald serve >file 2>&1` (else they are piped). */
+  constructor({ port, dataDir, secret, apiKeys, extraEnv, logTo }) {
+    this.logTo = logTo ?? null;
     this.port = port;
     this.dataDir = dataDir;
     this.secret = secret;
@@ -137,13 +147,24 @@ export class HeraldServer {
 
   async start() {
     this.log = '';
-    const proc = spawn(HERALD_BIN, ['serve'], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let proc;
+    if (this.logTo) {
+      // Appending, as a shell's `>>` does; the process keeps its own descriptor.
+      const fd = openSync(this.logTo, 'a');
+      try {
+        proc = spawn(HERALD_BIN, ['serve'], { env: this.env(), stdio: ['ignore', fd, fd] });
+      } finally {
+        closeSync(fd);
+      }
+    } else {
+      proc = spawn(HERALD_BIN, ['serve'], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+      captureOutput(proc, 'herald', (d) => {
+        this.log += d.toString();
+        if (this.log.length > 200_000) this.log = this.log.slice(-100_000);
+        if (process.env.HERALD_E2E_VERBOSE) process.stderr.write(d);
+      });
+    }
     this.proc = proc;
-    captureOutput(proc, 'herald', (d) => {
-      this.log += d.toString();
-      if (this.log.length > 200_000) this.log = this.log.slice(-100_000);
-      if (process.env.HERALD_E2E_VERBOSE) process.stderr.write(d);
-    });
     let exited = null;
     proc.once('exit', (code, sig) => {
       exited = { code, sig };

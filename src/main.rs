@@ -115,9 +115,10 @@ enum AuditCommand {
     /// one before. Removing the newest records leaves a shorter chain that
     /// still verifies: with --checkpoint, the chain must also still reach
     /// each signed checkpoint the server handed to its witness. Exit
-    /// status: 0 intact, 1 broken (the first bad record, or the gap before
-    /// a checkpoint, or a checkpoint whose signature is bad, is named), 2
-    /// the store (or the checkpoint file) could not be read.
+    /// status: 0 intact, 1 broken (named: the first record changed,
+    /// removed, moved or unreadable, the gap before a checkpoint, or a
+    /// checkpoint whose signature is bad), 2 the store could not be
+    /// reached (or the checkpoint file could not be read).
     Verify {
         /// A file of checkpoint lines, as audit.checkpoint_file keeps them
         /// or `herald audit checkpoint` prints them, checked with this
@@ -136,7 +137,8 @@ enum AuditCommand {
 
 /// `herald audit verify`'s exit status when the chain is broken.
 const EXIT_BROKEN: i32 = 1;
-/// Its exit status when the store cannot be opened or read.
+/// Its exit status when the store cannot be reached (anything it answers
+/// that cannot be read is a broken record).
 const EXIT_UNREACHABLE: i32 = 2;
 
 /// A token lifetime: a duration longer than zero (a zero one would be
@@ -176,9 +178,12 @@ fn init_logging(config: &Config) {
     }
     let filter = EnvFilter::try_new(&filter).expect("the level was checked with the configuration");
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // A line the output refuses (the log's disk is full) is dropped and
+    // counted: logging never fails the request that logs.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi);
+        .with_ansi(ansi)
+        .with_writer(herald::observe::log_output::LogOutput);
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

@@ -1,7 +1,8 @@
 //! The acknowledgement report: of the notifications created in a period,
 //! how many were acknowledged (closed), how many are still open, how many
-//! of those are overdue by their severity's escalation policy, and how long
-//! acknowledging took (nearest-rank p50/p90/p99), overall and by severity.
+//! of those are overdue by their severity's escalation policy, the share
+//! acknowledged within policy, and how long acknowledging took
+//! (nearest-rank p50/p90/p99), overall and by severity.
 
 use std::collections::BTreeMap;
 
@@ -25,7 +26,7 @@ pub struct Percentiles {
 }
 
 /// The figures of one set of notifications.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Figures {
     pub count: u64,
@@ -35,12 +36,17 @@ pub struct Figures {
     /// `now`: someone should have answered by now. A severity without a
     /// policy is never overdue.
     pub overdue: u64,
+    /// The share (0 to 1) of the notifications with a policy that were
+    /// acknowledged before their policy's first step came due: the figure
+    /// critical-results programs publish ("98% of critical results
+    /// acknowledged within 5 minutes"). See [`within_policy`].
+    pub within_policy: Option<f64>,
     pub time_to_acknowledge: Percentiles,
 }
 
 /// The whole report: the figures of every counted notification, and the
 /// same figures for each severity that occurs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     #[serde(flatten)]
@@ -84,15 +90,15 @@ fn figures(rows: &[&ReportRow], escalation: &EscalationConfig, now: Millis) -> F
         .filter_map(|r| r.closed_at.map(|c| c - r.created_at))
         .collect();
     times.sort_unstable();
+    let due = |r: &ReportRow| {
+        escalation
+            .policy(r.severity.as_deref())
+            .and_then(|p| p.first_due(r.created_at))
+    };
     let overdue = rows
         .iter()
         .filter(|r| r.closed_at.is_none())
-        .filter(|r| {
-            escalation
-                .policy(r.severity.as_deref())
-                .and_then(|p| p.first_due(r.created_at))
-                .is_some_and(|due| due <= now)
-        })
+        .filter(|r| due(r).is_some_and(|due| due <= now))
         .count();
     let acknowledged = times.len() as u64;
     Figures {
@@ -100,12 +106,43 @@ fn figures(rows: &[&ReportRow], escalation: &EscalationConfig, now: Millis) -> F
         acknowledged,
         open: rows.len() as u64 - acknowledged,
         overdue: overdue as u64,
+        within_policy: within_policy(
+            rows.iter().filter_map(|r| Some((r.closed_at, due(r)?))),
+            now,
+        ),
         time_to_acknowledge: Percentiles {
             p50: nearest_rank(&times, 50),
             p90: nearest_rank(&times, 90),
             p99: nearest_rank(&times, 99),
         },
     }
+}
+
+/// Of `judged` (when each notification with a policy was closed, if it was,
+/// and when its first step comes due), the share acknowledged strictly before that moment (at the
+/// moment itself the step fires: too late). A notification still open
+/// whose first step is not due yet at `now` counts neither way: it may
+/// still be answered in time, and counting it as a miss would lower the
+/// figure of every period that ends now. `None` (null) when no
+/// notification is judged, as the times are while none was acknowledged:
+/// no share is not a share of 0.
+fn within_policy(
+    judged: impl Iterator<Item = (Option<Millis>, Millis)>,
+    now: Millis,
+) -> Option<f64> {
+    let (mut within, mut decided) = (0u64, 0u64);
+    for (closed_at, due) in judged {
+        match closed_at {
+            Some(closed) if closed < due => {
+                within += 1;
+                decided += 1;
+            }
+            Some(_) => decided += 1,
+            None if due <= now => decided += 1,
+            None => {}
+        }
+    }
+    (decided > 0).then(|| within as f64 / decided as f64)
 }
 
 /// The `p`th percentile of `sorted` by nearest rank: the smallest value
@@ -191,6 +228,8 @@ mod tests {
                 acknowledged: 4,
                 open: 4,
                 overdue: 2,
+                // critical: 2 in time, 2 overdue, 1 not yet due (unjudged)
+                within_policy: Some(0.5),
                 // sorted: 500, 30 000, 60 000, 120 000
                 time_to_acknowledge: Percentiles {
                     p50: Some(30_000),
@@ -219,8 +258,12 @@ mod tests {
                 p99: Some(120_000),
             }
         );
+        assert_eq!(critical.within_policy, Some(0.5));
         let routine = &r.by_severity["routine"];
         assert_eq!((routine.open, routine.overdue), (1, 0));
+        // No policy: nothing to be within.
+        assert_eq!(routine.within_policy, None);
+        assert_eq!(r.by_severity["none"].within_policy, None);
         assert_eq!(r.by_severity["none"].time_to_acknowledge.p50, Some(500));
     }
 
@@ -241,6 +284,50 @@ mod tests {
     }
 
     #[test]
+    fn within_policy_is_acknowledged_before_the_first_step_came_due() {
+        // `critical`'s first step is due 300 000 ms after creation.
+        let due = 300_000;
+        let share = |rows: &[ReportRow], now| compute(rows, None, &policies(), now).overall;
+        let at = |closed| row(Some("critical"), 0, closed);
+        // One millisecond before the step: in time; at the step: too late.
+        assert_eq!(share(&[at(Some(due - 1))], due).within_policy, Some(1.0));
+        assert_eq!(share(&[at(Some(due))], due).within_policy, Some(0.0));
+        assert_eq!(
+            share(&[at(Some(due + 60_000))], due).within_policy,
+            Some(0.0)
+        );
+        // Open: not judged before its step is due, a miss from then on,
+        // as the clock moves and nothing else changes.
+        assert_eq!(share(&[at(None)], due - 1).within_policy, None);
+        assert_eq!(share(&[at(None)], due).within_policy, Some(0.0));
+        // Three judged, two in time.
+        let rows = [
+            at(Some(1_000)),
+            at(Some(due - 1)),
+            at(None),
+            row(Some("critical"), 10 * due, None), // not due yet: unjudged
+            row(Some("routine"), 0, None),         // no policy: unjudged
+        ];
+        let f = share(&rows, 2 * due);
+        assert_eq!((f.count, f.overdue), (5, 1));
+        assert_eq!(f.within_policy, Some(2.0 / 3.0));
+    }
+
+    #[test]
+    fn within_policy_moves_with_the_injectable_clock() {
+        use crate::clock::{Clock, ManualClock};
+        let clock = ManualClock::new(0);
+        let rows = [
+            row(Some("critical"), 0, None),
+            row(Some("critical"), 0, Some(10)),
+        ];
+        let at_now = |c: &ManualClock| compute(&rows, None, &policies(), c.now_ms()).overall;
+        assert_eq!(at_now(&clock).within_policy, Some(1.0));
+        clock.advance(300_000);
+        assert_eq!(at_now(&clock).within_policy, Some(0.5));
+    }
+
+    #[test]
     fn an_empty_period_reads_zero_and_null() {
         let r = compute(&[], None, &policies(), 0);
         let json = serde_json::to_value(&r).unwrap();
@@ -248,6 +335,7 @@ mod tests {
             json,
             serde_json::json!({
                 "count": 0, "acknowledged": 0, "open": 0, "overdue": 0,
+                "withinPolicy": null,
                 "timeToAcknowledge": { "p50": null, "p90": null, "p99": null },
                 "bySeverity": {},
             })

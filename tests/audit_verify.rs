@@ -1,7 +1,11 @@
 //! `herald audit verify` by the real command on a real SQLite store: an
 //! intact chain passes and prints its head; a record changed (the first, a
-//! middle one, the last) or removed is named by its seq. On a real
-//! PostgreSQL store: the records not yet sealed are counted, not sealed.
+//! middle one, the last) or removed is named by its seq. On both engines,
+//! every kind of tampering (a field or the kind changed, a kind or detail
+//! that cannot be read, a record removed, two swapped) exits 1 naming the
+//! first bad seq, and only a store that cannot be reached exits 2. On a
+//! real PostgreSQL store: the records not yet sealed are counted, not
+//! sealed.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -15,6 +19,16 @@ use herald::trail::{Entry, Kind};
 /// closes it) through the store; answers how many records that made.
 async fn build_chain(dir: &Path) -> i64 {
     let store = SqliteStore::open(dir).await.unwrap();
+    fill(&store).await;
+    store.close().await;
+    let conn = rusqlite::Connection::open(dir.join("herald.db")).unwrap();
+    conn.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Three notifications, each created, delivered with a detail and
+/// acknowledged (which closes it), through `store`.
+async fn fill(store: &dyn Store) {
     for i in 0..3 {
         let at: Millis = 1_795_600_800_000 + i * 1000;
         let body = serde_json::json!({"id": format!("n{i}"), "severity": "critical"});
@@ -28,10 +42,6 @@ async fn build_chain(dir: &Path) -> i64 {
         );
         store.acknowledge(&n.id, "u1", at + 500).await.unwrap();
     }
-    store.close().await;
-    let conn = rusqlite::Connection::open(dir.join("herald.db")).unwrap();
-    conn.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
-        .unwrap()
 }
 
 fn verify(dir: &Path) -> Output {
@@ -175,4 +185,154 @@ async fn on_postgresql_verify_counts_the_unsealed_records_and_seals_none() {
     herald::store::testing::drop_fresh_database(&base, &url)
         .await
         .unwrap();
+}
+
+/// One way of tampering with a chain of records, the seq `herald audit
+/// verify` must name for it, and a word of the reason it must give.
+struct Tampering {
+    what: &'static str,
+    statements: Vec<String>,
+    named: i64,
+    says: &'static str,
+}
+
+/// What anyone with write access to either engine's tables can do to a
+/// chain whose records `m` and `m + 1` exist.
+fn tamperings(m: i64) -> Vec<Tampering> {
+    let one = |what, statement: String, named, says| Tampering {
+        what,
+        statements: vec![statement],
+        named,
+        says,
+    };
+    vec![
+        one(
+            "a field changed",
+            format!("UPDATE audit SET user_id = 'mallory' WHERE seq = {m}"),
+            m,
+            "changed",
+        ),
+        one(
+            "the kind changed to another kind",
+            format!(
+                "UPDATE audit SET kind = CASE WHEN kind = 'closed' THEN 'created' ELSE 'closed' END \
+                 WHERE seq = {m}"
+            ),
+            m,
+            "changed",
+        ),
+        one(
+            "the kind changed to no kind",
+            format!("UPDATE audit SET kind = 'forged' WHERE seq = {m}"),
+            m,
+            "cannot be read",
+        ),
+        one(
+            "the detail is not JSON",
+            format!("UPDATE audit SET detail = '{{not json' WHERE seq = {m}"),
+            m,
+            "cannot be read",
+        ),
+        one(
+            "a record removed",
+            format!("DELETE FROM audit WHERE seq = {m}"),
+            m + 1,
+            "missing",
+        ),
+        one(
+            "the first record removed",
+            "DELETE FROM audit WHERE seq = 1".to_string(),
+            2,
+            "missing",
+        ),
+        Tampering {
+            what: "two records swapped",
+            statements: vec![
+                format!("UPDATE audit SET seq = -1 WHERE seq = {m}"),
+                format!("UPDATE audit SET seq = {m} WHERE seq = {}", m + 1),
+                format!("UPDATE audit SET seq = {} WHERE seq = -1", m + 1),
+            ],
+            named: m,
+            says: "link",
+        },
+    ]
+}
+
+/// `verify` exits 1 naming `t.named` for tampering `t`.
+fn assert_names(t: &Tampering, out: &Output) {
+    let said = said(out);
+    assert_eq!(out.status.code(), Some(1), "{}: {said}", t.what);
+    assert!(
+        said.contains(&format!("BROKEN at seq {}:", t.named)),
+        "{}: {said}",
+        t.what
+    );
+    assert!(said.contains(t.says), "{}: {said}", t.what);
+}
+
+#[tokio::test]
+async fn on_sqlite_every_tampering_names_the_first_bad_record() {
+    let intact = tempfile::tempdir().unwrap();
+    let n = build_chain(intact.path()).await;
+    let m = n / 2;
+    let mut all = tamperings(m);
+    // SQLite keeps any value in any column: one of the wrong type cannot
+    // be read.
+    all.push(Tampering {
+        what: "a time that is not a number",
+        statements: vec![format!("UPDATE audit SET at = 'noon' WHERE seq = {m}")],
+        named: m,
+        says: "cannot be read",
+    });
+    all.push(Tampering {
+        what: "an anchor that cannot be read",
+        statements: vec!["UPDATE audit_anchor SET seq = 'start' WHERE id = 1".to_string()],
+        named: 1,
+        says: "anchor",
+    });
+    for t in &all {
+        let dir = copy_of(intact.path());
+        for statement in &t.statements {
+            sql(dir.path(), statement);
+        }
+        assert_names(t, &verify(dir.path()));
+    }
+}
+
+#[tokio::test]
+async fn on_postgresql_every_tampering_names_the_first_bad_record() {
+    use sqlx::Connection;
+    let base = std::env::var("HERALD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let dir = tempfile::tempdir().unwrap();
+    for t in tamperings(5) {
+        let url = herald::store::testing::fresh_database(&base).await.unwrap();
+        let store = PostgresStore::connect(&url).await.unwrap();
+        fill(&store).await;
+        store.seal_audit().await.unwrap();
+        store.close().await;
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        for statement in &t.statements {
+            let done = sqlx::query(statement).execute(&mut conn).await.unwrap();
+            assert_eq!(done.rows_affected(), 1, "{statement}");
+        }
+        conn.close().await.unwrap();
+        assert_names(&t, &verify_store(dir.path(), Some(&url)));
+        herald::store::testing::drop_fresh_database(&base, &url)
+            .await
+            .unwrap();
+    }
+}
+
+#[test]
+fn only_a_store_that_cannot_be_reached_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1.
+    let out = verify_store(dir.path(), Some("postgres://postgres@127.0.0.1:1/herald"));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(
+        said(&out).contains("cannot open the store"),
+        "{}",
+        said(&out)
+    );
 }

@@ -100,7 +100,7 @@ async fn a_timeline_tells_a_notification_from_creation_to_closing() {
 }
 
 #[tokio::test]
-async fn the_report_counts_times_and_overdue_by_severity() {
+async fn the_report_counts_times_overdue_and_within_policy_by_severity() {
     let s = server().await;
     let (mut c, _) = s
         .connect_ok(&s.token("u1", "s1", "radiologist", 3_600_000))
@@ -145,6 +145,13 @@ async fn the_report_counts_times_and_overdue_by_severity() {
         r["bySeverity"]["none"]["timeToAcknowledge"],
         json!({"p50": null, "p90": null, "p99": null})
     );
+    // Within policy: `a` acknowledged 2 s in, before its first step (5
+    // min); `b` open with its step still ahead is not judged yet; the
+    // others have no policy.
+    assert_eq!(r["withinPolicy"], 1.0, "{r}");
+    assert_eq!(r["bySeverity"]["critical"]["withinPolicy"], 1.0);
+    assert_eq!(r["bySeverity"]["routine"]["withinPolicy"], Value::Null);
+    assert_eq!(r["bySeverity"]["none"]["withinPolicy"], Value::Null);
 
     // Five minutes after creation the open critical one is overdue; the
     // open one without a severity has no policy and never is.
@@ -153,6 +160,9 @@ async fn the_report_counts_times_and_overdue_by_severity() {
     assert_eq!(r["overdue"], 1, "{r}");
     assert_eq!(r["bySeverity"]["critical"]["overdue"], 1);
     assert_eq!(r["bySeverity"]["none"]["overdue"], 0);
+    // `b` missed its step: one of the two critical ones was in time.
+    assert_eq!(r["withinPolicy"], 0.5, "{r}");
+    assert_eq!(r["bySeverity"]["critical"]["withinPolicy"], 0.5);
 
     let (_, only) = s
         .get("/api/v1/reports/acknowledgement?severity=critical")
@@ -166,6 +176,7 @@ async fn the_report_counts_times_and_overdue_by_severity() {
         .get(&format!("/api/v1/reports/acknowledgement?to={before}"))
         .await;
     assert_eq!(empty["count"], 0, "{empty}");
+    assert_eq!(empty["withinPolicy"], Value::Null, "{empty}");
 
     for bad in [
         "from=yesterday",

@@ -213,11 +213,14 @@ steps = [
     const critical = page.locator('#report tr[data-severity="critical"]');
     await critical.waitFor();
     const cells = await critical.locator('td').allTextContents();
-    assert.deepEqual(cells.slice(0, 4), ['1', '1', '0', '0'], 'sent, acknowledged, open, overdue');
-    assert.match(cells[4], /^\d+ s$/, 'p50 time to acknowledge');
+    // Acknowledged after its first step (3 s) came due: not within policy.
+    assert.deepEqual(cells.slice(0, 5), ['1', '1', '0', '0', '0.0%'], 'sent, acknowledged, open, overdue, within policy');
+    assert.match(cells[5], /^\d+ s$/, 'p50 time to acknowledge');
     const low = await page.locator('#report tr[data-severity="low"] td').allTextContents();
-    assert.deepEqual(low.slice(0, 4), ['1', '0', '1', '0']);
-    assert.match(await page.getAttribute('#report svg', 'aria-label'), /critical: 1 acknowledged, 0 open/);
+    assert.deepEqual(low.slice(0, 5), ['1', '0', '1', '0', '—'], 'no policy: nothing to be within');
+    assert.match(await page.getAttribute('#report svg', 'aria-label'), /critical: 1 acknowledged, 0 open, 0 overdue, 0\.0% within policy/);
+    assert.equal(await page.locator('#report svg text.within').count(), 1, 'the share under the critical bar only');
+    assert.equal(await page.textContent('#report svg text.within'), '0.0% within policy');
     assert.ok((await page.locator('#report svg rect.bar.ack').count()) >= 1);
     await page.locator('.area-report').scrollIntoViewIfNeeded();
     await b.shot('report');

@@ -221,3 +221,75 @@ steps = [
     }
   });
 });
+
+describe('a role member connected with a token for another role', () => {
+  let srv;
+  let dir;
+  const chief = rid('chief');
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'herald-escalation-roles-'));
+    const config = join(dir, 'herald.toml');
+    // time between the role's step and the next for the member to connect twice
+    writeFileSync(
+      config,
+      `[escalation.policies.critical]
+steps = [
+  { after = "1s", to_role = "${ROLE}" },
+  { after = "4s", to_users = ["${chief}"] },
+]
+`,
+    );
+    srv = await startServer({ HERALD_CONFIG: config });
+  });
+  after(async () => {
+    await srv?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("hears the role's later escalation and the closing once on every socket, whichever role its token carries", async () => {
+    const doctor = srv.identity();
+    const d = await srv.connect({ token: doctor.token });
+    const member = srv.identity({ role: ROLE });
+    let asRole;
+    let asOther;
+    const boss = await srv.connect({ token: srv.identity({ userId: chief }).token });
+    try {
+      const r = await srv.notify(doctor.userId, { id: rid('crit'), severity: 'critical', title: 'Critical finding' });
+      assert.equal(r.status, 202, r.text);
+      const { id } = r.body.notification;
+      await waitWhere(d, 'notification_escalated', (x) => x.notificationId === id && x.level === 1);
+
+      // the member connects with the role's token: a recipient from now on, caught up
+      asRole = await srv.connect({ token: member.token });
+      assert.deepEqual((await waitWhere(asRole, 'critical_notification', about(id))).args[0].escalation, { level: 1, reason: 'unacknowledged for 1s' });
+      // and, in another application, with a token for another role
+      asOther = await srv.connect({ token: srv.token({ userId: member.userId, sessionId: rid('s'), role: 'radiologist' }) });
+      assert.equal((await waitWhere(asOther, 'critical_notification', about(id))).args[0].redelivered, true);
+
+      // 4s: the next step; both sockets of the member are told, once each
+      await waitWhere(boss, 'critical_notification', about(id), 6000);
+      for (const t of [asRole, asOther, d]) {
+        const e = (await waitWhere(t, 'notification_escalated', (x) => x.notificationId === id && x.level === 2)).args[0];
+        assert.deepEqual(e.to, { users: [chief] });
+      }
+
+      // the added user acknowledges: closed on both sockets of the member, once each
+      const ack = await boss.emitAck('acknowledge_notification', { notificationId: id });
+      assert.equal(ack.ok, true, JSON.stringify(ack));
+      for (const t of [asRole, asOther, d, boss]) {
+        const e = (await waitWhere(t, 'notification_closed', about(id))).args[0];
+        assert.deepEqual(e, { notificationId: id, closedAt: ack.acknowledgedAt, closedBy: chief });
+      }
+      // a later message on each socket: any second event would have come before it
+      const later = await srv.notify(member.userId, { id: rid('later'), title: 'next' });
+      for (const t of [asRole, asOther]) {
+        await waitWhere(t, 'critical_notification', about(later.body.notification.id));
+        assert.equal(received(t, 'notification_escalated', id).filter((e) => e.level === 2).length, 1, 'told of the escalation once');
+        assert.equal(received(t, 'notification_closed', id).length, 1, 'told of the closing once');
+      }
+    } finally {
+      for (const c of [d, boss, asRole, asOther]) c?.close();
+    }
+  });
+});

@@ -3,8 +3,9 @@
 // (A Redis stop with local delivery going on is cluster_redis.test.mjs.)
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { unlinkSync } from 'node:fs';
-import { startServer, rid, sleep, eventually } from '../helpers.mjs';
+import { statSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { keepLog, startServer, rid, sleep, eventually } from '../helpers.mjs';
 import { smallDisk } from '../disk.mjs';
 import { startCluster, startPrivatePostgres, waitReady } from '../cluster.mjs';
 
@@ -175,6 +176,72 @@ describe('a full disk under the data directory', () => {
     const sum = await verifyDelivered(srv, [user], new Map([[user.userId, accepted]]));
     console.log(`faults: full disk: ${sum.accepted} accepted, ${sum.stored} stored after kill -9, ${sum.delivered} delivered, lost ${sum.lost.length}`);
     assert.deepEqual(sum.lost, []);
+  });
+});
+
+describe('a full disk where the logs go', () => {
+  let srv;
+  let disk;
+  before(() => {
+    disk = smallDisk('1m');
+    if (disk.skip) console.log(`faults: full-log-disk test skipped: ${disk.skip}`);
+  });
+  after(async () => {
+    await srv?.stop();
+    keepLog('herald', join(disk.dir, 'herald.log'));
+    disk.remove();
+  });
+
+  it('answers every request as it would have, and counts the log lines it could not write', async (t) => {
+    if (disk.skip) return t.skip(disk.skip);
+    // `herald serve >herald.log 2>&1` with the log on its own full disk; at debug every request writes a line
+    // (the probes and /metrics too), and a refused connection writes a warning
+    const log = join(disk.dir, 'herald.log');
+    srv = await startServer({ HERALD_LOG: 'info,herald=debug' }, { logTo: log });
+    const user = srv.identity();
+    const c = await srv.connect({ token: user.token, transports: ['websocket'] });
+    assert.ok(statSync(log).size > 0, 'the server logs to the file');
+    const filler = disk.fill();
+    // the log file's last page still has room: fill it with lines, until ten more requests add nothing
+    let full;
+    do {
+      full = statSync(log).size;
+      for (let i = 0; i < 10; i++) assert.equal((await fetch(`${srv.url}/healthz`)).status, 200);
+    } while (statSync(log).size !== full);
+
+    // every kind of request, each answered as on an empty disk
+    const healthz = await fetch(`${srv.url}/healthz`);
+    assert.equal(healthz.status, 200);
+    const readyz = await fetch(`${srv.url}/readyz`);
+    assert.deepEqual([readyz.status, await readyz.json()], [200, { status: 'ready', store: 'ok' }]);
+    const id = rid('logfull');
+    const sent = await srv.notify(user.userId, { id, title: 'sent while the log disk is full' });
+    assert.equal(sent.status, 202, sent.text);
+    const got = await c.waitFor('critical_notification', 5000);
+    assert.equal(got.id, id);
+    const ack = await c.emitAck('acknowledge_notification', { notificationId: id, userId: user.userId });
+    assert.equal(ack.ok, true, JSON.stringify(ack));
+    const wrongKey = await srv.api('GET', `/api/v1/users/${user.userId}/notifications`, undefined, { key: 'not-a-key-0123456789' });
+    assert.equal(wrongKey.status, 401);
+    const forged = srv.token({ userId: user.userId, sessionId: rid('s'), role: 'radiologist' }, { secret: 'not-the-secret' });
+    assert.equal(await srv.connectError({ token: forged }), 'Invalid authentication token');
+    const listed = await srv.api('GET', `/api/v1/users/${user.userId}/notifications/${id}`);
+    assert.equal(listed.status, 200, listed.text);
+    assert.ok(listed.body.acknowledgedAt, listed.text);
+
+    // the lines were dropped, not half-written, and counted
+    assert.equal(statSync(log).size, full, 'nothing reached the full disk');
+    const metrics = await srv.api('GET', '/metrics', undefined, { key: null });
+    assert.equal(metrics.status, 200);
+    const dropped = Number(/^herald_log_lines_dropped_total (\d+)$/m.exec(metrics.text)?.[1]);
+    assert.ok(dropped >= 5, `dropped lines counted: ${dropped}`);
+    console.log(`faults: full log disk: every request answered, ${dropped} log lines dropped and counted`);
+
+    // space back: the next lines are written again, no restart
+    unlinkSync(filler);
+    await fetch(`${srv.url}/readyz`);
+    await eventually(() => statSync(log).size > full, 5000, 50);
+    c.close();
   });
 });
 

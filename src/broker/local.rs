@@ -117,6 +117,14 @@ impl LocalBroker {
                 hs.retain(|h| *h.conn.role == **role);
                 hs
             }
+            Target::Recipients { users, roles } => {
+                let mut hs = self.sockets.all();
+                hs.retain(|h| {
+                    users.iter().any(|u| **u == *h.conn.user_id)
+                        || roles.iter().any(|r| **r == *h.conn.role)
+                });
+                hs
+            }
             Target::All => self.sockets.all(),
         }
     }

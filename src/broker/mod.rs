@@ -33,6 +33,15 @@ pub enum Target {
     Session { id: String, user: Option<String> },
     /// Every socket whose token carries this role.
     Role(String),
+    /// The recipients of a notification escalated to roles: every socket
+    /// of these users and every socket whose token carries one of these
+    /// roles, each socket once. A member who joined through a role and is
+    /// connected with a token for another role is reached as a user; one
+    /// connected with the role is not reached twice.
+    Recipients {
+        users: Vec<String>,
+        roles: Vec<String>,
+    },
     /// Every authenticated socket (and, for [`Message::Presence`], every
     /// node).
     All,

@@ -109,8 +109,8 @@ impl RedisBroker {
     }
 
     /// Where requests for `target` go: per node for users and sessions
-    /// (from the registry), or everyone for roles and all. `None`: Redis
-    /// could not say.
+    /// (from the registry), or everyone for roles, recipients with roles
+    /// and all. `None`: Redis could not say.
     async fn routes(&self, target: &Target) -> Option<(Vec<Route>, Vec<Vec<usize>>, bool)> {
         let keys = self.link.keys();
         let me = self.link.node().to_string();
@@ -157,7 +157,7 @@ impl RedisBroker {
                 let slots = routes.iter().map(|_| vec![0]).collect();
                 Some((routes, slots, false))
             }
-            Target::Role(_) | Target::All => Some((
+            Target::Role(_) | Target::Recipients { .. } | Target::All => Some((
                 vec![Route {
                     channel: keys.everyone(),
                     target: target.into(),

@@ -39,9 +39,20 @@ pub enum Wire {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "snake_case")]
 pub enum WireTarget {
-    Users { users: Vec<String> },
-    Session { id: String, user: Option<String> },
-    Role { role: String },
+    Users {
+        users: Vec<String>,
+    },
+    Session {
+        id: String,
+        user: Option<String>,
+    },
+    Role {
+        role: String,
+    },
+    Recipients {
+        users: Vec<String>,
+        roles: Vec<String>,
+    },
     All,
 }
 
@@ -86,6 +97,10 @@ impl From<&Target> for WireTarget {
                 user: user.clone(),
             },
             Target::Role(role) => Self::Role { role: role.clone() },
+            Target::Recipients { users, roles } => Self::Recipients {
+                users: users.clone(),
+                roles: roles.clone(),
+            },
             Target::All => Self::All,
         }
     }
@@ -97,6 +112,7 @@ impl From<WireTarget> for Target {
             WireTarget::Users { users } => Self::Users(users),
             WireTarget::Session { id, user } => Self::Session { id, user },
             WireTarget::Role { role } => Self::Role(role),
+            WireTarget::Recipients { users, roles } => Self::Recipients { users, roles },
             WireTarget::All => Self::All,
         }
     }
@@ -328,6 +344,27 @@ mod tests {
                 serde_json::to_value(op).unwrap(),
                 serde_json::to_value(expected.unwrap_or(Op::Sockets)).unwrap()
             );
+        }
+    }
+
+    #[test]
+    fn every_target_crosses_the_wire_unchanged() {
+        for target in [
+            Target::Users(vec!["u\"1".into(), "u2".into()]),
+            Target::Session {
+                id: "s".into(),
+                user: None,
+            },
+            Target::Role("attending".into()),
+            Target::Recipients {
+                users: vec!["u1".into()],
+                roles: vec!["attending".into(), "chief".into()],
+            },
+            Target::All,
+        ] {
+            let text = serde_json::to_vec(&WireTarget::from(&target)).unwrap();
+            let back: WireTarget = serde_json::from_slice(&text).unwrap();
+            assert_eq!(Target::from(back), target);
         }
     }
 

@@ -342,14 +342,15 @@ impl Escalations {
                 self.broker.deliver(&target, &message).await;
                 // A role added earlier is an earlier recipient: its sockets
                 // hear it through the role, and the members who joined
-                // through it are not told a second time as users.
-                let roles = escalation::roles_before(policy, step.level);
+                // through it through the role or, connected with a token
+                // for another role, as users; each socket once.
+                let roles: Vec<String> = escalation::roles_before(policy, step.level)
+                    .into_iter()
+                    .map(|(_, role)| role)
+                    .collect();
                 let earlier: Vec<String> = recipients
                     .into_iter()
-                    .filter(|r| match r.escalation_level {
-                        None => true,
-                        Some(l) => l < step.level && !escalation::joined_through_role(policy, l),
-                    })
+                    .filter(|r| r.escalation_level.is_none_or(|l| l < step.level))
                     .map(|r| r.user_id)
                     .filter(|u| !added.contains(u))
                     .collect();
@@ -362,36 +363,18 @@ impl Escalations {
                         self.now(),
                     )),
                 };
-                self.broker.deliver(&Target::Users(earlier), &event).await;
-                for (_, role) in roles {
-                    self.broker.deliver(&Target::Role(role), &event).await;
-                }
+                let earlier = if roles.is_empty() {
+                    Target::Users(earlier)
+                } else {
+                    Target::Recipients {
+                        users: earlier,
+                        roles,
+                    }
+                };
+                self.broker.deliver(&earlier, &event).await;
             }
             Action::Webhook(_) => {}
         }
-    }
-
-    /// Of `users`, recipients of `id`, those to tell as users: a member who
-    /// joined through a role hears it through the role.
-    pub async fn outside_roles(&self, id: &str, users: Vec<String>) -> Vec<String> {
-        let Ok(Some((n, recipients))) = self.store.notification(id).await else {
-            return users;
-        };
-        let Some(policy) = self.config.escalation.policy(n.severity()) else {
-            return users;
-        };
-        let through: HashSet<&str> = recipients
-            .iter()
-            .filter(|r| {
-                r.escalation_level
-                    .is_some_and(|l| escalation::joined_through_role(policy, l))
-            })
-            .map(|r| r.user_id.as_str())
-            .collect();
-        users
-            .into_iter()
-            .filter(|u| !through.contains(u.as_str()))
-            .collect()
     }
 
     /// One webhook attempt, recorded as sent or failed; a failure is

@@ -60,15 +60,6 @@ pub fn roles_before(policy: &Policy, level: u32) -> Vec<(u32, String)> {
         .collect()
 }
 
-/// Whether a recipient added at `level` joined through a role: its sockets
-/// hear the notification's news through the role, not as a user too.
-pub fn joined_through_role(policy: &Policy, level: u32) -> bool {
-    matches!(
-        policy.step(level).map(|s| &s.action),
-        Some(Action::ToRole(_))
-    )
-}
-
 /// `notification_escalated`, for the sockets of the earlier recipients.
 pub fn escalated_event(id: &str, level: u32, to: &Action, at: Millis) -> Value {
     let to = match to {
@@ -131,8 +122,6 @@ mod tests {
         let p = policy();
         assert_eq!(roles_before(&p, 2), vec![]);
         assert_eq!(roles_before(&p, 4), vec![(2, "attending".to_string())]);
-        assert!(joined_through_role(&p, 2));
-        assert!(!joined_through_role(&p, 4));
     }
 
     #[test]

@@ -303,17 +303,17 @@ impl Hub {
                 .deliver(&Target::user(user), &acknowledged)
                 .await;
         }
-        // Members who joined through a role hear it through the role;
-        // without one (the usual case) there is nobody to leave out.
-        let users = if closed.roles.is_empty() {
-            closed.users
+        // Every socket once: a member who joined through a role hears it
+        // whether connected with that role's token or another's.
+        let recipients = if closed.roles.is_empty() {
+            Target::Users(closed.users)
         } else {
-            self.escalation.outside_roles(id, closed.users).await
+            Target::Recipients {
+                users: closed.users,
+                roles: closed.roles,
+            }
         };
-        self.broker.deliver(&Target::Users(users), &message).await;
-        for role in closed.roles {
-            self.broker.deliver(&Target::Role(role), &message).await;
-        }
+        self.broker.deliver(&recipients, &message).await;
         Ok(at)
     }
 }

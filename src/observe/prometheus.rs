@@ -191,6 +191,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "SQLite writes per group commit.",
     ),
     (
+        "herald_log_lines_dropped_total",
+        Counter,
+        "Log lines dropped because the log output refused them (a full disk); the requests that logged them were answered.",
+    ),
+    (
         "herald_store_marks_dropped_total",
         Counter,
         "Delivery marks dropped (the notification then reads pending).",
@@ -520,6 +525,11 @@ pub fn marks_spilled() {
 #[inline]
 pub fn marks_dropped(count: u64) {
     counter!("herald_store_marks_dropped_total").increment(count);
+}
+
+/// A log line was dropped: its output refused it.
+pub fn log_line_dropped() {
+    counter!("herald_log_lines_dropped_total").increment(1);
 }
 
 /// A store call took `took`, and failed when `failed`.

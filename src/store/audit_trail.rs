@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use crate::clock::Millis;
-use crate::trail::{Anchor, Chain, ChainReader, Entry, Record};
+use crate::trail::{Anchor, Chain, ChainReader, Entry, Record, Stored};
 
 /// The records committed but not yet given their place in the chain.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,6 +39,11 @@ pub trait AuditTrail: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Record>, StoreError>;
 
+    /// The chain's records with `seq > after`, in chain order, at most
+    /// `limit`, each read whole or named as unreadable, for `herald audit
+    /// verify`: a damaged record is a broken chain, not a failed read.
+    async fn audit_chain(&self, after: i64, limit: u32) -> Result<Vec<Stored>, StoreError>;
+
     /// Where the remaining chain starts (after retention removed its oldest
     /// records).
     async fn audit_anchor(&self) -> Result<Anchor, StoreError>;
@@ -61,6 +66,10 @@ pub trait AuditTrail: Send + Sync + 'static {
 impl<S: AuditTrail + ?Sized> ChainReader for S {
     type Error = StoreError;
 
+    fn unreadable(e: &StoreError) -> bool {
+        matches!(e, StoreError::Corrupt(_))
+    }
+
     fn anchor(&self) -> impl std::future::Future<Output = Result<Anchor, StoreError>> + Send {
         self.audit_anchor()
     }
@@ -69,7 +78,7 @@ impl<S: AuditTrail + ?Sized> ChainReader for S {
         &self,
         seq: i64,
         limit: u32,
-    ) -> impl std::future::Future<Output = Result<Vec<Record>, StoreError>> + Send {
-        self.audit_page(seq, Millis::MIN, Millis::MAX, limit)
+    ) -> impl std::future::Future<Output = Result<Vec<Stored>, StoreError>> + Send {
+        self.audit_chain(seq, limit)
     }
 }

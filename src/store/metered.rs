@@ -15,7 +15,7 @@ use super::{
 };
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
-use crate::trail::{Anchor, Chain, Entry, Record};
+use crate::trail::{Anchor, Chain, Entry, Record, Stored};
 
 pub struct Metered<S> {
     inner: S,
@@ -160,6 +160,10 @@ impl<S: Store> AuditTrail for Metered<S> {
         limit: u32,
     ) -> Result<Vec<Record>, StoreError> {
         timed("audit_page", self.inner.audit_page(after, from, to, limit)).await
+    }
+
+    async fn audit_chain(&self, after: i64, limit: u32) -> Result<Vec<Stored>, StoreError> {
+        timed("audit_chain", self.inner.audit_chain(after, limit)).await
     }
 
     async fn audit_anchor(&self) -> Result<Anchor, StoreError> {

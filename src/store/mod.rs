@@ -57,7 +57,32 @@ impl From<rusqlite::Error> for StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError::Unavailable(e.to_string())
+        if stored_data_unreadable(&e) {
+            StoreError::Corrupt(e.to_string())
+        } else {
+            StoreError::Unavailable(e.to_string())
+        }
+    }
+}
+
+/// Whether the store answered, with data that cannot be read: a column of
+/// another type than the schema's, or (SQLite) a damaged database file.
+/// Everything else (no connection, a timeout, a refused statement) is the
+/// store not answering.
+fn stored_data_unreadable(e: &sqlx::Error) -> bool {
+    /// SQLITE_CORRUPT and SQLITE_NOTADB, the primary codes of the extended
+    /// ones SQLite answers: the file's pages are damaged.
+    const DAMAGED: [i32; 2] = [11, 26];
+    match e {
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => true,
+        sqlx::Error::Database(db) => {
+            db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+                && db
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| DAMAGED.contains(&(c & 0xff)))
+        }
+        _ => false,
     }
 }
 

@@ -6,7 +6,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::{Escalation, ReportRow, StoreError, Unacknowledged, UserNotification};
 use crate::notification::{Notification, Recipient, StateFilter};
-use crate::trail::{Entry, Kind, Record};
+use crate::trail::{Broken, Entry, Kind, Record, Stored};
 
 /// Roles that are recipients of an open notification.
 pub const OPEN_ROLES: &str = "SELECT DISTINCT rr.role FROM role_recipients rr \
@@ -127,6 +127,17 @@ pub fn audit_record(row: &impl Columns) -> Result<Record, StoreError> {
         prev_hash: row.text("prev_hash")?,
         hash: row.text("hash")?,
     })
+}
+
+/// A row of [`SELECT_AUDIT`] as `herald audit verify` reads it: a row
+/// whose columns do not decode is a broken record at its place (the
+/// primary key, which every engine keeps an integer).
+pub fn chain_record(row: &impl Columns) -> Result<Stored, StoreError> {
+    let seq = row.integer("seq")?;
+    Ok(audit_record(row).map_err(|e| Broken {
+        seq,
+        why: format!("it cannot be read ({e}): the record was changed"),
+    }))
 }
 
 /// The entry of an audit row, sealed or not: its columns but the chain's.

@@ -118,13 +118,7 @@ pub fn verify<'r>(
 ) -> Result<u64, Broken> {
     let mut checked = 0;
     for r in records {
-        if r.seq != head.seq + 1 {
-            let why = format!(
-                "expected record {} next (a record is missing)",
-                head.seq + 1
-            );
-            return Err(Broken { seq: r.seq, why });
-        }
+        follows(head, r.seq)?;
         if r.prev_hash != head.hash {
             return Err(Broken {
                 seq: r.seq,
@@ -142,6 +136,19 @@ pub fn verify<'r>(
         checked += 1;
     }
     Ok(checked)
+}
+
+/// Checks that the record at place `seq` is the one due after `head`: a
+/// gap is a removed record, named at the place after it.
+pub fn follows(head: &Chain, seq: i64) -> Result<(), Broken> {
+    if seq == head.seq + 1 {
+        return Ok(());
+    }
+    let why = format!(
+        "expected record {} next (a record is missing)",
+        head.seq + 1
+    );
+    Err(Broken { seq, why })
 }
 
 impl From<Anchor> for Chain {

@@ -17,9 +17,9 @@ pub mod witnessed;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use chain::{link, verify, Anchor, Broken, Chain, Linker, GENESIS};
+pub use chain::{follows, link, verify, Anchor, Broken, Chain, Linker, GENESIS};
 pub use export::{csv_header, csv_line, Format};
-pub use walk::{walk, ChainReader, WalkError, Walked};
+pub use walk::{walk, ChainReader, Stored, WalkError, Walked};
 
 use crate::clock::{rfc3339, Millis};
 

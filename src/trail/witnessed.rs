@@ -110,7 +110,7 @@ pub async fn against<R: ChainReader + ?Sized>(
                 .await
                 .map_err(WitnessError::Store)?;
             match found.into_iter().next() {
-                Some(r) if r.seq == c.seq => r.hash,
+                Some(Ok(r)) if r.seq == c.seq => r.hash,
                 _ => return Err(differs().into()),
             }
         };
@@ -127,7 +127,7 @@ pub async fn against<R: ChainReader + ?Sized>(
 mod tests {
     use super::*;
     use crate::trail::checkpoint::{sign, Checkpoint};
-    use crate::trail::{walk, Anchor, Chain, Entry, Kind, Record};
+    use crate::trail::{walk, Anchor, Chain, Entry, Kind, Record, Stored};
     use ed25519_dalek::SigningKey;
 
     /// A chain kept in memory, from an anchor.
@@ -139,17 +139,22 @@ mod tests {
     impl ChainReader for Kept {
         type Error = std::io::Error;
 
+        fn unreadable(_: &Self::Error) -> bool {
+            false
+        }
+
         async fn anchor(&self) -> Result<Anchor, Self::Error> {
             Ok(self.anchor.clone())
         }
 
-        async fn records_after(&self, seq: i64, limit: u32) -> Result<Vec<Record>, Self::Error> {
+        async fn records_after(&self, seq: i64, limit: u32) -> Result<Vec<Stored>, Self::Error> {
             Ok(self
                 .records
                 .iter()
                 .filter(|r| r.seq > seq)
                 .take(limit as usize)
                 .cloned()
+                .map(Ok)
                 .collect())
         }
     }

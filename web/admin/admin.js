@@ -481,8 +481,12 @@ function severities(bySeverity) {
 
 const dur = (ms) => (ms === null || ms === undefined ? '—' : ms < 1000 ? ms + ' ms' : span(ms));
 
+// The share acknowledged within policy, rounded down to 0.1%: 99.96% is not shown as 100%.
+const share = (v) => (v === null || v === undefined ? '—' : v === 1 ? '100%' : (Math.floor(v * 1000) / 10).toFixed(1) + '%');
+
 // One row per severity: to the left the counts as one stacked bar (acknowledged, open, of which
-// overdue), to the right time to acknowledge as three bars (p50, p90, p99) on a common scale.
+// overdue) over the share acknowledged within policy, to the right time to acknowledge as three bars
+// (p50, p90, p99) on a common scale.
 function reportChart(r, keys) {
   const rowH = 46, top = 22, labelW = 78, gap = 24, width = 720;
   const half = (width - labelW - gap) / 2;
@@ -509,6 +513,9 @@ function reportChart(r, keys) {
       x += w;
     }
     parts.push(svg('text', { x: x + 6, y: y + 21, class: 'val' }, `${f.acknowledged} ack · ${f.open} open` + (overdue ? ` · ${overdue} overdue` : '')));
+    if (f.withinPolicy !== null) {
+      parts.push(svg('text', { x: labelW, y: y + 39, class: 'val within' + (f.withinPolicy < 1 ? ' bad' : '') }, `${share(f.withinPolicy)} within policy`));
+    }
     const t = f.timeToAcknowledge;
     if (t.p50 === null) {
       parts.push(svg('text', { x: x2, y: y + 21, class: 'val muted' }, 'none acknowledged yet'));
@@ -525,7 +532,7 @@ function reportChart(r, keys) {
   const height = top + keys.length * rowH;
   const summary = keys.map((k) => {
     const f = r.bySeverity[k];
-    return `${displayText(k)}: ${f.acknowledged} acknowledged, ${f.open} open, ${f.overdue} overdue, p50 ${dur(f.timeToAcknowledge.p50)}`;
+    return `${displayText(k)}: ${f.acknowledged} acknowledged, ${f.open} open, ${f.overdue} overdue, ${share(f.withinPolicy)} within policy, p50 ${dur(f.timeToAcknowledge.p50)}`;
   }).join('; ');
   return svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': 'Acknowledgement by severity, last 24 hours. ' + summary }, parts);
 }
@@ -534,12 +541,14 @@ function reportTable(r, keys) {
   const row = (name, f, cls) => el('tr', { class: cls, dataset: { severity: name } },
     el('th', { scope: 'row' }, name), el('td', { class: 'num' }, f.count), el('td', { class: 'num' }, f.acknowledged),
     el('td', { class: 'num' }, f.open), el('td', { class: 'num' + (f.overdue ? ' bad' : '') }, f.overdue),
+    el('td', { class: 'num' + (f.withinPolicy !== null && f.withinPolicy < 1 ? ' bad' : '') }, share(f.withinPolicy)),
     el('td', { class: 'num' }, dur(f.timeToAcknowledge.p50)), el('td', { class: 'num' }, dur(f.timeToAcknowledge.p90)),
     el('td', { class: 'num' }, dur(f.timeToAcknowledge.p99)));
   return el('table', { class: 'report-table' },
     el('caption', { class: 'visually-hidden' }, 'Acknowledgement by severity, last 24 hours'),
     el('thead', {}, el('tr', {}, el('th', {}, 'Severity'), el('th', { class: 'num' }, 'Sent'), el('th', { class: 'num' }, 'Acknowledged'),
-      el('th', { class: 'num' }, 'Open'), el('th', { class: 'num' }, 'Overdue'), el('th', { class: 'num' }, 'p50'),
+      el('th', { class: 'num' }, 'Open'), el('th', { class: 'num' }, 'Overdue'),
+      el('th', { class: 'num', title: "Acknowledged before the policy's first step came due" }, 'Within policy'), el('th', { class: 'num' }, 'p50'),
       el('th', { class: 'num' }, 'p90'), el('th', { class: 'num' }, 'p99'))),
     el('tbody', {}, keys.map((k) => row(displayText(k), r.bySeverity[k])), keys.length > 1 ? row('all', r, 'total') : null));
 }

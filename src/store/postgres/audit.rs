@@ -5,6 +5,7 @@
 //! `chain.rs`.
 
 use async_trait::async_trait;
+use sqlx::postgres::PgRow;
 
 use super::deadline::{with_deadline, ANSWER_DEADLINE};
 use super::seal;
@@ -13,7 +14,7 @@ use super::PostgresStore;
 use crate::clock::Millis;
 use crate::store::rows::{self, Columns};
 use crate::store::{AuditTrail, StoreError, Unsealed};
-use crate::trail::{Anchor, Chain, Entry, Record};
+use crate::trail::{Anchor, Chain, Entry, Record, Stored};
 
 /// A notification's records: the sealed ones in chain order, then the
 /// unsealed ones in the order the sealer will give them. One statement,
@@ -28,6 +29,33 @@ const TIMELINE: &str = concat!(
     entry_columns!(),
     " FROM audit_unsealed WHERE notification_id = $1) t ORDER BY part, place"
 );
+
+impl PostgresStore {
+    /// The `audit` rows with `seq > after` (and `from <= at < to` in
+    /// `period`), in chain order, at most `limit`.
+    async fn audit_rows(
+        &self,
+        after: i64,
+        period: Option<(Millis, Millis)>,
+        limit: u32,
+    ) -> Result<Vec<PgRow>, StoreError> {
+        let select = rows::SELECT_AUDIT;
+        let sql = match period {
+            Some(_) => {
+                format!("{select} WHERE seq > $1 AND at >= $2 AND at < $3 ORDER BY seq LIMIT $4")
+            }
+            None => format!("{select} WHERE seq > $1 ORDER BY seq LIMIT $2"),
+        };
+        with_deadline(ANSWER_DEADLINE, async {
+            let mut query = sqlx::query(&sql).bind(after);
+            if let Some((from, to)) = period {
+                query = query.bind(from).bind(to);
+            }
+            Ok(query.bind(i64::from(limit)).fetch_all(&self.pool).await?)
+        })
+        .await
+    }
+}
 
 #[async_trait]
 impl AuditTrail for PostgresStore {
@@ -50,20 +78,15 @@ impl AuditTrail for PostgresStore {
         to: Millis,
         limit: u32,
     ) -> Result<Vec<Record>, StoreError> {
-        with_deadline(ANSWER_DEADLINE, async {
-            let found = sqlx::query(&format!(
-                "{} WHERE seq > $1 AND at >= $2 AND at < $3 ORDER BY seq LIMIT $4",
-                rows::SELECT_AUDIT
-            ))
-            .bind(after)
-            .bind(from)
-            .bind(to)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-            found.iter().map(rows::audit_record).collect()
-        })
-        .await
+        let found = self.audit_rows(after, Some((from, to)), limit).await?;
+        found.iter().map(rows::audit_record).collect()
+    }
+
+    async fn audit_chain(&self, after: i64, limit: u32) -> Result<Vec<Stored>, StoreError> {
+        // Every record, whatever its time says: a time changed to text
+        // must not hide its record from the walk.
+        let found = self.audit_rows(after, None, limit).await?;
+        found.iter().map(rows::chain_record).collect()
     }
 
     async fn audit_anchor(&self) -> Result<Anchor, StoreError> {

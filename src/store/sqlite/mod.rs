@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::SqlitePool;
 use tokio::sync::oneshot;
 
@@ -37,7 +39,7 @@ use super::{
 };
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
-use crate::trail::{self, Anchor, Chain, Entry, Record};
+use crate::trail::{self, Anchor, Chain, Entry, Record, Stored};
 
 /// Writes that may wait for the writer before a caller waits for room
 /// (a delivery mark is set aside instead).
@@ -153,6 +155,28 @@ impl SqliteStore {
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
+    }
+
+    /// The `audit` rows with `seq > after` (and `from <= at < to` in
+    /// `period`), in chain order, at most `limit`.
+    async fn audit_rows(
+        &self,
+        after: i64,
+        period: Option<(Millis, Millis)>,
+        limit: u32,
+    ) -> Result<Vec<SqliteRow>, StoreError> {
+        let select = rows::SELECT_AUDIT;
+        let sql = match period {
+            Some(_) => {
+                format!("{select} WHERE seq > ? AND at >= ? AND at < ? ORDER BY seq LIMIT ?")
+            }
+            None => format!("{select} WHERE seq > ? ORDER BY seq LIMIT ?"),
+        };
+        let mut query = sqlx::query(&sql).bind(after);
+        if let Some((from, to)) = period {
+            query = query.bind(from).bind(to);
+        }
+        Ok(query.bind(i64::from(limit)).fetch_all(&self.pool).await?)
     }
 }
 
@@ -380,17 +404,15 @@ impl AuditTrail for SqliteStore {
         to: Millis,
         limit: u32,
     ) -> Result<Vec<Record>, StoreError> {
-        let found = sqlx::query(&format!(
-            "{} WHERE seq > ? AND at >= ? AND at < ? ORDER BY seq LIMIT ?",
-            rows::SELECT_AUDIT
-        ))
-        .bind(after)
-        .bind(from)
-        .bind(to)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let found = self.audit_rows(after, Some((from, to)), limit).await?;
         found.iter().map(rows::audit_record).collect()
+    }
+
+    async fn audit_chain(&self, after: i64, limit: u32) -> Result<Vec<Stored>, StoreError> {
+        // Every record, whatever its time says: a time changed to text
+        // must not hide its record from the walk.
+        let found = self.audit_rows(after, None, limit).await?;
+        found.iter().map(rows::chain_record).collect()
     }
 
     async fn audit_anchor(&self) -> Result<Anchor, StoreError> {
