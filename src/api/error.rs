@@ -42,6 +42,10 @@ impl ApiError {
     }
 }
 
+/// Seconds a backend is asked to wait before retrying a write the store
+/// refused.
+const STORE_RETRY_AFTER: &str = "1";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
@@ -52,6 +56,14 @@ impl IntoResponse for ApiError {
             res.headers_mut().insert(
                 axum::http::header::CONNECTION,
                 axum::http::HeaderValue::from_static("close"),
+            );
+        }
+        // An unavailable or saturated store is usually back within moments:
+        // a backend that honours Retry-After spreads its retries out.
+        if self.code == "store_unavailable" {
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(STORE_RETRY_AFTER),
             );
         }
         res
@@ -194,4 +206,23 @@ pub fn path_id(kind: &str, id: &str) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn an_unavailable_store_is_a_503_that_says_when_to_retry() {
+        let res = ApiError::from(StoreError::Unavailable("saturated".into())).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let retry = res.headers().get(axum::http::header::RETRY_AFTER);
+        assert_eq!(retry.and_then(|v| v.to_str().ok()), Some("1"));
+        let other = ApiError::bad_request("invalid_request", "no").into_response();
+        assert!(other
+            .headers()
+            .get(axum::http::header::RETRY_AFTER)
+            .is_none());
+    }
 }

@@ -206,6 +206,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "SQLite delivery marks that found the writer's queue full and joined its next batch.",
     ),
     (
+        "herald_store_saturated_total",
+        Counter,
+        "PostgreSQL store calls refused at once because their queue was full (answered 503).",
+    ),
+    (
         "herald_store_ready",
         Gauge,
         "1 when the last readiness probe committed a write, else 0.",
@@ -519,6 +524,12 @@ pub fn store_batch(writes: usize) {
 #[inline]
 pub fn marks_spilled() {
     counter!("herald_store_marks_spilled_total").increment(1);
+}
+
+/// A store call found its kind's queue full and was refused at once.
+#[inline]
+pub fn store_saturated() {
+    counter!("herald_store_saturated_total").increment(1);
 }
 
 /// `count` delivery marks or audit records were dropped.

@@ -41,7 +41,7 @@ pub use read_models::{ReadModels, Unacknowledged};
 pub use session_records::SessionRecords;
 pub use sqlite::{backup, SqliteStore};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("store unavailable: {0}")]
     Unavailable(String),

@@ -1,5 +1,8 @@
 //! The shared store: PostgreSQL, which several Herald nodes write at once.
-//! Every write is its own transaction and answers after its commit; the
+//! Every write answers after its commit; new notifications and first
+//! acknowledgements waiting at once share one statement and one commit
+//! (group commit, `group.rs`), and a saturated store refuses calls at once
+//! instead of holding them to their deadline. The
 //! database, not a node, decides what came first (the first body of an id,
 //! the first acknowledgement, the closing, which node fires an escalation
 //! step). The audit trail stays one hash chain across the nodes without a
@@ -13,11 +16,14 @@
 //! This file holds the store itself (its pool, its connecting); each
 //! concept's statements live in a file of their own.
 
+mod acknowledge;
 mod audit;
 mod chain;
 mod deadline;
 mod escalation;
+mod group;
 mod inbox;
+mod insert;
 mod marks;
 mod read_models;
 mod seal;
@@ -37,10 +43,14 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
+use self::acknowledge::Acks;
 use self::deadline::{with_deadline, ACQUIRE_TIMEOUT, ANSWER_DEADLINE, MIGRATE_DEADLINE};
+use self::group::Group;
+use self::insert::Inserts;
 use self::marks::Marks;
 use self::seal::Sealer;
 use super::{Store, StoreError};
+use crate::clock::{SharedClock, SystemClock};
 
 /// Connections one node keeps; several nodes share the server's limit
 /// (PostgreSQL's default `max_connections` of 100 holds four nodes). Now
@@ -49,11 +59,24 @@ use super::{Store, StoreError};
 /// connections (bench/BENCHMARKS.md, "PostgreSQL: sealed audit trail").
 const MAX_CONNECTIONS: u32 = 20;
 
+/// Batches of new notifications, and of first acknowledgements, run at
+/// once: a few, so that PostgreSQL's two cores and the network round trip
+/// overlap, and few enough to leave the pool to reads, marks and sealing.
+const INSERT_WORKERS: usize = 4;
+const ACK_WORKERS: usize = 2;
+
+/// Calls of one kind that may wait for a worker; past this the store is
+/// saturated and answers `Unavailable` at once. About half a second of
+/// the throughput measured at saturation.
+const QUEUE: usize = 1024;
+
 /// How long closing waits for connections still in use.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 pub struct PostgresStore {
     pool: PgPool,
+    inserts: Group<Inserts>,
+    acks: Group<Acks>,
     marks: Marks,
     /// Told after every commit that queued audit records.
     sealing: Arc<Notify>,
@@ -99,7 +122,25 @@ impl PostgresStore {
         let wake = Arc::new(Notify::new());
         let marks = Marks::start(pool.clone(), wake.clone());
         let sealer = sealing.then(|| Sealer::start(pool.clone(), wake.clone()));
+        // Queue waits are real time, whatever clock the notifications carry.
+        let clock: SharedClock = Arc::new(SystemClock);
+        let inserts = Inserts {
+            pool: pool.clone(),
+            sealing: wake.clone(),
+        };
+        let acks = Acks {
+            pool: pool.clone(),
+            sealing: wake.clone(),
+        };
         Ok(Self {
+            inserts: Group::start(
+                "notifications",
+                inserts,
+                INSERT_WORKERS,
+                QUEUE,
+                clock.clone(),
+            ),
+            acks: Group::start("acknowledgements", acks, ACK_WORKERS, QUEUE, clock),
             pool,
             marks,
             sealing: wake,

@@ -549,3 +549,227 @@ async fn sealing_stops_at_a_hostile_unsealed_record_and_seals_nothing_altered() 
     s.close().await;
     db.drop().await;
 }
+
+/// Many calls at once on one node share batches (`group.rs`): each still
+/// gets its own answer, an id stored before or twice in one batch is
+/// stored against its first body, and every user's inbox and the chain
+/// hold each notification once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_inserts_each_get_their_own_answer() {
+    let db = TestDatabase::create().await;
+    let s = db.store().await;
+    // Stored before: the batch leaves them to run alone.
+    for i in (0..250).step_by(10) {
+        s.insert(&note(&format!("n{i}"), "before", 0), &["u0".into()])
+            .await
+            .unwrap();
+    }
+    let calls: Vec<(String, Vec<String>)> = (0..300)
+        .map(|i| {
+            let users = vec![format!("u{}", i % 7), format!("u{}", (i + 1) % 7)];
+            (format!("n{}", i % 250), users)
+        })
+        .collect();
+    let notes: Vec<_> = calls.iter().map(|(id, _)| note(id, "now", 1)).collect();
+    let answers = join_all(
+        calls
+            .iter()
+            .zip(&notes)
+            .map(|((_, users), n)| s.insert(n, users)),
+    )
+    .await;
+    let mut new_recipients = std::collections::HashMap::<&str, usize>::new();
+    for ((id, users), answer) in calls.iter().zip(answers) {
+        let inserted = answer.unwrap();
+        assert_eq!(inserted.notification.id, *id);
+        assert_eq!(inserted.new_for.len(), users.len());
+        let stored_before = id[1..].parse::<usize>().unwrap() % 10 == 0;
+        let title = &inserted.notification.body["title"];
+        assert_eq!(
+            title == "before",
+            stored_before,
+            "{id}: the first body stands"
+        );
+        *new_recipients.entry(id).or_default() += inserted.new_for.iter().filter(|n| **n).count();
+    }
+    for (id, new) in new_recipients {
+        let (_, recipients) = s.notification(id).await.unwrap().unwrap();
+        let originally = usize::from(id[1..].parse::<usize>().unwrap() % 10 == 0);
+        assert_eq!(recipients.len(), new + originally, "{id}: each new once");
+    }
+    s.marks.settle().await;
+    let chain = verified_chain(&s).await;
+    let created = chain
+        .iter()
+        .filter(|r| r.entry.kind == Kind::Created)
+        .count();
+    assert_eq!(created, 250, "one created record per notification");
+    s.close().await;
+    db.drop().await;
+}
+
+/// A call PostgreSQL refuses (a user id with a NUL byte) fails its batch;
+/// the batch's calls then run one by one, and only that one fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_call_fails_alone_not_its_batch() {
+    let db = TestDatabase::create().await;
+    let s = db.store().await;
+    let users = |i: usize| -> Vec<String> {
+        if i == 17 {
+            vec!["bad\0user".into()]
+        } else {
+            vec![format!("u{i}")]
+        }
+    };
+    let answers = join_all((0..40).map(|i| {
+        let users = users(i);
+        let s = &s;
+        async move { s.insert(&note(&format!("n{i}"), "t", 1), &users).await }
+    }))
+    .await;
+    for (i, answer) in answers.into_iter().enumerate() {
+        assert_eq!(answer.is_err(), i == 17, "n{i}: {answer:?}");
+    }
+    assert!(s.notification("n17").await.unwrap().is_none());
+    let acks = join_all((0..40).map(|i| {
+        let s = &s;
+        async move { s.acknowledge(&format!("n{i}"), &format!("u{i}"), 5).await }
+    }))
+    .await;
+    for (i, ack) in acks.into_iter().enumerate() {
+        let ack = ack.unwrap();
+        assert_eq!(ack.is_some(), i != 17, "n{i}");
+    }
+    s.close().await;
+    db.drop().await;
+}
+
+/// Acknowledgements of one notification by all its recipients at once,
+/// on one node: every one is first for its recipient, exactly one closes
+/// it (and says so in the one record that does), and a second
+/// acknowledgement by the same recipient reads the first time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_acknowledgements_close_each_notification_once() {
+    let db = TestDatabase::create().await;
+    let s = db.store().await;
+    let users: Vec<String> = (0..4).map(|u| format!("u{u}")).collect();
+    for i in 0..40 {
+        s.insert_scheduled(&note(&format!("n{i}"), "t", 1), &users, &[(1, 1_000)])
+            .await
+            .unwrap();
+    }
+    let calls: Vec<(String, String, Millis)> = (0..40)
+        .flat_map(|i| {
+            // u0 twice: the second reads the first's time.
+            (0..5).map(move |k| (format!("n{i}"), format!("u{}", k % 4), 10 + k as Millis))
+        })
+        .collect();
+    let answers = join_all(calls.iter().map(|(id, u, at)| s.acknowledge(id, u, *at))).await;
+    for i in 0..40 {
+        let id = format!("n{i}");
+        let mine: Vec<_> = calls
+            .iter()
+            .zip(&answers)
+            .filter(|((n, _, _), _)| *n == id)
+            .map(|((_, u, at), a)| (u.clone(), *at, a.as_ref().unwrap().clone().unwrap()))
+            .collect();
+        let closings: Vec<_> = mine.iter().filter(|(_, _, a)| a.closed.is_some()).collect();
+        assert_eq!(closings.len(), 1, "{id}: closed once");
+        let closed = closings[0].2.closed.clone().unwrap();
+        assert_eq!(closed.by, closings[0].0);
+        assert_eq!(closed.users, users, "{id}: every recipient is told");
+        let firsts = mine.iter().filter(|(_, _, a)| a.first).count();
+        assert_eq!(firsts, 4, "{id}: one first per recipient");
+        let u0: Vec<_> = mine.iter().filter(|(u, _, _)| u == "u0").collect();
+        assert_eq!(u0[0].2.at, u0[1].2.at, "{id}: the first time stands");
+        let steps = s.claim_steps(2_000, "x", 10_000, 100).await.unwrap();
+        assert!(steps.is_empty(), "a closed notification's steps are gone");
+    }
+    s.marks.settle().await;
+    let chain = verified_chain(&s).await;
+    let acknowledged: Vec<_> = chain
+        .iter()
+        .filter(|r| r.entry.kind == Kind::Acknowledged)
+        .collect();
+    assert_eq!(
+        acknowledged.len(),
+        40 * 4,
+        "one record per first acknowledgement"
+    );
+    let closing = acknowledged
+        .iter()
+        .filter(|r| r.entry.detail.as_ref().is_some_and(|d| d["closed"] == true))
+        .count();
+    assert_eq!(closing, 40, "one closing record per notification");
+    s.close().await;
+    db.drop().await;
+}
+
+/// A store that cannot keep up (here its notifications table is locked)
+/// refuses new calls at once as saturated, rather than holding them to
+/// the deadline; every call it accepted is stored once it can, and no
+/// refused one is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_store_refuses_at_once_and_stores_what_it_accepted() {
+    let db = TestDatabase::create().await;
+    let s = db.store().await;
+    let mut blocker = PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut blocker).await.unwrap();
+    sqlx::query("LOCK TABLE notifications IN EXCLUSIVE MODE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let count = 2 * super::QUEUE + 4 * super::group::MOST_PER_BATCH_FOR_TESTS;
+    let started = Instant::now();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let release = std::sync::Mutex::new(Some(release));
+    let refusals = std::sync::atomic::AtomicUsize::new(0);
+    let answers = async {
+        join_all((0..count).map(|i| {
+            let (s, release, refusals) = (&s, &release, &refusals);
+            async move {
+                let answer = s
+                    .insert(&note(&format!("n{i}"), "t", 1), &["u".into()])
+                    .await;
+                let took = started.elapsed();
+                if answer.is_err()
+                    && refusals.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0
+                {
+                    // The first refusal: let the store go on.
+                    if let Some(r) = release.lock().unwrap().take() {
+                        let _ = r.send(());
+                    }
+                }
+                (answer, took)
+            }
+        }))
+        .await
+    };
+    let unblock = async {
+        let _ = released.await;
+        sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    };
+    let (answers, ()) = tokio::join!(answers, unblock);
+    let mut accepted = 0;
+    for (i, (answer, took)) in answers.iter().enumerate() {
+        let stored = s.notification(&format!("n{i}")).await.unwrap().is_some();
+        match answer {
+            Ok(_) => {
+                accepted += 1;
+                assert!(stored, "n{i} was accepted and must be stored");
+            }
+            Err(StoreError::Unavailable(why)) => {
+                assert!(why.contains("saturated"), "n{i}: {why}");
+                assert!(*took < ANSWER_DEADLINE, "n{i} refused only after {took:?}");
+                assert!(!stored, "n{i} was refused and must not be stored");
+            }
+            Err(e) => panic!("n{i}: {e}"),
+        }
+    }
+    assert!(
+        accepted > 0 && accepted < count,
+        "{accepted} of {count} accepted"
+    );
+    s.close().await;
+    db.drop().await;
+}
