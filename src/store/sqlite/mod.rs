@@ -380,13 +380,22 @@ impl AuditTrail for SqliteStore {
         to: Millis,
         limit: u32,
     ) -> Result<Vec<Record>, StoreError> {
+        // The period's records lie in the range of records of its hours
+        // (`audit_hours`): read that range in order, from the later of its
+        // start and `after`, keeping those of the period. A period with no
+        // hour reads nothing (its bounds are NULL).
         let found = sqlx::query(&format!(
-            "{} WHERE seq > ? AND at >= ? AND at < ? ORDER BY seq LIMIT ?",
+            "{} WHERE seq > max(?1, (SELECT min(first_seq) - 1 FROM audit_hours \
+               WHERE hour BETWEEN ?4 AND ?5)) \
+             AND seq <= (SELECT max(last_seq) FROM audit_hours WHERE hour BETWEEN ?4 AND ?5) \
+             AND at >= ?2 AND at < ?3 ORDER BY seq LIMIT ?6",
             rows::SELECT_AUDIT
         ))
         .bind(after)
         .bind(from)
         .bind(to)
+        .bind(statements::audit_hour(from))
+        .bind(statements::audit_hour(to))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
