@@ -74,8 +74,10 @@ impl JwtVerifier for Check {
 }
 
 /// The keyed states made so far: (algorithm, secret, state).
-fn kept() -> &'static RwLock<Vec<(Algorithm, Vec<u8>, Keyed)>> {
-    static KEPT_STATES: OnceLock<RwLock<Vec<(Algorithm, Vec<u8>, Keyed)>>> = OnceLock::new();
+type Kept = Vec<(Algorithm, Vec<u8>, Keyed)>;
+
+fn kept() -> &'static RwLock<Kept> {
+    static KEPT_STATES: OnceLock<RwLock<Kept>> = OnceLock::new();
     KEPT_STATES.get_or_init(RwLock::default)
 }
 
