@@ -85,6 +85,46 @@ pub(super) async fn retention_keeps_what_remains_of_the_chain_verifiable(s: &dyn
     assert!(s.timeline("old").await.unwrap().is_empty());
 }
 
+/// A period's records, whatever hours they span and in whatever order
+/// their times came: a record made late with an early time (a retention
+/// record names the time it purged before) is found in its period, and a
+/// period with no records reads none.
+pub(super) async fn a_period_holds_every_record_of_its_time_across_hours(s: &dyn Store) {
+    const HOUR: Millis = 3_600_000;
+    let times = [HOUR - 1, HOUR, 3 * HOUR + 5, HOUR + 7, 10 * HOUR];
+    for (i, at) in times.iter().enumerate() {
+        s.record(Entry::new(Kind::ConnectionRefused, *at).detail(json!({ "i": i })));
+    }
+    // An awaited write commits the queued records first.
+    s.insert(&note("n", "t", 10 * HOUR + 1), &["u".into()])
+        .await
+        .unwrap();
+    s.seal_audit().await.unwrap();
+    let at_of = |page: Vec<trail::Record>| -> Vec<Millis> {
+        page.into_iter().map(|r| r.entry.at).collect()
+    };
+    let period = |from, to| s.audit_page(0, from, to, 1000);
+    assert_eq!(at_of(period(0, HOUR).await.unwrap()), [HOUR - 1]);
+    assert_eq!(
+        at_of(period(HOUR, 2 * HOUR).await.unwrap()),
+        [HOUR, HOUR + 7]
+    );
+    assert_eq!(
+        at_of(period(HOUR - 1, 3 * HOUR + 6).await.unwrap()),
+        [HOUR - 1, HOUR, 3 * HOUR + 5, HOUR + 7]
+    );
+    assert!(period(4 * HOUR, 10 * HOUR).await.unwrap().is_empty());
+    assert!(period(20 * HOUR, 30 * HOUR).await.unwrap().is_empty());
+    // Paged: each page after the last record of the one before.
+    let first = s.audit_page(0, HOUR, 4 * HOUR, 1).await.unwrap();
+    let second = s
+        .audit_page(first[0].seq, HOUR, 4 * HOUR, 10)
+        .await
+        .unwrap();
+    assert_eq!(at_of(first), [HOUR]);
+    assert_eq!(at_of(second), [3 * HOUR + 5, HOUR + 7]);
+}
+
 /// Two nodes of one shared store writing at once, each recording as it
 /// goes: once sealed, one chain that verifies and holds every record
 /// exactly once, and each notification's timeline in the order it happened.

@@ -21,6 +21,17 @@ pub(super) async fn first_body_stands_and_recipients_are_idempotent(s: &dyn Stor
     assert_eq!(users, ["u1", "u2"], "in the order they were added");
 }
 
+/// Whom a closing tells: the recipients in inbox order (the order they
+/// were added), not by name.
+pub(super) async fn a_closing_names_the_recipients_in_inbox_order(s: &dyn Store) {
+    s.insert(&note("n", "t", 1), &["zed".into(), "amy".into()])
+        .await
+        .unwrap();
+    s.insert(&note("n", "t", 2), &["bob".into()]).await.unwrap();
+    let closed = s.acknowledge("n", "amy", 3).await.unwrap().unwrap().closed;
+    assert_eq!(closed.unwrap().users, ["zed", "amy", "bob"]);
+}
+
 pub(super) async fn acknowledgement_is_per_recipient_and_first_time_stands(s: &dyn Store) {
     s.insert(&note("n1", "t", 1), &["u1".into(), "u2".into()])
         .await

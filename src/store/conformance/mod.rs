@@ -101,6 +101,7 @@ macro_rules! conformance {
 conformance!(
     inbox::first_body_stands_and_recipients_are_idempotent,
     inbox::acknowledgement_is_per_recipient_and_first_time_stands,
+    inbox::a_closing_names_the_recipients_in_inbox_order,
     inbox::lists_filter_by_state_oldest_first_and_page,
     inbox::a_first_delivery_mark_stands_and_precedes_a_later_acknowledgement,
     inbox::purge_respects_both_retentions,
@@ -116,6 +117,7 @@ conformance!(
     audit_trail::the_audit_trail_is_one_verifiable_chain_with_each_timeline,
     audit_trail::retention_keeps_what_remains_of_the_chain_verifiable,
     audit_trail::a_hand_over_to_several_sockets_is_one_record_and_its_mark,
+    audit_trail::a_period_holds_every_record_of_its_time_across_hours,
     read_models::the_report_reads_severity_and_closing_of_each_notification,
     read_models::escalations_read_the_fired_level_and_the_next_step_of_each_id,
 );

@@ -166,17 +166,37 @@ impl SqliteStore {
         limit: u32,
     ) -> Result<Vec<SqliteRow>, StoreError> {
         let select = rows::SELECT_AUDIT;
-        let sql = match period {
-            Some(_) => {
-                format!("{select} WHERE seq > ? AND at >= ? AND at < ? ORDER BY seq LIMIT ?")
+        let rows = match period {
+            // The period's records lie in the range of records of its hours
+            // (`audit_hours`): read that range in order, from the later of
+            // its start and `after`, keeping those of the period. A period
+            // with no hour reads nothing (its bounds are NULL).
+            Some((from, to)) => {
+                let sql = format!(
+                    "{select} WHERE seq > max(?1, (SELECT min(first_seq) - 1 FROM audit_hours \
+                       WHERE hour BETWEEN ?4 AND ?5)) \
+                     AND seq <= (SELECT max(last_seq) FROM audit_hours WHERE hour BETWEEN ?4 AND ?5) \
+                     AND at >= ?2 AND at < ?3 ORDER BY seq LIMIT ?6"
+                );
+                sqlx::query(&sql)
+                    .bind(after)
+                    .bind(from)
+                    .bind(to)
+                    .bind(statements::audit_hour(from))
+                    .bind(statements::audit_hour(to))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
             }
-            None => format!("{select} WHERE seq > ? ORDER BY seq LIMIT ?"),
+            None => {
+                sqlx::query(&format!("{select} WHERE seq > ? ORDER BY seq LIMIT ?"))
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
         };
-        let mut query = sqlx::query(&sql).bind(after);
-        if let Some((from, to)) = period {
-            query = query.bind(from).bind(to);
-        }
-        Ok(query.bind(i64::from(limit)).fetch_all(&self.pool).await?)
+        Ok(rows)
     }
 }
 

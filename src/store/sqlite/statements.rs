@@ -32,9 +32,12 @@ pub struct Statements<'c> {
     insert_step: Statement<'c>,
     /// `INSERT INTO audit` of 1, 2, 4, ... [`MOST_AUDIT_ROWS`] records.
     append_audit: Vec<Statement<'c>>,
+    /// Widens an hour's range of records in `audit_hours`.
+    note_hour: Statement<'c>,
     close_notification: Statement<'c>,
     drop_steps: Statement<'c>,
-    closed_audience: Statement<'c>,
+    closed_users: Statement<'c>,
+    closed_roles: Statement<'c>,
     /// The audit chain's head as committed, and as the open transaction
     /// has moved it (kept only when it commits).
     chain: Chain,
@@ -48,6 +51,16 @@ pub struct Statements<'c> {
 /// in statements of 32, 16, ... 1 rows: a few statements whatever their
 /// number, each prepared once.
 const MOST_AUDIT_ROWS: usize = 32;
+
+/// Milliseconds in the hours `audit_hours` groups records by.
+const HOUR_MS: Millis = 3_600_000;
+
+/// The hour of `audit_hours` that holds a record made at `at`: the
+/// migration's `at / 3600000`, which truncates as Rust's division does, so
+/// a later time is never in an earlier hour.
+pub fn audit_hour(at: Millis) -> i64 {
+    at / HOUR_MS
+}
 
 /// A record linked into the open transaction's chain, with its detail as
 /// the text that was hashed and is stored.
@@ -152,20 +165,24 @@ impl<'c> Statements<'c> {
                 .take_while(|n| *n <= MOST_AUDIT_ROWS)
                 .map(|n| conn.prepare(&audit_insert(n)))
                 .collect::<Result<_, _>>()?,
+            note_hour: conn.prepare(
+                "INSERT INTO audit_hours (hour, first_seq, last_seq) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (hour) DO UPDATE SET first_seq = min(first_seq, excluded.first_seq), \
+                 last_seq = max(last_seq, excluded.last_seq)",
+            )?,
             close_notification: conn.prepare(
                 "UPDATE notifications SET closed_at = ?1, closed_by = ?2 \
                  WHERE id = ?3 AND closed_at IS NULL",
             )?,
             drop_steps: conn.prepare("DELETE FROM escalation_steps WHERE notification_id = ?1")?,
-            // Whom to tell of a closing, in one read: the recipients in
-            // inbox order (`role` NULL), then the roles by name.
-            closed_audience: conn.prepare(
-                "SELECT user_id, role FROM ( \
-                   SELECT 0 AS part, seq AS pos, user_id, NULL AS role FROM recipients \
-                   WHERE notification_id = ?1 \
-                   UNION ALL \
-                   SELECT 1, 0, NULL, role FROM role_recipients WHERE notification_id = ?1) \
-                 ORDER BY part, pos, role",
+            // Whom to tell of a closing: the recipients, read in the
+            // order of their unique index and put in inbox order here (an
+            // ORDER BY seq would make SQLite sort them in a temporary
+            // table), then the roles in their key's order, by name.
+            closed_users: conn
+                .prepare("SELECT seq, user_id FROM recipients WHERE notification_id = ?1")?,
+            closed_roles: conn.prepare(
+                "SELECT role FROM role_recipients WHERE notification_id = ?1 ORDER BY role",
             )?,
             chain: chain_head(conn)?,
             staged: Chain::default(),
@@ -216,8 +233,24 @@ impl<'c> Statements<'c> {
         self.linked.push(Linked { record, detail });
     }
 
-    /// Inserts the records linked so far, in chain order.
+    /// Inserts the records linked so far, in chain order, and widens the
+    /// ranges of the hours they were made in: one row for a transaction
+    /// whose records are all of one hour, as nearly all are.
     fn insert_linked(&mut self) -> Result<(), StoreError> {
+        let mut hours: Vec<(i64, i64, i64)> = Vec::new();
+        for l in &self.linked {
+            let (hour, seq) = (audit_hour(l.record.entry.at), l.record.seq);
+            match hours.iter_mut().find(|(h, _, _)| *h == hour) {
+                Some((_, first, last)) => {
+                    *first = (*first).min(seq);
+                    *last = (*last).max(seq);
+                }
+                None => hours.push((hour, seq, seq)),
+            }
+        }
+        for range in hours {
+            self.note_hour.execute(range)?;
+        }
         let mut rest = &self.linked[..];
         while !rest.is_empty() {
             // The largest statement that is not too large: 2^k rows.
@@ -355,14 +388,16 @@ impl<'c> Statements<'c> {
             return Ok(None);
         }
         self.drop_steps.execute([id])?;
-        let (mut users, mut roles) = (Vec::new(), Vec::new());
-        let mut rows = self.closed_audience.query([id])?;
-        while let Some(r) = rows.next()? {
-            match r.get::<_, Option<String>>(0)? {
-                Some(user) => users.push(user),
-                None => roles.push(r.get::<_, String>(1)?),
-            }
-        }
+        let mut users: Vec<(i64, String)> = self
+            .closed_users
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        users.sort_unstable_by_key(|(seq, _)| *seq);
+        let users = users.into_iter().map(|(_, user)| user).collect();
+        let roles = self
+            .closed_roles
+            .query_map([id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         Ok(Some(Closed {
             at,
             by: by.to_string(),
@@ -538,11 +573,14 @@ impl<'c> Statements<'c> {
     fn purge_audit(&mut self, before: Millis) -> Result<(), StoreError> {
         // What this transaction linked so far is part of what is read here.
         self.insert_linked()?;
-        let last: Option<i64> =
-            self.conn
-                .query_row("SELECT max(seq) FROM audit WHERE at < ?1", [before], |r| {
-                    r.get(0)
-                })?;
+        // The records made before `before` are among those up to the last
+        // of its hour: the scan stops there.
+        let last: Option<i64> = self.conn.query_row(
+            "SELECT max(seq) FROM audit WHERE at < ?1 AND seq <= \
+             (SELECT max(last_seq) FROM audit_hours WHERE hour <= ?2)",
+            (before, audit_hour(before)),
+            |r| r.get(0),
+        )?;
         let Some(last) = last else {
             return Ok(());
         };
@@ -554,6 +592,10 @@ impl<'c> Statements<'c> {
         let removed = self
             .conn
             .execute("DELETE FROM audit WHERE seq <= ?1", [last])?;
+        // Hours all of whose records went; an hour partly removed keeps
+        // a range that starts before what is left, which reads the same.
+        self.conn
+            .execute("DELETE FROM audit_hours WHERE last_seq <= ?1", [last])?;
         self.conn.execute(
             "UPDATE audit_anchor SET seq = ?1, hash = ?2 WHERE id = 1",
             (last, &hash),

@@ -2,6 +2,8 @@
 //! refusals the contract names. The algorithm and key come from configuration
 //! only; `exp` is required and checked against Herald's injectable clock.
 
+mod keyed;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -110,6 +112,7 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(config: &JwtConfig, clock: SharedClock) -> Self {
+        keyed::install();
         let mut validation = Validation::new(algorithm(config.algorithm));
         // Time claims are checked below against Herald's clock.
         validation.validate_exp = false;
