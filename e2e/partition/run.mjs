@@ -66,7 +66,7 @@ export async function runPartition({ seconds = null, historyFile = null, log = (
     log(`partition ${runId}: namespaces hj-${net.tag}-*, 10.213.${net.k}.0/24`);
 
     const pg = await startPrivatePostgres({ wrap: net.exec('pg'), listen: '*', host: net.pgControl, allow: `10.213.${net.k}.0/24` });
-    if (pg.skip) throw new Error(`partition: no private PostgreSQL: ${pg.skip}`);
+    if (pg.skip) throw Object.assign(new Error(`partition: no private PostgreSQL: ${pg.skip}`), { skip: pg.skip });
     cleanup.push(() => pg.remove());
     ctx.pg = pg;
 
