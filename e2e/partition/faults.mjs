@@ -9,7 +9,9 @@ import { sleep } from '../helpers.mjs';
  *   cut-redis, cut-pg, cut-clients  one node's link to Redis, to PostgreSQL or to its clients (and the API) down
  *   redis-restart-empty             redis-server killed, started again with no data
  *   pg-restart                      PostgreSQL stopped as by a power loss (-m immediate), started again
- *   kill-node                       kill -9 of a node, started again on its port, data dir and node id
+ *   kill-node                       kill -9 of a node, started again on its port, data dir and node id, as a
+ *                                   supervisor does: again and again while it refuses to start (a node exits at
+ *                                   start when PostgreSQL does not answer, as during pg-restart)
  *   pause-node                      SIGSTOP past the escalation lease, then SIGCONT: the paused node wakes up
  *                                   believing it still holds the steps it claimed while another node took them
  */
@@ -22,7 +24,7 @@ export const FAULTS = {
   'kill-node': {
     node: true,
     start: (ctx, i) => waitExit(ctx.cluster.nodes[i].proc, 'SIGKILL'),
-    end: (ctx, i) => ctx.cluster.nodes[i].start(),
+    end: (ctx, i) => supervise(ctx.cluster.nodes[i]),
   },
   'pause-node': {
     node: true,
@@ -105,4 +107,18 @@ export async function randomSchedule(ctx, { untilMs, gapMs = 1500 }) {
 /** A pause is held past the escalation lease, so that another node takes the paused node's claimed steps. */
 function hold(ctx, name, holdMs) {
   return name === 'pause-node' ? Math.max(holdMs, ctx.pauseMs) : holdMs;
+}
+
+/** Start `node` again, retrying every second for up to a minute while it exits at start. */
+async function supervise(node) {
+  const deadline = Date.now() + 60_000;
+  while (true) {
+    try {
+      await node.start();
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await sleep(1000);
+    }
+  }
 }

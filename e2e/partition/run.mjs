@@ -17,6 +17,7 @@ import { check } from './checker.mjs';
 import { FAULTS, randomSchedule, shortSchedule } from './faults.mjs';
 import { History } from './history.mjs';
 import { createNet } from './net.mjs';
+import { observe } from './observe.mjs';
 import { startWebhookReceiver } from './webhook.mjs';
 import { Fleet, backend } from './workload.mjs';
 
@@ -185,11 +186,11 @@ async function finalReads(ctx, started) {
 }
 
 /** Counted results for docs/reliability.md: operations, faults, invariants checked, violations. */
-export function summary({ result, counts, faults, seconds }) {
+export function summary({ result, counts, faults, seconds, ops }) {
   const operations = Object.entries(counts)
     .filter(([t]) => !['config', 'fault', 'store', 'timeline', 'audit'].includes(t))
     .reduce((s, [, n]) => s + n, 0);
-  return { seconds, operations, byType: counts, faults, checked: result.checked, violations: result.violations.length };
+  return { seconds, operations, byType: counts, faults, checked: result.checked, violations: result.violations.length, observed: observe(ops) };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
