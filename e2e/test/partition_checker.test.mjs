@@ -53,6 +53,33 @@ describe('partition checker', () => {
     assert.match(v.message, /socket s1 got n1 7ms after its acknowledgement/);
   });
 
+  it('catches the reminder that a short run saw 39 ms after the acknowledgement was answered ok', () => {
+    // The history's shape, from the short form on the debug build (docs/reliability.md, "The partition test"): the
+    // escalation engine had committed the reminder step just before the acknowledgement closed the notification,
+    // and told the sockets after the acknowledgement had been answered.
+    const ops = [
+      { at: 1, type: 'config', escalationRole: 'attending', escalationUsers: [] },
+      { at: 2, type: 'open', sock: 's', userId: 'rad-fast-2', sessionId: 'a', role: 'radiologist', node: 'node-b' },
+      { at: 55182, type: 'notify', node: 'node-c', userId: 'rad-fast-2', id: 'pn-4d60488850', severity: 'critical', status: 202 },
+      { at: 55610, type: 'recv', sock: 's', event: 'critical_notification', id: 'pn-4d60488850', redelivered: true },
+      { at: 55726, type: 'ack', sock: 's', userId: 'rad-fast-2', id: 'pn-4d60488850' },
+      { at: 56003, type: 'recv', sock: 's', event: 'notification_acknowledged', id: 'pn-4d60488850' },
+      { at: 56003, type: 'recv', sock: 's', event: 'notification_closed', id: 'pn-4d60488850', closedBy: 'rad-fast-2' },
+      { at: 56003, type: 'ack_answer', sock: 's', userId: 'rad-fast-2', id: 'pn-4d60488850', ok: true },
+      { at: 56042, type: 'recv', sock: 's', event: 'critical_notification', id: 'pn-4d60488850', reminder: 1 },
+      { at: 80523, type: 'store', userId: 'rad-fast-2', id: 'pn-4d60488850', state: 'acknowledged' },
+      {
+        at: 81843,
+        type: 'timeline',
+        id: 'pn-4d60488850',
+        events: [{ type: 'created' }, { type: 'redelivered' }, { type: 'acknowledged' }, { type: 'closed' }, { type: 'reminded', level: 1 }],
+      },
+      { at: 82000, type: 'audit', created: ['pn-4d60488850'], verify: { code: 0, out: 'audit trail intact' } },
+    ];
+    assert.deepEqual(broken(ops), ['none_after_ack']);
+    assert.match(check(ops).violations[0].message, /got pn-4d60488850 39ms after its acknowledgement/);
+  });
+
   it('catches an acknowledgement answered ok that the store lost', () => {
     const ops = clean().map((o) => (o.type === 'store' ? { ...o, state: 'delivered' } : o));
     assert.deepEqual(broken(ops), ['ack_durable']);
