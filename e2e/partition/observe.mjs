@@ -3,7 +3,10 @@
 // only with a later connection's catch-up: a notification sent through a node cut from Redis is stored and answered
 // 202, but the nodes holding the user's sockets never hear of it, and no one hands it to those sockets later).
 
-/** { arrivals: { count, p50, p99, max } (ms from the 202 answer to the first arrival), stalled, stalledExamples }. */
+/**
+ * { arrivals: { count, p50, p99, max } (ms from the 202 answer to the first arrival), stalled (how many), stalledArrivedAfterMs:
+ * { min, max }, stalledExamples }.
+ */
 export function observe(ops, { stayedMs = 5000 } = {}) {
   const socks = new Map();
   const life = new Map(); // sock -> { from, to }
@@ -35,5 +38,11 @@ export function observe(ops, { stayedMs = 5000 } = {}) {
   }
   lat.sort((a, b) => a - b);
   const pct = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.ceil((p / 100) * lat.length) - 1)] : null);
-  return { arrivals: { count: lat.length, p50: pct(50), p99: pct(99), max: lat.at(-1) ?? null }, stalled: stalled.length, stalledExamples: stalled.slice(0, 5) };
+  const late = stalled.map((x) => x.arrivedAfterMs).filter((x) => x !== null);
+  return {
+    arrivals: { count: lat.length, p50: pct(50), p99: pct(99), max: lat.at(-1) ?? null },
+    stalled: stalled.length,
+    stalledArrivedAfterMs: late.length ? { min: Math.min(...late), max: Math.max(...late) } : null,
+    stalledExamples: stalled.slice(0, 5),
+  };
 }
