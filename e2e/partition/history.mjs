@@ -5,6 +5,7 @@ import { appendFileSync, readFileSync } from 'node:fs';
 
 /**
  * Operations (`type`), each with `at` (ms since the epoch) and:
+ *   config      { escalationRole, escalationUsers, faults }   who escalation makes a recipient (for the checker)
  *   notify      { node, userId, id, severity, status }        an API call and its answer (0: no answer)
  *   user_event  { node, userId, tag, status }                  POST /users/{id}/events
  *   open        { sock, userId, sessionId, role, node }        a socket opened (its client-side key `sock`)

@@ -149,11 +149,11 @@ export class Fleet {
 export function backend({ cluster, history, userIds, everyMs = 100, criticalShare = 0.3, timeoutMs = 4000 }) {
   const inflight = new Set();
   let tick = 0;
-  const call = (node, fn) => {
+  // the answer, or status 0 when none came within timeoutMs (the call may still have been stored: never promised)
+  const call = (fn) => {
     let timer;
     const timeout = new Promise((r) => (timer = setTimeout(() => r({ status: 0 }), timeoutMs)));
-    const p = Promise.race([fn().catch(() => ({ status: 0 })), timeout]).finally(() => clearTimeout(timer));
-    return p;
+    return Promise.race([fn().catch(() => ({ status: 0 })), timeout]).finally(() => clearTimeout(timer));
   };
   const timer = setInterval(() => {
     const node = cluster.nodes[tick % cluster.nodes.length];
@@ -162,13 +162,13 @@ export function backend({ cluster, history, userIds, everyMs = 100, criticalShar
     let p;
     if (n % 5 === 4) {
       const tag = rid('tag');
-      p = call(node, () => node.api('POST', `/api/v1/users/${encodeURIComponent(userId)}/events`, { event: 'partition_ping', data: { tag } })).then((r) =>
+      p = call(() => node.api('POST', `/api/v1/users/${encodeURIComponent(userId)}/events`, { event: 'partition_ping', data: { tag } })).then((r) =>
         history.add('user_event', { node: node.nodeId, userId, tag, status: r.status }),
       );
     } else {
       const id = rid('pn');
       const severity = Math.random() < criticalShare ? 'critical' : 'routine';
-      p = call(node, () => node.notify(userId, { id, severity, title: 'Partition test finding' })).then((r) =>
+      p = call(() => node.notify(userId, { id, severity, title: 'Partition test finding' })).then((r) =>
         history.add('notify', { node: node.nodeId, userId, id, severity, status: r.status }),
       );
     }
