@@ -7,7 +7,7 @@
 // binary); it prints the counted results as JSON and exits 1 when the checker found a violation.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -68,7 +68,13 @@ export async function runPartition({ seconds = null, historyFile = null, log = (
 
     const pg = await startPrivatePostgres({ wrap: net.exec('pg'), listen: '*', host: net.pgControl, allow: `10.213.${net.k}.0/24` });
     if (pg.skip) throw Object.assign(new Error(`partition: no private PostgreSQL: ${pg.skip}`), { skip: pg.skip });
-    cleanup.push(() => pg.remove());
+    // pg_ctl's server is no child of this process: stopped by its pid file if the run is interrupted
+    const stopPg = () => stopPostgresNow(pg.dir);
+    process.once('exit', stopPg);
+    cleanup.push(async () => {
+      process.removeListener('exit', stopPg);
+      await pg.remove();
+    });
     ctx.pg = pg;
 
     const redis = new RedisServer(6379, { wrap: net.exec('redis'), bind: '0.0.0.0', host: net.redisControl });
@@ -142,6 +148,20 @@ export async function runPartition({ seconds = null, historyFile = null, log = (
     }
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * On an interrupted run (SIGINT, a crash): an immediate shutdown of the run's own PostgreSQL, found by its pid file,
+ * and its directory removed. Synchronous, as an exit handler must be.
+ */
+function stopPostgresNow(dir) {
+  try {
+    const pid = Number(readFileSync(join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    if (pid > 0) process.kill(pid, 'SIGQUIT');
+  } catch {
+    /* not running */
+  }
+  rmSync(dir, { recursive: true, force: true });
 }
 
 /** GET `path` on the first node that answers 200; the answer, or the last failure. */
