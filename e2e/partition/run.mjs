@@ -36,13 +36,13 @@ steps = [
 ]
 `;
 
-/** The users: radiologists who acknowledge at once, late or never, one who lets the session idle out, two attendings. */
+/** The users: radiologists who acknowledge at once, late or never, one who lets the session idle out (no activity, no acknowledgement), two attendings. */
 const SPECS = [
   { userId: 'rad-fast-1', role: 'radiologist', ack: 'fast' },
   { userId: 'rad-fast-2', role: 'radiologist', ack: 'fast' },
   { userId: 'rad-slow', role: 'radiologist', ack: 'slow' },
   { userId: 'rad-never', role: 'radiologist', ack: 'never' },
-  { userId: 'rad-idle', role: 'radiologist', ack: 'fast', idle: true },
+  { userId: 'rad-idle', role: 'radiologist', ack: 'never', idle: true }, // an acknowledgement is activity too
   { userId: 'att-1', role: ROLE, ack: 'slow' },
   { userId: 'att-2', role: ROLE, ack: 'fast' },
 ];
