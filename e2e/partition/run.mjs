@@ -58,6 +58,12 @@ export async function runPartition({ seconds = null, historyFile = null, log = (
   const history = new History(historyFile);
   const cleanup = [];
   const ctx = { history, pauseMs: LEASE_MS + 1500 };
+  // an interrupted run (SIGINT, a crash) still removes its directories: the nodes' processes are SIGKILLed by
+  // cluster.mjs, the namespaces by net.mjs, PostgreSQL below
+  const removeDirs = () => {
+    for (const d of [dir, ...(ctx.cluster?.nodes ?? []).map((n) => n.dataDir)]) rmSync(d, { recursive: true, force: true });
+  };
+  process.once('exit', removeDirs);
   let fleet;
   let load;
   try {
@@ -146,6 +152,7 @@ export async function runPartition({ seconds = null, historyFile = null, log = (
         log(`partition ${runId}: clean-up: ${e.message}`);
       }
     }
+    process.removeListener('exit', removeDirs);
     rmSync(dir, { recursive: true, force: true });
   }
 }
