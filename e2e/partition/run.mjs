@@ -57,7 +57,7 @@ export async function runPartition({ seconds = null, historyFile = null, log = (
   const dir = mkdtempSync(join(tmpdir(), 'herald-partition-'));
   const history = new History(historyFile);
   const cleanup = [];
-  const ctx = { history, pauseMs: LEASE_MS + 1500 };
+  const ctx = { history, dir, pauseMs: LEASE_MS + 1500 };
   // an interrupted run (SIGINT, a crash) still removes its directories: the nodes' processes are SIGKILLed by
   // cluster.mjs, the namespaces by net.mjs, PostgreSQL below
   const removeDirs = () => {
@@ -204,8 +204,16 @@ async function finalReads(ctx, started) {
     ? exported.text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l)).filter((r) => r.type === 'created').map((r) => r.notificationId)
     : [];
   const verify = await new Promise((resolve) => {
-    const env = { ...process.env, DATABASE_URL: pg.url, JWT_SECRET: cluster.secret, HERALD_LOG: 'warn' };
-    execFile(HERALD_BIN, ['audit', 'verify'], { env, timeout: 60_000 }, (err, stdout, stderr) =>
+    // the run's own data dir and keys: the command must create no development credentials where it runs
+    const env = {
+      ...process.env,
+      DATABASE_URL: pg.url,
+      JWT_SECRET: cluster.secret,
+      HERALD_API_KEYS: cluster.apiKeys.join(','),
+      HERALD_DATA_DIR: ctx.dir,
+      HERALD_LOG: 'warn',
+    };
+    execFile(HERALD_BIN, ['audit', 'verify'], { env, cwd: ctx.dir, timeout: 60_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? (err.code ?? -1) : 0, out: `${stdout}${stderr}`.trim().slice(-500) }),
     );
   });
