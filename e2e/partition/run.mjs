@@ -95,6 +95,7 @@ export async function runPartition({ seconds = null, historyFile = null, log = (
     const config = join(dir, 'herald.toml');
     writeFileSync(config, policy(receiver.url));
 
+    ctx.serverEnv = { HERALD_CONFIG: config, HERALD_ESCALATION_WEBHOOK_SECRET: webhookSecret };
     const cluster = await startCluster({
       nodes: 3,
       redis,
@@ -103,8 +104,7 @@ export async function runPartition({ seconds = null, historyFile = null, log = (
       host: net.nodes.map((n) => n.host),
       env: {
         HERALD_HOST: '0.0.0.0',
-        HERALD_CONFIG: config,
-        HERALD_ESCALATION_WEBHOOK_SECRET: webhookSecret,
+        ...ctx.serverEnv,
         HERALD_CLUSTER_NODE_TIMEOUT: '3s',
         HERALD_PING_INTERVAL: '1s',
         HERALD_PING_TIMEOUT: '2s',
@@ -204,18 +204,22 @@ async function finalReads(ctx, started) {
     ? exported.text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l)).filter((r) => r.type === 'created').map((r) => r.notificationId)
     : [];
   const verify = await new Promise((resolve) => {
-    // the run's own data dir and keys: the command must create no development credentials where it runs
+    // the nodes' configuration, keys and (the run's own) data dir: the command creates no development credentials
+    // where it runs, and reads the store as the server does
     const env = {
       ...process.env,
+      ...ctx.serverEnv,
       DATABASE_URL: pg.url,
       JWT_SECRET: cluster.secret,
       HERALD_API_KEYS: cluster.apiKeys.join(','),
       HERALD_DATA_DIR: ctx.dir,
       HERALD_LOG: 'warn',
+      RUST_BACKTRACE: '0',
     };
-    execFile(HERALD_BIN, ['audit', 'verify'], { env, cwd: ctx.dir, timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (err.code ?? -1) : 0, out: `${stdout}${stderr}`.trim().slice(-500) }),
-    );
+    execFile(HERALD_BIN, ['audit', 'verify'], { env, cwd: ctx.dir, timeout: 60_000 }, (err, stdout, stderr) => {
+      const out = `${stdout}${stderr}`.trim();
+      resolve({ code: err ? (err.code ?? -1) : 0, out: out.length > 1500 ? `${out.slice(0, 1200)}\n…\n${out.slice(-300)}` : out });
+    });
   });
   history.add('audit', { created, exportStatus: exported.status, verify });
 }
