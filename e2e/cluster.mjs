@@ -5,7 +5,7 @@
 // Nodes reuse HeraldServer from helpers.mjs: same JWT_SECRET and API keys, distinct ports and data dirs,
 // HERALD_NODE_ID=node-a/node-b/node-c.
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -55,12 +55,17 @@ export async function waitExit(proc, signal, ms = 5000) {
   }
 }
 
+/** `cmd args` run under the command prefix `wrap` (none: as is). */
+function wrapped(wrap, cmd, args) {
+  return wrap.length ? [wrap[0], [...wrap.slice(1), cmd, ...args]] : [cmd, args];
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Redis
 
-function redisPing(port, ms = 500) {
+function redisPing(host, port, ms = 500) {
   return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
+    const s = net.connect({ host, port });
     let buf = '';
     const done = (v) => {
       clearTimeout(t);
@@ -77,11 +82,18 @@ function redisPing(port, ms = 500) {
   });
 }
 
-/** A private redis-server child on a spare port; stop() and start() keep the port. */
+/**
+ * A private redis-server child on a spare port; stop() and start() keep the port. `wrap` prefixes the command
+ * (e.g. `ip netns exec NS`, to run it in a network namespace), `bind` is what it listens on and `host` the address
+ * this process reaches it at (both 127.0.0.1 by default).
+ */
 export class RedisServer {
-  constructor(port) {
+  constructor(port, { wrap = [], bind = '127.0.0.1', host = '127.0.0.1' } = {}) {
     this.port = port;
-    this.url = `redis://127.0.0.1:${port}`;
+    this.wrap = wrap;
+    this.bind = bind;
+    this.host = host;
+    this.url = `redis://${host}:${port}`;
     this.proc = null;
     this.log = '';
   }
@@ -107,18 +119,17 @@ export class RedisServer {
       } catch (e) {
         if (!e.portTaken || attempt >= retries) throw e;
         this.port = await freePort();
-        this.url = `redis://127.0.0.1:${this.port}`;
+        this.url = `redis://${this.host}:${this.port}`;
       }
     }
   }
 
   async _start() {
     this.log = '';
-    const proc = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
-      { stdio: ['ignore', 'pipe', 'pipe'], cwd: tmpdir() },
-    );
+    // a bind address other than loopback needs protected mode off (no password: private, test-only servers)
+    const args = ['--port', String(this.port), '--bind', this.bind, '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--daemonize', 'no'];
+    const [cmd, argv] = wrapped(this.wrap, 'redis-server', args);
+    const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: tmpdir() });
     track(proc);
     this.proc = proc;
     const onData = (d) => {
@@ -136,7 +147,7 @@ export class RedisServer {
         throw err;
       }
       // our own process's line, not just any server answering on that port
-      if (/Ready to accept connections/.test(this.log) && (await redisPing(this.port))) return;
+      if (/Ready to accept connections/.test(this.log) && (await redisPing(this.host, this.port))) return;
       await sleep(30);
     }
     throw new Error(`redis-server on port ${this.port} did not get ready within 10s:\n${this.log.slice(-2000)}`);
@@ -214,8 +225,10 @@ export function createDatabase() {
  * A private PostgreSQL server (initdb + pg_ctl on a spare port in a temp dir, as the user postgres when run as
  * root, since initdb refuses root), for a test that restarts its database: the shared one is never stopped.
  * Resolves with { url, stop(), start(), remove() }, or with { skip: reason } when this machine cannot run one.
+ * `wrap` prefixes its commands (e.g. `ip netns exec NS`), `listen` is its listen_addresses, `host` the address
+ * this process reaches it at, and `allow` a further client network (CIDR) it trusts, as the loopback one.
  */
-export async function startPrivatePostgres() {
+export async function startPrivatePostgres({ wrap = [], listen = '127.0.0.1', host = '127.0.0.1', allow = null } = {}) {
   const bins = spawnSync('sh', ['-c', 'ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1'], { encoding: 'utf8' });
   const bin = bins.stdout.trim();
   if (!bin || !existsSync(join(bin, 'initdb'))) return { skip: 'no PostgreSQL server binaries (initdb) under /usr/lib/postgresql/*/bin' };
@@ -229,7 +242,9 @@ export async function startPrivatePostgres() {
   }
   const run = (cmd, args) =>
     new Promise((resolve) => {
-      const [c, a] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]] : [join(bin, cmd), args];
+      const [c, a] = asRoot
+        ? wrapped(wrap, 'runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args])
+        : wrapped(wrap, join(bin, cmd), args);
       execFile(c, a, { timeout: 60_000 }, (err, stdout, stderr) => resolve({ ok: !err, out: `${stdout}${stderr}${err ? err.message : ''}` }));
     });
   const data = join(dir, 'data');
@@ -238,10 +253,13 @@ export async function startPrivatePostgres() {
     rmSync(dir, { recursive: true, force: true });
     return { skip: `initdb failed: ${init.out.slice(-500)}` };
   }
+  if (allow) appendFileSync(join(data, 'pg_hba.conf'), `host all all ${allow} trust\n`);
   const port = await freePort();
-  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`;
+  const opts = `-p ${port} -k ${dir} -c listen_addresses=${listen}`;
   const pg = {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    dir,
+    url: `postgres://postgres@${host}:${port}/postgres`,
     async start() {
       const r = await run('pg_ctl', ['-D', data, '-o', opts, '-l', join(dir, 'server.log'), '-w', '-t', '30', 'start']);
       if (!r.ok) throw new Error(`private PostgreSQL did not start: ${r.out.slice(-1000)}`);
@@ -315,17 +333,21 @@ export async function waitReady(node, { ms = 20_000, redis = 'ok' } = {}) {
 /**
  * A HeraldServer that remembers its node id and is tracked for clean-up. Its first start uses
  * HERALD_PORT=0 and reads the port from the "herald listening addr=..." line, so that files running in
- * parallel never race for a port; a restart keeps that port.
+ * parallel never race for a port; a restart keeps that port. `wrap` prefixes the command (e.g. `ip netns exec NS`)
+ * and `host` is the address its clients reach it at.
  */
 class ClusterNode extends HeraldServer {
-  constructor(opts, nodeId) {
+  constructor(opts, nodeId, { wrap = [], host = '127.0.0.1' } = {}) {
     super({ ...opts, port: 0 });
     this.nodeId = nodeId;
+    this.wrap = wrap;
+    this.host = host;
   }
 
   async start() {
     this.log = '';
-    const proc = track(spawn(HERALD_BIN, ['serve'], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] }));
+    const [cmd, argv] = wrapped(this.wrap, HERALD_BIN, ['serve']);
+    const proc = track(spawn(cmd, argv, { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] }));
     this.proc = proc;
     captureOutput(proc, this.nodeId, (d) => {
       this.log += d.toString();
@@ -335,7 +357,7 @@ class ClusterNode extends HeraldServer {
         const m = this.log.match(/herald listening addr=\S*:(\d+)/);
         if (m) {
           this.port = Number(m[1]);
-          this.url = `http://127.0.0.1:${this.port}`;
+          this.url = `http://${this.host}:${this.port}`;
         }
       }
     });
@@ -454,10 +476,12 @@ export class Cluster {
  *  env:      extra environment for every node (HERALD_CLUSTER_NODE_TIMEOUT, HERALD_PRESENCE_GRACE, ...)
  *  nodeEnv:  per-node extra environment, by index
  *  redis/db: reuse a RedisServer / database (else a private one each, owned and removed by stop())
+ *  wrap:     per-node command prefix, by index (e.g. ['ip', 'netns', 'exec', NS] to run it in a namespace)
+ *  host:     per-node address its clients reach it at, by index (default 127.0.0.1)
  *  warmup:   wait for converged() (a positive signal that every node sees every other)
  * The first node starts alone (it may create the schema), the others in parallel after it.
  */
-export async function startCluster({ nodes = 3, env = {}, nodeEnv = [], redis, db, warmup = true } = {}) {
+export async function startCluster({ nodes = 3, env = {}, nodeEnv = [], redis, db, warmup = true, wrap = [], host = [] } = {}) {
   const ownsRedis = !redis;
   const ownsDb = !db;
   redis = redis ?? (await startRedis());
@@ -486,6 +510,7 @@ export async function startCluster({ nodes = 3, env = {}, nodeEnv = [], redis, d
           },
         },
         NODE_IDS[i],
+        { wrap: wrap[i] ?? [], host: host[i] ?? '127.0.0.1' },
       ),
     );
   }
