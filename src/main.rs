@@ -252,8 +252,16 @@ fn main() -> anyhow::Result<()> {
     // Before the configuration: the default connection cap follows it.
     herald::config::open_files::raise_to_hard();
     let cli = Cli::parse();
-    let config = Config::load(cli.config.as_deref())
-        .map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        // `herald audit verify` keeps exit status 1 for a broken trail: a
+        // configuration it cannot read means it could not reach the store.
+        Err(e) if matches!(cli.command, Some(Command::Audit { .. })) => {
+            eprintln!("configuration error: {e}");
+            std::process::exit(EXIT_UNREACHABLE)
+        }
+        Err(e) => anyhow::bail!("configuration error: {e}"),
+    };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -336,3 +336,27 @@ fn only_a_store_that_cannot_be_reached_exits_2() {
         said(&out)
     );
 }
+
+#[test]
+fn a_configuration_verify_cannot_read_exits_2_not_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    // A webhook step with no secret to sign it: the configuration is
+    // refused before verify learns where the store is.
+    let config = dir.path().join("herald.toml");
+    std::fs::write(
+        &config,
+        "[escalation.policies.critical]\nsteps = [{ after = \"5m\", webhook = \"http://127.0.0.1:1/page\" }]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["--config", config.to_str().unwrap(), "audit", "verify"])
+        .env("HERALD_DATA_DIR", dir.path())
+        .env("JWT_SECRET", "audit-test-secret-0123456789")
+        .env("HERALD_API_KEYS", "audit-test-key-0123456789")
+        .env_remove("DATABASE_URL")
+        .env_remove("HERALD_ESCALATION_WEBHOOK_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(said(&out).contains("configuration error"), "{}", said(&out));
+}
