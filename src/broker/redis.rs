@@ -150,7 +150,9 @@ impl RedisBroker {
                 vec![vec![0]],
                 true,
             )),
-            Target::Session { user: Some(user), .. } => {
+            Target::Session {
+                user: Some(user), ..
+            } => {
                 let nodes = self
                     .registry
                     .nodes_of_index(&[keys.user_sockets().of(user)])

@@ -68,7 +68,8 @@ pub async fn authenticate(
         hub.config().rate_limit.burst,
     ));
     for stray in hub.authenticated().hold(conn.clone(), now) {
-        hub.release_place(&stray.user_id, &stray.role, stray.sid).await;
+        hub.release_place(&stray.user_id, &stray.role, stray.sid)
+            .await;
     }
     dispatch::register(&s, conn);
     Ok(())
