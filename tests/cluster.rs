@@ -836,13 +836,12 @@ async fn simultaneous_polling_connects_on_two_nodes_stop_exactly_at_the_cap() {
 }
 
 #[tokio::test]
-async fn a_place_taken_by_a_node_that_died_mid_connect_lapses() {
-    use herald::connections::handover::STRAY_AFTER_MS;
-    use herald::registry::{RedisRegistry, Registry};
+async fn a_place_taken_by_a_node_that_died_mid_connect_goes_with_the_node() {
+    use herald::registry::{Joined, Joining, RedisRegistry, Registry};
     use socketioxide::socket::Sid;
     let redis = Redis::start().await;
     // A node that takes a place under the cap and dies before its socket
-    // attaches: nothing gives the place back but its lapse.
+    // attaches: the place is the socket's entry, reaped with the node.
     let ghost_link = RedisLink::new(
         &redis.url(),
         Arc::from("node-ghost"),
@@ -861,25 +860,35 @@ async fn a_place_taken_by_a_node_that_died_mid_connect_lapses() {
     let ghost = RedisRegistry::new(ghost_link, here(), 5_000);
     let live = RedisRegistry::new(live_link, here(), 5_000);
     let now = SystemClock.now_ms();
-    assert!(ghost.reserve("u1", Sid::new(), 1, now).await);
-    assert!(
-        !live.reserve("u1", Sid::new(), 1, now).await,
+    let joining = |sid: Sid, session: &'static str, at: i64| Joining {
+        sid,
+        user: "u1",
+        session,
+        role: "r",
+        cap: 1,
+        now: at,
+        idle: 900_000,
+        warn: 60_000,
+    };
+    let held = Joined::Held { clock: true };
+    ghost.beat(now, 10_000).await.unwrap();
+    assert_eq!(ghost.join(&joining(Sid::new(), "s1", now)).await, held);
+    assert_eq!(
+        live.join(&joining(Sid::new(), "s2", now)).await,
+        Joined::Full,
         "the ghost's place counts on every node"
     );
-    assert!(
-        !live
-            .reserve("u1", Sid::new(), 1, now + STRAY_AFTER_MS - 1)
-            .await,
-        "until it lapses"
-    );
+    assert_eq!(live.user_socket_count("u1").await.value, 1);
+    // The ghost stops beating: the first live beat past the node timeout
+    // reaps it, its place with it.
+    let later = now + 10_001;
+    live.beat(later, 10_000).await.unwrap();
     let taken = Sid::new();
-    assert!(live.reserve("u1", taken, 1, now + STRAY_AFTER_MS).await);
+    assert_eq!(live.join(&joining(taken, "s2", later)).await, held);
     // A refused connect gives its place back at once.
-    live.release("u1", taken).await;
-    assert!(
-        live.reserve("u1", Sid::new(), 1, now + STRAY_AFTER_MS)
-            .await
-    );
+    live.release("u1", "r", taken, later).await;
+    assert_eq!(live.user_socket_count("u1").await.value, 0);
+    assert_eq!(live.join(&joining(Sid::new(), "s2", later)).await, held);
     for (s, _) in supervisors {
         s.abort();
     }

@@ -140,6 +140,11 @@ impl LocalBroker {
     /// Hands `message` to this node's sockets of `target`: one count per
     /// slot of the target.
     pub async fn deliver_here(&self, target: &Target, message: &Message) -> Vec<usize> {
+        // A session's end: recorded before its sockets here are looked for,
+        // so one whose connect is under way finds it when attached.
+        if let (Target::Session { id, .. }, Message::Farewell { .. }) = (target, message) {
+            self.sockets.end_session(id, self.clock.now_ms());
+        }
         match (target, message) {
             (Target::Users(users), Message::Notification(n)) => {
                 let mut counts = Vec::with_capacity(users.len());

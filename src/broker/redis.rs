@@ -139,10 +139,23 @@ impl RedisBroker {
                 }
                 Some((routes, slots, false))
             }
-            Target::Session { id, .. } => {
+            // A session belongs to one user (its owner, checked at every
+            // connect): its sockets are among that user's. Without the
+            // user, every node is asked.
+            Target::Session { user: None, .. } => Some((
+                vec![Route {
+                    channel: keys.everyone(),
+                    target: target.into(),
+                }],
+                vec![vec![0]],
+                true,
+            )),
+            Target::Session {
+                user: Some(user), ..
+            } => {
                 let nodes = self
                     .registry
-                    .nodes_of_index(&[keys.session_sockets().of(id)])
+                    .nodes_of_index(&[keys.user_sockets().of(user)])
                     .await
                     .ok()?;
                 let routes: Vec<Route> = nodes

@@ -77,18 +77,11 @@ impl Keys {
     pub fn node_sockets(&self) -> Family {
         self.family("node:", ":sockets")
     }
-    /// Hash per user: `sid@node` -> role, for the user's sockets.
+    /// Hash per user: `sid@node` -> role, for the user's sockets, and the
+    /// places under the socket cap of their connects under way (a connect
+    /// takes its place by adding its socket's entry).
     pub fn user_sockets(&self) -> Family {
         self.family("user:{", "}:sockets")
-    }
-    /// Sorted set per user: `sid@node` -> when the place lapses, for the
-    /// places under the socket cap taken by connects under way.
-    pub fn user_reserved(&self) -> Family {
-        self.family("user:{", "}:reserved")
-    }
-    /// Hash per session: `sid@node` -> user, for the session's sockets.
-    pub fn session_sockets(&self) -> Family {
-        self.family("session:{", "}:sockets")
     }
     /// Set of users with at least one socket.
     pub fn users(&self) -> String {
@@ -106,15 +99,15 @@ impl Keys {
     pub fn offline_leased(&self) -> String {
         format!("{}:presence-leased", self.prefix)
     }
-    /// The six keys one socket is indexed under, in the order the socket
-    /// scripts take them: its node's, its user's and its session's
-    /// sockets, the connected users, its user's presence and the offline
-    /// grace's due set.
-    pub fn socket(&self, node: &str, user: &str, session: &str) -> [String; 6] {
+    /// The five keys one socket is indexed under, in the order the socket
+    /// scripts take them: its node's and its user's sockets, the connected
+    /// users, its user's presence and the offline grace's due set. (No
+    /// index per session: a session belongs to one user, so its sockets
+    /// are found through its user's.)
+    pub fn socket(&self, node: &str, user: &str) -> [String; 5] {
         [
             self.node_sockets().of(node),
             self.user_sockets().of(user),
-            self.session_sockets().of(session),
             self.users(),
             self.presence().of(user),
             self.offline_due(),
@@ -155,7 +148,6 @@ mod tests {
         let k = Keys::default();
         assert_eq!(k.node_sockets().of("n1"), "herald:node:n1:sockets");
         assert_eq!(k.user_sockets().of("u1"), "herald:user:{u1}:sockets");
-        assert_eq!(k.session_sockets().of("s1"), "herald:session:{s1}:sockets");
         assert_eq!(k.presence().of("u1"), "herald:presence:{u1}");
         assert_eq!(k.session_clock().of("s1"), "herald:clock:{s1}");
         assert_eq!(k.offline_due(), "herald:presence-due");

@@ -5,8 +5,8 @@
 //! finds as it runs as [`super::Family`] arguments.
 //!
 //! Shared parts are prepended: `family.lua` (a key from a family),
-//! `lease.lua` (claims under a lease) and `sockets.lua` (removing sockets
-//! from the indexes).
+//! `lease.lua` (claims under a lease), `sockets.lua` (adding and removing
+//! sockets in the indexes) and `clock.lua` (activity on a session's clock).
 
 use ::redis::Script;
 
@@ -14,22 +14,27 @@ use ::redis::Script;
 const FAMILY: &str = include_str!("scripts/family.lua");
 /// `claim` and `reclaim`: events handed out under a lease.
 const LEASE: &str = include_str!("scripts/lease.lua");
-/// `remove_socket`, `remove_node` and their keys (needs `FAMILY`).
+/// `add_socket`, `remove_socket`, `remove_node` and their keys (the
+/// removals need `FAMILY`).
 const SOCKETS: &str = include_str!("scripts/sockets.lua");
+/// `touch_clock`: activity on a session's idle clock.
+const CLOCK: &str = include_str!("scripts/clock.lua");
 
 /// One script from its shared parts and its own file, in that order.
 fn script(parts: &[&str]) -> Script {
     Script::new(&parts.concat())
 }
 
-/// Adds a socket to every index (registry attach and rejoin).
-pub fn attach() -> Script {
-    Script::new(include_str!("scripts/attach.lua"))
+/// A connect: the place under the cap, the session's clock and the
+/// socket's indexes in one step (registry join).
+pub fn join() -> Script {
+    script(&[FAMILY, SOCKETS, CLOCK, include_str!("scripts/join.lua")])
 }
 
-/// Takes a place under the per-user socket cap (registry reserve).
-pub fn reserve() -> Script {
-    Script::new(include_str!("scripts/reserve.lua"))
+/// Adds a socket to every index when its join could not (registry attach
+/// after an outage, and rejoin).
+pub fn register() -> Script {
+    script(&[FAMILY, SOCKETS, include_str!("scripts/register.lua")])
 }
 
 /// Removes a socket from every index (registry detach).
@@ -59,7 +64,7 @@ pub fn offline_due() -> Script {
 
 /// Records a session's activity, creating its clock.
 pub fn clock_touch() -> Script {
-    Script::new(include_str!("scripts/clock_touch.lua"))
+    script(&[CLOCK, include_str!("scripts/clock_touch.lua")])
 }
 
 /// Claims the session warnings and expiries due.

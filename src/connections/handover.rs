@@ -33,6 +33,22 @@ struct Held {
     sweep_at: usize,
 }
 
+impl Held {
+    fn drop_strays(&mut self, now: Millis) -> Vec<Arc<Conn>> {
+        let mut strays = Vec::new();
+        self.conns.retain(|_, c| {
+            let young = now - c.connected_at < STRAY_AFTER_MS;
+            if !young {
+                // Nothing of the socket's may still wait on it.
+                c.settle();
+                strays.push(c.clone());
+            }
+            young
+        });
+        strays
+    }
+}
+
 impl Authenticated {
     /// Keeps an authenticated socket's state until its connect handler
     /// takes it. A socket whose transport closed between authentication and
@@ -44,19 +60,20 @@ impl Authenticated {
         let mut held = self.inner.lock();
         let mut strays = Vec::new();
         if held.conns.len() >= held.sweep_at.max(SWEEP_FROM) {
-            held.conns.retain(|_, c| {
-                let young = now - c.connected_at < STRAY_AFTER_MS;
-                if !young {
-                    // Nothing of the socket's may still wait on it.
-                    c.settle();
-                    strays.push(c.clone());
-                }
-                young
-            });
+            strays = held.drop_strays(now);
             held.sweep_at = held.conns.len() * 2;
         }
         held.conns.insert(conn.sid, conn);
         strays
+    }
+
+    /// Drops the sockets held longer than [`STRAY_AFTER_MS`] and returns
+    /// them (the caller gives back their places under the cap), whatever
+    /// the map's size: in a cluster a stray's place is an entry in the
+    /// indexes, which would otherwise count it as connected. Called on the
+    /// node's heartbeat.
+    pub fn sweep(&self, now: Millis) -> Vec<Arc<Conn>> {
+        self.inner.lock().drop_strays(now)
     }
 
     /// The socket's state, for its connect handler (or its disconnect, if
@@ -87,6 +104,19 @@ mod tests {
         assert!(Arc::ptr_eq(&a.take(c.sid).unwrap(), &c));
         assert!(a.take(c.sid).is_none());
         assert!(a.is_empty());
+    }
+
+    #[test]
+    fn a_sweep_drops_old_strays_whatever_the_size() {
+        let a = Authenticated::default();
+        let (stray, young) = (conn(1_000), conn(5_000));
+        a.hold(stray.clone(), 1_000);
+        a.hold(young.clone(), 5_000);
+        assert!(a.sweep(1_000 + STRAY_AFTER_MS - 1).is_empty());
+        let dropped = a.sweep(1_000 + STRAY_AFTER_MS);
+        assert_eq!(dropped.len(), 1);
+        assert!(Arc::ptr_eq(&dropped[0], &stray));
+        assert!(a.take(young.sid).is_some());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod backlog;
 pub mod connection;
+pub mod ended;
 pub mod handover;
 pub mod outbox;
 pub mod rate;

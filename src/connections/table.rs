@@ -10,7 +10,8 @@
 //! ([`Sockets::release`]) or lapses if it never completes.
 //!
 //! And the presence subscriptions of the sockets here ([`Watching`]), under
-//! the same lock, so they end with their socket.
+//! the same lock, so they end with their socket; and the sessions just
+//! ended here ([`Ended`]), for the sockets whose connect raced the end.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use socketioxide::socket::Sid;
 
 use crate::clock::Millis;
 use crate::connections::connection::Handle;
+use crate::connections::ended::Ended;
 use crate::connections::handover::STRAY_AFTER_MS;
 use crate::connections::watching::{WatchRefused, Watching};
 
@@ -35,6 +37,7 @@ struct Inner {
     /// (not yet in the table), with when each was taken.
     reserved: HashMap<Arc<str>, Places>,
     watching: Watching,
+    ended: Ended,
 }
 
 /// A user's places held by connects under way: nearly always none or one.
@@ -130,6 +133,18 @@ impl Sockets {
     /// before the socket was added). Idempotent.
     pub fn release(&self, user: &str, sid: Sid) {
         unreserve(&mut self.inner.write().reserved, user, sid);
+    }
+
+    /// Records that `session` ended (before its sockets here are looked
+    /// for), for a socket of it whose connect is still under way.
+    pub fn end_session(&self, session: &str, now: Millis) {
+        self.inner.write().ended.record(session, now);
+    }
+
+    /// Whether `session` was recorded ended here lately (asked by a socket
+    /// of it after it was added).
+    pub fn session_ended(&self, session: &str, now: Millis) -> bool {
+        self.inner.read().ended.contains(session, now)
     }
 
     pub fn get(&self, sid: Sid) -> Option<Handle> {

@@ -18,6 +18,7 @@ use crate::connections::outbox;
 use crate::observe::security_log;
 use crate::presence::{PresenceChange, PresenceStatus};
 use crate::protocol;
+use crate::registry::{Joined, Joining};
 use crate::session::{SessionKey, Touch};
 
 /// Why a token refresh was refused.
@@ -37,39 +38,61 @@ impl Hub {
         self.owners
             .check(&*self.store, &identity, self.now())
             .await?;
-        self.reserve_place(&identity.user_id, sid).await?;
-        // Connecting is activity; touching here (before the client is told
-        // it is connected) also means events it sends at once find the session.
-        let key = SessionKey::new(&identity.session_id, &identity.user_id, &identity.role);
-        if self.sessions.start(&key, self.now()).await == Touch::Expired {
-            self.release_place(&identity.user_id, sid).await;
-            return Err(AuthError::Failed("session_expired"));
-        }
+        self.take_place(&identity, sid).await?;
         Ok(identity)
     }
 
     /// Refuses a user's socket past `limits.sockets_per_user`, counted on
-    /// every node (this node's own count while Redis is unreachable). The
-    /// check and the taking of the place are one step on this node (the
-    /// table's lock) and one across the cluster (one Redis script), so
-    /// connects arriving together stop exactly at the cap.
-    async fn reserve_place(&self, user: &Arc<str>, sid: Sid) -> Result<(), AuthError> {
+    /// every node (this node's own count while Redis is unreachable), and
+    /// one of an expired session. The check and the taking of the place
+    /// are one step on this node (the table's lock) and one across the
+    /// cluster (the registry's join, which in a cluster also starts the
+    /// session's clock and registers the socket: one Redis script per
+    /// connect), so connects arriving together stop exactly at the cap.
+    /// Connecting is activity; touching here (before the client is told it
+    /// is connected) also means events it sends at once find the session.
+    async fn take_place(&self, identity: &Identity, sid: Sid) -> Result<(), AuthError> {
         let (cap, now) = (self.config.limits.sockets_per_user, self.now());
+        let user = &identity.user_id;
         if !self.sockets.reserve(user, sid, cap, now) {
             return Err(AuthError::Failed("too_many_connections"));
         }
-        if !self.registry.reserve(user, sid, cap, now).await {
-            self.sockets.release(user, sid);
-            return Err(AuthError::Failed("too_many_connections"));
-        }
-        Ok(())
+        let t = self.config.session.for_role(&identity.role);
+        let joining = Joining {
+            sid,
+            user,
+            session: &identity.session_id,
+            role: &identity.role,
+            cap,
+            now,
+            idle: t.idle_timeout.as_millis() as Millis,
+            warn: t.warning_before.as_millis() as Millis,
+        };
+        let key = SessionKey::new(&identity.session_id, user, &identity.role);
+        let refused = match self.registry.join(&joining).await {
+            Joined::Full => "too_many_connections",
+            Joined::SessionExpired => "session_expired",
+            Joined::Held { clock: true } => {
+                self.sessions.started(&key, now);
+                return Ok(());
+            }
+            Joined::Held { clock: false } => {
+                if self.sessions.start(&key, now).await == Touch::Active {
+                    return Ok(());
+                }
+                self.release_place(user, &identity.role, sid).await;
+                return Err(AuthError::Failed("session_expired"));
+            }
+        };
+        self.sockets.release(user, sid);
+        Err(AuthError::Failed(refused))
     }
 
     /// Gives back the place an authenticated socket took, when it will not
     /// be attached (its connect failed or closed first). Idempotent.
-    pub async fn release_place(&self, user: &str, sid: Sid) {
+    pub async fn release_place(&self, user: &str, role: &str, sid: Sid) {
         self.sockets.release(user, sid);
-        self.registry.release(user, sid).await;
+        self.registry.release(user, role, sid, self.now()).await;
     }
 
     fn key(h: &Handle) -> SessionKey {
@@ -80,8 +103,9 @@ impl Hub {
     /// Returns false when the session expired meanwhile (the socket is told
     /// and disconnected).
     pub async fn attach(self: &Arc<Self>, h: Handle) -> bool {
-        // `authenticate` started the session's clock; an expiry since then is
-        // caught below, once the socket is in the table.
+        // `authenticate` started the session's clock (and in a cluster
+        // registered the socket); an expiry since then is caught below,
+        // once the socket is in the table.
         // The shared room's name is borrowed: socketioxide keeps a copy of an
         // owned name in each socket's set of rooms.
         h.socket.join(vec![
@@ -92,9 +116,10 @@ impl Hub {
         let (sid, exp) = (h.conn.sid, h.conn.token_expires_at());
         let sockets = &self.sockets;
         sockets.add(h.clone());
-        // Registered cluster-wide before the catch-up reads the store: a
-        // notification stored meanwhile is either found by its sender's
-        // lookup or read by the catch-up.
+        // Registered cluster-wide (by the join, or here if it could not)
+        // before the catch-up reads the store: a notification stored
+        // meanwhile is either found by its sender's lookup or read by the
+        // catch-up.
         let attached = self.registry.attach(&h.conn, self.now()).await;
         self.tokens.lock().schedule(sid, exp);
         self.wake_for(exp);
@@ -113,11 +138,13 @@ impl Hub {
         // An expiry that raced the attachment took its list of sockets before
         // this one was added: either it saw this socket, or this sees it. A
         // cluster's registry read the expiry in the step that registered
-        // the socket (no round trip more).
+        // the socket (no round trip more); an expiry recorded after that
+        // step found the socket registered and told this node, which
+        // remembers the sessions it was told ended.
         let expired = match attached.session_expired {
             Some(expired) => expired,
             None => self.sessions.is_expired(&h.conn.session_id).await,
-        };
+        } || sockets.session_ended(&h.conn.session_id, self.now());
         if expired && sockets.get(sid).is_some() {
             self.detach(sid).await;
             let payload = json!({ "sessionId": &*h.conn.session_id, "timestamp": crate::clock::rfc3339(self.now()) });

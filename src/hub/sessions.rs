@@ -103,10 +103,11 @@ impl Hub {
             name: protocol::SESSION_EXPIRED.into(),
             data,
         };
-        let reach = self
-            .broker
-            .deliver(&Target::session(session), &message)
-            .await;
+        let target = Target::Session {
+            id: session.to_string(),
+            user: Some(user.to_string()),
+        };
+        let reach = self.broker.deliver(&target, &message).await;
         security_log::session_expired(user, session, cause);
         let kind = if cause == "idle_timeout" {
             Kind::SessionExpired
@@ -137,16 +138,15 @@ impl Hub {
             name: protocol::SESSION_EXTENDED.into(),
             data: Some(json!({ "sessionId": session, "extendedAt": rfc3339(now) })),
         };
-        self.broker
-            .deliver(&Target::session(session), &message)
-            .await;
-        let user = self
-            .sessions
-            .snapshot(session)
-            .await
-            .map(|s| s.user_id)
-            .unwrap_or_default();
-        security_log::session_extended(&user, session);
+        // The session's user, when its clock says, spares every node the
+        // question (its sockets are among the user's).
+        let user = self.sessions.snapshot(session).await.map(|s| s.user_id);
+        let target = Target::Session {
+            id: session.to_string(),
+            user: user.clone(),
+        };
+        self.broker.deliver(&target, &message).await;
+        security_log::session_extended(user.as_deref().unwrap_or_default(), session);
         Ok(now)
     }
 
@@ -175,7 +175,11 @@ impl Hub {
 
     pub async fn session_view(&self, session: &str) -> Option<SessionView> {
         let snapshot = self.snapshot(session).await?;
-        let listing = self.broker.sockets(&Target::session(session)).await;
+        let target = Target::Session {
+            id: session.to_string(),
+            user: Some(snapshot.user_id.clone()),
+        };
+        let listing = self.broker.sockets(&target).await;
         Some(SessionView {
             snapshot,
             sockets: listing.sockets,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use socketioxide::socket::Sid;
 
-use super::{Attached, Registry};
+use super::{Attached, Joined, Joining, Registry};
 use crate::clock::Millis;
 use crate::cluster::Answer;
 use crate::connections::connection::Conn;
@@ -31,11 +31,11 @@ impl MemoryRegistry {
 impl Registry for MemoryRegistry {
     /// The table's place ([`Sockets::reserve`]) is the whole count on a
     /// single node.
-    async fn reserve(&self, _: &str, _: Sid, _: usize, _: Millis) -> bool {
-        true
+    async fn join(&self, _: &Joining<'_>) -> Joined {
+        Joined::Held { clock: false }
     }
 
-    async fn release(&self, _: &str, _: Sid) {}
+    async fn release(&self, _: &str, _: &str, _: Sid, _: Millis) {}
 
     async fn attach(&self, conn: &Conn, now: Millis) -> Attached {
         let user_sockets = self.sockets.user_count(&conn.user_id);

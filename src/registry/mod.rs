@@ -31,27 +31,56 @@ pub struct Attached {
     pub partial: bool,
     /// Whether the socket's session had expired, when the registry read it
     /// in the same step as it registered the socket (a cluster: an expiry
-    /// recorded later finds the socket); `None` when it did not, and the
-    /// session clocks must be asked.
+    /// recorded later finds the socket in the indexes, and its node is told,
+    /// see [`crate::connections::table::Sockets::session_ended`]); `None`
+    /// when it did not, and the session clocks must be asked.
     pub session_expired: Option<bool>,
+}
+
+/// A connect asking for its user's place under the socket cap.
+#[derive(Debug, Clone, Copy)]
+pub struct Joining<'a> {
+    pub sid: Sid,
+    pub user: &'a str,
+    pub session: &'a str,
+    pub role: &'a str,
+    /// `limits.sockets_per_user`.
+    pub cap: usize,
+    pub now: Millis,
+    /// The role's idle timeout and warning lead (ms), for a session clock
+    /// started in the same step.
+    pub idle: Millis,
+    pub warn: Millis,
+}
+
+/// What [`Registry::join`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    /// The place is held. `clock` tells whether the session's idle clock
+    /// was started (or touched) in the same step; if not, the session
+    /// clocks are asked.
+    Held { clock: bool },
+    /// The user has `cap` sockets already (nothing taken).
+    Full,
+    /// The session has expired (nothing taken).
+    SessionExpired,
 }
 
 #[async_trait]
 pub trait Registry: Send + Sync + 'static {
-    /// Takes one of `user`'s `cap` places cluster-wide for the socket `sid`
-    /// of this node, whose connect is under way: false (and nothing taken)
-    /// when the user's sockets and the places held make `cap`. Checked and
+    /// Takes one of the user's `cap` places cluster-wide for the socket
+    /// `sid` of this node, whose connect is under way: [`Joined::Full`]
+    /// (and nothing taken) when the user's sockets make `cap`. Checked and
     /// taken in one step, so connects arriving together on any nodes cannot
-    /// all pass. The place becomes the socket's on [`Registry::attach`],
-    /// goes back on [`Registry::release`], and lapses after
-    /// [`crate::connections::handover::STRAY_AFTER_MS`] otherwise (a
-    /// handshake that never completed, a node that died mid-connect). True
-    /// when the registry cannot tell (Redis unreachable): this node's own
-    /// count decides then.
-    async fn reserve(&self, user: &str, sid: Sid, cap: usize, now: Millis) -> bool;
+    /// all pass. In a cluster the place is the socket's own entry in the
+    /// indexes from here on ([`Registry::attach`] then has nothing more to
+    /// write), given back by [`Registry::release`] if the connect fails.
+    /// Held when the registry cannot tell (Redis unreachable): this node's
+    /// own count decides then.
+    async fn join(&self, joining: &Joining<'_>) -> Joined;
 
     /// Gives back the place a refused or abandoned connect took. Idempotent.
-    async fn release(&self, user: &str, sid: Sid);
+    async fn release(&self, user: &str, role: &str, sid: Sid, now: Millis);
 
     /// Registers a socket of this node. Visible cluster-wide when it
     /// returns: a notification stored after this call finds the socket,

@@ -6,33 +6,40 @@
 //! index) by the first live node that sees it, once.
 //!
 //! Keys (see [`crate::cluster::Keys`]): `nodes` (node -> last beat),
-//! `node:N:sockets` (sid -> entry), `user:{U}:sockets` and
-//! `session:{S}:sockets` (`sid@node` -> role / user), `users`,
-//! `user:{U}:reserved` (`sid@node` -> when the place lapses: connects
-//! under way, counted against the per-user cap),
-//! and, for presence, `presence:{U}` and `presence-due` (user -> end of
-//! the offline grace).
+//! `node:N:sockets` (sid -> entry), `user:{U}:sockets` (`sid@node` ->
+//! role), `users`, and, for presence, `presence:{U}` and `presence-due`
+//! (user -> end of the offline grace).
+//!
+//! A connect is one script ([`Registry::join`]): its place under the
+//! per-user cap is the socket's own entry, written with the session's
+//! clock and the user's presence, so the attachment that follows costs
+//! Redis nothing. A connect that fails after it gives the entry back; one
+//! whose handshake never completed is given back by the node's sweep of
+//! strays ([`crate::connections::handover`]), and a node that dies
+//! mid-connect is reaped with its sockets.
 //!
 //! While Redis cannot be reached, answers come from this node's own socket
 //! table, marked partial: an operator still sees who is connected here.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ::redis::{Script, ScriptInvocation};
 use async_trait::async_trait;
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use socketioxide::socket::Sid;
 
-use super::{Attached, Registry};
+use super::{Attached, Joined, Joining, Registry};
 use crate::clock::Millis;
 use crate::cluster::{scripts, Answer, RedisLink};
 use crate::connections::connection::Conn;
-use crate::connections::handover::STRAY_AFTER_MS;
 use crate::connections::table::Sockets;
 
 /// A socket's entry in its node's hash: enough to remove it from the
 /// indexes when the node is reaped. The short names are what the scripts
-/// read (`e.u`, `e.s`) and what Redis already holds.
+/// read (`e.u`, `e.r`) and what Redis already holds. The session is no
+/// longer read, but nodes of the previous version read it when they reap.
 #[derive(Debug, Serialize, Deserialize)]
 struct SocketEntry<'a> {
     #[serde(rename = "u")]
@@ -48,8 +55,11 @@ pub struct RedisRegistry {
     /// This node's sockets: the answer while Redis is unreachable.
     here: Arc<Sockets>,
     grace: Millis,
-    reserve: Script,
-    attach: Script,
+    /// Sockets joined (their entries written) and not yet attached: what
+    /// their join found, for their attachment.
+    joined: Mutex<HashMap<Sid, Attached>>,
+    join: Script,
+    register: Script,
     detach: Script,
     reap: Script,
     clear_node: Script,
@@ -62,8 +72,9 @@ impl RedisRegistry {
             link,
             here,
             grace: presence_grace,
-            reserve: scripts::reserve(),
-            attach: scripts::attach(),
+            joined: Mutex::new(HashMap::new()),
+            join: scripts::join(),
+            register: scripts::register(),
             detach: scripts::detach(),
             reap: scripts::reap(),
             clear_node: scripts::clear_node(),
@@ -79,40 +90,49 @@ impl RedisRegistry {
         inv.key(keys.users())
             .key(keys.offline_due())
             .arg(keys.user_sockets())
-            .arg(keys.session_sockets())
             .arg(keys.presence());
         inv
     }
 
-    /// Starts a script on one socket with the six keys it is indexed under.
-    fn on_socket<'s>(&self, script: &'s Script, conn: &Conn) -> ScriptInvocation<'s> {
+    /// Starts a script on one socket of `user` with the five keys it is
+    /// indexed under.
+    fn on_socket<'s>(&self, script: &'s Script, user: &str) -> ScriptInvocation<'s> {
         let mut inv = script.prepare_invoke();
-        let keys = self.link.keys();
-        for key in keys.socket(self.link.node(), &conn.user_id, &conn.session_id) {
+        for key in self.link.keys().socket(self.link.node(), user) {
             inv.key(key);
         }
         inv
     }
 
-    /// Starts the script that adds `conn` to every index and gives back
-    /// the place its connect took.
-    fn attaching(&self, conn: &Conn, now: Millis) -> ScriptInvocation<'_> {
-        let mut inv = self.on_socket(&self.attach, conn);
-        inv.key(self.link.keys().user_reserved().of(&conn.user_id))
-            .key(self.link.keys().expired())
+    /// Starts the script that adds `conn` to every index (when its join
+    /// could not).
+    fn registering(&self, conn: &Conn, now: Millis) -> ScriptInvocation<'_> {
+        let mut inv = self.on_socket(&self.register, &conn.user_id);
+        inv.key(self.link.keys().expired())
             .arg(&**self.link.node())
             .arg(conn.sid.to_string())
             .arg(&*conn.user_id)
             .arg(&*conn.role)
-            .arg(entry_json(conn))
+            .arg(entry_json(&conn.user_id, &conn.session_id, &conn.role))
             .arg(now)
             .arg(&*conn.session_id);
         inv
     }
 
-    /// A socket's field in its user's and session's indexes.
-    fn field(&self, sid: Sid) -> String {
-        format!("{sid}@{}", self.link.node())
+    /// Removes the socket `sid` of `user` from every index.
+    async fn remove(&self, user: &str, role: &str, sid: Sid, now: Millis) {
+        let mut detach = self.on_socket(&self.detach, user);
+        detach
+            .arg(&**self.link.node())
+            .arg(sid.to_string())
+            .arg(user)
+            .arg(role)
+            .arg(now)
+            .arg(self.grace);
+        let _ = self
+            .link
+            .run(|mut c| async move { detach.invoke_async::<i64>(&mut c).await })
+            .await;
     }
 
     /// Records this node's heartbeat and reaps nodes silent for longer than
@@ -187,16 +207,18 @@ impl RedisRegistry {
                 .run(|mut c| async move {
                     // A pipeline does not reload a script Redis has lost
                     // (it restarted empty): load it first.
-                    self.attach.load_async(&mut c).await?;
+                    self.register.load_async(&mut c).await?;
                     let mut pipe = ::redis::pipe();
                     for conn in chunk {
-                        pipe.invoke_script(&self.attaching(conn, now)).ignore();
+                        pipe.invoke_script(&self.registering(conn, now)).ignore();
                     }
                     pipe.query_async::<()>(&mut c).await
                 })
                 .await?;
         }
-        let keep: Vec<String> = here().iter().map(|c| c.sid.to_string()).collect();
+        // Sockets joined and not yet attached keep their entries too.
+        let mut keep: Vec<String> = here().iter().map(|c| c.sid.to_string()).collect();
+        keep.extend(self.joined.lock().keys().map(|sid| sid.to_string()));
         let mut prune = self.removing(&self.prune_node);
         prune
             .key(self.link.keys().node_sockets().of(node))
@@ -241,55 +263,79 @@ impl RedisRegistry {
     }
 }
 
-fn entry_json(conn: &Conn) -> String {
+fn entry_json(user: &str, session: &str, role: &str) -> String {
     serde_json::to_string(&SocketEntry {
-        user: &conn.user_id,
-        session: &conn.session_id,
-        role: &conn.role,
+        user,
+        session,
+        role,
     })
     .unwrap_or_default()
 }
 
 #[async_trait]
 impl Registry for RedisRegistry {
-    /// One script in place of the count it replaces: no extra round trip
-    /// per connect.
-    async fn reserve(&self, user: &str, sid: Sid, cap: usize, now: Millis) -> bool {
+    async fn join(&self, j: &Joining<'_>) -> Joined {
         let keys = self.link.keys();
-        let mut reserve = self.reserve.prepare_invoke();
-        reserve
-            .key(keys.user_sockets().of(user))
-            .key(keys.user_reserved().of(user))
-            .arg(self.field(sid))
-            .arg(now)
-            .arg(STRAY_AFTER_MS)
-            .arg(cap);
-        let taken: Result<i64, _> = self
+        let mut join = self.on_socket(&self.join, j.user);
+        join.key(keys.expired())
+            .key(keys.session_clock().of(j.session))
+            .key(keys.clock_due())
+            .arg(&**self.link.node())
+            .arg(j.sid.to_string())
+            .arg(j.user)
+            .arg(j.role)
+            .arg(entry_json(j.user, j.session, j.role))
+            .arg(j.now)
+            .arg(j.session)
+            .arg(j.cap)
+            .arg(j.idle)
+            .arg(j.warn);
+        let result: Result<Vec<i64>, _> = self
             .link
-            .run(|mut c| async move { reserve.invoke_async(&mut c).await })
+            .run(|mut c| async move { join.invoke_async(&mut c).await })
             .await;
-        match taken {
-            Ok(taken) => taken == 1,
+        match result.as_deref() {
+            Ok([-1]) => Joined::Full,
+            Ok([-2]) => Joined::SessionExpired,
+            Ok(&[n, online]) => {
+                self.joined.lock().insert(
+                    j.sid,
+                    Attached {
+                        user_sockets: n.max(1) as usize,
+                        came_online: online == 1,
+                        partial: false,
+                        session_expired: Some(false),
+                    },
+                );
+                Joined::Held { clock: true }
+            }
+            Ok(other) => {
+                tracing::warn!(answer = ?other, "unexpected answer to a join; checked on this node only");
+                Joined::Held { clock: false }
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "socket cap checked on this node only: redis unreachable");
-                true
+                Joined::Held { clock: false }
             }
         }
     }
 
-    async fn release(&self, user: &str, sid: Sid) {
-        let key = self.link.keys().user_reserved().of(user);
-        let _ = self
-            .link
-            .query::<i64>(::redis::cmd("ZREM").arg(&key).arg(self.field(sid)))
-            .await;
+    async fn release(&self, user: &str, role: &str, sid: Sid, now: Millis) {
+        if self.joined.lock().remove(&sid).is_some() {
+            self.remove(user, role, sid, now).await;
+        }
     }
 
+    /// Nothing to write when the connect's join did it; else (Redis was
+    /// unreachable then) the socket is registered now.
     async fn attach(&self, conn: &Conn, now: Millis) -> Attached {
-        let attach = self.attaching(conn, now);
+        if let Some(joined) = self.joined.lock().remove(&conn.sid) {
+            return joined;
+        }
+        let register = self.registering(conn, now);
         let result: Result<(i64, i64, i64), _> = self
             .link
-            .run(|mut c| async move { attach.invoke_async(&mut c).await })
+            .run(|mut c| async move { register.invoke_async(&mut c).await })
             .await;
         match result {
             Ok((n, online, expired)) => Attached {
@@ -311,17 +357,7 @@ impl Registry for RedisRegistry {
     }
 
     async fn detach(&self, conn: &Conn, now: Millis) {
-        let mut detach = self.on_socket(&self.detach, conn);
-        detach
-            .arg(&**self.link.node())
-            .arg(conn.sid.to_string())
-            .arg(&*conn.user_id)
-            .arg(now)
-            .arg(self.grace);
-        let _ = self
-            .link
-            .run(|mut c| async move { detach.invoke_async::<i64>(&mut c).await })
-            .await;
+        self.remove(&conn.user_id, &conn.role, conn.sid, now).await;
     }
 
     async fn connected_users(&self) -> Answer<Vec<String>> {

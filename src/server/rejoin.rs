@@ -62,6 +62,12 @@ impl Rejoin {
             if !self.link.is_joined() {
                 continue;
             }
+            // Connects whose handshake never completed give back their
+            // places (their entries in the indexes) within a beat or two.
+            for stray in hub.authenticated().sweep(hub.now()) {
+                hub.release_place(&stray.user_id, &stray.role, stray.sid)
+                    .await;
+            }
             if let Ok(true) = self.registry.beat(hub.now(), self.dead_after()).await {
                 tracing::warn!("this node had been taken for dead; rejoining");
                 self.resync().await;

@@ -75,6 +75,11 @@ pub trait SessionClocks: Send + Sync + 'static {
     /// node answers [`Touch::Expired`] here.
     async fn start(&self, key: &SessionKey, now: Millis) -> Touch;
 
+    /// A socket of `key` connected at `now` and the registry started or
+    /// touched its clock in the same step ([`crate::registry::Joined`]):
+    /// nothing more to write, only what this node keeps of it.
+    fn started(&self, _key: &SessionKey, _now: Millis) {}
+
     /// Records activity of `key` at `now`, starting its clock if new. May
     /// coalesce: the shared deadline moves only when it moves by more than
     /// a small step, so activity costs no round trip per client event.

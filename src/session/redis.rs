@@ -107,7 +107,7 @@ impl RedisSessions {
                 .link
                 .run(|mut c| async move {
                     // As clock_expire.lua does: an expired session keeps no
-                    // clock (clock_touch.lua reads the expired set only
+                    // clock (clock.lua reads the expired set only
                     // when there is none), even one Redis kept while this
                     // node could not tell it of the expiry.
                     let mut pipe = ::redis::pipe();
@@ -160,6 +160,12 @@ impl SessionClocks for RedisSessions {
             // is rewritten on rejoin.
             _ => Touch::Active,
         }
+    }
+
+    /// The join wrote the clock as `start` would: the
+    /// coalescing of the next activity counts from it.
+    fn started(&self, key: &SessionKey, now: Millis) {
+        self.pushed.lock().insert(key.session_id.clone(), now);
     }
 
     async fn touch(&self, key: &SessionKey, now: Millis) -> Touch {

@@ -68,7 +68,8 @@ pub async fn authenticate(
         hub.config().rate_limit.burst,
     ));
     for stray in hub.authenticated().hold(conn.clone(), now) {
-        hub.release_place(&stray.user_id, stray.sid).await;
+        hub.release_place(&stray.user_id, &stray.role, stray.sid)
+            .await;
     }
     dispatch::register(&s, conn);
     Ok(())
@@ -98,7 +99,7 @@ pub async fn on_connect(s: SocketRef, State(hub): State<Arc<Hub>>) {
         timestamp: rfc3339(hub.now()),
     };
     if s.emit(protocol::CONNECTED, &(hello,)).is_err() {
-        hub.release_place(&conn.user_id, conn.sid).await;
+        hub.release_place(&conn.user_id, &conn.role, conn.sid).await;
         conn.settle();
         return;
     }

@@ -83,7 +83,7 @@ pub fn register(s: &SocketRef, conn: Arc<Conn>) {
             // handler go on (and find the socket gone), and its place under
             // the cap is free again.
             if let Some(conn) = hub.authenticated().take(s.id) {
-                hub.release_place(&conn.user_id, conn.sid).await;
+                hub.release_place(&conn.user_id, &conn.role, conn.sid).await;
                 conn.settle();
             }
             hub.detach(s.id).await;

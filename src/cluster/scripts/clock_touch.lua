@@ -1,33 +1,7 @@
 -- Records activity of a session, creating its clock when `create` is 1;
--- 0 when the session has expired, -1 when unknown and not created, else 1.
+-- 0 when the session has expired, -1 when unknown and not created, else 1
+-- (touch_clock in clock.lua).
 -- KEYS: expired, the session's clock, clock due.
 -- ARGV: session, user, role, now, idle, warn, create.
---
--- Kept to one read and one write for a live session, the cost of every
--- client's activity:
--- - A clock that exists is a live session: every expiry deletes the clock
---   in the same step as it records the session expired (clock_expire.lua,
---   clock_claim.lua, the rejoin's record of expired sessions), so the
---   expired set is read only when there is no clock.
--- - Activity does not move the session's deadline in the due set: the
---   deadline can only come later, and the claim that finds it early reads
---   the clock and sets the next one (clock_claim.lua). Only a warned
---   session's deadline is its expiry, later than its next warning: that
---   one moves back now.
-local expired, ck, due = KEYS[1], KEYS[2], KEYS[3]
-local s, user, role, now, idle, warn, create = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
-local f = redis.call('HMGET', ck, 'last', 'warned', 'idle', 'warn')
-if f[1] then
-  if now > tonumber(f[1]) then
-    redis.call('HSET', ck, 'last', now, 'warned', 0)
-    if f[2] == '1' then
-      redis.call('ZADD', due, now + tonumber(f[3]) - tonumber(f[4]), s)
-    end
-  end
-  return 1
-end
-if redis.call('ZSCORE', expired, s) then return 0 end
-if create ~= '1' then return -1 end
-redis.call('HSET', ck, 'user', user, 'role', role, 'last', now, 'warned', 0, 'idle', idle, 'warn', warn)
-redis.call('ZADD', due, now + idle - warn, s)
-return 1
+return touch_clock(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3],
+  tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1')

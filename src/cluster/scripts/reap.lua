@@ -1,11 +1,11 @@
 -- Removes every node whose last beat is older than `dead_before`, and
 -- its sockets from every index; returns the nodes removed.
 -- KEYS: users, offline due, nodes.
--- ARGV: the three families of node_indexes, the node sockets family,
+-- ARGV: the two families of node_indexes, the node sockets family,
 -- dead_before, now, grace.
 local ix = node_indexes()
-local nodes, node_sockets = KEYS[3], {ARGV[7], ARGV[8]}
-local dead_before, now, grace = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
+local nodes, node_sockets = KEYS[3], {ARGV[5], ARGV[6]}
+local dead_before, now, grace = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
 local reaped = {}
 for _, node in ipairs(redis.call('ZRANGEBYSCORE', nodes, '-inf', '(' .. dead_before)) do
   if redis.call('ZREM', nodes, node) == 1 then
