@@ -8,7 +8,11 @@
 //! checkpoints of one head both verify).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+#[path = "common/command.rs"]
+mod command;
+use command::said;
 
 use herald::clock::Millis;
 use herald::notification::Notification;
@@ -30,28 +34,12 @@ async fn add(store: &dyn Store, ids: &[&str], at: Millis) {
 /// `herald` with `args`, the data directory `dir` (or PostgreSQL at `url`)
 /// and the signing key `key`.
 fn herald(dir: &Path, url: Option<&str>, key: &str, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
-    command
-        .args(args)
-        .env("HERALD_DATA_DIR", dir)
-        .env("JWT_SECRET", "audit-test-secret-0123456789")
-        .env("HERALD_API_KEYS", "audit-test-key-0123456789")
+    command::herald(dir, url, args)
         .env("HERALD_AUDIT_SIGNING_KEY", key)
-        .env_remove("DATABASE_URL")
         .env_remove("HERALD_AUDIT_CHECKPOINT_FILE")
-        .env_remove("HERALD_AUDIT_CHECKPOINT_WEBHOOK");
-    if let Some(url) = url {
-        command.env("DATABASE_URL", url);
-    }
-    command.output().unwrap()
-}
-
-fn said(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+        .env_remove("HERALD_AUDIT_CHECKPOINT_WEBHOOK")
+        .output()
+        .unwrap()
 }
 
 /// `herald audit checkpoint`'s line, appended to `file`.

@@ -8,7 +8,11 @@
 //! sealed.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+#[path = "common/command.rs"]
+mod command;
+use command::said;
 
 use herald::clock::Millis;
 use herald::notification::Notification;
@@ -51,25 +55,9 @@ fn verify(dir: &Path) -> Output {
 /// `herald audit verify` with the data directory `dir`, or the PostgreSQL
 /// database at `url` when given.
 fn verify_store(dir: &Path, url: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
-    command
-        .args(["audit", "verify"])
-        .env("HERALD_DATA_DIR", dir)
-        .env("JWT_SECRET", "audit-test-secret-0123456789")
-        .env("HERALD_API_KEYS", "audit-test-key-0123456789")
-        .env_remove("DATABASE_URL");
-    if let Some(url) = url {
-        command.env("DATABASE_URL", url);
-    }
-    command.output().unwrap()
-}
-
-fn said(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    command::herald(dir, url, &["audit", "verify"])
+        .output()
+        .unwrap()
 }
 
 /// A fresh copy of the intact store in its own directory.
@@ -348,15 +336,14 @@ fn a_configuration_verify_cannot_read_exits_2_not_broken() {
         "[escalation.policies.critical]\nsteps = [{ after = \"5m\", webhook = \"http://127.0.0.1:1/page\" }]\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(["--config", config.to_str().unwrap(), "audit", "verify"])
-        .env("HERALD_DATA_DIR", dir.path())
-        .env("JWT_SECRET", "audit-test-secret-0123456789")
-        .env("HERALD_API_KEYS", "audit-test-key-0123456789")
-        .env_remove("DATABASE_URL")
-        .env_remove("HERALD_ESCALATION_WEBHOOK_SECRET")
-        .output()
-        .unwrap();
+    let out = command::herald(
+        dir.path(),
+        None,
+        &["--config", config.to_str().unwrap(), "audit", "verify"],
+    )
+    .env_remove("HERALD_ESCALATION_WEBHOOK_SECRET")
+    .output()
+    .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(said(&out).contains("configuration error"), "{}", said(&out));
 }
