@@ -158,7 +158,9 @@ impl LocalBroker {
                         .iter()
                         .map(|u| {
                             let hs = self.sockets.of_user(u);
-                            hs.iter().filter(|h| tell_step(h, name, data.as_ref(), id, step)).count()
+                            hs.iter()
+                                .filter(|h| tell_step(h, name, data.as_ref(), id, step))
+                                .count()
                         })
                         .collect();
                     let told: usize = counts.iter().sum();
@@ -419,7 +421,10 @@ fn escalation_step<'a>(name: &str, data: Option<&'a Value>) -> Option<(&'a str, 
     let number = |v: &Value, key: &str| v.get(key)?.as_u64().and_then(|n| u32::try_from(n).ok());
     let data = data?;
     if name == protocol::CRITICAL_NOTIFICATION {
-        Some((data.get("id")?.as_str()?, Step::Reminder(number(data, "reminder")?)))
+        Some((
+            data.get("id")?.as_str()?,
+            Step::Reminder(number(data, "reminder")?),
+        ))
     } else if name == protocol::NOTIFICATION_ESCALATED {
         Some((
             data.get("notificationId")?.as_str()?,
@@ -442,16 +447,17 @@ fn closed_id<'a>(name: &str, data: Option<&'a Value>) -> Option<&'a str> {
 /// or is done with the notification. Sent at once or not at all (a full
 /// buffer drops it, as any event), under the socket's step lock.
 fn tell_step(h: &Handle, name: &str, data: Option<&Value>, id: &str, step: Step) -> bool {
-    h.conn.tell_step(id, step, || match h.socket.emit(name, &(data,)) {
-        Ok(()) => {
-            prometheus::server_event(name, 1);
-            true
-        }
-        Err(e) => {
-            tracing::debug!(sid = %h.conn.sid, event = name, error = %e, "emit failed");
-            false
-        }
-    })
+    h.conn
+        .tell_step(id, step, || match h.socket.emit(name, &(data,)) {
+            Ok(()) => {
+                prometheus::server_event(name, 1);
+                true
+            }
+            Err(e) => {
+                tracing::debug!(sid = %h.conn.sid, event = name, error = %e, "emit failed");
+                false
+            }
+        })
 }
 
 /// The audit record of handing `id` to socket `h`: live here, or in the

@@ -116,7 +116,10 @@ mod tests {
         h.told("n", Step::Reminder(1));
         assert!(!h.may_tell("n", Step::Reminder(1)));
         assert!(h.may_tell("n", Step::Reminder(2)));
-        assert!(h.may_tell("n", Step::Escalated(1)), "a level is not a reminder");
+        assert!(
+            h.may_tell("n", Step::Escalated(1)),
+            "a level is not a reminder"
+        );
         assert!(h.may_tell("m", Step::Reminder(1)), "another notification");
     }
 
