@@ -46,6 +46,10 @@ pub struct LocalBroker {
     /// Bytes one socket's backlog may hold (`socket.max_queued_bytes`).
     max_queued: usize,
     presence_listener: OnceLock<PresenceListener>,
+    /// Whether escalation steps can happen here (a policy is configured):
+    /// only then do this node's sockets remember the notifications that
+    /// closed, so a deployment without the closed loop pays nothing for it.
+    closed_loop: bool,
 }
 
 impl LocalBroker {
@@ -68,7 +72,14 @@ impl LocalBroker {
             patience,
             max_queued,
             presence_listener: OnceLock::new(),
+            closed_loop: false,
         }
+    }
+
+    /// Has the sockets here remember closings (see `closed_loop`).
+    pub fn with_closed_loop(mut self, on: bool) -> Self {
+        self.closed_loop = on;
+        self
     }
 
     /// Sets what hears each presence change on this node (the Hub's
@@ -167,7 +178,7 @@ impl LocalBroker {
                     prometheus::event_delivered(told);
                     return counts;
                 }
-                if let Some(id) = closed_id(name, data.as_ref()) {
+                if let Some(id) = self.closing(name, data.as_ref()) {
                     for h in users.iter().flat_map(|u| self.sockets.of_user(u)) {
                         h.conn.done_with(id);
                     }
@@ -237,7 +248,7 @@ impl LocalBroker {
                 if let Some((id, step)) = escalation_step(name, data.as_ref()) {
                     return tell_step(h, name, data.as_ref(), id, step);
                 }
-                if let Some(id) = closed_id(name, data.as_ref()) {
+                if let Some(id) = self.closing(name, data.as_ref()) {
                     h.conn.done_with(id);
                 }
                 let sent = match data {
@@ -354,6 +365,15 @@ impl LocalBroker {
         }
     }
 
+    /// The notification a `notification_closed` event closes, when the
+    /// sockets here are to remember it.
+    fn closing<'a>(&self, name: &str, data: Option<&'a Value>) -> Option<&'a str> {
+        if !self.closed_loop || name != protocol::NOTIFICATION_CLOSED {
+            return None;
+        }
+        data?.get("notificationId")?.as_str()
+    }
+
     /// Emits to a room of this node, serialised once; `expected` is how
     /// many sockets are in it.
     async fn emit_room(
@@ -433,14 +453,6 @@ fn escalation_step<'a>(name: &str, data: Option<&'a Value>) -> Option<(&'a str, 
     } else {
         None
     }
-}
-
-/// The notification a `notification_closed` event closes.
-fn closed_id<'a>(name: &str, data: Option<&'a Value>) -> Option<&'a str> {
-    if name != protocol::NOTIFICATION_CLOSED {
-        return None;
-    }
-    data?.get("notificationId")?.as_str()
 }
 
 /// Tells socket `h` an escalation step's event, unless it heard that step

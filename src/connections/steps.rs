@@ -16,7 +16,8 @@
 //! Bounded: the last [`REMEMBERED`] entries, each a 64-bit hash of the
 //! notification id and the step (16 bytes), so at most 512 bytes a socket
 //! and nothing (an empty `Option<Box>`) for a socket that never heard a
-//! step. Forgetting the oldest only matters for a socket that heard 32
+//! step or a closing; where no escalation policy is configured, closings
+//! are not remembered at all. Forgetting the oldest only matters for a socket that heard 32
 //! newer steps or closings since, and then at worst lets a repeat through.
 
 use std::collections::hash_map::DefaultHasher;

@@ -259,8 +259,11 @@ impl Hub {
         }?;
         // Before the answer goes out: a reminder the engine tells after
         // it (a step committed just before the closing) stops at this
-        // socket, whichever node fired it.
-        h.conn.done_with(id);
+        // socket, whichever node fired it. Without a policy no step is
+        // ever told, and the socket keeps nothing.
+        if !self.config.escalation.policies.is_empty() {
+            h.conn.done_with(id);
+        }
         Ok(at)
     }
 
