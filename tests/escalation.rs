@@ -2,7 +2,9 @@
 //! pager endpoint: each step fires at its deadline and not before, closing
 //! stops the rest, steps due while no node ran fire on the next start, a
 //! step claimed by a dead node fires once its lease runs out, and a refused
-//! webhook is retried until it is taken.
+//! webhook is retried until it is taken; and a reminder told after the
+//! socket's acknowledgement, or told again by a node that took its step
+//! over, stops at the socket.
 
 mod common;
 
@@ -15,6 +17,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use common::{EioClient, TestServer};
+use herald::broker::{Message, Target};
 use herald::clock::{Clock, Millis};
 use herald::config::escalation::EscalationFile;
 use herald::config::FileConfig;
@@ -451,6 +454,77 @@ async fn a_refused_webhook_is_retried_until_the_pager_takes_it() {
     let mut taken = refused.clone();
     taken.push(("webhook_sent".into(), Some(4)));
     timeline_reaches(&audit, &id, &taken).await;
+    audit.close().await;
+    s.stop().await;
+}
+
+/// Another node's engine telling reminder 1 of notification `first` (its body as the
+/// socket first got it), through this server's broker.
+async fn tell_reminder(s: &TestServer, user: &str, first: &Value) {
+    let mut again = first.clone();
+    again["reminder"] = json!(1);
+    let message = Message::Event {
+        name: "critical_notification".into(),
+        data: Some(again),
+    };
+    s.hub.broker().deliver(&Target::user(user), &message).await;
+}
+
+/// The next `critical_notification` `c` gets is `id` as first delivered
+/// (no reminder before it).
+async fn next_is(c: &mut EioClient, id: &str) {
+    let next = c.expect_event("critical_notification").await;
+    assert_eq!((&next["id"], &next["reminder"]), (&json!(id), &Value::Null));
+}
+
+#[tokio::test]
+async fn a_reminder_told_after_the_acknowledgement_stops_at_the_socket() {
+    let (url, _pages) = pager(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_in(dir.path(), |f| policy(f, &url)).await;
+    let mut doctor = connect(&s, "doctor", "radiologist").await;
+    let (id, t0) = send(&s, "doctor").await;
+    let first = doctor.expect_event("critical_notification").await;
+
+    // The partition run's history: the engine committed the reminder
+    // step, then the acknowledgement closed the notification and was
+    // answered, then the engine told the sockets.
+    s.clock.advance(t0 + 5 * MIN - s.clock.now_ms());
+    let answer = doctor
+        .call(
+            "acknowledge_notification",
+            Some(json!({ "notificationId": id })),
+        )
+        .await;
+    assert_eq!(answer["ok"], true);
+    tell_reminder(&s, "doctor", &first).await;
+
+    let (later, _) = send(&s, "doctor").await;
+    next_is(&mut doctor, &later).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_step_taken_over_after_its_telling_is_told_once() {
+    let (url, _pages) = pager(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_in(dir.path(), |f| policy(f, &url)).await;
+    let audit = store(dir.path()).await;
+    let mut doctor = connect(&s, "doctor", "radiologist").await;
+    let (id, t0) = send(&s, "doctor").await;
+    let first = doctor.expect_event("critical_notification").await;
+
+    assert_eq!(round_at(&s, t0, 5 * MIN).await, Some(t0 + 10 * MIN));
+    let reminder = doctor.expect_event("critical_notification").await;
+    assert_eq!(reminder["reminder"], 1);
+
+    // The step's first node could not record it done (cut from the
+    // store, or paused past its lease); node-a takes it over, finds it
+    // fired and tells the sockets again: the socket heard it already.
+    tell_reminder(&s, "doctor", &first).await;
+    assert_eq!(steps(&audit, &id).await, kinds(&[("reminded", 1)]));
+    let (later, _) = send(&s, "doctor").await;
+    next_is(&mut doctor, &later).await;
     audit.close().await;
     s.stop().await;
 }

@@ -6,7 +6,10 @@
 //   ack_durable          every acknowledgement answered ok is acknowledged in the store afterwards
 //   expiry_once          no socket heard its session expire twice
 //   step_once            no escalation step fired twice: one timeline record per (step type, level), one copy of
-//                        each reminder or escalation per socket, one 2xx-answered webhook per (notification, level)
+//                        each reminder or escalation per socket, one delivery (X-Herald-Delivery) taken per
+//                        (notification, level): a receiver deduplicates a re-post of the same delivery (the contract's
+//                        at-least-once webhook with its idempotency key), so only a second delivery id is a step
+//                        fired twice
 //   once_per_socket      no socket got the same notification (same reminder, same escalation level) twice
 //   none_after_ack       no notification reached a socket after that socket's acknowledgement of it was answered ok
 //   no_cross_user        no event reached a socket of a user it was not for
@@ -162,7 +165,10 @@ export function check(ops) {
   }
   for (const list of taken.values()) {
     count('step_once');
-    if (list.length > 1) fail('step_once', `webhook of ${list[0].id} level ${list[0].level} taken ${list.length} times`, list);
+    const deliveries = new Set(list.map((w) => w.delivery));
+    if (deliveries.size > 1 || list.some((w) => !w.delivery)) {
+      fail('step_once', `webhook of ${list[0].id} level ${list[0].level} taken as ${deliveries.size} deliveries`, list);
+    }
   }
 
   // audit

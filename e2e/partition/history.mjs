@@ -13,7 +13,8 @@ import { appendFileSync, readFileSync } from 'node:fs';
  *   ack         { sock, userId, id }                           acknowledge_notification emitted
  *   ack_answer  { sock, userId, id, ok, error? }               its answer (ok false: refused or no answer)
  *   close       { sock, reason }                               the socket went away
- *   webhook     { id, level, status }                          a POST the receiver took (status it answered)
+ *   webhook     { id, level, status, delivery, repeat }         a POST the receiver took (status it answered, its
+ *                                                               X-Herald-Delivery, and whether it repeats a taken one)
  *   fault       { fault, phase: 'start' | 'end', detail? }     the nemesis
  *   store       { userId, id, state }                          the final read of an acknowledged recipient
  *   timeline    { id, events: [{ type, level? }] }             the final read of a notification's timeline

@@ -5,10 +5,9 @@
 // and escalations; then the checker (e2e/partition/checker.mjs) proves every invariant over the recorded history.
 // Skipped, saying why, where `ip netns` is not permitted. The long form: e2e/partition/run.mjs.
 //
-// Two invariants have open findings (docs/reliability.md, "The partition test": an escalation step's reminder or
-// webhook repeated when the node that acted could not record it, a reminder told after the acknowledgement). Their
-// test is marked `todo`: it runs and prints every violation, without failing the suite, until they are fixed; then
-// remove the `todo`.
+// The two findings these invariants once had (a step's reminder repeated when the node that told it could not record
+// it, a reminder told after the acknowledgement) are fixed at the socket; a webhook re-posted under the same
+// X-Herald-Delivery is the one step a receiver deduplicates (docs/reliability.md, "The partition test").
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -17,7 +16,7 @@ import { netnsUnsupported } from '../partition/net.mjs';
 import { runPartition, summary } from '../partition/run.mjs';
 
 const why = netnsUnsupported();
-const OPEN_FINDINGS = ['step_once', 'none_after_ack'];
+const ONCE = ['step_once', 'none_after_ack'];
 const HOLDING = ['delivered', 'ack_durable', 'expiry_once', 'once_per_socket', 'no_cross_user', 'audit'];
 
 describe('partition: invariants under each fault, alone and overlapping', { skip: why ?? false, timeout: 180_000 }, () => {
@@ -51,14 +50,14 @@ describe('partition: invariants under each fault, alone and overlapping', { skip
     assert.equal(found.length, 0, message);
     // the run really exercised what it claims to check
     assert.ok(run.faults >= 14, `${run.faults} faults`);
-    for (const inv of [...HOLDING, ...OPEN_FINDINGS]) {
+    for (const inv of [...HOLDING, ...ONCE]) {
       assert.ok(run.result.checked[inv] > 0, `invariant ${inv} checked on nothing: ${JSON.stringify(run.result.checked)}`);
     }
   });
 
-  it('no escalation step fires twice and nothing reaches a socket after its acknowledgement', { todo: 'open findings, docs/reliability.md' }, (t) => {
+  it('no escalation step fires twice and nothing reaches a socket after its acknowledgement', (t) => {
     if (skipped) return t.skip(skipped);
-    const { found, message } = violationsOf(OPEN_FINDINGS);
+    const { found, message } = violationsOf(ONCE);
     assert.equal(found.length, 0, message);
   });
 });

@@ -25,8 +25,8 @@ function clean() {
     { at: 20, type: 'user_event', node: 0, userId: 'u2', tag: 't1', status: 202 },
     { at: 21, type: 'recv', sock: 's2', event: 'partition_ping', tag: 't1' },
     { at: 22, type: 'recv', sock: 's2', event: 'session_expired', sessionId: 'b' },
-    { at: 23, type: 'webhook', id: 'n1', level: 3, status: 500 },
-    { at: 24, type: 'webhook', id: 'n1', level: 3, status: 200 },
+    { at: 23, type: 'webhook', id: 'n1', level: 3, status: 500, delivery: 'n1:3' },
+    { at: 24, type: 'webhook', id: 'n1', level: 3, status: 200, delivery: 'n1:3' },
     { at: 30, type: 'store', userId: 'u1', id: 'n1', state: 'acknowledged' },
     { at: 31, type: 'timeline', id: 'n1', events: [{ type: 'created' }, { type: 'reminded', level: 1 }, { type: 'escalated', level: 2 }] },
     { at: 32, type: 'audit', created: ['n1', 'n2'], verify: { code: 0, out: 'audit trail intact' } },
@@ -97,8 +97,15 @@ describe('partition checker', () => {
     assert.deepEqual(broken(trail), ['step_once']);
     const socket = [...clean(), { at: 16, type: 'recv', sock: 's3', event: 'critical_notification', id: 'n1', level: 2 }];
     assert.deepEqual(broken(socket), ['step_once']);
-    const hook = [...clean(), { at: 26, type: 'webhook', id: 'n1', level: 3, status: 204 }];
+    const hook = [...clean(), { at: 26, type: 'webhook', id: 'n1', level: 3, status: 204, delivery: 'n1:3b' }];
     assert.deepEqual(broken(hook), ['step_once']);
+    const unnamed = [...clean(), { at: 26, type: 'webhook', id: 'n1', level: 3, status: 204 }];
+    assert.deepEqual(broken(unnamed), ['step_once']);
+  });
+
+  it('takes a re-post of the same webhook delivery as the one step a receiver deduplicates', () => {
+    const repost = [...clean(), { at: 26, type: 'webhook', id: 'n1', level: 3, status: 200, delivery: 'n1:3', repeat: true }];
+    assert.deepEqual(broken(repost), []);
   });
 
   it('catches a session expiry heard twice', () => {

@@ -21,6 +21,7 @@ use crate::clock::SharedClock;
 use crate::connections::backlog::{Offered, TrySend};
 use crate::connections::connection::{ConnectionInfo, Handle};
 use crate::connections::outbox::{self, Undelivered};
+use crate::connections::steps::Step;
 use crate::connections::table::Sockets;
 use crate::notification::Notification;
 use crate::observe::prometheus;
@@ -45,6 +46,10 @@ pub struct LocalBroker {
     /// Bytes one socket's backlog may hold (`socket.max_queued_bytes`).
     max_queued: usize,
     presence_listener: OnceLock<PresenceListener>,
+    /// Whether escalation steps can happen here (a policy is configured):
+    /// only then do this node's sockets remember the notifications that
+    /// closed, so a deployment without the closed loop pays nothing for it.
+    closed_loop: bool,
 }
 
 impl LocalBroker {
@@ -67,7 +72,14 @@ impl LocalBroker {
             patience,
             max_queued,
             presence_listener: OnceLock::new(),
+            closed_loop: false,
         }
+    }
+
+    /// Has the sockets here remember closings (see `closed_loop`).
+    pub fn with_closed_loop(mut self, on: bool) -> Self {
+        self.closed_loop = on;
+        self
     }
 
     /// Sets what hears each presence change on this node (the Hub's
@@ -154,6 +166,28 @@ impl LocalBroker {
                 counts
             }
             (Target::Users(users), Message::Event { name, data }) => {
+                if let Some((id, step)) = escalation_step(name, data.as_ref()) {
+                    // Socket by socket, not to the user's room: each
+                    // socket drops a step it heard or a notification it
+                    // is done with.
+                    let counts: Vec<usize> = users
+                        .iter()
+                        .map(|u| {
+                            let hs = self.sockets.of_user(u);
+                            hs.iter()
+                                .filter(|h| tell_step(h, name, data.as_ref(), id, step))
+                                .count()
+                        })
+                        .collect();
+                    let told: usize = counts.iter().sum();
+                    prometheus::event_delivered(told);
+                    return counts;
+                }
+                if let Some(id) = self.closing(name, data.as_ref()) {
+                    for h in users.iter().flat_map(|u| self.sockets.of_user(u)) {
+                        h.conn.done_with(id);
+                    }
+                }
                 let mut counts = Vec::with_capacity(users.len());
                 for user in users {
                     let n = self.sockets.user_count(user);
@@ -216,6 +250,12 @@ impl LocalBroker {
                 sent
             }
             Message::Event { name, data } => {
+                if let Some((id, step)) = escalation_step(name, data.as_ref()) {
+                    return tell_step(h, name, data.as_ref(), id, step);
+                }
+                if let Some(id) = self.closing(name, data.as_ref()) {
+                    h.conn.done_with(id);
+                }
                 let sent = match data {
                     Some(d) => outbox::emit(&h.socket, name, d, Duration::ZERO).await,
                     None => h
@@ -330,6 +370,15 @@ impl LocalBroker {
         }
     }
 
+    /// The notification a `notification_closed` event closes, when the
+    /// sockets here are to remember it.
+    fn closing<'a>(&self, name: &str, data: Option<&'a Value>) -> Option<&'a str> {
+        if !self.closed_loop || name != protocol::NOTIFICATION_CLOSED {
+            return None;
+        }
+        data?.get("notificationId")?.as_str()
+    }
+
     /// Emits to a room of this node, serialised once; `expected` is how
     /// many sockets are in it.
     async fn emit_room(
@@ -387,6 +436,45 @@ impl LocalBroker {
         self.detach(h.conn.sid).await;
         tokio::spawn(outbox::disconnect(h.socket.clone(), self.patience));
     }
+}
+
+/// The notification and step an event tells, when it is an escalation
+/// step's: a reminder (`critical_notification` with `"reminder"`; a first
+/// delivery is a [`Message::Notification`], never an event) or
+/// `notification_escalated`. Other events pay two string comparisons.
+fn escalation_step<'a>(name: &str, data: Option<&'a Value>) -> Option<(&'a str, Step)> {
+    let number = |v: &Value, key: &str| v.get(key)?.as_u64().and_then(|n| u32::try_from(n).ok());
+    let data = data?;
+    if name == protocol::CRITICAL_NOTIFICATION {
+        Some((
+            data.get("id")?.as_str()?,
+            Step::Reminder(number(data, "reminder")?),
+        ))
+    } else if name == protocol::NOTIFICATION_ESCALATED {
+        Some((
+            data.get("notificationId")?.as_str()?,
+            Step::Escalated(number(data, "level")?),
+        ))
+    } else {
+        None
+    }
+}
+
+/// Tells socket `h` an escalation step's event, unless it heard that step
+/// or is done with the notification. Sent at once or not at all (a full
+/// buffer drops it, as any event), under the socket's step lock.
+fn tell_step(h: &Handle, name: &str, data: Option<&Value>, id: &str, step: Step) -> bool {
+    h.conn
+        .tell_step(id, step, || match h.socket.emit(name, &(data,)) {
+            Ok(()) => {
+                prometheus::server_event(name, 1);
+                true
+            }
+            Err(e) => {
+                tracing::debug!(sid = %h.conn.sid, event = name, error = %e, "emit failed");
+                false
+            }
+        })
 }
 
 /// The audit record of handing `id` to socket `h`: live here, or in the

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use crate::clock::Millis;
 use crate::connections::backlog::Lane;
 use crate::connections::rate::TokenBucket;
+use crate::connections::steps::{Heard, Step};
 use crate::notification::Notification;
 
 /// One authenticated socket's state. Held by the socket's event handler, in
@@ -41,6 +42,11 @@ pub struct Conn {
     /// keeps 8 bytes here instead of an empty set's 48.
     #[allow(clippy::box_collection)] // on purpose, as said above
     delivered: Mutex<Option<Box<HashSet<String>>>>,
+    /// The escalation steps this socket heard and the notifications it is
+    /// done with (`steps.rs`), so that a reminder never follows its
+    /// acknowledgement and a step taken over is not told twice. Made on
+    /// the first step or acknowledgement, like `delivered`.
+    heard: Mutex<Option<Box<Heard>>>,
     rate: Mutex<TokenBucket>,
     /// Live notifications waiting for the send buffer, in order.
     pub backlog: Lane<Arc<Notification>>,
@@ -68,6 +74,7 @@ impl Conn {
             last_activity: AtomicI64::new(now),
             token_expires_at: AtomicI64::new(identity.expires_at),
             delivered: Mutex::new(None),
+            heard: Mutex::new(None),
             rate: Mutex::new(TokenBucket::new(burst, now)),
             backlog: Lane::default(),
             settled: AtomicBool::new(false),
@@ -116,6 +123,27 @@ impl Conn {
             .lock()
             .get_or_insert_with(Box::default)
             .insert(id.to_string())
+    }
+    /// Tells `step` of notification `id` with `send` unless this socket
+    /// heard it already or is done with `id`; true when `send` took it.
+    /// `send` runs under the socket's step lock, so a step either goes out
+    /// before [`Conn::done_with`] returns or not at all: an acknowledgement
+    /// answered after it is never overtaken by a reminder.
+    pub fn tell_step(&self, id: &str, step: Step, send: impl FnOnce() -> bool) -> bool {
+        let mut heard = self.heard.lock();
+        if heard.as_ref().is_some_and(|h| !h.may_tell(id, step)) {
+            return false;
+        }
+        let sent = send();
+        if sent {
+            heard.get_or_insert_with(Box::default).told(id, step);
+        }
+        sent
+    }
+    /// Marks this socket done with `id` (acknowledged by its user, or
+    /// closed): no further step of it reaches the socket.
+    pub fn done_with(&self, id: &str) {
+        self.heard.lock().get_or_insert_with(Box::default).done(id);
     }
     /// Gives back a claim whose delivery failed.
     pub fn unclaim(&self, id: &str) {
@@ -205,5 +233,30 @@ mod tests {
         c.unclaim("n1");
         assert!(c.claim("n1"));
         assert!(!c.claim("n2"));
+    }
+
+    #[test]
+    fn a_step_goes_out_once_and_never_after_the_socket_is_done() {
+        let c = test_conn(0);
+        let mut sent = 0;
+        assert!(c.tell_step("n", Step::Reminder(1), || {
+            sent += 1;
+            true
+        }));
+        assert!(c.heard.lock().is_some());
+        // the same step again (a node that took the step over)
+        assert!(!c.tell_step("n", Step::Reminder(1), || unreachable!()));
+        // acknowledged: the next reminder, or a late one, is dropped here
+        c.done_with("n");
+        assert!(!c.tell_step("n", Step::Reminder(2), || unreachable!()));
+        assert!(!c.tell_step("n", Step::Escalated(2), || unreachable!()));
+        assert_eq!(sent, 1);
+    }
+
+    #[test]
+    fn a_step_that_could_not_be_sent_may_be_told_again() {
+        let c = test_conn(0);
+        assert!(!c.tell_step("n", Step::Reminder(1), || false));
+        assert!(c.tell_step("n", Step::Reminder(1), || true));
     }
 }

@@ -1,7 +1,8 @@
 //! This node's connected sockets: each socket's state and handle, the
 //! node's socket table, the hand-over from authentication to the connect
 //! handler, the per-socket send path (outbox, backlog) and event budget,
-//! and the presence subscriptions of the sockets here.
+//! the escalation steps each socket heard, and the presence subscriptions
+//! of the sockets here.
 
 pub mod backlog;
 pub mod connection;
@@ -9,5 +10,6 @@ pub mod ended;
 pub mod handover;
 pub mod outbox;
 pub mod rate;
+pub mod steps;
 pub mod table;
 pub mod watching;

@@ -3,8 +3,9 @@
 //! recipients, its audit record) is committed, then the sockets are told,
 //! then the step is done. A node that dies in between leaves a claim that
 //! another node takes over when the lease runs out: the record is never
-//! written twice, the sockets may be told twice (the same notification id,
-//! which a client shows once).
+//! written twice, and the telling is repeated; the node holding each socket
+//! drops a step the socket heard already, or one of a notification it is
+//! done with (`connections/steps.rs`).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};

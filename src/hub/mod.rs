@@ -292,6 +292,13 @@ impl Hub {
         self.sockets.all()
     }
 
+    /// The broker this node delivers through: for tests that play
+    /// another node's part (its engine telling the sockets a step).
+    #[doc(hidden)]
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        &self.broker
+    }
+
     /// Sessions expired within the retention of unacknowledged
     /// notifications, from the durable store (their tokens stay refused).
     pub async fn recently_expired_sessions(&self) -> Vec<String> {

@@ -251,12 +251,20 @@ impl Hub {
             socket_id: Some(h.conn.sid.to_string()),
             remote: h.conn.remote_addr.map(|a| a.to_string()),
         };
-        match self.acknowledge_as(&h.conn.user_id, id, &source).await {
+        let at = match self.acknowledge_as(&h.conn.user_id, id, &source).await {
             Err(HubError::NotFound(_)) if self.escalation.join_role(h, Some(id)).await > 0 => {
                 self.acknowledge_as(&h.conn.user_id, id, &source).await
             }
             other => other,
+        }?;
+        // Before the answer goes out: a reminder the engine tells after
+        // it (a step committed just before the closing) stops at this
+        // socket, whichever node fired it. Without a policy no step is
+        // ever told, and the socket keeps nothing.
+        if !self.config.escalation.policies.is_empty() {
+            h.conn.done_with(id);
         }
+        Ok(at)
     }
 
     /// Acknowledges `id` for `user`; tells every socket of the user, on

@@ -47,15 +47,18 @@ pub async fn build_hub(config: Config, clock: SharedClock) -> Result<Built, Star
     let patience = config.socket.ping_timeout;
     let max_queued = config.socket.max_queued_bytes;
     let local_broker = |registry: Arc<dyn Registry>| {
-        Arc::new(LocalBroker::new(
-            node.clone(),
-            sockets.clone(),
-            registry,
-            store.clone(),
-            clock.clone(),
-            patience,
-            max_queued,
-        ))
+        Arc::new(
+            LocalBroker::new(
+                node.clone(),
+                sockets.clone(),
+                registry,
+                store.clone(),
+                clock.clone(),
+                patience,
+                max_queued,
+            )
+            .with_closed_loop(!config.escalation.policies.is_empty()),
+        )
     };
     let Some(url) = &config.cluster.redis_url else {
         let presence = Arc::new(MemoryPresence::new(sockets.clone(), grace));
