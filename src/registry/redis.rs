@@ -21,7 +21,7 @@
 //! While Redis cannot be reached, answers come from this node's own socket
 //! table, marked partial: an operator still sees who is connected here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use ::redis::{Script, ScriptInvocation};
@@ -58,6 +58,10 @@ pub struct RedisRegistry {
     /// Sockets joined (their entries written) and not yet attached: what
     /// their join found, for their attachment.
     joined: Mutex<HashMap<Sid, Attached>>,
+    /// Sockets whose join is under way: Redis may already hold their
+    /// entries before the answer comes back, so a rejoin's prune must keep
+    /// them as it keeps the joined ones.
+    joining: Mutex<HashSet<Sid>>,
     join: Script,
     register: Script,
     detach: Script,
@@ -73,6 +77,7 @@ impl RedisRegistry {
             here,
             grace: presence_grace,
             joined: Mutex::new(HashMap::new()),
+            joining: Mutex::new(HashSet::new()),
             join: scripts::join(),
             register: scripts::register(),
             detach: scripts::detach(),
@@ -216,8 +221,10 @@ impl RedisRegistry {
                 })
                 .await?;
         }
-        // Sockets joined and not yet attached keep their entries too.
+        // Sockets joined and not yet attached keep their entries too, and
+        // so do those whose join is under way (its script may have run).
         let mut keep: Vec<String> = here().iter().map(|c| c.sid.to_string()).collect();
+        keep.extend(self.joining.lock().iter().map(|sid| sid.to_string()));
         keep.extend(self.joined.lock().keys().map(|sid| sid.to_string()));
         let mut prune = self.removing(&self.prune_node);
         prune
@@ -272,6 +279,16 @@ fn entry_json(user: &str, session: &str, role: &str) -> String {
     .unwrap_or_default()
 }
 
+/// Takes a socket out of the joins under way when its join's answer has
+/// been dealt with (at the end of [`RedisRegistry::join`]).
+struct JoiningEnds<'a>(&'a Mutex<HashSet<Sid>>, Sid);
+
+impl Drop for JoiningEnds<'_> {
+    fn drop(&mut self) {
+        self.0.lock().remove(&self.1);
+    }
+}
+
 #[async_trait]
 impl Registry for RedisRegistry {
     async fn join(&self, j: &Joining<'_>) -> Joined {
@@ -290,6 +307,10 @@ impl Registry for RedisRegistry {
             .arg(j.cap)
             .arg(j.idle)
             .arg(j.warn);
+        // Joining until this returns (or is dropped), and joined (below)
+        // before that: a rejoin's prune always finds it in one or the other.
+        self.joining.lock().insert(j.sid);
+        let _joining = JoiningEnds(&self.joining, j.sid);
         let result: Result<Vec<i64>, _> = self
             .link
             .run(|mut c| async move { join.invoke_async(&mut c).await })
