@@ -7,6 +7,7 @@
 //! broker calls it for this node's share and for requests from others.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -130,11 +131,13 @@ impl LocalBroker {
                 hs
             }
             Target::Recipients { users, roles } => {
+                // One pass over this node's sockets with the names looked up,
+                // not compared one by one: a broadcast's recipients can be
+                // thousands of users.
+                let users: HashSet<&str> = users.iter().map(|u| &**u).collect();
+                let roles: HashSet<&str> = roles.iter().map(|r| &**r).collect();
                 let mut hs = self.sockets.all();
-                hs.retain(|h| {
-                    users.iter().any(|u| **u == *h.conn.user_id)
-                        || roles.iter().any(|r| **r == *h.conn.role)
-                });
+                hs.retain(|h| users.contains(&*h.conn.user_id) || roles.contains(&*h.conn.role));
                 hs
             }
             Target::All => self.sockets.all(),
