@@ -156,26 +156,7 @@ fn positive_ttl(s: &str) -> Result<Duration, String> {
 
 fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
-    let mut filter = config.log_filter.clone();
-    // The Socket.IO and Engine.IO crates' debug and trace output includes
-    // packet contents (tokens in CONNECT packets): keep each at info unless
-    // an operator names it explicitly. Each crate is its own log target.
-    for noisy in [
-        "socketioxide",
-        "socketioxide_core",
-        "socketioxide_parser_common",
-        "engineioxide",
-        "engineioxide_core",
-    ] {
-        let named = filter.split(',').any(|d| {
-            d.split('=')
-                .next()
-                .is_some_and(|t| t.trim() == noisy || t.trim().starts_with(&format!("{noisy}::")))
-        });
-        if !named {
-            filter.push_str(&format!(",{noisy}=info"));
-        }
-    }
+    let filter = herald::config::with_packet_crates_held(&config.log_filter);
     let filter = EnvFilter::try_new(&filter).expect("the level was checked with the configuration");
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     // A line the output refuses (the log's disk is full) is dropped and

@@ -88,9 +88,65 @@ pub fn level_filter(setting: &str, value: &str) -> Result<String, ConfigError> {
     Ok(filter)
 }
 
+/// The Socket.IO and Engine.IO crates, each its own log target. Their
+/// debug and trace output includes packet contents (tokens in CONNECT
+/// packets).
+const PACKET_LOGGING_CRATES: [&str; 5] = [
+    "socketioxide",
+    "socketioxide_core",
+    "socketioxide_parser_common",
+    "engineioxide",
+    "engineioxide_core",
+];
+
+/// `filter` with the packet-logging crates held at `info` when its level
+/// for everything else is `debug` or `trace`, unless an operator names
+/// such a crate. A quieter level (`warn`, `error`) applies to them as to
+/// everything else: holding them at `info` there would raise them, and
+/// make every connect pay for their `info` spans.
+pub fn with_packet_crates_held(filter: &str) -> String {
+    let directives: Vec<&str> = filter.split(',').map(str::trim).collect();
+    let verbose = directives
+        .iter()
+        .rev()
+        .find(|d| !d.contains('='))
+        .is_some_and(|level| {
+            level.eq_ignore_ascii_case("debug") || level.eq_ignore_ascii_case("trace")
+        });
+    let mut out = filter.to_string();
+    if !verbose {
+        return out;
+    }
+    for noisy in PACKET_LOGGING_CRATES {
+        let named = directives.iter().any(|d| {
+            d.split('=')
+                .next()
+                .is_some_and(|t| t.trim() == noisy || t.trim().starts_with(&format!("{noisy}::")))
+        });
+        if !named {
+            out.push_str(&format!(",{noisy}=info"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packet_crates_are_held_at_info_only_below_it() {
+        let held = with_packet_crates_held("debug");
+        assert!(held.starts_with("debug,socketioxide=info,"), "{held}");
+        assert!(held.contains(",engineioxide_core=info"), "{held}");
+        assert!(with_packet_crates_held("herald=warn,TRACE").contains("engineioxide=info"));
+        for quiet in ["info", "warn", "error", "debug,warn", "herald=debug"] {
+            assert_eq!(with_packet_crates_held(quiet), quiet, "{quiet}");
+        }
+        let named = with_packet_crates_held("debug,socketioxide::ns=trace");
+        assert!(!named.contains("socketioxide=info"), "{named}");
+        assert!(named.contains("engineioxide=info"), "{named}");
+    }
 
     #[test]
     fn levels_and_target_levels_pass() {

@@ -30,7 +30,7 @@ pub use file::{FileConfig, DEVELOPMENT_HOST};
 pub use http::{HttpConfig, DEFAULT_CORS_ORIGINS};
 pub use jwt::{JwtAlgorithm, JwtConfig};
 pub use limits::{LimitsConfig, RateLimitConfig};
-pub use log::LogFormat;
+pub use log::{with_packet_crates_held, LogFormat};
 pub use presence::{PresenceAudience, PresenceConfig};
 pub use retention::RetentionConfig;
 pub use secrets::Secret;
