@@ -2,6 +2,7 @@
 //! `id` and `createdAt` Herald fills in, and each recipient's state.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::clock::{rfc3339, Millis};
@@ -10,11 +11,23 @@ use crate::clock::{rfc3339, Millis};
 pub const MAX_ID_LEN: usize = 128;
 
 /// A stored notification: the backend's object with `id` and `createdAt` set.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// It keeps its JSON text beside the object, made once: the store writes
+/// that text, and the API's answer, each socket's emit and a catch-up send
+/// it as it is, instead of each serialising the object again.
+#[derive(Debug, Clone)]
 pub struct Notification {
     pub id: String,
     pub created_at: Millis,
-    pub body: Map<String, Value>,
+    body: Map<String, Value>,
+    json: Box<RawValue>,
+}
+
+impl PartialEq for Notification {
+    /// The text is the object's: comparing the objects compares both.
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.created_at == other.created_at && self.body == other.body
+    }
 }
 
 /// Why a notification body was refused.
@@ -66,51 +79,93 @@ impl Notification {
         body.remove("redelivered");
         body.insert("id".into(), Value::String(id.clone()));
         body.insert("createdAt".into(), Value::String(rfc3339(now)));
-        Ok(Self {
-            id,
-            created_at: now,
-            body,
-        })
+        Ok(Self::from_parts(id, now, body))
     }
 
-    /// Rebuilds a stored notification from its JSON text.
+    /// A notification from its parts, as another node sent them: its text
+    /// is made here, once.
+    pub fn from_parts(id: String, created_at: Millis, body: Map<String, Value>) -> Self {
+        let text = serde_json::to_string(&body).expect("a JSON map always serialises");
+        let json = RawValue::from_string(text).expect("serde_json wrote valid JSON");
+        Self {
+            id,
+            created_at,
+            body,
+            json,
+        }
+    }
+
+    /// Rebuilds a stored notification from its JSON text, which it keeps
+    /// as its text.
     pub fn from_stored(
         id: String,
         created_at: Millis,
         json: &str,
     ) -> Result<Self, serde_json::Error> {
         let body: Map<String, Value> = serde_json::from_str(json)?;
+        let json = RawValue::from_string(json.to_owned())?;
         Ok(Self {
             id,
             created_at,
             body,
+            json,
         })
     }
 
-    /// The JSON text to store.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(&self.body).expect("a JSON map always serialises")
+    /// The backend's object, with `id` and `createdAt`.
+    pub fn body(&self) -> &Map<String, Value> {
+        &self.body
+    }
+
+    /// The object, given up.
+    pub fn into_body(self) -> Map<String, Value> {
+        self.body
+    }
+
+    /// A copy with one more top-level field (or `key` replaced), its text
+    /// made anew.
+    pub fn with_field(&self, key: &str, value: Value) -> Self {
+        let mut body = self.body.clone();
+        body.insert(key.to_string(), value);
+        Self::from_parts(self.id.clone(), self.created_at, body)
+    }
+
+    /// The JSON text of the object: what is stored and what is sent.
+    pub fn to_json(&self) -> &str {
+        self.json.get()
     }
 }
 
 impl Serialize for Notification {
+    /// Writes the text made once. Every serialiser Herald sends a
+    /// notification through (the API's answers, the Socket.IO packets, the
+    /// cluster's messages) is serde_json's, which writes a raw value as
+    /// it is.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.body.serialize(s)
+        self.json.serialize(s)
     }
 }
 
 /// The same notification marked as sent in a catch-up, not live.
 pub struct Redelivered<'a>(pub &'a Notification);
 
+impl Redelivered<'_> {
+    /// The notification's text with `"redelivered": true` as its last
+    /// field: the object always has fields (`id` at least), so the text
+    /// ends in `}` after one.
+    fn text(&self) -> Box<RawValue> {
+        let json = self.0.to_json();
+        let open = json
+            .strip_suffix('}')
+            .expect("a JSON object's text ends in }");
+        RawValue::from_string(format!("{open},\"redelivered\":true}}"))
+            .expect("an object with one more field is valid JSON")
+    }
+}
+
 impl Serialize for Redelivered<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(self.0.body.len() + 1))?;
-        for (k, v) in &self.0.body {
-            map.serialize_entry(k, v)?;
-        }
-        map.serialize_entry("redelivered", &true)?;
-        map.end()
+        self.text().serialize(s)
     }
 }
 
@@ -196,10 +251,35 @@ mod tests {
         )
         .unwrap();
         assert_eq!(n.id, "gen");
-        assert_eq!(n.body["id"], "gen");
-        assert_eq!(n.body["createdAt"], "1970-01-01T00:00:00.000Z");
-        assert_eq!(n.body["extra"], json!({"a": [1, 2]}));
-        assert!(!n.body.contains_key("redelivered"));
+        assert_eq!(n.body()["id"], "gen");
+        assert_eq!(n.body()["createdAt"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(n.body()["extra"], json!({"a": [1, 2]}));
+        assert!(!n.body().contains_key("redelivered"));
+    }
+
+    #[test]
+    fn its_text_is_the_object_and_a_catch_up_adds_redelivered() {
+        let n = Notification::from_body(
+            json!({"title": "t\"q", "extra": {"a": [1, 2]}}),
+            || "gen".into(),
+            0,
+        )
+        .unwrap();
+        let text: Value = serde_json::from_str(n.to_json()).unwrap();
+        assert_eq!(text, Value::Object(n.body().clone()));
+        assert_eq!(serde_json::to_value(&n).unwrap(), text);
+        let again = Notification::from_stored(n.id.clone(), 0, n.to_json()).unwrap();
+        assert_eq!(again, n);
+        assert_eq!(again.to_json(), n.to_json());
+        let mut redelivered = text.clone();
+        redelivered["redelivered"] = json!(true);
+        assert_eq!(serde_json::to_value(Redelivered(&n)).unwrap(), redelivered);
+        // Inside an array, as a Socket.IO packet carries it.
+        let packet = serde_json::to_string(&("critical_notification", &n)).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&packet).unwrap(),
+            json!(["critical_notification", text])
+        );
     }
 
     #[test]

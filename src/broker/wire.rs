@@ -126,7 +126,8 @@ enum OpRef<'a> {
     Notification {
         id: &'a str,
         created_at: Millis,
-        body: &'a Map<String, Value>,
+        /// Its JSON text, as made once (the same object as the map).
+        body: &'a Notification,
     },
     Event {
         name: &'a str,
@@ -151,7 +152,7 @@ pub fn op_json(message: Option<&Message>) -> Vec<u8> {
         Some(Message::Notification(n)) => OpRef::Notification {
             id: &n.id,
             created_at: n.created_at,
-            body: &n.body,
+            body: n,
         },
         Some(Message::Event { name, data }) => OpRef::Event { name, data },
         Some(Message::Farewell { name, data }) => OpRef::Farewell { name, data },
@@ -187,7 +188,7 @@ impl From<&Message> for Op {
             Message::Notification(n) => Self::Notification {
                 id: n.id.clone(),
                 created_at: n.created_at,
-                body: n.body.clone(),
+                body: n.body().clone(),
             },
             Message::Event { name, data } => Self::Event {
                 name: name.clone(),
@@ -213,11 +214,9 @@ impl Op {
                 id,
                 created_at,
                 body,
-            } => Message::Notification(std::sync::Arc::new(Notification {
-                id,
-                created_at,
-                body,
-            })),
+            } => Message::Notification(std::sync::Arc::new(Notification::from_parts(
+                id, created_at, body,
+            ))),
             Op::Event { name, data } => Message::Event { name, data },
             Op::Farewell { name, data } => Message::Farewell { name, data },
             Op::Disconnect => Message::Disconnect,

@@ -316,18 +316,17 @@ impl Escalations {
                     .map(|r| r.user_id)
                     .collect();
                 let reminder = escalation::reminder_number(policy, step.level);
-                let again = escalation::with_field(n, "reminder", reminder.into());
+                let again = n.with_field("reminder", reminder.into());
                 let message = Message::Event {
                     name: protocol::CRITICAL_NOTIFICATION.into(),
-                    data: Some(Value::Object(again.body)),
+                    data: Some(Value::Object(again.into_body())),
                 };
                 self.broker
                     .deliver(&Target::Users(originals), &message)
                     .await;
             }
             Action::ToRole(_) | Action::ToUsers(_) => {
-                let escalated = escalation::with_field(
-                    n,
+                let escalated = n.with_field(
                     "escalation",
                     escalation::escalation_field(policy, step.level),
                 );

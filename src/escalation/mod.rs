@@ -13,14 +13,6 @@ use serde_json::{json, Value};
 
 use crate::clock::{rfc3339, Millis};
 use crate::config::escalation::{Action, Policy};
-use crate::notification::Notification;
-
-/// `n` with one more top-level field, as one delivery of it carries.
-pub fn with_field(n: &Notification, key: &str, value: Value) -> Notification {
-    let mut copy = n.clone();
-    copy.body.insert(key.to_string(), value);
-    copy
-}
 
 /// Why a step fired, in words a clinician reads on the alert.
 pub fn reason(policy: &Policy, level: u32) -> String {
@@ -79,6 +71,7 @@ pub fn closed_event(id: &str, at: Millis, by: &str) -> Value {
 mod tests {
     use super::*;
     use crate::config::escalation::Step;
+    use crate::notification::Notification;
     use std::time::Duration;
 
     fn policy() -> Policy {
@@ -128,9 +121,14 @@ mod tests {
     fn a_delivery_adds_its_field_and_keeps_the_rest() {
         let n = Notification::from_body(json!({"id": "n", "title": "t"}), || unreachable!(), 5)
             .unwrap();
-        let r = with_field(&n, "reminder", json!(2));
-        assert_eq!(r.body["reminder"], 2);
-        assert_eq!(r.body["title"], "t");
-        assert!(!n.body.contains_key("reminder"));
+        let r = n.with_field("reminder", json!(2));
+        assert_eq!(r.body()["reminder"], 2);
+        assert_eq!(r.body()["title"], "t");
+        assert!(!n.body().contains_key("reminder"));
+        assert_eq!(
+            serde_json::from_str::<Value>(r.to_json()).unwrap(),
+            Value::Object(r.body().clone()),
+            "the copy's text is made anew"
+        );
     }
 }

@@ -65,11 +65,12 @@ impl Hub {
         user: &str,
         body: Value,
     ) -> Result<Sent, HubError> {
-        let n = self.new_notification(body)?;
+        let n = Arc::new(self.new_notification(body)?);
         let inserted = self.store_new(&n, &[user.to_string()]).await?;
+        drop(n);
         let new = inserted.new_for.first().copied().unwrap_or(false);
         prometheus::notification_accepted(usize::from(new));
-        let n = Arc::new(inserted.notification);
+        let n = inserted.notification;
         let (delivered_to, partial) = if new {
             let reach = self
                 .broker
@@ -92,7 +93,7 @@ impl Hub {
         users: &[String],
         body: Value,
     ) -> Result<Broadcast, HubError> {
-        let n = self.new_notification(body)?;
+        let n = Arc::new(self.new_notification(body)?);
         let mut unique: Vec<String> = Vec::with_capacity(users.len());
         let mut seen = std::collections::HashSet::with_capacity(users.len());
         for u in users {
@@ -101,6 +102,7 @@ impl Hub {
             }
         }
         let inserted = self.store_new(&n, &unique).await?;
+        drop(n);
         let fresh: Vec<String> = unique
             .iter()
             .zip(&inserted.new_for)
@@ -112,7 +114,7 @@ impl Hub {
         let reach = if fresh.is_empty() {
             None
         } else {
-            let n = Message::Notification(Arc::new(inserted.notification));
+            let n = Message::Notification(inserted.notification);
             Some(self.broker.deliver(&Target::Users(fresh), &n).await)
         };
         let mut counts = reach.iter().flat_map(|r| r.counts.iter().copied());
@@ -135,7 +137,7 @@ impl Hub {
     /// scheduler for the first one.
     async fn store_new(
         &self,
-        n: &Notification,
+        n: &Arc<Notification>,
         users: &[String],
     ) -> Result<crate::store::Inserted, HubError> {
         let steps = self.escalation.schedule(n);
@@ -198,11 +200,7 @@ impl Hub {
                 let escalated = un.recipient.escalation_level.and_then(|level| {
                     let policy = self.config.escalation.policy(un.notification.severity())?;
                     let field = escalation::escalation_field(policy, level);
-                    Some(escalation::with_field(
-                        &un.notification,
-                        "escalation",
-                        field,
-                    ))
+                    Some(un.notification.with_field("escalation", field))
                 });
                 let n = escalated.as_ref().unwrap_or(&un.notification);
                 if !h.conn.claim(&n.id) {

@@ -3,6 +3,8 @@
 //! notification), read back per notification or per user, and purged past
 //! retention.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use super::{Closed, Source, StoreError};
@@ -12,8 +14,9 @@ use crate::notification::{Notification, Recipient, StateFilter};
 /// What storing a notification for some users did.
 #[derive(Debug, Clone)]
 pub struct Inserted {
-    /// The stored notification: the first body given for this id.
-    pub notification: Notification,
+    /// The stored notification: the first body given for this id (the
+    /// caller's own, shared, when the id is new).
+    pub notification: Arc<Notification>,
     /// For each requested user, in order: true when that user is a new recipient.
     pub new_for: Vec<bool>,
 }
@@ -52,7 +55,8 @@ pub trait Inbox: Send + Sync + 'static {
         notification: &Notification,
         users: &[String],
     ) -> Result<Inserted, StoreError> {
-        self.insert_scheduled(notification, users, &[]).await
+        self.insert_scheduled(&Arc::new(notification.clone()), users, &[])
+            .await
     }
 
     /// As [`Inbox::insert`], and when the notification is new, in the same
@@ -60,7 +64,7 @@ pub trait Inbox: Send + Sync + 'static {
     /// `(level, due_at)` each.
     async fn insert_scheduled(
         &self,
-        notification: &Notification,
+        notification: &Arc<Notification>,
         users: &[String],
         steps: &[(u32, Millis)],
     ) -> Result<Inserted, StoreError>;

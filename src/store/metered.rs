@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -42,7 +43,7 @@ async fn timed<T>(
 impl<S: Store> Inbox for Metered<S> {
     async fn insert_scheduled(
         &self,
-        n: &Notification,
+        n: &Arc<Notification>,
         users: &[String],
         steps: &[(u32, Millis)],
     ) -> Result<Inserted, StoreError> {

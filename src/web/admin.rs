@@ -74,9 +74,9 @@ async fn timeline(
     let recipients: Vec<Value> = recipients.iter().map(views::recipient).collect();
     Ok(Json(json!({
         "id": n.id,
-        "type": shown::field(&n.body, "type"),
-        "severity": shown::field(&n.body, "severity"),
-        "title": shown::field(&n.body, "title"),
+        "type": shown::field(n.body(), "type"),
+        "severity": shown::field(n.body(), "severity"),
+        "title": shown::field(n.body(), "title"),
         "createdAt": views::time(Some(n.created_at)),
         "recipients": recipients,
     })))

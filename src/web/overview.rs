@@ -183,7 +183,7 @@ async fn waiting_list(hub: &Hub, oldest: &[UserNotification]) -> Vec<Value> {
 /// [`shown::field`]), and its escalation (see [`escalation::view`]);
 /// `escalationLevel` is its fired level alone.
 fn waiting(hub: &Hub, u: &UserNotification, state: Option<&Escalation>) -> Value {
-    let body = &u.notification.body;
+    let body = u.notification.body();
     let policy = hub.config().escalation.policy(u.notification.severity());
     let escalation = escalation::view(policy, u.notification.created_at, state);
     json!({

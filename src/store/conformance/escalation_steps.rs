@@ -1,12 +1,13 @@
 //! The escalation steps' contract: claimed once, fired in order, taken over after a lease, ended by closing.
 
 use super::*;
+use std::sync::Arc;
 
 pub(super) async fn escalation_steps_fire_once_in_order_and_are_taken_over_after_a_lease(
     s: &dyn Store,
 ) {
     let steps = [(1, 100), (2, 200), (3, 300)];
-    s.insert_scheduled(&note("n", "t", 0), &["u".into()], &steps)
+    s.insert_scheduled(&Arc::new(note("n", "t", 0)), &["u".into()], &steps)
         .await
         .unwrap();
     assert_eq!(s.next_step_due().await.unwrap(), Some(100));
@@ -64,7 +65,7 @@ pub(super) async fn escalation_steps_fire_once_in_order_and_are_taken_over_after
 
 pub(super) async fn closing_ends_escalation_and_the_escalated_recipients_catch_up(s: &dyn Store) {
     let steps = [(1, 100), (2, 200)];
-    s.insert_scheduled(&note("n", "t", 0), &["u".into()], &steps)
+    s.insert_scheduled(&Arc::new(note("n", "t", 0)), &["u".into()], &steps)
         .await
         .unwrap();
     assert_eq!(levels(s, 100, "a").await, [(1, false, 0)]);

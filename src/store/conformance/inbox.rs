@@ -13,9 +13,9 @@ pub(super) async fn first_body_stands_and_recipients_are_idempotent(s: &dyn Stor
         .await
         .unwrap();
     assert_eq!(b.new_for, vec![false, true]);
-    assert_eq!(b.notification.body["title"], "first");
+    assert_eq!(b.notification.body()["title"], "first");
     let (stored, recipients) = s.notification("n1").await.unwrap().unwrap();
-    assert_eq!(stored.body["title"], "first");
+    assert_eq!(stored.body()["title"], "first");
     assert_eq!(stored.created_at, 1);
     let users: Vec<_> = recipients.iter().map(|r| r.user_id.as_str()).collect();
     assert_eq!(users, ["u1", "u2"], "in the order they were added");
@@ -163,7 +163,7 @@ pub(super) async fn purge_respects_both_retentions(s: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(again.new_for, vec![true]);
-    assert_eq!(again.notification.body["title"], "again");
+    assert_eq!(again.notification.body()["title"], "again");
 }
 
 pub(super) async fn concurrent_writes_are_each_answered(s: &dyn Store) {
@@ -202,7 +202,7 @@ pub(super) async fn the_stored_notification_is_the_one_answered(s: &dyn Store) {
     let n = Notification::from_body(body, || unreachable!(), 1).unwrap();
     let answered = s.insert(&n, &["u".into()]).await.unwrap().notification;
     let (stored, _) = s.notification("lab-1").await.unwrap().unwrap();
-    assert_eq!(stored.body, answered.body);
+    assert_eq!(stored.body(), answered.body());
     assert_eq!(
         serde_json::to_string(&stored).unwrap(),
         serde_json::to_string(&answered).unwrap()

@@ -1,6 +1,7 @@
 //! The read models' contract: the dashboard's unacknowledged and escalations, the report's rows.
 
 use super::*;
+use std::sync::Arc;
 
 pub(super) async fn every_users_unacknowledged_oldest_first_with_their_total(s: &dyn Store) {
     assert_eq!(s.unacknowledged(10).await.unwrap().total, 0);
@@ -69,10 +70,10 @@ pub(super) async fn the_report_reads_severity_and_closing_of_each_notification(s
 
 pub(super) async fn escalations_read_the_fired_level_and_the_next_step_of_each_id(s: &dyn Store) {
     let steps = [(1, 100), (2, 200), (3, 300)];
-    s.insert_scheduled(&note("n", "t", 0), &["u".into()], &steps)
+    s.insert_scheduled(&Arc::new(note("n", "t", 0)), &["u".into()], &steps)
         .await
         .unwrap();
-    s.insert_scheduled(&note("m", "t", 0), &["u".into()], &[(1, 5000)])
+    s.insert_scheduled(&Arc::new(note("m", "t", 0)), &["u".into()], &[(1, 5000)])
         .await
         .unwrap();
     s.insert(&note("plain", "t", 0), &["u".into()])

@@ -2,6 +2,8 @@
 //! (`insert.rs`), acknowledging it (`acknowledge.rs`), reading and listing
 //! it, and deleting what is past retention.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use super::acknowledge::Ack;
@@ -26,7 +28,7 @@ pub(super) fn list_query(filter: StateFilter) -> String {
 impl Inbox for PostgresStore {
     async fn insert_scheduled(
         &self,
-        n: &Notification,
+        n: &Arc<Notification>,
         users: &[String],
         steps: &[(u32, Millis)],
     ) -> Result<Inserted, StoreError> {

@@ -25,7 +25,7 @@ const INSERT_ATTEMPTS: u32 = 3;
 
 /// One notification to store, for its recipients, with its steps.
 pub(super) struct Insert {
-    pub n: Notification,
+    pub n: Arc<Notification>,
     pub users: Vec<String>,
     pub steps: Vec<(u32, Millis)>,
 }
@@ -212,7 +212,7 @@ impl Inserts {
             .fetch_optional(&mut *tx)
             .await?;
             match stored {
-                Some(row) => rows::notification(&row)?,
+                Some(row) => Arc::new(rows::notification(&row)?),
                 None => return Err(Failed::Again("purged while being stored again".into())),
             }
         };

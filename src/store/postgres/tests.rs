@@ -3,6 +3,7 @@
 //! is tested in `conformance/`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::join_all;
@@ -58,7 +59,7 @@ async fn two_nodes_claim_each_due_step_once() {
     let (a, b) = (db.store().await, db.store().await);
     for i in 0..60 {
         let n = note(&format!("n{i}"), "t", i);
-        a.insert_scheduled(&n, &["u".into()], &[(1, 10), (2, 20)])
+        a.insert_scheduled(&Arc::new(n), &["u".into()], &[(1, 10), (2, 20)])
             .await
             .unwrap();
     }
@@ -129,9 +130,9 @@ async fn two_nodes_storing_one_notification_agree_on_its_body_and_recipients() {
         let (from_a, from_b) = (note(&id, "from a", 1), note(&id, "from b", 2));
         let (x, y) = tokio::join!(a.insert(&from_a, &forward), b.insert(&from_b, &backward));
         let (x, y) = (x.unwrap(), y.unwrap());
-        assert_eq!(x.notification.body, y.notification.body, "{id}");
+        assert_eq!(x.notification.body(), y.notification.body(), "{id}");
         if round % 2 == 1 {
-            assert_eq!(x.notification.body["title"], "before");
+            assert_eq!(x.notification.body()["title"], "before");
         }
         for (i, user) in forward.iter().enumerate() {
             let j = backward.iter().position(|u| u == user).unwrap();
@@ -159,7 +160,7 @@ async fn ten_thousand_recipients_are_stored_at_once() {
     let mut more = users.clone();
     more.insert(5000, "late".into());
     let again = s.insert(&note("big", "second", 2), &more).await.unwrap();
-    assert_eq!(again.notification.body["title"], "t");
+    assert_eq!(again.notification.body()["title"], "t");
     let new: Vec<usize> = (0..more.len()).filter(|i| again.new_for[*i]).collect();
     assert_eq!(new, [5000], "only the late user is new");
     let (_, recipients) = s.notification("big").await.unwrap().unwrap();
@@ -584,7 +585,7 @@ async fn concurrent_inserts_each_get_their_own_answer() {
         assert_eq!(inserted.notification.id, *id);
         assert_eq!(inserted.new_for.len(), users.len());
         let stored_before = id[1..].parse::<usize>().unwrap() % 10 == 0;
-        let title = &inserted.notification.body["title"];
+        let title = &inserted.notification.body()["title"];
         assert_eq!(
             title == "before",
             stored_before,
@@ -654,9 +655,13 @@ async fn concurrent_acknowledgements_close_each_notification_once() {
     let s = db.store().await;
     let users: Vec<String> = (0..4).map(|u| format!("u{u}")).collect();
     for i in 0..40 {
-        s.insert_scheduled(&note(&format!("n{i}"), "t", 1), &users, &[(1, 1_000)])
-            .await
-            .unwrap();
+        s.insert_scheduled(
+            &Arc::new(note(&format!("n{i}"), "t", 1)),
+            &users,
+            &[(1, 1_000)],
+        )
+        .await
+        .unwrap();
     }
     let calls: Vec<(String, String, Millis)> = (0..40)
         .flat_map(|i| {

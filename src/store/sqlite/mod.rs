@@ -204,7 +204,7 @@ impl SqliteStore {
 impl Inbox for SqliteStore {
     async fn insert_scheduled(
         &self,
-        n: &Notification,
+        n: &Arc<Notification>,
         users: &[String],
         steps: &[(u32, Millis)],
     ) -> Result<Inserted, StoreError> {

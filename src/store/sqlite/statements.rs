@@ -4,6 +4,8 @@
 //! linked into the chain as they come and inserted together, a few
 //! statements for the whole transaction, just before it commits.
 
+use std::sync::Arc;
+
 use rusqlite::{Connection, OptionalExtension, Statement};
 
 use crate::clock::Millis;
@@ -292,7 +294,7 @@ impl<'c> Statements<'c> {
     /// `users`; a new one with its escalation steps and `created` record.
     pub fn insert(
         &mut self,
-        n: &Notification,
+        n: &Arc<Notification>,
         users: &[String],
         steps: &[(u32, Millis)],
     ) -> Result<Inserted, StoreError> {
@@ -310,8 +312,10 @@ impl<'c> Statements<'c> {
             let (body, created_at) = self.stored_notification.query_row([&n.id], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
             })?;
-            Notification::from_stored(n.id.clone(), created_at, &body)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?
+            Arc::new(
+                Notification::from_stored(n.id.clone(), created_at, &body)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            )
         };
         let mut new_for = Vec::with_capacity(users.len());
         for user in users {

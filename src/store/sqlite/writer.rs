@@ -27,7 +27,7 @@ const MAX_BATCH: usize = 512;
 /// One write and the caller waiting for its committed result.
 pub enum Write {
     Insert {
-        n: Notification,
+        n: Arc<Notification>,
         users: Vec<String>,
         steps: Vec<(u32, Millis)>,
         reply: oneshot::Sender<Result<Inserted, StoreError>>,
