@@ -126,12 +126,18 @@ enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
     },
-    /// Sign a checkpoint of the audit chain's head now and print it.
+    /// Sign a checkpoint of the audit chain's head now, print it and hand
+    /// it to the configured witnesses.
     ///
     /// One JSON line: `{ checkpoint: { seq, hash, at }, signature, keyId,
-    /// publicKey }`, signed with audit.signing_key. Keep it outside the
-    /// database (append it to a file elsewhere), and give that file to
-    /// `herald audit verify --checkpoint`.
+    /// publicKey }`, signed with audit.signing_key. Like the server, it
+    /// appends the line to audit.checkpoint_file and POSTs it to
+    /// audit.checkpoint_webhook when they are set (the webhook up to 3
+    /// attempts). Keep the checkpoints outside the database, and give that
+    /// file to `herald audit verify --checkpoint`. Exit status: 0 signed,
+    /// printed and kept by every configured witness; 2 the store could not
+    /// be reached (nothing signed); 3 signed and printed, but a witness did
+    /// not keep it (said why on standard error).
     Checkpoint,
 }
 
@@ -140,6 +146,10 @@ const EXIT_BROKEN: i32 = 1;
 /// Its exit status when the store cannot be reached (anything it answers
 /// that cannot be read is a broken record).
 const EXIT_UNREACHABLE: i32 = 2;
+/// `herald audit checkpoint`'s exit status when the checkpoint was signed
+/// and printed but a configured witness did not keep it: not 1, which
+/// says the trail is broken, nor 2, which says nothing was signed.
+const EXIT_NOT_WITNESSED: i32 = 3;
 
 /// A token lifetime: a duration longer than zero (a zero one would be
 /// expired when printed).
@@ -399,8 +409,9 @@ async fn audit_verify(config: &Config, checkpoint: Option<&std::path::Path>) -> 
     }
 }
 
-/// Signs a checkpoint of the chain's head as the store holds it and prints
-/// it as one JSON line; answers the exit status.
+/// Signs a checkpoint of the chain's head as the store holds it, prints it
+/// as one JSON line and hands it to the configured witnesses, as the
+/// server does; answers the exit status.
 async fn audit_checkpoint(config: &Config) -> i32 {
     let store = match open_inspected(config).await {
         Ok(s) => s,
@@ -424,7 +435,15 @@ async fn audit_checkpoint(config: &Config) -> i32 {
                 );
             }
             println!("{}", s.to_line());
-            0
+            let not_kept = herald::witness::once::hand(config, &s).await;
+            for n in &not_kept {
+                eprintln!("{n}");
+            }
+            if not_kept.is_empty() {
+                0
+            } else {
+                EXIT_NOT_WITNESSED
+            }
         }
         Err(e) => {
             eprintln!("cannot read the audit chain's head: {e}");

@@ -2,13 +2,18 @@
 //! prints one, `herald audit verify --checkpoint FILE` passes an intact
 //! trail, names the gap when the newest records were cut off, refuses a
 //! forged or altered checkpoint, and does not fail a checkpoint that
-//! retention has since passed. A malformed key stops the command with a
-//! configuration error that does not repeat it. On SQLite and on
+//! retention has since passed. `herald audit checkpoint` also hands its
+//! line to the configured witnesses (the file, the signed webhook) and
+//! exits 3, the line still printed, when one of them does not keep it. A
+//! malformed key stops the command with a configuration error that does
+//! not repeat it. On SQLite and on
 //! PostgreSQL (where the checkpoint signs the sealed head, and two nodes'
 //! checkpoints of one head both verify).
 
 use std::path::Path;
 use std::process::Output;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 #[path = "common/command.rs"]
 mod command;
@@ -55,6 +60,52 @@ fn checkpoint_into(dir: &Path, url: Option<&str>, file: &Path) -> serde_json::Va
         .unwrap();
     std::io::Write::write_all(&mut f, out.as_bytes()).unwrap();
     serde_json::from_str(out.trim()).unwrap()
+}
+
+/// `herald audit checkpoint` with the witnesses `file` and `webhook`
+/// configured, signed with `secret`.
+fn checkpoint_witnessed(dir: &Path, file: Option<&Path>, webhook: Option<&str>) -> Output {
+    let mut c = command::herald(dir, None, &["audit", "checkpoint"]);
+    c.env("HERALD_AUDIT_SIGNING_KEY", KEY)
+        .env("HERALD_ESCALATION_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env_remove("HERALD_AUDIT_CHECKPOINT_FILE")
+        .env_remove("HERALD_AUDIT_CHECKPOINT_WEBHOOK");
+    if let Some(f) = file {
+        c.env("HERALD_AUDIT_CHECKPOINT_FILE", f);
+    }
+    if let Some(url) = webhook {
+        c.env("HERALD_AUDIT_CHECKPOINT_WEBHOOK", url);
+    }
+    c.output().unwrap()
+}
+
+const WEBHOOK_SECRET: &str = "checkpoint-webhook-secret-0123";
+
+/// A witness receiver on loopback that refuses its first POST (503) and
+/// keeps the others' bodies with their signature header.
+async fn receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    use axum::http::{HeaderMap, StatusCode};
+    let kept: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let k = kept.clone();
+    let app = axum::Router::new().route(
+        "/witness",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let (k, calls) = (k.clone(), calls.clone());
+            async move {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return StatusCode::SERVICE_UNAVAILABLE;
+                }
+                let sig = headers["x-herald-signature"].to_str().unwrap().to_string();
+                k.lock().unwrap().push((sig, body));
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/witness", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, kept)
 }
 
 fn verify_against(dir: &Path, url: Option<&str>, file: &Path) -> Output {
@@ -186,6 +237,72 @@ async fn a_checkpoint_retention_has_passed_is_retired_not_a_gap() {
         "{}",
         said(&ok)
     );
+}
+
+// Two workers: the command runs blocking on one while the receiver answers
+// on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkpoint_command_hands_its_line_to_the_configured_witnesses() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    add(&store, &["a"], 1_795_600_800_000).await;
+    store.close().await;
+    let file = dir.path().join("witness.jsonl");
+    let (url, kept) = receiver().await;
+    let o = checkpoint_witnessed(dir.path(), Some(&file), Some(&url));
+    assert!(o.status.success(), "{}", said(&o));
+    let printed = String::from_utf8(o.stdout).unwrap();
+    // The file got the printed line, the webhook (after one refusal) too,
+    // signed with the escalation webhook's secret.
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), printed);
+    let kept = kept.lock().unwrap().clone();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let (sig, body) = &kept[0];
+    assert_eq!(body, printed.trim_end());
+    assert_eq!(
+        sig,
+        &herald::escalation::webhook::signature(WEBHOOK_SECRET.as_bytes(), body.as_bytes())
+    );
+    // What the file witness kept verifies the trail.
+    let ok = verify_against(dir.path(), None, &file);
+    assert!(ok.status.success(), "{}", said(&ok));
+}
+
+#[tokio::test]
+async fn a_witness_that_does_not_keep_the_checkpoint_exits_3_with_the_line_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    add(&store, &["a"], 1_795_600_800_000).await;
+    store.close().await;
+    let kept = dir.path().join("kept.jsonl");
+    // /dev/full answers every write as a full disk does; nothing listens
+    // on the discard port.
+    let cases: [(Option<&Path>, Option<&str>, &str); 3] = [
+        (Some(Path::new("/dev/full")), None, "audit.checkpoint_file"),
+        (
+            None,
+            Some("http://127.0.0.1:9/witness"),
+            "audit.checkpoint_webhook",
+        ),
+        (
+            Some(&kept),
+            Some("http://127.0.0.1:9/witness"),
+            "audit.checkpoint_webhook",
+        ),
+    ];
+    for (file, webhook, named) in cases {
+        let o = checkpoint_witnessed(dir.path(), file, webhook);
+        let out = said(&o);
+        assert_eq!(o.status.code(), Some(3), "{out}");
+        let printed = String::from_utf8(o.stdout.clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(printed.trim()).unwrap();
+        assert!(line["signature"].is_string(), "{out}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(named) && err.contains("did not keep"), "{err}");
+        assert!(!err.contains(WEBHOOK_SECRET) && !err.contains(KEY), "{err}");
+    }
+    // The witness that worked kept the line though the other failed.
+    assert_eq!(std::fs::read_to_string(&kept).unwrap().lines().count(), 1);
 }
 
 #[test]
