@@ -2,7 +2,9 @@
 //! prints one, `herald audit verify --checkpoint FILE` passes an intact
 //! trail, names the gap when the newest records were cut off, refuses a
 //! forged or altered checkpoint, and does not fail a checkpoint that
-//! retention has since passed. `herald audit checkpoint` also hands its
+//! retention has since passed, and after a key rotation verifies the
+//! earlier key's checkpoints when its public key (`herald audit
+//! public-key`) is given. `herald audit checkpoint` also hands its
 //! line to the configured witnesses (the file, the signed webhook) and
 //! exits 3, the line still printed, when one of them does not keep it. A
 //! malformed key stops the command with a configuration error that does
@@ -49,7 +51,12 @@ fn herald(dir: &Path, url: Option<&str>, key: &str, args: &[&str]) -> Output {
 
 /// `herald audit checkpoint`'s line, appended to `file`.
 fn checkpoint_into(dir: &Path, url: Option<&str>, file: &Path) -> serde_json::Value {
-    let o = herald(dir, url, KEY, &["audit", "checkpoint"]);
+    signed_into(dir, url, KEY, file)
+}
+
+/// `herald audit checkpoint`'s line signed with `key`, appended to `file`.
+fn signed_into(dir: &Path, url: Option<&str>, key: &str, file: &Path) -> serde_json::Value {
+    let o = herald(dir, url, key, &["audit", "checkpoint"]);
     assert!(o.status.success(), "{}", said(&o));
     let out = String::from_utf8(o.stdout).unwrap();
     assert_eq!(out.lines().count(), 1, "one JSON line: {out}");
@@ -237,6 +244,56 @@ async fn a_checkpoint_retention_has_passed_is_retired_not_a_gap() {
         "{}",
         said(&ok)
     );
+}
+
+#[tokio::test]
+async fn after_a_key_rotation_the_earlier_keys_checkpoints_verify_with_its_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    add(&store, &["a"], 1_795_600_800_000).await;
+    store.close().await;
+    let file = dir.path().join("checkpoints.jsonl");
+    // Before the rotation: the old key's public key kept, its checkpoint made.
+    let o = herald(dir.path(), None, OTHER_KEY, &["audit", "public-key"]);
+    assert!(o.status.success(), "{}", said(&o));
+    let old_public = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    let old = signed_into(dir.path(), None, OTHER_KEY, &file);
+    assert_eq!(old["publicKey"], old_public.as_str());
+    let old_id = old["keyId"].as_str().unwrap().to_string();
+    // After it: the new key signs.
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    add(&store, &["b"], 1_795_600_900_000).await;
+    store.close().await;
+    checkpoint_into(dir.path(), None, &file);
+    let f = file.to_str().unwrap();
+
+    // The old key not given: its line is named with its key id.
+    let bad = verify_against(dir.path(), None, &file);
+    assert_eq!(bad.status.code(), Some(1), "{}", said(&bad));
+    let err = String::from_utf8_lossy(&bad.stderr).to_string();
+    assert!(
+        err.contains("checkpoint line 1: signed by another key")
+            && err.contains(&format!("key id {old_id}"))
+            && err.contains("--public-key"),
+        "{err}"
+    );
+    // Given: both lines verify, the configured key's as always.
+    let args = [
+        "audit",
+        "verify",
+        "--checkpoint",
+        f,
+        "--public-key",
+        &old_public,
+    ];
+    let ok = herald(dir.path(), None, KEY, &args);
+    assert!(ok.status.success(), "{}", said(&ok));
+    assert!(said(&ok).contains("checkpoints: 2 agree"), "{}", said(&ok));
+    // A key given that is no public key: a usage error naming the flag.
+    let args = ["audit", "verify", "--checkpoint", f, "--public-key", "abc"];
+    let wrong = herald(dir.path(), None, KEY, &args);
+    assert_eq!(wrong.status.code(), Some(2), "{}", said(&wrong));
+    assert!(said(&wrong).contains("--public-key"), "{}", said(&wrong));
 }
 
 // Two workers: the command runs blocking on one while the receiver answers

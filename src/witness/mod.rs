@@ -190,7 +190,7 @@ mod tests {
 
     fn lines(c: &Checkpointer, path: &std::path::Path) -> Vec<Signed> {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        read_lines(&text, &c.key.verifying_key()).unwrap()
+        read_lines(&text, &[c.key.verifying_key()]).unwrap()
     }
 
     #[tokio::test]

@@ -199,7 +199,7 @@ mod tests {
             assert_eq!(sig, &webhook::signature(SECRET.as_bytes(), body));
             let line = std::str::from_utf8(body).unwrap();
             assert_eq!(
-                Signed::parse_verified(line, &key.verifying_key()).as_ref(),
+                Signed::parse_verified(line, &[key.verifying_key()]).as_ref(),
                 Ok(s)
             );
         }
