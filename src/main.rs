@@ -1,11 +1,12 @@
 //! The `herald` command: `serve` (the default), `token`, `check-config`,
-//! `backup`, `audit verify` and `audit checkpoint`.
+//! `backup`, `audit verify`, `audit checkpoint` and `audit public-key`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use ed25519_dalek::VerifyingKey;
 use herald::auth::Signer;
 use herald::clock::{Clock, SystemClock};
 use herald::config::{Config, LogFormat};
@@ -116,23 +117,50 @@ enum AuditCommand {
     /// still verifies: with --checkpoint, the chain must also still reach
     /// each signed checkpoint the server handed to its witness. Exit
     /// status: 0 intact, 1 broken (named: the first record changed,
-    /// removed, moved or unreadable, the gap before a checkpoint, or a
-    /// checkpoint whose signature is bad), 2 the store could not be
-    /// reached (or the checkpoint file could not be read).
+    /// removed, moved or unreadable, the gap before a checkpoint, a
+    /// checkpoint whose signature is bad, or one signed by a key neither
+    /// configured nor given with --public-key), 2 the store could not be
+    /// reached (or the checkpoint file could not be read, or an option is
+    /// malformed).
     Verify {
         /// A file of checkpoint lines, as audit.checkpoint_file keeps them
         /// or `herald audit checkpoint` prints them, checked with this
-        /// server's key (audit.signing_key).
+        /// server's key (audit.signing_key) and those of --public-key.
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
+        /// The public key of an earlier audit.signing_key (64 hex digits,
+        /// as `herald audit public-key` printed it before the key was
+        /// changed), so that its checkpoints verify too; repeatable. The
+        /// configured key is always accepted.
+        #[arg(long = "public-key", value_name = "KEY", requires = "checkpoint", value_parser = public_key_arg)]
+        public_keys: Vec<VerifyingKey>,
     },
-    /// Sign a checkpoint of the audit chain's head now and print it.
+    /// Sign a checkpoint of the audit chain's head now, print it and hand
+    /// it to the configured witnesses.
     ///
     /// One JSON line: `{ checkpoint: { seq, hash, at }, signature, keyId,
-    /// publicKey }`, signed with audit.signing_key. Keep it outside the
-    /// database (append it to a file elsewhere), and give that file to
-    /// `herald audit verify --checkpoint`.
+    /// publicKey }`, signed with audit.signing_key. Like the server, it
+    /// appends the line to audit.checkpoint_file and POSTs it to
+    /// audit.checkpoint_webhook when they are set (the webhook up to 3
+    /// attempts). Keep the checkpoints outside the database, and give that
+    /// file to `herald audit verify --checkpoint`. Exit status: 0 signed,
+    /// printed and kept by every configured witness; 2 the store could not
+    /// be reached (nothing signed); 3 signed and printed, but a witness did
+    /// not keep it (said why on standard error).
     Checkpoint,
+    /// Print the public key of audit.signing_key (64 hex digits).
+    ///
+    /// The key checkpoints are checked with, as every checkpoint line
+    /// carries it (`publicKey`); its key id goes to standard error. Keep it
+    /// with the witness's file before changing audit.signing_key: `herald
+    /// audit verify --checkpoint FILE --public-key KEY` then still verifies
+    /// the checkpoints the earlier key signed.
+    PublicKey,
+}
+
+/// `--public-key`'s value, the error naming what was expected.
+fn public_key_arg(s: &str) -> Result<VerifyingKey, String> {
+    herald::trail::checkpoint::parse_public_key(s)
 }
 
 /// `herald audit verify`'s exit status when the chain is broken.
@@ -140,6 +168,10 @@ const EXIT_BROKEN: i32 = 1;
 /// Its exit status when the store cannot be reached (anything it answers
 /// that cannot be read is a broken record).
 const EXIT_UNREACHABLE: i32 = 2;
+/// `herald audit checkpoint`'s exit status when the checkpoint was signed
+/// and printed but a configured witness did not keep it: not 1, which
+/// says the trail is broken, nor 2, which says nothing was signed.
+const EXIT_NOT_WITNESSED: i32 = 3;
 
 /// A token lifetime: a duration longer than zero (a zero one would be
 /// expired when printed).
@@ -290,10 +322,12 @@ fn main() -> anyhow::Result<()> {
                 .build()
                 .context("starting the runtime")?;
             let code = match command {
-                AuditCommand::Verify { checkpoint } => {
-                    runtime.block_on(audit_verify(&config, checkpoint.as_deref()))
-                }
+                AuditCommand::Verify {
+                    checkpoint,
+                    public_keys,
+                } => runtime.block_on(audit_verify(&config, checkpoint.as_deref(), &public_keys)),
                 AuditCommand::Checkpoint => runtime.block_on(audit_checkpoint(&config)),
+                AuditCommand::PublicKey => audit_public_key(&config),
             };
             std::process::exit(code)
         }
@@ -329,11 +363,15 @@ async fn open_inspected(config: &Config) -> Result<Box<dyn herald::store::Store>
 }
 
 /// Opens the configured store and walks its audit chain, then compares it
-/// with the checkpoints in `checkpoint` when given; answers the exit
-/// status.
-async fn audit_verify(config: &Config, checkpoint: Option<&std::path::Path>) -> i32 {
+/// with the checkpoints in `checkpoint` when given, each signed by the
+/// configured key or one of `earlier_keys`; answers the exit status.
+async fn audit_verify(
+    config: &Config,
+    checkpoint: Option<&std::path::Path>,
+    earlier_keys: &[VerifyingKey],
+) -> i32 {
     use herald::trail::WalkError;
-    let checkpoints = match checkpoint.map(|f| witnessed::read_file(config, f)) {
+    let checkpoints = match checkpoint.map(|f| witnessed::read_file(config, f, earlier_keys)) {
         Some(Err(code)) => return code,
         Some(Ok(c)) => Some(c),
         None => None,
@@ -380,8 +418,9 @@ async fn audit_verify(config: &Config, checkpoint: Option<&std::path::Path>) -> 
     }
 }
 
-/// Signs a checkpoint of the chain's head as the store holds it and prints
-/// it as one JSON line; answers the exit status.
+/// Signs a checkpoint of the chain's head as the store holds it, prints it
+/// as one JSON line and hands it to the configured witnesses, as the
+/// server does; answers the exit status.
 async fn audit_checkpoint(config: &Config) -> i32 {
     let store = match open_inspected(config).await {
         Ok(s) => s,
@@ -405,13 +444,34 @@ async fn audit_checkpoint(config: &Config) -> i32 {
                 );
             }
             println!("{}", s.to_line());
-            0
+            let not_kept = herald::witness::once::hand(config, &s).await;
+            for n in &not_kept {
+                eprintln!("{n}");
+            }
+            if not_kept.is_empty() {
+                0
+            } else {
+                EXIT_NOT_WITNESSED
+            }
         }
         Err(e) => {
             eprintln!("cannot read the audit chain's head: {e}");
             EXIT_UNREACHABLE
         }
     }
+}
+
+/// Prints the public key checkpoints are checked with; answers the exit
+/// status.
+fn audit_public_key(config: &Config) -> i32 {
+    use herald::trail::checkpoint::{key_id, public_hex};
+    let public = config.audit.signing_key.signing().verifying_key();
+    if config.audit.development_key {
+        eprintln!("the DEVELOPMENT key's: set HERALD_AUDIT_SIGNING_KEY in production");
+    }
+    eprintln!("key id {}", key_id(&public));
+    println!("{}", public_hex(&public));
+    0
 }
 
 /// What `herald audit verify` says of the records committed but not yet
@@ -433,25 +493,37 @@ fn unsealed_line(u: &herald::store::Unsealed) -> String {
 mod witnessed {
     use std::path::Path;
 
+    use ed25519_dalek::VerifyingKey;
     use herald::config::Config;
     use herald::store::StoreError;
-    use herald::trail::checkpoint::Signed;
+    use herald::trail::checkpoint::{Signed, Unsigned};
     use herald::trail::witnessed::{read_lines, WitnessError, Witnessed};
 
     use super::{EXIT_BROKEN, EXIT_UNREACHABLE};
 
-    /// The checkpoints in `file`, each signed by this server's key, or the
-    /// exit status after saying why not: a line that is not one is a
-    /// broken trail's evidence (1); a file that cannot be read, or holds
-    /// none, leaves nothing to verify against (2).
-    pub fn read_file(config: &Config, file: &Path) -> Result<Vec<Signed>, i32> {
+    /// The checkpoints in `file`, each signed by this server's key or one
+    /// of `earlier_keys`, or the exit status after saying why not: a line
+    /// that is not one is a broken trail's evidence (1), as a line of a
+    /// key nobody vouched for may be a forger's; a file that cannot be
+    /// read, or holds none, leaves nothing to verify against (2).
+    pub fn read_file(
+        config: &Config,
+        file: &Path,
+        earlier_keys: &[VerifyingKey],
+    ) -> Result<Vec<Signed>, i32> {
         let text = std::fs::read_to_string(file).map_err(|e| {
             eprintln!("cannot read the checkpoint file {}: {e}", file.display());
             EXIT_UNREACHABLE
         })?;
-        let key = config.audit.signing_key.signing().verifying_key();
-        let checkpoints = read_lines(&text, &key).map_err(|e| {
+        let mut keys = vec![config.audit.signing_key.signing().verifying_key()];
+        keys.extend_from_slice(earlier_keys);
+        let checkpoints = read_lines(&text, &keys).map_err(|e| {
             eprintln!("checkpoint file {} BROKEN: {e}", file.display());
+            if matches!(e.why, Unsigned::OtherKey { .. }) {
+                eprintln!(
+                    "a checkpoint of an earlier audit.signing_key verifies when its public key is given with --public-key (`herald audit public-key` prints a key's)"
+                );
+            }
             EXIT_BROKEN
         })?;
         if checkpoints.is_empty() {

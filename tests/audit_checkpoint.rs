@@ -2,13 +2,20 @@
 //! prints one, `herald audit verify --checkpoint FILE` passes an intact
 //! trail, names the gap when the newest records were cut off, refuses a
 //! forged or altered checkpoint, and does not fail a checkpoint that
-//! retention has since passed. A malformed key stops the command with a
-//! configuration error that does not repeat it. On SQLite and on
+//! retention has since passed, and after a key rotation verifies the
+//! earlier key's checkpoints when its public key (`herald audit
+//! public-key`) is given. `herald audit checkpoint` also hands its
+//! line to the configured witnesses (the file, the signed webhook) and
+//! exits 3, the line still printed, when one of them does not keep it. A
+//! malformed key stops the command with a configuration error that does
+//! not repeat it. On SQLite and on
 //! PostgreSQL (where the checkpoint signs the sealed head, and two nodes'
 //! checkpoints of one head both verify).
 
 use std::path::Path;
 use std::process::Output;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 #[path = "common/command.rs"]
 mod command;
@@ -44,7 +51,12 @@ fn herald(dir: &Path, url: Option<&str>, key: &str, args: &[&str]) -> Output {
 
 /// `herald audit checkpoint`'s line, appended to `file`.
 fn checkpoint_into(dir: &Path, url: Option<&str>, file: &Path) -> serde_json::Value {
-    let o = herald(dir, url, KEY, &["audit", "checkpoint"]);
+    signed_into(dir, url, KEY, file)
+}
+
+/// `herald audit checkpoint`'s line signed with `key`, appended to `file`.
+fn signed_into(dir: &Path, url: Option<&str>, key: &str, file: &Path) -> serde_json::Value {
+    let o = herald(dir, url, key, &["audit", "checkpoint"]);
     assert!(o.status.success(), "{}", said(&o));
     let out = String::from_utf8(o.stdout).unwrap();
     assert_eq!(out.lines().count(), 1, "one JSON line: {out}");
@@ -55,6 +67,52 @@ fn checkpoint_into(dir: &Path, url: Option<&str>, file: &Path) -> serde_json::Va
         .unwrap();
     std::io::Write::write_all(&mut f, out.as_bytes()).unwrap();
     serde_json::from_str(out.trim()).unwrap()
+}
+
+/// `herald audit checkpoint` with the witnesses `file` and `webhook`
+/// configured, signed with `secret`.
+fn checkpoint_witnessed(dir: &Path, file: Option<&Path>, webhook: Option<&str>) -> Output {
+    let mut c = command::herald(dir, None, &["audit", "checkpoint"]);
+    c.env("HERALD_AUDIT_SIGNING_KEY", KEY)
+        .env("HERALD_ESCALATION_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env_remove("HERALD_AUDIT_CHECKPOINT_FILE")
+        .env_remove("HERALD_AUDIT_CHECKPOINT_WEBHOOK");
+    if let Some(f) = file {
+        c.env("HERALD_AUDIT_CHECKPOINT_FILE", f);
+    }
+    if let Some(url) = webhook {
+        c.env("HERALD_AUDIT_CHECKPOINT_WEBHOOK", url);
+    }
+    c.output().unwrap()
+}
+
+const WEBHOOK_SECRET: &str = "checkpoint-webhook-secret-0123";
+
+/// A witness receiver on loopback that refuses its first POST (503) and
+/// keeps the others' bodies with their signature header.
+async fn receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    use axum::http::{HeaderMap, StatusCode};
+    let kept: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let k = kept.clone();
+    let app = axum::Router::new().route(
+        "/witness",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let (k, calls) = (k.clone(), calls.clone());
+            async move {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return StatusCode::SERVICE_UNAVAILABLE;
+                }
+                let sig = headers["x-herald-signature"].to_str().unwrap().to_string();
+                k.lock().unwrap().push((sig, body));
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/witness", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, kept)
 }
 
 fn verify_against(dir: &Path, url: Option<&str>, file: &Path) -> Output {
@@ -186,6 +244,122 @@ async fn a_checkpoint_retention_has_passed_is_retired_not_a_gap() {
         "{}",
         said(&ok)
     );
+}
+
+#[tokio::test]
+async fn after_a_key_rotation_the_earlier_keys_checkpoints_verify_with_its_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    add(&store, &["a"], 1_795_600_800_000).await;
+    store.close().await;
+    let file = dir.path().join("checkpoints.jsonl");
+    // Before the rotation: the old key's public key kept, its checkpoint made.
+    let o = herald(dir.path(), None, OTHER_KEY, &["audit", "public-key"]);
+    assert!(o.status.success(), "{}", said(&o));
+    let old_public = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    let old = signed_into(dir.path(), None, OTHER_KEY, &file);
+    assert_eq!(old["publicKey"], old_public.as_str());
+    let old_id = old["keyId"].as_str().unwrap().to_string();
+    // After it: the new key signs.
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    add(&store, &["b"], 1_795_600_900_000).await;
+    store.close().await;
+    checkpoint_into(dir.path(), None, &file);
+    let f = file.to_str().unwrap();
+
+    // The old key not given: its line is named with its key id.
+    let bad = verify_against(dir.path(), None, &file);
+    assert_eq!(bad.status.code(), Some(1), "{}", said(&bad));
+    let err = String::from_utf8_lossy(&bad.stderr).to_string();
+    assert!(
+        err.contains("checkpoint line 1: signed by another key")
+            && err.contains(&format!("key id {old_id}"))
+            && err.contains("--public-key"),
+        "{err}"
+    );
+    // Given: both lines verify, the configured key's as always.
+    let args = [
+        "audit",
+        "verify",
+        "--checkpoint",
+        f,
+        "--public-key",
+        &old_public,
+    ];
+    let ok = herald(dir.path(), None, KEY, &args);
+    assert!(ok.status.success(), "{}", said(&ok));
+    assert!(said(&ok).contains("checkpoints: 2 agree"), "{}", said(&ok));
+    // A key given that is no public key: a usage error naming the flag.
+    let args = ["audit", "verify", "--checkpoint", f, "--public-key", "abc"];
+    let wrong = herald(dir.path(), None, KEY, &args);
+    assert_eq!(wrong.status.code(), Some(2), "{}", said(&wrong));
+    assert!(said(&wrong).contains("--public-key"), "{}", said(&wrong));
+}
+
+// Two workers: the command runs blocking on one while the receiver answers
+// on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkpoint_command_hands_its_line_to_the_configured_witnesses() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    add(&store, &["a"], 1_795_600_800_000).await;
+    store.close().await;
+    let file = dir.path().join("witness.jsonl");
+    let (url, kept) = receiver().await;
+    let o = checkpoint_witnessed(dir.path(), Some(&file), Some(&url));
+    assert!(o.status.success(), "{}", said(&o));
+    let printed = String::from_utf8(o.stdout).unwrap();
+    // The file got the printed line, the webhook (after one refusal) too,
+    // signed with the escalation webhook's secret.
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), printed);
+    let kept = kept.lock().unwrap().clone();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let (sig, body) = &kept[0];
+    assert_eq!(body, printed.trim_end());
+    assert_eq!(
+        sig,
+        &herald::escalation::webhook::signature(WEBHOOK_SECRET.as_bytes(), body.as_bytes())
+    );
+    // What the file witness kept verifies the trail.
+    let ok = verify_against(dir.path(), None, &file);
+    assert!(ok.status.success(), "{}", said(&ok));
+}
+
+#[tokio::test]
+async fn a_witness_that_does_not_keep_the_checkpoint_exits_3_with_the_line_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    add(&store, &["a"], 1_795_600_800_000).await;
+    store.close().await;
+    let kept = dir.path().join("kept.jsonl");
+    // /dev/full answers every write as a full disk does; nothing listens
+    // on the discard port.
+    let cases: [(Option<&Path>, Option<&str>, &str); 3] = [
+        (Some(Path::new("/dev/full")), None, "audit.checkpoint_file"),
+        (
+            None,
+            Some("http://127.0.0.1:9/witness"),
+            "audit.checkpoint_webhook",
+        ),
+        (
+            Some(&kept),
+            Some("http://127.0.0.1:9/witness"),
+            "audit.checkpoint_webhook",
+        ),
+    ];
+    for (file, webhook, named) in cases {
+        let o = checkpoint_witnessed(dir.path(), file, webhook);
+        let out = said(&o);
+        assert_eq!(o.status.code(), Some(3), "{out}");
+        let printed = String::from_utf8(o.stdout.clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(printed.trim()).unwrap();
+        assert!(line["signature"].is_string(), "{out}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(named) && err.contains("did not keep"), "{err}");
+        assert!(!err.contains(WEBHOOK_SECRET) && !err.contains(KEY), "{err}");
+    }
+    // The witness that worked kept the line though the other failed.
+    assert_eq!(std::fs::read_to_string(&kept).unwrap().lines().count(), 1);
 }
 
 #[test]

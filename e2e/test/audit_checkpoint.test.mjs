@@ -1,6 +1,8 @@
 // Signed checkpoints of the audit chain from a running server: every second it appends one to its checkpoint file
 // and POSTs it to a witness (refused once, then taken), signed with HMAC like the escalation webhook; the witness
-// checks the Ed25519 signature itself with node's crypto and the public key, without Herald. `herald audit verify
+// checks the Ed25519 signature itself with node's crypto and the public key, without Herald. `herald audit
+// checkpoint` hands its line to the same witnesses (exit 3 when one is down), and `herald audit public-key` prints
+// the key the lines carry. `herald audit verify
 // --checkpoint` then passes the trail against the server's file, and fails, naming the gap, once the newest records
 // are cut off the store, and on a checkpoint whose seq was altered.
 import { describe, it, before, after } from 'node:test';
@@ -10,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { startServer, rid, recordSecret, eventually, HERALD_BIN } from '../helpers.mjs';
 
 /** An Ed25519 public key from its 32 raw bytes (hex): the SPKI DER prefix of RFC 8410, then the key. */
@@ -69,12 +71,17 @@ describe('audit checkpoints from a running server', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** `herald audit <args>` on the server's store, with its key. */
-  const audit = (...args) =>
-    spawnSync(HERALD_BIN, ['audit', ...args], {
-      env: { PATH: process.env.PATH, HERALD_DATA_DIR: srv.dataDir, HERALD_AUDIT_SIGNING_KEY: key },
-      encoding: 'utf8',
-      timeout: 10_000,
+  /** The environment of `herald audit` on the server's store, with its key (and `extra` settings). */
+  const auditEnv = (extra = {}) => ({ PATH: process.env.PATH, HERALD_DATA_DIR: srv.dataDir, HERALD_AUDIT_SIGNING_KEY: key, ...extra });
+  const audit = (...args) => spawnSync(HERALD_BIN, ['audit', ...args], { env: auditEnv(), encoding: 'utf8', timeout: 10_000 });
+  /** As `audit`, with `extra` settings and without blocking: the witness in this process must answer meanwhile. */
+  const auditAsync = (extra, ...args) =>
+    new Promise((resolve) => {
+      const out = { stdout: '', stderr: '' };
+      const child = spawn(HERALD_BIN, ['audit', ...args], { env: auditEnv(extra) });
+      child.stdout.on('data', (d) => (out.stdout += d));
+      child.stderr.on('data', (d) => (out.stderr += d));
+      child.on('close', (status) => resolve({ ...out, status }));
     });
 
   const lines = () =>
@@ -100,6 +107,24 @@ describe('audit checkpoints from a running server', () => {
     const seqs = witness.kept.map((k) => k.line.checkpoint.seq);
     assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'in order');
     assert.ok(!srv.log.includes(key), 'the signing key is never logged');
+  });
+
+  it('audit checkpoint hands its line to the same witnesses; audit public-key prints the key the lines carry', async () => {
+    const pk = audit('public-key');
+    assert.equal(pk.status, 0, pk.stderr);
+    assert.equal(pk.stdout.trim(), lines()[0].publicKey);
+    assert.match(pk.stderr, /^key id [0-9a-f]{16}$/m);
+    const made = await auditAsync(env, 'checkpoint');
+    assert.equal(made.status, 0, made.stderr);
+    const printed = made.stdout.trim();
+    assert.ok(signatureHolds(JSON.parse(printed)));
+    assert.ok(readFileSync(env.HERALD_AUDIT_CHECKPOINT_FILE, 'utf8').split('\n').includes(printed), 'appended to the file');
+    await eventually(() => witness.kept.some((k) => JSON.stringify(k.line) === printed && k.signed), 10_000, 100);
+    // a witness that is down: the line printed all the same, exit 3 and why
+    const down = await auditAsync({ ...env, HERALD_AUDIT_CHECKPOINT_WEBHOOK: 'http://127.0.0.1:9/witness' }, 'checkpoint');
+    assert.equal(down.status, 3, down.stderr);
+    assert.ok(signatureHolds(JSON.parse(down.stdout.trim())));
+    assert.match(down.stderr, /audit\.checkpoint_webhook did not keep the checkpoint/);
   });
 
   it('verify --checkpoint passes the trail, and names the gap once its newest records are cut off', async () => {

@@ -26,7 +26,7 @@ fn checkpoint(u: &mut Unstructured) -> Result<Checkpoint> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let public = key().verifying_key();
+    let public = [key().verifying_key()];
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(lines) = read_lines(text, &public) {
             assert!(lines.is_empty(), "an unsigned text verified: {text:?}");

@@ -56,6 +56,20 @@ pub fn key_id(public: &VerifyingKey) -> String {
     hex(&Sha256::digest(public.as_bytes()))[..16].to_string()
 }
 
+/// A public key as every line carries it (`publicKey`) and `herald audit
+/// public-key` prints it: 64 hex digits.
+pub fn public_hex(public: &VerifyingKey) -> String {
+    hex(public.as_bytes())
+}
+
+/// A public key from its 64 hex digits, as [`public_hex`] writes it.
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+    let bytes = unhex::<32>(text.trim()).ok_or(
+        "is not an Ed25519 public key: 64 hex digits, as `herald audit public-key` prints",
+    )?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| "is not a valid Ed25519 public key".to_string())
+}
+
 /// Signs `checkpoint` with `key`.
 pub fn sign(key: &SigningKey, checkpoint: Checkpoint) -> Signed {
     let signature = key.sign(&checkpoint.message());
@@ -71,8 +85,11 @@ pub fn sign(key: &SigningKey, checkpoint: Checkpoint) -> Signed {
 pub enum Unsigned {
     #[error("not a checkpoint line ({0})")]
     Malformed(String),
-    #[error("signed by another key (key id {theirs}), not this server's (key id {ours})")]
-    OtherKey { theirs: String, ours: String },
+    #[error(
+        "signed by another key (key id {theirs}), none of those it is checked with (key id {})",
+        known.join(", ")
+    )]
+    OtherKey { theirs: String, known: Vec<String> },
     #[error("its signature does not match its contents (forged or altered)")]
     BadSignature,
 }
@@ -107,17 +124,23 @@ impl Signed {
         self.to_json().to_string()
     }
 
-    /// Reads a line back and checks it was signed by `key`: the key the
-    /// line names is only a hint (anyone can sign with a key of their own).
-    pub fn parse_verified(line: &str, key: &VerifyingKey) -> Result<Signed, Unsigned> {
+    /// Reads a line back and checks it was signed by one of `keys` (the
+    /// configured key and earlier ones, kept through a rotation): the key
+    /// the line names only says which one to check with, since anyone can
+    /// sign with a key of their own.
+    pub fn parse_verified(line: &str, keys: &[VerifyingKey]) -> Result<Signed, Unsigned> {
         let l: Line = serde_json::from_str(line).map_err(|e| Unsigned::Malformed(e.to_string()))?;
-        let ours = key_id(key);
-        if l.public_key != hex(key.as_bytes()) {
+        let Some(key) = keys.iter().find(|k| l.public_key == public_hex(k)) else {
+            // Named by the key it carries when it carries one: its keyId
+            // field is not signed and may say anything.
+            let theirs = unhex::<32>(&l.public_key)
+                .and_then(|b| VerifyingKey::from_bytes(&b).ok())
+                .map_or(l.key_id, |k| key_id(&k));
             return Err(Unsigned::OtherKey {
-                theirs: l.key_id,
-                ours,
+                theirs,
+                known: keys.iter().map(key_id).collect(),
             });
-        }
+        };
         let signature = unhex::<64>(&l.signature)
             .ok_or_else(|| Unsigned::Malformed("the signature is not 128 hex digits".into()))?;
         key.verify(&l.checkpoint.message(), &Signature::from_bytes(&signature))
@@ -168,9 +191,37 @@ mod tests {
         assert_eq!(v["checkpoint"]["at"], "2026-11-25T10:00:00.123Z");
         assert_eq!(v["keyId"], key_id(&k.verifying_key()));
         assert_eq!(
-            Signed::parse_verified(&line, &k.verifying_key()),
+            Signed::parse_verified(&line, &[k.verifying_key()]),
             Ok(signed)
         );
+    }
+
+    #[test]
+    fn a_line_verifies_with_any_key_it_is_checked_with_and_an_unknown_one_is_named() {
+        let (old, new) = (key(1), key(2));
+        let line = sign(&old, Checkpoint::of(&head(), 0)).to_line();
+        let both = [new.verifying_key(), old.verifying_key()];
+        assert!(Signed::parse_verified(&line, &both).is_ok());
+        // Only the new key: the line is named by its own key, whatever its
+        // (unsigned) keyId field claims.
+        let lying = line.replace(&key_id(&old.verifying_key()), "0000000000000000");
+        let e = Signed::parse_verified(&lying, &both[..1]).unwrap_err();
+        assert_eq!(
+            e,
+            Unsigned::OtherKey {
+                theirs: key_id(&old.verifying_key()),
+                known: vec![key_id(&new.verifying_key())],
+            }
+        );
+    }
+
+    #[test]
+    fn a_public_key_reads_back_from_its_hex_and_nothing_else_does() {
+        let public = key(1).verifying_key();
+        assert_eq!(parse_public_key(&public_hex(&public)), Ok(public));
+        for bad in ["", "abc", &"zz".repeat(32), &public_hex(&public)[2..]] {
+            assert!(parse_public_key(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -189,7 +240,7 @@ mod tests {
 
     #[test]
     fn an_altered_or_forged_checkpoint_is_refused() {
-        let ours = key(1).verifying_key();
+        let ours = [key(1).verifying_key()];
         let line = sign(&key(1), Checkpoint::of(&head(), 0)).to_line();
         // A longer trail claimed: the seq changed, the signature kept.
         let altered = line.replace("\"seq\":42", "\"seq\":41");

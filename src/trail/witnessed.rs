@@ -25,13 +25,15 @@ pub struct BadLine {
 }
 
 /// Reads a witness's file of checkpoint lines (blank lines skipped), each
-/// checked against `key`; the first line that is not one is named.
-pub fn read_lines(text: &str, key: &VerifyingKey) -> Result<Vec<Signed>, BadLine> {
+/// checked against the one of `keys` it names (a file kept across a key
+/// rotation holds lines of each key); the first line that is not one is
+/// named.
+pub fn read_lines(text: &str, keys: &[VerifyingKey]) -> Result<Vec<Signed>, BadLine> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            Signed::parse_verified(l.trim(), key).map_err(|why| BadLine { line: i + 1, why })
+            Signed::parse_verified(l.trim(), keys).map_err(|why| BadLine { line: i + 1, why })
         })
         .collect()
 }
@@ -283,7 +285,7 @@ mod tests {
     #[test]
     fn a_file_of_lines_names_its_first_bad_line() {
         let k = kept(3);
-        let ours = key().verifying_key();
+        let ours = [key().verifying_key()];
         let good = format!("{}\n\n{}\n", at(&k, 1).to_line(), at(&k, 3).to_line());
         assert_eq!(read_lines(&good, &ours).unwrap().len(), 2);
         let forged = sign(

@@ -6,7 +6,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Appends `line` and a newline to `path` (created when absent) and syncs
 /// it. A write that fails part-way (the disk filled) is cut back off, so
@@ -25,6 +25,14 @@ pub fn append(path: &Path, line: &str) -> std::io::Result<()> {
         let _ = f.set_len(before);
     }
     written
+}
+
+/// [`append`] on a blocking thread: the sync to disk may take a while, and
+/// the caller is a task of the runtime.
+pub async fn append_off_thread(path: PathBuf, line: String) -> std::io::Result<()> {
+    tokio::task::spawn_blocking(move || append(&path, &line))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! the webhook retries in its own task.
 
 pub mod file;
+pub mod once;
 pub mod webhook;
 
 use std::path::PathBuf;
@@ -57,15 +58,7 @@ impl Checkpointer {
     /// The first checkpoint is due at once: the head as this node found it.
     pub fn new(config: &Config, store: Arc<dyn Store>, clock: SharedClock) -> Self {
         let audit = &config.audit;
-        let webhook = audit.checkpoint_webhook.as_ref().and_then(|url| {
-            // The configuration refuses a webhook without the secret.
-            let secret = config.escalation.webhook_secret.clone()?;
-            Some(Arc::new(WebhookWitness::new(
-                url.clone(),
-                secret,
-                config.escalation.webhook_timeout,
-            )))
-        });
+        let webhook = WebhookWitness::configured(config).map(Arc::new);
         Self {
             key: audit.signing_key.signing().clone(),
             store,
@@ -127,11 +120,7 @@ impl Checkpointer {
         let Some(path) = self.file.clone() else {
             return;
         };
-        let line = signed.to_line();
-        let appended = tokio::task::spawn_blocking(move || file::append(&path, &line))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        match appended {
+        match file::append_off_thread(path, signed.to_line()).await {
             Ok(()) => prometheus::checkpoint_witness("file", "sent"),
             Err(e) => {
                 self.file_failures.fetch_add(1, Ordering::Relaxed);
@@ -201,7 +190,7 @@ mod tests {
 
     fn lines(c: &Checkpointer, path: &std::path::Path) -> Vec<Signed> {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        read_lines(&text, &c.key.verifying_key()).unwrap()
+        read_lines(&text, &[c.key.verifying_key()]).unwrap()
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::config::Secret;
+use crate::config::{Config, Secret};
 use crate::escalation::webhook::{self, Outcome};
 use crate::observe::prometheus;
 use crate::trail::checkpoint::Signed;
@@ -43,6 +43,33 @@ impl WebhookWitness {
             waiting: Mutex::new(VecDeque::new()),
             wake: Notify::new(),
         }
+    }
+
+    /// The witness `audit.checkpoint_webhook` names, signed with the
+    /// escalation webhook's secret and posted within its timeout; none when
+    /// no URL is set.
+    pub fn configured(config: &Config) -> Option<Self> {
+        let url = config.audit.checkpoint_webhook.clone()?;
+        // The configuration refuses a webhook without the secret.
+        let secret = config.escalation.webhook_secret.clone()?;
+        Some(Self::new(url, secret, config.escalation.webhook_timeout))
+    }
+
+    /// One attempt at delivering `checkpoint`.
+    pub async fn post(&self, checkpoint: &Signed) -> Outcome {
+        let c = &checkpoint.checkpoint;
+        // The receiver may see one checkpoint twice (an answer lost on the
+        // way back): the delivery names it.
+        let delivery = format!("checkpoint:{}:{}", c.seq, c.at);
+        webhook::post(
+            &self.client,
+            &self.url,
+            self.secret.expose().as_bytes(),
+            &delivery,
+            checkpoint.to_line().into_bytes(),
+            self.timeout,
+        )
+        .await
     }
 
     /// Queues `checkpoint` for delivery; never waits.
@@ -78,18 +105,7 @@ impl WebhookWitness {
                 continue;
             };
             let c = &checkpoint.checkpoint;
-            let delivery = format!("checkpoint:{}:{}", c.seq, c.at);
-            let body = checkpoint.to_line().into_bytes();
-            let outcome = webhook::post(
-                &self.client,
-                &self.url,
-                self.secret.expose().as_bytes(),
-                &delivery,
-                body,
-                self.timeout,
-            )
-            .await;
-            match outcome {
+            match self.post(&checkpoint).await {
                 Outcome::Sent { .. } => {
                     prometheus::checkpoint_witness("webhook", "sent");
                     let mut waiting = self.waiting.lock();
@@ -183,7 +199,7 @@ mod tests {
             assert_eq!(sig, &webhook::signature(SECRET.as_bytes(), body));
             let line = std::str::from_utf8(body).unwrap();
             assert_eq!(
-                Signed::parse_verified(line, &key.verifying_key()).as_ref(),
+                Signed::parse_verified(line, &[key.verifying_key()]).as_ref(),
                 Ok(s)
             );
         }
