@@ -16,7 +16,7 @@ use serde_json::Value;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError, SocketIo};
 
-use super::rooms::{role_room, user_room, watch_room, ALL_ROOM};
+use super::rooms::{role_room, study_room, user_room, watch_room, ALL_ROOM};
 use super::{Broker, Listing, Message, Reach, Target};
 use crate::clock::SharedClock;
 use crate::connections::backlog::{Offered, TrySend};
@@ -35,6 +35,10 @@ use crate::trail::{Entry, Kind};
 /// Hears every presence change, this node's and the others'.
 pub type PresenceListener = Box<dyn Fn(&PresenceChange) + Send + Sync>;
 
+/// Hears each socket here taken out of a study room by
+/// [`Message::LeaveRoom`]: the room and the socket's user.
+pub type RoomListener = Box<dyn Fn(&str, &str) + Send + Sync>;
+
 pub struct LocalBroker {
     node: Arc<str>,
     sockets: Arc<Sockets>,
@@ -47,6 +51,7 @@ pub struct LocalBroker {
     /// Bytes one socket's backlog may hold (`socket.max_queued_bytes`).
     max_queued: usize,
     presence_listener: OnceLock<PresenceListener>,
+    room_listener: OnceLock<RoomListener>,
     /// Whether escalation steps can happen here (a policy is configured):
     /// only then do this node's sockets remember the notifications that
     /// closed, so a deployment without the closed loop pays nothing for it.
@@ -73,6 +78,7 @@ impl LocalBroker {
             patience,
             max_queued,
             presence_listener: OnceLock::new(),
+            room_listener: OnceLock::new(),
             closed_loop: false,
         }
     }
@@ -87,6 +93,12 @@ impl LocalBroker {
     /// batches for the wide audiences), once.
     pub fn on_presence(&self, listener: PresenceListener) {
         let _ = self.presence_listener.set(listener);
+    }
+
+    /// Sets what hears each socket here taken out of a study room by a
+    /// [`Message::LeaveRoom`] (the Hub), once.
+    pub fn on_room_left(&self, listener: RoomListener) {
+        let _ = self.room_listener.set(listener);
     }
 
     /// Gives the broker the Socket.IO server it emits room broadcasts through.
@@ -141,11 +153,37 @@ impl LocalBroker {
                 hs
             }
             Target::All => self.sockets.all(),
+            Target::Room { room, except_user } => {
+                let mut hs: Vec<Handle> = self
+                    .sockets
+                    .room_seats(room)
+                    .iter()
+                    .filter_map(|s| self.sockets.get(s.sid))
+                    .collect();
+                if let Some(u) = except_user {
+                    hs.retain(|h| *h.conn.user_id != **u);
+                }
+                hs
+            }
         }
     }
 
-    /// This node's sockets of `target`.
+    /// This node's sockets of `target`; in a study room, each with when it
+    /// joined the room.
     pub fn sockets_here(&self, target: &Target) -> Vec<ConnectionInfo> {
+        if let Target::Room { room, except_user } = target {
+            return self
+                .sockets
+                .room_seats(room)
+                .into_iter()
+                .filter(|s| except_user.as_deref() != Some(&*s.user_id))
+                .filter_map(|s| {
+                    let mut info = self.sockets.get(s.sid)?.info(&self.node);
+                    info.joined_at = Some(s.since);
+                    Some(info)
+                })
+                .collect();
+        }
         self.handles(target)
             .iter()
             .map(|h| h.info(&self.node))
@@ -215,6 +253,17 @@ impl LocalBroker {
                         .await,
                 ]
             }
+            (Target::Room { room, except_user }, Message::Event { name, data }) => {
+                let mut n = self.sockets.room_count(room);
+                let except = except_user.as_deref().map(|u| {
+                    n -= self.sockets.user_in_room(room, u).len();
+                    user_room(u)
+                });
+                vec![
+                    self.emit_to(study_room(room).into(), except, n, name, data.as_ref())
+                        .await,
+                ]
+            }
             (_, Message::Presence(change)) => vec![self.presence_here(change).await],
             (target, message) => {
                 let per_user = |hs: &[Handle], users: &[String]| -> Vec<usize> {
@@ -281,6 +330,16 @@ impl LocalBroker {
             Message::Disconnect => {
                 self.detach(h.conn.sid).await;
                 tokio::spawn(outbox::disconnect(h.socket.clone(), self.patience));
+                true
+            }
+            Message::LeaveRoom { room } => {
+                if !self.sockets.stand(h.conn.sid, room) {
+                    return false;
+                }
+                h.socket.leave(study_room(room));
+                if let Some(listener) = self.room_listener.get() {
+                    listener(room, &h.conn.user_id);
+                }
                 true
             }
             // Told to watch rooms, never socket by socket (`deliver_here`).
@@ -391,11 +450,26 @@ impl LocalBroker {
         event: &str,
         data: Option<&Value>,
     ) -> usize {
+        self.emit_to(room, None, expected, event, data).await
+    }
+
+    /// [`LocalBroker::emit_room`], leaving out the sockets of room `except`.
+    async fn emit_to(
+        &self,
+        room: Cow<'static, str>,
+        except: Option<String>,
+        expected: usize,
+        event: &str,
+        data: Option<&Value>,
+    ) -> usize {
         let Some(io) = self.io() else { return 0 };
         if expected == 0 {
             return 0;
         }
-        let op = io.to(room.clone());
+        let op = match except {
+            Some(except) => io.to(room.clone()).except(except),
+            None => io.to(room.clone()),
+        };
         let res = match data {
             Some(d) => op.emit(event, &(d,)).await,
             None => op.emit(event, &[(); 0]).await,
