@@ -165,13 +165,14 @@ impl Hub {
             .typing
             .lock()
             .input(&room, &h.conn.user_id, is_typing, self.now());
-        match told {
-            Some(told) => self.tell_typing(&told).await,
-            None => {
-                if let Some(next) = self.typing.lock().next_due() {
-                    self.wake_for(next);
-                }
-            }
+        // A change held by the throttle, or a `true` that goes stale: the
+        // scheduler must be awake by then.
+        let next = self.typing.lock().next_due();
+        if let Some(next) = next {
+            self.wake_for(next);
+        }
+        if let Some(told) = told {
+            self.tell_typing(&told).await;
         }
         Ok(())
     }
