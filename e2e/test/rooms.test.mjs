@@ -290,6 +290,24 @@ describe('study rooms across two nodes of a cluster', () => {
     assert.deepEqual(ids((await cl.b.api('GET', `/api/v1/rooms/${enc(room)}`)).body.members), [ann.userId]);
   });
 
+  it('a burst of joins on both nodes: each socket hears at most one room_presence per window', async () => {
+    const room = `study:${rid('cb')}`;
+    const n = 20;
+    const clients = await Promise.all(
+      Array.from({ length: n }, (_, i) => (i % 2 ? cl.a : cl.b).connect({ token: cl.identity({ rooms: ['study:*'] }).token })),
+    );
+    const started = Date.now();
+    await Promise.all(clients.map((c) => join(c, room)));
+    await Promise.all(clients.map((c) => presenceWhere(c, room, (m) => m.length === n)));
+    await sleep(3 * WINDOW_MS);
+    const elapsed = Date.now() - started;
+    const per = clients.map((c) => c.all('room_presence').filter(inRoom(room)).length);
+    const frames = per.reduce((a, b) => a + b, 0);
+    console.log(`# cluster: ${n} joins over 2 nodes: ${frames} room_presence frames in ${elapsed} ms (at most ${Math.max(...per)} per socket)`);
+    for (const k of per) assert.ok(k <= Math.ceil(elapsed / WINDOW_MS) + 1, `${k} frames to one socket in ${elapsed} ms`);
+    assert.ok(frames < (n * (n + 1)) / 4, `${frames} frames is not O(members)`);
+  });
+
   it('a node that dies takes its sockets out of the room\'s members', async () => {
     const room = `study:${rid('k')}`;
     const here = cl.identity({ rooms: ['study:*'] });

@@ -35,9 +35,19 @@ use crate::trail::{Entry, Kind};
 /// Hears every presence change, this node's and the others'.
 pub type PresenceListener = Box<dyn Fn(&PresenceChange) + Send + Sync>;
 
-/// Hears each socket here taken out of a study room by
-/// [`Message::LeaveRoom`]: the room and the socket's user.
-pub type RoomListener = Box<dyn Fn(&str, &str) + Send + Sync>;
+/// What this node hears of a study room from any node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomNews<'a> {
+    /// A socket of `user` here was taken out of `room` by
+    /// [`Message::LeaveRoom`].
+    Left { room: &'a str, user: &'a str },
+    /// `room`'s members changed somewhere, and sockets here sit in it
+    /// ([`Message::RoomChanged`]).
+    Changed { room: &'a str },
+}
+
+/// Hears [`RoomNews`] (the Hub).
+pub type RoomListener = Box<dyn Fn(RoomNews<'_>) + Send + Sync>;
 
 pub struct LocalBroker {
     node: Arc<str>,
@@ -95,9 +105,8 @@ impl LocalBroker {
         let _ = self.presence_listener.set(listener);
     }
 
-    /// Sets what hears each socket here taken out of a study room by a
-    /// [`Message::LeaveRoom`] (the Hub), once.
-    pub fn on_room_left(&self, listener: RoomListener) {
+    /// Sets what hears this node's [`RoomNews`] (the Hub), once.
+    pub fn on_room_news(&self, listener: RoomListener) {
         let _ = self.room_listener.set(listener);
     }
 
@@ -264,6 +273,15 @@ impl LocalBroker {
                         .await,
                 ]
             }
+            (Target::Room { room, .. }, Message::RoomChanged) => {
+                let here = self.sockets.room_count(room);
+                if here > 0 {
+                    if let Some(listener) = self.room_listener.get() {
+                        listener(RoomNews::Changed { room });
+                    }
+                }
+                vec![here]
+            }
             (_, Message::Presence(change)) => vec![self.presence_here(change).await],
             (target, message) => {
                 let per_user = |hs: &[Handle], users: &[String]| -> Vec<usize> {
@@ -338,12 +356,17 @@ impl LocalBroker {
                 }
                 h.socket.leave(study_room(room));
                 if let Some(listener) = self.room_listener.get() {
-                    listener(room, &h.conn.user_id);
+                    listener(RoomNews::Left {
+                        room,
+                        user: &h.conn.user_id,
+                    });
                 }
                 true
             }
             // Told to watch rooms, never socket by socket (`deliver_here`).
             Message::Presence(_) => false,
+            // Heard by the node, for a study room (`deliver_here`).
+            Message::RoomChanged => false,
         }
     }
 

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 pub use self::redis::RedisBroker;
-pub use local::{delivery_record, LocalBroker};
+pub use local::{delivery_record, LocalBroker, RoomNews};
 pub use rooms::{role_room, study_room, user_room, watch_room, ALL_ROOM};
 pub use wire::{ENVELOPE_DEPTH, MAX_DECODED_DEPTH};
 
@@ -94,6 +94,11 @@ pub enum Message {
     /// listener (the Hub: typing cleared, members changed). The count is
     /// the sockets taken out.
     LeaveRoom { room: String },
+    /// A study room's members changed (sent to [`Target::Room`]): each
+    /// node with sockets in the room opens its `room_presence` window, and
+    /// tells its own sockets when it closes. One message per change,
+    /// whatever the sockets; the count is the room's sockets.
+    RoomChanged,
     /// A user came online or went offline. Sent to [`Target::All`]: each
     /// node tells its own sockets watching that user (one `presence` event
     /// to the user's watch room) and hands the change to its presence

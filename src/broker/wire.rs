@@ -83,6 +83,7 @@ pub enum Op {
     LeaveRoom {
         room: String,
     },
+    RoomChanged,
     Sockets,
 }
 
@@ -155,6 +156,7 @@ enum OpRef<'a> {
     LeaveRoom {
         room: &'a str,
     },
+    RoomChanged,
     Sockets,
 }
 
@@ -173,6 +175,7 @@ pub fn op_json(message: Option<&Message>) -> Vec<u8> {
         Some(Message::Disconnect) => OpRef::Disconnect,
         Some(Message::Presence(change)) => OpRef::Presence { change },
         Some(Message::LeaveRoom { room }) => OpRef::LeaveRoom { room },
+        Some(Message::RoomChanged) => OpRef::RoomChanged,
         None => OpRef::Sockets,
     };
     serde_json::to_vec(&op).unwrap_or_default()
@@ -218,6 +221,7 @@ impl From<&Message> for Op {
                 change: change.clone(),
             },
             Message::LeaveRoom { room } => Self::LeaveRoom { room: room.clone() },
+            Message::RoomChanged => Self::RoomChanged,
         }
     }
 }
@@ -240,6 +244,7 @@ impl Op {
             Op::Disconnect => Message::Disconnect,
             Op::Presence { change } => Message::Presence(change),
             Op::LeaveRoom { room } => Message::LeaveRoom { room },
+            Op::RoomChanged => Message::RoomChanged,
             Op::Sockets => return None,
         })
     }

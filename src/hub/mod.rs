@@ -28,7 +28,7 @@ pub use rooms::RoomView;
 pub use sessions::SessionView;
 
 use crate::auth::Verifier;
-use crate::broker::{Broker, LocalBroker};
+use crate::broker::{Broker, LocalBroker, RoomNews};
 use crate::clock::{Millis, SharedClock};
 use crate::cluster::Health;
 use crate::config::Config;
@@ -154,13 +154,18 @@ impl Hub {
                     hub.batch_presence(change);
                 }
             }));
-            // A socket here taken out of a study room by a revocation (from
-            // any node): its typing cleared, the room's members told.
+            // Study-room news from any node: a socket here taken out by a
+            // revocation (its typing cleared, the room told), or a change
+            // of members of a room with sockets here (its window opens).
             let weak = hub.clone();
-            engines.local.on_room_left(Box::new(move |room, user| {
-                if let Some(hub) = weak.upgrade() {
-                    let (room, user) = (room.to_string(), user.to_string());
-                    tokio::spawn(async move { hub.left_room(&room, &user).await });
+            engines.local.on_room_news(Box::new(move |news| {
+                let Some(hub) = weak.upgrade() else { return };
+                match news {
+                    RoomNews::Left { room, user } => {
+                        let (room, user) = (room.to_string(), user.to_string());
+                        tokio::spawn(async move { hub.left_room(&room, &user).await });
+                    }
+                    RoomNews::Changed { room } => hub.open_room_window(room),
                 }
             }));
             let escalation = Arc::new(Escalations::new(

@@ -66,7 +66,7 @@ impl Hub {
                 self.sockets.stand(h.conn.sid, room);
                 return Err(HubError::BadRequest("the socket is disconnecting".into()));
             }
-            self.members_changed(room);
+            self.members_changed(room).await;
         }
         Ok(self.room_members(room).await)
     }
@@ -90,7 +90,7 @@ impl Hub {
         if let Some(told) = told {
             self.tell_typing(&told).await;
         }
-        self.members_changed(room);
+        self.members_changed(room).await;
     }
 
     /// A socket that left: out of every room it sat in.
@@ -100,9 +100,19 @@ impl Hub {
         }
     }
 
-    /// `room`'s members changed here: its window opens (the scheduler
-    /// wakes when it closes).
-    fn members_changed(&self, room: &str) {
+    /// `room`'s members changed here: every node with sockets in the room
+    /// hears it (this one first, without Redis) and opens its window.
+    async fn members_changed(&self, room: &str) {
+        let target = Target::Room {
+            room: room.to_string(),
+            except_user: None,
+        };
+        self.broker.deliver(&target, &Message::RoomChanged).await;
+    }
+
+    /// A change of `room`'s members heard here: its window opens unless one
+    /// is open (the scheduler wakes when it closes).
+    pub(super) fn open_room_window(&self, room: &str) {
         let opened = self.room_windows.lock().changed(room, self.now());
         if let Some(closes) = opened {
             self.wake_for(closes);
@@ -132,9 +142,10 @@ impl Hub {
         Ok(self.room_members(room).await)
     }
 
-    /// Sends the rooms whose window closed by `now` their members (one
-    /// `room_presence` to each room's sockets on every node); returns when
-    /// the next window closes.
+    /// Sends this node's sockets of each room whose window closed by `now`
+    /// the room's members (one `room_presence` per room, serialised once;
+    /// every node with sockets in the room heard the change and sends its
+    /// own); returns when the next window closes.
     pub(super) async fn send_room_presence(&self, now: Millis) -> Option<Millis> {
         let due = self.room_windows.lock().due(now);
         for room in due {
@@ -147,7 +158,7 @@ impl Hub {
                 room: room.to_string(),
                 except_user: None,
             };
-            self.broker.deliver(&target, &message).await;
+            self.local.deliver_here(&target, &message).await;
         }
         self.room_windows.lock().next_due()
     }
