@@ -24,6 +24,7 @@
 //! | | [`session`] | Session clocks: inactivity warnings and expiry, on one node or shared in Redis. |
 //! | | [`store`] | Durable state, one folder per engine (SQLite, PostgreSQL): inbox, escalation steps, audit trail, session records, read models. |
 //! | | [`report`] | The acknowledgement report over a period. |
+//! | | [`rooms`] | Study rooms: names and token patterns, members, the `room_presence` windows, typing indicators. |
 //! | | [`witness`] | Signed checkpoints of the audit chain's head, made on an interval and handed to the outside witnesses (a file, a webhook). |
 //! | connections | [`connections`] | This node's sockets: their state, the socket table, the send path and the per-socket event budget. |
 //! | infrastructure | [`cluster`] | The Redis link, key names, scripts and leases. |
@@ -55,6 +56,7 @@ pub mod presence;
 pub mod protocol;
 pub mod registry;
 pub mod report;
+pub mod rooms;
 pub mod server;
 pub mod session;
 pub mod socketio;

@@ -29,6 +29,13 @@ pub const PRESENCE: &str = "presence";
 /// The changes a wide audience (`role`, `all`) heard in one batch window.
 pub const PRESENCE_BATCH: &str = "presence_batch";
 
+/// Who is in a study room now: `{ room, members }`, at most once per
+/// `rooms.presence_window`.
+pub const ROOM_PRESENCE: &str = "room_presence";
+/// A room member's typing state, both ways: from the client `{ room,
+/// isTyping }`, to the room's other sockets `{ room, userId, isTyping, at }`.
+pub const TYPING: &str = "typing";
+
 /// The `event` an [`ERROR`] names when the socket's token expired (it
 /// answers no client event).
 pub const TOKEN_EXPIRY_EVENT: &str = "token";
@@ -48,11 +55,15 @@ pub const REFRESH_TOKEN: &str = "refresh_token";
 pub const PRESENCE_SUBSCRIBE: &str = "presence_subscribe";
 /// Stops watching users' presence.
 pub const PRESENCE_UNSUBSCRIBE: &str = "presence_unsubscribe";
+/// Enters a study room: the answer lists its members.
+pub const JOIN_ROOM: &str = "join_room";
+/// Leaves a study room.
+pub const LEAVE_ROOM: &str = "leave_room";
 
 /// Event names a backend may not send through the event API: Socket.IO's
 /// own, and Herald's, so that durable, session and presence events cannot
 /// be forged.
-pub const RESERVED_EVENTS: [&str; 19] = [
+pub const RESERVED_EVENTS: [&str; 23] = [
     "connect",
     "connect_error",
     "disconnect",
@@ -72,6 +83,10 @@ pub const RESERVED_EVENTS: [&str; 19] = [
     PRESENCE_BATCH,
     PRESENCE_SUBSCRIBE,
     PRESENCE_UNSUBSCRIBE,
+    JOIN_ROOM,
+    LEAVE_ROOM,
+    ROOM_PRESENCE,
+    TYPING,
 ];
 
 /// Checks an event name from the API; the error is the message a caller
@@ -103,6 +118,10 @@ mod tests {
             "presence_batch",
             "presence_subscribe",
             "presence_unsubscribe",
+            "join_room",
+            "leave_room",
+            "room_presence",
+            "typing",
         ] {
             assert!(check_event_name(name).is_err(), "{name}");
         }

@@ -22,6 +22,16 @@ pub struct EventBody {
     data: Option<Value>,
 }
 
+impl EventBody {
+    pub fn event(&self) -> &str {
+        &self.event
+    }
+
+    pub fn data(&self) -> Option<&Value> {
+        self.data.as_ref()
+    }
+}
+
 /// Keeps an explicit `null` as `Some(Null)`; only an absent field is `None`.
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)

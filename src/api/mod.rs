@@ -13,6 +13,7 @@ mod path_ids;
 mod period;
 mod presence;
 pub(crate) mod reports;
+mod rooms;
 mod sessions;
 pub(crate) mod timeline;
 pub(crate) mod users;
@@ -74,6 +75,10 @@ pub fn endpoints() -> Vec<Endpoint<Arc<Hub>>> {
         Endpoint::post("/api/v1/sessions/{session_id}/activity", sessions::activity),
         Endpoint::post("/api/v1/sessions/{session_id}/extend", sessions::extend),
         Endpoint::get("/api/v1/presence", presence::get),
+        Endpoint::get("/api/v1/rooms/{room}", rooms::get),
+        Endpoint::post("/api/v1/rooms/{room}/events", rooms::event),
+        Endpoint::put("/api/v1/rooms/{room}/members/{user_id}", rooms::grant),
+        Endpoint::delete("/api/v1/rooms/{room}/members/{user_id}", rooms::revoke),
     ]
 }
 

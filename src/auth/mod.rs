@@ -23,7 +23,17 @@ pub struct Identity {
     pub role: Arc<str>,
     /// Token expiry, Unix milliseconds.
     pub expires_at: Millis,
+    /// The `rooms` claim: patterns of the study rooms the user may join
+    /// without a backend grant (`"study:*"`, `"*"`). `None` without the
+    /// claim (no allocation for the usual token).
+    pub rooms: Option<RoomPatterns>,
 }
+
+/// A token's room patterns, shared by the identity and the socket.
+pub type RoomPatterns = Arc<[Box<str>]>;
+
+/// Most patterns a `rooms` claim may carry.
+pub const MAX_ROOM_PATTERNS: usize = 100;
 
 /// Why a connection was refused. [`AuthError::message`] is what the client
 /// sees; [`AuthError::reason`] goes to logs and metrics only.
@@ -71,6 +81,32 @@ struct Claims {
     #[serde(rename = "sessionId")]
     session_id: Option<Value>,
     role: Option<Value>,
+    rooms: Option<Value>,
+}
+
+/// The `rooms` claim: an array of at most [`MAX_ROOM_PATTERNS`] patterns,
+/// each 1 to 129 characters (a room name and a trailing `*`) without a
+/// control character. Anything else refuses the token: a backend that
+/// means to open rooms must see at once that its claim is not read.
+fn rooms_claim(claim: &Option<Value>) -> Result<Option<RoomPatterns>, AuthError> {
+    let bad = AuthError::Failed("claims_invalid");
+    let items = match claim {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) if items.len() <= MAX_ROOM_PATTERNS => items,
+        Some(_) => return Err(bad),
+    };
+    let mut patterns = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Value::String(p)
+                if !p.is_empty() && p.len() <= 129 && !p.chars().any(char::is_control) =>
+            {
+                patterns.push(Box::from(p.as_str()))
+            }
+            _ => return Err(bad),
+        }
+    }
+    Ok(Some(patterns.into()))
 }
 
 /// A claim as an id string: strings as they are, integers in decimal.
@@ -175,11 +211,13 @@ impl Verifier {
             .ok_or(AuthError::Failed("claims_invalid"))?;
         let session_id = id_claim(&claims.session_id).ok_or(AuthError::Failed("claims_invalid"))?;
         let role = id_claim(&claims.role).ok_or(AuthError::Failed("claims_invalid"))?;
+        let rooms = rooms_claim(&claims.rooms)?;
         Ok(Identity {
             user_id: user_id.into(),
             session_id: session_id.into(),
             role: role.into(),
             expires_at: expires_at.saturating_add(self.leeway_ms),
+            rooms,
         })
     }
 }
@@ -269,6 +307,39 @@ mod tests {
         assert_eq!(&*id.user_id, "42");
         assert_eq!(&*id.session_id, "s1");
         assert_eq!(id.expires_at, NOW + 60_000);
+    }
+
+    #[test]
+    fn the_rooms_claim_is_read_and_a_malformed_one_refused() {
+        let (v, _) = verifier();
+        let token = |rooms: Value| {
+            raw(
+                serde_json::json!({"userId": "u1", "sessionId": "s1", "role": "r",
+                    "exp": NOW / 1000 + 60, "rooms": rooms}),
+                Algorithm::HS256,
+                "test-secret-test-secret",
+            )
+        };
+        let id = v
+            .verify(&token(serde_json::json!(["study:*", "board:7"])))
+            .unwrap();
+        let rooms: Vec<&str> = id.rooms.as_deref().unwrap().iter().map(|p| &**p).collect();
+        assert_eq!(rooms, ["study:*", "board:7"]);
+        assert_eq!(v.verify(&token(Value::Null)).unwrap().rooms, None);
+        let many: Vec<String> = (0..=MAX_ROOM_PATTERNS).map(|i| format!("r{i}")).collect();
+        for bad in [
+            serde_json::json!("study:*"),
+            serde_json::json!([1]),
+            serde_json::json!([""]),
+            serde_json::json!(["a".repeat(130)]),
+            serde_json::json!(many),
+        ] {
+            assert_eq!(
+                v.verify(&token(bad.clone())),
+                Err(AuthError::Failed("claims_invalid")),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

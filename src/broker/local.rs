@@ -16,7 +16,7 @@ use serde_json::Value;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError, SocketIo};
 
-use super::rooms::{role_room, user_room, watch_room, ALL_ROOM};
+use super::rooms::{role_room, study_room, user_room, watch_room, ALL_ROOM};
 use super::{Broker, Listing, Message, Reach, Target};
 use crate::clock::SharedClock;
 use crate::connections::backlog::{Offered, TrySend};
@@ -35,6 +35,20 @@ use crate::trail::{Entry, Kind};
 /// Hears every presence change, this node's and the others'.
 pub type PresenceListener = Box<dyn Fn(&PresenceChange) + Send + Sync>;
 
+/// What this node hears of a study room from any node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomNews<'a> {
+    /// A socket of `user` here was taken out of `room` by
+    /// [`Message::LeaveRoom`].
+    Left { room: &'a str, user: &'a str },
+    /// `room`'s members changed somewhere, and sockets here sit in it
+    /// ([`Message::RoomChanged`]).
+    Changed { room: &'a str },
+}
+
+/// Hears [`RoomNews`] (the Hub).
+pub type RoomListener = Box<dyn Fn(RoomNews<'_>) + Send + Sync>;
+
 pub struct LocalBroker {
     node: Arc<str>,
     sockets: Arc<Sockets>,
@@ -47,6 +61,7 @@ pub struct LocalBroker {
     /// Bytes one socket's backlog may hold (`socket.max_queued_bytes`).
     max_queued: usize,
     presence_listener: OnceLock<PresenceListener>,
+    room_listener: OnceLock<RoomListener>,
     /// Whether escalation steps can happen here (a policy is configured):
     /// only then do this node's sockets remember the notifications that
     /// closed, so a deployment without the closed loop pays nothing for it.
@@ -73,6 +88,7 @@ impl LocalBroker {
             patience,
             max_queued,
             presence_listener: OnceLock::new(),
+            room_listener: OnceLock::new(),
             closed_loop: false,
         }
     }
@@ -87,6 +103,11 @@ impl LocalBroker {
     /// batches for the wide audiences), once.
     pub fn on_presence(&self, listener: PresenceListener) {
         let _ = self.presence_listener.set(listener);
+    }
+
+    /// Sets what hears this node's [`RoomNews`] (the Hub), once.
+    pub fn on_room_news(&self, listener: RoomListener) {
+        let _ = self.room_listener.set(listener);
     }
 
     /// Gives the broker the Socket.IO server it emits room broadcasts through.
@@ -141,11 +162,37 @@ impl LocalBroker {
                 hs
             }
             Target::All => self.sockets.all(),
+            Target::Room { room, except_user } => {
+                let mut hs: Vec<Handle> = self
+                    .sockets
+                    .room_seats(room)
+                    .iter()
+                    .filter_map(|s| self.sockets.get(s.sid))
+                    .collect();
+                if let Some(u) = except_user {
+                    hs.retain(|h| *h.conn.user_id != **u);
+                }
+                hs
+            }
         }
     }
 
-    /// This node's sockets of `target`.
+    /// This node's sockets of `target`; in a study room, each with when it
+    /// joined the room.
     pub fn sockets_here(&self, target: &Target) -> Vec<ConnectionInfo> {
+        if let Target::Room { room, except_user } = target {
+            return self
+                .sockets
+                .room_seats(room)
+                .into_iter()
+                .filter(|s| except_user.as_deref() != Some(&*s.user_id))
+                .filter_map(|s| {
+                    let mut info = self.sockets.get(s.sid)?.info(&self.node);
+                    info.joined_at = Some(s.since);
+                    Some(info)
+                })
+                .collect();
+        }
         self.handles(target)
             .iter()
             .map(|h| h.info(&self.node))
@@ -215,6 +262,26 @@ impl LocalBroker {
                         .await,
                 ]
             }
+            (Target::Room { room, except_user }, Message::Event { name, data }) => {
+                let mut n = self.sockets.room_count(room);
+                let except = except_user.as_deref().map(|u| {
+                    n -= self.sockets.user_in_room(room, u).len();
+                    user_room(u)
+                });
+                vec![
+                    self.emit_to(study_room(room).into(), except, n, name, data.as_ref())
+                        .await,
+                ]
+            }
+            (Target::Room { room, .. }, Message::RoomChanged) => {
+                let here = self.sockets.room_count(room);
+                if here > 0 {
+                    if let Some(listener) = self.room_listener.get() {
+                        listener(RoomNews::Changed { room });
+                    }
+                }
+                vec![here]
+            }
             (_, Message::Presence(change)) => vec![self.presence_here(change).await],
             (target, message) => {
                 let per_user = |hs: &[Handle], users: &[String]| -> Vec<usize> {
@@ -283,8 +350,23 @@ impl LocalBroker {
                 tokio::spawn(outbox::disconnect(h.socket.clone(), self.patience));
                 true
             }
+            Message::LeaveRoom { room } => {
+                if !self.sockets.stand(h.conn.sid, room) {
+                    return false;
+                }
+                h.socket.leave(study_room(room));
+                if let Some(listener) = self.room_listener.get() {
+                    listener(RoomNews::Left {
+                        room,
+                        user: &h.conn.user_id,
+                    });
+                }
+                true
+            }
             // Told to watch rooms, never socket by socket (`deliver_here`).
             Message::Presence(_) => false,
+            // Heard by the node, for a study room (`deliver_here`).
+            Message::RoomChanged => false,
         }
     }
 
@@ -391,11 +473,26 @@ impl LocalBroker {
         event: &str,
         data: Option<&Value>,
     ) -> usize {
+        self.emit_to(room, None, expected, event, data).await
+    }
+
+    /// [`LocalBroker::emit_room`], leaving out the sockets of room `except`.
+    async fn emit_to(
+        &self,
+        room: Cow<'static, str>,
+        except: Option<String>,
+        expected: usize,
+        event: &str,
+        data: Option<&Value>,
+    ) -> usize {
         let Some(io) = self.io() else { return 0 };
         if expected == 0 {
             return 0;
         }
-        let op = io.to(room.clone());
+        let op = match except {
+            Some(except) => io.to(room.clone()).except(except),
+            None => io.to(room.clone()),
+        };
         let res = match data {
             Some(d) => op.emit(event, &(d,)).await,
             None => op.emit(event, &[(); 0]).await,

@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 pub use self::redis::RedisBroker;
-pub use local::{delivery_record, LocalBroker};
-pub use rooms::{role_room, user_room, watch_room, ALL_ROOM};
+pub use local::{delivery_record, LocalBroker, RoomNews};
+pub use rooms::{role_room, study_room, user_room, watch_room, ALL_ROOM};
 pub use wire::{ENVELOPE_DEPTH, MAX_DECODED_DEPTH};
 
 use crate::connections::connection::ConnectionInfo;
@@ -45,6 +45,12 @@ pub enum Target {
     /// Every authenticated socket (and, for [`Message::Presence`], every
     /// node).
     All,
+    /// Every socket in a study room, on every node; with `except_user`,
+    /// not that user's sockets (their own typing is not news to them).
+    Room {
+        room: String,
+        except_user: Option<String>,
+    },
 }
 
 impl Target {
@@ -83,6 +89,16 @@ pub enum Message {
     Farewell { name: String, data: Value },
     /// The sockets are disconnected (`disconnectUser`).
     Disconnect,
+    /// The sockets leave a study room (its grant was revoked): each node
+    /// takes its sockets of the target out of the room and tells its room
+    /// listener (the Hub: typing cleared, members changed). The count is
+    /// the sockets taken out.
+    LeaveRoom { room: String },
+    /// A study room's members changed (sent to [`Target::Room`]): each
+    /// node with sockets in the room opens its `room_presence` window, and
+    /// tells its own sockets when it closes. One message per change,
+    /// whatever the sockets; the count is the room's sockets.
+    RoomChanged,
     /// A user came online or went offline. Sent to [`Target::All`]: each
     /// node tells its own sockets watching that user (one `presence` event
     /// to the user's watch room) and hands the change to its presence

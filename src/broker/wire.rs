@@ -54,6 +54,10 @@ pub enum WireTarget {
         roles: Vec<String>,
     },
     All,
+    Room {
+        room: String,
+        except_user: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,6 +80,10 @@ pub enum Op {
     Presence {
         change: PresenceChange,
     },
+    LeaveRoom {
+        room: String,
+    },
+    RoomChanged,
     Sockets,
 }
 
@@ -102,6 +110,10 @@ impl From<&Target> for WireTarget {
                 roles: roles.clone(),
             },
             Target::All => Self::All,
+            Target::Room { room, except_user } => Self::Room {
+                room: room.clone(),
+                except_user: except_user.clone(),
+            },
         }
     }
 }
@@ -114,6 +126,7 @@ impl From<WireTarget> for Target {
             WireTarget::Role { role } => Self::Role(role),
             WireTarget::Recipients { users, roles } => Self::Recipients { users, roles },
             WireTarget::All => Self::All,
+            WireTarget::Room { room, except_user } => Self::Room { room, except_user },
         }
     }
 }
@@ -141,6 +154,10 @@ enum OpRef<'a> {
     Presence {
         change: &'a PresenceChange,
     },
+    LeaveRoom {
+        room: &'a str,
+    },
+    RoomChanged,
     Sockets,
 }
 
@@ -158,6 +175,8 @@ pub fn op_json(message: Option<&Message>) -> Vec<u8> {
         Some(Message::Farewell { name, data }) => OpRef::Farewell { name, data },
         Some(Message::Disconnect) => OpRef::Disconnect,
         Some(Message::Presence(change)) => OpRef::Presence { change },
+        Some(Message::LeaveRoom { room }) => OpRef::LeaveRoom { room },
+        Some(Message::RoomChanged) => OpRef::RoomChanged,
         None => OpRef::Sockets,
     };
     serde_json::to_vec(&op).unwrap_or_default()
@@ -202,6 +221,8 @@ impl From<&Message> for Op {
             Message::Presence(change) => Self::Presence {
                 change: change.clone(),
             },
+            Message::LeaveRoom { room } => Self::LeaveRoom { room: room.clone() },
+            Message::RoomChanged => Self::RoomChanged,
         }
     }
 }
@@ -221,6 +242,8 @@ impl Op {
             Op::Farewell { name, data } => Message::Farewell { name, data },
             Op::Disconnect => Message::Disconnect,
             Op::Presence { change } => Message::Presence(change),
+            Op::LeaveRoom { room } => Message::LeaveRoom { room },
+            Op::RoomChanged => Message::RoomChanged,
             Op::Sockets => return None,
         })
     }
@@ -360,6 +383,10 @@ mod tests {
                 roles: vec!["attending".into(), "chief".into()],
             },
             Target::All,
+            Target::Room {
+                room: "study:1.2".into(),
+                except_user: Some("u1".into()),
+            },
         ] {
             let text = serde_json::to_vec(&WireTarget::from(&target)).unwrap();
             let back: WireTarget = serde_json::from_slice(&text).unwrap();

@@ -192,6 +192,9 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_PRESENCE_MAX_SUBSCRIPTIONS") {
         file.presence.max_subscriptions = Some(number("HERALD_PRESENCE_MAX_SUBSCRIPTIONS", &v)?);
     }
+    if let Some(v) = var("HERALD_ROOMS_PRESENCE_WINDOW") {
+        file.rooms.presence_window = Some(v);
+    }
     if let Some(v) = var("HERALD_TLS_CERT") {
         file.tls.cert = Some(v.into());
     }

@@ -17,6 +17,7 @@ use super::limits::{LimitsFile, RateLimitFile};
 use super::log::LogFile;
 use super::presence::PresenceFile;
 use super::retention::RetentionFile;
+use super::rooms::RoomsFile;
 use super::session::SessionFile;
 use super::socket::SocketFile;
 use super::tls::TlsFile;
@@ -55,6 +56,8 @@ pub struct FileConfig {
     pub cluster: ClusterFile,
     #[serde(default)]
     pub presence: PresenceFile,
+    #[serde(default)]
+    pub rooms: RoomsFile,
     #[serde(default)]
     pub jwt: JwtFile,
     #[serde(default)]
@@ -115,6 +118,7 @@ impl FileConfig {
         let session = self.session.resolve()?;
         let retention = self.retention.resolve()?;
         let presence = self.presence.resolve()?;
+        let rooms = self.rooms.resolve()?;
         let log_format = self.log.format()?;
         let tls = self.tls.resolve()?;
         let escalation = self.escalation.resolve()?;
@@ -148,6 +152,7 @@ impl FileConfig {
             database_url,
             cluster,
             presence,
+            rooms,
             log_format,
             log_filter: self.log.filter()?,
             shutdown_timeout: duration_or(

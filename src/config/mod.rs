@@ -14,6 +14,7 @@ mod log;
 pub mod open_files;
 mod presence;
 mod retention;
+mod rooms;
 mod secrets;
 mod session;
 mod socket;
@@ -33,6 +34,7 @@ pub use limits::{LimitsConfig, RateLimitConfig};
 pub use log::{with_packet_crates_held, LogFormat};
 pub use presence::{PresenceAudience, PresenceConfig};
 pub use retention::RetentionConfig;
+pub use rooms::RoomsConfig;
 pub use secrets::Secret;
 pub use session::{SessionConfig, SessionTimeouts};
 pub use socket::SocketConfig;
@@ -98,6 +100,8 @@ pub struct Config {
     pub database_url: Option<Secret>,
     pub cluster: ClusterConfig,
     pub presence: PresenceConfig,
+    /// Study rooms (`join_room`): the `room_presence` window.
+    pub rooms: RoomsConfig,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub shutdown_timeout: Duration,

@@ -30,6 +30,8 @@ pub struct Conn {
     pub user_id: Arc<str>,
     pub session_id: Arc<str>,
     pub role: Arc<str>,
+    /// The token's study-room patterns (`rooms` claim), if it had any.
+    pub rooms: Option<crate::auth::RoomPatterns>,
     pub connected_at: Millis,
     /// The peer's address, formatted only when shown (no string per socket).
     pub remote_addr: Option<SocketAddr>,
@@ -69,6 +71,7 @@ impl Conn {
             user_id: identity.user_id.clone(),
             session_id: identity.session_id.clone(),
             role: identity.role.clone(),
+            rooms: identity.rooms.clone(),
             connected_at: now,
             remote_addr,
             last_activity: AtomicI64::new(now),
@@ -174,6 +177,9 @@ pub struct ConnectionInfo {
     pub remote_addr: Option<String>,
     /// The node the socket is connected to.
     pub node: String,
+    /// In a listing of a study room's sockets, when this one joined it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_at: Option<Millis>,
 }
 
 /// A socket handle with its state.
@@ -198,6 +204,7 @@ impl Handle {
             },
             remote_addr: self.conn.remote_addr.map(|a| a.to_string()),
             node: node.to_string(),
+            joined_at: None,
         }
     }
 }
@@ -211,6 +218,7 @@ pub fn test_conn(at: Millis) -> Arc<Conn> {
         session_id: Arc::from("s"),
         role: Arc::from("r"),
         expires_at: at + 3_600_000,
+        rooms: None,
     };
     Arc::new(Conn::new(Sid::new(), &identity, None, at, 10))
 }

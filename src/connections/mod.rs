@@ -10,6 +10,7 @@ pub mod ended;
 pub mod handover;
 pub mod outbox;
 pub mod rate;
+pub mod seats;
 pub mod steps;
 pub mod table;
 pub mod watching;

@@ -11,7 +11,8 @@
 //!
 //! And the presence subscriptions of the sockets here ([`Watching`]), under
 //! the same lock, so they end with their socket; and the sessions just
-//! ended here ([`Ended`]), for the sockets whose connect raced the end.
+//! ended here ([`Ended`]), for the sockets whose connect raced the end;
+//! and the study rooms each socket here sits in ([`Seats`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::clock::Millis;
 use crate::connections::connection::Handle;
 use crate::connections::ended::Ended;
 use crate::connections::handover::STRAY_AFTER_MS;
+use crate::connections::seats::{RoomSeat, SeatRefused, Seats};
 use crate::connections::watching::{WatchRefused, Watching};
 
 #[derive(Default)]
@@ -37,6 +39,7 @@ struct Inner {
     /// (not yet in the table), with when each was taken.
     reserved: HashMap<Arc<str>, Places>,
     watching: Watching,
+    seats: Seats,
     ended: Ended,
 }
 
@@ -234,6 +237,72 @@ impl Sockets {
     /// How many sockets here watch `user`'s presence.
     pub fn watchers(&self, user: &str) -> usize {
         self.inner.read().watching.watchers(user)
+    }
+
+    /// Seats socket `sid` in `room` at `now`; true when it was not there
+    /// before. Refused when the socket is not here (it left meanwhile) or
+    /// sits in too many rooms.
+    pub fn sit(&self, sid: Sid, room: &str, now: Millis) -> Result<bool, SeatRefused> {
+        let mut guard = self.inner.write();
+        let inner = &mut *guard;
+        let Some(h) = inner.by_sid.get(&sid) else {
+            return Err(SeatRefused::Gone);
+        };
+        let user = h.conn.user_id.clone();
+        inner.seats.sit(sid, &user, room, now)
+    }
+
+    /// Takes socket `sid` out of `room`; true when it sat there.
+    pub fn stand(&self, sid: Sid, room: &str) -> bool {
+        self.inner.write().seats.stand(sid, room)
+    }
+
+    /// Takes socket `sid` out of every room (it left): each room it sat
+    /// in, with its user.
+    pub fn unseat_all(&self, sid: Sid) -> Vec<(Arc<str>, Arc<str>)> {
+        self.inner.write().seats.forget(sid)
+    }
+
+    /// Whether socket `sid` sits in `room`.
+    pub fn sits(&self, sid: Sid, room: &str) -> bool {
+        self.inner.read().seats.sits(sid, room)
+    }
+
+    /// The seats of `room` held by sockets still here (one taken out of
+    /// the table is out of every answer at once, before its disconnect
+    /// handler gives its seats back).
+    pub fn room_seats(&self, room: &str) -> Vec<RoomSeat> {
+        let inner = self.inner.read();
+        inner
+            .seats
+            .of_room(room)
+            .iter()
+            .filter(|s| inner.by_sid.contains_key(&s.sid))
+            .cloned()
+            .collect()
+    }
+
+    /// How many sockets here sit in `room`.
+    pub fn room_count(&self, room: &str) -> usize {
+        let inner = self.inner.read();
+        inner
+            .seats
+            .of_room(room)
+            .iter()
+            .filter(|s| inner.by_sid.contains_key(&s.sid))
+            .count()
+    }
+
+    /// The handles here of `user`'s sockets in `room`.
+    pub fn user_in_room(&self, room: &str, user: &str) -> Vec<Handle> {
+        let inner = self.inner.read();
+        inner
+            .seats
+            .of_room(room)
+            .iter()
+            .filter(|s| &*s.user_id == user)
+            .filter_map(|s| inner.by_sid.get(&s.sid).cloned())
+            .collect()
     }
 
     /// Every handle here.

@@ -52,6 +52,10 @@ impl<S: Clone + Send + Sync + 'static> Endpoint<S> {
         Self::new(Method::POST, path, h)
     }
 
+    pub fn put<H: axum::handler::Handler<T, S>, T: 'static>(path: &'static str, h: H) -> Self {
+        Self::new(Method::PUT, path, h)
+    }
+
     pub fn delete<H: axum::handler::Handler<T, S>, T: 'static>(path: &'static str, h: H) -> Self {
         Self::new(Method::DELETE, path, h)
     }

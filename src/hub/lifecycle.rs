@@ -176,6 +176,7 @@ impl Hub {
     pub async fn detach(&self, sid: Sid) {
         self.tokens.lock().cancel(&sid);
         self.local.detach(sid).await;
+        self.leave_rooms(sid).await;
         // If it was its user's last socket, the user goes offline once the
         // grace has passed: the scheduler must be awake by then (a single
         // node's scheduler otherwise sleeps until its next known deadline).

@@ -8,6 +8,7 @@ mod lifecycle;
 mod notify;
 mod operators;
 mod presence;
+mod rooms;
 mod sessions;
 mod trail;
 
@@ -23,10 +24,11 @@ use tokio::sync::{watch, Notify};
 pub use lifecycle::RefreshError;
 pub use notify::Delivery;
 pub use presence::PresenceView;
+pub use rooms::RoomView;
 pub use sessions::SessionView;
 
 use crate::auth::Verifier;
-use crate::broker::{Broker, LocalBroker};
+use crate::broker::{Broker, LocalBroker, RoomNews};
 use crate::clock::{Millis, SharedClock};
 use crate::cluster::Health;
 use crate::config::Config;
@@ -37,6 +39,7 @@ use crate::escalation::Escalations;
 use crate::notification::InvalidNotification;
 use crate::presence::{Batcher, Presence};
 use crate::registry::Registry;
+use crate::rooms::{PresenceWindows, Typing};
 use crate::session::{SessionClocks, SessionOwners};
 use crate::store::{Store, StoreError};
 
@@ -119,6 +122,10 @@ pub struct Hub {
     /// The presence changes this node's wide audience (`role`, `all`) is
     /// still to hear, window by window.
     batches: Mutex<Batcher>,
+    /// The study rooms whose members changed here, window by window.
+    room_windows: Mutex<PresenceWindows>,
+    /// Typing indicators of the users here, per room.
+    typing: Mutex<Typing>,
 }
 
 /// How long one probe of the store answers `/readyz`.
@@ -147,6 +154,20 @@ impl Hub {
                     hub.batch_presence(change);
                 }
             }));
+            // Study-room news from any node: a socket here taken out by a
+            // revocation (its typing cleared, the room told), or a change
+            // of members of a room with sockets here (its window opens).
+            let weak = hub.clone();
+            engines.local.on_room_news(Box::new(move |news| {
+                let Some(hub) = weak.upgrade() else { return };
+                match news {
+                    RoomNews::Left { room, user } => {
+                        let (room, user) = (room.to_string(), user.to_string());
+                        tokio::spawn(async move { hub.left_room(&room, &user).await });
+                    }
+                    RoomNews::Changed { room } => hub.open_room_window(room),
+                }
+            }));
             let escalation = Arc::new(Escalations::new(
                 config.clone(),
                 clock.clone(),
@@ -156,6 +177,7 @@ impl Hub {
                 wake,
             ));
             let window = config.presence.batch_window.as_millis() as Millis;
+            let room_window = config.rooms.presence_window.as_millis() as Millis;
             Self {
                 verifier: Verifier::new(&config.jwt, clock.clone()),
                 config,
@@ -178,6 +200,8 @@ impl Hub {
                 closing: watch::Sender::new(false),
                 escalation,
                 batches: Mutex::new(Batcher::new(window)),
+                room_windows: Mutex::new(PresenceWindows::new(room_window)),
+                typing: Mutex::new(Typing::default()),
             }
         })
     }
@@ -342,12 +366,16 @@ impl Hub {
             self.presence.announced(&change).await;
         }
         let batches_next = self.send_presence_batches(now).await;
+        let rooms_next = self.send_room_presence(now).await;
+        let typing_next = self.send_typing_due(now).await;
         let token_next = self.tokens.lock().next();
         [
             self.sessions.next_deadline().await,
             token_next,
             self.presence.next_offline().await,
             batches_next,
+            rooms_next,
+            typing_next,
         ]
         .into_iter()
         .flatten()

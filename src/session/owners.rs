@@ -147,6 +147,7 @@ mod tests {
             session_id: Arc::from(session),
             role: Arc::from("r"),
             expires_at: 0,
+            rooms: None,
         }
     }
 

@@ -23,16 +23,22 @@ pub enum ClientEvent {
     RefreshToken,
     PresenceSubscribe,
     PresenceUnsubscribe,
+    JoinRoom,
+    LeaveRoom,
+    Typing,
 }
 
 impl ClientEvent {
-    pub const ALL: [ClientEvent; 6] = [
+    pub const ALL: [ClientEvent; 9] = [
         Self::Activity,
         Self::Acknowledge,
         Self::ExtendSession,
         Self::RefreshToken,
         Self::PresenceSubscribe,
         Self::PresenceUnsubscribe,
+        Self::JoinRoom,
+        Self::LeaveRoom,
+        Self::Typing,
     ];
 
     pub fn from_name(name: &str) -> Option<Self> {
@@ -47,6 +53,9 @@ impl ClientEvent {
             Self::RefreshToken => protocol::REFRESH_TOKEN,
             Self::PresenceSubscribe => protocol::PRESENCE_SUBSCRIBE,
             Self::PresenceUnsubscribe => protocol::PRESENCE_UNSUBSCRIBE,
+            Self::JoinRoom => protocol::JOIN_ROOM,
+            Self::LeaveRoom => protocol::LEAVE_ROOM,
+            Self::Typing => protocol::TYPING,
         }
     }
 }
@@ -129,6 +138,9 @@ async fn handle(
             ClientEvent::RefreshToken => events::refresh_token(hub, &h, &data).await,
             ClientEvent::PresenceSubscribe => events::presence_subscribe(hub, &h, &data).await,
             ClientEvent::PresenceUnsubscribe => events::presence_unsubscribe(hub, &h, &data),
+            ClientEvent::JoinRoom => events::join_room(hub, &h, &data).await,
+            ClientEvent::LeaveRoom => events::leave_room(hub, &h, &data).await,
+            ClientEvent::Typing => events::typing(hub, &h, &data).await,
         }
     } else {
         Err(ClientError::RateLimited)

@@ -10,6 +10,7 @@ use crate::connections::connection::Handle;
 use crate::hub::RefreshError;
 use crate::hub::{Hub, HubError};
 use crate::presence::PresenceInfo;
+use crate::rooms::members_view;
 use crate::session::Touch;
 
 fn hub_error(e: HubError) -> ClientError {
@@ -80,5 +81,32 @@ pub async fn presence_subscribe(hub: &Hub, h: &Handle, data: &Value) -> Result<V
 pub fn presence_unsubscribe(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, ClientError> {
     let users = payload::presence_users(data)?;
     hub.presence_unsubscribe(h, &users);
+    Ok(json!({ "ok": true }))
+}
+
+/// Opening a study is the user's own doing: activity of the session.
+pub async fn join_room(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, ClientError> {
+    let room = payload::room(data)?;
+    touch(hub, h).await?;
+    let view = hub.join_room(h, &room).await.map_err(hub_error)?;
+    let mut answer = json!({ "ok": true, "room": room, "members": members_view(&view.value) });
+    if view.partial {
+        answer["partial"] = Value::Bool(true);
+    }
+    Ok(answer)
+}
+
+/// Not activity: a closing tab leaves its rooms on its own.
+pub async fn leave_room(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, ClientError> {
+    let room = payload::room(data)?;
+    hub.leave_room(h, &room).await.map_err(hub_error)?;
+    Ok(json!({ "ok": true, "room": room }))
+}
+
+/// Typing is the user at work: activity of the session.
+pub async fn typing(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, ClientError> {
+    let (room, is_typing) = payload::typing(data)?;
+    touch(hub, h).await?;
+    hub.typing(h, &room, is_typing).await.map_err(hub_error)?;
     Ok(json!({ "ok": true }))
 }

@@ -103,6 +103,35 @@ pub fn presence_users(data: &Value) -> Result<Vec<String>, ClientError> {
     Ok(users)
 }
 
+/// `join_room` and `leave_room` `{ room }`: a room name by the contract's
+/// rule.
+pub fn room(data: &Value) -> Result<String, ClientError> {
+    room_field(object(data)?)
+}
+
+fn room_field(obj: &Map<String, Value>) -> Result<String, ClientError> {
+    match obj.get("room") {
+        Some(Value::String(room)) if crate::rooms::valid_room(room) => Ok(room.clone()),
+        None | Some(Value::Null) => Err(ClientError::InvalidPayload("room is required".into())),
+        Some(_) => Err(ClientError::InvalidPayload(format!(
+            "room must be a string of 1 to {} characters of A-Z a-z 0-9 . _ : -",
+            crate::rooms::MAX_ROOM_LEN
+        ))),
+    }
+}
+
+/// `typing { room, isTyping }`.
+pub fn typing(data: &Value) -> Result<(String, bool), ClientError> {
+    let obj = object(data)?;
+    let room = room_field(obj)?;
+    match obj.get("isTyping") {
+        Some(Value::Bool(b)) => Ok((room, *b)),
+        _ => Err(ClientError::InvalidPayload(
+            "isTyping must be true or false".into(),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -243,6 +272,35 @@ mod tests {
             assert_eq!(
                 refused(presence_users(&bad).map(|v| v.join(","))),
                 format!("invalid: {says}"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn rooms_and_typing_are_checked() {
+        assert_eq!(room(&json!({"room": "study:1.2"})).unwrap(), "study:1.2");
+        assert!(room(&json!(null)).is_err() && room(&json!("study:1")).is_err());
+        for bad in [
+            json!({}),
+            json!({"room": 7}),
+            json!({"room": ""}),
+            json!({"room": "a/b"}),
+            json!({"room": "x".repeat(129)}),
+        ] {
+            assert!(refused(room(&bad)).starts_with("invalid: room"), "{bad}");
+        }
+        assert_eq!(
+            typing(&json!({"room": "r", "isTyping": true})).unwrap(),
+            ("r".to_string(), true)
+        );
+        for bad in [
+            json!({"room": "r"}),
+            json!({"room": "r", "isTyping": "yes"}),
+            json!({"room": "r", "isTyping": 1}),
+        ] {
+            assert!(
+                refused(typing(&bad).map(|_| String::new())).contains("isTyping"),
                 "{bad}"
             );
         }

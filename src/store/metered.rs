@@ -11,8 +11,8 @@ use async_trait::async_trait;
 
 use super::{
     Acknowledged, AuditTrail, ClaimedStep, Completion, Escalation, EscalationSteps, Inbox,
-    Inserted, ReadModels, ReportRow, SessionRecords, Source, Store, StoreError, Unacknowledged,
-    Unsealed, UserNotification,
+    Inserted, ReadModels, ReportRow, RoomGrants, SessionRecords, Source, Store, StoreError,
+    Unacknowledged, Unsealed, UserNotification,
 };
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
@@ -209,6 +209,21 @@ impl<S: Store> SessionRecords for Metered<S> {
 
     async fn expired_sessions(&self, since: Millis) -> Result<Vec<String>, StoreError> {
         timed("expired_sessions", self.inner.expired_sessions(since)).await
+    }
+}
+
+#[async_trait]
+impl<S: Store> RoomGrants for Metered<S> {
+    async fn grant_room(&self, room: &str, user: &str, at: Millis) -> Result<bool, StoreError> {
+        timed("grant_room", self.inner.grant_room(room, user, at)).await
+    }
+
+    async fn revoke_room(&self, room: &str, user: &str) -> Result<bool, StoreError> {
+        timed("revoke_room", self.inner.revoke_room(room, user)).await
+    }
+
+    async fn room_granted(&self, room: &str, user: &str) -> Result<bool, StoreError> {
+        timed("room_granted", self.inner.room_granted(room, user)).await
     }
 }
 

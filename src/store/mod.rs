@@ -3,7 +3,7 @@
 //! are interchangeable.
 //!
 //! The contract is one trait per concept (`inbox.rs`, `escalation_steps.rs`,
-//! `audit_trail.rs`, `session_records.rs`, `read_models.rs`), each method
+//! `audit_trail.rs`, `session_records.rs`, `read_models.rs`, `room_grants.rs`), each method
 //! documented with the invariant both engines keep, and [`Store`], which
 //! joins them with the store's health. Each engine has its folder
 //! (`sqlite/`, `postgres/`); `metered.rs` times either; `conformance/`
@@ -18,6 +18,7 @@ mod inbox;
 mod metered;
 mod postgres;
 mod read_models;
+mod room_grants;
 mod rows;
 mod session_records;
 mod sqlite;
@@ -38,6 +39,7 @@ pub use metered::Metered;
 pub use postgres::testing;
 pub use postgres::PostgresStore;
 pub use read_models::{ReadModels, Unacknowledged};
+pub use room_grants::RoomGrants;
 pub use session_records::SessionRecords;
 pub use sqlite::{backup, SqliteStore};
 
@@ -89,7 +91,9 @@ fn stored_data_unreadable(e: &sqlx::Error) -> bool {
 /// A store: one engine's answer to every concept of the contract, and its
 /// health. `Arc<dyn Store>` is what the Hub and the server hold.
 #[async_trait]
-pub trait Store: Inbox + EscalationSteps + AuditTrail + SessionRecords + ReadModels {
+pub trait Store:
+    Inbox + EscalationSteps + AuditTrail + SessionRecords + ReadModels + RoomGrants
+{
     /// Records the live hand-over of `id` to `sockets` of `user` at `at`:
     /// its delivery mark ([`Inbox::mark_delivered`]) and one `delivered`
     /// audit record listing the sockets. Queued, not awaited, as both are;

@@ -68,6 +68,7 @@ mod audit_trail;
 mod escalation_steps;
 mod inbox;
 mod read_models;
+mod room_grants;
 mod session_records;
 
 macro_rules! conformance {
@@ -120,6 +121,7 @@ conformance!(
     audit_trail::a_period_holds_every_record_of_its_time_across_hours,
     read_models::the_report_reads_severity_and_closing_of_each_notification,
     read_models::escalations_read_the_fired_level_and_the_next_step_of_each_id,
+    room_grants::a_room_grant_stands_until_revoked,
 );
 
 /// The tests of an engine that several nodes share: each runs on two

@@ -26,6 +26,7 @@ mod inbox;
 mod insert;
 mod marks;
 mod read_models;
+mod room_grants;
 mod seal;
 mod sessions;
 #[doc(hidden)]

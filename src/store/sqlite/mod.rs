@@ -34,8 +34,8 @@ use self::writer::Write;
 use super::rows::{self, Columns, PENDING_COUNT, SELECT_USER};
 use super::{
     Acknowledged, AuditTrail, ClaimedStep, Completion, Escalation, EscalationSteps, Inbox,
-    Inserted, ReadModels, ReportRow, SessionRecords, Source, Store, StoreError, Unacknowledged,
-    Unsealed, UserNotification,
+    Inserted, ReadModels, ReportRow, RoomGrants, SessionRecords, Source, Store, StoreError,
+    Unacknowledged, Unsealed, UserNotification,
 };
 use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
@@ -510,6 +510,42 @@ impl SessionRecords for SqliteStore {
             .iter()
             .map(|r| r.text("session_id"))
             .collect::<Result<_, _>>()?)
+    }
+}
+
+#[async_trait]
+impl RoomGrants for SqliteStore {
+    async fn grant_room(&self, room: &str, user: &str, at: Millis) -> Result<bool, StoreError> {
+        let (room, user) = (room.to_string(), user.to_string());
+        self.write(|reply| Write::RoomGrant {
+            room,
+            user,
+            at,
+            revoke: false,
+            reply,
+        })
+        .await
+    }
+
+    async fn revoke_room(&self, room: &str, user: &str) -> Result<bool, StoreError> {
+        let (room, user) = (room.to_string(), user.to_string());
+        self.write(|reply| Write::RoomGrant {
+            room,
+            user,
+            at: 0,
+            revoke: true,
+            reply,
+        })
+        .await
+    }
+
+    async fn room_granted(&self, room: &str, user: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM room_grants WHERE room = ? AND user_id = ?")
+            .bind(room)
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
     }
 }
 

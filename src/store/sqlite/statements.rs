@@ -28,6 +28,8 @@ pub struct Statements<'c> {
     acknowledge: Statement<'c>,
     recipient_state: Statement<'c>,
     expire_session: Statement<'c>,
+    grant_room: Statement<'c>,
+    revoke_room: Statement<'c>,
     claim_session: Statement<'c>,
     session_owner: Statement<'c>,
     probe: Statement<'c>,
@@ -152,6 +154,11 @@ impl<'c> Statements<'c> {
                 "INSERT OR IGNORE INTO expired_sessions (session_id, user_id, expired_at) \
                  VALUES (?1, ?2, ?3)",
             )?,
+            grant_room: conn.prepare(
+                "INSERT OR IGNORE INTO room_grants (room, user_id, granted_at) VALUES (?1, ?2, ?3)",
+            )?,
+            revoke_room: conn
+                .prepare("DELETE FROM room_grants WHERE room = ?1 AND user_id = ?2")?,
             claim_session: conn.prepare(
                 "INSERT OR IGNORE INTO session_owners (session_id, user_id, claimed_at) \
                  VALUES (?1, ?2, ?3)",
@@ -547,6 +554,23 @@ impl<'c> Statements<'c> {
     ) -> Result<(), StoreError> {
         self.expire_session.execute((session, user, at))?;
         Ok(())
+    }
+
+    /// Grants (or, with `revoke`, takes back) `room` to `user`; true when
+    /// a row was added (removed).
+    pub fn room_grant(
+        &mut self,
+        room: &str,
+        user: &str,
+        at: Millis,
+        revoke: bool,
+    ) -> Result<bool, StoreError> {
+        let changed = if revoke {
+            self.revoke_room.execute((room, user))?
+        } else {
+            self.grant_room.execute((room, user, at))?
+        };
+        Ok(changed == 1)
     }
 
     /// Makes `user` the owner of `session` unless it has one; the owner.

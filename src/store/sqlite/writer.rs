@@ -84,6 +84,14 @@ pub enum Write {
         unacknowledged_before: Millis,
         reply: oneshot::Sender<Result<u64, StoreError>>,
     },
+    /// A study room granted to a user (`revoke`: taken back).
+    RoomGrant {
+        room: String,
+        user: String,
+        at: Millis,
+        revoke: bool,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
     /// Delivery marks were set aside (`spilled.rs`): take them. Nobody waits.
     Spilled,
     /// The readiness check: a write that must commit like any other.
@@ -119,7 +127,9 @@ impl Write {
             }
             (Write::ClaimSteps { reply, .. }, Ok(Done::Claimed(c))) => drop(reply.send(Ok(c))),
             (Write::ClaimSteps { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
-            (Write::CompleteStep { reply, .. }, Ok(Done::Flag(f))) => drop(reply.send(Ok(f))),
+            (Write::CompleteStep { reply, .. }, Ok(Done::Flag(f)))
+            | (Write::RoomGrant { reply, .. }, Ok(Done::Flag(f))) => drop(reply.send(Ok(f))),
+            (Write::RoomGrant { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
             (Write::CompleteStep { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
             (Write::JoinRole { reply, .. }, Ok(Done::Count(n))) => drop(reply.send(Ok(n))),
             (Write::JoinRole { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
@@ -186,6 +196,13 @@ fn apply(s: &mut Statements, w: &Write) -> Result<Done, StoreError> {
             source,
             ..
         } => Done::Acknowledged(s.acknowledge(id, user, *at, source)?),
+        Write::RoomGrant {
+            room,
+            user,
+            at,
+            revoke,
+            ..
+        } => Done::Flag(s.room_grant(room, user, *at, *revoke)?),
         Write::ExpireSession {
             session, user, at, ..
         } => {
