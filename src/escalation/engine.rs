@@ -139,8 +139,14 @@ impl Escalations {
             }
             // Firing a level unblocks the next one: a notification whose
             // steps all fell due while no node ran fires them in one round.
-            for step in claimed {
-                self.fire(step).await;
+            // The webhook steps go first: their POSTs start at once, each
+            // bounded by `webhook_timeout` (shorter than the lease), so no
+            // POST waits behind the other steps' store writes until the
+            // claim has run out and another node posts the page again.
+            let (webhooks, others): (Vec<_>, Vec<_>) =
+                claimed.into_iter().partition(|s| self.is_webhook(s));
+            for step in webhooks.into_iter().chain(others) {
+                self.fire(step, now + lease).await;
             }
             next = self.next_step_due().await;
         }
@@ -219,7 +225,17 @@ impl Escalations {
         }
     }
 
-    async fn fire(self: &Arc<Self>, step: ClaimedStep) {
+    /// Whether `step` is a webhook step of its policy.
+    fn is_webhook(&self, step: &ClaimedStep) -> bool {
+        self.config
+            .escalation
+            .policy(step.notification.severity())
+            .and_then(|p| p.step(step.level))
+            .is_some_and(|s| matches!(s.action, Action::Webhook(_)))
+    }
+
+    /// Fires `step`, claimed until `claim_end`.
+    async fn fire(self: &Arc<Self>, step: ClaimedStep, claim_end: Millis) {
         let n = &step.notification;
         let Some(policy) = self.config.escalation.policy(n.severity()).cloned() else {
             // The policy was removed from the configuration since.
@@ -237,6 +253,13 @@ impl Escalations {
             // webhook attempts), not a step fired again.
             if step.attempts == 0 {
                 crate::observe::prometheus::escalation_step(action.name());
+            }
+            let timeout = self.config.escalation.webhook_timeout.as_millis() as Millis;
+            if !posts_within_claim(self.now(), timeout, claim_end) {
+                // Its claim runs out before a POST could end: the step is
+                // posted when claimed again, once, rather than twice.
+                tracing::warn!(id = %n.id, level = step.level, "an escalation webhook's claim ran out before it could be posted; it is posted when claimed again");
+                return;
             }
             let engine = self.clone();
             let url = url.clone();
@@ -440,4 +463,23 @@ impl Escalations {
 
 fn millis(d: Duration) -> Millis {
     d.as_millis() as Millis
+}
+
+/// Whether a webhook POST started at `now`, which may take `timeout`,
+/// ends before its step's claim does at `claim_end`: past it, another node
+/// may claim the step and post it too.
+fn posts_within_claim(now: Millis, timeout: Millis, claim_end: Millis) -> bool {
+    now.saturating_add(timeout) < claim_end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::posts_within_claim;
+
+    #[test]
+    fn a_post_starts_only_when_it_can_end_within_its_claim() {
+        assert!(posts_within_claim(1_000, 10_000, 31_000));
+        assert!(!posts_within_claim(21_000, 10_000, 31_000));
+        assert!(!posts_within_claim(25_000, 10_000, 31_000));
+    }
 }
