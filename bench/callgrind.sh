@@ -11,14 +11,19 @@
 # (the scenario's units of work: notifications, connects, deliveries), and
 # leaves the profile in bench/results/callgrind-<time>.out (read it with
 # callgrind_annotate). Startup is excluded: counting starts once the server
-# answers /healthz. Group commit batches depend on timing, so a scenario
-# that writes to the store varies by a few percent between runs. Presence
-# events are off unless HERALD_PRESENCE_AUDIENCE says otherwise, as in
+# answers /healthz, and after CALLGRIND_SETUP when it is set: a generator
+# run whose work is not counted, e.g. the notifications a catch-up reads:
+#
+#   CALLGRIND_SETUP="seed --users 1000 --pending 3" \
+#     bench/callgrind.sh target/release/herald 1000 catchup --users 1000 --pending 3
+#
+# Group commit batches depend on timing, so a scenario that writes to the
+# store varies by a few percent between runs. Presence events are off unless HERALD_PRESENCE_AUDIENCE says otherwise, as in
 # bench/run.py (every generator client is in one role).
 set -euo pipefail
 
 if [ $# -lt 3 ]; then
-  sed -n '2,17p' "$0" >&2
+  sed -n '2,24p' "$0" >&2
   exit 2
 fi
 bin=$(realpath "$1")
@@ -47,7 +52,13 @@ for _ in $(seq 300); do
   curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
   sleep 0.2
 done
-# Dump (and reset) the counts of the start-up, run the load, dump again.
+# Dump (and reset) the counts of the start-up (and set-up), run the load,
+# dump again.
+if [ -n "${CALLGRIND_SETUP:-}" ]; then
+  # shellcheck disable=SC2086 # the set-up is a list of arguments
+  "$loadgen" --addr "127.0.0.1:$port" --api-key $key --jwt-secret $secret \
+    --timeout 600 $CALLGRIND_SETUP >"$data/setup.json"
+fi
 callgrind_control -d startup "$server" >/dev/null
 "$loadgen" --addr "127.0.0.1:$port" --api-key $key --jwt-secret $secret \
   --server-pid "$server" --timeout 600 "$@" >"$data/loadgen.json"

@@ -121,6 +121,22 @@ enum Scenario {
         #[arg(long, default_value_t = 0.0)]
         rate: f64,
     },
+    /// Stores `--pending` notifications for each of `--users` users, none
+    /// of them connected (the set-up of `catchup`).
+    Seed {
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        #[arg(long, default_value_t = 3)]
+        pending: usize,
+    },
+    /// Connects the users `seed` stored for; each catches up and
+    /// acknowledges: the cost of a reconnect after a failover.
+    Catchup {
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        #[arg(long, default_value_t = 3)]
+        pending: usize,
+    },
     /// Role-room fan-out to N long-polling clients.
     Polling {
         #[arg(long, default_value_t = 1000)]
@@ -213,6 +229,13 @@ async fn run(cli: Cli) -> (&'static str, scenario::Outcome) {
         } => (
             "notify",
             scenario::notify::run(&ctx, users, count, concurrency, rate, c.inflight).await,
+        ),
+        Scenario::Seed { users, pending } => {
+            ("seed", scenario::catchup::seed(&ctx, users, pending).await)
+        }
+        Scenario::Catchup { users, pending } => (
+            "catchup",
+            scenario::catchup::run(&ctx, users, pending, c.inflight).await,
         ),
         Scenario::Polling { conns, rounds } => (
             "polling",

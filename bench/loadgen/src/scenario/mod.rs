@@ -2,6 +2,7 @@
 //! timeouts), spawning a fleet of clients with a bound on connections in
 //! flight, and the backend API calls the scenarios make.
 
+pub mod catchup;
 pub mod fanout;
 pub mod idle;
 pub mod notify;

@@ -30,6 +30,40 @@ pub async fn run(
 
     ctx.board.latencies.lock().unwrap().clear();
     let phase = Phase::start(&ctx.probe);
+    let (accepted, accept_s) = send(ctx, users, count, concurrency, rate).await?;
+    ctx.wait_for(&ctx.board.notifications, count, "deliveries")
+        .await?;
+    ctx.wait_for(&ctx.board.acks_ok, count, "acknowledgements")
+        .await?;
+    let report = phase.finish();
+    let latency = percentiles(&ctx.board.latencies.lock().unwrap());
+    ctx.disconnect_all().await;
+    Ok(json!({
+        "users": users,
+        "count": count,
+        "concurrency": concurrency,
+        "rate": rate,
+        "accepted": accepted,
+        "accepted_per_s": (accepted as f64 / accept_s).round(),
+        "delivered": crate::board::Board::get(&ctx.board.notifications),
+        "acked": crate::board::Board::get(&ctx.board.acks_ok),
+        "delivery_latency": latency,
+        "connect": connect,
+        "notify": report,
+    }))
+}
+
+/// Sends `count` notifications, to `u{i % users}`, from `concurrency` API
+/// connections (paced at `rate` a second unless 0), each carrying its send
+/// time `t`; answers how many were accepted and the seconds it took, or
+/// the first refusal.
+pub async fn send(
+    ctx: &Ctx,
+    users: usize,
+    count: usize,
+    concurrency: usize,
+    rate: f64,
+) -> Result<(usize, f64), String> {
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -83,24 +117,5 @@ pub async fn run(
             count - accepted
         ));
     }
-    ctx.wait_for(&ctx.board.notifications, count, "deliveries")
-        .await?;
-    ctx.wait_for(&ctx.board.acks_ok, count, "acknowledgements")
-        .await?;
-    let report = phase.finish();
-    let latency = percentiles(&ctx.board.latencies.lock().unwrap());
-    ctx.disconnect_all().await;
-    Ok(json!({
-        "users": users,
-        "count": count,
-        "concurrency": concurrency,
-        "rate": rate,
-        "accepted": accepted,
-        "accepted_per_s": (accepted as f64 / accept_s).round(),
-        "delivered": crate::board::Board::get(&ctx.board.notifications),
-        "acked": crate::board::Board::get(&ctx.board.acks_ok),
-        "delivery_latency": latency,
-        "connect": connect,
-        "notify": report,
-    }))
+    Ok((accepted, accept_s))
 }
