@@ -272,25 +272,28 @@ impl Sockets {
     /// the table is out of every answer at once, before its disconnect
     /// handler gives its seats back).
     pub fn room_seats(&self, room: &str) -> Vec<RoomSeat> {
-        let inner = self.inner.read();
-        inner
-            .seats
-            .of_room(room)
-            .iter()
-            .filter(|s| inner.by_sid.contains_key(&s.sid))
-            .cloned()
-            .collect()
+        self.with_room_seats(room, |seats| seats.cloned().collect())
     }
 
     /// How many sockets here sit in `room`.
     pub fn room_count(&self, room: &str) -> usize {
+        self.with_room_seats(room, |seats| seats.count())
+    }
+
+    /// `f` of the seats of `room` held by sockets still here, under the
+    /// table's lock.
+    fn with_room_seats<T>(
+        &self,
+        room: &str,
+        f: impl FnOnce(&mut dyn Iterator<Item = &RoomSeat>) -> T,
+    ) -> T {
         let inner = self.inner.read();
-        inner
+        let mut here = inner
             .seats
             .of_room(room)
             .iter()
-            .filter(|s| inner.by_sid.contains_key(&s.sid))
-            .count()
+            .filter(|s| inner.by_sid.contains_key(&s.sid));
+        f(&mut here)
     }
 
     /// The handles here of `user`'s sockets in `room`.
