@@ -1,7 +1,7 @@
 // The operators' dashboard at /admin in a real Chromium, against a real server and real socket.io-client
 // sockets: sign-in (wrong key, then the right one), connected users, a test notification sent from the
 // page and received by the client, the unacknowledged list and the timeline, acknowledgement from the
-// client, expiring a session and disconnecting a user from the page, the closed loop (a policy of seconds:
+// client, the study rooms and their members, expiring a session and disconnecting a user from the page, the closed loop (a policy of seconds:
 // the escalation level in the list, the timeline's audit records, the acknowledgement report's chart),
 // and the error states (server unreachable; the store unavailable on a full disk, the list then unknown;
 // Redis degraded in a cluster). Screenshots of every state: e2e/output/admin-*.png.
@@ -70,6 +70,28 @@ test('dashboard: sign-in, live users, send, acknowledge, expire, disconnect, unr
     const idle = page.locator(`[data-session="${alice.sessionId}"] .idle`);
     assert.match(await idle.textContent(), /^(10:00|9:[0-5]\d) left$/, 'the idle clock of a 10 min timeout');
     await b.shot('users-connected');
+
+    // Study rooms, read-only: the room both joined is listed with its members; alice's second tab
+    // counts as one member with two sockets; a leave takes bob out; an emptied room goes.
+    const room = `study:${rid('1.2.840')}`;
+    for (const u of [alice, bob]) {
+      assert.equal((await server.api('PUT', `/api/v1/rooms/${encodeURIComponent(room)}/members/${u.userId}`)).status, 201);
+    }
+    const a2 = await server.connect({ token: alice.token, transports: ['websocket'] });
+    for (const c of [a, a2, bo]) assert.equal((await c.emitAck('join_room', { room })).ok, true);
+    const roomRow = page.locator(`#rooms tr[data-room="${room}"]`);
+    await roomRow.locator(`[data-member="${bob.userId}"]`).waitFor();
+    await roomRow.locator(`[data-member="${alice.userId}"]`, { hasText: '2 sockets' }).waitFor();
+    assert.equal((await roomRow.locator('td.num').textContent()).trim(), '2');
+    assert.equal(await page.textContent('#rooms-count'), '1');
+    await b.shot('rooms');
+    assert.equal((await bo.emitAck('leave_room', { room })).ok, true);
+    await roomRow.locator(`[data-member="${bob.userId}"]`).waitFor({ state: 'detached' });
+    a2.close();
+    await roomRow.locator(`[data-member="${alice.userId}"]`, { hasText: '1 socket' }).waitFor();
+    assert.equal((await a.emitAck('leave_room', { room })).ok, true);
+    await roomRow.waitFor({ state: 'detached' });
+    await page.locator('#rooms-empty').waitFor();
 
     // Send a test notification from the form, with the keyboard: the client receives it.
     await page.click(`[data-user="${alice.userId}"] button:has-text("Send test")`);
