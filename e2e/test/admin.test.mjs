@@ -1,10 +1,11 @@
 // The operators' dashboard at /admin in a real Chromium, against a real server and real socket.io-client
 // sockets: sign-in (wrong key, then the right one), connected users, a test notification sent from the
 // page and received by the client, the unacknowledged list and the timeline, acknowledgement from the
-// client, the study rooms and their members, expiring a session and disconnecting a user from the page, the closed loop (a policy of seconds:
-// the escalation level in the list, the timeline's audit records, the acknowledgement report's chart),
-// and the error states (server unreachable; the store unavailable on a full disk, the list then unknown;
-// Redis degraded in a cluster). Screenshots of every state: e2e/output/admin-*.png.
+// client, the study rooms and their members, expiring a session and disconnecting a user from the page,
+// the closed loop (a policy of seconds: the escalation level in the list, the timeline's audit records,
+// the acknowledgement report's chart), and the error states (server unreachable; the store unavailable
+// on a full disk, the list then unknown; Redis degraded in a cluster, where a study room with a member on
+// each node is listed whole). Screenshots of every state: e2e/output/admin-*.png.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -450,13 +451,20 @@ test('dashboard: a cluster shows sockets by node, and a Redis outage as degraded
   const { page } = b;
   try {
     const [na, nb] = cluster.nodes;
-    const a = await na.connect({ token: cluster.identity().token });
-    const c = await nb.connect({ token: cluster.identity().token });
+    // Two readers of one study, one on each node: node a's dashboard lists both in the room.
+    const room = `study:${rid('1.2.840')}`;
+    const [ua, ub] = [cluster.identity({ rooms: ['study:*'] }), cluster.identity({ rooms: ['study:*'] })];
+    const a = await na.connect({ token: ua.token });
+    const c = await nb.connect({ token: ub.token });
+    for (const s of [a, c]) assert.equal((await s.emitAck('join_room', { room })).ok, true);
     await page.goto(`${na.url}/admin`);
     await signIn(page, cluster.apiKeys[0]);
     await page.locator('#pill-redis', { hasText: 'Redis OK' }).waitFor();
     await page.locator('#nodes tr', { hasText: 'node-b' }).waitFor();
     await page.locator('#nodes tr', { hasText: 'node-a' }).waitFor();
+    const roomRow = page.locator(`#rooms tr[data-room="${room}"]`);
+    await roomRow.locator(`[data-member="${ua.userId}"]`).waitFor();
+    await roomRow.locator(`[data-member="${ub.userId}"]`).waitFor();
     await b.shot('two-nodes');
 
     await cluster.redis.stop();
