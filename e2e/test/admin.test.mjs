@@ -1,10 +1,11 @@
 // The operators' dashboard at /admin in a real Chromium, against a real server and real socket.io-client
 // sockets: sign-in (wrong key, then the right one), connected users, a test notification sent from the
 // page and received by the client, the unacknowledged list and the timeline, acknowledgement from the
-// client, expiring a session and disconnecting a user from the page, the closed loop (a policy of seconds:
-// the escalation level in the list, the timeline's audit records, the acknowledgement report's chart),
-// and the error states (server unreachable; the store unavailable on a full disk, the list then unknown;
-// Redis degraded in a cluster). Screenshots of every state: e2e/output/admin-*.png.
+// client, the study rooms and their members, expiring a session and disconnecting a user from the page,
+// the closed loop (a policy of seconds: the escalation level in the list, the timeline's audit records,
+// the acknowledgement report's chart), and the error states (server unreachable; the store unavailable
+// on a full disk, the list then unknown; Redis degraded in a cluster, where a study room with a member on
+// each node is listed whole). Screenshots of every state: e2e/output/admin-*.png.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -70,6 +71,28 @@ test('dashboard: sign-in, live users, send, acknowledge, expire, disconnect, unr
     const idle = page.locator(`[data-session="${alice.sessionId}"] .idle`);
     assert.match(await idle.textContent(), /^(10:00|9:[0-5]\d) left$/, 'the idle clock of a 10 min timeout');
     await b.shot('users-connected');
+
+    // Study rooms, read-only: the room both joined is listed with its members; alice's second tab
+    // counts as one member with two sockets; a leave takes bob out; an emptied room goes.
+    const room = `study:${rid('1.2.840')}`;
+    for (const u of [alice, bob]) {
+      assert.equal((await server.api('PUT', `/api/v1/rooms/${encodeURIComponent(room)}/members/${u.userId}`)).status, 201);
+    }
+    const a2 = await server.connect({ token: alice.token, transports: ['websocket'] });
+    for (const c of [a, a2, bo]) assert.equal((await c.emitAck('join_room', { room })).ok, true);
+    const roomRow = page.locator(`#rooms tr[data-room="${room}"]`);
+    await roomRow.locator(`[data-member="${bob.userId}"]`).waitFor();
+    await roomRow.locator(`[data-member="${alice.userId}"]`, { hasText: '2 sockets' }).waitFor();
+    assert.equal((await roomRow.locator('td.num').textContent()).trim(), '2');
+    assert.equal(await page.textContent('#rooms-count'), '1');
+    await b.shot('rooms');
+    assert.equal((await bo.emitAck('leave_room', { room })).ok, true);
+    await roomRow.locator(`[data-member="${bob.userId}"]`).waitFor({ state: 'detached' });
+    a2.close();
+    await roomRow.locator(`[data-member="${alice.userId}"]`, { hasText: '1 socket' }).waitFor();
+    assert.equal((await a.emitAck('leave_room', { room })).ok, true);
+    await roomRow.waitFor({ state: 'detached' });
+    await page.locator('#rooms-empty').waitFor();
 
     // Send a test notification from the form, with the keyboard: the client receives it.
     await page.click(`[data-user="${alice.userId}"] button:has-text("Send test")`);
@@ -428,13 +451,20 @@ test('dashboard: a cluster shows sockets by node, and a Redis outage as degraded
   const { page } = b;
   try {
     const [na, nb] = cluster.nodes;
-    const a = await na.connect({ token: cluster.identity().token });
-    const c = await nb.connect({ token: cluster.identity().token });
+    // Two readers of one study, one on each node: node a's dashboard lists both in the room.
+    const room = `study:${rid('1.2.840')}`;
+    const [ua, ub] = [cluster.identity({ rooms: ['study:*'] }), cluster.identity({ rooms: ['study:*'] })];
+    const a = await na.connect({ token: ua.token });
+    const c = await nb.connect({ token: ub.token });
+    for (const s of [a, c]) assert.equal((await s.emitAck('join_room', { room })).ok, true);
     await page.goto(`${na.url}/admin`);
     await signIn(page, cluster.apiKeys[0]);
     await page.locator('#pill-redis', { hasText: 'Redis OK' }).waitFor();
     await page.locator('#nodes tr', { hasText: 'node-b' }).waitFor();
     await page.locator('#nodes tr', { hasText: 'node-a' }).waitFor();
+    const roomRow = page.locator(`#rooms tr[data-room="${room}"]`);
+    await roomRow.locator(`[data-member="${ua.userId}"]`).waitFor();
+    await roomRow.locator(`[data-member="${ub.userId}"]`).waitFor();
     await b.shot('two-nodes');
 
     await cluster.redis.stop();

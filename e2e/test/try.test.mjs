@@ -1,6 +1,7 @@
 // The try-it page at /try in a real Chromium: with development credentials (no JWT_SECRET) it mints a
 // token, connects the socket.io-client it serves, shows a notification sent through the HTTP API,
-// acknowledges it and extends the session from the page; with a JWT_SECRET set, /try is a 404.
+// acknowledges it and extends the session from the page; two tabs join a study room and see each other
+// there and typing; with a JWT_SECRET set, /try is a 404.
 // Screenshots: e2e/output/try-*.png.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -50,6 +51,53 @@ test('try: connects as a chosen user, shows an API notification, acknowledges an
     await page.locator('.event', { hasText: 'extend_session answer' }).waitFor();
     assert.match(await page.textContent('.event:has-text("extend_session answer") pre'), /"ok": true/);
     await b.shot('acknowledged-and-extended');
+    assert.deepEqual(b.unexpectedErrors(), []);
+  } finally {
+    await b.close();
+    await server.stop();
+  }
+});
+
+test('try: two tabs join a study room, see each other in room_presence and see each other typing', async () => {
+  const server = await startServer({ JWT_SECRET: null, HERALD_ROOMS_PRESENCE_WINDOW: '100ms' });
+  const b = await Browser.open('try-room');
+  const { page } = b;
+  const other = await b.context.newPage();
+  try {
+    const room = `study:${rid('1.2.840')}`;
+    const tabs = [[page, rid('reader')], [other, rid('second')]];
+    for (const [p, user] of tabs) {
+      await p.goto(`${server.url}/try`);
+      await p.fill('#user', user);
+      await p.click('#connect');
+      await p.locator('#status', { hasText: 'Connected' }).waitFor();
+      assert.equal(await p.isDisabled('#draft'), true, 'no typing before joining');
+      await p.fill('#room', room);
+      await p.click('#join');
+      await p.locator(`#room-members [data-member="${user}"]`).waitFor();
+    }
+    const [[, reader], [, second]] = tabs;
+    // The first tab hears the second join (room_presence), and the page's answer listed both for the second.
+    await page.locator(`#room-members [data-member="${second}"]`).waitFor();
+    await page.locator('.event .name', { hasText: /^room_presence$/ }).first().waitFor();
+    await other.locator(`#room-members [data-member="${reader}"]`).waitFor();
+    const api = await server.api('GET', `/api/v1/rooms/${encodeURIComponent(room)}`);
+    assert.deepEqual(api.body.members.map((m) => m.userId).sort(), [reader, second].sort());
+
+    // The second tab types in the draft: the first shows it typing, then not once the keys stop.
+    await other.click('#draft');
+    await other.keyboard.type('Findings: ', { delay: 20 });
+    await page.locator('#typing', { hasText: `${second} is typing` }).waitFor();
+    await page.locator('.event .name', { hasText: /^typing$/ }).first().waitFor();
+    await b.shot('typing');
+    await page.locator('#typing', { hasText: /^$/ }).waitFor();
+    assert.equal(await other.textContent('#typing'), '', 'their own typing is not news to them');
+
+    // The second tab leaves: the first sees one member.
+    await other.click('#leave');
+    await page.locator(`#room-members [data-member="${second}"]`).waitFor({ state: 'detached' });
+    await page.locator(`#room-members [data-member="${reader}"]`).waitFor();
+    await b.shot('left');
     assert.deepEqual(b.unexpectedErrors(), []);
   } finally {
     await b.close();

@@ -222,6 +222,17 @@ impl Verifier {
     }
 }
 
+/// The claims every token Herald signs carries.
+fn claims(user: &str, session: &str, role: &str, now: Millis, ttl_ms: Millis) -> Value {
+    serde_json::json!({
+        "userId": user,
+        "sessionId": session,
+        "role": role,
+        "iat": now / 1000,
+        "exp": (now + ttl_ms) / 1000,
+    })
+}
+
 /// Signs tokens with the configured key (the `herald token` command, tests).
 pub struct Signer {
     key: EncodingKey,
@@ -245,15 +256,28 @@ impl Signer {
         now: Millis,
         ttl_ms: Millis,
     ) -> String {
-        let claims = serde_json::json!({
-            "userId": user,
-            "sessionId": session,
-            "role": role,
-            "iat": now / 1000,
-            "exp": (now + ttl_ms) / 1000,
-        });
+        self.encode(&claims(user, session, role, now, ttl_ms))
+    }
+
+    /// As [`Signer::sign`], with a `rooms` claim: the study rooms the
+    /// token opens (patterns such as `"study:*"`).
+    pub fn sign_with_rooms(
+        &self,
+        user: &str,
+        session: &str,
+        role: &str,
+        rooms: &[&str],
+        now: Millis,
+        ttl_ms: Millis,
+    ) -> String {
+        let mut claims = claims(user, session, role, now, ttl_ms);
+        claims["rooms"] = serde_json::json!(rooms);
+        self.encode(&claims)
+    }
+
+    fn encode(&self, claims: &Value) -> String {
         // Encoding a JSON object with an HMAC key cannot fail.
-        jsonwebtoken::encode(&self.header, &claims, &self.key).unwrap_or_default()
+        jsonwebtoken::encode(&self.header, claims, &self.key).unwrap_or_default()
     }
 }
 
@@ -326,6 +350,13 @@ mod tests {
         let rooms: Vec<&str> = id.rooms.as_deref().unwrap().iter().map(|p| &**p).collect();
         assert_eq!(rooms, ["study:*", "board:7"]);
         assert_eq!(v.verify(&token(Value::Null)).unwrap().rooms, None);
+        let signer = Signer::new(&config(JwtAlgorithm::Hs256));
+        let signed = signer.sign_with_rooms("u1", "s1", "r", &["*"], NOW, 60_000);
+        let id = v.verify(&signed).unwrap();
+        let rooms: Vec<&str> = id.rooms.as_deref().unwrap().iter().map(|p| &**p).collect();
+        assert_eq!(rooms, ["*"]);
+        let plain = signer.sign("u1", "s1", "r", NOW, 60_000);
+        assert_eq!(v.verify(&plain).unwrap().rooms, None);
         let many: Vec<String> = (0..=MAX_ROOM_PATTERNS).map(|i| format!("r{i}")).collect();
         for bad in [
             serde_json::json!("study:*"),

@@ -20,7 +20,7 @@ use super::rooms::{role_room, study_room, user_room, watch_room, ALL_ROOM};
 use super::{Broker, Listing, Message, Reach, Target};
 use crate::clock::SharedClock;
 use crate::connections::backlog::{Offered, TrySend};
-use crate::connections::connection::{ConnectionInfo, Handle};
+use crate::connections::connection::{ConnectionInfo, Handle, JoinedRoom};
 use crate::connections::outbox::{self, Undelivered};
 use crate::connections::steps::Step;
 use crate::connections::table::Sockets;
@@ -178,7 +178,7 @@ impl LocalBroker {
     }
 
     /// This node's sockets of `target`; in a study room, each with when it
-    /// joined the room.
+    /// joined the room; of every socket, each with the rooms it sits in.
     pub fn sockets_here(&self, target: &Target) -> Vec<ConnectionInfo> {
         if let Target::Room { room, except_user } = target {
             return self
@@ -193,9 +193,27 @@ impl LocalBroker {
                 })
                 .collect();
         }
+        let all = matches!(target, Target::All);
         self.handles(target)
             .iter()
-            .map(|h| h.info(&self.node))
+            .map(|h| {
+                let mut info = h.info(&self.node);
+                if all {
+                    // The dashboard's listing: where each socket sits, so
+                    // that it shows every study room without a listing per
+                    // room.
+                    info.rooms = self
+                        .sockets
+                        .rooms_of(h.conn.sid)
+                        .into_iter()
+                        .map(|(room, since)| JoinedRoom {
+                            room: room.to_string(),
+                            since,
+                        })
+                        .collect();
+                }
+                info
+            })
             .collect()
     }
 

@@ -180,6 +180,18 @@ pub struct ConnectionInfo {
     /// In a listing of a study room's sockets, when this one joined it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub joined_at: Option<Millis>,
+    /// In a listing of every socket (the dashboard's), the study rooms this
+    /// one sits in; empty in other listings. A node of an older version
+    /// sends none, which reads as none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<JoinedRoom>,
+}
+
+/// A study room a socket sits in, and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinedRoom {
+    pub room: String,
+    pub since: Millis,
 }
 
 /// A socket handle with its state.
@@ -205,6 +217,7 @@ impl Handle {
             remote_addr: self.conn.remote_addr.map(|a| a.to_string()),
             node: node.to_string(),
             joined_at: None,
+            rooms: Vec::new(),
         }
     }
 }

@@ -115,6 +115,20 @@ impl Seats {
             .is_some_and(|rooms| rooms.iter().any(|r| &**r == room))
     }
 
+    /// The rooms socket `sid` sits in, each with when it joined.
+    pub fn of_socket(&self, sid: Sid) -> Vec<(Arc<str>, Millis)> {
+        let Some(rooms) = self.by_socket.get(&sid) else {
+            return Vec::new();
+        };
+        rooms
+            .iter()
+            .filter_map(|room| {
+                let seat = self.of_room(room).iter().find(|s| s.sid == sid)?;
+                Some((room.clone(), seat.since))
+            })
+            .collect()
+    }
+
     /// The seats of `room` here.
     pub fn of_room(&self, room: &str) -> &[RoomSeat] {
         self.by_room.get(room).map_or(&[], Vec::as_slice)
@@ -151,6 +165,13 @@ mod tests {
         assert_eq!(s.of_room("study:1")[0].since, 10);
         assert_eq!(s.user_in_room("study:1", "u1"), 2);
         assert!(s.sits(a, "board:1"));
+        let of_a: Vec<(String, Millis)> = s
+            .of_socket(a)
+            .into_iter()
+            .map(|(r, t)| (r.to_string(), t))
+            .collect();
+        assert_eq!(of_a, [("study:1".into(), 10), ("board:1".into(), 40)]);
+        assert!(s.of_socket(Sid::new()).is_empty());
         assert!(s.stand(a, "study:1"));
         assert!(!s.stand(a, "study:1"));
         assert_eq!(s.user_in_room("study:1", "u1"), 1);

@@ -268,6 +268,11 @@ impl Sockets {
         self.inner.read().seats.sits(sid, room)
     }
 
+    /// The rooms socket `sid` sits in, each with when it joined.
+    pub fn rooms_of(&self, sid: Sid) -> Vec<(Arc<str>, Millis)> {
+        self.inner.read().seats.of_socket(sid)
+    }
+
     /// The seats of `room` held by sockets still here (one taken out of
     /// the table is out of every answer at once, before its disconnect
     /// handler gives its seats back).

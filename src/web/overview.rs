@@ -1,7 +1,7 @@
 //! The dashboard's picture of the service, one JSON document: node health,
 //! sockets by transport and by node, each connected user's sessions with
-//! their idle clocks, and the oldest unacknowledged notifications with
-//! where their escalation stands. Times are absolute (RFC 3339) and `now`
+//! their idle clocks, the study rooms and who is in them, and the oldest
+//! unacknowledged notifications with where their escalation stands. Times are absolute (RFC 3339) and `now`
 //! is the server's, so the page counts ages, idle time left and the time
 //! to the next escalation step down itself between two pictures, and two
 //! pictures of an unchanged service differ only in `now`.
@@ -16,6 +16,7 @@ use crate::api::views::{self, mark_partial};
 use crate::clock::{rfc3339, Millis};
 use crate::connections::connection::{ConnectionInfo, Transport};
 use crate::hub::Hub;
+use crate::rooms::{self, Member, Seat};
 use crate::store::{Escalation, UserNotification};
 
 use super::{escalation, shown};
@@ -23,6 +24,10 @@ use super::{escalation, shown};
 /// Most unacknowledged notifications one picture lists (the total is
 /// always given): enough to fill a screen several times over.
 pub const UNACKNOWLEDGED_SHOWN: u32 = 200;
+
+/// Most study rooms one picture lists, busiest first (the total is always
+/// given): a reading room's worth of studies and boards, several times over.
+pub const ROOMS_SHOWN: usize = 200;
 
 /// The picture, without `now`; see [`with_now`].
 pub async fn overview(hub: &Hub) -> Value {
@@ -39,6 +44,7 @@ pub async fn overview(hub: &Hub) -> Value {
         },
         "sockets": socket_counts(&listing.sockets),
         "users": users(hub, &listing.sockets).await,
+        "rooms": study_rooms(&listing.sockets),
         "unacknowledged": match open {
             // A store that does not commit cannot record acknowledgements
             // either: what it reads may list notifications already
@@ -163,6 +169,35 @@ async fn users(hub: &Hub, sockets: &[ConnectionInfo]) -> Vec<Value> {
         .collect()
 }
 
+/// The study rooms the sockets sit in, each with its members as
+/// `room_presence` shows them: the busiest [`ROOMS_SHOWN`] (most members,
+/// then by name, so that an unchanged service reads the same), and how
+/// many rooms there are.
+fn study_rooms(sockets: &[ConnectionInfo]) -> Value {
+    let mut seats: BTreeMap<&str, Vec<Seat>> = BTreeMap::new();
+    for s in sockets {
+        for joined in &s.rooms {
+            seats.entry(joined.room.as_str()).or_default().push(Seat {
+                user_id: s.user_id.clone(),
+                since: joined.since,
+            });
+        }
+    }
+    let total = seats.len();
+    let mut rooms: Vec<(&str, Vec<Member>)> = seats
+        .into_iter()
+        .map(|(room, seats)| (room, rooms::members(seats)))
+        .collect();
+    // Stable: rooms with as many members stay in name order.
+    rooms.sort_by_key(|(_, members)| std::cmp::Reverse(members.len()));
+    rooms.truncate(ROOMS_SHOWN);
+    let shown: Vec<Value> = rooms
+        .iter()
+        .map(|(room, members)| json!({ "room": room, "members": rooms::members_view(members) }))
+        .collect();
+    json!({ "total": total, "rooms": shown })
+}
+
 /// The listed notifications with where their escalation stands: one read
 /// of the store for the page's rows, whatever their number. Should that
 /// read fail, the rows still show, their escalation unknown (`null`).
@@ -206,6 +241,62 @@ mod tests {
 
     use crate::clock::ManualClock;
     use crate::config::FileConfig;
+
+    fn socket(user: &str, rooms: &[(&str, Millis)]) -> ConnectionInfo {
+        ConnectionInfo {
+            socket_id: format!("{user}-{}", rooms.len()),
+            user_id: user.into(),
+            session_id: "s".into(),
+            role: "radiologist".into(),
+            connected_at: 0,
+            last_activity: 0,
+            transport: Transport::Websocket,
+            remote_addr: None,
+            node: "n1".into(),
+            joined_at: None,
+            rooms: rooms
+                .iter()
+                .map(|(room, since)| crate::connections::connection::JoinedRoom {
+                    room: room.to_string(),
+                    since: *since,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn rooms_list_their_members_busiest_first() {
+        let sockets = [
+            socket("u1", &[("study:1", 30), ("board:7", 5)]),
+            socket("u1", &[("study:1", 10)]),
+            socket("u2", &[("study:1", 20)]),
+            socket("u3", &[]),
+        ];
+        let rooms = study_rooms(&sockets);
+        assert_eq!(rooms["total"], 2);
+        let listed: Vec<&str> = rooms["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["room"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed, ["study:1", "board:7"], "the busiest first");
+        let study = &rooms["rooms"][0]["members"];
+        assert_eq!(study[0]["userId"], "u1");
+        assert_eq!(study[0]["connections"], 2, "two tabs, one member");
+        assert_eq!(study[0]["since"], rfc3339(10));
+        assert_eq!(study[1]["userId"], "u2");
+        assert_eq!(study_rooms(&[]), json!({ "total": 0, "rooms": [] }));
+    }
+
+    #[test]
+    fn a_socket_listed_by_an_older_node_sits_in_no_room() {
+        let mut older = serde_json::to_value(socket("u1", &[])).unwrap();
+        assert!(older.get("rooms").is_none(), "none sent when empty");
+        older.as_object_mut().unwrap().remove("rooms");
+        let read: ConnectionInfo = serde_json::from_value(older).unwrap();
+        assert!(read.rooms.is_empty());
+    }
 
     #[tokio::test]
     async fn streams_a_moment_apart_share_one_picture() {

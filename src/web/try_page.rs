@@ -1,7 +1,9 @@
 //! The newcomers' try-it page at `/try`, served only with development
 //! credentials: it mints a development token for a user and role of the
 //! visitor's choosing, connects the official socket.io-client (served by
-//! Herald) with it, and shows every event as it arrives.
+//! Herald) with it, and shows every event as it arrives. The token opens
+//! every study room, so the page can join one and show who is there and
+//! who is typing.
 //!
 //! A token for anyone is a key to everything a user may see, so the mint
 //! answers only a browser on the same machine (a loopback peer) or a
@@ -34,6 +36,10 @@ use crate::hub::Hub;
 
 /// How long a minted token lives: an afternoon of trying things.
 const TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+/// The study rooms a minted token opens: any, so that a newcomer can join
+/// a room from two tabs without asking the backend for a grant.
+const TRY_ROOMS: [&str; 1] = ["*"];
 
 pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
@@ -114,10 +120,11 @@ async fn mint(
     };
     let now = hub.now();
     let ttl = TOKEN_TTL.as_millis() as i64;
-    let token = Signer::new(&hub.config().jwt).sign(
+    let token = Signer::new(&hub.config().jwt).sign_with_rooms(
         req.user_id.trim(),
         &session,
         req.role.trim(),
+        &TRY_ROOMS,
         now,
         ttl,
     );

@@ -278,6 +278,7 @@ function show(next) {
   refreshReport(next.unacknowledged);
   renderUsers(next.users);
   renderNodes(s.byNode);
+  renderRooms(next.rooms);
   $('user-ids').replaceChildren(...next.users.map((u) => el('option', { value: u.userId })));
   if (selected) loadTimeline(selected, false);
   tick();
@@ -377,6 +378,22 @@ function renderNodes(byNode) {
   $('nodes').replaceChildren(...(rows.length
     ? rows.map(([node, n]) => el('tr', {}, el('td', { class: 'mono' }, node), el('td', { class: 'num' }, n)))
     : [el('tr', {}, el('td', { colspan: 2, class: 'empty' }, 'No sockets on any node.'))]));
+}
+
+// Study rooms, busiest first, each member with their sockets in the room and how long they have
+// been there (counted on by `tick`). Read-only: rooms are the backend's and the users' business.
+function renderRooms(rooms) {
+  const list = (rooms && rooms.rooms) || [];
+  const total = (rooms && rooms.total) || 0;
+  $('rooms-count').textContent = total > list.length ? `${list.length} of ${total}` : (total ? `${total}` : '');
+  $('rooms-empty').hidden = list.length > 0;
+  $('rooms').replaceChildren(...list.map((r) => el('tr', { dataset: { room: r.room } },
+    el('td', { class: 'mono' }, displayText(r.room)),
+    el('td', { class: 'num' }, r.members.length),
+    el('td', {}, el('div', { class: 'members' }, r.members.map((m) => el('span', { class: 'member', dataset: { member: m.userId }, title: `in the room since ${when(m.since)}` },
+      el('span', { class: 'mono' }, displayText(m.userId)),
+      el('span', { class: 'n' }, `${displayText(m.connections)} socket${m.connections === 1 ? '' : 's'}`),
+      el('span', { class: 'n', dataset: { since: m.since } }, ''))))))));
 }
 
 // Ages and idle clocks count on between two pictures.

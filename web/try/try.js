@@ -1,6 +1,7 @@
 // Herald's try-it page: mints a development token for the chosen user and
 // role, connects the official socket.io-client with it, shows every event
-// the server sends, and answers with the client events a PACS page uses.
+// the server sends, and answers with the client events a PACS page uses; joins a study room and shows
+// who is in it (room_presence) and who is typing there.
 'use strict';
 
 const byId = (id) => document.getElementById(id);
@@ -56,6 +57,72 @@ function connected(yes) {
   byId('disconnect').disabled = !yes;
   byId('extend').disabled = !yes;
   byId('activity').disabled = !yes;
+  byId('join').disabled = !yes;
+  if (!yes) inRoom(null);
+}
+
+// The study room this page sits in (one at a time here; a socket may sit in several), and who types
+// there: user id -> the time the server said so.
+let room = null;
+const typists = new Map();
+
+function inRoom(name) {
+  room = name;
+  typists.clear();
+  byId('leave').disabled = !name;
+  byId('draft').disabled = !name;
+  byId('room-members').replaceChildren();
+  showTyping();
+}
+
+function showMembers(members) {
+  byId('room-members').replaceChildren(node('div', 'members', undefined));
+  const list = byId('room-members').firstChild;
+  for (const m of members) {
+    const item = node('span', 'member');
+    item.dataset.member = m.userId;
+    item.append(node('span', 'mono', m.userId + (m.userId === me.userId ? ' (you)' : '')), node('span', 'n', `${m.connections} tab${m.connections === 1 ? '' : 's'}`));
+    list.append(item);
+  }
+}
+
+function showTyping() {
+  const who = [...typists.keys()];
+  byId('typing').textContent = who.length ? `${who.join(', ')} ${who.length === 1 ? 'is' : 'are'} typing…` : '';
+}
+
+function joinRoom() {
+  const name = byId('room').value.trim();
+  if (!name) return;
+  const leaving = room && room !== name ? room : null;
+  if (leaving) socket.emit('leave_room', { room: leaving });
+  socket.emit('join_room', { room: name }, (answer) => {
+    logEvent('join_room answer', [answer]);
+    if (answer && answer.ok) { inRoom(answer.room); showMembers(answer.members); }
+  });
+}
+
+function leaveRoom() {
+  if (!room) return;
+  socket.emit('leave_room', { room }, (answer) => logEvent('leave_room answer', [answer]));
+  inRoom(null);
+}
+
+// Typing: `true` on the first key and again every few seconds while keys come (Herald clears a
+// `true` not refreshed for 5 s), `false` once the keys stop for 2 s or the field loses focus.
+let typingSince = 0;
+let typingStop = null;
+function typed() {
+  if (!room) return;
+  const now = Date.now();
+  if (now - typingSince > 3000) { socket.emit('typing', { room, isTyping: true }); typingSince = now; }
+  clearTimeout(typingStop);
+  typingStop = setTimeout(stoppedTyping, 2000);
+}
+function stoppedTyping() {
+  clearTimeout(typingStop);
+  if (room && typingSince) socket.emit('typing', { room, isTyping: false });
+  typingSince = 0;
 }
 
 function showCurl(user) {
@@ -103,6 +170,12 @@ async function connect() {
     const extra = name === 'critical_notification' && args[0] && args[0].id ? ackButton(args[0]) : null;
     logEvent(name, args, extra);
   });
+  socket.on('room_presence', (p) => { if (p && p.room === room) showMembers(p.members); });
+  socket.on('typing', (t) => {
+    if (!t || t.room !== room) return;
+    if (t.isTyping) typists.set(t.userId, t.at); else typists.delete(t.userId);
+    showTyping();
+  });
   socket.on('connect', () => {
     const t = socket.io.engine.transport.name;
     status('ok', 'Connected (' + t + ')');
@@ -130,6 +203,10 @@ byId('extend').addEventListener('click', () => {
 byId('activity').addEventListener('click', () => {
   socket.emit('activity', (answer) => logEvent('activity answer', [answer]));
 });
+byId('room-form').addEventListener('submit', (ev) => { ev.preventDefault(); joinRoom(); });
+byId('leave').addEventListener('click', leaveRoom);
+byId('draft').addEventListener('input', typed);
+byId('draft').addEventListener('blur', stoppedTyping);
 byId('clear').addEventListener('click', () => {
   for (const e of [...byId('events').querySelectorAll('.event')]) e.remove();
   byId('events-empty').hidden = false;
