@@ -1,6 +1,8 @@
 //! The notification model: a backend's JSON object, kept whole, with the
 //! `id` and `createdAt` Herald fills in, and each recipient's state.
 
+use std::sync::OnceLock;
+
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -14,19 +16,24 @@ pub const MAX_ID_LEN: usize = 128;
 ///
 /// It keeps its JSON text beside the object, made once: the store writes
 /// that text, and the API's answer, each socket's emit and a catch-up send
-/// it as it is, instead of each serialising the object again.
+/// it as it is, instead of each serialising the object again. One read
+/// back from the store keeps the stored text and parses its object only
+/// when something asks for a field (a catch-up sends the text alone).
 #[derive(Debug, Clone)]
 pub struct Notification {
     pub id: String,
     pub created_at: Millis,
-    body: Map<String, Value>,
+    body: OnceLock<Map<String, Value>>,
     json: Box<RawValue>,
 }
 
 impl PartialEq for Notification {
-    /// The text is the object's: comparing the objects compares both.
+    /// The text is the object's, written by the one serialiser: equal
+    /// objects have equal texts.
     fn eq(&self, other: &Self) -> bool {
-        self.id == other.id && self.created_at == other.created_at && self.body == other.body
+        self.id == other.id
+            && self.created_at == other.created_at
+            && self.json.get() == other.json.get()
     }
 }
 
@@ -57,7 +64,7 @@ pub fn valid_id(id: &str) -> bool {
 impl Notification {
     /// The backend's `severity`, which picks the escalation policy.
     pub fn severity(&self) -> Option<&str> {
-        self.body.get("severity").and_then(Value::as_str)
+        self.body().get("severity").and_then(Value::as_str)
     }
 
     /// Builds a notification from a backend body. `id` is taken from the
@@ -90,42 +97,56 @@ impl Notification {
         Self {
             id,
             created_at,
-            body,
+            body: OnceLock::from(body),
             json,
         }
     }
 
     /// Rebuilds a stored notification from its JSON text, which it keeps
-    /// as its text.
+    /// as its text; refused unless the text is a JSON object. The object
+    /// is parsed when first asked for.
     pub fn from_stored(
         id: String,
         created_at: Millis,
         json: &str,
     ) -> Result<Self, serde_json::Error> {
-        let body: Map<String, Value> = serde_json::from_str(json)?;
         let json = RawValue::from_string(json.to_owned())?;
+        if !json.get().trim_start().starts_with('{') {
+            return Err(serde::de::Error::custom(
+                "a stored notification is not a JSON object",
+            ));
+        }
         Ok(Self {
             id,
             created_at,
-            body,
+            body: OnceLock::new(),
             json,
         })
     }
 
     /// The backend's object, with `id` and `createdAt`.
     pub fn body(&self) -> &Map<String, Value> {
-        &self.body
+        self.body.get_or_init(|| Self::parse(&self.json))
     }
 
     /// The object, given up.
     pub fn into_body(self) -> Map<String, Value> {
-        self.body
+        match self.body.into_inner() {
+            Some(body) => body,
+            None => Self::parse(&self.json),
+        }
+    }
+
+    /// The object of a text already checked to be a JSON object (by
+    /// `from_stored`, or written by serde_json): parsing it cannot fail.
+    fn parse(json: &RawValue) -> Map<String, Value> {
+        serde_json::from_str(json.get()).expect("the text was checked to be a JSON object")
     }
 
     /// A copy with one more top-level field (or `key` replaced), its text
     /// made anew.
     pub fn with_field(&self, key: &str, value: Value) -> Self {
-        let mut body = self.body.clone();
+        let mut body = self.body().clone();
         body.insert(key.to_string(), value);
         Self::from_parts(self.id.clone(), self.created_at, body)
     }
@@ -270,6 +291,10 @@ mod tests {
         assert_eq!(serde_json::to_value(&n).unwrap(), text);
         let again = Notification::from_stored(n.id.clone(), 0, n.to_json()).unwrap();
         assert_eq!(again, n);
+        assert_eq!(again.body(), n.body(), "parsed when asked for");
+        assert_eq!(again.severity(), None);
+        assert!(Notification::from_stored("x".into(), 0, "[1]").is_err());
+        assert!(Notification::from_stored("x".into(), 0, "{\"a\":").is_err());
         assert_eq!(again.to_json(), n.to_json());
         let mut redelivered = text.clone();
         redelivered["redelivered"] = json!(true);
