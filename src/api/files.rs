@@ -29,13 +29,23 @@ fn created(file: &SharedFile) -> (StatusCode, Json<Value>) {
     (StatusCode::CREATED, Json(v))
 }
 
+/// The body's declared length, if any.
+fn declared(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
 async fn staged(
     hub: &Hub,
-    multipart: Result<Multipart, MultipartRejection>,
+    multipart: &mut Multipart,
+    headers: &HeaderMap,
 ) -> Result<Staged, ApiError> {
     let config = hub.config();
     upload::receive(
         multipart,
+        declared(headers),
         &hub.files_staging(),
         &config.files,
         config.http.body_timeout,
@@ -43,13 +53,23 @@ async fn staged(
     .await
 }
 
+/// Refuses an upload before its body was read: the body is read and
+/// thrown away first (up to the size limit), so the client reads `e`.
+async fn refuse_unread(hub: &Hub, multipart: &mut Multipart, e: ApiError) -> ApiError {
+    let config = hub.config();
+    upload::discard(multipart, config.files.max_size, config.http.body_timeout).await;
+    e
+}
+
 /// `POST /api/v1/users/{userId}/files` (API key): a file for one user.
 pub async fn to_user(
     State(hub): State<Arc<Hub>>,
     PathIds(user): PathIds<String>,
+    headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let staged = staged(&hub, multipart).await?;
+    let mut multipart = upload::multipart(multipart)?;
+    let staged = staged(&hub, &mut multipart, &headers).await?;
     let file = hub.share_file_with_user(&user, &staged.received).await?;
     drop(staged);
     Ok(created(&file))
@@ -79,18 +99,24 @@ pub async fn to_room(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let user = bearer_user(&hub, &headers).await?;
+    let mut multipart = upload::multipart(multipart)?;
+    let user = match bearer_user(&hub, &headers).await {
+        Ok(user) => user,
+        Err(e) => return Err(refuse_unread(&hub, &mut multipart, e).await),
+    };
     if !valid_room(&room) {
-        return Err(ApiError::bad_request("invalid_room", "not a room name"));
+        let e = ApiError::bad_request("invalid_room", "not a room name");
+        return Err(refuse_unread(&hub, &mut multipart, e).await);
     }
     if !hub.in_room(&room, &user).await {
-        return Err(ApiError::new(
+        let e = ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "only a member of the room (joined now) shares files in it",
-        ));
+        );
+        return Err(refuse_unread(&hub, &mut multipart, e).await);
     }
-    let staged = staged(&hub, multipart).await?;
+    let staged = staged(&hub, &mut multipart, &headers).await?;
     let file = hub
         .share_file_in_room(&user, &room, &staged.received)
         .await?;

@@ -114,20 +114,69 @@ async fn chunk(
     }
 }
 
-/// Reads the body into a staging file in `staging`, with `rules`' limits;
-/// `idle` is the longest wait for the next chunk.
-pub async fn receive(
-    multipart: Result<Multipart, MultipartRejection>,
-    staging: &Path,
-    rules: &FilesConfig,
-    idle: Duration,
-) -> Result<Staged, ApiError> {
-    let mut multipart = multipart.map_err(|_| {
+/// Room for the multipart envelope around the file (boundaries, headers,
+/// small fields) in a body whose declared length is checked.
+const ENVELOPE: u64 = MAX_OTHER_FIELDS as u64 + 16 * 1024;
+
+/// The multipart body, or the refusal of a body that is not one.
+pub fn multipart(m: Result<Multipart, MultipartRejection>) -> Result<Multipart, ApiError> {
+    m.map_err(|_| {
         ApiError::bad_request(
             "invalid_body",
             "the body must be multipart/form-data with the file in the field `file`",
         )
-    })?;
+    })
+}
+
+/// Reads and throws away what is left of a refused upload, at most `cap`
+/// bytes, so that the client reads the refusal instead of a connection
+/// reset (closing a socket with unread bytes resets it). Past `cap` the
+/// connection is closed after the answer.
+pub async fn discard(multipart: &mut Multipart, cap: u64, idle: Duration) {
+    let mut read = 0u64;
+    while let Ok(Ok(Some(mut field))) = tokio::time::timeout(idle, multipart.next_field()).await {
+        while let Ok(Some(c)) = chunk(&mut field, idle).await {
+            read += c.len() as u64;
+            if read > cap {
+                return;
+            }
+        }
+    }
+}
+
+/// Reads the body into a staging file in `staging`, with `rules`' limits;
+/// `idle` is the longest wait for the next chunk. A body declared larger
+/// than the limit is refused before a byte of it is read; one that grows
+/// past it is refused at the limit. Any other refusal reads the rest (up to
+/// the limit) before answering.
+pub async fn receive(
+    multipart: &mut Multipart,
+    declared: Option<u64>,
+    staging: &Path,
+    rules: &FilesConfig,
+    idle: Duration,
+) -> Result<Staged, ApiError> {
+    if declared.is_some_and(|n| n > rules.max_size + ENVELOPE) {
+        return Err(too_large(rules.max_size));
+    }
+    match read(multipart, staging, rules, idle).await {
+        Ok(staged) => Ok(staged),
+        Err(e) => {
+            if e.status != StatusCode::PAYLOAD_TOO_LARGE && e.status != StatusCode::REQUEST_TIMEOUT
+            {
+                discard(multipart, rules.max_size + ENVELOPE, idle).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn read(
+    multipart: &mut Multipart,
+    staging: &Path,
+    rules: &FilesConfig,
+    idle: Duration,
+) -> Result<Staged, ApiError> {
     let mut staged = None;
     let mut other = 0usize;
     loop {
