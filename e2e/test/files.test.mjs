@@ -151,7 +151,8 @@ describe('shared files on one node', () => {
     assert.equal(climbing.status, 201);
     assert.equal(climbing.body.name, 'evil.pdf');
     assert.equal((await upload(srv, path, form(pdf(100), '..'))).status, 400);
-    assert.equal((await upload(srv, path, form(pdf(100)), 'wrong-key')).status, 401);
+    // The key gate answers before the body is read (a body would be reset with it, as for any route).
+    assert.equal((await srv.api('POST', path, undefined, { key: 'wrong-key' })).status, 401);
     const noFile = new FormData();
     noFile.append('other', 'x');
     assert.equal((await upload(srv, path, noFile)).status, 400);
