@@ -10,6 +10,7 @@ import { readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, rid, sleep, TS_RE } from '../helpers.mjs';
 import { smallDisk } from '../disk.mjs';
+import { startPrivatePostgres } from '../cluster.mjs';
 
 const enc = encodeURIComponent;
 const sha = (buf) => createHash('sha256').update(buf).digest('hex');
@@ -265,6 +266,45 @@ describe('shared files on a full disk', () => {
     } finally {
       await srv.stop({ keepData: true });
       disk.remove();
+    }
+  });
+});
+
+describe('shared files on PostgreSQL', () => {
+  it('are served from the database; with PostgreSQL down an upload is 503 and leaves nothing', async (t) => {
+    const pg = await startPrivatePostgres();
+    if (pg.skip) return t.skip(pg.skip);
+    const srv = await startServer({ DATABASE_URL: pg.url });
+    try {
+      const ann = srv.identity();
+      const buf = pdf(3 * MB);
+      const up = await upload(srv, `/api/v1/users/${enc(ann.userId)}/files`, form(buf));
+      assert.equal(up.status, 201, up.text);
+      assert.deepEqual(filesIn(srv), [], 'the bytes are in the database, not the data directory');
+      const got = await download(srv, up.body.fileId, ann.token);
+      assert.equal(sha(got.bytes), up.body.sha256);
+      const part = await download(srv, up.body.fileId, ann.token, { range: 'bytes=262000-600000' });
+      assert.equal(part.status, 206);
+      assert.ok(part.bytes.equals(buf.subarray(262000, 600001)), 'a range across chunks');
+
+      await pg.stop();
+      const down = await upload(srv, `/api/v1/users/${enc(ann.userId)}/files`, form(pdf(MB)));
+      assert.equal(down.status, 503, down.text);
+      assert.equal(down.body.error.code, 'store_unavailable');
+      assert.deepEqual(filesIn(srv), [], 'no staging file left');
+      assert.ok([503, 401].includes((await download(srv, up.body.fileId, ann.token)).status));
+
+      await pg.start();
+      let again;
+      for (let i = 0; i < 50; i++) {
+        again = await upload(srv, `/api/v1/users/${enc(ann.userId)}/files`, form(pdf(MB)));
+        if (again.status === 201) break;
+        await sleep(200);
+      }
+      assert.equal(again.status, 201, again.text);
+    } finally {
+      await srv.stop();
+      await pg.remove();
     }
   });
 });
