@@ -36,7 +36,12 @@ async fn download(s: &TestServer, file_id: &str, user: &str) -> u16 {
 #[tokio::test]
 async fn a_file_is_served_until_its_retention_and_the_purge_removes_its_bytes() {
     let dir = tempfile::tempdir().unwrap();
+    // An upload a crash cut off: swept at start.
+    std::fs::create_dir_all(dir.path().join("files")).unwrap();
+    let stale = dir.path().join("files").join("incoming-stale");
+    std::fs::write(&stale, b"%PDF-half").unwrap();
     let s = TestServer::start_in(dir.path(), |f| f.files.retention = Some("2d".into())).await;
+    assert!(!stale.exists(), "a stale upload is removed at start");
     let (content_type, body) = multipart("scan.pdf", b"%PDF-1.7\nreport");
     let res = s
         .http

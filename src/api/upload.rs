@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::error::ApiError;
 use crate::config::FilesConfig;
-use crate::files::{safe_name, Received, Signature, SNIFF_LEN};
+use crate::files::{safe_name, Received, Signature, SNIFF_LEN, STAGING_PREFIX};
 
 /// The most bytes of fields other than `file` an upload may carry.
 const MAX_OTHER_FIELDS: usize = 64 * 1024;
@@ -249,7 +249,7 @@ async fn stage(
     tokio::fs::create_dir_all(staging)
         .await
         .map_err(|e| write_failed(&e))?;
-    let path = staging.join(format!("incoming-{}", uuid::Uuid::new_v4()));
+    let path = staging.join(format!("{STAGING_PREFIX}{}", uuid::Uuid::new_v4()));
     let file = tokio::fs::File::create(&path)
         .await
         .map_err(|e| write_failed(&e))?;

@@ -38,6 +38,10 @@ pub struct SharedFile {
     pub expires_at: Millis,
 }
 
+/// How the names of uploads still arriving begin (in the data directory's
+/// files folder, beside the kept files, whose names are file ids).
+pub const STAGING_PREFIX: &str = "incoming-";
+
 /// A new file id: a UUID v4, unguessable (the id alone never grants a
 /// download, but it should not tell how many files there are either).
 pub fn new_file_id() -> String {

@@ -15,7 +15,7 @@ use crate::broker::{Message, Target};
 use crate::clock::rfc3339;
 use crate::connections::connection::Handle;
 use crate::connections::outbox;
-use crate::files::{Received, SharedFile};
+use crate::files::{Received, SharedFile, STAGING_PREFIX};
 use crate::protocol;
 use crate::store::{Content, FILES_DIR};
 use crate::trail::record;
@@ -32,6 +32,22 @@ impl Hub {
     /// so that keeping one in the embedded store is a rename.
     pub fn files_staging(&self) -> PathBuf {
         self.config.data_dir.join(FILES_DIR)
+    }
+
+    /// Removes the staging files of uploads that were arriving when the
+    /// process stopped (a crash leaves them): called at start, before the
+    /// listener serves, when no upload is in flight.
+    pub async fn sweep_staging(&self) {
+        let Ok(mut entries) = tokio::fs::read_dir(self.files_staging()).await else {
+            return;
+        };
+        while let Ok(Some(e)) = entries.next_entry().await {
+            if e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
+                if let Err(err) = tokio::fs::remove_file(e.path()).await {
+                    tracing::warn!(error = %err, "could not remove a stale upload");
+                }
+            }
+        }
     }
 
     /// The identity of a JWT presented as `Authorization: Bearer` (room
