@@ -10,7 +10,7 @@ import { readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, rid, sleep, TS_RE } from '../helpers.mjs';
 import { smallDisk } from '../disk.mjs';
-import { startPrivatePostgres } from '../cluster.mjs';
+import { startCluster, startPrivatePostgres } from '../cluster.mjs';
 
 const enc = encodeURIComponent;
 const sha = (buf) => createHash('sha256').update(buf).digest('hex');
@@ -306,6 +306,42 @@ describe('shared files on PostgreSQL', () => {
       await srv.stop();
       await pg.remove();
     }
+  });
+});
+
+describe('shared files across two nodes', () => {
+  let cl;
+  before(async () => {
+    cl = await startCluster({ nodes: 2 });
+  });
+  after(async () => {
+    await cl?.stop();
+  });
+
+  it('a file uploaded through one node reaches sockets on the other and downloads from either', async () => {
+    const ann = cl.identity({ rooms: ['study:*'] });
+    const bob = cl.identity({ rooms: ['study:*'] });
+    const onB = await cl.b.connect({ token: ann.token });
+    const buf = pdf(2 * MB);
+    const up = await upload(cl.a, `/api/v1/users/${enc(ann.userId)}/files`, form(buf));
+    assert.equal(up.status, 201, up.text);
+    assert.equal((await onB.waitFor('file_available', 5000)).fileId, up.body.fileId);
+    for (const node of [cl.a, cl.b]) {
+      const got = await download(node, up.body.fileId, ann.token);
+      assert.equal(got.status, 200);
+      assert.equal(sha(got.bytes), sha(buf));
+    }
+
+    // A room whose members sit on different nodes.
+    const room = `study:${rid('f')}`.replace(/[^A-Za-z0-9._:-]/g, '.');
+    const annA = await cl.a.connect({ token: ann.token });
+    const bobB = await cl.b.connect({ token: bob.token });
+    for (const c of [annA, bobB]) assert.equal((await c.emitAck('join_room', { room })).ok, true);
+    const shared = await upload(cl.a, `/api/v1/rooms/${enc(room)}/files`, form(pdf(1000)), ann.token);
+    assert.equal(shared.status, 201, shared.text);
+    const told = await bobB.waitFor('file_available', 5000);
+    assert.deepEqual([told.fileId, told.room], [shared.body.fileId, room]);
+    assert.equal((await download(cl.b, shared.body.fileId, bob.token)).status, 200);
   });
 });
 
