@@ -1,7 +1,8 @@
 // Shared files (contract section 14, "Files"), against the real binary: the backend's upload for a user
 // (20 MB, streamed), the socket's file_available, the recipient's download checked by SHA-256, a range,
-// refusals that store nothing (cut-off body, wrong type, oversize, a full disk), 404 for anyone else, a room
-// member's share reaching the room's members, and catch-up on the next connection until downloaded.
+// refusals that store nothing (cut-off body, wrong type, oversize, a full disk, PostgreSQL down), 404 for
+// anyone else, a room member's share reaching the room's members, catch-up on the next connection until
+// downloaded; on one node, on PostgreSQL, and across two nodes of a cluster.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
