@@ -25,7 +25,7 @@ LAYERS = [
     ("engines", ["escalation", "broker", "registry", "presence", "session", "store", "report", "rooms", "witness"]),
     ("connections", ["connections"]),
     ("infrastructure", ["cluster", "trail", "auth", "config"]),
-    ("leaves", ["observe", "clock", "deadlines", "notification", "protocol"]),
+    ("leaves", ["observe", "clock", "deadlines", "notification", "protocol", "files"]),
 ]
 
 RANK = {m: len(LAYERS) - i for i, (_, mods) in enumerate(LAYERS) for m in mods}

@@ -36,6 +36,7 @@
 //! | | [`deadlines`] | One deadline per key, ordered by time. |
 //! | | [`notification`] | The notification model and recipient states. |
 //! | | [`protocol`] | The Socket.IO event names Herald emits and accepts. |
+//! | | [`files`] | Shared files: their description, type signatures, safe names, download ranges. |
 
 #![forbid(unsafe_code)]
 
@@ -48,6 +49,7 @@ pub mod config;
 pub mod connections;
 pub mod deadlines;
 pub mod escalation;
+pub mod files;
 pub mod http;
 pub mod hub;
 pub mod notification;

@@ -35,6 +35,10 @@ pub const ROOM_PRESENCE: &str = "room_presence";
 /// A room member's typing state, both ways: from the client `{ room,
 /// isTyping }`, to the room's other sockets `{ room, userId, isTyping, at }`.
 pub const TYPING: &str = "typing";
+/// A file shared with the user: `{ fileId, name, size, contentType, sha256,
+/// expiresAt }` (and `room` when a room member shared it), caught up at each
+/// connect until downloaded or expired.
+pub const FILE_AVAILABLE: &str = "file_available";
 
 /// The `event` an [`ERROR`] names when the socket's token expired (it
 /// answers no client event).
@@ -63,7 +67,7 @@ pub const LEAVE_ROOM: &str = "leave_room";
 /// Event names a backend may not send through the event API: Socket.IO's
 /// own, and Herald's, so that durable, session and presence events cannot
 /// be forged.
-pub const RESERVED_EVENTS: [&str; 23] = [
+pub const RESERVED_EVENTS: [&str; 24] = [
     "connect",
     "connect_error",
     "disconnect",
@@ -87,6 +91,7 @@ pub const RESERVED_EVENTS: [&str; 23] = [
     LEAVE_ROOM,
     ROOM_PRESENCE,
     TYPING,
+    FILE_AVAILABLE,
 ];
 
 /// Checks an event name from the API; the error is the message a caller

@@ -50,9 +50,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
         let mut res = (self.status, body).into_response();
-        // A body cut off by its timeout leaves the rest of it on the
-        // connection, where it would be read as the next request's head.
-        if self.status == StatusCode::REQUEST_TIMEOUT {
+        // A body cut off by its timeout (or its size limit) leaves the rest
+        // of it on the connection, where it would be read as the next
+        // request's head.
+        if self.status == StatusCode::REQUEST_TIMEOUT
+            || self.status == StatusCode::PAYLOAD_TOO_LARGE
+        {
             res.headers_mut().insert(
                 axum::http::header::CONNECTION,
                 axum::http::HeaderValue::from_static("close"),

@@ -7,6 +7,7 @@ mod budget;
 mod depth;
 mod error;
 mod events;
+mod files;
 // The operators' dashboard serves some of these handlers too, behind its own key.
 pub(crate) mod notifications;
 mod path_ids;
@@ -16,6 +17,7 @@ pub(crate) mod reports;
 mod rooms;
 mod sessions;
 pub(crate) mod timeline;
+mod upload;
 pub(crate) mod users;
 pub(crate) mod views;
 
@@ -63,6 +65,7 @@ pub fn endpoints() -> Vec<Endpoint<Arc<Hub>>> {
             notifications::get_for_user,
         ),
         Endpoint::post("/api/v1/users/{user_id}/events", events::to_user),
+        Endpoint::post("/api/v1/users/{user_id}/files", files::to_user).unlimited_body(),
         Endpoint::post("/api/v1/notifications", notifications::broadcast),
         Endpoint::get("/api/v1/notifications/{id}", notifications::get),
         Endpoint::get("/api/v1/notifications/{id}/timeline", timeline::get),
@@ -82,14 +85,26 @@ pub fn endpoints() -> Vec<Endpoint<Arc<Hub>>> {
     ]
 }
 
-/// The authenticated `/api/v1` routes.
+/// The endpoints under `/api/v1` that a user's JWT opens instead of the
+/// API key: sharing a file in a study room and downloading a file.
+pub fn bearer_endpoints() -> Vec<Endpoint<Arc<Hub>>> {
+    vec![
+        Endpoint::post("/api/v1/rooms/{room}/files", files::to_room).unlimited_body(),
+        Endpoint::get("/api/v1/files/{file_id}", files::download),
+    ]
+}
+
+/// The authenticated `/api/v1` routes: the API key's behind its gate, and
+/// the JWT's, which check their token themselves.
 pub fn router(hub: Arc<Hub>) -> Router {
     let routes = routes::router(PREFIX, endpoints())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(hub.clone());
     // The key check wraps the API as one service (see `crate::http::guard`), so
     // an unknown path under /api/v1 also needs a key before its 404.
-    let gate = auth::Gate::new(hub);
+    let gate = auth::Gate::new(hub.clone());
     let guarded = Guard::new(routes, move |req: &Request| gate.refusal(req));
-    Router::new().nest_service(PREFIX, guarded)
+    routes::router("", bearer_endpoints())
+        .with_state(hub)
+        .nest_service(PREFIX, guarded)
 }

@@ -41,6 +41,7 @@ fn contract_name(param: &str) -> &str {
         "user_id" => "userId",
         "session_id" => "sessionId",
         "id" => "notificationId",
+        "file_id" => "fileId",
         other => other,
     }
 }

@@ -195,6 +195,15 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_ROOMS_PRESENCE_WINDOW") {
         file.rooms.presence_window = Some(v);
     }
+    if let Some(v) = var("HERALD_FILES_MAX_SIZE") {
+        file.files.max_size = Some(number("HERALD_FILES_MAX_SIZE", &v)?);
+    }
+    if let Some(v) = var("HERALD_FILES_ALLOWED_TYPES") {
+        file.files.allowed_types = Some(v.split(',').map(|t| t.trim().to_string()).collect());
+    }
+    if let Some(v) = var("HERALD_FILES_RETENTION") {
+        file.files.retention = Some(v);
+    }
     if let Some(v) = var("HERALD_TLS_CERT") {
         file.tls.cert = Some(v.into());
     }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::audit::AuditFile;
 use super::cluster::ClusterFile;
 use super::escalation::EscalationFile;
+use super::files::FilesFile;
 use super::http::{cors_origins, HttpFile};
 use super::jwt::JwtFile;
 use super::keys::Keys;
@@ -58,6 +59,8 @@ pub struct FileConfig {
     pub presence: PresenceFile,
     #[serde(default)]
     pub rooms: RoomsFile,
+    #[serde(default)]
+    pub files: FilesFile,
     #[serde(default)]
     pub jwt: JwtFile,
     #[serde(default)]
@@ -119,6 +122,7 @@ impl FileConfig {
         let retention = self.retention.resolve()?;
         let presence = self.presence.resolve()?;
         let rooms = self.rooms.resolve()?;
+        let files = self.files.resolve()?;
         let log_format = self.log.format()?;
         let tls = self.tls.resolve()?;
         let escalation = self.escalation.resolve()?;
@@ -153,6 +157,7 @@ impl FileConfig {
             cluster,
             presence,
             rooms,
+            files,
             log_format,
             log_filter: self.log.filter()?,
             shutdown_timeout: duration_or(

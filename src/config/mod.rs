@@ -6,6 +6,7 @@ mod cluster;
 mod env;
 pub mod escalation;
 mod file;
+mod files;
 mod http;
 mod jwt;
 mod keys;
@@ -28,6 +29,7 @@ pub use audit::AuditConfig;
 pub use cluster::ClusterConfig;
 pub use env::apply_env;
 pub use file::{FileConfig, DEVELOPMENT_HOST};
+pub use files::FilesConfig;
 pub use http::{HttpConfig, DEFAULT_CORS_ORIGINS};
 pub use jwt::{JwtAlgorithm, JwtConfig};
 pub use limits::{LimitsConfig, RateLimitConfig};
@@ -102,6 +104,8 @@ pub struct Config {
     pub presence: PresenceConfig,
     /// Study rooms (`join_room`): the `room_presence` window.
     pub rooms: RoomsConfig,
+    /// Shared files: largest size, types, retention.
+    pub files: FilesConfig,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub shutdown_timeout: Duration,

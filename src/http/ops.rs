@@ -93,6 +93,7 @@ mod tests {
         let served: BTreeSet<String> = crate::http::routes::listed(&crate::api::endpoints())
             .into_iter()
             .chain(crate::http::routes::listed(&super::endpoints()))
+            .chain(crate::http::routes::listed(&crate::api::bearer_endpoints()))
             .chain(crate::http::routes::listed(&crate::web::admin::endpoints()))
             .map(|(method, path)| normalized(method.as_str(), path))
             .collect();

@@ -44,6 +44,15 @@ impl<S: Clone + Send + Sync + 'static> Endpoint<S> {
         }
     }
 
+    /// Lifts the API's body limit for this endpoint, which enforces its
+    /// own while it streams (file uploads, `files.max_size`).
+    pub fn unlimited_body(mut self) -> Self {
+        self.handler = self
+            .handler
+            .layer(axum::extract::DefaultBodyLimit::disable());
+        self
+    }
+
     pub fn get<H: axum::handler::Handler<T, S>, T: 'static>(path: &'static str, h: H) -> Self {
         Self::new(Method::GET, path, h)
     }

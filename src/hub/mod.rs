@@ -4,6 +4,7 @@
 //! the escalation engine.
 
 mod events;
+mod files;
 mod lifecycle;
 mod notify;
 mod operators;
@@ -424,6 +425,7 @@ impl Hub {
         }
         self.owners.forget();
         self.sessions.forget_expired_before(unacked).await;
+        self.purge_files().await;
     }
 
     /// Disconnects every socket cleanly (graceful shutdown).

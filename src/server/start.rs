@@ -99,6 +99,7 @@ pub async fn start_with_clock(
         .map_err(|source| StartError::Bind { addr, source })?;
     prometheus::handle();
 
+    hub.sweep_staging().await;
     let mut background = vec![tokio::spawn(hub.clone().run_scheduler())];
     let rejoin = cluster.map(|c| {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

@@ -117,6 +117,7 @@ pub async fn on_connect(s: SocketRef, State(hub): State<Arc<Hub>>) {
         h.conn.remote_addr,
     );
     hub.catch_up(&h).await;
+    hub.catch_up_files(&h).await;
 }
 
 #[cfg(test)]

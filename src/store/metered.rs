@@ -4,17 +4,20 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::ops::Range;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
 
 use super::{
-    Acknowledged, AuditTrail, ClaimedStep, Completion, Escalation, EscalationSteps, Inbox,
-    Inserted, ReadModels, ReportRow, RoomGrants, SessionRecords, Source, Store, StoreError,
+    Acknowledged, AuditTrail, ClaimedStep, Completion, Content, Escalation, EscalationSteps, Files,
+    Inbox, Inserted, ReadModels, ReportRow, RoomGrants, SessionRecords, Source, Store, StoreError,
     Unacknowledged, Unsealed, UserNotification,
 };
 use crate::clock::Millis;
+use crate::files::SharedFile;
 use crate::notification::{Notification, Recipient, StateFilter};
 use crate::trail::{Anchor, Chain, Entry, Record, Stored};
 
@@ -224,6 +227,52 @@ impl<S: Store> RoomGrants for Metered<S> {
 
     async fn room_granted(&self, room: &str, user: &str) -> Result<bool, StoreError> {
         timed("room_granted", self.inner.room_granted(room, user)).await
+    }
+}
+
+#[async_trait]
+impl<S: Store> Files for Metered<S> {
+    async fn keep_file(
+        &self,
+        file: &SharedFile,
+        recipients: &[String],
+        content: &Path,
+    ) -> Result<(), StoreError> {
+        timed("keep_file", self.inner.keep_file(file, recipients, content)).await
+    }
+
+    async fn file_for(
+        &self,
+        file_id: &str,
+        user: &str,
+        now: Millis,
+    ) -> Result<Option<SharedFile>, StoreError> {
+        timed("file_for", self.inner.file_for(file_id, user, now)).await
+    }
+
+    async fn file_content(&self, file_id: &str, range: Range<u64>) -> Result<Content, StoreError> {
+        timed("file_content", self.inner.file_content(file_id, range)).await
+    }
+
+    async fn file_downloaded(
+        &self,
+        file_id: &str,
+        user: &str,
+        at: Millis,
+    ) -> Result<bool, StoreError> {
+        timed(
+            "file_downloaded",
+            self.inner.file_downloaded(file_id, user, at),
+        )
+        .await
+    }
+
+    async fn pending_files(&self, user: &str, now: Millis) -> Result<Vec<SharedFile>, StoreError> {
+        timed("pending_files", self.inner.pending_files(user, now)).await
+    }
+
+    async fn purge_files(&self, now: Millis) -> Result<u64, StoreError> {
+        timed("purge_files", self.inner.purge_files(now)).await
     }
 }
 

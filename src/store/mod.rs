@@ -3,7 +3,7 @@
 //! are interchangeable.
 //!
 //! The contract is one trait per concept (`inbox.rs`, `escalation_steps.rs`,
-//! `audit_trail.rs`, `session_records.rs`, `read_models.rs`, `room_grants.rs`), each method
+//! `audit_trail.rs`, `session_records.rs`, `read_models.rs`, `room_grants.rs`, `files.rs`), each method
 //! documented with the invariant both engines keep, and [`Store`], which
 //! joins them with the store's health. Each engine has its folder
 //! (`sqlite/`, `postgres/`); `metered.rs` times either; `conformance/`
@@ -14,6 +14,7 @@ mod closed_loop;
 #[cfg(test)]
 mod conformance;
 mod escalation_steps;
+mod files;
 mod inbox;
 mod metered;
 mod postgres;
@@ -33,6 +34,7 @@ pub use closed_loop::{
     ClaimedStep, Closed, Completion, Escalation, ReportRow, Source, StepOutcome,
 };
 pub use escalation_steps::EscalationSteps;
+pub use files::{Content, Files};
 pub use inbox::{Acknowledged, Inbox, Inserted, UserNotification};
 pub use metered::Metered;
 #[doc(hidden)]
@@ -41,7 +43,7 @@ pub use postgres::PostgresStore;
 pub use read_models::{ReadModels, Unacknowledged};
 pub use room_grants::RoomGrants;
 pub use session_records::SessionRecords;
-pub use sqlite::{backup, SqliteStore};
+pub use sqlite::{backup, SqliteStore, FILES_DIR};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -92,7 +94,7 @@ fn stored_data_unreadable(e: &sqlx::Error) -> bool {
 /// health. `Arc<dyn Store>` is what the Hub and the server hold.
 #[async_trait]
 pub trait Store:
-    Inbox + EscalationSteps + AuditTrail + SessionRecords + ReadModels + RoomGrants
+    Inbox + EscalationSteps + AuditTrail + SessionRecords + ReadModels + RoomGrants + Files
 {
     /// Records the live hand-over of `id` to `sockets` of `user` at `at`:
     /// its delivery mark ([`Inbox::mark_delivered`]) and one `delivered`

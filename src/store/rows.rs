@@ -252,3 +252,23 @@ pub fn unacknowledged<R: Columns>(
             .collect::<Result<_, _>>()?,
     })
 }
+
+/// The columns of a shared file, as [`shared_file`] reads them (`f` is
+/// the `files` table).
+pub const SELECT_FILE: &str = "SELECT f.file_id, f.name, f.size, f.content_type, f.sha256, \
+     f.sender, f.room, f.created_at, f.expires_at FROM files f";
+
+/// A row of [`SELECT_FILE`].
+pub fn shared_file(row: &impl Columns) -> Result<crate::files::SharedFile, StoreError> {
+    Ok(crate::files::SharedFile {
+        file_id: row.text("file_id")?,
+        name: row.text("name")?,
+        size: row.integer("size")? as u64,
+        content_type: row.text("content_type")?,
+        sha256: row.text("sha256")?,
+        sender: row.maybe_text("sender")?,
+        room: row.maybe_text("room")?,
+        created_at: row.integer("created_at")?,
+        expires_at: row.integer("expires_at")?,
+    })
+}

@@ -41,10 +41,15 @@ pub enum Kind {
     SessionLoggedOut,
     /// Records before this one were removed by retention (see `Anchor`).
     Purged,
+    /// A file shared: by whom (`user_id`, none for the backend), with whom
+    /// and its SHA-256 (`detail`).
+    FileShared,
+    /// A file downloaded by its recipient (`user_id`).
+    FileDownloaded,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Created,
         Kind::Delivered,
         Kind::Redelivered,
@@ -58,6 +63,8 @@ impl Kind {
         Kind::SessionExpired,
         Kind::SessionLoggedOut,
         Kind::Purged,
+        Kind::FileShared,
+        Kind::FileDownloaded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +82,8 @@ impl Kind {
             Kind::SessionExpired => "session_expired",
             Kind::SessionLoggedOut => "session_logged_out",
             Kind::Purged => "purged",
+            Kind::FileShared => "file_shared",
+            Kind::FileDownloaded => "file_downloaded",
         }
     }
 

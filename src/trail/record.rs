@@ -156,3 +156,39 @@ pub fn purged(before: Millis, through: i64, removed: u64, anchor_hash: &str) -> 
         "anchorHash": anchor_hash,
     }))
 }
+
+/// The `file_shared` record of a file: who shared it (`sender`, `None` for
+/// the backend), with whom, and what (its id, name-free: the SHA-256 and
+/// size say what was shared without a patient's name in the trail).
+pub fn file_shared(
+    file_id: &str,
+    sender: Option<&str>,
+    recipients: &[String],
+    sha256: &str,
+    size: u64,
+    room: Option<&str>,
+    at: Millis,
+) -> Entry {
+    let mut detail = serde_json::json!({
+        "fileId": file_id,
+        "recipients": recipients,
+        "sha256": sha256,
+        "size": size,
+    });
+    if let Some(room) = room {
+        detail["room"] = room.into();
+    }
+    let record = Entry::new(Kind::FileShared, at).detail(detail);
+    match sender {
+        Some(user) => record.user(user),
+        None => record,
+    }
+}
+
+/// The `file_downloaded` record: `user` downloaded `file_id` (a range of it
+/// counts: the recipient chose what to read).
+pub fn file_downloaded(file_id: &str, user: &str, sha256: &str, at: Millis) -> Entry {
+    Entry::new(Kind::FileDownloaded, at)
+        .user(user)
+        .detail(serde_json::json!({ "fileId": file_id, "sha256": sha256 }))
+}

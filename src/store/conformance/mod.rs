@@ -66,6 +66,7 @@ impl TestDatabase {
 
 mod audit_trail;
 mod escalation_steps;
+mod files;
 mod inbox;
 mod read_models;
 mod room_grants;
@@ -145,6 +146,44 @@ macro_rules! shared {
 }
 
 shared!(audit_trail::two_nodes_writing_at_once_leave_one_chain_with_each_record_once);
+
+/// The tests of shared files, which also need a folder to stage uploads in
+/// (for SQLite, the store's own `files/` folder, as the API uses).
+macro_rules! with_staging {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod files_sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (store, dir) = super::sqlite().await;
+                    let staging = dir.path().join(crate::store::FILES_DIR);
+                    super::$module::$name(&store, &staging).await;
+                    crate::store::Store::close(&store).await;
+                }
+            )*
+        }
+
+        mod files_postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = super::TestDatabase::create().await;
+                    let store = db.store().await;
+                    let dir = tempfile::tempdir().unwrap();
+                    super::$module::$name(&store, dir.path()).await;
+                    crate::store::Store::close(&store).await;
+                    db.drop().await;
+                }
+            )*
+        }
+    };
+}
+
+with_staging!(
+    files::a_file_is_kept_for_its_recipients_and_read_by_range,
+    files::an_expired_file_is_neither_offered_nor_served_and_purge_removes_it,
+    files::a_file_whose_rows_fail_is_not_kept,
+);
 
 pub fn ids(v: Vec<UserNotification>) -> Vec<String> {
     v.into_iter().map(|x| x.notification.id).collect()

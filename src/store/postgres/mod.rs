@@ -21,6 +21,7 @@ mod audit;
 mod chain;
 mod deadline;
 mod escalation;
+mod files;
 mod group;
 mod inbox;
 mod insert;

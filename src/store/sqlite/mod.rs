@@ -22,6 +22,8 @@ use sqlx::SqlitePool;
 use tokio::sync::oneshot;
 
 pub mod backup;
+mod file_rows;
+mod files;
 mod pending;
 mod spilled;
 mod statements;
@@ -41,6 +43,10 @@ use crate::clock::Millis;
 use crate::notification::{Notification, Recipient, StateFilter};
 use crate::trail::{self, Anchor, Chain, Entry, Record, Stored};
 
+/// The data directory's folder of shared files' bytes; uploads are written
+/// in it first (the API's staging folder), so keeping one is a rename.
+pub const FILES_DIR: &str = "files";
+
 /// Writes that may wait for the writer before a caller waits for room
 /// (a delivery mark is set aside instead).
 const WRITER_QUEUE: usize = 4096;
@@ -54,6 +60,8 @@ pub struct SqliteStore {
     pending: Arc<Pending>,
     /// Delivery marks that found the writer's queue full.
     spilled: Arc<Spilled>,
+    /// Where shared files' bytes are kept (`files.rs`).
+    files_dir: std::path::PathBuf,
 }
 
 /// The writer's own connection, with the pool's settings: WAL, a full
@@ -108,6 +116,8 @@ impl SqliteStore {
     /// the writer (a test fills a small one).
     async fn open_with_queue(dir: &Path, queue: usize) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let files_dir = dir.join(FILES_DIR);
+        std::fs::create_dir_all(&files_dir).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let url = format!("sqlite://{}", dir.join("herald.db").display());
         let options = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
@@ -140,6 +150,7 @@ impl SqliteStore {
             writer_thread: parking_lot::Mutex::new(Some(thread)),
             pending,
             spilled,
+            files_dir,
         })
     }
 

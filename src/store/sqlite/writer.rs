@@ -92,6 +92,11 @@ pub enum Write {
         revoke: bool,
         reply: oneshot::Sender<Result<bool, StoreError>>,
     },
+    /// A shared file's rows (`files.rs`); the rows changed.
+    Files {
+        op: super::file_rows::FileWrite,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
     /// Delivery marks were set aside (`spilled.rs`): take them. Nobody waits.
     Spilled,
     /// The readiness check: a write that must commit like any other.
@@ -145,7 +150,9 @@ impl Write {
             (Write::Acknowledge { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
             (Write::ClaimSessions { reply, .. }, Ok(Done::Owners(u))) => drop(reply.send(Ok(u))),
             (Write::ClaimSessions { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
-            (Write::Purge { reply, .. }, Ok(Done::Count(n))) => drop(reply.send(Ok(n))),
+            (Write::Purge { reply, .. }, Ok(Done::Count(n)))
+            | (Write::Files { reply, .. }, Ok(Done::Count(n))) => drop(reply.send(Ok(n))),
+            (Write::Files { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
             (Write::Purge { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
             (Write::Close { reply }, _) => drop(reply.send(())),
             (_, Ok(_)) => unreachable!("each write produces its own kind of result"),
@@ -170,6 +177,7 @@ fn apply(s: &mut Statements, w: &Write) -> Result<Done, StoreError> {
             ..
         } => Done::Claimed(s.claim_steps(*now, owner, *until, *limit)?),
         Write::CompleteStep { c, .. } => Done::Flag(s.complete_step(c)?),
+        Write::Files { op, .. } => Done::Count(op.apply(s.conn())?),
         Write::JoinRole {
             user,
             role,
