@@ -35,6 +35,33 @@ async fn refuses_missing_and_wrong_api_keys_and_changes_nothing() {
     s.stop().await;
 }
 
+/// A backend that posts a large body with a wrong key, without waiting for
+/// `100 Continue` (as Node's fetch does), reads its 401: the server reads
+/// the body it refuses before answering, so the connection is not reset
+/// under the client while it is still sending.
+#[tokio::test]
+async fn a_refused_large_body_still_gets_its_401() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start().await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let body = format!("{{\"title\":\"{}\"}}", "x".repeat(3_000_000));
+    for _ in 0..20 {
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /api/v1/users/u1/notifications HTTP/1.1\r\nHost: {addr}\r\n\
+             Authorization: Bearer wrong-key\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        tcp.write_all(body.as_bytes()).await.unwrap();
+        let mut answer = vec![0; 12];
+        tcp.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 401");
+    }
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn stores_fills_and_keeps_unknown_fields_idempotently() {
     let s = TestServer::start().await;
