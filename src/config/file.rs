@@ -22,6 +22,7 @@ use super::session::SessionFile;
 use super::socket::SocketFile;
 use super::tls::TlsFile;
 use super::values::{duration_or, port};
+use super::webrtc::WebrtcFile;
 use super::{Config, ConfigError};
 
 /// Where Herald listens when `host` is not set: every interface, except
@@ -58,6 +59,8 @@ pub struct FileConfig {
     pub presence: PresenceFile,
     #[serde(default)]
     pub rooms: RoomsFile,
+    #[serde(default)]
+    pub webrtc: WebrtcFile,
     #[serde(default)]
     pub jwt: JwtFile,
     #[serde(default)]
@@ -119,6 +122,7 @@ impl FileConfig {
         let retention = self.retention.resolve()?;
         let presence = self.presence.resolve()?;
         let rooms = self.rooms.resolve()?;
+        let webrtc = self.webrtc.resolve()?;
         let log_format = self.log.format()?;
         let tls = self.tls.resolve()?;
         let escalation = self.escalation.resolve()?;
@@ -153,6 +157,7 @@ impl FileConfig {
             cluster,
             presence,
             rooms,
+            webrtc,
             log_format,
             log_filter: self.log.filter()?,
             shutdown_timeout: duration_or(
