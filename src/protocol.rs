@@ -36,6 +36,19 @@ pub const ROOM_PRESENCE: &str = "room_presence";
 /// isTyping }`, to the room's other sockets `{ room, userId, isTyping, at }`.
 pub const TYPING: &str = "typing";
 
+/// A call rings a socket: `{ callId, from: { userId, socketId }, media,
+/// iceServers }`.
+pub const CALL_INCOMING: &str = "call_incoming";
+/// A call's answer, both ways: from the invitee `{ callId, accept }`, to the
+/// call's joined sockets `{ callId, from: { userId, socketId }, accept }`.
+pub const CALL_ANSWER: &str = "call_answer";
+/// A WebRTC offer, answer or ICE candidate, both ways: from a participant
+/// `{ callId, to, type, payload }`, to that socket `{ callId, from, type,
+/// payload }`.
+pub const WEBRTC_SIGNAL: &str = "webrtc_signal";
+/// A call is over: `{ callId, by, reason }` to every socket in it.
+pub const CALL_ENDED: &str = "call_ended";
+
 /// The `event` an [`ERROR`] names when the socket's token expired (it
 /// answers no client event).
 pub const TOKEN_EXPIRY_EVENT: &str = "token";
@@ -59,11 +72,16 @@ pub const PRESENCE_UNSUBSCRIBE: &str = "presence_unsubscribe";
 pub const JOIN_ROOM: &str = "join_room";
 /// Leaves a study room.
 pub const LEAVE_ROOM: &str = "leave_room";
+/// Places a call to a user or a room: the answer carries the call's id
+/// and the ICE servers.
+pub const CALL_INVITE: &str = "call_invite";
+/// Ends a call for everyone in it.
+pub const CALL_END: &str = "call_end";
 
 /// Event names a backend may not send through the event API: Socket.IO's
 /// own, and Herald's, so that durable, session and presence events cannot
 /// be forged.
-pub const RESERVED_EVENTS: [&str; 23] = [
+pub const RESERVED_EVENTS: [&str; 29] = [
     "connect",
     "connect_error",
     "disconnect",
@@ -87,6 +105,12 @@ pub const RESERVED_EVENTS: [&str; 23] = [
     LEAVE_ROOM,
     ROOM_PRESENCE,
     TYPING,
+    CALL_INVITE,
+    CALL_INCOMING,
+    CALL_ANSWER,
+    WEBRTC_SIGNAL,
+    CALL_END,
+    CALL_ENDED,
 ];
 
 /// Checks an event name from the API; the error is the message a caller
@@ -122,6 +146,12 @@ mod tests {
             "leave_room",
             "room_presence",
             "typing",
+            "call_invite",
+            "call_incoming",
+            "call_answer",
+            "webrtc_signal",
+            "call_end",
+            "call_ended",
         ] {
             assert!(check_event_name(name).is_err(), "{name}");
         }

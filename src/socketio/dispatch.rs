@@ -26,10 +26,14 @@ pub enum ClientEvent {
     JoinRoom,
     LeaveRoom,
     Typing,
+    CallInvite,
+    CallAnswer,
+    WebrtcSignal,
+    CallEnd,
 }
 
 impl ClientEvent {
-    pub const ALL: [ClientEvent; 9] = [
+    pub const ALL: [ClientEvent; 13] = [
         Self::Activity,
         Self::Acknowledge,
         Self::ExtendSession,
@@ -39,6 +43,10 @@ impl ClientEvent {
         Self::JoinRoom,
         Self::LeaveRoom,
         Self::Typing,
+        Self::CallInvite,
+        Self::CallAnswer,
+        Self::WebrtcSignal,
+        Self::CallEnd,
     ];
 
     pub fn from_name(name: &str) -> Option<Self> {
@@ -56,6 +64,10 @@ impl ClientEvent {
             Self::JoinRoom => protocol::JOIN_ROOM,
             Self::LeaveRoom => protocol::LEAVE_ROOM,
             Self::Typing => protocol::TYPING,
+            Self::CallInvite => protocol::CALL_INVITE,
+            Self::CallAnswer => protocol::CALL_ANSWER,
+            Self::WebrtcSignal => protocol::WEBRTC_SIGNAL,
+            Self::CallEnd => protocol::CALL_END,
         }
     }
 }
@@ -141,6 +153,10 @@ async fn handle(
             ClientEvent::JoinRoom => events::join_room(hub, &h, &data).await,
             ClientEvent::LeaveRoom => events::leave_room(hub, &h, &data).await,
             ClientEvent::Typing => events::typing(hub, &h, &data).await,
+            ClientEvent::CallInvite => events::call_invite(hub, &h, &data).await,
+            ClientEvent::CallAnswer => events::call_answer(hub, &h, &data).await,
+            ClientEvent::WebrtcSignal => events::webrtc_signal(hub, &h, &data).await,
+            ClientEvent::CallEnd => events::call_end(hub, &h, &data).await,
         }
     } else {
         Err(ClientError::RateLimited)

@@ -2,6 +2,7 @@
 //! contract's engine settings and wires the connect path and client events
 //! to the Hub.
 
+pub mod call_payload;
 mod connect;
 mod dispatch;
 mod events;
