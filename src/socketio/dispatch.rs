@@ -2,13 +2,14 @@
 //! authenticated, within its rate budget, and every outcome is answered
 //! (callback or `error` event) and counted.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use socketioxide::extract::{Event, SocketRef, State, TryData};
 use socketioxide::socket::DisconnectReason;
 
 use super::events;
+use super::lane::Lane;
 use super::reply::{ClientError, Reply};
 use crate::connections::connection::{Conn, Handle};
 use crate::hub::Hub;
@@ -82,18 +83,36 @@ const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// per event: socketioxide keeps a map of a socket's handlers for the
 /// socket's life (about 0.5 KiB per socket for four). Events of other names
 /// are ignored, as they were without a handler.
+///
+/// The handler's body runs as each event is received (socketioxide calls
+/// it there and spawns the future it returns): a `webrtc_signal` takes its
+/// place in the socket's [`Lane`] there, in the client's order. The lane is
+/// made on the first signal: most sockets never place a call.
 pub fn register(s: &SocketRef, conn: Arc<Conn>) {
+    // The handler is cloned for each event: what it keeps is shared.
+    let lane: Arc<OnceLock<Arc<Lane>>> = Arc::default();
     s.on_fallback(
         move |s: SocketRef,
               Event(name): Event,
               TryData(data): TryData<Value>,
               reply: Reply,
-              State(hub): State<Arc<Hub>>| async move {
-            match ClientEvent::from_name(&name) {
-                Some(event) => {
-                    handle(&hub, s, conn, event, data.unwrap_or(Value::Null), reply).await
-                }
-                None => prometheus::client_event("other", "ignored"),
+              State(hub): State<Arc<Hub>>| {
+            let event = ClientEvent::from_name(&name);
+            let place = (event == Some(ClientEvent::WebrtcSignal)).then(|| {
+                let lane = lane.get_or_init(Arc::default).clone();
+                let ticket = lane.ticket();
+                (lane, ticket)
+            });
+            async move {
+                let Some(event) = event else {
+                    prometheus::client_event("other", "ignored");
+                    return;
+                };
+                let _turn = match &place {
+                    Some((lane, ticket)) => Some(lane.turn(*ticket).await),
+                    None => None,
+                };
+                handle(&hub, s, conn, event, data.unwrap_or(Value::Null), reply).await
             }
         },
     );

@@ -6,6 +6,7 @@ pub mod call_payload;
 mod connect;
 mod dispatch;
 mod events;
+mod lane;
 mod owned_request;
 pub mod payload;
 mod reply;
