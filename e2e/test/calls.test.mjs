@@ -65,6 +65,14 @@ async function placeCall(caller, callerId, callee, calleeId) {
   await ok(callee, 'webrtc_signal', { callId: inv.callId, to: sid(caller), type: 'candidate', payload: cand });
   const back = await caller.waitFor('webrtc_signal');
   assert.deepEqual([back.type, back.payload, back.from.socketId], ['candidate', cand, sid(callee)]);
+
+  // A burst of candidates arrives in the order it was sent (a browser cannot add a candidate before the
+  // description it belongs to).
+  const burst = Array.from({ length: 20 }, (_, i) => ({ ...cand, sdpMLineIndex: i }));
+  const acks = burst.map((payload) => caller.emitAck('webrtc_signal', { callId: inv.callId, to: sid(callee), type: 'candidate', payload }));
+  assert.ok((await Promise.all(acks)).every((r) => r.ok));
+  const heard = await callee.waitForN('webrtc_signal', burst.length);
+  assert.deepEqual(heard.map((m) => m.payload.sdpMLineIndex), burst.map((c) => c.sdpMLineIndex));
   return inv.callId;
 }
 
