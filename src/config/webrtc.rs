@@ -172,4 +172,26 @@ mod tests {
             .contains("turn_ttl"));
         assert!(ice_servers_from_env("stun:x").is_err());
     }
+
+    #[test]
+    fn the_example_in_the_configuration_docs_is_valid() {
+        #[derive(Deserialize)]
+        struct Doc {
+            webrtc: WebrtcFile,
+        }
+        let doc = include_str!("../../docs/configuration.md");
+        let example = doc
+            .split("### Calls")
+            .nth(1)
+            .and_then(|rest| rest.split("```toml\n").nth(1))
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/configuration.md has a [webrtc] example");
+        let c = toml::from_str::<Doc>(example)
+            .unwrap()
+            .webrtc
+            .resolve()
+            .unwrap();
+        assert_eq!(c.ice_servers.len(), 2);
+        assert!(c.ice_servers[1].is_turn() && c.turn_secret.is_some());
+    }
 }
