@@ -193,3 +193,45 @@ test('calls: two Chromium pages connect a WebRTC call through Herald; a third ca
     await server.stop();
   }
 });
+
+test('calls: the try-it page places a call between two tabs, with sound and text', async () => {
+  const server = await startServer({ JWT_SECRET: null });
+  const b = await Browser.open('try-call', { args: MEDIA_ARGS });
+  try {
+    const [ann, ben] = [rid('ann'), rid('ben')];
+    const tabA = b.page;
+    const tabB = await b.context.newPage();
+    for (const [tab, user] of [[tabA, ann], [tabB, ben]]) {
+      await tab.goto(`${server.url}/try`);
+      await tab.fill('#user', user);
+      await tab.click('#connect');
+      await tab.locator('#status', { hasText: 'Connected' }).waitFor();
+    }
+    await tabA.fill('#call-to', ben);
+    await tabA.click('#call-start');
+    await tabA.locator('#call-state', { hasText: 'Ringing' }).waitFor();
+    await tabB.locator('#call-from', { hasText: `${ann} is calling (audio)` }).waitFor();
+    await b.shot('ringing');
+    await tabB.click('#call-accept');
+    for (const tab of [tabA, tabB]) {
+      await tab.locator('#call-state', { hasText: 'Call connected' }).waitFor({ timeout: 20_000 });
+    }
+    await tabA.locator('#call-send:enabled').waitFor();
+    await tabA.fill('#call-text', 'series 3, image 12');
+    await tabA.click('#call-send');
+    await tabB.locator('#call-log', { hasText: 'They: series 3, image 12' }).waitFor();
+    // The other tab's sound plays in this one.
+    await tabB.waitForFunction(() => {
+      const a = document.getElementById('call-audio');
+      return a.srcObject && a.srcObject.getAudioTracks().some((t) => t.readyState === 'live');
+    });
+    await b.shot('connected');
+    await tabB.click('#call-end');
+    await tabA.locator('#call-state', { hasText: `Call ended (ended by ${ben})` }).waitFor();
+    await tabB.locator('#call-state', { hasText: 'No call' }).waitFor();
+    assert.deepEqual(b.unexpectedErrors(), []);
+  } finally {
+    await b.close();
+    await server.stop();
+  }
+});
