@@ -252,4 +252,17 @@ describe('calls across two nodes of a cluster', () => {
     await ok(a, 'call_end', { callId });
     assert.deepEqual(await b.waitFor('call_ended'), { callId, by: ann.userId, reason: 'ended' });
   });
+
+  it('a node killed mid-call: its sockets\' part is gone, the survivor\'s signals are refused and it ends the call', async () => {
+    const ann = cl.identity();
+    const ben = cl.identity();
+    const a = await cl.a.connect({ token: ann.token });
+    const b = await cl.b.connect({ token: ben.token });
+    const callId = await placeCall(a, ann.userId, b, ben.userId);
+    await cl.kill9(cl.b);
+    // No call_ended comes from a dead node; the caller's signals to its socket find no joined socket.
+    await refused(a, 'webrtc_signal', { callId, to: sid(b), type: 'candidate', payload: {} }, 'forbidden');
+    assert.deepEqual(await ok(a, 'call_end', { callId }), { ok: true, callId });
+    assert.deepEqual(await a.waitFor('call_ended'), { callId, by: ann.userId, reason: 'ended' });
+  });
 });
