@@ -23,15 +23,15 @@ const ARGS = [
 ];
 
 export class Browser {
-  /** Launch Chromium with a fresh user-data-dir; `name` prefixes the screenshots. */
-  static async open(name) {
+  /** Launch Chromium with a fresh user-data-dir; `name` prefixes the screenshots; `args` are added to Chromium's. */
+  static async open(name, { args = [] } = {}) {
     const profile = mkdtempSync(join(tmpdir(), 'herald-chromium-'));
     let context;
     try {
       context = await chromium.launchPersistentContext(profile, {
         executablePath: CHROMIUM,
         headless: true,
-        args: ARGS,
+        args: [...ARGS, ...args],
         viewport: SIZES.laptop,
       });
     } catch (e) {

@@ -22,7 +22,7 @@ LAYERS = [
     ("server", ["server"]),
     ("transport", ["http", "api", "web", "socketio"]),
     ("hub", ["hub"]),
-    ("engines", ["escalation", "broker", "registry", "presence", "session", "store", "report", "rooms", "witness"]),
+    ("engines", ["escalation", "broker", "registry", "presence", "session", "store", "report", "rooms", "calls", "witness"]),
     ("connections", ["connections"]),
     ("infrastructure", ["cluster", "trail", "auth", "config"]),
     ("leaves", ["observe", "clock", "deadlines", "notification", "protocol", "files"]),

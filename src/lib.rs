@@ -25,6 +25,7 @@
 //! | | [`store`] | Durable state, one folder per engine (SQLite, PostgreSQL): inbox, escalation steps, audit trail, session records, read models. |
 //! | | [`report`] | The acknowledgement report over a period. |
 //! | | [`rooms`] | Study rooms: names and token patterns, members, the `room_presence` windows, typing indicators. |
+//! | | [`calls`] | Calls (WebRTC signalling): which sockets here are in which call, the news nodes exchange, ICE servers and TURN credentials. |
 //! | | [`witness`] | Signed checkpoints of the audit chain's head, made on an interval and handed to the outside witnesses (a file, a webhook). |
 //! | connections | [`connections`] | This node's sockets: their state, the socket table, the send path and the per-socket event budget. |
 //! | infrastructure | [`cluster`] | The Redis link, key names, scripts and leases. |
@@ -43,6 +44,7 @@
 pub mod api;
 pub mod auth;
 pub mod broker;
+pub mod calls;
 pub mod clock;
 pub mod cluster;
 pub mod config;

@@ -40,6 +40,19 @@ pub const TYPING: &str = "typing";
 /// connect until downloaded or expired.
 pub const FILE_AVAILABLE: &str = "file_available";
 
+/// A call rings a socket: `{ callId, from: { userId, socketId }, media,
+/// iceServers }`.
+pub const CALL_INCOMING: &str = "call_incoming";
+/// A call's answer, both ways: from the invitee `{ callId, accept }`, to the
+/// call's joined sockets `{ callId, from: { userId, socketId }, accept }`.
+pub const CALL_ANSWER: &str = "call_answer";
+/// A WebRTC offer, answer or ICE candidate, both ways: from a participant
+/// `{ callId, to, type, payload }`, to that socket `{ callId, from, type,
+/// payload }`.
+pub const WEBRTC_SIGNAL: &str = "webrtc_signal";
+/// A call is over: `{ callId, by, reason }` to every socket in it.
+pub const CALL_ENDED: &str = "call_ended";
+
 /// The `event` an [`ERROR`] names when the socket's token expired (it
 /// answers no client event).
 pub const TOKEN_EXPIRY_EVENT: &str = "token";
@@ -63,11 +76,16 @@ pub const PRESENCE_UNSUBSCRIBE: &str = "presence_unsubscribe";
 pub const JOIN_ROOM: &str = "join_room";
 /// Leaves a study room.
 pub const LEAVE_ROOM: &str = "leave_room";
+/// Places a call to a user or a room: the answer carries the call's id
+/// and the ICE servers.
+pub const CALL_INVITE: &str = "call_invite";
+/// Ends a call for everyone in it.
+pub const CALL_END: &str = "call_end";
 
 /// Event names a backend may not send through the event API: Socket.IO's
 /// own, and Herald's, so that durable, session and presence events cannot
 /// be forged.
-pub const RESERVED_EVENTS: [&str; 24] = [
+pub const RESERVED_EVENTS: [&str; 30] = [
     "connect",
     "connect_error",
     "disconnect",
@@ -92,6 +110,12 @@ pub const RESERVED_EVENTS: [&str; 24] = [
     ROOM_PRESENCE,
     TYPING,
     FILE_AVAILABLE,
+    CALL_INVITE,
+    CALL_INCOMING,
+    CALL_ANSWER,
+    WEBRTC_SIGNAL,
+    CALL_END,
+    CALL_ENDED,
 ];
 
 /// Checks an event name from the API; the error is the message a caller
@@ -127,6 +151,12 @@ mod tests {
             "leave_room",
             "room_presence",
             "typing",
+            "call_invite",
+            "call_incoming",
+            "call_answer",
+            "webrtc_signal",
+            "call_end",
+            "call_ended",
         ] {
             assert!(check_event_name(name).is_err(), "{name}");
         }

@@ -108,7 +108,7 @@ test('try: two tabs join a study room, see each other in room_presence and see e
 test('try: with a JWT_SECRET set, /try and its token mint are 404', async () => {
   const server = await startServer();
   try {
-    for (const path of ['/try', '/try/socket.io.min.js', '/try/try.js']) {
+    for (const path of ['/try', '/try/socket.io.min.js', '/try/try.js', '/try/call.js']) {
       const r = await server.api('GET', path, undefined, { key: null });
       assert.equal(r.status, 404, path);
     }

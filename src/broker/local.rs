@@ -18,6 +18,7 @@ use socketioxide::{SendError, SocketError, SocketIo};
 
 use super::rooms::{role_room, study_room, user_room, watch_room, ALL_ROOM};
 use super::{Broker, Listing, Message, Reach, Target};
+use crate::calls::CallNews;
 use crate::clock::SharedClock;
 use crate::connections::backlog::{Offered, TrySend};
 use crate::connections::connection::{ConnectionInfo, Handle, JoinedRoom};
@@ -49,6 +50,10 @@ pub enum RoomNews<'a> {
 /// Hears [`RoomNews`] (the Hub).
 pub type RoomListener = Box<dyn Fn(RoomNews<'_>) + Send + Sync>;
 
+/// Hears a call's news with this node's sockets of its target (the Hub);
+/// answers how many sockets it told.
+pub type CallListener = Box<dyn Fn(&CallNews, &[Handle]) -> usize + Send + Sync>;
+
 pub struct LocalBroker {
     node: Arc<str>,
     sockets: Arc<Sockets>,
@@ -62,6 +67,7 @@ pub struct LocalBroker {
     max_queued: usize,
     presence_listener: OnceLock<PresenceListener>,
     room_listener: OnceLock<RoomListener>,
+    call_listener: OnceLock<CallListener>,
     /// Whether escalation steps can happen here (a policy is configured):
     /// only then do this node's sockets remember the notifications that
     /// closed, so a deployment without the closed loop pays nothing for it.
@@ -89,6 +95,7 @@ impl LocalBroker {
             max_queued,
             presence_listener: OnceLock::new(),
             room_listener: OnceLock::new(),
+            call_listener: OnceLock::new(),
             closed_loop: false,
         }
     }
@@ -108,6 +115,11 @@ impl LocalBroker {
     /// Sets what hears this node's [`RoomNews`] (the Hub), once.
     pub fn on_room_news(&self, listener: RoomListener) {
         let _ = self.room_listener.set(listener);
+    }
+
+    /// Sets what hears the calls' news on this node (the Hub), once.
+    pub fn on_call_news(&self, listener: CallListener) {
+        let _ = self.call_listener.set(listener);
     }
 
     /// Gives the broker the Socket.IO server it emits room broadcasts through.
@@ -174,6 +186,14 @@ impl LocalBroker {
                 }
                 hs
             }
+            Target::Socket(sid) => sid
+                .parse::<Sid>()
+                .ok()
+                .and_then(|sid| self.sockets.get(sid))
+                .into_iter()
+                .collect(),
+            // The listener knows a call's sockets here.
+            Target::Call(_) => Vec::new(),
         }
     }
 
@@ -301,6 +321,11 @@ impl LocalBroker {
                 vec![here]
             }
             (_, Message::Presence(change)) => vec![self.presence_here(change).await],
+            (target, Message::Call(news)) => {
+                let hs = self.handles(target);
+                let told = self.call_listener.get().map_or(0, |l| l(news, &hs));
+                vec![told]
+            }
             (target, message) => {
                 let per_user = |hs: &[Handle], users: &[String]| -> Vec<usize> {
                     users
@@ -385,6 +410,8 @@ impl LocalBroker {
             Message::Presence(_) => false,
             // Heard by the node, for a study room (`deliver_here`).
             Message::RoomChanged => false,
+            // Handed to the call listener (`deliver_here`).
+            Message::Call(_) => false,
         }
     }
 

@@ -16,10 +16,11 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 pub use self::redis::RedisBroker;
-pub use local::{delivery_record, LocalBroker, RoomNews};
+pub use local::{delivery_record, CallListener, LocalBroker, RoomNews};
 pub use rooms::{role_room, study_room, user_room, watch_room, ALL_ROOM};
 pub use wire::{ENVELOPE_DEPTH, MAX_DECODED_DEPTH};
 
+use crate::calls::CallNews;
 use crate::connections::connection::ConnectionInfo;
 use crate::notification::Notification;
 use crate::presence::PresenceChange;
@@ -51,6 +52,12 @@ pub enum Target {
         room: String,
         except_user: Option<String>,
     },
+    /// One socket, by its id, on whichever node holds it (every node is
+    /// asked: only a call's signals use it, a few per call).
+    Socket(String),
+    /// A call's sockets, on every node: each node knows its own
+    /// ([`crate::calls::CallBook`]), so every node is asked.
+    Call(String),
 }
 
 impl Target {
@@ -104,6 +111,9 @@ pub enum Message {
     /// to the user's watch room) and hands the change to its presence
     /// listener (the wide audiences' batches). The count is the watchers.
     Presence(PresenceChange),
+    /// A step of a call: each node hands it to its call listener (the
+    /// Hub) with its sockets of the target. The count is the sockets told.
+    Call(CallNews),
 }
 
 /// How many sockets took a message.

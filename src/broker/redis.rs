@@ -170,16 +170,19 @@ impl RedisBroker {
                 let slots = routes.iter().map(|_| vec![0]).collect();
                 Some((routes, slots, false))
             }
-            Target::Role(_) | Target::Recipients { .. } | Target::All | Target::Room { .. } => {
-                Some((
-                    vec![Route {
-                        channel: keys.everyone(),
-                        target: target.into(),
-                    }],
-                    vec![vec![0]],
-                    true,
-                ))
-            }
+            Target::Role(_)
+            | Target::Recipients { .. }
+            | Target::All
+            | Target::Room { .. }
+            | Target::Socket(_)
+            | Target::Call(_) => Some((
+                vec![Route {
+                    channel: keys.everyone(),
+                    target: target.into(),
+                }],
+                vec![vec![0]],
+                true,
+            )),
         }
     }
 

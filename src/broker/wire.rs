@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{Message, Target};
+use crate::calls::CallNews;
 use crate::clock::Millis;
 use crate::connections::connection::ConnectionInfo;
 use crate::notification::Notification;
@@ -58,6 +59,12 @@ pub enum WireTarget {
         room: String,
         except_user: Option<String>,
     },
+    Socket {
+        sid: String,
+    },
+    Call {
+        call: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,6 +91,9 @@ pub enum Op {
         room: String,
     },
     RoomChanged,
+    Call {
+        news: CallNews,
+    },
     Sockets,
 }
 
@@ -114,6 +124,8 @@ impl From<&Target> for WireTarget {
                 room: room.clone(),
                 except_user: except_user.clone(),
             },
+            Target::Socket(sid) => Self::Socket { sid: sid.clone() },
+            Target::Call(call) => Self::Call { call: call.clone() },
         }
     }
 }
@@ -127,6 +139,8 @@ impl From<WireTarget> for Target {
             WireTarget::Recipients { users, roles } => Self::Recipients { users, roles },
             WireTarget::All => Self::All,
             WireTarget::Room { room, except_user } => Self::Room { room, except_user },
+            WireTarget::Socket { sid } => Self::Socket(sid),
+            WireTarget::Call { call } => Self::Call(call),
         }
     }
 }
@@ -158,6 +172,9 @@ enum OpRef<'a> {
         room: &'a str,
     },
     RoomChanged,
+    Call {
+        news: &'a CallNews,
+    },
     Sockets,
 }
 
@@ -177,6 +194,7 @@ pub fn op_json(message: Option<&Message>) -> Vec<u8> {
         Some(Message::Presence(change)) => OpRef::Presence { change },
         Some(Message::LeaveRoom { room }) => OpRef::LeaveRoom { room },
         Some(Message::RoomChanged) => OpRef::RoomChanged,
+        Some(Message::Call(news)) => OpRef::Call { news },
         None => OpRef::Sockets,
     };
     serde_json::to_vec(&op).unwrap_or_default()
@@ -223,6 +241,7 @@ impl From<&Message> for Op {
             },
             Message::LeaveRoom { room } => Self::LeaveRoom { room: room.clone() },
             Message::RoomChanged => Self::RoomChanged,
+            Message::Call(news) => Self::Call { news: news.clone() },
         }
     }
 }
@@ -244,6 +263,7 @@ impl Op {
             Op::Presence { change } => Message::Presence(change),
             Op::LeaveRoom { room } => Message::LeaveRoom { room },
             Op::RoomChanged => Message::RoomChanged,
+            Op::Call { news } => Message::Call(news),
             Op::Sockets => return None,
         })
     }
@@ -387,10 +407,31 @@ mod tests {
                 room: "study:1.2".into(),
                 except_user: Some("u1".into()),
             },
+            Target::Socket("AbC-12_x".into()),
+            Target::Call("9f1c".into()),
         ] {
             let text = serde_json::to_vec(&WireTarget::from(&target)).unwrap();
             let back: WireTarget = serde_json::from_slice(&text).unwrap();
             assert_eq!(Target::from(back), target);
+        }
+    }
+
+    #[test]
+    fn a_call_signal_crosses_intact() {
+        let news = CallNews::Signal {
+            call_id: "c1".into(),
+            from: crate::calls::Peer {
+                user_id: "ann".into(),
+                socket_id: "s1".into(),
+            },
+            signal: "offer".into(),
+            payload: serde_json::json!({ "type": "offer", "sdp": "v=0\r\n" }),
+        };
+        let op = op_json(Some(&Message::Call(news.clone())));
+        let back: Op = serde_json::from_slice(&op).unwrap();
+        match back.into_message() {
+            Some(Message::Call(n)) => assert_eq!(n, news),
+            other => panic!("{other:?}"),
         }
     }
 

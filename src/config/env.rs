@@ -204,6 +204,15 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_FILES_RETENTION") {
         file.files.retention = Some(v);
     }
+    if let Some(v) = var("HERALD_WEBRTC_ICE_SERVERS") {
+        file.webrtc.ice_servers = Some(super::webrtc::ice_servers_from_env(&v)?);
+    }
+    if let Some(v) = var("HERALD_WEBRTC_TURN_SECRET") {
+        file.webrtc.turn_secret = Some(v);
+    }
+    if let Some(v) = var("HERALD_WEBRTC_TURN_TTL") {
+        file.webrtc.turn_ttl = Some(v);
+    }
     if let Some(v) = var("HERALD_TLS_CERT") {
         file.tls.cert = Some(v.into());
     }

@@ -23,6 +23,7 @@ use super::session::SessionFile;
 use super::socket::SocketFile;
 use super::tls::TlsFile;
 use super::values::{duration_or, port};
+use super::webrtc::WebrtcFile;
 use super::{Config, ConfigError};
 
 /// Where Herald listens when `host` is not set: every interface, except
@@ -61,6 +62,7 @@ pub struct FileConfig {
     pub rooms: RoomsFile,
     #[serde(default)]
     pub files: FilesFile,
+    pub webrtc: WebrtcFile,
     #[serde(default)]
     pub jwt: JwtFile,
     #[serde(default)]
@@ -123,6 +125,7 @@ impl FileConfig {
         let presence = self.presence.resolve()?;
         let rooms = self.rooms.resolve()?;
         let files = self.files.resolve()?;
+        let webrtc = self.webrtc.resolve()?;
         let log_format = self.log.format()?;
         let tls = self.tls.resolve()?;
         let escalation = self.escalation.resolve()?;
@@ -158,6 +161,7 @@ impl FileConfig {
             presence,
             rooms,
             files,
+            webrtc,
             log_format,
             log_filter: self.log.filter()?,
             shutdown_timeout: duration_or(

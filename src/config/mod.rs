@@ -21,6 +21,7 @@ mod session;
 mod socket;
 mod tls;
 mod values;
+mod webrtc;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,6 +43,7 @@ pub use session::{SessionConfig, SessionTimeouts};
 pub use socket::SocketConfig;
 pub use tls::Tls;
 pub use values::parse_duration;
+pub use webrtc::{IceServer, WebrtcConfig};
 
 /// A configuration problem, naming the setting at fault.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +108,8 @@ pub struct Config {
     pub rooms: RoomsConfig,
     /// Shared files: largest size, types, retention.
     pub files: FilesConfig,
+    /// Calls: the ICE servers and TURN credentials handed to browsers.
+    pub webrtc: WebrtcConfig,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub shutdown_timeout: Duration,

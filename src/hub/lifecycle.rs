@@ -177,6 +177,7 @@ impl Hub {
         self.tokens.lock().cancel(&sid);
         self.local.detach(sid).await;
         self.leave_rooms(sid).await;
+        self.leave_calls(sid).await;
         // If it was its user's last socket, the user goes offline once the
         // grace has passed: the scheduler must be awake by then (a single
         // node's scheduler otherwise sleeps until its next known deadline).

@@ -3,6 +3,7 @@
 //! the store, the session clocks, the connection registry, the broker and
 //! the escalation engine.
 
+mod calls;
 mod events;
 mod files;
 mod lifecycle;
@@ -22,6 +23,7 @@ use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
 use tokio::sync::{watch, Notify};
 
+pub use calls::Callee;
 pub use lifecycle::RefreshError;
 pub use notify::Delivery;
 pub use presence::PresenceView;
@@ -30,6 +32,7 @@ pub use sessions::SessionView;
 
 use crate::auth::Verifier;
 use crate::broker::{Broker, LocalBroker, RoomNews};
+use crate::calls::CallBook;
 use crate::clock::{Millis, SharedClock};
 use crate::cluster::Health;
 use crate::config::Config;
@@ -127,6 +130,8 @@ pub struct Hub {
     room_windows: Mutex<PresenceWindows>,
     /// Typing indicators of the users here, per room.
     typing: Mutex<Typing>,
+    /// This node's sockets' part of each call.
+    calls: Mutex<CallBook>,
 }
 
 /// How long one probe of the store answers `/readyz`.
@@ -169,6 +174,11 @@ impl Hub {
                     RoomNews::Changed { room } => hub.open_room_window(room),
                 }
             }));
+            // A call's news from any node, with this node's sockets of it.
+            let weak = hub.clone();
+            engines.local.on_call_news(Box::new(move |news, here| {
+                weak.upgrade().map_or(0, |hub| hub.hear_call(news, here))
+            }));
             let escalation = Arc::new(Escalations::new(
                 config.clone(),
                 clock.clone(),
@@ -203,6 +213,7 @@ impl Hub {
                 batches: Mutex::new(Batcher::new(window)),
                 room_windows: Mutex::new(PresenceWindows::new(room_window)),
                 typing: Mutex::new(Typing::default()),
+                calls: Mutex::new(CallBook::default()),
             }
         })
     }

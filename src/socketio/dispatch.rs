@@ -2,13 +2,14 @@
 //! authenticated, within its rate budget, and every outcome is answered
 //! (callback or `error` event) and counted.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use socketioxide::extract::{Event, SocketRef, State, TryData};
 use socketioxide::socket::DisconnectReason;
 
 use super::events;
+use super::lane::Lane;
 use super::reply::{ClientError, Reply};
 use crate::connections::connection::{Conn, Handle};
 use crate::hub::Hub;
@@ -26,10 +27,14 @@ pub enum ClientEvent {
     JoinRoom,
     LeaveRoom,
     Typing,
+    CallInvite,
+    CallAnswer,
+    WebrtcSignal,
+    CallEnd,
 }
 
 impl ClientEvent {
-    pub const ALL: [ClientEvent; 9] = [
+    pub const ALL: [ClientEvent; 13] = [
         Self::Activity,
         Self::Acknowledge,
         Self::ExtendSession,
@@ -39,6 +44,10 @@ impl ClientEvent {
         Self::JoinRoom,
         Self::LeaveRoom,
         Self::Typing,
+        Self::CallInvite,
+        Self::CallAnswer,
+        Self::WebrtcSignal,
+        Self::CallEnd,
     ];
 
     pub fn from_name(name: &str) -> Option<Self> {
@@ -56,6 +65,10 @@ impl ClientEvent {
             Self::JoinRoom => protocol::JOIN_ROOM,
             Self::LeaveRoom => protocol::LEAVE_ROOM,
             Self::Typing => protocol::TYPING,
+            Self::CallInvite => protocol::CALL_INVITE,
+            Self::CallAnswer => protocol::CALL_ANSWER,
+            Self::WebrtcSignal => protocol::WEBRTC_SIGNAL,
+            Self::CallEnd => protocol::CALL_END,
         }
     }
 }
@@ -70,18 +83,36 @@ const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// per event: socketioxide keeps a map of a socket's handlers for the
 /// socket's life (about 0.5 KiB per socket for four). Events of other names
 /// are ignored, as they were without a handler.
+///
+/// The handler's body runs as each event is received (socketioxide calls
+/// it there and spawns the future it returns): a `webrtc_signal` takes its
+/// place in the socket's [`Lane`] there, in the client's order. The lane is
+/// made on the first signal: most sockets never place a call.
 pub fn register(s: &SocketRef, conn: Arc<Conn>) {
+    // The handler is cloned for each event: what it keeps is shared.
+    let lane: Arc<OnceLock<Arc<Lane>>> = Arc::default();
     s.on_fallback(
         move |s: SocketRef,
               Event(name): Event,
               TryData(data): TryData<Value>,
               reply: Reply,
-              State(hub): State<Arc<Hub>>| async move {
-            match ClientEvent::from_name(&name) {
-                Some(event) => {
-                    handle(&hub, s, conn, event, data.unwrap_or(Value::Null), reply).await
-                }
-                None => prometheus::client_event("other", "ignored"),
+              State(hub): State<Arc<Hub>>| {
+            let event = ClientEvent::from_name(&name);
+            let place = (event == Some(ClientEvent::WebrtcSignal)).then(|| {
+                let lane = lane.get_or_init(Arc::default).clone();
+                let ticket = lane.ticket();
+                (lane, ticket)
+            });
+            async move {
+                let Some(event) = event else {
+                    prometheus::client_event("other", "ignored");
+                    return;
+                };
+                let _turn = match &place {
+                    Some((lane, ticket)) => Some(lane.turn(*ticket).await),
+                    None => None,
+                };
+                handle(&hub, s, conn, event, data.unwrap_or(Value::Null), reply).await
             }
         },
     );
@@ -141,6 +172,10 @@ async fn handle(
             ClientEvent::JoinRoom => events::join_room(hub, &h, &data).await,
             ClientEvent::LeaveRoom => events::leave_room(hub, &h, &data).await,
             ClientEvent::Typing => events::typing(hub, &h, &data).await,
+            ClientEvent::CallInvite => events::call_invite(hub, &h, &data).await,
+            ClientEvent::CallAnswer => events::call_answer(hub, &h, &data).await,
+            ClientEvent::WebrtcSignal => events::webrtc_signal(hub, &h, &data).await,
+            ClientEvent::CallEnd => events::call_end(hub, &h, &data).await,
         }
     } else {
         Err(ClientError::RateLimited)

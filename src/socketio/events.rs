@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::call_payload;
 use super::payload;
 use super::reply::ClientError;
 use crate::clock::rfc3339;
@@ -109,4 +110,38 @@ pub async fn typing(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, Client
     touch(hub, h).await?;
     hub.typing(h, &room, is_typing).await.map_err(hub_error)?;
     Ok(json!({ "ok": true }))
+}
+
+/// Placing a call is the user at work: activity of the session.
+pub async fn call_invite(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, ClientError> {
+    let (to, media) = call_payload::invite(data)?;
+    touch(hub, h).await?;
+    let (call_id, ice) = hub.call_invite(h, &to, media).await.map_err(hub_error)?;
+    Ok(json!({ "ok": true, "callId": call_id, "iceServers": ice }))
+}
+
+/// Answering is the user at work: activity of the session.
+pub async fn call_answer(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, ClientError> {
+    let (call_id, accept) = call_payload::answer(data)?;
+    touch(hub, h).await?;
+    hub.call_answer(h, &call_id, accept)
+        .await
+        .map_err(hub_error)?;
+    Ok(json!({ "ok": true, "callId": call_id, "accept": accept }))
+}
+
+/// Not activity: the browser sends signals on its own during a call.
+pub async fn webrtc_signal(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, ClientError> {
+    let s = call_payload::signal(data)?;
+    hub.webrtc_signal(h, &s.call_id, &s.to, s.kind, s.payload)
+        .await
+        .map_err(hub_error)?;
+    Ok(json!({ "ok": true }))
+}
+
+/// Not activity: a closing tab ends its calls on its own.
+pub async fn call_end(hub: &Hub, h: &Handle, data: &Value) -> Result<Value, ClientError> {
+    let call_id = call_payload::end(data)?;
+    hub.call_end(h, &call_id).await.map_err(hub_error)?;
+    Ok(json!({ "ok": true, "callId": call_id }))
 }

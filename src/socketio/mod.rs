@@ -2,9 +2,11 @@
 //! contract's engine settings and wires the connect path and client events
 //! to the Hub.
 
+pub mod call_payload;
 mod connect;
 mod dispatch;
 mod events;
+mod lane;
 mod owned_request;
 pub mod payload;
 mod reply;

@@ -10,7 +10,7 @@ use super::reply::ClientError;
 use crate::notification::valid_id;
 use crate::presence::MAX_USERS_PER_QUERY;
 
-fn object(data: &Value) -> Result<&Map<String, Value>, ClientError> {
+pub(super) fn object(data: &Value) -> Result<&Map<String, Value>, ClientError> {
     data.as_object()
         .ok_or_else(|| ClientError::InvalidPayload("payload must be an object".into()))
 }

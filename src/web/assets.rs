@@ -21,6 +21,7 @@ pub const STYLE: Asset = Asset {
 };
 pub const TRY_HTML: Asset = html(include_bytes!("../../web/try/index.html"));
 pub const TRY_JS: Asset = script(include_bytes!("../../web/try/try.js"));
+pub const TRY_CALL_JS: Asset = script(include_bytes!("../../web/try/call.js"));
 /// The official socket.io-client browser build (see `web/vendor/README.md`).
 pub const SOCKET_IO: Asset = script(include_bytes!("../../web/vendor/socket.io.min.js"));
 

@@ -46,6 +46,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/try", get(|| async { assets::TRY_HTML }))
         .route("/try/", get(|| async { assets::TRY_HTML }))
         .route("/try/try.js", get(|| async { assets::TRY_JS }))
+        .route("/try/call.js", get(|| async { assets::TRY_CALL_JS }))
         .route("/try/herald.css", get(|| async { assets::STYLE }))
         .route("/try/socket.io.min.js", get(|| async { assets::SOCKET_IO }))
         .route("/try/token", post(mint))

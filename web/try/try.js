@@ -166,6 +166,7 @@ async function connect() {
   status('warn', 'Connecting');
   connected(true);
   socket = io({ auth: { token: minted.token }, reconnection: false });
+  TryCall.attach(socket);
   socket.onAny((name, ...args) => {
     const extra = name === 'critical_notification' && args[0] && args[0].id ? ackButton(args[0]) : null;
     logEvent(name, args, extra);
