@@ -62,6 +62,7 @@ pub struct FileConfig {
     pub rooms: RoomsFile,
     #[serde(default)]
     pub files: FilesFile,
+    #[serde(default)]
     pub webrtc: WebrtcFile,
     #[serde(default)]
     pub jwt: JwtFile,
