@@ -59,6 +59,13 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// A file's bytes could not be read or written where the store keeps them.
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         if stored_data_unreadable(&e) {

@@ -26,15 +26,11 @@ const CHUNK: u64 = 256 * 1024;
 /// disk's pace, with room).
 const KEEP_DEADLINE: Duration = Duration::from_secs(120);
 
-fn io(e: std::io::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
 /// Reads `f` until `buf` is full or the file ends; the bytes read.
 async fn fill(f: &mut tokio::fs::File, buf: &mut [u8]) -> Result<usize, StoreError> {
     let mut n = 0;
     while n < buf.len() {
-        let read = f.read(&mut buf[n..]).await.map_err(io)?;
+        let read = f.read(&mut buf[n..]).await.map_err(StoreError::from)?;
         if read == 0 {
             break;
         }
@@ -70,7 +66,9 @@ impl Files for PostgresStore {
         content: &Path,
     ) -> Result<(), StoreError> {
         with_deadline(KEEP_DEADLINE, async {
-            let mut f = tokio::fs::File::open(content).await.map_err(io)?;
+            let mut f = tokio::fs::File::open(content)
+                .await
+                .map_err(StoreError::from)?;
             let mut tx = self.pool.begin().await?;
             sqlx::query(
                 "INSERT INTO files (file_id, name, size, content_type, sha256, sender, room, \

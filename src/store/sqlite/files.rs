@@ -33,10 +33,6 @@ impl SqliteStore {
     }
 }
 
-fn io(e: std::io::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
 #[async_trait]
 impl Files for SqliteStore {
     async fn keep_file(
@@ -49,7 +45,9 @@ impl Files for SqliteStore {
         // The upload was written in the data directory: a link, not a copy
         // (the caller removes the staging name). Unlike a rename it never
         // replaces a file kept under the same id.
-        tokio::fs::hard_link(content, &kept).await.map_err(io)?;
+        tokio::fs::hard_link(content, &kept)
+            .await
+            .map_err(StoreError::from)?;
         let keep = FileWrite::Keep {
             file: file.clone(),
             recipients: recipients.to_vec(),
@@ -83,15 +81,17 @@ impl Files for SqliteStore {
     async fn file_content(&self, file_id: &str, range: Range<u64>) -> Result<Content, StoreError> {
         let mut f = tokio::fs::File::open(self.file_path(file_id))
             .await
-            .map_err(io)?;
-        f.seek(SeekFrom::Start(range.start)).await.map_err(io)?;
+            .map_err(StoreError::from)?;
+        f.seek(SeekFrom::Start(range.start))
+            .await
+            .map_err(StoreError::from)?;
         let left = range.end.saturating_sub(range.start);
         let pieces = futures::stream::try_unfold((f, left), |(mut f, left)| async move {
             if left == 0 {
                 return Ok(None);
             }
             let mut buf = vec![0u8; PIECE.min(left as usize)];
-            let n = f.read(&mut buf).await.map_err(io)?;
+            let n = f.read(&mut buf).await.map_err(StoreError::from)?;
             if n == 0 {
                 return Err(StoreError::Corrupt(
                     "a kept file is shorter than its size".into(),
