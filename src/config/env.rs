@@ -213,6 +213,9 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_WEBRTC_TURN_TTL") {
         file.webrtc.turn_ttl = Some(v);
     }
+    if let Some(v) = var("HERALD_WEBRTC_RING_TIMEOUT") {
+        file.webrtc.ring_timeout = Some(v);
+    }
     if let Some(v) = var("HERALD_TLS_CERT") {
         file.tls.cert = Some(v.into());
     }
