@@ -426,7 +426,8 @@ impl Hub {
         }
     }
 
-    /// Deletes what is past retention and forgets long-expired sessions.
+    /// Deletes what is past retention, forgets long-expired sessions, and
+    /// sweeps the files folder of what a crash left.
     pub async fn purge(&self) {
         let now = self.now();
         let r = self.config.retention;
@@ -440,6 +441,7 @@ impl Hub {
         self.owners.forget();
         self.sessions.forget_expired_before(unacked).await;
         self.purge_files().await;
+        self.sweep_files(now - files::STAGING_STALE_MS).await;
     }
 
     /// Disconnects every socket cleanly (graceful shutdown).
