@@ -220,9 +220,13 @@ export interface WebrtcSignalNews {
 /** `call_ended`: the call is over for everyone. */
 export interface CallEnded {
   callId: string;
-  /** The user who ended it, or whose socket left. */
+  /** The user who ended it, or whose socket left; for `timeout`, the caller. */
   by: string;
-  reason: string;
+  /**
+   * `ended`: a participant sent `call_end`; `disconnected`: a participant's socket went;
+   * `timeout`: nobody invited accepted within `webrtc.ring_timeout`.
+   */
+  reason: 'ended' | 'disconnected' | 'timeout';
 }
 
 /**

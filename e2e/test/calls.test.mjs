@@ -1,8 +1,9 @@
 // Calls (contract section 14, WebRTC signalling), with the real socket.io-client: call_invite to a user and to a
 // study room, call_incoming with ICE servers and TURN REST credentials, call_answer, webrtc_signal only between
 // the call's joined sockets (a stranger and a ringing socket get `forbidden`), the 64 KiB limit, call_end and a
-// participant's disconnect (call_ended), hostile input with the connection kept; on one node and across two
-// nodes of a cluster. The real browser call is in calls_browser.test.mjs.
+// participant's disconnect (call_ended), a call nobody answers ending at `webrtc.ring_timeout`, hostile input
+// with the connection kept; on one node and across two nodes of a cluster. The real browser call is in
+// calls_browser.test.mjs.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
@@ -205,6 +206,49 @@ describe('calls on one node', () => {
       event: 'webrtc_signal', code: 'forbidden', message: 'this socket is not a participant of this call',
     });
     assert.ok(a.connected);
+  });
+});
+
+describe('a call nobody answers ends at webrtc.ring_timeout', () => {
+  let srv;
+  before(async () => {
+    srv = await startServer({ HERALD_WEBRTC_RING_TIMEOUT: '1s' });
+  });
+  after(async () => {
+    await srv?.stop();
+  });
+
+  it('rings out for the caller and every ringing tab with reason timeout; an accepted call goes on', async () => {
+    const ann = srv.identity();
+    const ben = srv.identity();
+    const cat = srv.identity();
+    const a = await srv.connect({ token: ann.token });
+    const b1 = await srv.connect({ token: ben.token });
+    const b2 = await srv.connect({ token: ben.token, transports: ['polling'] });
+    const c = await srv.connect({ token: cat.token });
+    const started = Date.now();
+    const inv = await ok(a, 'call_invite', { to: { userId: ben.userId }, media: ['audio'] });
+    for (const b of [b1, b2]) assert.equal((await b.waitFor('call_incoming')).callId, inv.callId);
+    const ended = { callId: inv.callId, by: ann.userId, reason: 'timeout' };
+    for (const s of [a, b1, b2]) assert.deepEqual(await s.waitFor('call_ended', 5000), ended);
+    const rang = Date.now() - started;
+    assert.ok(rang >= 900, `rang ${rang} ms, not the configured second`);
+    await refused(b1, 'call_answer', { callId: inv.callId, accept: true }, 'not_found');
+
+    // Accepted in time: the call outlives the timeout. A second call, placed after and never answered, rings
+    // out later: once its call_ended arrives, the first call's deadline has long passed.
+    const kept = await ok(a, 'call_invite', { to: { userId: ben.userId }, media: ['audio'] });
+    await b1.waitFor('call_incoming');
+    await ok(b1, 'call_answer', { callId: kept.callId, accept: true });
+    await a.waitFor('call_answer');
+    const unanswered = await ok(a, 'call_invite', { to: { userId: cat.userId }, media: ['audio'] });
+    await c.waitFor('call_incoming');
+    assert.equal((await a.waitFor('call_ended', 5000)).callId, unanswered.callId, 'the accepted call did not end');
+    assert.equal((await c.waitFor('call_ended')).reason, 'timeout');
+    await ok(a, 'webrtc_signal', { callId: kept.callId, to: sid(b1), type: 'offer', payload: { sdp: 'v=0' } });
+    assert.equal((await b1.waitFor('webrtc_signal')).payload.sdp, 'v=0');
+    await ok(b1, 'call_end', { callId: kept.callId });
+    assert.deepEqual(await a.waitFor('call_ended'), { callId: kept.callId, by: ben.userId, reason: 'ended' });
   });
 });
 

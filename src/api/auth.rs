@@ -94,13 +94,10 @@ impl Gate {
                 .lock()
                 .try_take(self.hub.now(), limit.per_second, limit.burst);
         if !allowed {
-            crate::observe::prometheus::api_rate_limited();
-            return Some(refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many requests for this API key; slow down",
-                (header::RETRY_AFTER, "1"),
-            ));
+            return Some(
+                ApiError::rate_limited("too many requests for this API key; slow down")
+                    .into_response(),
+            );
         }
         None
     }

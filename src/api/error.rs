@@ -40,11 +40,18 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
+    /// `429 rate_limited`, with `Retry-After`: a caller over its budget
+    /// (an API key's, a user's); nothing was done.
+    pub fn rate_limited(message: impl Into<String>) -> Self {
+        crate::observe::prometheus::api_rate_limited();
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+    }
 }
 
-/// Seconds a backend is asked to wait before retrying a write the store
-/// refused.
-const STORE_RETRY_AFTER: &str = "1";
+/// Seconds a caller is asked to wait before retrying a write the store
+/// refused, or a request over its budget (every budget refills at least
+/// one request a second).
+const RETRY_AFTER: &str = "1";
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -61,12 +68,13 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("close"),
             );
         }
-        // An unavailable or saturated store is usually back within moments:
-        // a backend that honours Retry-After spreads its retries out.
-        if self.code == "store_unavailable" {
+        // An unavailable or saturated store is usually back within moments,
+        // and a budget refills within a second: a caller that honours
+        // Retry-After spreads its retries out.
+        if self.code == "store_unavailable" || self.status == StatusCode::TOO_MANY_REQUESTS {
             res.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static(STORE_RETRY_AFTER),
+                axum::http::HeaderValue::from_static(RETRY_AFTER),
             );
         }
         res

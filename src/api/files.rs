@@ -10,12 +10,14 @@ use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde_json::Value;
 
 use super::error::ApiError;
 use super::path_ids::PathIds;
 use super::upload::{self, Staged};
+use super::user_budget::UserBudget;
 use crate::files::{ascii_name, parse_range, valid_file_id, Ranged, SharedFile};
 use crate::hub::Hub;
 use crate::rooms::valid_room;
@@ -83,10 +85,16 @@ fn unauthorized() -> ApiError {
     )
 }
 
-/// The user of the JWT presented as Bearer.
-async fn bearer_user(hub: &Hub, headers: &HeaderMap) -> Result<String, ApiError> {
+/// The user of the JWT presented as Bearer, counted against that user's
+/// budget.
+async fn bearer_user(
+    hub: &Hub,
+    headers: &HeaderMap,
+    budget: &UserBudget,
+) -> Result<String, ApiError> {
     let token = super::presented(headers).ok_or_else(unauthorized)?;
     let identity = hub.bearer(token).await.map_err(|_| unauthorized())?;
+    budget.take(&identity.user_id)?;
     Ok(identity.user_id.to_string())
 }
 
@@ -97,10 +105,11 @@ pub async fn to_room(
     State(hub): State<Arc<Hub>>,
     PathIds(room): PathIds<String>,
     headers: HeaderMap,
+    Extension(budget): Extension<UserBudget>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut multipart = upload::multipart(multipart)?;
-    let user = match bearer_user(&hub, &headers).await {
+    let user = match bearer_user(&hub, &headers, &budget).await {
         Ok(user) => user,
         Err(e) => return Err(refuse_unread(&hub, &mut multipart, e).await),
     };
@@ -148,8 +157,9 @@ pub async fn download(
     State(hub): State<Arc<Hub>>,
     PathIds(file_id): PathIds<String>,
     headers: HeaderMap,
+    Extension(budget): Extension<UserBudget>,
 ) -> Result<Response, ApiError> {
-    let user = bearer_user(&hub, &headers).await?;
+    let user = bearer_user(&hub, &headers, &budget).await?;
     if !valid_file_id(&file_id) {
         return Err(not_found());
     }

@@ -18,6 +18,7 @@ mod rooms;
 mod sessions;
 pub(crate) mod timeline;
 mod upload;
+mod user_budget;
 pub(crate) mod users;
 pub(crate) mod views;
 
@@ -95,7 +96,7 @@ pub fn bearer_endpoints() -> Vec<Endpoint<Arc<Hub>>> {
 }
 
 /// The authenticated `/api/v1` routes: the API key's behind its gate, and
-/// the JWT's, which check their token themselves.
+/// the JWT's, which check their token and their user's budget themselves.
 pub fn router(hub: Arc<Hub>) -> Router {
     let routes = routes::router(PREFIX, endpoints())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
@@ -104,7 +105,9 @@ pub fn router(hub: Arc<Hub>) -> Router {
     // an unknown path under /api/v1 also needs a key before its 404.
     let gate = auth::Gate::new(hub.clone());
     let guarded = Guard::new(routes, move |req: &Request| gate.refusal(req));
+    let budget = user_budget::UserBudget::new(hub.config().files.rate_limit, hub.clock());
     routes::router("", bearer_endpoints())
+        .layer(axum::Extension(budget))
         .with_state(hub)
         .nest_service(PREFIX, guarded)
 }

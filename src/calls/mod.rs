@@ -8,6 +8,6 @@ mod book;
 mod news;
 mod turn;
 
-pub use book::{CallBook, Part, Refused, MAX_CALLS_PER_SOCKET};
+pub use book::{CallBook, Part, Refused, RungOut, MAX_CALLS_PER_SOCKET, RING_GRACE_MS};
 pub use news::{CallNews, Peer};
 pub use turn::{ice_servers, turn_password};

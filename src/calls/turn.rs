@@ -83,6 +83,7 @@ mod tests {
                 },
             ],
             turn_secret: secret.map(Secret::new),
+            ring_timeout: Duration::from_secs(30),
             turn_ttl: Duration::from_secs(3600),
         }
     }

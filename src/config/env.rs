@@ -204,6 +204,12 @@ pub fn apply_env(
     if let Some(v) = var("HERALD_FILES_RETENTION") {
         file.files.retention = Some(v);
     }
+    if let Some(v) = var("HERALD_FILES_RATE_LIMIT_PER_SECOND") {
+        file.files.rate_limit.per_second = Some(number("HERALD_FILES_RATE_LIMIT_PER_SECOND", &v)?);
+    }
+    if let Some(v) = var("HERALD_FILES_RATE_LIMIT_BURST") {
+        file.files.rate_limit.burst = Some(number("HERALD_FILES_RATE_LIMIT_BURST", &v)?);
+    }
     if let Some(v) = var("HERALD_WEBRTC_ICE_SERVERS") {
         file.webrtc.ice_servers = Some(super::webrtc::ice_servers_from_env(&v)?);
     }
@@ -212,6 +218,9 @@ pub fn apply_env(
     }
     if let Some(v) = var("HERALD_WEBRTC_TURN_TTL") {
         file.webrtc.turn_ttl = Some(v);
+    }
+    if let Some(v) = var("HERALD_WEBRTC_RING_TIMEOUT") {
+        file.webrtc.ring_timeout = Some(v);
     }
     if let Some(v) = var("HERALD_TLS_CERT") {
         file.tls.cert = Some(v.into());

@@ -1,10 +1,12 @@
-//! `[files]`: what the backend and room members may share as files, and
-//! how long a shared file is kept for its recipients.
+//! `[files]`: what the backend and room members may share as files, how
+//! long a shared file is kept for its recipients, and how many requests a
+//! user's token may make of the file routes.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::limits::{RateLimitConfig, RateLimitFile};
 use super::values::duration_or;
 use super::ConfigError;
 
@@ -27,6 +29,8 @@ pub struct FilesFile {
     pub max_size: Option<u64>,
     pub allowed_types: Option<Vec<String>>,
     pub retention: Option<String>,
+    #[serde(default)]
+    pub rate_limit: RateLimitFile,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +41,9 @@ pub struct FilesConfig {
     pub allowed_types: Vec<String>,
     /// How long a shared file can be downloaded and is caught up.
     pub retention: Duration,
+    /// Requests per user to the routes a user's JWT opens (a room share, a
+    /// download), on each node.
+    pub rate_limit: RateLimitConfig,
 }
 
 impl FilesFile {
@@ -75,10 +82,15 @@ impl FilesFile {
                 format!("{retention:?} is under a minute"),
             ));
         }
+        // A viewer reading a PDF or a DICOM object by ranges asks for it in
+        // pieces (pdf.js: 64 KiB each, about 400 requests for a 25 MiB
+        // file): the burst takes a whole file at once, the rate a steady read.
+        let rate_limit = self.rate_limit.resolve("files.rate_limit", 100, 1000)?;
         Ok(FilesConfig {
             max_size,
             allowed_types,
             retention,
+            rate_limit,
         })
     }
 }
@@ -93,6 +105,7 @@ mod tests {
         assert_eq!(c.max_size, 25 * 1024 * 1024);
         assert_eq!(c.allowed_types.len(), 4);
         assert_eq!(c.retention, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!((c.rate_limit.per_second, c.rate_limit.burst), (100, 1000));
         let f = FilesFile {
             allowed_types: Some(vec!["text/html".into()]),
             ..FilesFile::default()
@@ -104,5 +117,14 @@ mod tests {
             ..FilesFile::default()
         };
         assert!(f.resolve().is_err());
+        let f = FilesFile {
+            rate_limit: RateLimitFile {
+                per_second: Some(0),
+                burst: None,
+            },
+            ..FilesFile::default()
+        };
+        let e = f.resolve().unwrap_err().to_string();
+        assert!(e.contains("files.rate_limit"), "{e}");
     }
 }

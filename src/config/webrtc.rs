@@ -1,5 +1,6 @@
-//! `[webrtc]`: the ICE servers a call's browsers are handed, and the TURN
-//! REST secret that makes each user's TURN credentials expire.
+//! `[webrtc]`: the ICE servers a call's browsers are handed, the TURN
+//! REST secret that makes each user's TURN credentials expire, and how long
+//! an invitation rings before the call ends unanswered.
 
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ pub struct WebrtcFile {
     pub ice_servers: Option<Vec<IceServerFile>>,
     pub turn_secret: Option<String>,
     pub turn_ttl: Option<String>,
+    pub ring_timeout: Option<String>,
 }
 
 /// A STUN or TURN server as browsers take it (`RTCIceServer`).
@@ -60,6 +62,9 @@ pub struct WebrtcConfig {
     pub turn_secret: Option<Secret>,
     /// How long TURN credentials handed with a call stay valid.
     pub turn_ttl: Duration,
+    /// How long a call rings with nobody invited having accepted before
+    /// it ends for everyone (`call_ended`, reason `timeout`).
+    pub ring_timeout: Duration,
 }
 
 const SCHEMES: [&str; 4] = ["stun:", "stuns:", "turn:", "turns:"];
@@ -104,10 +109,24 @@ impl WebrtcFile {
                 format!("{turn_ttl:?} is not between 1m and 24h"),
             ));
         }
+        let ring_timeout = duration_or(
+            "webrtc.ring_timeout",
+            &self.ring_timeout,
+            Duration::from_secs(30),
+        )?;
+        // Under a second nobody can answer; past ten minutes nobody is still
+        // waiting by the phone, and the ringing tabs hold a call each.
+        if ring_timeout < Duration::from_secs(1) || ring_timeout > Duration::from_secs(600) {
+            return Err(ConfigError::invalid(
+                "webrtc.ring_timeout",
+                format!("{ring_timeout:?} is not between 1s and 10m"),
+            ));
+        }
         Ok(WebrtcConfig {
             ice_servers,
             turn_secret,
             turn_ttl,
+            ring_timeout,
         })
     }
 }
@@ -132,6 +151,7 @@ mod tests {
         assert!(c.ice_servers.is_empty());
         assert!(c.turn_secret.is_none());
         assert_eq!(c.turn_ttl, Duration::from_secs(3600));
+        assert_eq!(c.ring_timeout, Duration::from_secs(30));
     }
 
     #[test]
@@ -145,12 +165,14 @@ mod tests {
             ice_servers: Some(list),
             turn_secret: Some("north".into()),
             turn_ttl: Some("10m".into()),
+            ring_timeout: Some("45s".into()),
         };
         let c = f.resolve().unwrap();
         assert_eq!(c.ice_servers.len(), 2);
         assert!(!c.ice_servers[0].is_turn());
         assert!(c.ice_servers[1].is_turn());
         assert_eq!(format!("{:?}", c.turn_secret), "Some(<redacted>)");
+        assert_eq!(c.ring_timeout, Duration::from_secs(45));
 
         let bad = WebrtcFile {
             ice_servers: Some(ice_servers_from_env(r#"[{"urls":"http://x"}]"#).unwrap()),
@@ -171,6 +193,17 @@ mod tests {
             .to_string()
             .contains("turn_ttl"));
         assert!(ice_servers_from_env("stun:x").is_err());
+        for bad in ["500ms", "11m", "soon"] {
+            let ring = WebrtcFile {
+                ring_timeout: Some(bad.into()),
+                ..Default::default()
+            };
+            assert!(ring
+                .resolve()
+                .unwrap_err()
+                .to_string()
+                .contains("webrtc.ring_timeout"));
+        }
     }
 
     #[test]

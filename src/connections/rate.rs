@@ -1,5 +1,9 @@
-//! A token bucket for per-socket event budgets, driven by explicit times so
-//! it is tested without sleeping.
+//! Token buckets for rate budgets (a socket's events, an API key's or a
+//! user's requests), driven by explicit times so they are tested without
+//! sleeping.
+
+use std::collections::HashMap;
+use std::hash::Hash;
 
 use crate::clock::Millis;
 
@@ -30,6 +34,62 @@ impl TokenBucket {
         } else {
             false
         }
+    }
+
+    /// Whether the bucket has refilled to `burst` by `now`: it then
+    /// behaves as a new one, and can be forgotten.
+    fn full_at(&self, now: Millis, per_second: u32, burst: u32) -> bool {
+        let elapsed = (now - self.last).max(0) as f64 / 1000.0;
+        self.tokens + elapsed * per_second as f64 >= burst as f64
+    }
+}
+
+/// One bucket per key (a user, ...), made full on the key's first use.
+/// Buckets that refilled are forgotten now and then, so keys that went
+/// quiet cost no memory.
+#[derive(Debug)]
+pub struct Buckets<K> {
+    buckets: HashMap<K, TokenBucket>,
+    per_second: u32,
+    burst: u32,
+    /// When the refilled buckets were last forgotten.
+    swept: Millis,
+}
+
+impl<K: Hash + Eq + Clone> Buckets<K> {
+    pub fn new(per_second: u32, burst: u32, now: Millis) -> Self {
+        Self {
+            buckets: HashMap::new(),
+            per_second,
+            burst,
+            swept: now,
+        }
+    }
+
+    /// Takes one token of `key`'s bucket at `now`; false when it is empty.
+    pub fn try_take(&mut self, key: &K, now: Millis) -> bool {
+        let (per_second, burst) = (self.per_second, self.burst);
+        // A full bucket refills from empty in burst / per_second seconds:
+        // looking that often keeps the map to the keys active since.
+        let refill_ms = (burst as i64 * 1000 / per_second as i64).max(1000);
+        if now - self.swept >= refill_ms {
+            self.buckets
+                .retain(|_, b| !b.full_at(now, per_second, burst));
+            self.swept = now;
+        }
+        self.buckets
+            .entry(key.clone())
+            .or_insert_with(|| TokenBucket::new(burst, now))
+            .try_take(now, per_second, burst)
+    }
+
+    /// Keys with a bucket held (for tests).
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
     }
 }
 
@@ -63,5 +123,23 @@ mod tests {
         assert!(b.try_take(1000, 1, 1));
         assert!(!b.try_take(500, 1, 1));
         assert!(!b.try_take(1000, 1, 1));
+    }
+
+    #[test]
+    fn each_key_has_its_own_budget_and_quiet_keys_are_forgotten() {
+        let mut b = Buckets::new(1, 2, 0);
+        assert!(b.try_take(&"ann", 0));
+        assert!(b.try_take(&"ann", 0));
+        assert!(!b.try_take(&"ann", 0), "ann spent her burst");
+        assert!(b.try_take(&"bob", 0), "bob is unaffected");
+        assert!(!b.try_take(&"ann", 999));
+        assert!(b.try_take(&"ann", 1000), "one a second comes back");
+        assert_eq!(b.len(), 2);
+        // Two seconds refill a burst of two: both buckets are full again
+        // and forgotten; the next take makes a full one.
+        assert!(b.try_take(&"cat", 3000));
+        assert_eq!(b.len(), 1);
+        assert!(b.try_take(&"ann", 3000) && b.try_take(&"ann", 3000));
+        assert!(!b.try_take(&"ann", 3000));
     }
 }

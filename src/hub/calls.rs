@@ -1,7 +1,7 @@
 //! Calls (contract section 14): invitations to a user or a study room,
 //! answers, WebRTC signals relayed only between a call's joined sockets,
-//! and the end of a call by a participant or by a participant's
-//! disconnect. Each node holds its own sockets' part of each call (the
+//! and the end of a call by a participant, by a participant's disconnect,
+//! or by its ring timeout when nobody accepted. Each node holds its own sockets' part of each call (the
 //! Hub's [`CallBook`]); a call's steps reach the other nodes' parts as
 //! [`CallNews`] through the broker. Herald never carries media.
 
@@ -12,7 +12,8 @@ use socketioxide::socket::Sid;
 
 use super::{Hub, HubError};
 use crate::broker::{Message, Target};
-use crate::calls::{self, CallNews, Peer, Refused, MAX_CALLS_PER_SOCKET};
+use crate::calls::{self, CallNews, Peer, Refused, RungOut, MAX_CALLS_PER_SOCKET};
+use crate::clock::Millis;
 use crate::connections::connection::Handle;
 use crate::observe::prometheus;
 use crate::protocol;
@@ -29,6 +30,8 @@ pub enum Callee {
 /// Why a call ended, as `call_ended` names it.
 pub const ENDED_BY_HANGUP: &str = "ended";
 pub const ENDED_BY_DISCONNECT: &str = "disconnected";
+/// `webrtc.ring_timeout` passed and nobody invited had accepted.
+pub const ENDED_BY_TIMEOUT: &str = "timeout";
 
 fn peer(h: &Handle) -> Peer {
     Peer {
@@ -77,8 +80,9 @@ impl Hub {
         let from = peer(h);
         self.calls
             .lock()
-            .open(&call_id, &from)
+            .open(&call_id, &from, self.now())
             .map_err(|_| too_many())?;
+        self.wake_for_rings();
         let news = CallNews::Invite {
             call_id: call_id.clone(),
             from,
@@ -186,6 +190,37 @@ impl Hub {
             .await;
     }
 
+    /// Ends the calls here that rang out by `now`: for everyone when placed
+    /// here, this node's ringing part when placed on a node that never
+    /// ended them. When the next one rings out.
+    pub(super) async fn ring_out_calls(&self, now: Millis) -> Option<Millis> {
+        let rung_out = self.calls.lock().rung_out(now);
+        for out in rung_out {
+            match out {
+                RungOut::Everywhere { call_id, by } => {
+                    self.end_call(&call_id, &by, ENDED_BY_TIMEOUT).await;
+                }
+                RungOut::Here {
+                    call_id,
+                    by,
+                    sockets,
+                } => {
+                    let data = json!({ "callId": call_id, "by": &*by, "reason": ENDED_BY_TIMEOUT });
+                    self.tell_sockets(&sockets, protocol::CALL_ENDED, &data);
+                }
+            }
+        }
+        self.calls.lock().next_ring_out()
+    }
+
+    /// The scheduler must be awake when the next call rings out.
+    fn wake_for_rings(&self) {
+        let next = self.calls.lock().next_ring_out();
+        if let Some(next) = next {
+            self.wake_for(next);
+        }
+    }
+
     /// A socket here left: the calls it had joined end for everyone.
     pub(super) async fn leave_calls(&self, sid: Sid) {
         let ended = self.calls.lock().leave(&sid.to_string());
@@ -207,28 +242,36 @@ impl Hub {
                 call_id,
                 from,
                 media,
-            } => here
-                .iter()
-                .filter(|h| h.conn.sid.to_string() != *from.socket_id)
-                .filter(|h| self.calls.lock().invite(call_id, &peer(h)))
-                .filter(|h| {
-                    tell(
-                        h,
-                        protocol::CALL_INCOMING,
-                        json!({
-                            "callId": call_id,
-                            "from": from.view(),
-                            "media": media,
-                            "iceServers": self.ice_servers(&h.conn.user_id),
-                        }),
-                    )
-                })
-                .count(),
+            } => {
+                let now = self.now();
+                let rung = here
+                    .iter()
+                    .filter(|h| h.conn.sid.to_string() != *from.socket_id)
+                    .filter(|h| self.calls.lock().invite(call_id, &peer(h), from, now))
+                    .filter(|h| {
+                        tell(
+                            h,
+                            protocol::CALL_INCOMING,
+                            json!({
+                                "callId": call_id,
+                                "from": from.view(),
+                                "media": media,
+                                "iceServers": self.ice_servers(&h.conn.user_id),
+                            }),
+                        )
+                    })
+                    .count();
+                self.wake_for_rings();
+                rung
+            }
             CallNews::Answer {
                 call_id,
                 from,
                 accept,
             } => {
+                if *accept {
+                    self.calls.lock().accepted(call_id);
+                }
                 let joined = self.calls.lock().joined_here(call_id, &from.socket_id);
                 let data = json!({ "callId": call_id, "from": from.view(), "accept": accept });
                 self.tell_sockets(&joined, protocol::CALL_ANSWER, &data)

@@ -12,13 +12,30 @@ use serde_json::Value;
 use super::{Hub, HubError};
 use crate::auth::{AuthError, Identity};
 use crate::broker::{Message, Target};
-use crate::clock::rfc3339;
+use crate::clock::{rfc3339, Millis};
 use crate::connections::connection::Handle;
 use crate::connections::outbox;
 use crate::files::{Received, SharedFile, STAGING_PREFIX};
 use crate::protocol;
 use crate::store::{Content, FILES_DIR};
 use crate::trail::record;
+
+/// How long a staging file may go unwritten before the purge takes it for
+/// a dead upload's. An upload in flight writes at least once per
+/// `http.body_timeout` (or is refused and removes its file), and is kept
+/// within minutes of its last byte; an hour is far past both.
+pub const STAGING_STALE_MS: Millis = 60 * 60 * 1000;
+
+/// Whether the directory entry `e` was last written at or before `at`
+/// (an entry whose time cannot be read is not).
+async fn written_by(e: &tokio::fs::DirEntry, at: Millis) -> bool {
+    let Ok(modified) = e.metadata().await.and_then(|m| m.modified()) else {
+        return false;
+    };
+    modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .is_ok_and(|d| (d.as_millis() as Millis) <= at)
+}
 
 /// The `file_available` payload of `file`.
 fn available(file: &SharedFile) -> Value {
@@ -34,16 +51,31 @@ impl Hub {
         self.config.data_dir.join(FILES_DIR)
     }
 
-    /// Removes the staging files of uploads that were arriving when the
-    /// process stopped (a crash leaves them): called at start, before the
-    /// listener serves, when no upload is in flight.
-    pub async fn sweep_staging(&self) {
+    /// Removes what a crash leaves in the files folder: the staging files
+    /// of uploads last written at or before `staging_before` (at start,
+    /// when no upload is in flight, every one: `Millis::MAX`), and the
+    /// bytes the store keeps that no file's row refers to. Never the bytes
+    /// of a kept file.
+    pub async fn sweep_files(&self, staging_before: Millis) {
+        self.sweep_staging(staging_before).await;
+        if let Err(e) = self.store.sweep_unreferenced().await {
+            tracing::warn!(error = %e, "could not sweep the files folder; tried again at the next purge");
+        }
+    }
+
+    async fn sweep_staging(&self, before: Millis) {
         let Ok(mut entries) = tokio::fs::read_dir(self.files_staging()).await else {
             return;
         };
         while let Ok(Some(e)) = entries.next_entry().await {
-            if e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
-                if let Err(err) = tokio::fs::remove_file(e.path()).await {
+            if !e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
+                continue;
+            }
+            if before != Millis::MAX && !written_by(&e, before).await {
+                continue;
+            }
+            if let Err(err) = tokio::fs::remove_file(e.path()).await {
+                if err.kind() != std::io::ErrorKind::NotFound {
                     tracing::warn!(error = %err, "could not remove a stale upload");
                 }
             }

@@ -189,6 +189,7 @@ impl Hub {
             ));
             let window = config.presence.batch_window.as_millis() as Millis;
             let room_window = config.rooms.presence_window.as_millis() as Millis;
+            let ring_timeout = config.webrtc.ring_timeout.as_millis() as Millis;
             Self {
                 verifier: Verifier::new(&config.jwt, clock.clone()),
                 config,
@@ -213,7 +214,7 @@ impl Hub {
                 batches: Mutex::new(Batcher::new(window)),
                 room_windows: Mutex::new(PresenceWindows::new(room_window)),
                 typing: Mutex::new(Typing::default()),
-                calls: Mutex::new(CallBook::default()),
+                calls: Mutex::new(CallBook::new(ring_timeout)),
             }
         })
     }
@@ -361,8 +362,8 @@ impl Hub {
     }
 
     /// Runs every session, token and presence deadline (offline changes,
-    /// batch windows) due now; returns
-    /// the next one this node knows of.
+    /// batch windows), room window, typing and call ring timeout due now;
+    /// returns the next one this node knows of.
     pub async fn run_due(&self) -> Option<Millis> {
         let now = self.now();
         for event in self.sessions.due(now).await {
@@ -380,6 +381,7 @@ impl Hub {
         let batches_next = self.send_presence_batches(now).await;
         let rooms_next = self.send_room_presence(now).await;
         let typing_next = self.send_typing_due(now).await;
+        let rings_next = self.ring_out_calls(now).await;
         let token_next = self.tokens.lock().next();
         [
             self.sessions.next_deadline().await,
@@ -388,6 +390,7 @@ impl Hub {
             batches_next,
             rooms_next,
             typing_next,
+            rings_next,
         ]
         .into_iter()
         .flatten()
@@ -423,7 +426,8 @@ impl Hub {
         }
     }
 
-    /// Deletes what is past retention and forgets long-expired sessions.
+    /// Deletes what is past retention, forgets long-expired sessions, and
+    /// sweeps the files folder of what a crash left.
     pub async fn purge(&self) {
         let now = self.now();
         let r = self.config.retention;
@@ -437,6 +441,7 @@ impl Hub {
         self.owners.forget();
         self.sessions.forget_expired_before(unacked).await;
         self.purge_files().await;
+        self.sweep_files(now - files::STAGING_STALE_MS).await;
     }
 
     /// Disconnects every socket cleanly (graceful shutdown).

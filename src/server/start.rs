@@ -99,7 +99,8 @@ pub async fn start_with_clock(
         .map_err(|source| StartError::Bind { addr, source })?;
     prometheus::handle();
 
-    hub.sweep_staging().await;
+    // No upload is in flight yet: every staging file is a dead one.
+    hub.sweep_files(crate::clock::Millis::MAX).await;
     let mut background = vec![tokio::spawn(hub.clone().run_scheduler())];
     let rejoin = cluster.map(|c| {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

@@ -55,4 +55,11 @@ pub trait Files: Send + Sync + 'static {
 
     /// Removes every file expired at `now`, rows and bytes; how many.
     async fn purge_files(&self, now: Millis) -> Result<u64, StoreError>;
+
+    /// Removes the bytes this store keeps beside its rows that no file's
+    /// row refers to (what a crash leaves between writing a file's bytes
+    /// and committing its row, or between a purge's rows and its bytes);
+    /// how many. Never the bytes of a file whose row exists, expired or
+    /// not. A store that keeps the bytes in its rows has none.
+    async fn sweep_unreferenced(&self) -> Result<u64, StoreError>;
 }

@@ -274,6 +274,10 @@ impl<S: Store> Files for Metered<S> {
     async fn purge_files(&self, now: Millis) -> Result<u64, StoreError> {
         timed("purge_files", self.inner.purge_files(now)).await
     }
+
+    async fn sweep_unreferenced(&self) -> Result<u64, StoreError> {
+        timed("sweep_unreferenced", self.inner.sweep_unreferenced()).await
+    }
 }
 
 #[async_trait]

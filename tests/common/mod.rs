@@ -325,6 +325,14 @@ impl EioClient {
 
     /// Emits with an acknowledgement callback and returns its first argument.
     pub async fn call(&mut self, event: &str, data: Option<Value>) -> Value {
+        self.call_seeing(event, data).await.1
+    }
+
+    /// [`EioClient::call`], with the names of the events that arrived before
+    /// the acknowledgement: what the server sent before it took this event
+    /// (a positive signal that nothing else was sent by then).
+    pub async fn call_seeing(&mut self, event: &str, data: Option<Value>) -> (Vec<String>, Value) {
+        let mut seen = Vec::new();
         self.next_ack += 1;
         let id = self.next_ack;
         let mut arr = vec![Value::String(event.into())];
@@ -336,9 +344,9 @@ impl EioClient {
         loop {
             match self.next().await {
                 Incoming::Ack(got, args) if got == id => {
-                    return args.into_iter().next().unwrap_or(Value::Null)
+                    return (seen, args.into_iter().next().unwrap_or(Value::Null))
                 }
-                Incoming::Event(..) => continue,
+                Incoming::Event(name, _) => seen.push(name),
                 other => panic!("wanted ack {id}, got {other:?}"),
             }
         }

@@ -133,3 +133,34 @@ pub(super) async fn a_file_whose_rows_fail_is_not_kept(s: &dyn Store, staging: &
     assert_eq!(s.file_for(id, "u2", 2_000).await.unwrap(), None);
     assert_eq!(read(s, id, 0..6).await, b"%PDF-1");
 }
+
+pub(super) async fn a_sweep_never_removes_the_bytes_of_a_row_that_exists(
+    s: &dyn Store,
+    staging: &std::path::Path,
+) {
+    let (live, expired) = (
+        "00000000-0000-4000-8000-000000000006",
+        "00000000-0000-4000-8000-000000000007",
+    );
+    let path = staged(staging, "incoming-6", b"%PDF-live").await;
+    s.keep_file(&shared(live, 9, 1_000, 50_000), &["u1".into()], &path)
+        .await
+        .unwrap();
+    tokio::fs::remove_file(&path).await.unwrap();
+    let path = staged(staging, "incoming-7", b"%PDF-gone").await;
+    s.keep_file(&shared(expired, 9, 1_000, 5_000), &["u1".into()], &path)
+        .await
+        .unwrap();
+    tokio::fs::remove_file(&path).await.unwrap();
+    // Expired but not purged: its row still refers to its bytes.
+    assert_eq!(s.sweep_unreferenced().await.unwrap(), 0);
+    assert_eq!(read(s, live, 0..9).await, b"%PDF-live");
+    assert_eq!(read(s, expired, 0..9).await, b"%PDF-gone");
+    assert_eq!(s.purge_files(5_000).await.unwrap(), 1);
+    assert_eq!(
+        s.sweep_unreferenced().await.unwrap(),
+        0,
+        "the purge took the bytes with the row"
+    );
+    assert_eq!(read(s, live, 0..9).await, b"%PDF-live");
+}

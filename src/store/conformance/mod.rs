@@ -183,6 +183,7 @@ with_staging!(
     files::a_file_is_kept_for_its_recipients_and_read_by_range,
     files::an_expired_file_is_neither_offered_nor_served_and_purge_removes_it,
     files::a_file_whose_rows_fail_is_not_kept,
+    files::a_sweep_never_removes_the_bytes_of_a_row_that_exists,
 );
 
 pub fn ids(v: Vec<UserNotification>) -> Vec<String> {

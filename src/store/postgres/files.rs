@@ -2,7 +2,10 @@
 //! `file_recipients`, and the bytes in `file_chunks`, 256 KiB a row, so
 //! that every node serves every file (a node's own disk would not) and
 //! neither an upload nor a download holds more than one chunk in memory.
-//! A file's rows and chunks commit in one transaction: all or nothing.
+//! A file's rows and chunks commit in one transaction: all or nothing. A
+//! purge is one `DELETE` of the files' rows, whose recipients and chunks
+//! go with them (`ON DELETE CASCADE`) in the same statement: no chunk
+//! ever outlives its file's row, and nothing lies outside the database.
 
 use std::ops::Range;
 use std::path::Path;
@@ -209,5 +212,11 @@ impl Files for PostgresStore {
             Ok(done.rows_affected())
         })
         .await
+    }
+
+    /// Nothing to sweep: the chunks are rows, kept and purged with their
+    /// file's row in one transaction.
+    async fn sweep_unreferenced(&self) -> Result<u64, StoreError> {
+        Ok(0)
     }
 }

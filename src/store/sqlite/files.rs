@@ -3,7 +3,12 @@
 //! the bytes as one file each in the data directory's `files/` folder,
 //! named by the file id. The bytes are linked in place before the rows are
 //! written, and removed again if the rows fail: a row always has its bytes.
+//! A crash can leave bytes without a row (after the link, before the
+//! commit; or a purge's rows gone, its bytes not yet): the sweep removes
+//! those, and waits for every keep in progress so that it never sees
+//! bytes whose row is about to commit.
 
+use std::collections::HashSet;
 use std::io::SeekFrom;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -15,7 +20,7 @@ use super::file_rows::FileWrite;
 use super::writer::Write;
 use super::SqliteStore;
 use crate::clock::Millis;
-use crate::files::SharedFile;
+use crate::files::{valid_file_id, SharedFile};
 use crate::store::rows::{self, SELECT_FILE};
 use crate::store::{Content, Files, StoreError};
 
@@ -41,6 +46,9 @@ impl Files for SqliteStore {
         recipients: &[String],
         content: &Path,
     ) -> Result<(), StoreError> {
+        // Held from the link to the row's commit (or the link's removal):
+        // the sweep takes it whole, so it never sees bytes in between.
+        let _keeping = self.keeping.read().await;
         let kept = self.file_path(&file.file_id);
         // The upload was written in the data directory: a link, not a copy
         // (the caller removes the staging name). Unlike a rename it never
@@ -155,5 +163,42 @@ impl Files for SqliteStore {
             }
         }
         Ok(n)
+    }
+
+    async fn sweep_unreferenced(&self) -> Result<u64, StoreError> {
+        let _alone = self.keeping.write().await;
+        let found = sqlx::query("SELECT file_id FROM files")
+            .fetch_all(&self.pool)
+            .await?;
+        let kept = found
+            .iter()
+            .map(|r| rows::Columns::text(r, "file_id"))
+            .collect::<Result<HashSet<_>, _>>()?;
+        let mut entries = tokio::fs::read_dir(&self.files_dir)
+            .await
+            .map_err(StoreError::from)?;
+        let mut removed = 0;
+        while let Some(e) = entries.next_entry().await.map_err(StoreError::from)? {
+            let name = e.file_name();
+            // Only what this store names: a file id. Uploads' staging files
+            // are the API's, anything else an operator's.
+            let Some(id) = name.to_str().filter(|n| valid_file_id(n)) else {
+                continue;
+            };
+            if kept.contains(id) {
+                continue;
+            }
+            match tokio::fs::remove_file(e.path()).await {
+                Ok(()) => removed += 1,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not remove a file's unreferenced bytes")
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, "removed shared files' bytes that no row refers to");
+        }
+        Ok(removed)
     }
 }

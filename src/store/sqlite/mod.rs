@@ -62,6 +62,9 @@ pub struct SqliteStore {
     spilled: Arc<Spilled>,
     /// Where shared files' bytes are kept (`files.rs`).
     files_dir: std::path::PathBuf,
+    /// Read-held by each keep of a file from its bytes' link to its row's
+    /// commit; write-held by the sweep of unreferenced bytes (`files.rs`).
+    keeping: tokio::sync::RwLock<()>,
 }
 
 /// The writer's own connection, with the pool's settings: WAL, a full
@@ -151,6 +154,7 @@ impl SqliteStore {
             pending,
             spilled,
             files_dir,
+            keeping: tokio::sync::RwLock::new(()),
         })
     }
 
