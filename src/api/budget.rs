@@ -18,10 +18,23 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 /// `userIds`) with a notification of a few hundred fields fits.
 pub const MAX_VALUES: usize = 20_000;
 
+/// Bytes below which no body can hold more than [`MAX_VALUES`] values:
+/// a scalar takes one byte at least, an array or object two, and every
+/// value after the first in an array or object one more for its comma, so
+/// `n` values take `2n - 1` bytes or more (an array of zeros, `[0,0,0]`,
+/// takes exactly that; object keys and whitespace only add).
+const FEWEST_BYTES_OVER: usize = 2 * (MAX_VALUES + 1) - 1;
+
 /// Whether `bytes` holds more than [`MAX_VALUES`] JSON values before its
 /// end or its first syntax error (bad JSON is left to the parser that
-/// reports it).
+/// reports it). A body too short to hold that many, as every notification
+/// is, is not walked at all.
 pub fn too_many_values(bytes: &[u8]) -> bool {
+    bytes.len() >= FEWEST_BYTES_OVER && walk(bytes)
+}
+
+/// Counts the values of `bytes` against the budget: whether it ran out.
+fn walk(bytes: &[u8]) -> bool {
     let budget = Budget {
         left: Cell::new(MAX_VALUES),
         over: Cell::new(false),
@@ -119,6 +132,21 @@ mod tests {
         assert!(!too_many_values(&object));
         let nested = format!("[{}]", String::from_utf8(object).unwrap());
         assert!(too_many_values(nested.as_bytes()));
+    }
+
+    #[test]
+    fn no_body_shorter_than_the_bound_holds_too_many_values() {
+        // The densest bodies of `MAX_VALUES + 1` values, each walked: none
+        // is shorter than the bound the walk is skipped below.
+        let n = MAX_VALUES + 1;
+        let empties = format!("[{}]", vec!["[]"; n - 1].join(","));
+        let nulls = format!("{{{}}}", vec!["\"\":0"; n - 1].join(","));
+        for dense in [zeros(n), empties.into_bytes(), nulls.into_bytes()] {
+            assert!(walk(&dense));
+            assert!(dense.len() >= FEWEST_BYTES_OVER, "{}", dense.len());
+        }
+        // The array of zeros is exactly as long as the bound.
+        assert_eq!(zeros(n).len(), FEWEST_BYTES_OVER);
     }
 
     #[test]

@@ -249,6 +249,12 @@ mod tests {
             .detail(serde_json::json!({"remote": "10.0.0.7:5000"}));
         let text = r#"[1,5,"acknowledged","n","u",null,null,"{\"remote\":\"10.0.0.7:5000\"}","0000000000000000000000000000000000000000000000000000000000000000"]"#;
         assert_eq!(link(GENESIS, 1, &e), hex(&Sha256::digest(text.as_bytes())));
+        // The digest as lowercase hex, as any SHA-256 tool prints it.
+        assert_eq!(
+            link(GENESIS, 1, &e),
+            "c2b27324acac35eadcc56a7f386b41b2d1d900f5dd3e7bcf1d38df3739215cae"
+        );
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
     }
 
     #[test]

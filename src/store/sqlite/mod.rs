@@ -816,4 +816,31 @@ mod tests {
         assert!(s.expired_sessions(6).await.unwrap().is_empty());
         assert_eq!(s.claim_session("owned", "other", 7).await.unwrap(), "u");
     }
+
+    #[tokio::test]
+    async fn a_closing_after_a_restart_ends_the_steps_and_names_the_roles_stored_before_it() {
+        use crate::store::conformance::{completion, levels};
+        use crate::store::StepOutcome;
+        // Without an escalation policy a closing skips the steps and roles
+        // statements; the writer of a restarted store learns from the
+        // tables that there are some.
+        let (s, d) = store().await;
+        let steps = [(1, 100), (2, 200)];
+        s.insert_scheduled(&Arc::new(note("n", "t", 0)), &["u".into()], &steps)
+            .await
+            .unwrap();
+        assert_eq!(levels(&s, 100, "a").await, [(1, false, 0)]);
+        let mut to_role = completion("n", 1, "a", 101, StepOutcome::Done);
+        to_role.add_role = Some("attending".into());
+        assert!(s.complete_step(&to_role).await.unwrap());
+        s.close().await;
+
+        let s = SqliteStore::open(d.path()).await.unwrap();
+        assert_eq!(s.next_step_due().await.unwrap(), Some(200));
+        let closed = s.acknowledge("n", "u", 150).await.unwrap().unwrap();
+        assert_eq!(closed.closed.unwrap().roles, ["attending"]);
+        assert_eq!(s.next_step_due().await.unwrap(), None);
+        assert!(s.open_roles().await.unwrap().is_empty());
+        s.close().await;
+    }
 }

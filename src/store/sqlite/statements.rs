@@ -42,6 +42,12 @@ pub struct Statements<'c> {
     drop_steps: Statement<'c>,
     closed_users: Statement<'c>,
     closed_roles: Statement<'c>,
+    /// Whether `escalation_steps` and `role_recipients` may hold rows: read
+    /// from the tables at start, set when this writer (their only writer)
+    /// adds one, never cleared. Without an escalation policy neither ever
+    /// does, and a closing skips the two statements that would find none.
+    steps_exist: bool,
+    roles_exist: bool,
     /// The audit chain's head as committed, and as the open transaction
     /// has moved it (kept only when it commits).
     chain: Chain,
@@ -193,6 +199,16 @@ impl<'c> Statements<'c> {
             closed_roles: conn.prepare(
                 "SELECT role FROM role_recipients WHERE notification_id = ?1 ORDER BY role",
             )?,
+            steps_exist: conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM escalation_steps)",
+                (),
+                |r| r.get(0),
+            )?,
+            roles_exist: conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM role_recipients)",
+                (),
+                |r| r.get(0),
+            )?,
             chain: chain_head(conn)?,
             staged: Chain::default(),
             linker: Linker::default(),
@@ -310,6 +326,7 @@ impl<'c> Statements<'c> {
                 .execute((&n.id, n.to_json(), n.created_at, n.severity()))?
                 == 1;
         let notification = if new {
+            self.steps_exist |= !steps.is_empty();
             for (level, due_at) in steps {
                 self.insert_step.execute((&n.id, level, due_at))?;
             }
@@ -398,17 +415,22 @@ impl<'c> Statements<'c> {
         if self.close_notification.execute((at, by, id))? == 0 {
             return Ok(None);
         }
-        self.drop_steps.execute([id])?;
+        if self.steps_exist {
+            self.drop_steps.execute([id])?;
+        }
         let mut users: Vec<(i64, String)> = self
             .closed_users
             .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         users.sort_unstable_by_key(|(seq, _)| *seq);
         let users = users.into_iter().map(|(_, user)| user).collect();
-        let roles = self
-            .closed_roles
-            .query_map([id], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let roles = if self.roles_exist {
+            self.closed_roles
+                .query_map([id], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
         Ok(Some(Closed {
             at,
             by: by.to_string(),
@@ -488,6 +510,7 @@ impl<'c> Statements<'c> {
                 .execute((&c.notification_id, user, c.at, c.level))?;
         }
         if let Some(role) = &c.add_role {
+            self.roles_exist = true;
             self.conn
                 .prepare_cached(
                     "INSERT OR IGNORE INTO role_recipients (notification_id, role, level, added_at) \
