@@ -81,12 +81,34 @@ def _notify(r, label):
     }
 
 
+def _room(r, label):
+    join, typing = r.get("join") or {}, r.get("typing") or {}
+    role, room = r.get("role_burst") or {}, r.get("room_burst") or {}
+    return {
+        f"{label} join storm: room_presence frames per socket per window (most)": join.get("per_socket_per_window_max"),
+        f"{label} join storm: room_presence frames, all sockets": join.get("presence_frames"),
+        f"{label} join storm: frames were it one per socket per join": join.get("frames_if_one_per_join"),
+        f"{label} join storm: total CPU per join, schedstat (us)": _per(join.get("phase"), "server_sched_us", join.get("joins")),
+        f"{label} typing frames per socket per s": typing.get("per_socket_per_s"),
+        f"{label} typing frames per socket per s, at most (one a second per user)": typing.get("most_per_socket_per_s"),
+        f"{label} typing user CPU per delivery (us)": _get(typing, "cpu_per_delivery", "user_us"),
+        f"{label} typing sys CPU per delivery (us)": _get(typing, "cpu_per_delivery", "sys_us"),
+        f"{label} typing total CPU per delivery, schedstat (us)": _get(typing, "cpu_per_delivery", "sched_us"),
+        f"{label} role broadcast to the same sockets: total CPU per delivery, schedstat (us)":
+            _get(role, "cpu_per_delivery", "sched_us"),
+        f"{label} room event from the API: total CPU per delivery, schedstat (us)":
+            _get(room, "cpu_per_delivery", "sched_us"),
+        f"{label} typing / role broadcast, CPU per delivery": r.get("typing_over_role_cpu_per_delivery"),
+    }
+
+
 METRICS = {
     "idle": _idle,
     "storm": _storm,
     "fanout": _fanout,
     "notify": _notify,
     "polling": _fanout,
+    "room": _room,
 }
 
 TARGETS = {
@@ -98,6 +120,7 @@ TARGETS = {
     "notify user CPU per notification": "<= 20",
     "notify delivery latency p99": "<= 10",
     "polling fan-out time p99": ">= 5x better than Node",
+    "room join storm: room_presence frames per socket per window": "<= 1",
 }
 
 

@@ -55,6 +55,7 @@ FULL = [
     ("notify", "notify --users 1000 --count 10000 --concurrency 8", 600),
     ("notify@1000/s", "notify --users 1000 --count 10000 --rate 1000", 600),
     ("polling", "polling --conns 2000 --rounds 20", 600),
+    ("room", "room --members 200 --seconds 20 --every-ms 250 --rounds 200", 600),
 ]
 # Run only when named in --scenarios: the `role` audience at 10k connects,
 # whose batches (each listing every user who changed in the window, to every
@@ -81,8 +82,9 @@ SCENARIO_ENV = {
     "storm@presence-10k": {"HERALD_PRESENCE_AUDIENCE": None},
     "storm@presence-role-10k": {"HERALD_PRESENCE_AUDIENCE": "role"},
 }
-# Scenarios that measure a Herald setting the Node reference lacks.
-HERALD_ONLY = {name for name in SCENARIO_ENV if name.startswith("storm@presence")}
+# Scenarios that measure a Herald setting or feature the Node reference
+# lacks (it has no study rooms).
+HERALD_ONLY = {name for name in SCENARIO_ENV if name.startswith("storm@presence")} | {"room"}
 # The idle scenarios hold more sockets than the default connection cap of a
 # process at this machine's open-file limit (the limit less a reserve):
 # they raise the cap to the limit less the files Herald keeps for itself.
@@ -142,6 +144,7 @@ QUICK = [
     ("notify", "notify --users 100 --count 500", 120),
     ("notify@200/s", "notify --users 100 --count 400 --rate 200", 120),
     ("polling", "polling --conns 200 --rounds 5", 120),
+    ("room", "room --members 50 --seconds 3 --every-ms 250 --rounds 20", 120),
 ]
 
 

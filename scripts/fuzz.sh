@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Fuzzes what parses untrusted bytes (fuzz/README.md): each target runs for
-# FUZZ_SECONDS (default 20) from its seeds and past crashes, under
-# AddressSanitizer. A crash fails the run; its input is left in
-# fuzz/artifacts/<target>/ to be turned into a regression (fuzz/regressions/).
+# Fuzzes what parses untrusted bytes (fuzz/README.md): each target (every
+# one, or those named as arguments) runs for FUZZ_SECONDS (default 20) from
+# its seeds and past crashes, under AddressSanitizer. A crash fails the
+# run; its input is left in fuzz/artifacts/<target>/ to be turned into a
+# regression (fuzz/regressions/).
+#
+#   bash scripts/fuzz.sh [TARGET...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +18,16 @@ seconds="${FUZZ_SECONDS:-20}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cargo fuzz build --fuzz-dir fuzz --target-dir "$target_dir"
-for target in $(cargo fuzz list --fuzz-dir fuzz); do
+if [ "$#" -eq 0 ]; then
+  # shellcheck disable=SC2046 # one target name per word
+  set -- $(cargo fuzz list --fuzz-dir fuzz)
+  cargo fuzz build --fuzz-dir fuzz --target-dir "$target_dir"
+else
+  for target in "$@"; do
+    cargo fuzz build --fuzz-dir fuzz --target-dir "$target_dir" "$target"
+  done
+fi
+for target in "$@"; do
   echo "--- fuzz $target for ${seconds}s"
   corpus="$work/$target"
   mkdir -p "$corpus" "fuzz/regressions/$target"

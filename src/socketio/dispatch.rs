@@ -50,6 +50,14 @@ impl ClientEvent {
         Self::CallEnd,
     ];
 
+    /// Whether the socket's events of this kind must act in the order the
+    /// client sent them: a candidate after its offer, and a `typing false`
+    /// after the `typing true` before it (else the room is told the user
+    /// is typing until that goes stale, 5 s after they stopped).
+    pub fn keeps_order(self) -> bool {
+        matches!(self, Self::WebrtcSignal | Self::Typing)
+    }
+
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|e| e.name() == name)
     }
@@ -85,9 +93,10 @@ const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// are ignored, as they were without a handler.
 ///
 /// The handler's body runs as each event is received (socketioxide calls
-/// it there and spawns the future it returns): a `webrtc_signal` takes its
-/// place in the socket's [`Lane`] there, in the client's order. The lane is
-/// made on the first signal: most sockets never place a call.
+/// it there and spawns the future it returns): a `webrtc_signal` or a
+/// `typing` takes its place in the socket's [`Lane`] there, in the client's
+/// order. The lane is made on the first such event: most sockets never
+/// place a call or type in a room.
 pub fn register(s: &SocketRef, conn: Arc<Conn>) {
     // The handler is cloned for each event: what it keeps is shared.
     let lane: Arc<OnceLock<Arc<Lane>>> = Arc::default();
@@ -98,7 +107,7 @@ pub fn register(s: &SocketRef, conn: Arc<Conn>) {
               reply: Reply,
               State(hub): State<Arc<Hub>>| {
             let event = ClientEvent::from_name(&name);
-            let place = (event == Some(ClientEvent::WebrtcSignal)).then(|| {
+            let place = event.is_some_and(ClientEvent::keeps_order).then(|| {
                 let lane = lane.get_or_init(Arc::default).clone();
                 let ticket = lane.ticket();
                 (lane, ticket)

@@ -1,7 +1,8 @@
 //! The scoreboard shared by every simulated client and the scenario driving
 //! them: connection counts, fan-out rounds, notification deliveries and acks,
-//! latencies, and the stop signal. The generator runs on one thread, so the
-//! atomics and mutexes here are never contended.
+//! study-room frames, latencies, the scenario's orders and the stop
+//! signal. The generator runs on one thread, so the atomics and mutexes
+//! here are never contended.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -9,11 +10,31 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
+use crate::order::Order;
+
 /// Receipts of one fan-out round (one event sent through the API).
 #[derive(Default)]
 pub struct Round {
     pub received: AtomicUsize,
     pub last_ns: AtomicU64,
+}
+
+/// What the clients heard of their study room (the `room` scenario).
+#[derive(Default)]
+pub struct RoomFrames {
+    /// `room_presence` frames, all sockets.
+    pub presence: AtomicUsize,
+    /// The most `room_presence` frames one socket has had.
+    pub presence_most: AtomicUsize,
+    /// When the last `room_presence` arrived (ns, the generator's clock).
+    pub presence_last_ns: AtomicU64,
+    /// How many members a full room has: a socket whose `room_presence`
+    /// lists that many counts once in `presence_full`.
+    pub want_members: AtomicUsize,
+    pub presence_full: AtomicUsize,
+    /// `typing` frames with `isTyping: true` and `false`.
+    pub typing_true: AtomicUsize,
+    pub typing_false: AtomicUsize,
 }
 
 pub struct Board {
@@ -25,11 +46,15 @@ pub struct Board {
     pub acks_refused: AtomicUsize,
     /// Engine.IO pings answered (every transport).
     pub pings: AtomicUsize,
+    /// Events the clients emitted on the scenario's orders.
+    pub emitted: AtomicUsize,
     pub rounds: Vec<Round>,
+    pub room: RoomFrames,
     /// End-to-end latencies (ns) of every delivery that carried a `t`.
     pub latencies: Mutex<Vec<u64>>,
     first_error: Mutex<Option<String>>,
     progress: Notify,
+    orders_tx: watch::Sender<Order>,
     stop_tx: watch::Sender<bool>,
 }
 
@@ -43,10 +68,13 @@ impl Board {
             acks_ok: AtomicUsize::new(0),
             acks_refused: AtomicUsize::new(0),
             pings: AtomicUsize::new(0),
+            emitted: AtomicUsize::new(0),
             rounds: (0..rounds).map(|_| Round::default()).collect(),
+            room: RoomFrames::default(),
             latencies: Mutex::new(Vec::new()),
             first_error: Mutex::new(None),
             progress: Notify::new(),
+            orders_tx: watch::channel(Order::Nothing).0,
             stop_tx: watch::channel(false).0,
         }
     }
@@ -120,6 +148,16 @@ impl Board {
                 return done();
             }
         }
+    }
+
+    /// What the scenario tells the clients to send, as each reads it.
+    pub fn orders(&self) -> watch::Receiver<Order> {
+        self.orders_tx.subscribe()
+    }
+
+    /// Tells every websocket client to send as `order` says from now on.
+    pub fn order(&self, order: Order) {
+        let _ = self.orders_tx.send(order);
     }
 
     pub fn stop_signal(&self) -> watch::Receiver<bool> {

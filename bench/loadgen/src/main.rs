@@ -8,6 +8,7 @@ mod board;
 mod clock;
 mod http;
 mod measure;
+mod order;
 mod polling;
 mod redis_stats;
 mod scenario;
@@ -137,6 +138,24 @@ enum Scenario {
         #[arg(long, default_value_t = 3)]
         pending: usize,
     },
+    /// A study room of N where everyone types: the join storm, typing at a
+    /// steady rate, then role and room broadcasts to the same sockets.
+    Room {
+        #[arg(long, default_value_t = 200)]
+        members: usize,
+        /// Seconds of typing.
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+        /// Milliseconds between two `typing` of one socket.
+        #[arg(long, default_value_t = 250)]
+        every_ms: u64,
+        /// Broadcasts of each kind in the baseline.
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
+        /// The server's `rooms.presence_window`, in milliseconds.
+        #[arg(long, default_value_t = 500)]
+        presence_window_ms: u64,
+    },
     /// Role-room fan-out to N long-polling clients.
     Polling {
         #[arg(long, default_value_t = 1000)]
@@ -189,6 +208,7 @@ async fn run(cli: Cli) -> (&'static str, scenario::Outcome) {
     let rounds = match cli.scenario {
         Scenario::Fanout { rounds, .. } => 2 * rounds,
         Scenario::Polling { rounds, .. } => rounds,
+        Scenario::Room { rounds, .. } => 2 * rounds,
         _ => 0,
     };
     let ctx = Ctx {
@@ -237,6 +257,22 @@ async fn run(cli: Cli) -> (&'static str, scenario::Outcome) {
             "catchup",
             scenario::catchup::run(&ctx, users, pending, c.inflight).await,
         ),
+        Scenario::Room {
+            members,
+            seconds,
+            every_ms,
+            rounds,
+            presence_window_ms,
+        } => {
+            let sizes = scenario::room::Sizes {
+                members,
+                seconds,
+                every: Duration::from_millis(every_ms.max(1)),
+                rounds,
+                window: Duration::from_millis(presence_window_ms.max(1)),
+            };
+            ("room", scenario::room::run(&ctx, &sizes, c.inflight).await)
+        }
         Scenario::Polling { conns, rounds } => (
             "polling",
             scenario::fanout::run(&ctx, Transport::Polling, conns, rounds, c.inflight, false).await,

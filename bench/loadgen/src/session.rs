@@ -1,9 +1,11 @@
 //! The client side of Engine.IO v4 / Socket.IO v5, as text packets, shared by
 //! the websocket and long-polling transports: answers the open packet with a
 //! CONNECT carrying the JWT, pings with pongs, records `connected`, fan-out
-//! events and notifications on the board, and acknowledges notifications
-//! (`42N["acknowledge_notification",…]`, answered by `43N[…]`).
+//! events, notifications and study-room frames on the board, acknowledges
+//! notifications (`42N["acknowledge_notification",…]`, answered by
+//! `43N[…]`), and emits the events the scenario orders.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -24,6 +26,10 @@ pub struct Session {
     board: Arc<Board>,
     pub connected: bool,
     next_ack: u64,
+    /// `room_presence` frames this socket has had.
+    presence_frames: usize,
+    /// Whether a `room_presence` has listed the full room yet.
+    saw_full_room: bool,
 }
 
 impl Session {
@@ -34,6 +40,21 @@ impl Session {
             board,
             connected: false,
             next_ack: 1,
+            presence_frames: 0,
+            saw_full_room: false,
+        }
+    }
+
+    /// The packet that emits `event` with `data`, with an ack id when the
+    /// answer is wanted (it is counted in `acks_ok` or `acks_refused`).
+    pub fn emit(&mut self, event: &str, data: &Value, answer: bool) -> String {
+        let body = serde_json::json!([event, data]);
+        if answer {
+            let ack = self.next_ack;
+            self.next_ack += 1;
+            format!("42{ack}{body}")
+        } else {
+            format!("42{body}")
         }
     }
 
@@ -44,9 +65,7 @@ impl Session {
             Some('0') => out.push(format!("40{{\"token\":\"{}\"}}", self.token)),
             Some('1') => return Flow::Close,
             Some('2') => {
-                self.board
-                    .pings
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.board.pings.fetch_add(1, Relaxed);
                 out.push(format!("3{}", &packet[1..]));
             }
             Some('4') => return self.on_socketio(&packet[1..], out),
@@ -83,6 +102,18 @@ impl Session {
     }
 
     fn on_event(&mut self, json: &str, out: &mut Vec<String>) {
+        // A room of N typing sends each socket N-1 of these a second: counted
+        // without parsing, so that the generator costs far less than the
+        // server (serde_json writes `"isTyping":true` with no space).
+        if json.starts_with("[\"typing\"") {
+            let room = &self.board.room;
+            if json.contains("\"isTyping\":true") {
+                room.typing_true.fetch_add(1, Relaxed);
+            } else {
+                self.board.bump(&room.typing_false);
+            }
+            return;
+        }
         let now = now_ns();
         let Ok(Value::Array(items)) = serde_json::from_str::<Value>(json) else {
             self.board.error(format!("unparsable event: {json:.120}"));
@@ -111,6 +142,7 @@ impl Session {
                     out.push(format!("42{ack}{body}"));
                 }
             }
+            "room_presence" => self.on_room_presence(data, now),
             "error" => self.board.error(format!("error event: {data}")),
             _ => {
                 if let (Some(sent), Some(r)) = (sent, data.get("r").and_then(Value::as_u64)) {
@@ -118,6 +150,23 @@ impl Session {
                 }
             }
         }
+    }
+
+    fn on_room_presence(&mut self, data: &Value, now: u64) {
+        let room = &self.board.room;
+        self.presence_frames += 1;
+        room.presence_most.fetch_max(self.presence_frames, Relaxed);
+        room.presence_last_ns.fetch_max(now, Relaxed);
+        let members = data
+            .get("members")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let want = room.want_members.load(Relaxed);
+        if !self.saw_full_room && want > 0 && members >= want {
+            self.saw_full_room = true;
+            self.board.bump(&room.presence_full);
+        }
+        self.board.bump(&room.presence);
     }
 
     fn on_ack(&mut self, json: &str) {

@@ -2,7 +2,8 @@
 //! its API, the addresses its clients connect to (the same one for a single
 //! server; other nodes of a cluster, round robin, to measure cross-node
 //! delivery), the API key, the JWT secret (tokens are minted here, HS256,
-//! claims `userId`/`sessionId`/`role`/`iat`/`exp`), and the 127.0.0.x source
+//! claims `userId`/`sessionId`/`role`/`iat`/`exp`, and `rooms` when the
+//! scenario's clients join study rooms), and the 127.0.0.x source
 //! addresses client sockets are spread over so ephemeral ports never run out.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -31,6 +32,9 @@ struct Claims<'a> {
     role: &'a str,
     iat: u64,
     exp: u64,
+    /// The study rooms the user may join (patterns); absent when empty.
+    #[serde(skip_serializing_if = "<[&str]>::is_empty")]
+    rooms: &'a [&'a str],
 }
 
 impl Target {
@@ -79,8 +83,9 @@ impl Target {
         path
     }
 
-    /// A JWT for `user_id` in role `role`, valid for an hour.
-    pub fn token(&self, user_id: &str, session_id: &str, role: &str) -> String {
+    /// A JWT for `user_id` in role `role`, valid for an hour, opening the
+    /// study rooms `rooms` matches (none when empty).
+    pub fn token(&self, user_id: &str, session_id: &str, role: &str, rooms: &[&str]) -> String {
         let iat = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -91,6 +96,7 @@ impl Target {
             role,
             iat,
             exp: iat + 3600,
+            rooms,
         };
         encode(&Header::default(), &claims, &self.key).expect("HS256 signing cannot fail")
     }

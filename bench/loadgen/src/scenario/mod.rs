@@ -6,6 +6,7 @@ pub mod catchup;
 pub mod fanout;
 pub mod idle;
 pub mod notify;
+pub mod room;
 pub mod storm;
 
 use std::sync::atomic::AtomicUsize;
@@ -47,6 +48,19 @@ impl Ctx {
         to: usize,
         inflight: usize,
     ) -> Result<(), String> {
+        self.connect_opening(transport, from, to, inflight, &[])
+            .await
+    }
+
+    /// As [`Ctx::connect`], with tokens whose `rooms` claim holds `rooms`.
+    pub async fn connect_opening(
+        &self,
+        transport: Transport,
+        from: usize,
+        to: usize,
+        inflight: usize,
+        rooms: &[&str],
+    ) -> Result<(), String> {
         let slots = Arc::new(Semaphore::new(inflight.max(1)));
         let board = &self.board;
         let mut spawned = from;
@@ -59,7 +73,9 @@ impl Ctx {
                 break;
             }
             let user = format!("u{i}");
-            let token = self.target.token(&user, &format!("s-{user}"), "bench");
+            let token = self
+                .target
+                .token(&user, &format!("s-{user}"), "bench", rooms);
             let session = Session::new(user, token, board.clone());
             let (target, board) = (self.target.clone(), board.clone());
             match transport {
@@ -159,10 +175,26 @@ impl Api {
         round: usize,
         sent_ns: u64,
     ) -> Result<u64, String> {
+        self.broadcast(&format!("/api/v1/roles/{role}/events"), round, sent_ns)
+            .await
+    }
+
+    /// `POST /api/v1/rooms/{room}/events` with a fan-out round marker.
+    pub async fn room_event(
+        &mut self,
+        room: &str,
+        round: usize,
+        sent_ns: u64,
+    ) -> Result<u64, String> {
+        self.broadcast(&format!("/api/v1/rooms/{room}/events"), round, sent_ns)
+            .await
+    }
+
+    /// An event `bench` carrying round `round` and its send time, posted
+    /// to `path`; how many sockets it was delivered to.
+    async fn broadcast(&mut self, path: &str, round: usize, sent_ns: u64) -> Result<u64, String> {
         let body = json!({ "event": "bench", "data": { "r": round, "t": sent_ns } });
-        let answer = self
-            .post(&format!("/api/v1/roles/{role}/events"), &body)
-            .await?;
+        let answer = self.post(path, &body).await?;
         Ok(answer
             .get("deliveredTo")
             .and_then(Value::as_u64)

@@ -1,0 +1,67 @@
+//! Typing indicators over a raw socket against a real server, on the
+//! server's manual clock: a stop sent right after a start reaches the room
+//! as a stop, in the client's order.
+
+mod common;
+
+use common::TestServer;
+use serde_json::json;
+
+const HOUR: i64 = 3_600_000;
+const ROOM: &str = "study:1.2.840.113619.2.5";
+
+/// The `isTyping` of the next `typing` the reader hears.
+async fn heard(reader: &mut common::EioClient) -> bool {
+    let typing = reader.expect_event("typing").await;
+    assert_eq!(typing["room"], ROOM);
+    assert_eq!(typing["userId"], "u1");
+    typing["isTyping"].as_bool().expect("isTyping is a boolean")
+}
+
+// A keystroke and then the draft losing focus: `typing true` and `typing
+// false` leave the client together. Socket.IO runs each event in a task of
+// its own, and the later one may run first; the room would then be told
+// `true` last and keep the user typing until it went stale (5 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_right_after_a_start_is_told_as_a_stop() {
+    let s = TestServer::start().await;
+    for user in ["u1", "u2"] {
+        let (status, _) = s
+            .api(
+                reqwest::Method::PUT,
+                &format!("/api/v1/rooms/{ROOM}/members/{user}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "granted {user}");
+    }
+    let (mut writer, _) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    let (mut reader, _) = s
+        .connect_ok(&s.token("u2", "s2", "radiologist", HOUR))
+        .await;
+    for c in [&mut writer, &mut reader] {
+        assert_eq!(
+            c.call("join_room", Some(json!({ "room": ROOM }))).await["ok"],
+            true
+        );
+    }
+    for round in 0..20 {
+        writer
+            .emit("typing", Some(json!({ "room": ROOM, "isTyping": true })))
+            .await;
+        writer
+            .emit("typing", Some(json!({ "room": ROOM, "isTyping": false })))
+            .await;
+        assert!(heard(&mut reader).await, "round {round}: the start first");
+        // The stop came inside the throttle's second: told when it ends.
+        s.clock.advance(1_000);
+        s.hub.run_due().await;
+        assert!(!heard(&mut reader).await, "round {round}: then the stop");
+        // The next round starts with the throttle over and nothing held.
+        s.clock.advance(1_000);
+        s.hub.run_due().await;
+    }
+    s.stop().await;
+}
