@@ -8,10 +8,13 @@
 // --rate notifications a second (default 50) through nginx throughout. Then one node is killed with SIGKILL,
 // and the run reports:
 //
-//   - the time from the kill until every socket of the dead node is connected again and has been caught up
-//     (its unacknowledged notification delivered again), and the per-socket p50/p99 of that;
+//   - the time from the kill until every socket of the dead node (as many as its /metrics counted before the
+//     kill) is connected again and has been caught up (its unacknowledged notification delivered again), and
+//     the per-socket p50/p99 of that;
 //   - the survivors' CPU per reconnect (their CPU during the storm above their baseline rate, over the
 //     sockets that moved), and Redis commands per reconnect;
+//   - the CPU the storm's clients (this process), nginx and Redis used meanwhile: on one machine they share
+//     its cores with the servers;
 //   - the other users' delivery latency p50/p99 during the storm against the baseline before the kill.
 //
 // Not run in CI (timings; the e2e test e2e/test/cluster_failover.test.mjs runs the same at a few hundred
@@ -20,6 +23,7 @@
 //
 //   node bench/failover.mjs [--sockets 10000] [--bystanders 200] [--rate 50] [--baseline 5]
 import { fork } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -67,6 +71,21 @@ if (process.env.FAILOVER_BYSTANDERS) {
   });
   process.send({ ready: true });
   await new Promise(() => {});
+}
+
+/** CPU seconds of process `pid` and its children (nginx's master and its workers), from /proc. */
+function treeCpuSeconds(pid) {
+  let total = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8').split(')').pop().trim().split(/\s+/);
+      if (Number(d) === pid || Number(stat[1]) === pid) total += (Number(stat[11]) + Number(stat[12])) / 100;
+    } catch {
+      /* gone */
+    }
+  }
+  return total;
 }
 
 if (NO_NGINX) {
@@ -119,18 +138,31 @@ try {
   await sleep(BASELINE_S * 1000);
   const cpu1 = survivors.map((n) => F.cpuSeconds(n.proc.pid));
   const redis0 = await F.redisCalls(cl.redis.port);
+  // How many sockets the node to be killed holds (its own count, /metrics): the storm is over when that many
+  // fleet sockets have lost their connection and each is caught up. Counting the disconnects a fixed moment
+  // after the kill undercounts them when this process is slow to hear them.
+  const metrics = await (await fetch(`${victim.url}/metrics`)).text();
+  const held = Number(metrics.match(/^herald_connected_sockets\{transport="websocket"\} (\d+)/m)?.[1] ?? NaN);
+  if (!Number.isFinite(held) || held === 0) throw new Error(`no socket count in ${victim.nodeId}'s /metrics`);
+  const others = { clients: process.cpuUsage(), nginx: treeCpuSeconds(nginx.proc.pid), redis: F.cpuSeconds(cl.redis.proc.pid) };
 
   load.phase = 'storm';
   const killedAt = Date.now();
   await cl.kill9(victim);
   // the sockets of the dead node are those that lose their connection now
-  await sleep(200);
-  const victims = fleet.filter((m) => m.c.events.some((e) => e.event === 'disconnect' && e.at >= killedAt));
+  const lost = () => fleet.filter((m) => m.c.events.some((e) => e.event === 'disconnect' && e.at >= killedAt));
   const caughtUp = (m) => F.connects(m) >= 2 && F.count(m, 'critical_notification', first.get(m.i)) >= 2;
-  const done = await F.until(() => victims.every(caughtUp), 120_000, 20);
+  let victims = [];
+  const done = await F.until(() => (victims = lost()).length >= held && victims.every(caughtUp), 120_000, 20);
   const doneAt = Date.now();
   const cpu2 = survivors.map((n) => F.cpuSeconds(n.proc.pid));
   const redis1 = await F.redisCalls(cl.redis.port);
+  const clientsCpu = process.cpuUsage(others.clients);
+  const elsewhere = {
+    clients: (clientsCpu.user + clientsCpu.system) / 1e6,
+    nginx: treeCpuSeconds(nginx.proc.pid) - others.nginx,
+    redis: F.cpuSeconds(cl.redis.proc.pid) - others.redis,
+  };
   load.phase = 'after';
   await sleep(1000);
   const results = fromChild('results');
@@ -145,12 +177,13 @@ try {
   const baseRate = (cpu1[0] - cpu0[0] + cpu1[1] - cpu0[1]) / BASELINE_S;
   const stormCpu = cpu2[0] - cpu1[0] + cpu2[1] - cpu1[1];
   const rows = [
-    ['sockets (on the killed node)', `${SOCKETS} (${victims.length})`],
+    ['sockets (on the killed node)', `${SOCKETS} (${held}; lost ${victims.length})`],
     ['all reconnected and caught up', done ? 'yes' : `NO: ${victims.filter((m) => !caughtUp(m)).length} not`],
     ['kill to the last socket caught up (ms)', ms(doneAt - killedAt)],
     ['per socket, kill to caught up p50 / p99 (ms)', `${ms(F.percentile(perSocket, 50))} / ${ms(F.percentile(perSocket, 99))}`],
     ['survivors CPU during the storm (s); their baseline (s/s)', `${stormCpu.toFixed(2)}; ${baseRate.toFixed(3)}`],
     ['survivors CPU per reconnect above baseline (µs)', ms(((stormCpu - baseRate * stormS) / Math.max(1, victims.length)) * 1e6)],
+    ['CPU during the storm (s): the storm\'s clients / nginx / Redis', `${elsewhere.clients.toFixed(2)} / ${elsewhere.nginx.toFixed(2)} / ${elsewhere.redis.toFixed(2)}`],
     ['Redis commands per reconnect (all nodes)', ((redis1 - redis0) / Math.max(1, victims.length)).toFixed(1)],
     ['bystanders delivery p50 / p99, baseline (ms)', `${ms(F.percentile(base.ms, 50))} / ${ms(F.percentile(base.ms, 99))} (n=${base.ms.length}, missing ${base.missing})`],
     ['bystanders delivery p50 / p99, during the storm (ms)', `${ms(F.percentile(storm.ms, 50))} / ${ms(F.percentile(storm.ms, 99))} (n=${storm.ms.length}, missing ${storm.missing})`],

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{EioClient, Incoming, TestServer};
-use serde_json::json;
+use serde_json::{json, Value};
 
 const HOUR: i64 = 3_600_000;
 
@@ -407,6 +407,67 @@ async fn events_sent_with_the_connect_packet_never_overtake_connected() {
             }
         }
     }
+    s.stop().await;
+}
+
+/// The moment between `connected` and the socket's attach, made to last:
+/// the connect handler waits there (the handover's test gate) while the
+/// backend sends a notification, as another node's would arrive in a
+/// cluster once the socket's join has registered it. The notification is
+/// held for the socket, counted, sent right after the attach (live, not
+/// `redelivered`) and marked delivered only once sent; the catch-up does
+/// not send it again, and the next live one comes after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_notification_in_the_attach_moment_is_held_and_delivered_live() {
+    let s = TestServer::start().await;
+    let gate = s.hub.authenticated().hold_attaches();
+    let (mut c, _) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    // The client has `connected`; its socket is not in the table yet.
+    assert_eq!(s.hub.local_sockets(), 0);
+    let (status, res) = s
+        .post("/api/v1/users/u1/notifications", json!({"id": "held"}))
+        .await;
+    assert_eq!(status, 202, "{res}");
+    assert_eq!(
+        res["deliveredTo"], 1,
+        "held for the connecting socket: {res}"
+    );
+    let (_, state) = s.get("/api/v1/users/u1/notifications/held").await;
+    assert_eq!(state["state"], "pending", "not marked before it is sent");
+    gate.add_permits(1);
+    let n = c.expect_event("critical_notification").await;
+    assert_eq!(n["id"], "held");
+    assert!(n.get("redelivered").is_none(), "live, not caught up: {n}");
+    let (_, res) = s
+        .post("/api/v1/users/u1/notifications", json!({"id": "after"}))
+        .await;
+    assert_eq!(res["deliveredTo"], 1, "{res}");
+    let n = c.expect_event("critical_notification").await;
+    assert_eq!(
+        n["id"], "after",
+        "the held one came once, the next one after it"
+    );
+    assert!(n.get("redelivered").is_none(), "{n}");
+    let mut state = Value::Null;
+    for _ in 0..50 {
+        state = s.get("/api/v1/users/u1/notifications/held").await.1["state"].clone();
+        if state == "delivered" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(state, "delivered", "marked once sent");
+    let (_, timeline) = s.get("/api/v1/notifications/held/timeline").await;
+    let kinds: Vec<&str> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert!(kinds.contains(&"delivered"), "{timeline}");
+    assert!(!kinds.contains(&"redelivered"), "{timeline}");
     s.stop().await;
 }
 

@@ -21,7 +21,7 @@ use super::{Broker, Listing, Message, Reach, Target};
 use crate::calls::CallNews;
 use crate::clock::SharedClock;
 use crate::connections::backlog::{Offered, TrySend};
-use crate::connections::connection::{ConnectionInfo, Handle, JoinedRoom};
+use crate::connections::connection::{Conn, ConnectionInfo, Handle, JoinedRoom};
 use crate::connections::outbox::{self, Undelivered};
 use crate::connections::steps::Step;
 use crate::connections::table::Sockets;
@@ -32,6 +32,17 @@ use crate::protocol;
 use crate::registry::Registry;
 use crate::store::Store;
 use crate::trail::{Entry, Kind};
+
+/// What one socket did with a notification offered to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Took {
+    /// Nothing: it had it already, or it is gone or too slow.
+    No,
+    /// Handed to its transport or queued behind its backlog: recorded now.
+    Now,
+    /// Held while it connects: counted now, recorded when sent.
+    Held,
+}
 
 /// Hears every presence change, this node's and the others'.
 pub type PresenceListener = Box<dyn Fn(&PresenceChange) + Send + Sync>;
@@ -353,14 +364,17 @@ impl LocalBroker {
         match message {
             Message::Notification(n) => {
                 // A socket of a role, not one user's set of sockets: its
-                // hand-over is recorded alone.
-                let sent = self.notify_socket(h, n).await;
-                if sent {
-                    let at = self.clock.now_ms();
-                    self.store
-                        .record(delivery_record(Kind::Delivered, &n.id, h, at));
+                // hand-over is recorded alone (a held one when it is sent).
+                match self.notify_socket(h, n).await {
+                    Took::Now => {
+                        let at = self.clock.now_ms();
+                        self.store
+                            .record(delivery_record(Kind::Delivered, &n.id, h, at));
+                        true
+                    }
+                    Took::Held => true,
+                    Took::No => false,
                 }
-                sent
             }
             Message::Event { name, data } => {
                 if let Some((id, step)) = escalation_step(name, data.as_ref()) {
@@ -438,12 +452,25 @@ impl LocalBroker {
 
     /// Hands `n` to every socket of `user` here that does not have it yet,
     /// and records the hand-over: the delivery mark and one audit record
-    /// naming the sockets that took it.
+    /// naming the sockets that took it. A socket whose connect is under
+    /// way has it held, counted now and recorded when it is sent
+    /// ([`LocalBroker::release_held`]).
     async fn notify_user(&self, n: &Arc<Notification>, user: &str) -> usize {
+        let (here, attaching) = self.sockets.of_user_and_attaching(user);
         let mut sockets = Vec::new();
-        for h in self.sockets.of_user(user) {
-            if self.notify_socket(&h, n).await {
-                sockets.push(h.conn.sid.to_string());
+        let mut held = 0;
+        for h in here {
+            match self.notify_socket(&h, n).await {
+                Took::Now => sockets.push(h.conn.sid.to_string()),
+                Took::Held => held += 1,
+                Took::No => {}
+            }
+        }
+        for c in attaching {
+            match self.notify_attaching(&c, n).await {
+                Took::Now => sockets.push(c.sid.to_string()),
+                Took::Held => held += 1,
+                Took::No => {}
             }
         }
         prometheus::delivered("live", sockets.len());
@@ -452,16 +479,50 @@ impl LocalBroker {
             prometheus::first_delivery(n.created_at, now);
             self.store.delivered(&n.id, user, now, &sockets);
         }
-        sockets.len()
+        sockets.len() + held
+    }
+
+    /// Holds `n` for a socket authenticated here and not attached yet: it
+    /// waits in the socket's held lane, to be sent right after `connected`.
+    /// A socket attached since it was looked up gets it as any other; one
+    /// whose hold is full gets it in its catch-up.
+    async fn notify_attaching(&self, c: &Arc<Conn>, n: &Arc<Notification>) -> Took {
+        if !c.claim(&n.id) {
+            return Took::No;
+        }
+        let offered = c.backlog.offer(
+            n.clone(),
+            self.max_queued,
+            |n| n.to_json().len(),
+            // Not held any more: its lane is open, the socket attached.
+            |_| TrySend::Closed,
+        );
+        match offered {
+            Offered::Held => Took::Held,
+            // Behind what a sending task of the attached socket sends.
+            Offered::Queued { .. } => Took::Now,
+            Offered::Overflow { .. } => {
+                c.unclaim(&n.id);
+                Took::No
+            }
+            Offered::Sent | Offered::Closed => {
+                c.unclaim(&n.id);
+                match self.sockets.get(c.sid) {
+                    Some(h) => self.notify_socket(&h, n).await,
+                    None => Took::No,
+                }
+            }
+        }
     }
 
     /// Hands `n` to one socket unless it already has it. A full buffer
     /// puts it in the socket's backlog, behind anything already waiting
-    /// there, and one task per socket sends the backlog in order. True
-    /// when the socket took it (sent or queued); the caller records it.
-    async fn notify_socket(&self, h: &Handle, n: &Arc<Notification>) -> bool {
+    /// there, and one task per socket sends the backlog in order; a socket
+    /// still connecting has it held. The caller records what was taken
+    /// now (sent or queued); what is held is recorded when it is sent.
+    async fn notify_socket(&self, h: &Handle, n: &Arc<Notification>) -> Took {
         if !h.conn.claim(&n.id) {
-            return false;
+            return Took::No;
         }
         let offered = h.conn.backlog.offer(
             n.clone(),
@@ -477,15 +538,16 @@ impl LocalBroker {
             },
         );
         match offered {
-            Offered::Sent => true,
+            Offered::Sent => Took::Now,
+            Offered::Held => Took::Held,
             Offered::Closed => {
                 h.conn.unclaim(&n.id);
-                false
+                Took::No
             }
             Offered::Overflow { waiting } => {
                 h.conn.unclaim(&n.id);
                 self.drop_slow(h, waiting).await;
-                false
+                Took::No
             }
             Offered::Queued { start } => {
                 // Recorded when it joins the socket's ordered backlog: the
@@ -493,11 +555,37 @@ impl LocalBroker {
                 // never drains.
                 prometheus::delivery_queued();
                 if start {
-                    tokio::spawn(send_backlog(h.clone(), self.patience));
+                    tokio::spawn(send_backlog(h.clone(), self.patience, |_| {}));
                 }
-                true
+                Took::Now
             }
         }
+    }
+
+    /// Sends what was held for socket `h` while it connected, oldest
+    /// first, each recorded delivered (mark and audit record) as it is
+    /// handed to the transport, then whatever queued behind it; from then
+    /// on live deliveries try its buffer. Called once `connected` is sent
+    /// and the socket is attached, before its catch-up (which skips what
+    /// was sent: the socket's claims). What cannot be sent is given back
+    /// to the next catch-up, unrecorded.
+    pub async fn release_held(&self, h: &Handle) {
+        let mut held = h.conn.backlog.open();
+        if held == 0 {
+            return;
+        }
+        let sid = [h.conn.sid.to_string()];
+        send_backlog(h.clone(), self.patience, |n| {
+            if held == 0 {
+                return;
+            }
+            held -= 1;
+            let now = self.clock.now_ms();
+            prometheus::delivered("live", 1);
+            prometheus::first_delivery(n.created_at, now);
+            self.store.delivered(&n.id, &h.conn.user_id, now, &sid);
+        })
+        .await;
     }
 
     /// The notification a `notification_closed` event closes, when the
@@ -632,10 +720,11 @@ pub fn delivery_record(kind: Kind, id: &str, h: &Handle, at: i64) -> Entry {
 }
 
 /// Sends a socket's backlog, oldest first, each waiting (up to `patience`)
-/// for room in the buffer. A socket that stays stalled, or goes, gives
-/// every waiting notification back: unacknowledged, it reaches the user
-/// in the catch-up of their next connection.
-async fn send_backlog(h: Handle, patience: Duration) {
+/// for room in the buffer, and tells `sent` of each. A socket that stays
+/// stalled, or goes, gives every waiting notification back:
+/// unacknowledged, it reaches the user in the catch-up of their next
+/// connection.
+async fn send_backlog(h: Handle, patience: Duration, mut sent: impl FnMut(&Arc<Notification>)) {
     while let Some(n) = h.conn.backlog.next() {
         if outbox::emit(&h.socket, protocol::CRITICAL_NOTIFICATION, &*n, patience)
             .await
@@ -649,6 +738,7 @@ async fn send_backlog(h: Handle, patience: Duration) {
             return;
         }
         h.conn.backlog.sent();
+        sent(&n);
     }
 }
 

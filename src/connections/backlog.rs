@@ -5,6 +5,12 @@
 //! Nothing is allocated until a socket's buffer is first found full. What
 //! waits is bounded in bytes: past the bound the socket is too slow to
 //! serve and the caller drops it.
+//!
+//! A lane starts *held* while its socket connects: from its authentication
+//! until it has been told `connected` and is attached, nothing may try its
+//! buffer, so what is delivered to it meanwhile waits here (within the same
+//! bound) and goes out right after `connected`, before anything later
+//! ([`Lane::open`]).
 
 use std::collections::VecDeque;
 
@@ -29,6 +35,8 @@ pub enum Offered {
     Queued {
         start: bool,
     },
+    /// It waits in a held lane, for [`Lane::open`].
+    Held,
     Closed,
     /// Waiting would pass the byte bound: nothing was queued.
     Overflow {
@@ -49,6 +57,18 @@ pub struct Lane<T> {
 struct Waiting<T> {
     queue: VecDeque<(T, usize)>,
     bytes: usize,
+    /// Held until [`Lane::open`]: nothing tries the buffer, no task sends.
+    held: bool,
+}
+
+impl<T> Waiting<T> {
+    fn boxed(held: bool) -> Box<Self> {
+        Box::new(Self {
+            queue: VecDeque::new(),
+            bytes: 0,
+            held,
+        })
+    }
 }
 
 impl<T> Default for Lane<T> {
@@ -60,9 +80,19 @@ impl<T> Default for Lane<T> {
 }
 
 impl<T: Clone> Lane<T> {
+    /// A held lane: everything offered waits until [`Lane::open`] (a
+    /// connecting socket's, until it has been told `connected`). The one
+    /// allocation is freed when it opens with nothing held.
+    pub fn held() -> Self {
+        Self {
+            waiting: Mutex::new(Some(Waiting::boxed(true))),
+        }
+    }
+
     /// Sends `item` through `try_send` unless earlier items wait, in which
     /// case it waits behind them, as long as what waits stays within
-    /// `bound` bytes (`size(&item)` is asked only when it must wait).
+    /// `bound` bytes (`size(&item)` is asked only when it must wait). In a
+    /// held lane it always waits ([`Offered::Held`]).
     pub fn offer(
         &self,
         item: T,
@@ -81,12 +111,7 @@ impl<T: Clone> Lane<T> {
             }
         }
         let size = size(&item);
-        let w = waiting.get_or_insert_with(|| {
-            Box::new(Waiting {
-                queue: VecDeque::new(),
-                bytes: 0,
-            })
-        });
+        let w = waiting.get_or_insert_with(|| Waiting::boxed(false));
         if w.bytes + size > bound {
             let waiting_bytes = w.bytes;
             if start {
@@ -98,7 +123,28 @@ impl<T: Clone> Lane<T> {
         }
         w.bytes += size;
         w.queue.push_back((item, size));
+        if w.held {
+            return Offered::Held;
+        }
         Offered::Queued { start }
+    }
+
+    /// Ends the hold: the buffer may be tried from now on. Returns how
+    /// many items were held; when some were, the caller has the sending
+    /// turn and sends them with [`Lane::next`] and [`Lane::sent`] (and
+    /// whatever queues behind them meanwhile), as the sending task does.
+    /// Nothing for a lane that was not held.
+    pub fn open(&self) -> usize {
+        let mut waiting = self.waiting.lock();
+        let Some(w) = waiting.as_mut().filter(|w| w.held) else {
+            return 0;
+        };
+        w.held = false;
+        let held = w.queue.len();
+        if held == 0 {
+            *waiting = None;
+        }
+        held
     }
 
     /// The oldest waiting item, for the sending task; `None` when nothing
@@ -106,6 +152,9 @@ impl<T: Clone> Lane<T> {
     /// starts a new one).
     pub fn next(&self) -> Option<T> {
         let mut waiting = self.waiting.lock();
+        if waiting.as_ref().is_some_and(|w| w.held) {
+            return None;
+        }
         let front = waiting
             .as_ref()
             .and_then(|w| w.queue.front().map(|(item, _)| item.clone()));
@@ -125,13 +174,21 @@ impl<T: Clone> Lane<T> {
     }
 
     /// Gives up on everything waiting (the socket stayed stalled or went
-    /// away) and returns it.
+    /// away) and returns it. A held lane stays held.
     pub fn abandon(&self) -> Vec<T> {
-        self.waiting
-            .lock()
-            .take()
-            .map(|w| w.queue.into_iter().map(|(item, _)| item).collect())
-            .unwrap_or_default()
+        let mut waiting = self.waiting.lock();
+        let Some(w) = waiting.as_mut() else {
+            return Vec::new();
+        };
+        let items = std::mem::take(&mut w.queue)
+            .into_iter()
+            .map(|(item, _)| item)
+            .collect();
+        w.bytes = 0;
+        if !w.held {
+            *waiting = None;
+        }
+        items
     }
 
     /// How many items wait.
@@ -209,6 +266,58 @@ mod tests {
             offer(&lane, 3, TrySend::Full),
             Offered::Queued { start: true }
         );
+    }
+
+    #[test]
+    fn a_held_lane_never_tries_the_buffer_until_opened() {
+        let lane = Lane::held();
+        for i in [1, 2] {
+            assert_eq!(
+                lane.offer(i, BOUND, |_| 10, |_| panic!("tried a held lane")),
+                Offered::Held
+            );
+        }
+        assert_eq!(lane.next(), None, "no sending turn while held");
+        assert_eq!(lane.abandon(), [1, 2]);
+        assert_eq!(
+            queued_behind_held(&lane, 3),
+            Offered::Held,
+            "still held after abandoning"
+        );
+        assert_eq!(queued_behind_held(&lane, 4), Offered::Held);
+        // Opened: the caller has the turn for what was held, and what comes
+        // meanwhile queues behind it.
+        assert_eq!(lane.open(), 2);
+        assert_eq!(queued_behind(&lane, 5), Offered::Queued { start: false });
+        let mut order = Vec::new();
+        while let Some(i) = lane.next() {
+            order.push(i);
+            lane.sent();
+        }
+        assert_eq!(order, [3, 4, 5]);
+        assert_eq!(lane.open(), 0, "opening twice does nothing");
+        assert_eq!(offer(&lane, 6, TrySend::Sent), Offered::Sent);
+    }
+
+    #[test]
+    fn a_held_lane_opened_empty_keeps_nothing_and_holds_within_the_bound() {
+        let lane = Lane::held();
+        assert_eq!(lane.open(), 0);
+        assert!(lane.waiting.lock().is_none());
+        assert_eq!(offer(&lane, 1, TrySend::Sent), Offered::Sent);
+        let lane = Lane::held();
+        for i in 0..10 {
+            assert_eq!(queued_behind_held(&lane, i), Offered::Held);
+        }
+        assert_eq!(
+            queued_behind_held(&lane, 10),
+            Offered::Overflow { waiting: 110 }
+        );
+        assert_eq!(lane.len(), 10);
+    }
+
+    fn queued_behind_held(lane: &Lane<i32>, i: i32) -> Offered {
+        lane.offer(i, BOUND, |_| 10, |_| panic!("tried a held lane"))
     }
 
     #[test]

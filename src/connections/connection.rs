@@ -50,7 +50,9 @@ pub struct Conn {
     /// the first step or acknowledgement, like `delivered`.
     heard: Mutex<Option<Box<Heard>>>,
     rate: Mutex<TokenBucket>,
-    /// Live notifications waiting for the send buffer, in order.
+    /// Live notifications waiting for the send buffer, in order; held
+    /// from authentication until the connect handler has sent `connected`
+    /// and attached the socket (`Lane::open`).
     pub backlog: Lane<Arc<Notification>>,
     /// Set once the connect handler is done with the socket (attached or
     /// refused): client events wait for it, so nothing overtakes `connected`.
@@ -79,7 +81,7 @@ impl Conn {
             delivered: Mutex::new(None),
             heard: Mutex::new(None),
             rate: Mutex::new(TokenBucket::new(burst, now)),
-            backlog: Lane::default(),
+            backlog: Lane::held(),
             settled: AtomicBool::new(false),
             settled_notify: Notify::new(),
         }

@@ -4,10 +4,11 @@
 //! at ~150 bytes per socket for the socket's whole life).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use socketioxide::socket::Sid;
+use tokio::sync::Semaphore;
 
 use crate::clock::Millis;
 use crate::connections::connection::Conn;
@@ -23,6 +24,9 @@ pub const STRAY_AFTER_MS: Millis = 60_000;
 #[derive(Default)]
 pub struct Authenticated {
     inner: Mutex<Held>,
+    /// Set by a test only: connect handlers wait for one of its permits
+    /// after `connected`, before the attach ([`Authenticated::hold_attaches`]).
+    gate: OnceLock<Arc<Semaphore>>,
 }
 
 #[derive(Default)]
@@ -84,6 +88,27 @@ impl Authenticated {
 
     pub fn len(&self) -> usize {
         self.inner.lock().conns.len()
+    }
+
+    /// For tests of the moment between `connected` and the attach: from
+    /// now on each connect handler, once it has sent `connected`, waits
+    /// for a permit of the returned semaphore before attaching its socket
+    /// (the test adds one to let a connect through). Without it the
+    /// handler does not wait.
+    #[doc(hidden)]
+    pub fn hold_attaches(&self) -> Arc<Semaphore> {
+        self.gate
+            .get_or_init(|| Arc::new(Semaphore::new(0)))
+            .clone()
+    }
+
+    /// Waits for a permit when a test holds attaches; at once otherwise.
+    pub async fn before_attach(&self) {
+        if let Some(gate) = self.gate.get() {
+            if let Ok(permit) = gate.acquire().await {
+                permit.forget();
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {

@@ -7,7 +7,9 @@
 //! and taken under one lock, so connects arriving together cannot all pass
 //! a count that none of them is in yet. The place becomes the socket's
 //! entry when it is added, and is given back if its connect fails
-//! ([`Sockets::release`]) or lapses if it never completes.
+//! ([`Sockets::release`]) or lapses if it never completes. A place holds
+//! the connecting socket's state, so that a notification for its user
+//! in the meantime is held for it ([`Sockets::of_user_and_attaching`]).
 //!
 //! And the presence subscriptions of the sockets here ([`Watching`]), under
 //! the same lock, so they end with their socket; and the sessions just
@@ -22,7 +24,7 @@ use smallvec::SmallVec;
 use socketioxide::socket::Sid;
 
 use crate::clock::Millis;
-use crate::connections::connection::Handle;
+use crate::connections::connection::{Conn, Handle};
 use crate::connections::ended::Ended;
 use crate::connections::handover::STRAY_AFTER_MS;
 use crate::connections::seats::{RoomSeat, SeatRefused, Seats};
@@ -36,7 +38,7 @@ struct Inner {
     by_session: HashMap<Arc<str>, Sids>,
     by_role: HashMap<Arc<str>, usize>,
     /// Places under the cap taken by sockets whose connect is under way
-    /// (not yet in the table), with when each was taken.
+    /// (not yet in the table): their state, with when they authenticated.
     reserved: HashMap<Arc<str>, Places>,
     watching: Watching,
     seats: Seats,
@@ -44,11 +46,11 @@ struct Inner {
 }
 
 /// A user's places held by connects under way: nearly always none or one.
-type Places = SmallVec<[(Sid, Millis); 1]>;
+type Places = SmallVec<[Arc<Conn>; 1]>;
 
 fn unreserve(map: &mut HashMap<Arc<str>, Places>, user: &str, sid: Sid) {
     if let Some(places) = map.get_mut(user) {
-        places.retain(|(s, _)| *s != sid);
+        places.retain(|c| c.sid != sid);
         if places.is_empty() {
             map.remove(user);
         }
@@ -111,24 +113,25 @@ impl Sockets {
         Some(handle)
     }
 
-    /// Takes one of `user`'s `cap` places for the socket `sid`, whose
+    /// Takes one of its user's `cap` places for `conn`, a socket whose
     /// connect is under way; false (and nothing taken) when the user's
     /// sockets here and the places held already make `cap`. A place not
-    /// turned into a socket within [`STRAY_AFTER_MS`] (a handshake that
-    /// never completed) no longer counts.
-    pub fn reserve(&self, user: &Arc<str>, sid: Sid, cap: usize, now: Millis) -> bool {
+    /// turned into a socket within [`STRAY_AFTER_MS`] of its
+    /// authentication (a handshake that never completed) no longer counts.
+    pub fn reserve(&self, conn: &Arc<Conn>, cap: usize, now: Millis) -> bool {
         let mut guard = self.inner.write();
         let inner = &mut *guard;
+        let user = &conn.user_id;
         let here = inner.by_user.get(&**user).map_or(0, |s| s.len());
         let places = inner.reserved.entry(user.clone()).or_default();
-        places.retain(|(_, at)| now - *at < STRAY_AFTER_MS);
+        places.retain(|c| now - c.connected_at < STRAY_AFTER_MS);
         if here + places.len() >= cap {
             if places.is_empty() {
                 inner.reserved.remove(&**user);
             }
             return false;
         }
-        places.push((sid, now));
+        places.push(conn.clone());
         true
     }
 
@@ -167,6 +170,24 @@ impl Sockets {
 
     pub fn of_user(&self, user_id: &str) -> Vec<Handle> {
         self.collect(|i| i.by_user.get(user_id))
+    }
+
+    /// `user`'s sockets here, and those whose connect is under way
+    /// (authenticated, not yet added), read together: a socket is in one
+    /// list or the other, never in neither while it connects.
+    pub fn of_user_and_attaching(&self, user_id: &str) -> (Vec<Handle>, Places) {
+        let inner = self.inner.read();
+        let here = inner
+            .by_user
+            .get(user_id)
+            .map(|sids| {
+                sids.iter()
+                    .filter_map(|s| inner.by_sid.get(s).cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let attaching = inner.reserved.get(user_id).cloned().unwrap_or_default();
+        (here, attaching)
     }
 
     pub fn of_session(&self, session_id: &str) -> Vec<Handle> {
@@ -326,24 +347,52 @@ mod tests {
     #[test]
     fn places_are_taken_up_to_the_cap_and_given_back() {
         let t = Sockets::default();
-        let (u, other): (Arc<str>, Arc<str>) = (Arc::from("u"), Arc::from("v"));
-        let (a, b, c) = (Sid::new(), Sid::new(), Sid::new());
-        assert!(t.reserve(&u, a, 2, 0));
-        assert!(t.reserve(&u, b, 2, 0));
-        assert!(!t.reserve(&u, c, 2, 0), "the third place is refused");
-        assert!(t.reserve(&other, c, 2, 0), "another user is not affected");
-        t.release(&u, a);
-        t.release(&u, a);
-        assert!(t.reserve(&u, c, 2, 0), "a released place is free again");
-        assert!(!t.reserve(&u, Sid::new(), 2, 0));
+        let (a, b, c) = (conn("u", 0), conn("u", 0), conn("u", 0));
+        assert!(t.reserve(&a, 2, 0));
+        assert!(t.reserve(&b, 2, 0));
+        assert!(!t.reserve(&c, 2, 0), "the third place is refused");
+        assert!(
+            t.reserve(&conn("v", 0), 2, 0),
+            "another user is not affected"
+        );
+        t.release("u", a.sid);
+        t.release("u", a.sid);
+        assert!(t.reserve(&c, 2, 0), "a released place is free again");
+        assert!(!t.reserve(&conn("u", 0), 2, 0));
     }
 
     #[test]
     fn a_place_whose_connect_never_completes_lapses() {
         let t = Sockets::default();
-        let u: Arc<str> = Arc::from("u");
-        assert!(t.reserve(&u, Sid::new(), 1, 1_000));
-        assert!(!t.reserve(&u, Sid::new(), 1, 1_000 + STRAY_AFTER_MS - 1));
-        assert!(t.reserve(&u, Sid::new(), 1, 1_000 + STRAY_AFTER_MS));
+        assert!(t.reserve(&conn("u", 1_000), 1, 1_000));
+        let late = 1_000 + STRAY_AFTER_MS;
+        assert!(!t.reserve(&conn("u", late - 1), 1, late - 1));
+        assert!(t.reserve(&conn("u", late), 1, late));
+    }
+
+    #[test]
+    fn a_connecting_socket_is_found_with_its_user_until_released() {
+        let t = Sockets::default();
+        let c = conn("u", 0);
+        assert!(t.reserve(&c, 2, 0));
+        let (here, attaching) = t.of_user_and_attaching("u");
+        assert!(here.is_empty());
+        assert_eq!(attaching.len(), 1);
+        assert!(Arc::ptr_eq(&attaching[0], &c));
+        assert!(t.of_user_and_attaching("v").1.is_empty());
+        t.release("u", c.sid);
+        assert!(t.of_user_and_attaching("u").1.is_empty());
+    }
+
+    /// A socket of `user` authenticated at `at`.
+    fn conn(user: &str, at: Millis) -> Arc<Conn> {
+        let identity = crate::auth::Identity {
+            user_id: Arc::from(user),
+            session_id: Arc::from("s"),
+            role: Arc::from("r"),
+            expires_at: at + 3_600_000,
+            rooms: None,
+        };
+        Arc::new(Conn::new(Sid::new(), &identity, None, at, 10))
     }
 }

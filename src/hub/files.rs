@@ -211,7 +211,15 @@ impl Hub {
     /// Tells a new socket of every file kept for its user that the user has
     /// not downloaded, oldest first.
     pub async fn catch_up_files(&self, h: &Handle) {
-        let files = match self.store.pending_files(&h.conn.user_id, self.now()).await {
+        // With those of the connects arriving together: one store read.
+        let (store, now) = (&self.store, self.now());
+        let read = self
+            .waiting_files
+            .read(h.conn.user_id.to_string(), |users| async move {
+                store.pending_files_of(&users, now).await
+            })
+            .await;
+        let files = match read {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(error = %e, sid = %h.conn.sid, "files catch-up read failed; offered on the next connection");

@@ -3,17 +3,18 @@
 //! the "who is connected" questions, answered cluster-wide.
 
 use std::borrow::Cow;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde_json::json;
 use socketioxide::socket::Sid;
 
 use super::Hub;
-use crate::auth::{AuthError, Identity};
+use crate::auth::AuthError;
 use crate::broker::{role_room, user_room, Listing, Message, Reach, Target, ALL_ROOM};
 use crate::clock::Millis;
 use crate::cluster::Answer;
-use crate::connections::connection::Handle;
+use crate::connections::connection::{Conn, Handle};
 use crate::connections::outbox;
 use crate::observe::security_log;
 use crate::presence::{PresenceChange, PresenceStatus};
@@ -29,17 +30,33 @@ pub enum RefreshError {
 }
 
 impl Hub {
-    /// Verifies the handshake token of socket `sid`, checks its session is
-    /// still alive and belongs to the token's user, and takes the socket's
-    /// place under its user's cap. Ok means the place is held: it becomes
-    /// the socket's when attached, else [`Hub::release_place`] gives it back.
-    pub async fn authenticate(&self, token: Option<&str>, sid: Sid) -> Result<Identity, AuthError> {
+    /// Verifies the handshake token of socket `sid` (from `remote`), checks
+    /// its session is still alive and belongs to the token's user, and
+    /// takes the socket's place under its user's cap. Ok is the socket's
+    /// state, holding its place: it becomes the socket's when attached,
+    /// else [`Hub::release_place`] gives it back. From here on a
+    /// notification for its user is held for it (its lane is held until
+    /// [`Hub::release_held`]).
+    pub async fn authenticate(
+        &self,
+        token: Option<&str>,
+        sid: Sid,
+        remote: Option<SocketAddr>,
+    ) -> Result<Arc<Conn>, AuthError> {
         let identity = self.verifier.verify(token.unwrap_or_default())?;
         self.owners
             .check(&*self.store, &identity, self.now())
             .await?;
-        self.take_place(&identity, sid).await?;
-        Ok(identity)
+        let now = self.now();
+        let conn = Arc::new(Conn::new(
+            sid,
+            &identity,
+            remote,
+            now,
+            self.config.rate_limit.burst,
+        ));
+        self.take_place(&conn).await?;
+        Ok(conn)
     }
 
     /// Refuses a user's socket past `limits.sockets_per_user`, counted on
@@ -51,24 +68,27 @@ impl Hub {
     /// connect), so connects arriving together stop exactly at the cap.
     /// Connecting is activity; touching here (before the client is told it
     /// is connected) also means events it sends at once find the session.
-    async fn take_place(&self, identity: &Identity, sid: Sid) -> Result<(), AuthError> {
+    async fn take_place(&self, conn: &Arc<Conn>) -> Result<(), AuthError> {
         let (cap, now) = (self.config.limits.sockets_per_user, self.now());
-        let user = &identity.user_id;
-        if !self.sockets.reserve(user, sid, cap, now) {
+        let (sid, user) = (conn.sid, &conn.user_id);
+        // The place holds the socket's state before the registry's join
+        // makes the socket known to other nodes: a notification routed
+        // here from then on finds it.
+        if !self.sockets.reserve(conn, cap, now) {
             return Err(AuthError::Failed("too_many_connections"));
         }
-        let t = self.config.session.for_role(&identity.role);
+        let t = self.config.session.for_role(&conn.role);
         let joining = Joining {
             sid,
             user,
-            session: &identity.session_id,
-            role: &identity.role,
+            session: &conn.session_id,
+            role: &conn.role,
             cap,
             now,
             idle: t.idle_timeout.as_millis() as Millis,
             warn: t.warning_before.as_millis() as Millis,
         };
-        let key = SessionKey::new(&identity.session_id, user, &identity.role);
+        let key = SessionKey::new(&conn.session_id, user, &conn.role);
         let refused = match self.registry.join(&joining).await {
             Joined::Full => "too_many_connections",
             Joined::SessionExpired => "session_expired",
@@ -80,7 +100,7 @@ impl Hub {
                 if self.sessions.start(&key, now).await == Touch::Active {
                     return Ok(());
                 }
-                self.release_place(user, &identity.role, sid).await;
+                self.release_place(user, &conn.role, sid).await;
                 return Err(AuthError::Failed("session_expired"));
             }
         };
@@ -170,6 +190,13 @@ impl Hub {
             tokio::spawn(async move { hub.announce_presence(&change).await });
         }
         true
+    }
+
+    /// Sends socket `h` the notifications held for it while it connected,
+    /// right after `connected`, and opens it to live deliveries: see
+    /// [`crate::broker::LocalBroker::release_held`].
+    pub async fn release_held(&self, h: &Handle) {
+        self.local.release_held(h).await;
     }
 
     /// Forgets a socket (on disconnect), here and in the registry. Idempotent.

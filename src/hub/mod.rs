@@ -6,6 +6,7 @@
 mod calls;
 mod events;
 mod files;
+mod gather;
 mod lifecycle;
 mod notify;
 mod operators;
@@ -132,6 +133,11 @@ pub struct Hub {
     typing: Mutex<Typing>,
     /// This node's sockets' part of each call.
     calls: Mutex<CallBook>,
+    /// The first catch-up page of each user connecting here, read together
+    /// with those of the other connects waiting.
+    first_pages: gather::Gather<String, Vec<crate::store::UserNotification>>,
+    /// The files waiting for each user connecting here, likewise.
+    waiting_files: gather::Gather<String, Vec<crate::files::SharedFile>>,
 }
 
 /// How long one probe of the store answers `/readyz`.
@@ -215,6 +221,8 @@ impl Hub {
                 room_windows: Mutex::new(PresenceWindows::new(room_window)),
                 typing: Mutex::new(Typing::default()),
                 calls: Mutex::new(CallBook::new(ring_timeout)),
+                first_pages: gather::Gather::default(),
+                waiting_files: gather::Gather::default(),
             }
         })
     }

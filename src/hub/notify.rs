@@ -183,11 +183,23 @@ impl Hub {
         self.escalation.join_role(h, None).await;
         let mut after = 0;
         loop {
-            let page = match self
-                .store
-                .list(user, StateFilter::Unacknowledged, after, CATCH_UP_PAGE)
-                .await
-            {
+            let read = if after == 0 {
+                // The first page with those of the connects arriving
+                // together (a reconnect storm): one store read for them all.
+                let store = &self.store;
+                self.first_pages
+                    .read(user.to_string(), |users| async move {
+                        store
+                            .first_pages(&users, StateFilter::Unacknowledged, CATCH_UP_PAGE)
+                            .await
+                    })
+                    .await
+            } else {
+                self.store
+                    .list(user, StateFilter::Unacknowledged, after, CATCH_UP_PAGE)
+                    .await
+            };
+            let page = match read {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(error = %e, sid = %h.conn.sid, "catch-up read failed; the socket will get its notifications on reconnect");

@@ -12,7 +12,7 @@ use socketioxide::extract::{SocketRef, State, TryData};
 use super::dispatch;
 use crate::auth::AuthError;
 use crate::clock::rfc3339;
-use crate::connections::connection::{Conn, Handle};
+use crate::connections::connection::Handle;
 use crate::hub::Hub;
 use crate::observe::security_log;
 use crate::protocol;
@@ -51,8 +51,8 @@ pub async fn authenticate(
     let parts = s.req_parts();
     let remote = super::owned_request::peer(parts);
     let token = handshake_token(auth.ok().as_ref(), parts);
-    let identity = match hub.authenticate(token.as_deref(), s.id).await {
-        Ok(identity) => identity,
+    let conn = match hub.authenticate(token.as_deref(), s.id, remote).await {
+        Ok(conn) => conn,
         Err(e) => {
             security_log::connection_refused(e.reason(), remote);
             hub.record_refused(e.reason(), remote);
@@ -60,13 +60,6 @@ pub async fn authenticate(
         }
     };
     let now = hub.now();
-    let conn = Arc::new(Conn::new(
-        s.id,
-        &identity,
-        remote,
-        now,
-        hub.config().rate_limit.burst,
-    ));
     for stray in hub.authenticated().hold(conn.clone(), now) {
         hub.release_place(&stray.user_id, &stray.role, stray.sid)
             .await;
@@ -84,7 +77,8 @@ struct Connected<'a> {
     timestamp: String,
 }
 
-/// Connect handler: `connected` first, then rooms, registry and catch-up.
+/// Connect handler: `connected` first, then rooms, registry, what was
+/// held for the socket meanwhile, and catch-up.
 pub async fn on_connect(s: SocketRef, State(hub): State<Arc<Hub>>) {
     let Some(conn) = hub.authenticated().take(s.id) else {
         // Its disconnect came first (and settled it).
@@ -104,8 +98,14 @@ pub async fn on_connect(s: SocketRef, State(hub): State<Arc<Hub>>) {
         return;
     }
     crate::observe::prometheus::server_event(protocol::CONNECTED, 1);
+    hub.authenticated().before_attach().await;
     let h = Handle { conn, socket: s };
     let attached = hub.attach(h.clone()).await;
+    if attached {
+        // Notifications delivered to it since its authentication go out
+        // now, right after `connected`, before anything later.
+        hub.release_held(&h).await;
+    }
     h.conn.settle();
     if !attached {
         return;

@@ -53,6 +53,21 @@ pub trait Files: Send + Sync + 'static {
     /// what a new connection is told of.
     async fn pending_files(&self, user: &str, now: Millis) -> Result<Vec<SharedFile>, StoreError>;
 
+    /// [`Files::pending_files`] of each of `users`, in their order: the
+    /// files a reconnect storm's sockets are told of, read together. One
+    /// read where the engine can; this default reads them one by one.
+    async fn pending_files_of(
+        &self,
+        users: &[String],
+        now: Millis,
+    ) -> Result<Vec<Vec<SharedFile>>, StoreError> {
+        let mut files = Vec::with_capacity(users.len());
+        for user in users {
+            files.push(self.pending_files(user, now).await?);
+        }
+        Ok(files)
+    }
+
     /// Removes every file expired at `now`, rows and bytes; how many.
     async fn purge_files(&self, now: Millis) -> Result<u64, StoreError>;
 

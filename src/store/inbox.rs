@@ -124,6 +124,24 @@ pub trait Inbox: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<UserNotification>, StoreError>;
 
+    /// The first page of each of `users`' notifications matching `filter`
+    /// (what [`Inbox::list`] answers from the start, at most `limit`),
+    /// in the order of `users`: a reconnect storm's catch-ups read
+    /// together. One read where the engine can; this default reads them
+    /// one by one.
+    async fn first_pages(
+        &self,
+        users: &[String],
+        filter: StateFilter,
+        limit: u32,
+    ) -> Result<Vec<Vec<UserNotification>>, StoreError> {
+        let mut pages = Vec::with_capacity(users.len());
+        for user in users {
+            pages.push(self.list(user, filter, 0, limit).await?);
+        }
+        Ok(pages)
+    }
+
     /// Deletes notifications past retention, and expired-session records
     /// older than `unacknowledged_before`; returns how many recipient rows went.
     async fn purge(

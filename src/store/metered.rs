@@ -97,6 +97,15 @@ impl<S: Store> Inbox for Metered<S> {
         timed("list", self.inner.list(user, filter, after, limit)).await
     }
 
+    async fn first_pages(
+        &self,
+        users: &[String],
+        filter: StateFilter,
+        limit: u32,
+    ) -> Result<Vec<Vec<UserNotification>>, StoreError> {
+        timed("first_pages", self.inner.first_pages(users, filter, limit)).await
+    }
+
     async fn purge(&self, acknowledged: Millis, unacknowledged: Millis) -> Result<u64, StoreError> {
         timed("purge", self.inner.purge(acknowledged, unacknowledged)).await
     }
@@ -269,6 +278,14 @@ impl<S: Store> Files for Metered<S> {
 
     async fn pending_files(&self, user: &str, now: Millis) -> Result<Vec<SharedFile>, StoreError> {
         timed("pending_files", self.inner.pending_files(user, now)).await
+    }
+
+    async fn pending_files_of(
+        &self,
+        users: &[String],
+        now: Millis,
+    ) -> Result<Vec<Vec<SharedFile>>, StoreError> {
+        timed("pending_files_of", self.inner.pending_files_of(users, now)).await
     }
 
     async fn purge_files(&self, now: Millis) -> Result<u64, StoreError> {

@@ -78,6 +78,12 @@ pub(super) async fn a_file_is_kept_for_its_recipients_and_read_by_range(
         "downloaded"
     );
     assert_eq!(s.pending_files("u2", 5_000).await.unwrap(), vec![f.clone()]);
+    let users: Vec<String> = ["u2", "u1", "u3", "u2"].map(String::from).to_vec();
+    assert_eq!(
+        s.pending_files_of(&users, 5_000).await.unwrap(),
+        vec![vec![f.clone()], vec![], vec![], vec![f.clone()]],
+        "each user's own, in the order asked"
+    );
     assert!(
         s.file_for(id, "u1", 5_000).await.unwrap().is_some(),
         "a download may be repeated"

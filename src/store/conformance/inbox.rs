@@ -70,6 +70,42 @@ pub(super) async fn acknowledgement_is_per_recipient_and_first_time_stands(s: &d
     assert_eq!(u1.recipient.acknowledged_at, Some(10));
 }
 
+/// Several users' first pages read together are each user's own listing
+/// from the start, in the order asked, a user asked twice answered twice.
+pub(super) async fn first_pages_are_each_users_listing_in_the_order_asked(s: &dyn Store) {
+    for i in 0..4 {
+        s.insert(&note(&format!("a{i}"), "t", i), &["a".into()])
+            .await
+            .unwrap();
+    }
+    s.insert(&note("b0", "t", 9), &["b".into(), "a".into()])
+        .await
+        .unwrap();
+    s.acknowledge("a1", "a", 100).await.unwrap();
+    let users: Vec<String> = ["b", "nobody", "a", "b"].map(String::from).to_vec();
+    let pages = s
+        .first_pages(&users, StateFilter::Unacknowledged, 3)
+        .await
+        .unwrap();
+    let pages: Vec<Vec<String>> = pages.into_iter().map(ids).collect();
+    assert_eq!(
+        pages,
+        [vec!["b0"], vec![], vec!["a0", "a2", "a3"], vec!["b0"]]
+    );
+    assert_eq!(
+        ids(s
+            .list("a", StateFilter::Unacknowledged, 0, 3)
+            .await
+            .unwrap()),
+        pages[2]
+    );
+    assert!(s
+        .first_pages(&[], StateFilter::Unacknowledged, 3)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 pub(super) async fn lists_filter_by_state_oldest_first_and_page(s: &dyn Store) {
     for i in 0..5 {
         s.insert(&note(&format!("n{i}"), "t", i), &["u".into()])

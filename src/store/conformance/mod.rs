@@ -105,6 +105,7 @@ conformance!(
     inbox::acknowledgement_is_per_recipient_and_first_time_stands,
     inbox::a_closing_names_the_recipients_in_inbox_order,
     inbox::lists_filter_by_state_oldest_first_and_page,
+    inbox::first_pages_are_each_users_listing_in_the_order_asked,
     inbox::a_first_delivery_mark_stands_and_precedes_a_later_acknowledgement,
     inbox::purge_respects_both_retentions,
     inbox::concurrent_writes_are_each_answered,

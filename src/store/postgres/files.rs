@@ -16,6 +16,7 @@ use sqlx::{PgPool, Row};
 use tokio::io::AsyncReadExt;
 
 use super::deadline::{with_deadline, ANSWER_DEADLINE, PURGE_DEADLINE};
+use super::inbox::{distinct, per_user};
 use super::PostgresStore;
 use crate::clock::Millis;
 use crate::files::SharedFile;
@@ -199,6 +200,38 @@ impl Files for PostgresStore {
                 .fetch_all(&self.pool)
                 .await?;
             found.iter().map(rows::shared_file).collect()
+        })
+        .await
+    }
+
+    async fn pending_files_of(
+        &self,
+        users: &[String],
+        now: Millis,
+    ) -> Result<Vec<Vec<SharedFile>>, StoreError> {
+        let (keys, at) = distinct(users);
+        with_deadline(ANSWER_DEADLINE, async {
+            let select = SELECT_FILE.replacen("SELECT ", "SELECT r.user_id AS recipient, ", 1);
+            let sql = format!(
+                "{select} JOIN file_recipients r ON r.file_id = f.file_id \
+                 WHERE r.user_id = ANY($1) AND r.downloaded_at IS NULL AND f.expires_at > $2 \
+                 ORDER BY f.created_at, f.file_id"
+            );
+            let found = sqlx::query(&sql)
+                .bind(&keys)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+            let items = found
+                .iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get::<String, _>("recipient")?,
+                        rows::shared_file(row)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(per_user(&keys, &at, items))
         })
         .await
     }

@@ -2,6 +2,7 @@
 //! (`insert.rs`), acknowledging it (`acknowledge.rs`), reading and listing
 //! it, and deleting what is past retention.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -22,6 +23,51 @@ use crate::store::{Acknowledged, Inbox, Inserted, Source, StoreError, UserNotifi
 pub(super) fn list_query(filter: StateFilter) -> String {
     let condition = rows::state_condition(filter);
     format!("{SELECT_USER} WHERE r.user_id = $1 AND r.seq > $2 {condition} ORDER BY r.seq LIMIT $3")
+}
+
+/// The first page of several users' notifications in `filter`'s state:
+/// each user's own listing (`$2` rows at most, by the partial index), one
+/// statement for all of them.
+pub(super) fn first_pages_query(filter: StateFilter) -> String {
+    let condition = rows::state_condition(filter);
+    format!(
+        "SELECT x.* FROM unnest($1::text[]) AS u(user_id) CROSS JOIN LATERAL \
+         ({SELECT_USER} WHERE r.user_id = u.user_id {condition} ORDER BY r.seq LIMIT $2) x"
+    )
+}
+
+/// `users` without repeats (the query's keys), and where each of `users`
+/// finds its answer among them.
+pub(super) fn distinct(users: &[String]) -> (Vec<&str>, Vec<usize>) {
+    let mut keys: Vec<&str> = Vec::with_capacity(users.len());
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(users.len());
+    let at = users
+        .iter()
+        .map(|u| {
+            *seen.entry(u.as_str()).or_insert_with(|| {
+                keys.push(u.as_str());
+                keys.len() - 1
+            })
+        })
+        .collect();
+    (keys, at)
+}
+
+/// Sorts `items` (each with its user) into one list per key of `keys`, then
+/// hands each of `at` its key's list.
+pub(super) fn per_user<T: Clone>(
+    keys: &[&str],
+    at: &[usize],
+    items: impl IntoIterator<Item = (String, T)>,
+) -> Vec<Vec<T>> {
+    let index: HashMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let mut lists: Vec<Vec<T>> = vec![Vec::new(); keys.len()];
+    for (user, item) in items {
+        if let Some(&i) = index.get(user.as_str()) {
+            lists[i].push(item);
+        }
+    }
+    at.iter().map(|&i| lists[i].clone()).collect()
 }
 
 #[async_trait]
@@ -129,6 +175,31 @@ impl Inbox for PostgresStore {
                 .fetch_all(&self.pool)
                 .await?;
             listed.iter().map(rows::user_notification).collect()
+        })
+        .await
+    }
+
+    async fn first_pages(
+        &self,
+        users: &[String],
+        filter: StateFilter,
+        limit: u32,
+    ) -> Result<Vec<Vec<UserNotification>>, StoreError> {
+        let (keys, at) = distinct(users);
+        with_deadline(ANSWER_DEADLINE, async {
+            let listed = sqlx::query(&first_pages_query(filter))
+                .bind(&keys)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+            let items = listed
+                .iter()
+                .map(|row| {
+                    let un = rows::user_notification(row)?;
+                    Ok((un.recipient.user_id.clone(), un))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(per_user(&keys, &at, items))
         })
         .await
     }
