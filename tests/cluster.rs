@@ -63,6 +63,38 @@ where
     panic!("{what} not met within {secs}s");
 }
 
+/// A node takes no API call before it has joined the cluster: the first
+/// one, made the moment it has started, already reaches a socket on
+/// another node (a node serving at once stored it and told no one).
+#[tokio::test]
+async fn a_node_just_started_already_delivers_to_the_other_nodes() {
+    let redis = Redis::start().await;
+    let db = fresh_database().await;
+    let c = clock();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let a = node("node-a", &redis, &db, c.clone(), dirs[0].path(), |_| {}).await;
+    let t = a.token("u1", "s1", "radiologist", 600_000);
+    let (mut on_a, _) = a.connect_ok(&t).await;
+    registered(&a, "u1", 1).await;
+
+    let url = redis.url();
+    let b = TestServer::start_with_clock(dirs[1].path(), c, move |f| {
+        f.cluster.redis_url = Some(url);
+        f.database_url = Some(db.to_string());
+        f.cluster.node_id = Some("node-b".into());
+    })
+    .await;
+    let (status, body) = b
+        .post("/api/v1/users/u1/notifications", json!({"id": "n1"}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["deliveredTo"], 1, "{body}");
+    assert!(body.get("partial").is_none(), "{body}");
+    let n1 = on_a.expect_event("critical_notification").await;
+    assert_eq!(n1["id"], "n1");
+    assert!(n1.get("redelivered").is_none(), "{n1}");
+}
+
 #[tokio::test]
 async fn a_notification_reaches_each_socket_once_whichever_node_holds_it() {
     let redis = Redis::start().await;

@@ -24,6 +24,13 @@ use super::build::{build_hub, Built};
 /// How often retention is enforced.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
+/// Longest a cluster node waits at start for Redis before it serves: a
+/// node that served at once would take API calls in the moment before it
+/// has joined, and a notification it stored then would reach only its own
+/// sockets (none yet), the others' only at their next connection. With
+/// Redis down the node starts anyway, after this wait, serving alone.
+const JOIN_BEFORE_SERVING: Duration = Duration::from_secs(5);
+
 /// A running server.
 pub struct Running {
     pub addr: SocketAddr,
@@ -102,13 +109,18 @@ pub async fn start_with_clock(
     // No upload is in flight yet: every staging file is a dead one.
     hub.sweep_files(crate::clock::Millis::MAX).await;
     let mut background = vec![tokio::spawn(hub.clone().run_scheduler())];
+    let mut link = None;
     let rejoin = cluster.map(|c| {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         background.push(tokio::spawn(c.link.clone().supervise(tx)));
         background.push(tokio::spawn(c.broker.serve(rx)));
         background.push(tokio::spawn(c.rejoin.clone().beat_forever()));
+        link = Some(c.link);
         c.rejoin
     });
+    if let Some(link) = link {
+        wait_until_joined(&link, JOIN_BEFORE_SERVING).await;
+    }
     let purger = {
         let hub = hub.clone();
         tokio::spawn(async move {
@@ -174,4 +186,20 @@ pub async fn start_with_clock(
         task,
         background: handles,
     })
+}
+
+/// Waits until `link` has connected and this node has rejoined, or
+/// `bound` has passed. Connections arriving meanwhile wait in the
+/// listener's queue: served late, never by a node outside the cluster.
+async fn wait_until_joined(link: &crate::cluster::RedisLink, bound: Duration) {
+    let deadline = tokio::time::Instant::now() + bound;
+    while !link.is_joined() {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                "not joined to the cluster after {bound:?}; serving this node's sockets alone until redis answers"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
