@@ -7,13 +7,13 @@
 //! go with them (`ON DELETE CASCADE`) in the same statement: no chunk
 //! ever outlives its file's row, and nothing lies outside the database.
 
+use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::{PgPool, Row};
-use tokio::io::AsyncReadExt;
 
 use super::deadline::{with_deadline, ANSWER_DEADLINE, PURGE_DEADLINE};
 use super::inbox::{distinct, per_user};
@@ -30,17 +30,33 @@ const CHUNK: u64 = 256 * 1024;
 /// disk's pace, with room).
 const KEEP_DEADLINE: Duration = Duration::from_secs(120);
 
-/// Reads `f` until `buf` is full or the file ends; the bytes read.
-async fn fill(f: &mut tokio::fs::File, buf: &mut [u8]) -> Result<usize, StoreError> {
-    let mut n = 0;
-    while n < buf.len() {
-        let read = f.read(&mut buf[n..]).await.map_err(StoreError::from)?;
-        if read == 0 {
-            break;
+/// Reads `f` on the blocking pool until `buf` is full or the file ends;
+/// the file and the buffer back, and the bytes read.
+///
+/// Not `tokio::fs::File`: that reads into a buffer of its own, a chunk's
+/// size, allocated on a blocking-pool thread and freed on a worker when the
+/// file closes, and mimalloc held on to such blocks: about 0.25 MiB of RSS
+/// per upload, up to some 80 MiB (bench/BENCHMARKS.md, "PostgreSQL's
+/// upload growth"). Here the one buffer is the upload's own, made and
+/// freed on a worker; the blocking thread only fills it.
+async fn fill(
+    mut f: std::fs::File,
+    mut buf: Vec<u8>,
+) -> Result<(std::fs::File, Vec<u8>, usize), StoreError> {
+    tokio::task::spawn_blocking(move || {
+        let mut n = 0;
+        while n < buf.len() {
+            match f.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(read) => n += read,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StoreError::from(e)),
+            }
         }
-        n += read;
-    }
-    Ok(n)
+        Ok((f, buf, n))
+    })
+    .await
+    .map_err(|e| StoreError::Unavailable(format!("reading an upload: {e}")))?
 }
 
 /// Chunk `seq` of `file_id`.
@@ -70,9 +86,10 @@ impl Files for PostgresStore {
         content: &Path,
     ) -> Result<(), StoreError> {
         with_deadline(KEEP_DEADLINE, async {
-            let mut f = tokio::fs::File::open(content)
+            let path = content.to_path_buf();
+            let mut f = tokio::task::spawn_blocking(move || std::fs::File::open(path))
                 .await
-                .map_err(StoreError::from)?;
+                .map_err(|e| StoreError::Unavailable(format!("opening an upload: {e}")))??;
             let mut tx = self.pool.begin().await?;
             sqlx::query(
                 "INSERT INTO files (file_id, name, size, content_type, sha256, sender, room, \
@@ -92,7 +109,8 @@ impl Files for PostgresStore {
             let mut buf = vec![0u8; CHUNK as usize];
             let mut seq = 0i32;
             loop {
-                let n = fill(&mut f, &mut buf).await?;
+                let n;
+                (f, buf, n) = fill(f, buf).await?;
                 if n == 0 {
                     break;
                 }
