@@ -51,11 +51,16 @@ impl ClientEvent {
     ];
 
     /// Whether the socket's events of this kind must act in the order the
-    /// client sent them: a candidate after its offer, and a `typing false`
+    /// client sent them: a candidate after its offer; a `typing false`
     /// after the `typing true` before it (else the room is told the user
-    /// is typing until that goes stale, 5 s after they stopped).
+    /// is typing until that goes stale, 5 s after they stopped); and room
+    /// membership with them, so that a typing sent right after a join finds
+    /// the socket in the room, and a join right after a leave leaves it in.
     pub fn keeps_order(self) -> bool {
-        matches!(self, Self::WebrtcSignal | Self::Typing)
+        matches!(
+            self,
+            Self::WebrtcSignal | Self::Typing | Self::JoinRoom | Self::LeaveRoom
+        )
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
@@ -93,10 +98,10 @@ const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// are ignored, as they were without a handler.
 ///
 /// The handler's body runs as each event is received (socketioxide calls
-/// it there and spawns the future it returns): a `webrtc_signal` or a
-/// `typing` takes its place in the socket's [`Lane`] there, in the client's
-/// order. The lane is made on the first such event: most sockets never
-/// place a call or type in a room.
+/// it there and spawns the future it returns): a `webrtc_signal`, a
+/// `typing`, a `join_room` or a `leave_room` takes its place in the
+/// socket's [`Lane`] there, in the client's order. The lane is made on the
+/// first such event: most sockets never place a call or enter a room.
 pub fn register(s: &SocketRef, conn: Arc<Conn>) {
     // The handler is cloned for each event: what it keeps is shared.
     let lane: Arc<OnceLock<Arc<Lane>>> = Arc::default();

@@ -1,9 +1,10 @@
-//! Keeps one socket's `webrtc_signal`s and `typing`s in the order the
-//! client sent them. Socket.IO hands each event to its own task, so two
-//! events of one socket may overtake each other; a browser that gets an
-//! ICE candidate before the offer it belongs to fails to add it, and a
-//! `typing false` that overtakes the `true` before it leaves the room
-//! told the user is typing. Each such event takes a ticket as it is
+//! Keeps one socket's `webrtc_signal`s, `typing`s, `join_room`s and
+//! `leave_room`s in the order the client sent them. Socket.IO hands each
+//! event to its own task, so two events of one socket may overtake each
+//! other; a browser that gets an ICE candidate before the offer it belongs
+//! to fails to add it, a `typing false` that overtakes the `true` before it
+//! leaves the room told the user is typing, and a typing that overtakes
+//! the join before it is refused. Each such event takes a ticket as it is
 //! received and acts when the ones before it are done.
 
 use std::sync::atomic::{AtomicU64, Ordering};
