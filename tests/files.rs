@@ -90,19 +90,7 @@ async fn a_file_is_served_until_its_retention_and_the_purge_removes_its_bytes() 
     std::fs::write(&stale, b"%PDF-half").unwrap();
     let s = TestServer::start_in(dir.path(), |f| f.files.retention = Some("2d".into())).await;
     assert!(!stale.exists(), "a stale upload is removed at start");
-    let (content_type, body) = multipart("scan.pdf", b"%PDF-1.7\nreport");
-    let res = s
-        .http
-        .post(format!("{}/api/v1/users/ann/files", s.base))
-        .bearer_auth(API_KEY)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 201);
-    let answer: serde_json::Value = res.json().await.unwrap();
-    let file_id = answer["fileId"].as_str().unwrap().to_string();
+    let file_id = upload(&s, "ann").await;
     let kept = dir.path().join("files").join(&file_id);
     assert!(kept.exists());
 

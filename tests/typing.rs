@@ -19,6 +19,23 @@ async fn heard(reader: &mut common::EioClient) -> bool {
     typing["isTyping"].as_bool().expect("isTyping is a boolean")
 }
 
+/// Grants `u1` (the writer) and `u2` (the reader) the room and connects
+/// each; neither has joined yet.
+async fn two_members(s: &TestServer) -> (common::EioClient, common::EioClient) {
+    for user in ["u1", "u2"] {
+        let path = format!("/api/v1/rooms/{ROOM}/members/{user}");
+        let (status, _) = s.api(reqwest::Method::PUT, &path, None).await;
+        assert_eq!(status, 201, "granted {user}");
+    }
+    let (writer, _) = s
+        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
+        .await;
+    let (reader, _) = s
+        .connect_ok(&s.token("u2", "s2", "radiologist", HOUR))
+        .await;
+    (writer, reader)
+}
+
 // A keystroke and then the draft losing focus: `typing true` and `typing
 // false` leave the client together. Socket.IO runs each event in a task of
 // its own, and the later one may run first; the room would then be told
@@ -26,22 +43,7 @@ async fn heard(reader: &mut common::EioClient) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_right_after_a_start_is_told_as_a_stop() {
     let s = TestServer::start().await;
-    for user in ["u1", "u2"] {
-        let (status, _) = s
-            .api(
-                reqwest::Method::PUT,
-                &format!("/api/v1/rooms/{ROOM}/members/{user}"),
-                None,
-            )
-            .await;
-        assert_eq!(status, 201, "granted {user}");
-    }
-    let (mut writer, _) = s
-        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
-        .await;
-    let (mut reader, _) = s
-        .connect_ok(&s.token("u2", "s2", "radiologist", HOUR))
-        .await;
+    let (mut writer, mut reader) = two_members(&s).await;
     for c in [&mut writer, &mut reader] {
         assert_eq!(
             c.call("join_room", Some(json!({ "room": ROOM }))).await["ok"],
@@ -75,17 +77,7 @@ async fn a_stop_right_after_a_start_is_told_as_a_stop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_typing_and_leave_act_in_the_order_sent() {
     let s = TestServer::start().await;
-    for user in ["u1", "u2"] {
-        let path = format!("/api/v1/rooms/{ROOM}/members/{user}");
-        let (status, _) = s.api(reqwest::Method::PUT, &path, None).await;
-        assert_eq!(status, 201, "granted {user}");
-    }
-    let (mut writer, _) = s
-        .connect_ok(&s.token("u1", "s1", "radiologist", HOUR))
-        .await;
-    let (mut reader, _) = s
-        .connect_ok(&s.token("u2", "s2", "radiologist", HOUR))
-        .await;
+    let (mut writer, mut reader) = two_members(&s).await;
     let room = Some(json!({ "room": ROOM }));
     assert_eq!(reader.call("join_room", room.clone()).await["ok"], true);
     for round in 0..20 {
