@@ -31,6 +31,8 @@ HERALD_BIN="$target_dir/debug/herald" bash e2e/run.sh
 if [ -f bench/smoke.sh ]; then
   echo "=== bench smoke (no timing assertions) ==="
   bash bench/smoke.sh
+  echo "=== files bench smoke: a 2 MiB upload and download on each store, hash checked ==="
+  python3 bench/files.py --stores sqlite,postgres --sizes 2 --runs 1
 fi
 # After the benchmark smoke run, whose release build they reuse.
 echo "=== Debian package: install, run as a service, purge ==="
